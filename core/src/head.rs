@@ -1,0 +1,1 @@
+//! Incremental HTTP/1.1 head parsing. (being written)

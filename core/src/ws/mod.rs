@@ -1,0 +1,1 @@
+//! The WebSocket connection state machine. (being written)

@@ -1,0 +1,1 @@
+//! tidings on the async-std runtime (the adapter arrives with issue #3).

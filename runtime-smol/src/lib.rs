@@ -1,0 +1,1 @@
+//! tidings on the smol runtime (the adapter arrives with issue #3).

@@ -1,0 +1,1 @@
+//! tidings on the tokio runtime (the adapter arrives with issue #3).

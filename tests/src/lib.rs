@@ -1,0 +1,1 @@
+//! Cross-runtime integration tests for tidings (see `tests/`).
