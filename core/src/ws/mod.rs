@@ -1,1 +1,643 @@
-//! The WebSocket connection state machine. (being written)
+//! The WebSocket connection state machine (RFC 6455 §5-§7), one per connection.
+//!
+//! [`Connection`] turns bytes from the peer into [`Event`]s and local requests
+//! into bytes for the peer. It owns no socket and reads no clock: the caller
+//! feeds it input, drains its output and tells it the time.
+//!
+//! ```
+//! use std::time::Instant;
+//! use tidings_core::ws::{Config, Connection, Event, Message, Outgoing, Role};
+//!
+//! let now = Instant::now();
+//! let mut client = Connection::new(Role::Client { mask_seed: [42; 32] }, Config::default(), now);
+//! let mut server = Connection::new(Role::Server, Config::default(), now);
+//!
+//! client.send(Outgoing::Text("hello")).unwrap();
+//! let mut wire = Vec::new();
+//! let _ = client.poll_transmit(&mut wire);
+//! server.handle_input(now, &wire);
+//! match server.poll_event() {
+//!     Some(Event::Message(Message::Text(text))) => assert_eq!(text, "hello"),
+//!     other => panic!("unexpected {other:?}"),
+//! }
+//! ```
+
+mod config;
+mod error;
+mod event;
+mod mask_keys;
+mod message;
+mod utf8;
+
+use std::time::Instant;
+
+use bytes::{Buf, BytesMut};
+
+pub use config::{Config, Role};
+pub use error::{ProtocolError, SendError};
+pub use event::{CloseCause, CloseFrame, Closed, Event, TimeoutKind};
+pub use message::{Message, Outgoing, Utf8Bytes};
+
+use crate::close::CloseCode;
+use crate::frame::{DecodeRules, FrameHeader, MAX_CONTROL_PAYLOAD, MaskRule, OpCode, apply_mask};
+use mask_keys::MaskKeys;
+use utf8::Utf8Validator;
+
+/// The most automatic pong replies kept waiting for `poll_transmit`; pings
+/// beyond that are reported but not answered, so a peer that pings without
+/// reading cannot grow the output buffer (RFC 6455 §5.5.3 allows answering
+/// only the most recent ping).
+const MAX_PENDING_PONGS: usize = 16;
+
+/// The longest close reason: a control payload is at most 125 bytes, two of
+/// which are the code.
+const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
+
+/// Where a connection is in its life (the states of RFC 6455 §4-§7, after the
+/// opening handshake, which the [`handshake`](crate::handshake) module does).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// This endpoint sent a close frame and waits for the peer's.
+    Closing,
+    /// Both close frames were exchanged; a client waits for the server to
+    /// close the transport (RFC 6455 §7.1.1). Servers skip this state.
+    AwaitingEof,
+    /// Over: the [`Event::Closed`] event says how.
+    Closed,
+}
+
+/// One WebSocket connection's protocol state, for either role.
+///
+/// # Call order for an adapter
+///
+/// 1. Create it with [`Connection::new`] once the opening handshake is done,
+///    and feed it the bytes that followed the handshake head, if any.
+/// 2. Whenever bytes arrive, call [`handle_input`](Self::handle_input); at end
+///    of stream, [`handle_eof`](Self::handle_eof).
+/// 3. After each input, timeout or local call, drain
+///    [`poll_event`](Self::poll_event) until it returns `None`, then write out
+///    what [`poll_transmit`](Self::poll_transmit) gives.
+/// 4. Sleep until [`poll_timeout`](Self::poll_timeout) (re-read it after every
+///    call) and then call [`handle_timeout`](Self::handle_timeout); spurious
+///    or early calls are harmless.
+/// 5. After [`Event::Closed`], flush `poll_transmit` one last time and close
+///    the transport.
+///
+/// Local requests are [`send`](Self::send) and [`close`](Self::close).
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    state: State,
+    decode_rules: DecodeRules,
+    /// `Some` for the client role.
+    mask_keys: Option<MaskKeys>,
+    /// Received bytes not yet consumed: the current frame's payload (its
+    /// first `FrameInProgress::done` bytes already unmasked) and what follows.
+    rx: BytesMut,
+    /// The frame whose header has been read but whose payload is incomplete.
+    frame: Option<FrameInProgress>,
+    /// A fragmented message being reassembled.
+    message: Option<PartialMessage>,
+    utf8: Utf8Validator,
+    /// Encoded frames waiting for `poll_transmit`.
+    tx: Vec<u8>,
+    pending_pongs: usize,
+    eof: bool,
+    /// Whether this endpoint started the close handshake.
+    closed_locally: bool,
+    close_sent: Option<CloseFrame>,
+    close_received: Option<CloseFrame>,
+    /// The terminal event, once the state is `Closed` and until it is polled.
+    closed_event: Option<Closed>,
+    /// The time of the latest input, for timers set by received frames.
+    last_input_at: Instant,
+    next_ping: Option<Instant>,
+    pong_deadline: Option<Instant>,
+    idle_deadline: Option<Instant>,
+    close_deadline: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct FrameInProgress {
+    header: FrameHeader,
+    /// The payload length (bounded by the frame size limit).
+    len: usize,
+    /// How many payload bytes at the start of `rx` are unmasked and validated.
+    done: usize,
+    /// Whether the payload belongs to a text message (UTF-8 is checked as it arrives).
+    text: bool,
+}
+
+#[derive(Debug)]
+struct PartialMessage {
+    text: bool,
+    data: BytesMut,
+}
+
+/// What one step of the reader produced.
+enum Step {
+    Event(Event),
+    /// A frame was consumed without producing an event (a fragment, a close).
+    Continue,
+    NeedMore,
+}
+
+impl Connection {
+    /// A connection in the [`State::Open`] state, as after a successful
+    /// opening handshake at `now`.
+    pub fn new(role: Role, config: Config, now: Instant) -> Self {
+        let (mask_keys, mask) = match role {
+            Role::Server => (None, MaskRule::Required),
+            Role::Client { mask_seed } => (Some(MaskKeys::new(mask_seed)), MaskRule::Forbidden),
+        };
+        let decode_rules = DecodeRules {
+            allowed_rsv: 0,
+            mask,
+            max_payload: u64::try_from(config.max_frame_size).unwrap_or(u64::MAX),
+        };
+        Connection {
+            state: State::Open,
+            decode_rules,
+            mask_keys,
+            rx: BytesMut::new(),
+            frame: None,
+            message: None,
+            utf8: Utf8Validator::default(),
+            tx: Vec::new(),
+            pending_pongs: 0,
+            eof: false,
+            closed_locally: false,
+            close_sent: None,
+            close_received: None,
+            closed_event: None,
+            last_input_at: now,
+            next_ping: config.ping_period.map(|period| now + period),
+            pong_deadline: config.pong_wait.map(|wait| now + wait),
+            idle_deadline: config.idle_timeout.map(|idle| now + idle),
+            close_deadline: None,
+            config,
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration this connection was created with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Bytes encoded and waiting for [`poll_transmit`](Self::poll_transmit):
+    /// the outgoing queue, for back-pressure decisions.
+    pub fn pending_transmit(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Bytes received and not yet turned into events (a partial frame, or
+    /// frames not yet polled).
+    pub fn pending_input(&self) -> usize {
+        self.rx.len() + self.message.as_ref().map_or(0, |m| m.data.len())
+    }
+
+    /// Feeds bytes received from the peer. They are parsed lazily by
+    /// [`poll_event`](Self::poll_event). Input after the close handshake is
+    /// ignored (RFC 6455 §5.5.1: no data after close).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if !matches!(self.state, State::Open | State::Closing) || data.is_empty() {
+            return;
+        }
+        self.rx.extend_from_slice(data);
+        self.last_input_at = now;
+        self.pong_deadline = self.config.pong_wait.map(|wait| now + wait);
+    }
+
+    /// Reports that the peer closed its side of the transport. Frames already
+    /// received are still delivered; then the connection ends (cleanly if the
+    /// close handshake was done, else with [`CloseCause::Eof`]).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        self.eof = true;
+    }
+
+    /// Fires the timers that are due at `now`: keep-alive ping, pong wait,
+    /// idle timeout, close-handshake timeout. Calls before a deadline do
+    /// nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due = |deadline: Option<Instant>| deadline.is_some_and(|at| at <= now);
+        match self.state {
+            State::Open => {
+                if due(self.pong_deadline) {
+                    self.finish(CloseCause::Timeout(TimeoutKind::PongWait));
+                } else if due(self.idle_deadline) {
+                    self.start_close(now, CloseCode::GOING_AWAY, "idle timeout");
+                } else if due(self.next_ping) {
+                    self.write_frame(OpCode::Ping, true, &[]);
+                    self.next_ping = self.config.ping_period.map(|period| now + period);
+                }
+            }
+            State::Closing if due(self.close_deadline) => {
+                self.finish(CloseCause::Timeout(TimeoutKind::CloseHandshake));
+            }
+            State::AwaitingEof if due(self.close_deadline) => {
+                // The handshake itself completed; only the server's FIN is late.
+                let cause = self.clean_cause();
+                self.finish(cause);
+            }
+            _ => {}
+        }
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout)
+    /// has work to do, or `None` when no timer is armed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Open => [self.next_ping, self.pong_deadline, self.idle_deadline]
+                .into_iter()
+                .flatten()
+                .min(),
+            State::Closing | State::AwaitingEof => self.close_deadline,
+            State::Closed => None,
+        }
+    }
+
+    /// Queues a data message or a ping/pong.
+    ///
+    /// Data messages are split into frames of at most
+    /// [`Config::max_outgoing_frame_size`] bytes when that is set. Fails
+    /// without queuing anything once the close handshake has started.
+    pub fn send(&mut self, message: Outgoing<'_>) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        match message {
+            Outgoing::Text(text) => self.write_message(OpCode::Text, text.as_bytes()),
+            Outgoing::Binary(bytes) => self.write_message(OpCode::Binary, bytes),
+            Outgoing::Ping(payload) | Outgoing::Pong(payload)
+                if payload.len() > MAX_CONTROL_PAYLOAD =>
+            {
+                return Err(SendError::ControlPayloadTooLong(payload.len()));
+            }
+            Outgoing::Ping(payload) => self.write_frame(OpCode::Ping, true, payload),
+            Outgoing::Pong(payload) => self.write_frame(OpCode::Pong, true, payload),
+        }
+        Ok(())
+    }
+
+    /// Starts the close handshake with `code` and `reason` at `now`: queues
+    /// the close frame and arms the close timeout. No message can be sent
+    /// afterwards; messages the peer sends before its close frame are still
+    /// delivered.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Err(SendError::CloseReasonTooLong(reason.len()));
+        }
+        self.start_close(now, code, reason);
+        Ok(())
+    }
+
+    /// The next event, or `None` when more input (or a timeout) is needed.
+    ///
+    /// Parses buffered input as far as needed for one event: call it until it
+    /// returns `None` after every input. Replies (pongs, the close reply) are
+    /// queued for [`poll_transmit`](Self::poll_transmit) as frames are read.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            match self.state {
+                State::Closed => return self.closed_event.take().map(Event::Closed),
+                State::AwaitingEof => {
+                    if !self.eof {
+                        return None;
+                    }
+                    let cause = self.clean_cause();
+                    self.finish(cause);
+                    continue;
+                }
+                State::Open | State::Closing => {}
+            }
+            match self.read_step() {
+                Ok(Step::Event(event)) => return Some(event),
+                Ok(Step::Continue) => {}
+                Ok(Step::NeedMore) if self.eof => self.finish(CloseCause::Eof),
+                Ok(Step::NeedMore) => return None,
+                Err(error) => self.fail(error),
+            }
+        }
+    }
+
+    /// Moves the encoded output into `out` and returns how many bytes were
+    /// added. When `out` is empty the buffers are swapped rather than copied,
+    /// so passing the same (drained) buffer back each time costs no
+    /// allocation in steady state.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.tx.len();
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.tx);
+        } else {
+            out.extend_from_slice(&self.tx);
+            self.tx.clear();
+        }
+        self.pending_pongs = 0;
+        n
+    }
+
+    // ---- reading -------------------------------------------------------
+
+    /// Reads as much of one frame as has arrived.
+    fn read_step(&mut self) -> Result<Step, ProtocolError> {
+        let mut frame = match self.frame.take() {
+            Some(frame) => frame,
+            None => match FrameHeader::decode(&self.rx, &self.decode_rules)? {
+                Some((header, header_len)) => {
+                    self.rx.advance(header_len);
+                    self.begin_frame(header)?
+                }
+                None => return Ok(Step::NeedMore),
+            },
+        };
+        let available = self.rx.len().min(frame.len);
+        if available > frame.done {
+            let piece = &mut self.rx[frame.done..available];
+            if let Some(key) = frame.header.mask {
+                apply_mask(piece, key, frame.done);
+            }
+            if frame.text {
+                self.utf8
+                    .feed(piece)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.done = available;
+        }
+        if frame.done < frame.len {
+            self.frame = Some(frame);
+            return Ok(Step::NeedMore);
+        }
+        self.complete_frame(frame.header, frame.len)
+    }
+
+    /// Checks a new frame against the message in progress and the size limits.
+    fn begin_frame(&mut self, header: FrameHeader) -> Result<FrameInProgress, ProtocolError> {
+        let max = self.config.max_message_size;
+        let too_large = |size: u64| ProtocolError::MessageTooLarge { size, max };
+        // Bounded by `max_frame_size` (a usize) through the decode rules.
+        let len = usize::try_from(header.payload_len).map_err(|_| too_large(header.payload_len))?;
+        let text = match header.opcode {
+            OpCode::Continuation => {
+                let message = self
+                    .message
+                    .as_ref()
+                    .ok_or(ProtocolError::UnexpectedContinuation)?;
+                let size = message.data.len().saturating_add(len);
+                if size > max {
+                    return Err(too_large(size as u64));
+                }
+                message.text
+            }
+            OpCode::Text | OpCode::Binary => {
+                if self.message.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                if len > max {
+                    return Err(too_large(header.payload_len));
+                }
+                header.opcode == OpCode::Text
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => false,
+        };
+        Ok(FrameInProgress {
+            header,
+            len,
+            done: 0,
+            text,
+        })
+    }
+
+    /// Acts on a frame whose payload (unmasked) is the first `len` bytes of `rx`.
+    fn complete_frame(&mut self, header: FrameHeader, len: usize) -> Result<Step, ProtocolError> {
+        match header.opcode {
+            OpCode::Text | OpCode::Binary if header.fin => {
+                // An unfragmented message: hand the receive buffer's bytes over as they are.
+                let payload = self.rx.split_to(len);
+                self.finish_message(header.opcode == OpCode::Text, payload)
+            }
+            OpCode::Text | OpCode::Binary => {
+                let mut data = BytesMut::with_capacity(len);
+                data.extend_from_slice(&self.rx[..len]);
+                self.rx.advance(len);
+                self.message = Some(PartialMessage {
+                    text: header.opcode == OpCode::Text,
+                    data,
+                });
+                Ok(Step::Continue)
+            }
+            OpCode::Continuation => {
+                let Some(message) = self.message.as_mut() else {
+                    // begin_frame refused continuations without a message.
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                message.data.extend_from_slice(&self.rx[..len]);
+                self.rx.advance(len);
+                match (header.fin, self.message.take()) {
+                    (true, Some(PartialMessage { text, data })) => self.finish_message(text, data),
+                    (_, message) => {
+                        self.message = message;
+                        Ok(Step::Continue)
+                    }
+                }
+            }
+            OpCode::Ping => {
+                let payload = self.rx.split_to(len).freeze();
+                if self.config.auto_pong
+                    && self.state == State::Open
+                    && self.pending_pongs < MAX_PENDING_PONGS
+                {
+                    self.write_frame(OpCode::Pong, true, &payload);
+                    self.pending_pongs += 1;
+                }
+                Ok(Step::Event(Event::Ping(payload)))
+            }
+            OpCode::Pong => Ok(Step::Event(Event::Pong(self.rx.split_to(len).freeze()))),
+            OpCode::Close => {
+                let payload = self.rx.split_to(len);
+                self.receive_close(&payload)?;
+                Ok(Step::Continue)
+            }
+        }
+    }
+
+    fn finish_message(&mut self, text: bool, data: BytesMut) -> Result<Step, ProtocolError> {
+        let data = data.freeze();
+        let message = if text {
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+            Message::Text(Utf8Bytes::from_validated(data))
+        } else {
+            Message::Binary(data)
+        };
+        self.idle_deadline = self
+            .config
+            .idle_timeout
+            .map(|idle| self.last_input_at + idle);
+        Ok(Step::Event(Event::Message(message)))
+    }
+
+    /// Handles the peer's close frame (RFC 6455 §5.5.1, §7.4).
+    fn receive_close(&mut self, payload: &[u8]) -> Result<(), ProtocolError> {
+        let received = match payload {
+            [] => CloseFrame {
+                code: CloseCode::NO_STATUS,
+                reason: String::new(),
+            },
+            [_] => return Err(ProtocolError::CloseFrameTooShort),
+            [hi, lo, reason @ ..] => {
+                let code = CloseCode(u16::from_be_bytes([*hi, *lo]));
+                if !code.is_valid_on_wire() {
+                    return Err(ProtocolError::InvalidCloseCode(code.0));
+                }
+                let reason =
+                    std::str::from_utf8(reason).map_err(|_| ProtocolError::InvalidCloseReason)?;
+                CloseFrame {
+                    code,
+                    reason: reason.to_owned(),
+                }
+            }
+        };
+        if self.state == State::Open {
+            // Echo the peer's code; answer an empty close with an empty close.
+            let code = (received.code != CloseCode::NO_STATUS).then_some(received.code);
+            self.write_close_frame(code, "");
+        }
+        self.close_received = Some(received);
+        self.message = None;
+        self.utf8.reset();
+        if self.mask_keys.is_some() {
+            // A client waits for the server to close the transport.
+            self.state = State::AwaitingEof;
+            self.rx.clear();
+            self.close_deadline = Some(self.last_input_at + self.config.close_timeout);
+        } else {
+            let cause = self.clean_cause();
+            self.finish(cause);
+        }
+        Ok(())
+    }
+
+    // ---- writing -------------------------------------------------------
+
+    fn write_message(&mut self, opcode: OpCode, payload: &[u8]) {
+        let frame_size = self
+            .config
+            .max_outgoing_frame_size
+            .filter(|&size| size > 0 && size < payload.len());
+        let Some(frame_size) = frame_size else {
+            self.write_frame(opcode, true, payload);
+            return;
+        };
+        let mut chunks = payload.chunks(frame_size).peekable();
+        let mut opcode = opcode;
+        while let Some(chunk) = chunks.next() {
+            self.write_frame(opcode, chunks.peek().is_none(), chunk);
+            opcode = OpCode::Continuation;
+        }
+    }
+
+    /// Appends one frame, masked for the client role.
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = self.mask_keys.as_mut().map(MaskKeys::next_key);
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        header.encode_into(&mut self.tx);
+        let start = self.tx.len();
+        self.tx.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.tx[start..], key, 0);
+        }
+    }
+
+    /// Appends a close frame; `None` sends one without a status code.
+    fn write_close_frame(&mut self, code: Option<CloseCode>, reason: &str) {
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            Some(code) => {
+                let reason = truncate_to_char_boundary(reason, MAX_CLOSE_REASON);
+                payload[..2].copy_from_slice(&code.0.to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+                2 + reason.len()
+            }
+            None => 0,
+        };
+        self.write_frame(OpCode::Close, true, &payload[..len]);
+        self.close_sent = Some(CloseFrame {
+            code: code.unwrap_or(CloseCode::NO_STATUS),
+            reason: truncate_to_char_boundary(reason, MAX_CLOSE_REASON).to_owned(),
+        });
+    }
+
+    // ---- closing -------------------------------------------------------
+
+    fn start_close(&mut self, now: Instant, code: CloseCode, reason: &str) {
+        self.write_close_frame(Some(code), reason);
+        self.closed_locally = true;
+        self.state = State::Closing;
+        self.close_deadline = Some(now + self.config.close_timeout);
+    }
+
+    /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the
+    /// error's code unless one was sent already, and stops reading.
+    fn fail(&mut self, error: ProtocolError) {
+        if self.state == State::Open {
+            let reason = error.to_string();
+            self.write_close_frame(Some(error.close_code()), &reason);
+        }
+        self.finish(CloseCause::ProtocolViolation(error));
+    }
+
+    fn clean_cause(&self) -> CloseCause {
+        if self.closed_locally {
+            CloseCause::LocalClose
+        } else {
+            CloseCause::PeerClose
+        }
+    }
+
+    /// Enters `Closed` and prepares the terminal event; drops buffered input.
+    fn finish(&mut self, cause: CloseCause) {
+        self.state = State::Closed;
+        self.rx = BytesMut::new();
+        self.frame = None;
+        self.message = None;
+        self.utf8.reset();
+        self.closed_event = Some(Closed {
+            cause,
+            sent: self.close_sent.clone(),
+            received: self.close_received.clone(),
+        });
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
+fn truncate_to_char_boundary(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    &text[..end]
+}

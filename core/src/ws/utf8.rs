@@ -1,0 +1,164 @@
+//! Incremental UTF-8 validation for text messages that arrive in pieces.
+//!
+//! A text message may be split anywhere: across fragments, and across the
+//! reads that deliver one fragment. [`Utf8Validator`] is fed each piece as it
+//! arrives and fails on the first byte that can never be part of valid UTF-8,
+//! so a connection can be failed with 1007 before the rest of the message
+//! arrives (Autobahn cases 6.*).
+
+/// Validates a byte stream as UTF-8, piece by piece.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Utf8Validator {
+    /// The start of a code point split across pieces (at most 3 bytes).
+    partial: [u8; 4],
+    partial_len: usize,
+}
+
+/// The input can never become valid UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InvalidUtf8;
+
+impl Utf8Validator {
+    /// Validates the next piece. On error the validator must be reset before reuse.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.partial_len > 0 {
+            let width = sequence_width(self.partial[0]);
+            let need = width - self.partial_len;
+            let take = need.min(bytes.len());
+            let (head, rest) = bytes.split_at(take);
+            self.partial[self.partial_len..self.partial_len + take].copy_from_slice(head);
+            self.partial_len += take;
+            match simdutf8::compat::from_utf8(&self.partial[..self.partial_len]) {
+                Ok(_) => self.partial_len = 0,
+                // Still a valid prefix; `take < need`, so the piece is used up.
+                Err(e) if e.error_len().is_none() => return Ok(()),
+                Err(_) => return Err(InvalidUtf8),
+            }
+            bytes = rest;
+        }
+        if simdutf8::basic::from_utf8(bytes).is_ok() {
+            return Ok(());
+        }
+        match simdutf8::compat::from_utf8(bytes) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                // A valid prefix of a code point ends the piece (1 to 3 bytes).
+                let tail = &bytes[e.valid_up_to()..];
+                self.partial[..tail.len()].copy_from_slice(tail);
+                self.partial_len = tail.len();
+                Ok(())
+            }
+            Err(_) => Err(InvalidUtf8),
+        }
+    }
+
+    /// Ends the message: fails if it stops in the middle of a code point.
+    /// Resets the validator either way.
+    pub(crate) fn finish(&mut self) -> Result<(), InvalidUtf8> {
+        let complete = self.partial_len == 0;
+        self.reset();
+        if complete { Ok(()) } else { Err(InvalidUtf8) }
+    }
+
+    /// Forgets any partial code point.
+    pub(crate) fn reset(&mut self) {
+        self.partial_len = 0;
+    }
+}
+
+/// The length of the sequence a lead byte starts. Only called on the first
+/// byte of a stored partial sequence, which validation has shown to be a
+/// multi-byte lead (0xC2..=0xF4).
+fn sequence_width(lead: u8) -> usize {
+    match lead {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        _ => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate_in_pieces(bytes: &[u8], cuts: &[usize]) -> Result<(), InvalidUtf8> {
+        let mut v = Utf8Validator::default();
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&bytes.len())) {
+            let cut = cut.clamp(start, bytes.len());
+            v.feed(&bytes[start..cut])?;
+            start = cut;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn every_split_of_valid_text_is_accepted() {
+        let text = "κόσμε 𝄞 €uro ascii".as_bytes();
+        for a in 0..=text.len() {
+            for b in a..=text.len() {
+                assert_eq!(validate_in_pieces(text, &[a, b]), Ok(()), "cuts {a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn fails_at_the_first_impossible_byte_without_waiting() {
+        // "κόσμε" followed by 0xED 0xA0 (a UTF-16 surrogate): already invalid
+        // after 0xA0, whatever follows.
+        let mut v = Utf8Validator::default();
+        assert_eq!(v.feed("κόσμε".as_bytes()), Ok(()));
+        assert_eq!(v.feed(&[0xED]), Ok(()));
+        assert_eq!(v.feed(&[0xA0]), Err(InvalidUtf8));
+
+        let mut v = Utf8Validator::default();
+        assert_eq!(
+            v.feed(&[b'a', 0xF4, 0x90]),
+            Err(InvalidUtf8),
+            "above U+10FFFF"
+        );
+        let mut v = Utf8Validator::default();
+        assert_eq!(v.feed(&[0xC0]), Err(InvalidUtf8), "overlong lead");
+        let mut v = Utf8Validator::default();
+        assert_eq!(v.feed(&[0xF0]), Ok(()));
+        assert_eq!(
+            v.feed(&[0x28]),
+            Err(InvalidUtf8),
+            "bad continuation after split"
+        );
+    }
+
+    #[test]
+    fn incomplete_end_of_message_is_invalid() {
+        let mut v = Utf8Validator::default();
+        assert_eq!(v.feed(&[0xE2, 0x82]), Ok(()));
+        assert_eq!(v.finish(), Err(InvalidUtf8));
+        // finish resets: the next message starts clean.
+        assert_eq!(v.feed(b"ok"), Ok(()));
+        assert_eq!(v.finish(), Ok(()));
+    }
+
+    #[test]
+    fn agrees_with_std_on_every_split_of_tricky_inputs() {
+        let inputs: [&[u8]; 6] = [
+            &[0xF0, 0x9F, 0x98, 0x80, 0x41],
+            &[0xE0, 0x80, 0x80],
+            &[0xED, 0x9F, 0xBF, 0xEE, 0x80, 0x80],
+            &[0xF4, 0x8F, 0xBF, 0xBF],
+            &[0xC2, 0x80, 0xDF],
+            &[0x80],
+        ];
+        for input in inputs {
+            let expected = std::str::from_utf8(input).is_ok();
+            for a in 0..=input.len() {
+                for b in a..=input.len() {
+                    assert_eq!(
+                        validate_in_pieces(input, &[a, b]).is_ok(),
+                        expected,
+                        "{input:x?} cuts {a} {b}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Scenario tests of the WebSocket state machine through its public API.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use support::pair::Pair;
+use tidings_core::close::CloseCode;
+use tidings_core::ws::{
+    CloseCause, CloseFrame, Closed, Config, Connection, Event, Message, Outgoing, ProtocolError,
+    Role, SendError, State, TimeoutKind,
+};
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A raw frame as a client would send it: masked with `KEY`.
+fn masked(first_byte: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![first_byte];
+    match payload.len() {
+        n @ 0..=125 => out.push(0x80 | n as u8),
+        n @ 126..=0xffff => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&KEY);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    out
+}
+
+fn server() -> Connection {
+    let config = Config::default().ping_period(None).pong_wait(None);
+    Connection::new(Role::Server, config, Instant::now())
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+fn transmit(conn: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = conn.poll_transmit(&mut out);
+    out
+}
+
+/// Feeds `input` to a fresh server and expects the connection to fail with
+/// `code`, sending a close frame with that code.
+fn assert_fails_with(input: &[u8], code: CloseCode) -> ProtocolError {
+    let mut server = server();
+    server.handle_input(Instant::now(), input);
+    let events = events(&mut server);
+    let Some(Event::Closed(Closed {
+        cause: CloseCause::ProtocolViolation(error),
+        sent,
+        ..
+    })) = events.last()
+    else {
+        panic!("expected a protocol violation, got {events:?}");
+    };
+    assert_eq!(error.close_code(), code, "{error}");
+    assert_eq!(sent.as_ref().map(|f| f.code), Some(code));
+    let out = transmit(&mut server);
+    assert_eq!(out[0], 0x88, "a close frame is sent");
+    assert_eq!(u16::from_be_bytes([out[2], out[3]]), code.0);
+    assert_eq!(server.state(), State::Closed);
+    error.clone()
+}
+
+#[test]
+fn rfc_5_7_masked_hello_is_a_text_message() {
+    let mut server = server();
+    server.handle_input(
+        Instant::now(),
+        &[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ],
+    );
+    assert_eq!(
+        events(&mut server),
+        [Event::Message(Message::Text("Hello".into()))]
+    );
+}
+
+#[test]
+fn server_output_is_unmasked_and_client_output_is_masked() {
+    let mut server = server();
+    server.send(Outgoing::Text("Hello")).unwrap();
+    assert_eq!(
+        transmit(&mut server),
+        [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']
+    );
+
+    let mut client = Connection::new(
+        Role::Client { mask_seed: [1; 32] },
+        Config::default(),
+        Instant::now(),
+    );
+    client.send(Outgoing::Binary(&[0; 300])).unwrap();
+    let out = transmit(&mut client);
+    assert_eq!(&out[..2], &[0x82, 0x80 | 126]);
+    assert_eq!(out.len(), 2 + 2 + 4 + 300);
+}
+
+#[test]
+fn fragments_and_interleaved_ping_are_reassembled_and_the_ping_answered() {
+    let mut server = server();
+    let mut input = masked(0x01, b"Hel");
+    input.extend(masked(0x89, b"ping"));
+    input.extend(masked(0x00, b"l"));
+    input.extend(masked(0x80, b"o"));
+    server.handle_input(Instant::now(), &input);
+    assert_eq!(
+        events(&mut server),
+        [
+            Event::Ping(Bytes::from_static(b"ping")),
+            Event::Message(Message::Text("Hello".into()))
+        ]
+    );
+    assert_eq!(transmit(&mut server), [0x8a, 0x04, b'p', b'i', b'n', b'g']);
+}
+
+#[test]
+fn auto_pong_can_be_turned_off() {
+    let config = Config::default().auto_pong(false);
+    let mut server = Connection::new(Role::Server, config, Instant::now());
+    server.handle_input(Instant::now(), &masked(0x89, b"x"));
+    assert_eq!(events(&mut server), [Event::Ping(Bytes::from_static(b"x"))]);
+    assert!(transmit(&mut server).is_empty());
+}
+
+#[test]
+fn protocol_violations_fail_with_the_right_code() {
+    assert_fails_with(
+        &[0x81, 0x05, b'H', b'e', b'l', b'l', b'o'],
+        CloseCode::PROTOCOL_ERROR,
+    ); // unmasked
+    assert_fails_with(&masked(0x83, b""), CloseCode::PROTOCOL_ERROR); // reserved opcode
+    assert_fails_with(&masked(0xC1, b"a"), CloseCode::PROTOCOL_ERROR); // RSV1 without extension
+    assert_fails_with(&masked(0x09, b""), CloseCode::PROTOCOL_ERROR); // fragmented ping
+    assert_fails_with(&masked(0x89, &[0; 126]), CloseCode::PROTOCOL_ERROR); // long ping
+    assert_fails_with(&masked(0x80, b"a"), CloseCode::PROTOCOL_ERROR); // continuation without start
+    let mut two_starts = masked(0x01, b"a");
+    two_starts.extend(masked(0x81, b"b"));
+    assert_eq!(
+        assert_fails_with(&two_starts, CloseCode::PROTOCOL_ERROR),
+        ProtocolError::ExpectedContinuation
+    );
+    assert_fails_with(&masked(0x88, &[0x03]), CloseCode::PROTOCOL_ERROR); // 1-byte close
+    assert_fails_with(
+        &masked(0x88, &1005u16.to_be_bytes()),
+        CloseCode::PROTOCOL_ERROR,
+    );
+    assert_fails_with(
+        &masked(0x88, &999u16.to_be_bytes()),
+        CloseCode::PROTOCOL_ERROR,
+    );
+    assert_fails_with(
+        &masked(0x88, &[0x03, 0xe8, 0xff]),
+        CloseCode::INVALID_PAYLOAD,
+    ); // reason not UTF-8
+    assert_fails_with(
+        &masked(0x81, &[0xce, 0xba, 0xff]),
+        CloseCode::INVALID_PAYLOAD,
+    );
+    assert_fails_with(&masked(0x81, &[0xce]), CloseCode::INVALID_PAYLOAD); // truncated code point
+}
+
+#[test]
+fn invalid_utf8_fails_before_the_rest_of_the_frame_arrives() {
+    let mut server = server();
+    // A text frame announcing 1000 bytes whose first bytes are already invalid.
+    let mut payload = vec![b'a'; 1000];
+    payload[3] = 0xff;
+    let frame = masked(0x01, &payload);
+    server.handle_input(Instant::now(), &frame[..20]);
+    let events = events(&mut server);
+    assert!(
+        matches!(
+            &events[..],
+            [Event::Closed(Closed {
+                cause: CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8),
+                ..
+            })]
+        ),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn invalid_utf8_in_a_later_fragment_fails_before_the_final_fragment() {
+    let mut server = server();
+    let mut input = masked(0x01, "κόσμε".as_bytes());
+    input.extend(masked(0x00, &[0xed, 0xa0, 0x80])); // a surrogate
+    server.handle_input(Instant::now(), &input);
+    assert_eq!(
+        server
+            .poll_event()
+            .map(|e| matches!(e, Event::Closed(c) if c.code() == CloseCode::INVALID_PAYLOAD)),
+        Some(true)
+    );
+}
+
+#[test]
+fn a_huge_frame_is_refused_from_its_header_alone() {
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    header.extend_from_slice(&KEY);
+    let error = assert_fails_with(&header, CloseCode::MESSAGE_TOO_BIG);
+    assert!(matches!(error, ProtocolError::Frame(_)));
+}
+
+#[test]
+fn many_small_fragments_over_the_message_limit_fail_with_1009() {
+    let config = Config::default().max_message_size(1000);
+    let mut server = Connection::new(Role::Server, config, Instant::now());
+    let mut input = masked(0x02, &[1; 100]);
+    for _ in 0..20 {
+        input.extend(masked(0x00, &[1; 100]));
+    }
+    server.handle_input(Instant::now(), &input);
+    let events = events(&mut server);
+    assert!(
+        matches!(
+            &events[..],
+            [Event::Closed(Closed {
+                cause: CloseCause::ProtocolViolation(ProtocolError::MessageTooLarge {
+                    size: 1000..,
+                    max: 1000
+                }),
+                ..
+            })]
+        ),
+        "{events:?}"
+    );
+    assert!(server.pending_input() == 0, "buffered input is dropped");
+}
+
+#[test]
+fn peer_initiated_close_is_echoed_and_the_server_finishes_at_once() {
+    let mut server = server();
+    let mut input = masked(0x81, b"last");
+    input.extend(masked(0x88, &[0x03, 0xe8, b'b', b'y', b'e']));
+    input.extend(masked(0x81, b"after close")); // ignored
+    server.handle_input(Instant::now(), &input);
+    let events = events(&mut server);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0], Event::Message(Message::Text("last".into())));
+    let Event::Closed(closed) = &events[1] else {
+        panic!()
+    };
+    assert_eq!(closed.cause, CloseCause::PeerClose);
+    assert_eq!(
+        closed.received,
+        Some(CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: "bye".into()
+        })
+    );
+    assert_eq!(transmit(&mut server), [0x88, 0x02, 0x03, 0xe8]);
+    assert_eq!(server.send(Outgoing::Text("no")), Err(SendError::Closed));
+    server.handle_input(Instant::now(), &masked(0x81, b"more"));
+    assert_eq!(server.poll_event(), None);
+}
+
+#[test]
+fn empty_close_is_answered_with_empty_close() {
+    let mut server = server();
+    server.handle_input(Instant::now(), &masked(0x88, b""));
+    let events = events(&mut server);
+    assert!(
+        matches!(&events[..], [Event::Closed(c)] if c.code() == CloseCode::NO_STATUS && c.is_clean())
+    );
+    assert_eq!(transmit(&mut server), [0x88, 0x00]);
+}
+
+#[test]
+fn close_handshake_started_by_the_server() {
+    let mut pair = Pair::without_timers();
+    pair.server
+        .conn
+        .close(pair.now, CloseCode::GOING_AWAY, "restart")
+        .unwrap();
+    assert_eq!(pair.server.conn.state(), State::Closing);
+    pair.drive();
+    let server = pair.server.closed().unwrap();
+    assert_eq!(server.cause, CloseCause::LocalClose);
+    assert_eq!(server.code(), CloseCode::GOING_AWAY);
+    let client = pair.client.closed().unwrap();
+    assert_eq!(client.cause, CloseCause::PeerClose);
+    assert_eq!(client.received.as_ref().unwrap().reason, "restart");
+    assert!(
+        pair.client.saw_eof,
+        "the client finished only after the server closed the transport"
+    );
+}
+
+#[test]
+fn client_waits_for_the_servers_eof_within_the_close_timeout() {
+    let now = Instant::now();
+    let mut client = Connection::new(Role::Client { mask_seed: [3; 32] }, Config::default(), now);
+    client.close(now, CloseCode::NORMAL, "").unwrap();
+    client.handle_input(now, &[0x88, 0x02, 0x03, 0xe8]);
+    assert_eq!(client.poll_event(), None);
+    assert_eq!(client.state(), State::AwaitingEof);
+    assert_eq!(client.poll_timeout(), Some(now + Duration::from_secs(5)));
+    client.handle_timeout(now + Duration::from_secs(4));
+    assert_eq!(client.poll_event(), None);
+    client.handle_timeout(now + Duration::from_secs(5));
+    let Some(Event::Closed(closed)) = client.poll_event() else {
+        panic!()
+    };
+    assert_eq!(closed.cause, CloseCause::LocalClose);
+}
+
+#[test]
+fn close_handshake_times_out_when_the_peer_never_answers() {
+    let mut pair = Pair::without_timers();
+    pair.client
+        .conn
+        .close(pair.now, CloseCode::NORMAL, "")
+        .unwrap();
+    // The server never gets to answer: its transport is never driven.
+    let deadline = pair.client.conn.poll_timeout().unwrap();
+    assert_eq!(deadline, pair.now + Duration::from_secs(5));
+    pair.client.conn.handle_timeout(deadline);
+    let Some(Event::Closed(closed)) = pair.client.conn.poll_event() else {
+        panic!()
+    };
+    assert_eq!(
+        closed.cause,
+        CloseCause::Timeout(TimeoutKind::CloseHandshake)
+    );
+    assert!(!closed.is_clean());
+}
+
+#[test]
+fn keep_alive_pings_keep_a_responsive_peer_alive() {
+    let config = Config::default(); // ping every 54 s, pong wait 60 s
+    let mut pair = Pair::new(Config::default().ping_period(None).pong_wait(None), config);
+    pair.advance(Duration::from_secs(600));
+    let pings = pair
+        .client
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Ping(_)))
+        .count();
+    let pongs = pair
+        .server
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Pong(_)))
+        .count();
+    assert_eq!(pings, 11, "one ping every 54 s for 600 s");
+    assert_eq!(pongs, 11);
+    assert_eq!(pair.server.conn.state(), State::Open);
+}
+
+#[test]
+fn pong_wait_expiry_closes_a_silent_peer() {
+    let now = Instant::now();
+    let mut server = Connection::new(Role::Server, Config::default(), now);
+    assert_eq!(server.poll_timeout(), Some(now + Duration::from_secs(54)));
+    server.handle_timeout(now + Duration::from_secs(54));
+    assert_eq!(transmit(&mut server), [0x89, 0x00], "keep-alive ping");
+    assert_eq!(server.poll_timeout(), Some(now + Duration::from_secs(60)));
+    server.handle_timeout(now + Duration::from_secs(59));
+    assert_eq!(server.poll_event(), None);
+    server.handle_timeout(now + Duration::from_secs(60));
+    let Some(Event::Closed(closed)) = server.poll_event() else {
+        panic!()
+    };
+    assert_eq!(closed.cause, CloseCause::Timeout(TimeoutKind::PongWait));
+    assert_eq!(closed.code(), CloseCode::ABNORMAL);
+    assert_eq!(server.poll_timeout(), None);
+}
+
+#[test]
+fn idle_timeout_starts_the_close_handshake() {
+    let config = Config::default().idle_timeout(Some(Duration::from_secs(30)));
+    let no_timers = Config::default().ping_period(None).pong_wait(None);
+    let mut pair = Pair::new(no_timers, config);
+    pair.advance(Duration::from_secs(20));
+    pair.client.conn.send(Outgoing::Text("still here")).unwrap();
+    pair.drive();
+    pair.advance(Duration::from_secs(29));
+    assert_eq!(
+        pair.server.conn.state(),
+        State::Open,
+        "the message reset the idle timer"
+    );
+    pair.advance(Duration::from_secs(2));
+    let closed = pair.server.closed().expect("server closed");
+    assert_eq!(closed.cause, CloseCause::LocalClose);
+    assert_eq!(closed.sent.as_ref().unwrap().code, CloseCode::GOING_AWAY);
+}
+
+#[test]
+fn eof_without_close_is_abnormal_but_delivers_what_arrived() {
+    let mut server = server();
+    let mut input = masked(0x82, b"ab");
+    input.extend(&masked(0x82, b"cd")[..4]);
+    server.handle_input(Instant::now(), &input);
+    server.handle_eof(Instant::now());
+    let events = events(&mut server);
+    assert_eq!(
+        events[0],
+        Event::Message(Message::Binary(Bytes::from_static(b"ab")))
+    );
+    let Event::Closed(closed) = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(closed.cause, CloseCause::Eof);
+    assert_eq!(closed.code(), CloseCode::ABNORMAL);
+}
+
+#[test]
+fn local_misuse_is_refused_without_queuing() {
+    let mut server = server();
+    assert_eq!(
+        server.send(Outgoing::Ping(&[0; 126])),
+        Err(SendError::ControlPayloadTooLong(126))
+    );
+    assert_eq!(
+        server.close(Instant::now(), CloseCode::NO_STATUS, ""),
+        Err(SendError::InvalidCloseCode(1005))
+    );
+    assert_eq!(
+        server.close(Instant::now(), CloseCode::NORMAL, &"x".repeat(124)),
+        Err(SendError::CloseReasonTooLong(124))
+    );
+    assert_eq!(server.pending_transmit(), 0);
+    server
+        .close(Instant::now(), CloseCode::NORMAL, &"x".repeat(123))
+        .unwrap();
+    assert_eq!(
+        server.close(Instant::now(), CloseCode::NORMAL, ""),
+        Err(SendError::Closed)
+    );
+    assert_eq!(
+        server.send(Outgoing::Binary(b"late")),
+        Err(SendError::Closed)
+    );
+}
+
+#[test]
+fn large_messages_are_fragmented_when_configured() {
+    let config = Config::default()
+        .max_outgoing_frame_size(Some(1000))
+        .ping_period(None)
+        .pong_wait(None);
+    let mut pair = Pair::new(config, Config::default().ping_period(None).pong_wait(None));
+    let text = "é".repeat(1500); // 3000 bytes: a code point straddles each frame boundary
+    pair.client.conn.send(Outgoing::Text(&text)).unwrap();
+    let mut wire = Vec::new();
+    let _ = pair.client.conn.poll_transmit(&mut wire);
+    assert_eq!(wire[0], 0x01, "first frame: text, not final");
+    assert_eq!(wire.len(), 3 * (2 + 2 + 4 + 1000));
+    pair.server.conn.handle_input(pair.now, &wire);
+    assert_eq!(
+        pair.server.conn.poll_event(),
+        Some(Event::Message(Message::Text(text.into())))
+    );
+}
+
+#[test]
+fn poll_transmit_appends_to_a_non_empty_buffer() {
+    let mut server = server();
+    server.send(Outgoing::Binary(b"x")).unwrap();
+    let mut out = vec![9];
+    assert_eq!(server.poll_transmit(&mut out), 3);
+    assert_eq!(out, [9, 0x82, 0x01, b'x']);
+    assert_eq!(server.poll_transmit(&mut out), 0);
+}
