@@ -213,7 +213,7 @@ impl HeadReader {
         let Some(n) = self.after_parse(buf, window, status)? else {
             return Ok(None);
         };
-        let request = build_request(&parsed).inspect_err(|_| self.reset())?;
+        let request = build_request(&parsed)?;
         Ok(Some((request, n)))
     }
 
@@ -239,7 +239,7 @@ impl HeadReader {
         let Some(n) = self.after_parse(buf, window, status)? else {
             return Ok(None);
         };
-        let response = build_response(&parsed).inspect_err(|_| self.reset())?;
+        let response = build_response(&parsed)?;
         Ok(Some((response, n)))
     }
 
