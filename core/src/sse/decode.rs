@@ -141,6 +141,12 @@ enum Bom {
 /// too large for a `u64` of milliseconds are ignored (Chromium ignores the
 /// second but resets its default delay on the first).
 ///
+/// Memory: the line being read (at most [`Limits::max_line_len`] bytes;
+/// comment lines are not buffered), the event being built (its data at most
+/// [`Limits::max_data_len`] bytes), and the queued events, which hold the
+/// text their own bytes carried (an id is shared, not copied, between them).
+/// Poll after each feed to keep the queue short.
+///
 /// The decoder parses eagerly: [`feed`](Decoder::feed) processes every
 /// complete line and queues the events, so [`last_event_id`](Decoder::last_event_id)
 /// and [`retry`](Decoder::retry) reflect all bytes fed, even when queued events

@@ -152,7 +152,8 @@ impl Event {
     }
 
     /// Sets the client's reconnection delay (`retry:` line), written in whole
-    /// milliseconds (sub-millisecond parts are truncated).
+    /// milliseconds (sub-millisecond parts are truncated, and delays beyond
+    /// `u64::MAX` milliseconds are capped to it).
     #[must_use]
     pub fn retry(mut self, delay: Duration) -> Self {
         self.retry = Some(delay);
@@ -226,7 +227,7 @@ impl Event {
         // LF; a text of n bytes splits into at most n + 1 lines.
         let text = |s: &str| s.len() + (s.len() + 1) * 7;
         let comments: usize = self.comments.iter().map(|c| text(c)).sum();
-        let retry = if self.retry.is_some() { 48 } else { 0 };
+        let retry = if self.retry.is_some() { 28 } else { 0 };
         let id = self.id.as_deref().map_or(0, |s| s.len() + 5);
         let event = self.event.as_deref().map_or(0, |s| s.len() + 8);
         let data = self.data.as_deref().map_or(0, text);
@@ -249,8 +250,11 @@ pub fn encode_retry(delay: Duration, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// Writes `retry: <ms>`, capped at `u64::MAX` milliseconds: clients ignore
+/// larger values (Chromium parses the field as a `u64`).
 fn write_retry_line(out: &mut Vec<u8>, delay: Duration) {
-    write_line(out, b"retry:", &delay.as_millis().to_string());
+    let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    write_line(out, b"retry:", &millis.to_string());
 }
 
 /// Writes `prefix`, a space, `value` and a LF. The space is always written so
@@ -341,6 +345,8 @@ mod tests {
         assert_eq!(enc(&e), "retry: 2999\n\n");
         let e = Event::new().retry(Duration::ZERO);
         assert_eq!(enc(&e), "retry: 0\n\n");
+        let e = Event::new().retry(Duration::MAX);
+        assert_eq!(enc(&e), "retry: 18446744073709551615\n\n");
         let mut out = Vec::new();
         encode_retry(Duration::from_secs(3), &mut out);
         assert_eq!(out, b"retry: 3000\n\n");
