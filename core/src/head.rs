@@ -206,24 +206,13 @@ impl HeadReader {
     /// Reads a request head from the start of `buf`; see [`parse_request`] for
     /// the return convention and the type's documentation for the call order.
     pub fn read_request(&mut self, buf: &[u8]) -> Result<Option<(Request<()>, usize)>, HeadError> {
-        let Some(window) = self.window_with_end(buf)? else {
-            return Ok(None);
-        };
-        let mut inline = [httparse::EMPTY_HEADER; INLINE_HEADERS];
-        let mut heap;
-        let headers = if self.limits.max_headers <= INLINE_HEADERS {
-            &mut inline[..self.limits.max_headers]
-        } else {
-            heap = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
-            &mut heap[..]
-        };
-        let mut parsed = httparse::Request::new(headers);
-        let status = parsed.parse(window);
-        let Some(n) = self.after_parse(buf, window, status)? else {
-            return Ok(None);
-        };
-        let request = build_request(&parsed)?;
-        Ok(Some((request, n)))
+        self.read_head(buf, |headers, window| {
+            let mut parsed = httparse::Request::new(headers);
+            let status = parsed.parse(window);
+            let head =
+                matches!(status, Ok(httparse::Status::Complete(_))).then(|| build_request(&parsed));
+            (status, head)
+        })
     }
 
     /// Reads a response head from the start of `buf`; see [`parse_response`] for
@@ -232,6 +221,27 @@ impl HeadReader {
         &mut self,
         buf: &[u8],
     ) -> Result<Option<(Response<()>, usize)>, HeadError> {
+        self.read_head(buf, |headers, window| {
+            let mut parsed = httparse::Response::new(headers);
+            let status = parsed.parse(window);
+            let head = matches!(status, Ok(httparse::Status::Complete(_)))
+                .then(|| build_response(&parsed));
+            (status, head)
+        })
+    }
+
+    /// The steps shared by requests and responses: find a possible end of
+    /// head, give `parse` header slots (on the stack up to `INLINE_HEADERS`),
+    /// and act on httparse's verdict. `parse` returns that verdict and, when
+    /// it is `Complete`, the head built from the parsed fields.
+    fn read_head<'b, T>(
+        &mut self,
+        buf: &'b [u8],
+        parse: impl FnOnce(
+            &mut [httparse::Header<'b>],
+            &'b [u8],
+        ) -> (httparse::Result<usize>, Option<Result<T, HeadError>>),
+    ) -> Result<Option<(T, usize)>, HeadError> {
         let Some(window) = self.window_with_end(buf)? else {
             return Ok(None);
         };
@@ -243,13 +253,13 @@ impl HeadReader {
             heap = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
             &mut heap[..]
         };
-        let mut parsed = httparse::Response::new(headers);
-        let status = parsed.parse(window);
+        let (status, head) = parse(headers, window);
         let Some(n) = self.after_parse(buf, window, status)? else {
             return Ok(None);
         };
-        let response = build_response(&parsed)?;
-        Ok(Some((response, n)))
+        // `head` is `Some` exactly when httparse said `Complete`, which is
+        // when `after_parse` returns a length.
+        head.map(|head| head.map(|head| (head, n))).transpose()
     }
 
     /// Returns the part of `buf` a head may occupy (at most `max_head_bytes`)
