@@ -12,6 +12,7 @@
 //! | [`close`] | close codes and their validity rules |
 //! | [`ws`] | the WebSocket connection state machine, one per connection |
 //! | [`sse`] | the Server-Sent Events encoder and a WHATWG-exact decoder |
+//! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`) and query strings |
 //!
 //! ## What this crate does not do
 //!
@@ -29,5 +30,6 @@ pub mod close;
 pub mod frame;
 pub mod handshake;
 pub mod head;
+pub mod route;
 pub mod sse;
 pub mod ws;
