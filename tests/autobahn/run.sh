@@ -32,7 +32,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../interop/lib.sh
+# shellcheck source=SCRIPTDIR/../interop/lib.sh
 source "$HERE/../interop/lib.sh"
 cd "$ROOT"
 

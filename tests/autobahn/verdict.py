@@ -20,6 +20,7 @@ everything passes.
 """
 
 import json
+import os
 import sys
 from collections import Counter
 
@@ -103,6 +104,8 @@ def judge_index(path, expected):
             problems += 1
             continue
         problems += judge_agent(agent, cases)
+    if problems:
+        print(f"    details per case: {os.path.join(os.path.dirname(path) or '.', 'index.html')}")
     return problems
 
 

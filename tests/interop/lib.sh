@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for tests/autobahn/run.sh and tests/interop/run.sh.
 # Source it; do not run it. Needs bash and `set -euo pipefail` in the caller.
 #
@@ -13,6 +14,7 @@ SERVER_START_TIMEOUT=${SERVER_START_TIMEOUT:-60}
 
 # The three runtime crates, in test order, and the port each echo server gets.
 RUNTIME_CRATES=(tidings-tokio tidings-async-std tidings-smol)
+# shellcheck disable=SC2034 # used by the scripts that source this file
 declare -A RUNTIME_DIR=(
     [tidings-tokio]=runtime-tokio
     [tidings-async-std]=runtime-async-std
@@ -105,10 +107,10 @@ wait_for_port() {
 
 # stop_pid PID: SIGTERM, up to 5 s grace, then SIGKILL. Only ever our own PIDs.
 stop_pid() {
-    local pid=$1 i
+    local pid=$1 _
     kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
