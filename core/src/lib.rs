@@ -1,8 +1,12 @@
 //! # tidings-core
 //!
-//! The sans-IO core of tidings: everything about WebSocket (RFC 6455) and
-//! Server-Sent Events that can be written without touching a socket, a clock or
-//! a runtime.
+//! The core of tidings: everything about WebSocket (RFC 6455) and Server-Sent
+//! Events that can be written without a particular runtime.
+//!
+//! It has two layers:
+//!
+//! 1. **Sans-IO protocol modules** — pure state machines and codecs for
+//!    library authors who drive them from any event loop:
 //!
 //! | module | holds |
 //! |---|---|
@@ -14,22 +18,48 @@
 //! | [`sse`] | the Server-Sent Events encoder and a WHATWG-exact decoder |
 //! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`) and query strings |
 //!
+//! 2. **The runtime-agnostic async layer** — the user-facing API, written once
+//!    against the [`Runtime`](runtime::Runtime) and
+//!    [`Transport`](runtime::Transport) traits that each adapter crate
+//!    implements (and re-exports):
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`runtime`] | the traits an adapter implements: sleep, spawn, clock, randomness; byte streams |
+//! | [`connection`] | the async [`Connection`] handle: read, write, JSON, close, values |
+//! | [`server`] | [`Router`](server::Router), [`Context`](server::Context), config, the per-connection task, shutdown |
+//! | [`client`] | the client handshake over a connected stream |
+//!
 //! ## What this crate does not do
 //!
-//! - It performs no I/O: bytes come in through `handle_input`, go out through
-//!   `poll_transmit`, and the caller owns the socket.
+//! - The protocol modules perform no I/O: bytes come in through
+//!   `handle_input`, go out through `poll_transmit`, and the caller owns the
+//!   socket. The async layer only reads and writes through the `Transport`
+//!   it is given.
 //! - It never reads the clock: every call that depends on time takes `now`.
 //! - It has no ambient randomness: handshake keys and mask keys come from the
 //!   caller (a key, or a seed).
-//! - It spawns nothing and depends on no async runtime; the `tidings-tokio`,
-//!   `tidings-async-std` and `tidings-smol` crates drive it.
+//! - It spawns nothing by itself and depends on no async runtime; the
+//!   `tidings-tokio`, `tidings-async-std` and `tidings-smol` crates provide
+//!   the runtime.
 //! - It does not implement TLS, HTTP/2 or permessage-deflate (yet).
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod close;
+pub mod connection;
+mod error;
 pub mod frame;
 pub mod handshake;
 pub mod head;
+mod io_util;
 pub mod route;
+pub mod runtime;
+pub mod server;
+mod signal;
 pub mod sse;
 pub mod ws;
+
+pub use connection::Connection;
+pub use error::Error;
+pub use ws::{Message, Utf8Bytes};

@@ -1,0 +1,251 @@
+//! The socket pump: the future that moves bytes between a transport and a
+//! connection's protocol state, runs its timers, and closes the transport at
+//! the end. Written once for every runtime, over [`Transport`] and [`Runtime`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use super::shared::Shared;
+use crate::close::CloseCode;
+use crate::runtime::{Runtime, Transport};
+use crate::signal::Signal;
+use crate::ws::State;
+
+/// How long the pump keeps reading (and discarding) after it has closed its
+/// side of the transport, so that unread peer data does not turn the close
+/// into a reset that could destroy the close frame in flight.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Rounds of read/write work per poll before yielding to other tasks.
+const BUDGET: usize = 64;
+
+enum Phase {
+    Running,
+    CloseTransport,
+    Linger(Instant),
+    Done,
+}
+
+/// Drives one connection until its transport is closed.
+pub(crate) struct Pump<T, R: Runtime> {
+    shared: Arc<Shared>,
+    io: T,
+    rt: R,
+    read_buf: Vec<u8>,
+    write_buf: Vec<u8>,
+    written: usize,
+    read_done: bool,
+    write_failed: bool,
+    sleep: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    shutdown: Option<Arc<Signal>>,
+    phase: Phase,
+}
+
+impl<T: Transport, R: Runtime> Pump<T, R> {
+    pub(crate) fn new(shared: Arc<Shared>, io: T, rt: R, shutdown: Option<Arc<Signal>>) -> Self {
+        Pump {
+            shared,
+            io,
+            rt,
+            read_buf: Vec::new(),
+            write_buf: Vec::new(),
+            written: 0,
+            read_done: false,
+            write_failed: false,
+            sleep: None,
+            shutdown,
+            phase: Phase::Running,
+        }
+    }
+
+    /// Reads, writes and fires timers until the protocol has ended and its
+    /// last bytes are written.
+    fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let now = self.rt.now();
+        let mut inner = self.shared.lock();
+        inner.set_pump_waker(cx.waker());
+        if let Some(shutdown) = &self.shutdown {
+            if shutdown.poll_set(cx).is_ready() {
+                self.shutdown = None;
+                if inner.ws.state() == State::Open {
+                    // Queued after everything already accepted for sending.
+                    let _ = inner
+                        .ws
+                        .close(now, CloseCode::GOING_AWAY, "server shutting down");
+                }
+            }
+        }
+        for _ in 0..BUDGET {
+            let mut progressed = false;
+
+            // Read while the reader keeps up (back-pressure otherwise). With
+            // no message waiting, keep reading: the message being received
+            // must complete (the protocol bounds it by the max message size).
+            let keep_up =
+                inner.inbox.is_empty() || inner.unread_bytes() < self.shared.limits.inbox_bytes;
+            if !self.read_done && inner.closed.is_none() && keep_up {
+                if self.read_buf.is_empty() {
+                    self.read_buf
+                        .resize(self.shared.limits.read_buffer_size.max(1), 0);
+                }
+                match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                        self.read_done = true;
+                        inner.ws.handle_eof(now);
+                        progressed = true;
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        // `n <= read_buf.len()` by the AsyncRead contract.
+                        inner
+                            .ws
+                            .handle_input(now, &self.read_buf[..n.min(self.read_buf.len())]);
+                        progressed = true;
+                    }
+                    Poll::Pending => {}
+                }
+                inner.drain_events();
+            }
+
+            if inner
+                .ws
+                .poll_timeout()
+                .is_some_and(|deadline| deadline <= now)
+            {
+                inner.ws.handle_timeout(now);
+                inner.drain_events();
+                progressed = true;
+            }
+
+            // Write what the protocol has queued, in one buffer per round.
+            if self.written == self.write_buf.len() && !self.write_failed {
+                self.write_buf.clear();
+                self.written = 0;
+                let _ = inner.ws.poll_transmit(&mut self.write_buf);
+            }
+            while self.written < self.write_buf.len() {
+                match Pin::new(&mut self.io).poll_write(cx, &self.write_buf[self.written..]) {
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        self.written += n;
+                        progressed = true;
+                    }
+                    Poll::Ready(_) => {
+                        // The transport is gone: nothing more can be sent.
+                        self.write_failed = true;
+                        self.read_done = true;
+                        self.write_buf.clear();
+                        self.written = 0;
+                        inner.ws.handle_eof(now);
+                        inner.drain_events();
+                        progressed = true;
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if self.written == self.write_buf.len() && progressed {
+                let _ = Pin::new(&mut self.io).poll_flush(cx);
+            }
+            inner.in_flight = self.write_buf.len() - self.written;
+            if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
+                inner.wake_waiters();
+            }
+
+            let all_sent = self.write_failed
+                || (self.written == self.write_buf.len() && inner.ws.pending_transmit() == 0);
+            if inner.closed.is_some() && all_sent {
+                inner.wake_waiters();
+                return Poll::Ready(());
+            }
+            if !progressed {
+                break;
+            }
+        }
+
+        // Sleep until the next protocol deadline. A sleep armed for an earlier
+        // deadline is kept: firing early is harmless (handle_timeout ignores
+        // it) and saves re-creating the timer whenever input moves a deadline.
+        let deadline = inner.ws.poll_timeout();
+        drop(inner);
+        match deadline {
+            Some(deadline) => {
+                if self
+                    .sleep
+                    .as_ref()
+                    .is_none_or(|(armed, _)| *armed > deadline)
+                {
+                    self.sleep = Some((deadline, Box::pin(self.rt.sleep_until(deadline))));
+                }
+                if let Some((_, sleep)) = self.sleep.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        self.sleep = None;
+                        cx.waker().wake_by_ref();
+                    }
+                }
+            }
+            None => self.sleep = None,
+        }
+        Poll::Pending
+    }
+
+    /// Reads and discards until the peer closes or the linger time is over.
+    fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
+        if self.read_done || self.rt.now() >= until {
+            return Poll::Ready(());
+        }
+        if self.read_buf.is_empty() {
+            self.read_buf.resize(512, 0);
+        }
+        loop {
+            match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+                Poll::Ready(Ok(n)) if n > 0 => continue,
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => break,
+            }
+        }
+        if self.sleep.as_ref().is_none_or(|(armed, _)| *armed != until) {
+            self.sleep = Some((until, Box::pin(self.rt.sleep_until(until))));
+        }
+        match self.sleep.as_mut() {
+            Some((_, sleep)) => sleep.as_mut().poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl<T: Transport, R: Runtime> Future for Pump<T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this.phase {
+                Phase::Running => match this.poll_running(cx) {
+                    Poll::Ready(()) => this.phase = Phase::CloseTransport,
+                    Poll::Pending => return Poll::Pending,
+                },
+                Phase::CloseTransport => {
+                    if !this.write_failed && Pin::new(&mut this.io).poll_close(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.sleep = None;
+                    this.phase = Phase::Linger(this.rt.now() + LINGER);
+                }
+                Phase::Linger(until) => match this.poll_linger(cx, until) {
+                    Poll::Ready(()) => this.phase = Phase::Done,
+                    Poll::Pending => return Poll::Pending,
+                },
+                Phase::Done => {
+                    this.read_buf = Vec::new();
+                    this.write_buf = Vec::new();
+                    let mut inner = this.shared.lock();
+                    inner.finished = true;
+                    inner.wake_all();
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The state a connection's handles and its pump share, behind one mutex.
+
+use core::net::SocketAddr;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::ws::{self, Closed, Event, Message};
+
+/// Sizes that bound a connection's buffers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BufferLimits {
+    /// Bytes read from the transport per read call.
+    pub(crate) read_buffer_size: usize,
+    /// Received messages (bytes) kept for the reader before the pump stops
+    /// reading the transport (back-pressure).
+    pub(crate) inbox_bytes: usize,
+    /// Encoded bytes waiting to be written before writers wait.
+    pub(crate) write_buffer_size: usize,
+}
+
+/// The clock, as a closure over the runtime (the core never reads it itself).
+pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// Identity and addresses of a connection, fixed at creation.
+#[derive(Debug)]
+pub(crate) struct Info {
+    pub(crate) id: String,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) subprotocol: Option<String>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) info: Info,
+    pub(crate) limits: BufferLimits,
+    pub(crate) clock: Clock,
+    pub(crate) values: Mutex<http::Extensions>,
+    inner: Mutex<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) ws: ws::Connection,
+    pub(crate) inbox: VecDeque<Message>,
+    pub(crate) inbox_bytes: usize,
+    /// Set when the protocol reports the end.
+    pub(crate) closed: Option<Closed>,
+    /// Set when the pump has written everything, closed the transport and stopped.
+    pub(crate) finished: bool,
+    /// Bytes the pump has taken from the protocol but not yet written.
+    pub(crate) in_flight: usize,
+    pump: Option<Waker>,
+    reader: Option<Waker>,
+    waiters: Vec<Waker>,
+}
+
+impl Shared {
+    pub(crate) fn new(info: Info, limits: BufferLimits, clock: Clock, ws: ws::Connection) -> Self {
+        Shared {
+            info,
+            limits,
+            clock,
+            values: Mutex::new(http::Extensions::new()),
+            inner: Mutex::new(Inner {
+                ws,
+                inbox: VecDeque::new(),
+                inbox_bytes: 0,
+                closed: None,
+                finished: false,
+                in_flight: 0,
+                pump: None,
+                reader: None,
+                waiters: Vec::new(),
+            }),
+        }
+    }
+
+    /// Locks the shared state. A panic while holding the lock (a bug) must not
+    /// wedge every other handle, so poisoning is ignored: the state is plain
+    /// data that every method leaves consistent between statements.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        (self.clock)()
+    }
+}
+
+impl Inner {
+    /// Moves the protocol's events into the shared state and wakes whoever
+    /// waits for them, parsing only until one message is waiting.
+    ///
+    /// Frames after an unread message stay unparsed: a protocol error after
+    /// it is then detected when the reader asks for the next message, after
+    /// the handler has answered this one (as Autobahn's strict cases 3.2,
+    /// 4.1.3, 5.15 … expect), and input is parsed no faster than it is read.
+    pub(crate) fn drain_events(&mut self) {
+        while self.inbox.is_empty() {
+            let Some(event) = self.ws.poll_event() else {
+                break;
+            };
+            match event {
+                Event::Message(message) => {
+                    self.inbox_bytes += message.len();
+                    self.inbox.push_back(message);
+                    wake(&mut self.reader);
+                }
+                Event::Closed(closed) => {
+                    self.closed = Some(closed);
+                    self.wake_all();
+                }
+                // Pings are answered by the protocol; pongs only prove liveness.
+                _ => {}
+            }
+        }
+    }
+
+    pub(crate) fn set_pump_waker(&mut self, waker: &Waker) {
+        set_waker(&mut self.pump, waker);
+    }
+
+    pub(crate) fn set_reader_waker(&mut self, waker: &Waker) {
+        set_waker(&mut self.reader, waker);
+    }
+
+    /// Registers a task waiting for write capacity, a flush or the end.
+    pub(crate) fn add_waiter(&mut self, waker: &Waker) {
+        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
+            self.waiters.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake_pump(&mut self) {
+        wake(&mut self.pump);
+    }
+
+    /// Wakes the pump unless it runs in the task of `current`: a handler
+    /// and its pump share a task, which polls the pump right after the
+    /// handler, so waking it would only cost an extra poll.
+    pub(crate) fn wake_pump_from(&mut self, current: &Waker) {
+        if self
+            .pump
+            .as_ref()
+            .is_some_and(|pump| !pump.will_wake(current))
+        {
+            self.wake_pump();
+        }
+    }
+
+    /// Received bytes not yet handed to the reader: unread messages and
+    /// unparsed input. The pump stops reading the transport above the limit.
+    pub(crate) fn unread_bytes(&self) -> usize {
+        self.inbox_bytes + self.ws.pending_input()
+    }
+
+    pub(crate) fn wake_reader(&mut self) {
+        wake(&mut self.reader);
+    }
+
+    pub(crate) fn wake_waiters(&mut self) {
+        for waker in self.waiters.drain(..) {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn wake_all(&mut self) {
+        self.wake_pump();
+        self.wake_reader();
+        self.wake_waiters();
+    }
+
+    /// Whether a writer may queue more: the protocol's output plus what the
+    /// pump is writing is under the write buffer size.
+    pub(crate) fn has_write_capacity(&self, limit: usize) -> bool {
+        self.ws.pending_transmit() + self.in_flight < limit
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(current) if current.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+fn wake(slot: &mut Option<Waker>) {
+    if let Some(waker) = slot.take() {
+        waker.wake();
+    }
+}

@@ -1,0 +1,337 @@
+//! The runtime-agnostic server: routing, the upgrade, one task per
+//! connection, admission limits and graceful shutdown.
+//!
+//! An adapter binds a listener and hands [`Service::accept_loop`] a function
+//! that accepts the next socket; everything after that — reading the request
+//! head under the handshake timeout, routing, middleware, the handshake, the
+//! 503 beyond `max_connections`, running the handler joined with the socket
+//! pump, and shutdown — is here, written once.
+
+mod config;
+mod context;
+mod response;
+mod router;
+mod serve;
+
+use core::net::SocketAddr;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+pub use config::ServerConfig;
+pub use context::{Context, RouteInfo};
+pub use response::{Html, IntoResponse, Json, Response};
+pub use router::{
+    BoxFuture, GetHandler, MessageTypes, Middleware, RouteOptions, Router, WebSocketHandler,
+};
+
+use crate::handshake::ServerHandshake;
+use crate::io_util::with_deadline;
+use crate::runtime::{Runtime, Transport};
+use crate::signal::Signal;
+
+/// A router and its configuration, with the server-wide counters and the
+/// shutdown signal. Shared (`Arc`) by the accept loop and every connection.
+pub struct Service {
+    router: Router,
+    config: ServerConfig,
+    handshake: ServerHandshake,
+    /// Open WebSocket connections (admission control and shutdown).
+    websockets: AtomicUsize,
+    /// Tasks serving a socket, in any phase.
+    tasks: AtomicUsize,
+    next_id: AtomicU64,
+    shutdown: Arc<Signal>,
+    /// Set when shutdown has begun and no task is left.
+    drained: Signal,
+}
+
+impl Service {
+    /// A service for `router` with `config`.
+    pub fn new(router: Router, config: ServerConfig) -> Arc<Self> {
+        let handshake = ServerHandshake::default()
+            .with_subprotocols(config.subprotocols.iter().cloned())
+            .with_origin(config.origin.clone());
+        Arc::new(Service {
+            router,
+            config,
+            handshake,
+            websockets: AtomicUsize::new(0),
+            tasks: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            shutdown: Arc::new(Signal::new()),
+            drained: Signal::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// WebSocket connections open now.
+    pub fn active_connections(&self) -> usize {
+        self.websockets.load(Ordering::SeqCst)
+    }
+
+    /// Accepts sockets with `accept` and serves each in its own task, until
+    /// [`shutdown`](Self::shutdown) is called. Accept errors (e.g. too many
+    /// open files) pause accepting for 100 ms rather than ending the loop.
+    pub async fn accept_loop<R, T, F, Fut>(
+        self: Arc<Self>,
+        rt: R,
+        local_addr: Option<SocketAddr>,
+        mut accept: F,
+    ) where
+        R: Runtime,
+        T: Transport,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = io::Result<(T, Option<SocketAddr>)>>,
+    {
+        loop {
+            let accepted = {
+                let mut accepting = pin!(accept());
+                let mut stop = pin!(self.shutdown.wait());
+                poll_fn(|cx| {
+                    if stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    accepting.as_mut().poll(cx).map(Some)
+                })
+                .await
+            };
+            match accepted {
+                None => return,
+                Some(Ok((io, remote_addr))) => {
+                    let service = self.clone();
+                    let task_rt = rt.clone();
+                    rt.spawn(async move {
+                        service
+                            .serve_connection(io, remote_addr, local_addr, task_rt)
+                            .await
+                    });
+                }
+                Some(Err(_)) => {
+                    let _ = with_deadline(
+                        &rt,
+                        rt.now() + Duration::from_millis(100),
+                        self.shutdown.wait(),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// Serves one already-accepted transport (a TCP socket, a TLS stream, an
+    /// upgraded hyper connection): reads the request, routes it, and runs
+    /// the handler until the connection ends.
+    pub async fn serve_connection<R: Runtime, T: Transport>(
+        self: Arc<Self>,
+        io: T,
+        remote_addr: Option<SocketAddr>,
+        local_addr: Option<SocketAddr>,
+        rt: R,
+    ) {
+        let _task = TaskGuard::new(&self);
+        serve::serve(&self, io, remote_addr, local_addr, &rt).await;
+    }
+
+    /// Starts a graceful shutdown: stop accepting, and close every open
+    /// WebSocket connection with 1001 after what was already queued for it.
+    pub fn shutdown(&self) {
+        self.shutdown.set();
+        if self.tasks.load(Ordering::SeqCst) == 0 {
+            self.drained.set();
+        }
+    }
+
+    /// [`shutdown`](Self::shutdown), then waits until every connection has
+    /// finished or `deadline` passes. Returns whether all finished.
+    pub async fn shutdown_and_wait<R: Runtime>(&self, rt: &R, deadline: Instant) -> bool {
+        self.shutdown();
+        with_deadline(rt, deadline, self.drained.wait())
+            .await
+            .is_ok()
+    }
+
+    pub(crate) fn next_connection_id(&self) -> String {
+        format!("ws_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Counts a task serving a socket for as long as it lives; the last one to
+/// end after shutdown began sets `drained`.
+struct TaskGuard<'a> {
+    service: &'a Service,
+}
+
+impl<'a> TaskGuard<'a> {
+    fn new(service: &'a Service) -> Self {
+        service.tasks.fetch_add(1, Ordering::SeqCst);
+        TaskGuard { service }
+    }
+}
+
+impl Drop for TaskGuard<'_> {
+    fn drop(&mut self) {
+        if self.service.tasks.fetch_sub(1, Ordering::SeqCst) == 1 && self.service.shutdown.is_set()
+        {
+            self.service.drained.set();
+        }
+    }
+}
+
+/// Holds one of the `max_connections` WebSocket slots.
+pub(crate) struct WebSocketSlot<'a> {
+    counter: &'a AtomicUsize,
+}
+
+impl<'a> WebSocketSlot<'a> {
+    /// Takes a slot if fewer than `max` are taken.
+    pub(crate) fn acquire(service: &'a Service) -> Option<Self> {
+        let max = service.config.max_connections;
+        service
+            .websockets
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| WebSocketSlot {
+                counter: &service.websockets,
+            })
+    }
+}
+
+impl Drop for WebSocketSlot<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A bound server on runtime `N`: the adapters export it as `Server`.
+///
+/// ```no_run
+/// # async fn demo<N: tidings_core::runtime::Net + Default>() -> std::io::Result<()> {
+/// use tidings_core::server::{Router, Server};
+///
+/// let router = Router::new().websocket("/ws", |_ctx, conn: tidings_core::Connection| async move {
+///     while let Ok(message) = conn.read().await {
+///         conn.send(&message).await?;
+///     }
+///     Ok(())
+/// });
+/// let server = Server::<N>::bind("127.0.0.1:9001", router).await?;
+/// println!("listening on {}", server.local_addr()?);
+/// server.run().await;
+/// # Ok(()) }
+/// ```
+pub struct Server<N: crate::runtime::Net> {
+    listener: N::Listener,
+    service: Arc<Service>,
+    rt: N,
+}
+
+impl<N: crate::runtime::Net + Default> Server<N> {
+    /// Binds `addr` (`"host:port"`) with the default configuration.
+    pub async fn bind(addr: &str, router: Router) -> io::Result<Self> {
+        Self::bind_with(addr, router, ServerConfig::default()).await
+    }
+
+    /// Binds `addr` with `config`.
+    pub async fn bind_with(addr: &str, router: Router, config: ServerConfig) -> io::Result<Self> {
+        let listener = N::bind(addr).await?;
+        Ok(Server {
+            listener,
+            service: Service::new(router, config),
+            rt: N::default(),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        N::listener_addr(&self.listener)
+    }
+
+    /// A handle to shut the server down or to serve extra streams.
+    pub fn handle(&self) -> ServerHandle<N> {
+        ServerHandle {
+            service: self.service.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+
+    /// Accepts and serves connections until the server is shut down through
+    /// a [`ServerHandle`].
+    pub async fn run(self) {
+        let local = N::listener_addr(&self.listener).ok();
+        let listener = &self.listener;
+        self.service
+            .clone()
+            .accept_loop(self.rt.clone(), local, || async move {
+                N::accept(listener)
+                    .await
+                    .map(|(stream, peer)| (stream, Some(peer)))
+            })
+            .await;
+    }
+}
+
+/// Controls a running [`Server`]: shutdown, statistics, extra streams.
+pub struct ServerHandle<N: crate::runtime::Net> {
+    service: Arc<Service>,
+    rt: N,
+}
+
+impl<N: crate::runtime::Net> Clone for ServerHandle<N> {
+    fn clone(&self) -> Self {
+        ServerHandle {
+            service: self.service.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<N: crate::runtime::Net> ServerHandle<N> {
+    /// Graceful shutdown: stop accepting, close every WebSocket connection
+    /// with 1001 after what was already queued for it, and wait until all
+    /// connections are done or `timeout` has passed. Returns whether all
+    /// finished in time.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        let deadline = self.rt.now() + timeout;
+        self.service.shutdown_and_wait(&self.rt, deadline).await
+    }
+
+    /// WebSocket connections open now.
+    pub fn active_connections(&self) -> usize {
+        self.service.active_connections()
+    }
+
+    /// Serves an already-connected stream (e.g. TLS) as if accepted by the
+    /// server; completes when that connection ends.
+    pub async fn serve_stream<T: Transport>(
+        &self,
+        stream: T,
+        remote: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) {
+        self.service
+            .clone()
+            .serve_connection(stream, remote, local, self.rt.clone())
+            .await;
+    }
+
+    /// The service (router, configuration, counters).
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+}

@@ -1,0 +1,274 @@
+//! One socket's life on the server: request head, routing, middleware,
+//! plain HTTP response or WebSocket upgrade, then the handler joined with the
+//! socket pump in the same task.
+
+use core::net::SocketAddr;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+
+use super::context::{Context, RouteInfo};
+use super::response::{self, IntoResponse, Response};
+use super::router::{BoxFuture, Endpoint};
+use super::{Service, WebSocketSlot};
+use crate::close::CloseCode;
+use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
+use crate::error::Error;
+use crate::head::HeadReader;
+use crate::io_util::{close, read_some, with_deadline, write_all};
+use crate::route::Query;
+use crate::runtime::{Runtime, Transport};
+use crate::ws::{self, Role};
+
+pub(super) async fn serve<R: Runtime, T: Transport>(
+    service: &Service,
+    mut io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: &R,
+) {
+    let deadline = rt.now() + service.config.handshake_timeout;
+    let (request, leftover) =
+        match with_deadline(rt, deadline, read_request(service, &mut io)).await {
+            Ok(Ok(Some(head))) => head,
+            // The peer went away before sending a whole head.
+            Ok(Ok(None)) => return,
+            Ok(Err(status)) => {
+                return respond(
+                    &mut io,
+                    (status, status.canonical_reason().unwrap_or("bad request")).into_response(),
+                )
+                .await;
+            }
+            Err(_elapsed) => {
+                return respond(
+                    &mut io,
+                    (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head not received in time",
+                    )
+                        .into_response(),
+                )
+                .await;
+            }
+        };
+
+    let Some((route, params)) = service.router.find(request.uri().path()) else {
+        return respond(
+            &mut io,
+            (StatusCode::NOT_FOUND, "not found").into_response(),
+        )
+        .await;
+    };
+    let mut ctx = Context {
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        headers: request.headers().clone(),
+        params,
+        query: Query::parse(request.uri().query().unwrap_or("")),
+        remote_addr,
+        local_addr,
+        route: RouteInfo {
+            pattern: route.pattern.as_str().to_owned(),
+            name: route.options.name.clone(),
+        },
+        values: http::Extensions::new(),
+    };
+    for middleware in &route.options.middleware {
+        if let Err(rejection) = middleware(&mut ctx) {
+            return respond(&mut io, rejection).await;
+        }
+    }
+
+    match &route.endpoint {
+        Endpoint::Get(handler) => {
+            if request.method() != Method::GET && request.method() != Method::HEAD {
+                let mut response =
+                    (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+                response.headers_mut().insert(
+                    http::header::ALLOW,
+                    http::HeaderValue::from_static("GET, HEAD"),
+                );
+                return respond(&mut io, response).await;
+            }
+            let head_only = request.method() == Method::HEAD;
+            let mut response = handler.call(ctx).await;
+            if head_only {
+                let length = response.body().len();
+                *response.body_mut() = Bytes::new();
+                response.headers_mut().insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(length),
+                );
+            }
+            respond(&mut io, response).await;
+        }
+        Endpoint::WebSocket(handler) => {
+            if service.shutdown.is_set() {
+                return respond(
+                    &mut io,
+                    (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response(),
+                )
+                .await;
+            }
+            let Some(_slot) = WebSocketSlot::acquire(service) else {
+                return respond(
+                    &mut io,
+                    (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response(),
+                )
+                .await;
+            };
+            let accepted = match service.handshake.accept(&request) {
+                Ok(accepted) => accepted,
+                Err(rejection) => {
+                    let mut out = Vec::new();
+                    rejection.encode(&mut out);
+                    let _ = write_all(&mut io, &out).await;
+                    return close(&mut io).await;
+                }
+            };
+            let mut out = Vec::new();
+            accepted.encode(&mut out);
+            if with_deadline(rt, deadline, write_all(&mut io, &out))
+                .await
+                .is_err()
+            {
+                return;
+            }
+
+            let now = rt.now();
+            let mut protocol =
+                ws::Connection::new(Role::Server, service.config.websocket.clone(), now);
+            protocol.handle_input(now, &leftover);
+            let info = Info {
+                id: service.next_connection_id(),
+                remote_addr,
+                local_addr,
+                subprotocol: accepted.subprotocol.clone(),
+            };
+            let clock_rt = rt.clone();
+            let shared = Arc::new(Shared::new(
+                info,
+                buffer_limits(service),
+                Arc::new(move || clock_rt.now()),
+                protocol,
+            ));
+            shared.lock().drain_events();
+            let conn = Connection::from_shared(shared.clone());
+            conn.set_values(ctx.values.clone());
+            let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
+            let handler = handler.call(ctx, conn.clone());
+            Session {
+                pump: Some(pump),
+                handler: Some(handler),
+                conn,
+            }
+            .await;
+        }
+    }
+}
+
+fn buffer_limits(service: &Service) -> BufferLimits {
+    BufferLimits {
+        read_buffer_size: service.config.read_buffer_size,
+        inbox_bytes: service.config.read_queue_size,
+        write_buffer_size: service.config.write_buffer_size,
+    }
+}
+
+/// Reads the request head: `Ok(None)` if the peer closed first, `Err(status)`
+/// for a head that breaks a limit or is malformed.
+async fn read_request<T: Transport>(
+    service: &Service,
+    io: &mut T,
+) -> Result<Option<(Request<()>, Bytes)>, StatusCode> {
+    let mut reader = HeadReader::new(service.config.head_limits.clone());
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        match reader.read_request(&buf) {
+            Ok(Some((request, n))) => {
+                let leftover = Bytes::copy_from_slice(buf.get(n..).unwrap_or_default());
+                return Ok(Some((request, leftover)));
+            }
+            Ok(None) => {}
+            Err(error) => return Err(error.status()),
+        }
+        match read_some(io, &mut buf, 4096).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Writes a complete response and closes the transport.
+async fn respond<T: Transport>(io: &mut T, response: Response) {
+    let mut out = Vec::new();
+    response::encode(&response, &mut out);
+    if write_all(io, &out).await.is_ok() {
+        close(io).await;
+    }
+}
+
+/// The handler and the socket pump of one connection, polled together in
+/// one task so a message goes socket → protocol → handler without a
+/// cross-thread hand-off.
+struct Session<T, R: Runtime> {
+    pump: Option<Pump<T, R>>,
+    handler: Option<BoxFuture<Result<(), Error>>>,
+    conn: Connection,
+}
+
+impl<T: Transport, R: Runtime> Session<T, R> {
+    fn poll_pump(&mut self, cx: &mut TaskContext<'_>) {
+        if let Some(pump) = self.pump.as_mut() {
+            if Pin::new(pump).poll(cx).is_ready() {
+                self.pump = None;
+            }
+        }
+    }
+
+    /// Closes the connection once the handler has returned: 1000, or 1011
+    /// with the error as reason.
+    fn handler_returned(&self, result: Result<(), Error>) {
+        let (code, reason) = match &result {
+            Ok(()) | Err(Error::Closed(_)) => (CloseCode::NORMAL, String::new()),
+            Err(error) => (CloseCode::INTERNAL_ERROR, error.to_string()),
+        };
+        self.conn.start_close(code, truncate(&reason, 123));
+    }
+}
+
+impl<T: Transport, R: Runtime> Future for Session<T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.poll_pump(cx);
+        if let Some(handler) = this.handler.as_mut() {
+            if let Poll::Ready(result) = handler.as_mut().poll(cx) {
+                this.handler = None;
+                this.handler_returned(result);
+            }
+            // What the handler queued is written in this same poll.
+            this.poll_pump(cx);
+        }
+        if this.pump.is_none() && this.handler.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The longest prefix of `text` of at most `max` bytes ending on a char boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
