@@ -45,6 +45,7 @@
 //! - It does not implement TLS, HTTP/2 or permessage-deflate (yet).
 #![warn(missing_docs)]
 
+mod adapter;
 pub mod client;
 pub mod close;
 pub mod connection;

@@ -4,22 +4,18 @@
 //! `cargo run --release -p tidings-tokio --example echo -- [ADDR]`
 //! (default `127.0.0.1:9001`); prints `listening on ADDR` once bound.
 
-use tidings_tokio::{Connection, Context, Error, Router, Server, ServerConfig};
-
-async fn echo(_ctx: Context, conn: Connection) -> Result<(), Error> {
-    loop {
-        let message = conn.read().await?;
-        conn.send(&message).await?;
-    }
-}
+use tidings_tokio::{Router, Server};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
-    let router = Router::new().websocket("/*path", echo);
-    let server = Server::bind_with(&addr, router, ServerConfig::default()).await?;
+    let server = Server::bind(
+        &addr,
+        Router::new().websocket("/*path", tidings_core::server::echo),
+    )
+    .await?;
     println!("listening on {}", server.local_addr()?);
     server.run().await;
     Ok(())

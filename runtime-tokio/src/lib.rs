@@ -35,14 +35,9 @@ use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-pub use tidings_core::client::ClientConfig;
-pub use tidings_core::close::CloseCode;
-pub use tidings_core::server::{
-    Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig,
-};
-pub use tidings_core::{Connection, Error, Message, Utf8Bytes, ws};
-
 use tidings_core::runtime::{Net, Runtime};
+
+tidings_core::adapter_api!(Tokio);
 
 /// The tokio runtime, for the core's async layer.
 #[derive(Clone, Copy, Debug, Default)]
@@ -104,22 +99,6 @@ impl Net for Tokio {
             stream.get_ref().local_addr().ok(),
         )
     }
-}
-
-/// A WebSocket server on tokio (see [`tidings_core::server::Server`]).
-pub type Server = tidings_core::server::Server<Tokio>;
-
-/// Controls a running [`Server`].
-pub type ServerHandle = tidings_core::server::ServerHandle<Tokio>;
-
-/// Connects to a `ws://` URL with the default client configuration.
-pub async fn connect(url: &str) -> Result<Connection, Error> {
-    tidings_core::client::connect::<Tokio>(url, ClientConfig::default()).await
-}
-
-/// Connects to a `ws://` URL with `config`.
-pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Connection, Error> {
-    tidings_core::client::connect::<Tokio>(url, config).await
 }
 
 /// Performs the client handshake over an already-connected tokio stream

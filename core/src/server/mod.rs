@@ -218,6 +218,16 @@ impl Drop for WebSocketSlot<'_> {
     }
 }
 
+/// A handler that echoes every message back unchanged, text as text and
+/// binary as binary, until the peer closes (the echo examples and the
+/// Autobahn runs use it).
+pub async fn echo(_ctx: Context, conn: crate::Connection) -> Result<(), crate::Error> {
+    loop {
+        let message = conn.read().await?;
+        conn.send(&message).await?;
+    }
+}
+
 /// A bound server on runtime `N`: the adapters export it as `Server`.
 ///
 /// ```no_run

@@ -1,0 +1,38 @@
+//! The public API every adapter crate exports, generated once by
+//! [`adapter_api!`](crate::adapter_api) so the three adapters cannot drift
+//! apart or repeat each other.
+
+/// Emits an adapter crate's public API for runtime type `$rt` (which
+/// implements [`Net`](crate::runtime::Net) and `Default`): the re-exports of
+/// the user-facing types, `Server` and `ServerHandle` aliases, and `connect`
+/// / `connect_with`.
+#[macro_export]
+macro_rules! adapter_api {
+    ($rt:ty) => {
+        pub use $crate::client::ClientConfig;
+        pub use $crate::close::CloseCode;
+        pub use $crate::server::{
+            Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig,
+        };
+        pub use $crate::{Connection, Error, Message, Utf8Bytes, ws};
+
+        /// A WebSocket server on this runtime: bind, then `run` (see
+        /// [`tidings_core::server::Server`]).
+        pub type Server = $crate::server::Server<$rt>;
+
+        /// Controls a running [`Server`]: graceful shutdown, connection count,
+        /// serving extra streams.
+        pub type ServerHandle = $crate::server::ServerHandle<$rt>;
+
+        /// Connects to a `ws://` URL with the default client configuration
+        /// and performs the opening handshake.
+        pub async fn connect(url: &str) -> Result<Connection, Error> {
+            $crate::client::connect::<$rt>(url, ClientConfig::default()).await
+        }
+
+        /// Connects to a `ws://` URL with `config`.
+        pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Connection, Error> {
+            $crate::client::connect::<$rt>(url, config).await
+        }
+    };
+}
