@@ -78,6 +78,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 }
             }
         }
+        let mut exhausted = true;
         for _ in 0..BUDGET {
             let mut progressed = false;
 
@@ -160,8 +161,15 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 return Poll::Ready(());
             }
             if !progressed {
+                exhausted = false;
                 break;
             }
+        }
+        if exhausted {
+            // Out of budget with work left: yield, but come back at once (no
+            // I/O readiness is registered after a read or write that made
+            // progress).
+            cx.waker().wake_by_ref();
         }
 
         // Sleep until the next protocol deadline. A sleep armed for an earlier
