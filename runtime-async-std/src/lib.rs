@@ -29,16 +29,19 @@
 //!
 //! Connections run as tasks on async-std's global executor
 //! (`async_std::task::spawn`); timers are [`async_io::Timer`]s, the reactor
-//! async-std itself runs on.
+//! async-std itself runs on. Accepted and dialed sockets are wrapped in
+//! [`Stream`], whose close shuts down the write half (async-std's own close
+//! only flushes).
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use async_io::Timer;
+use async_std::io::{Read, Write};
 use async_std::net::{TcpListener, TcpStream};
 
 use tidings_core::runtime::{Net, Runtime, Transport};
@@ -59,6 +62,51 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
+
+/// An async-std TCP stream whose `poll_close` flushes and then shuts down
+/// the write half, so the peer sees the end of the stream when a connection
+/// closes. (async-std's `poll_close` only flushes: the peer would wait for
+/// the socket to be dropped.)
+#[derive(Debug)]
+pub struct Stream(TcpStream);
+
+impl Stream {
+    /// The underlying async-std stream.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.0
+    }
+}
+
+impl Read for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl Write for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.0).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(self.0.shutdown(Shutdown::Write)),
+            other => other,
+        }
     }
 }
 
@@ -90,7 +138,7 @@ impl Runtime for AsyncStd {
 }
 
 impl Net for AsyncStd {
-    type Stream = TcpStream;
+    type Stream = Stream;
     type Listener = TcpListener;
 
     async fn bind(addr: &str) -> io::Result<TcpListener> {
@@ -101,25 +149,26 @@ impl Net for AsyncStd {
         listener.local_addr()
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    async fn accept(listener: &TcpListener) -> io::Result<(Stream, SocketAddr)> {
         let (stream, peer) = listener.accept().await?;
         stream.set_nodelay(true)?;
-        Ok((stream, peer))
+        Ok((Stream(stream), peer))
     }
 
-    async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+    async fn connect(host: &str, port: u16) -> io::Result<Stream> {
         let stream = TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
-        Ok(stream)
+        Ok(Stream(stream))
     }
 
-    fn addrs(stream: &TcpStream) -> (Option<SocketAddr>, Option<SocketAddr>) {
-        (stream.peer_addr().ok(), stream.local_addr().ok())
+    fn addrs(stream: &Stream) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        (stream.0.peer_addr().ok(), stream.0.local_addr().ok())
     }
 }
 
 /// Performs the client handshake over an already-connected `futures-io`
-/// stream (e.g. TLS).
+/// stream (e.g. TLS). The connection's end calls the stream's `poll_close`,
+/// which should shut the stream down (see [`Stream`]).
 pub async fn connect_stream<S: Transport>(
     stream: S,
     url: &str,

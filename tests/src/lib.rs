@@ -230,6 +230,14 @@ impl<N: TestRuntime> RawClient<N> {
         }
     }
 
+    /// Reads once (at least one byte unless at EOF).
+    pub async fn read_some(&mut self) -> Vec<u8> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk).await.expect("raw read");
+        assert!(n > 0, "unexpected EOF");
+        chunk[..n].to_vec()
+    }
+
     /// Reads until the server closes the stream (EOF or reset); returns
     /// everything read, `buffered` included.
     pub async fn read_to_end(&mut self) -> Vec<u8> {
@@ -242,6 +250,16 @@ impl<N: TestRuntime> RawClient<N> {
             }
         }
     }
+}
+
+/// A masked client frame (FIN set) with `opcode` and `payload` (< 126 bytes).
+pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
