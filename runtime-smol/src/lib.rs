@@ -1,1 +1,129 @@
-//! tidings on the smol runtime (the adapter arrives with issue #3).
+//! # tidings-smol
+//!
+//! tidings on the [smol] runtime: a WebSocket server with a Forge-style
+//! router, and a WebSocket client. Everything but binding, accepting,
+//! connecting, sleeping and spawning lives in [`tidings_core`] and is
+//! re-exported here.
+//!
+//! [smol]: https://docs.rs/smol
+//!
+//! ```no_run
+//! use tidings_smol::{Context, Connection, Error, Router, Server};
+//!
+//! async fn echo(_ctx: Context, conn: Connection) -> Result<(), Error> {
+//!     loop {
+//!         let message = conn.read().await?;
+//!         conn.send(&message).await?;
+//!     }
+//! }
+//!
+//! fn main() -> std::io::Result<()> {
+//!     smol::block_on(async {
+//!         let server = Server::bind("127.0.0.1:9001", Router::new().websocket("/ws", echo)).await?;
+//!         println!("listening on {}", server.local_addr()?);
+//!         server.run().await;
+//!         Ok(())
+//!     })
+//! }
+//! ```
+//!
+//! Connections run as tasks on smol's global executor (`smol::spawn`), which
+//! runs on its own background threads (`SMOL_THREADS`, default 1), so the
+//! future passed to `smol::block_on` only needs to drive the accept loop;
+//! no local executor is required.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use smol::Timer;
+use smol::net::{TcpListener, TcpStream};
+
+use tidings_core::runtime::{Net, Runtime, Transport};
+
+tidings_core::adapter_api!(Smol);
+
+/// The smol runtime, for the core's async layer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
+
+/// The future of [`Runtime::sleep_until`] on smol: a [`smol::Timer`] that
+/// completes with `()`.
+#[derive(Debug)]
+pub struct Sleep(Timer);
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
+
+impl Runtime for Smol {
+    type Sleep = Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep(Timer::at(deadline))
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        smol::spawn(task).detach();
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        // The OS generator failing leaves nothing secure to fall back on.
+        if let Err(error) = getrandom::fill(buf) {
+            panic!("the operating system's random generator failed: {error}");
+        }
+    }
+}
+
+impl Net for Smol {
+    type Stream = TcpStream;
+    type Listener = TcpListener;
+
+    async fn bind(addr: &str) -> io::Result<TcpListener> {
+        TcpListener::bind(addr).await
+    }
+
+    fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((stream, peer))
+    }
+
+    async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    fn addrs(stream: &TcpStream) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        (stream.peer_addr().ok(), stream.local_addr().ok())
+    }
+}
+
+/// Performs the client handshake over an already-connected `futures-io`
+/// stream (e.g. TLS).
+pub async fn connect_stream<S: Transport>(
+    stream: S,
+    url: &str,
+    config: ClientConfig,
+) -> Result<Connection, Error> {
+    tidings_core::client::connect_over(stream, url, config, Smol, (None, None)).await
+}

@@ -1,1 +1,297 @@
-//! Cross-runtime integration tests for tidings (see `tests/`).
+//! The harness of the cross-runtime integration tests (in `tests/`): one test
+//! body, generic over the runtime, run on tokio, async-std and smol by
+//! [`all_runtimes!`].
+//!
+//! - [`start_server`] binds a [`Server`] on `127.0.0.1:0` and runs it in the
+//!   background on the runtime under test; the returned [`TestServer`] shuts
+//!   it down when dropped.
+//! - [`client`] connects the tidings client; [`RawClient`] speaks hand-made
+//!   bytes over the runtime's own TCP stream.
+//! - [`sleep`] and [`timeout`] use the runtime's timer; every test body is
+//!   bounded by [`TEST_TIMEOUT`] so a hang fails instead of blocking CI.
+//! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
+//!   the test.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use futures_util::future::{Either, select};
+use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+
+pub use smol::channel;
+pub use tidings_async_std::AsyncStd;
+pub use tidings_core::client::ClientConfig;
+pub use tidings_core::runtime::{Net, Runtime};
+pub use tidings_core::server::{Router, Server, ServerConfig, ServerHandle};
+pub use tidings_core::{Connection, Error, Message};
+pub use tidings_smol::Smol;
+pub use tidings_tokio::Tokio;
+
+/// The bound on every test body.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A runtime the tests run on: TCP plus a default value.
+pub trait TestRuntime: Net + Default {}
+
+impl<N: Net + Default> TestRuntime for N {}
+
+/// Generates, for each named generic test body `async fn name<N: TestRuntime>()`,
+/// one `#[test]` per runtime: `tokio_rt::name`, `async_std_rt::name`,
+/// `smol_rt::name`. Attributes before a name (e.g. `#[ignore = "why"]`) are
+/// put on its three tests.
+#[macro_export]
+macro_rules! all_runtimes {
+    ($($(#[$attr:meta])* $test:ident),+ $(,)?) => {
+        mod tokio_rt {
+            $(#[test]
+            $(#[$attr])*
+            fn $test() {
+                $crate::run_tokio(super::$test::<$crate::Tokio>());
+            })+
+        }
+        mod async_std_rt {
+            $(#[test]
+            $(#[$attr])*
+            fn $test() {
+                $crate::run_async_std(super::$test::<$crate::AsyncStd>());
+            })+
+        }
+        mod smol_rt {
+            $(#[test]
+            $(#[$attr])*
+            fn $test() {
+                $crate::run_smol(super::$test::<$crate::Smol>());
+            })+
+        }
+    };
+}
+
+/// Runs `body` on a multi-threaded tokio runtime (2 workers), bounded by
+/// [`TEST_TIMEOUT`].
+pub fn run_tokio(body: impl Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("build the tokio runtime");
+    runtime.block_on(bounded::<Tokio>(body));
+}
+
+/// Runs `body` with `async_std::task::block_on`, bounded by [`TEST_TIMEOUT`].
+pub fn run_async_std(body: impl Future<Output = ()>) {
+    async_std::task::block_on(bounded::<AsyncStd>(body));
+}
+
+/// Runs `body` with `smol::block_on`, bounded by [`TEST_TIMEOUT`]; spawned
+/// tasks run on smol's global executor threads.
+pub fn run_smol(body: impl Future<Output = ()>) {
+    smol::block_on(bounded::<Smol>(body));
+}
+
+async fn bounded<N: TestRuntime>(body: impl Future<Output = ()>) {
+    if timeout::<N, _>(TEST_TIMEOUT, body).await.is_err() {
+        panic!("test did not finish within {TEST_TIMEOUT:?}");
+    }
+}
+
+/// Sleeps for `duration` on runtime `N`.
+pub async fn sleep<N: TestRuntime>(duration: Duration) {
+    let rt = N::default();
+    rt.sleep_until(rt.now() + duration).await;
+}
+
+/// The time limit of [`timeout`] passed first.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// Runs `future` for at most `duration` on runtime `N`.
+pub async fn timeout<N: TestRuntime, F: Future>(
+    duration: Duration,
+    future: F,
+) -> Result<F::Output, Elapsed> {
+    match select(pin!(future), pin!(sleep::<N>(duration))).await {
+        Either::Left((output, _)) => Ok(output),
+        Either::Right(((), _)) => Err(Elapsed),
+    }
+}
+
+/// A server running in the background for one test.
+pub struct TestServer<N: TestRuntime> {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its handle (shutdown, connection count).
+    pub handle: ServerHandle<N>,
+}
+
+impl<N: TestRuntime> TestServer<N> {
+    /// `ws://ADDR{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+}
+
+impl<N: TestRuntime> Drop for TestServer<N> {
+    fn drop(&mut self) {
+        // Stops the accept loop and closes what is left, so nothing outlives
+        // the test on the global executors of async-std and smol.
+        self.handle.service().shutdown();
+    }
+}
+
+/// Binds `router` with `config` on `127.0.0.1:0` and runs the server on a
+/// task of runtime `N`.
+pub async fn start_server<N: TestRuntime>(router: Router, config: ServerConfig) -> TestServer<N> {
+    let server = Server::<N>::bind_with("127.0.0.1:0", router, config)
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = server.local_addr().expect("the bound address");
+    let handle = server.handle();
+    N::default().spawn(server.run());
+    TestServer { addr, handle }
+}
+
+/// Connects the tidings client to `url` on runtime `N`.
+pub async fn client<N: TestRuntime>(url: &str, config: ClientConfig) -> Connection {
+    tidings_core::client::connect::<N>(url, config)
+        .await
+        .unwrap_or_else(|error| panic!("connect to {url}: {error}"))
+}
+
+/// The `Closed` details of a result that must be [`Error::Closed`].
+#[track_caller]
+pub fn expect_closed<T: std::fmt::Debug>(result: Result<T, Error>) -> tidings_core::ws::Closed {
+    match result {
+        Err(Error::Closed(closed)) => *closed,
+        other => panic!("expected Error::Closed, got {other:?}"),
+    }
+}
+
+/// A well-formed WebSocket upgrade request for `path`.
+pub fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// A TCP client that writes and reads raw bytes, over runtime `N`'s stream.
+pub struct RawClient<N: TestRuntime> {
+    stream: N::Stream,
+    /// Bytes read past the last complete head.
+    pub buffered: Vec<u8>,
+}
+
+impl<N: TestRuntime> RawClient<N> {
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let stream = N::connect(&addr.ip().to_string(), addr.port())
+            .await
+            .expect("raw TCP connect");
+        RawClient {
+            stream,
+            buffered: Vec::new(),
+        }
+    }
+
+    /// Connects and completes a WebSocket handshake for `path` by hand.
+    pub async fn upgrade(addr: SocketAddr, path: &str) -> Self {
+        let mut raw = Self::connect(addr).await;
+        raw.send(upgrade_request(path).as_bytes()).await;
+        let head = raw.read_head().await;
+        assert!(
+            head.starts_with("HTTP/1.1 101 "),
+            "expected 101, got {head:?}"
+        );
+        raw
+    }
+
+    /// Writes all of `bytes`.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("raw write");
+        self.stream.flush().await.expect("raw flush");
+    }
+
+    /// Reads up to and including the blank line ending an HTTP head; keeps
+    /// what follows in `buffered`.
+    pub async fn read_head(&mut self) -> String {
+        loop {
+            if let Some(end) = find(&self.buffered, b"\r\n\r\n") {
+                let rest = self.buffered.split_off(end + 4);
+                let head = std::mem::replace(&mut self.buffered, rest);
+                return String::from_utf8(head).expect("a UTF-8 head");
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.expect("raw read");
+            assert!(n > 0, "EOF before a complete head: {:?}", self.buffered);
+            self.buffered.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads once (at least one byte unless at EOF).
+    pub async fn read_some(&mut self) -> Vec<u8> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk).await.expect("raw read");
+        assert!(n > 0, "unexpected EOF");
+        chunk[..n].to_vec()
+    }
+
+    /// Reads until the server closes the stream (EOF or reset); returns
+    /// everything read, `buffered` included.
+    pub async fn read_to_end(&mut self) -> Vec<u8> {
+        let mut all = std::mem::take(&mut self.buffered);
+        let mut chunk = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return all,
+                Ok(n) => all.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+}
+
+/// A masked client frame (FIN set) with `opcode` and `payload` (< 126 bytes).
+pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126, "short frames only");
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// The first line of an HTTP response.
+pub fn status_line(response: &[u8]) -> &str {
+    let text = std::str::from_utf8(response).unwrap_or("<not UTF-8>");
+    text.split("\r\n").next().unwrap_or("")
+}
+
+/// Whether an HTTP head has header `name` with exactly `value`
+/// (name case-insensitive).
+pub fn has_header(head: &str, name: &str, value: &str) -> bool {
+    head.split("\r\n").skip(1).any(|line| {
+        line.split_once(':')
+            .is_some_and(|(n, v)| n.trim().eq_ignore_ascii_case(name) && v.trim() == value)
+    })
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; returns
+/// whether it held.
+pub async fn wait_until<N: TestRuntime>(limit: Duration, condition: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while !condition() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        sleep::<N>(Duration::from_millis(10)).await;
+    }
+    true
+}
