@@ -408,6 +408,24 @@ async fn chat_user_name_defaults_to_anonymous_and_is_decoded() {
     .await;
 }
 
+/// A client program that drops every handle to its connection without
+/// closing it: the socket should be released (a close, or at least the TCP
+/// connection ending), so the server sees the user leave.
+#[tokio::test]
+#[ignore = "core bug: dropping every client Connection handle leaves the spawned pump and socket alive forever"]
+async fn chat_dropped_client_handle_is_announced() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let start = rfc3339::now();
+        let alice = join(addr, &rooms, "lobby", "alice").await;
+        let bob = join(addr, &rooms, "lobby", "bob").await;
+        expect_notice(&alice, "bob", "joined", &start).await;
+        drop(bob);
+        expect_notice(&alice, "bob", "left", &start).await;
+    })
+    .await;
+}
+
 /// A client that vanishes without a close frame (a killed browser tab) is
 /// announced as gone too, and removed from its room.
 #[tokio::test]
@@ -476,6 +494,8 @@ async fn json_api_answers_each_request() {
                 json!("STRASSE"),
             ),
             (json!({"type": "sum", "payload": [1, 2, 3.5]}), json!(6.5)),
+            (json!({"type": "sum", "payload": [1, 2, -3, 40]}), json!(40)),
+            (json!({"type": "sum", "payload": []}), json!(0)),
             (
                 json!({"type": "sum", "payload": [1, "2"]}),
                 json!({"error": "sum needs an array of numbers"}),

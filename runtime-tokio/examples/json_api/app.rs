@@ -71,10 +71,15 @@ pub(crate) fn process_message(message: &ClientMessage) -> Value {
         ("echo", payload) => payload.clone(),
         ("upper", Value::String(text)) => Value::String(text.to_uppercase()),
         ("sum", Value::Array(items)) => {
-            let numbers: Option<Vec<f64>> = items.iter().map(Value::as_f64).collect();
-            match numbers {
-                Some(numbers) => json!(numbers.iter().sum::<f64>()),
-                None => json!({ "error": "sum needs an array of numbers" }),
+            // Integers add up exactly (as long as they fit); else as floats.
+            let integers: Option<i64> = items
+                .iter()
+                .try_fold(0i64, |sum, item| sum.checked_add(item.as_i64()?));
+            let floats: Option<f64> = items.iter().map(Value::as_f64).sum();
+            match (integers, floats) {
+                (Some(sum), _) => json!(sum),
+                (None, Some(sum)) => json!(sum),
+                (None, None) => json!({ "error": "sum needs an array of numbers" }),
             }
         }
         ("upper", _) => json!({ "error": "upper needs a string" }),
