@@ -1,0 +1,23 @@
+//! The Forge chat room server: a page at `/` where you pick a name and a
+//! room, and WebSocket rooms at `/ws/chat/:room?user=NAME`. See `app.rs`.
+//!
+//! `cargo run --release -p tidings-tokio --example chat -- [ADDR]`
+//! (default `127.0.0.1:8080`); prints `listening on ADDR` once bound, then
+//! open `http://ADDR/` in two browser tabs.
+
+mod app;
+#[path = "../common/rfc3339.rs"]
+mod rfc3339;
+
+use tidings_tokio::Server;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    let server = Server::bind(&addr, app::router()).await?;
+    println!("listening on {}", server.local_addr()?);
+    server.run().await;
+    Ok(())
+}
