@@ -11,6 +11,7 @@ macro_rules! adapter_api {
     ($rt:ty) => {
         pub use $crate::client::ClientConfig;
         pub use $crate::close::CloseCode;
+        pub use $crate::http::StatusCode;
         pub use $crate::server::{
             Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig,
         };

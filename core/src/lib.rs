@@ -63,4 +63,7 @@ pub mod ws;
 
 pub use connection::Connection;
 pub use error::Error;
+/// The `http` crate, whose request, response, header and status types the
+/// API uses.
+pub use http;
 pub use ws::{Message, Utf8Bytes};

@@ -11,7 +11,9 @@ use tidings_tokio::{ClientConfig, Error, connect, connect_with};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned());
     let agent = args.next().unwrap_or_else(|| "tidings-tokio".to_owned());
 
     let counter = connect(&format!("{url}/getCaseCount")).await?;

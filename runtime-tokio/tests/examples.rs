@@ -412,7 +412,6 @@ async fn chat_user_name_defaults_to_anonymous_and_is_decoded() {
 /// closing it: the socket should be released (a close, or at least the TCP
 /// connection ending), so the server sees the user leave.
 #[tokio::test]
-#[ignore = "core bug: dropping every client Connection handle leaves the spawned pump and socket alive forever"]
 async fn chat_dropped_client_handle_is_announced() {
     bounded(async {
         let (addr, rooms) = start_chat().await;

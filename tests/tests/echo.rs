@@ -11,11 +11,9 @@ use tidings_tests::{
 
 all_runtimes!(
     echo_text_binary_empty,
-    #[ignore = "core bug: the pump returns Pending without a wake-up when its 64-round budget runs out (pump.rs poll_running), so a 1 MiB message stalls"]
     echo_large_fragmented,
     json_round_trip,
     concurrent_writers_do_not_interleave,
-    #[ignore = "core bug: the pump returns Pending without a wake-up when its 64-round budget runs out (pump.rs poll_running); ~1.4 MB of echo traffic stalls about 1 run in 4"]
     concurrent_writers_do_not_interleave_many
 );
 

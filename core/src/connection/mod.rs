@@ -45,35 +45,62 @@ use crate::ws::{self, Closed, Message, Outgoing};
 
 /// A handle to one WebSocket connection. Cheap to clone; every clone refers
 /// to the same connection.
+///
+/// When the last clone is dropped, a connection that is still open is closed
+/// normally (1000), so a client that forgets to close does not leak its
+/// socket and task. (A server handler's connection is closed when the
+/// handler returns.)
 #[derive(Clone)]
 pub struct Connection {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the `Connection` clones only (not by the pump or `ClosedFuture`),
+/// so its drop means the user can no longer reach the connection.
+struct Handle {
     shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        if inner.ws.state() == ws::State::Open {
+            let _ = inner.ws.close(self.shared.now(), CloseCode::NORMAL, "");
+            inner.wake_pump();
+        }
+    }
 }
 
 impl Connection {
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        Connection { shared }
+        Connection {
+            handle: Arc::new(Handle { shared }),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.handle.shared
     }
 
     /// The connection's id, unique within the server (`ws_` followed by a
     /// counter), or `client_…` for a client connection.
     pub fn id(&self) -> &str {
-        &self.shared.info.id
+        &self.shared().info.id
     }
 
     /// The peer's address, when the transport has one.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.shared.info.remote_addr
+        self.shared().info.remote_addr
     }
 
     /// The local address, when the transport has one.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.shared.info.local_addr
+        self.shared().info.local_addr
     }
 
     /// The subprotocol negotiated in the handshake, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.shared.info.subprotocol.as_deref()
+        self.shared().info.subprotocol.as_deref()
     }
 
     /// Waits for the next message.
@@ -140,8 +167,8 @@ impl Connection {
     /// connection just waits. Cancel safe.
     pub async fn close_with(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
         {
-            let mut inner = self.shared.lock();
-            match inner.ws.close(self.shared.now(), code, reason) {
+            let mut inner = self.shared().lock();
+            match inner.ws.close(self.shared().now(), code, reason) {
                 Ok(()) => inner.wake_pump(),
                 Err(ws::SendError::Closed) => {}
                 Err(error) => return Err(error.into()),
@@ -155,51 +182,63 @@ impl Connection {
     /// `Context()` cancellation): use it to stop background tasks.
     pub fn closed(&self) -> ClosedFuture {
         ClosedFuture {
-            shared: self.shared.clone(),
+            shared: self.shared().clone(),
         }
     }
 
     /// Whether the connection has closed.
     pub fn is_closed(&self) -> bool {
-        self.shared.lock().closed.is_some()
+        self.shared().lock().closed.is_some()
     }
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<Closed> {
-        self.shared.lock().closed.clone()
+        self.shared().lock().closed.clone()
     }
 
     /// Stores a typed per-connection value (replacing one of the same type),
     /// e.g. a user id attached by authentication middleware.
     pub fn set<T: Clone + Send + Sync + 'static>(&self, value: T) {
-        let mut values = self.shared.values.lock().unwrap_or_else(|p| p.into_inner());
+        let mut values = self
+            .shared()
+            .values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         values.insert(value);
     }
 
     /// A clone of the stored value of type `T`, if any.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        let values = self.shared.values.lock().unwrap_or_else(|p| p.into_inner());
+        let values = self
+            .shared()
+            .values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         values.get::<T>().cloned()
     }
 
     /// Starts the close handshake if the connection is still open.
     pub(crate) fn start_close(&self, code: CloseCode, reason: &str) {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared().lock();
         if inner.ws.state() == ws::State::Open {
-            let _ = inner.ws.close(self.shared.now(), code, reason);
+            let _ = inner.ws.close(self.shared().now(), code, reason);
             inner.wake_pump();
         }
     }
 
     pub(crate) fn set_values(&self, values: http::Extensions) {
-        let mut current = self.shared.values.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = self
+            .shared()
+            .values
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         current.extend(values);
     }
 
     /// Polls for the next message (see [`read`](Self::read)).
     pub fn poll_read(&self, cx: &mut Context<'_>) -> Poll<Result<Message, Error>> {
-        let mut inner = self.shared.lock();
-        let was_full = inner.unread_bytes() >= self.shared.limits.inbox_bytes;
+        let mut inner = self.shared().lock();
+        let was_full = inner.unread_bytes() >= self.shared().limits.inbox_bytes;
         if inner.inbox.is_empty() {
             // Parse the next message from input the pump has already read.
             inner.drain_events();
@@ -228,11 +267,11 @@ impl Connection {
 
     /// Queues `message` if the write buffer has room, else waits for room.
     fn poll_send(&self, cx: &mut Context<'_>, message: Outgoing<'_>) -> Poll<Result<(), Error>> {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
             return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
         }
-        if !inner.has_write_capacity(self.shared.limits.write_buffer_size) {
+        if !inner.has_write_capacity(self.shared().limits.write_buffer_size) {
             inner.add_waiter(cx.waker());
             return Poll::Pending;
         }
@@ -242,11 +281,11 @@ impl Connection {
     }
 
     fn poll_write_capacity(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
             return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
         }
-        if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
+        if inner.has_write_capacity(self.shared().limits.write_buffer_size) {
             return Poll::Ready(Ok(()));
         }
         inner.add_waiter(cx.waker());
@@ -254,7 +293,7 @@ impl Connection {
     }
 
     fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared().lock();
         if inner.ws.pending_transmit() == 0 && inner.in_flight == 0 {
             return Poll::Ready(Ok(()));
         }
@@ -274,8 +313,8 @@ impl Connection {
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("id", &self.shared.info.id)
-            .field("remote_addr", &self.shared.info.remote_addr)
+            .field("id", &self.shared().info.id)
+            .field("remote_addr", &self.shared().info.remote_addr)
             .finish_non_exhaustive()
     }
 }
@@ -334,7 +373,7 @@ impl futures_sink::Sink<Message> for Connection {
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
             return Err(Error::Closed(Box::new(closed.clone())));
         }
@@ -349,7 +388,7 @@ impl futures_sink::Sink<Message> for Connection {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         self.start_close(CloseCode::NORMAL, "");
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared().lock();
         if inner.closed.is_some() {
             return Poll::Ready(Ok(()));
         }
