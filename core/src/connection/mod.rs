@@ -3,7 +3,7 @@
 //!
 //! A connection is driven by a pump future (in the same task as the server's
 //! handler) that moves bytes between the socket and the sans-IO
-//! [`ws::Connection`](crate::ws::Connection). The handle talks to it through
+//! [`ws::Connection`]. The handle talks to it through
 //! shared state, so it can be cloned and used from other tasks: one task reads
 //! while others write (a heartbeat, a broadcast). Each write queues whole
 //! frames under one lock, so concurrent writes never interleave frames.
