@@ -13,7 +13,7 @@
 //! async fn echo(_ctx: Context, conn: Connection) -> Result<(), Error> {
 //!     loop {
 //!         let message = conn.read().await?;
-//!         conn.send(&message).await?;
+//!         conn.write_message(&message).await?;
 //!     }
 //! }
 //!

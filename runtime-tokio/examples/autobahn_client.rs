@@ -38,7 +38,7 @@ async fn main() -> Result<(), Error> {
             }
         };
         while let Ok(message) = conn.read().await {
-            if conn.send(&message).await.is_err() {
+            if conn.write_message(&message).await.is_err() {
                 break;
             }
         }

@@ -11,7 +11,8 @@ all_runtimes!(
     missing_key_gets_400,
     post_gets_405,
     unknown_route_gets_404,
-    good_request_gets_101
+    good_request_gets_101,
+    origin_check_refuses_with_403
 );
 
 async fn server<N: TestRuntime>() -> TestServer<N> {
@@ -85,5 +86,32 @@ async fn good_request_gets_101<N: TestRuntime>() {
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         ),
         "{head}"
+    );
+}
+
+async fn origin_check_refuses_with_403<N: TestRuntime>() {
+    let config =
+        ServerConfig::default().origin(tidings_core::handshake::OriginPolicy::AllowList(vec![
+            "https://good.example".to_owned(),
+        ]));
+    let router = Router::new().websocket("/ws", tidings_core::server::echo);
+    let server = start_server::<N>(router, config).await;
+    let with_origin = |origin: &str| {
+        upgrade_request("/ws").replace("\r\n\r\n", &format!("\r\nOrigin: {origin}\r\n\r\n"))
+    };
+
+    let mut raw = RawClient::<N>::connect(server.addr).await;
+    raw.send(with_origin("https://evil.example").as_bytes())
+        .await;
+    let refused = String::from_utf8(raw.read_to_end().await).expect("a UTF-8 response");
+    assert_eq!(status_line(refused.as_bytes()), "HTTP/1.1 403 Forbidden");
+
+    let mut raw = RawClient::<N>::connect(server.addr).await;
+    raw.send(with_origin("https://good.example").as_bytes())
+        .await;
+    let accepted = raw.read_head().await;
+    assert_eq!(
+        status_line(accepted.as_bytes()),
+        "HTTP/1.1 101 Switching Protocols"
     );
 }

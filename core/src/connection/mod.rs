@@ -139,8 +139,9 @@ impl Connection {
         self.write(text).await
     }
 
-    /// Queues a message of either type. Cancel safe.
-    pub async fn send(&self, message: &Message) -> Result<(), Error> {
+    /// Queues a message of either type (e.g. one just read, to echo it).
+    /// Cancel safe. (Named so that `SinkExt::send` stays callable.)
+    pub async fn write_message(&self, message: &Message) -> Result<(), Error> {
         poll_fn(|cx| self.poll_send(cx, Outgoing::from(message))).await
     }
 

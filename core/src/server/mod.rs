@@ -224,7 +224,7 @@ impl Drop for WebSocketSlot<'_> {
 pub async fn echo(_ctx: Context, conn: crate::Connection) -> Result<(), crate::Error> {
     loop {
         let message = conn.read().await?;
-        conn.send(&message).await?;
+        conn.write_message(&message).await?;
     }
 }
 
@@ -236,7 +236,7 @@ pub async fn echo(_ctx: Context, conn: crate::Connection) -> Result<(), crate::E
 ///
 /// let router = Router::new().websocket("/ws", |_ctx, conn: tidings_core::Connection| async move {
 ///     while let Ok(message) = conn.read().await {
-///         conn.send(&message).await?;
+///         conn.write_message(&message).await?;
 ///     }
 ///     Ok(())
 /// });
