@@ -1,5 +1,5 @@
 //! The Server-Sent Events client: a runtime-generic [`EventSource`] with the
-//! semantics of a browser's, built on the core [`Decoder`](crate::sse::Decoder).
+//! semantics of a browser's, built on the core [`Decoder`].
 //!
 //! [`EventSource::connect`] sends `GET` with `Accept: text/event-stream` and
 //! `Cache-Control: no-cache` over TCP on runtime `N` (an adapter's runtime
@@ -639,10 +639,11 @@ fn encode_request(target: &Target, config: &EventSourceConfig, last_event_id: &s
     }
     headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // An id is decoded text without CR, LF or NUL; other control bytes make
-    // it an invalid header value, and then it is not sent.
+    // An id is decoded text without CR, LF or NUL, sent as UTF-8 like a
+    // browser does; other control bytes make it an invalid header value, and
+    // then it is not sent.
     if !last_event_id.is_empty() {
-        if let Ok(id) = HeaderValue::from_str(last_event_id) {
+        if let Ok(id) = HeaderValue::from_bytes(last_event_id.as_bytes()) {
             headers.insert(LAST_EVENT_ID, id);
         }
     }

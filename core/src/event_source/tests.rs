@@ -81,6 +81,8 @@ fn request_head_has_the_eventsource_headers() {
     assert!(!text.contains("text/plain"), "{text}");
     assert!(text.contains("last-event-id: 42\r\n"), "{text}");
     assert!(!text.contains("stale"), "{text}");
+    let text = request_text(&EventSourceConfig::default(), "é1");
+    assert!(text.contains("last-event-id: é1\r\n"), "{text}");
     // An id that is not a valid header value is not sent.
     let text = request_text(&EventSourceConfig::default(), "a\u{7f}b");
     assert!(!text.contains("last-event-id"), "{text}");
