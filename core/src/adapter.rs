@@ -5,7 +5,8 @@
 /// Emits an adapter crate's public API for runtime type `$rt` (which
 /// implements [`Net`](crate::runtime::Net) and `Default`): the re-exports of
 /// the user-facing types, `Server` and `ServerHandle` aliases, and `connect`
-/// / `connect_with`.
+/// / `connect_with`; for Server-Sent Events, the `EventSource` alias and
+/// `connect_events` / `connect_events_with`.
 #[macro_export]
 macro_rules! adapter_api {
     ($rt:ty) => {
@@ -34,6 +35,30 @@ macro_rules! adapter_api {
         /// Connects to a `ws://` URL with `config`.
         pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Connection, Error> {
             $crate::client::connect::<$rt>(url, config).await
+        }
+
+        pub use $crate::event_source::{EventSourceConfig, EventSourceError};
+        pub use $crate::sse::DecodedEvent;
+
+        /// A Server-Sent Events client on this runtime (see
+        /// [`tidings_core::event_source`]): `EventSource::connect(url, config)`,
+        /// then `next().await` or use it as a `Stream`.
+        pub type EventSource = $crate::event_source::EventSource<$rt>;
+
+        /// Connects a Server-Sent Events client to an `http://` URL with the
+        /// default configuration (reconnects forever, 3 s delay until the
+        /// server sends `retry:`).
+        pub async fn connect_events(url: &str) -> Result<EventSource, EventSourceError> {
+            EventSource::connect(url, EventSourceConfig::default()).await
+        }
+
+        /// Connects a Server-Sent Events client to an `http://` URL with
+        /// `config`.
+        pub async fn connect_events_with(
+            url: &str,
+            config: EventSourceConfig,
+        ) -> Result<EventSource, EventSourceError> {
+            EventSource::connect(url, config).await
         }
     };
 }

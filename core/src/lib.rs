@@ -29,6 +29,7 @@
 //! | [`connection`] | the async [`Connection`] handle: read, write, JSON, close, values |
 //! | [`server`] | [`Router`](server::Router), [`Context`](server::Context), config, the per-connection task, shutdown |
 //! | [`client`] | the client handshake over a connected stream |
+//! | [`event_source`] | the Server-Sent Events client: connect, yield events, reconnect with `Last-Event-ID` |
 //!
 //! ## What this crate does not do
 //!
@@ -50,6 +51,7 @@ pub mod client;
 pub mod close;
 pub mod connection;
 mod error;
+pub mod event_source;
 pub mod frame;
 pub mod handshake;
 pub mod head;
