@@ -279,3 +279,110 @@ impl Drop for Subscription {
         self.topic.lock().waiting.remove(&self.key);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sse::Decoder;
+
+    /// Polls once; `None` when pending.
+    fn poll(sub: &mut Subscription) -> Option<(String, String, String)> {
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        match sub.poll_next_bytes(&mut cx) {
+            Poll::Ready(bytes) => {
+                let mut decoder = Decoder::new();
+                decoder.feed(&bytes).unwrap();
+                let event = decoder.poll_event().unwrap();
+                Some((event.event_type, event.data, event.last_event_id))
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    fn news(n: u32) -> Option<(String, String, String)> {
+        Some(("news".into(), format!("n{n}"), n.to_string()))
+    }
+
+    fn reset(id: &str) -> Option<(String, String, String)> {
+        Some((RESET_EVENT.into(), String::new(), id.into()))
+    }
+
+    fn publish(topic: &SseTopic, n: u32) {
+        topic
+            .publish(Event::new().event("news").data(format!("n{n}")))
+            .unwrap();
+    }
+
+    #[test]
+    fn live_subscriber_gets_each_event_once_in_order() {
+        let topic = SseTopic::new(4);
+        let mut sub = topic.subscribe(None);
+        assert_eq!(poll(&mut sub), None);
+        publish(&topic, 1);
+        publish(&topic, 2);
+        assert_eq!(poll(&mut sub), news(1));
+        assert_eq!(poll(&mut sub), news(2));
+        assert_eq!(poll(&mut sub), None);
+    }
+
+    #[test]
+    fn replay_after_a_kept_id_and_reset_for_an_evicted_one() {
+        let topic = SseTopic::new(3);
+        for n in 1..=5 {
+            publish(&topic, n);
+        }
+        let mut sub = topic.subscribe(Some("3"));
+        assert_eq!(poll(&mut sub), news(4));
+        assert_eq!(poll(&mut sub), news(5));
+        assert_eq!(poll(&mut sub), None);
+        let mut stale = topic.subscribe(Some("2"));
+        assert_eq!(poll(&mut stale), reset("5"));
+        assert_eq!(poll(&mut stale), None);
+        publish(&topic, 6);
+        assert_eq!(poll(&mut stale), news(6));
+        // An empty topic: reset without an id.
+        let mut empty = SseTopic::new(3).subscribe(Some("9"));
+        assert_eq!(poll(&mut empty), reset(""));
+    }
+
+    #[test]
+    fn a_subscriber_that_falls_behind_the_ring_gets_a_reset() {
+        let topic = SseTopic::new(2);
+        let mut sub = topic.subscribe(None);
+        for n in 1..=5 {
+            publish(&topic, n);
+        }
+        assert_eq!(poll(&mut sub), reset("5"));
+        assert_eq!(poll(&mut sub), None);
+        publish(&topic, 6);
+        assert_eq!(poll(&mut sub), news(6));
+    }
+
+    #[test]
+    fn own_ids_are_kept_and_the_newest_duplicate_wins() {
+        let topic = SseTopic::new(8);
+        assert_eq!(topic.publish(Event::new().id("a").data("1")).unwrap(), "a");
+        assert_eq!(topic.publish(Event::new().data("2")).unwrap(), "2");
+        assert_eq!(topic.publish(Event::new().id("a").data("3")).unwrap(), "a");
+        assert!(topic.publish(Event::new().id("x\ny")).is_err());
+        assert_eq!(topic.len(), 3);
+        assert_eq!(topic.last_id().as_deref(), Some("a"));
+        let mut sub = topic.subscribe(Some("a"));
+        assert_eq!(poll(&mut sub), None);
+        let mut sub = topic.subscribe(Some("2"));
+        assert_eq!(
+            poll(&mut sub),
+            Some(("message".into(), "3".into(), "a".into()))
+        );
+    }
+
+    #[test]
+    fn dropping_a_subscription_unregisters_its_waker() {
+        let topic = SseTopic::new(2);
+        let mut sub = topic.subscribe(None);
+        assert_eq!(poll(&mut sub), None);
+        assert_eq!(topic.lock().waiting.len(), 1);
+        drop(sub);
+        assert!(topic.lock().waiting.is_empty());
+    }
+}
