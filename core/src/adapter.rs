@@ -14,9 +14,10 @@ macro_rules! adapter_api {
         pub use $crate::close::CloseCode;
         pub use $crate::http::StatusCode;
         pub use $crate::server::{
-            Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig,
+            Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig, Sse,
+            SseConfig, SseContext, SseTopic,
         };
-        pub use $crate::{Connection, Error, Message, Utf8Bytes, ws};
+        pub use $crate::{Connection, Error, Message, Utf8Bytes, sse, ws};
 
         /// A WebSocket server on this runtime: bind, then `run` (see
         /// [`tidings_core::server::Server`]).

@@ -260,7 +260,7 @@ async fn expect_message(conn: &Connection, user: &str, content: &str, before: &s
 }
 
 #[tokio::test]
-async fn chat_page_is_served_and_events_is_501() {
+async fn chat_page_is_served_and_links_the_event_feed() {
     bounded(async {
         let (addr, _rooms) = start_chat().await;
         let (status, headers, body) = http_get(addr, "/").await;
@@ -273,16 +273,172 @@ async fn chat_page_is_served_and_events_is_501() {
         // The page builds the chat URL: /ws/chat/ROOM?user=NAME.
         assert!(body.contains("\"/ws/chat/\""), "no room URL in the page");
         assert!(body.contains("\"?user=\""), "no user query in the page");
+        // And listens to the activity feed.
+        assert!(
+            body.contains("new EventSource(\"/events\")"),
+            "no feed in the page"
+        );
         // Self-contained: no external scripts, styles or images.
         for external in ["src=", "href=", "http://", "https://", "@import"] {
             assert!(!body.contains(external), "page refers to {external}");
         }
-
-        let (status, _, body) = http_get(addr, "/events").await;
-        assert_eq!(status, 501);
-        assert!(body.contains("not implemented"), "{body}");
         let (status, _, _) = http_get(addr, "/nowhere").await;
         assert_eq!(status, 404);
+    })
+    .await;
+}
+
+/// A raw `/events` client decoding with the core's WHATWG decoder.
+struct Feed {
+    stream: TcpStream,
+    decoder: tidings_tokio::sse::Decoder,
+    head: String,
+}
+
+impl Feed {
+    async fn open(addr: SocketAddr, last_event_id: Option<&str>) -> Feed {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut request = format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n");
+        if let Some(id) = last_event_id {
+            request.push_str(&format!("Last-Event-ID: {id}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        let end = loop {
+            if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = timeout(READ_LIMIT, stream.read(&mut chunk))
+                .await
+                .expect("head timed out")
+                .expect("read");
+            assert!(n > 0, "EOF before the head");
+            raw.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8(raw[..end].to_vec()).expect("UTF-8 head");
+        let mut decoder = tidings_tokio::sse::Decoder::new();
+        decoder.feed(&raw[end + 4..]).expect("decode");
+        Feed {
+            stream,
+            decoder,
+            head,
+        }
+    }
+
+    /// The next event: (type, JSON data, last event id).
+    async fn next(&mut self) -> (String, Value, String) {
+        loop {
+            if let Some(event) = self.decoder.poll_event() {
+                // Every feed event carries JSON, except `reset` (empty).
+                let data = if event.data.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_str(&event.data).expect("JSON data")
+                };
+                return (event.event_type, data, event.last_event_id);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = timeout(READ_LIMIT, self.stream.read(&mut chunk))
+                .await
+                .expect("no event in time")
+                .expect("read");
+            assert!(n > 0, "the feed ended");
+            self.decoder.feed(&chunk[..n]).expect("decode");
+        }
+    }
+
+    /// Skips events until one of type `kind`.
+    async fn next_of(&mut self, kind: &str) -> (Value, String) {
+        loop {
+            let (event_type, data, id) = self.next().await;
+            if event_type == kind {
+                return (data, id);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn chat_events_feed_reports_activity_and_resumes() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let mut feed = Feed::open(addr, None).await;
+        assert!(feed.head.starts_with("HTTP/1.1 200 OK"), "{}", feed.head);
+        assert!(
+            feed.head
+                .to_ascii_lowercase()
+                .contains("content-type: text/event-stream"),
+            "{}",
+            feed.head
+        );
+        // Its own arrival, in the stats.
+        let (stats, _) = feed.next_of("stats").await;
+        assert_eq!(stats, json!({ "rooms": {}, "chatters": 0, "listeners": 1 }));
+
+        let alice = join(addr, &rooms, "lobby", "alice").await;
+        let (joined, _) = feed.next_of("join").await;
+        assert_eq!(
+            joined,
+            json!({ "room": "lobby", "user": "alice", "members": 1 })
+        );
+        let (stats, after_join) = feed.next_of("stats").await;
+        assert_eq!(
+            stats,
+            json!({ "rooms": { "lobby": 1 }, "chatters": 1, "listeners": 1 })
+        );
+
+        alice
+            .write(json!({ "content": "hi" }).to_string())
+            .await
+            .unwrap();
+        let (count, _) = feed.next_of("messages").await;
+        assert_eq!(count, json!({ "room": "lobby", "count": 1 }));
+        alice
+            .write(json!({ "content": "again" }).to_string())
+            .await
+            .unwrap();
+        let (count, _) = feed.next_of("messages").await;
+        assert_eq!(count, json!({ "room": "lobby", "count": 2 }));
+        drop(feed);
+
+        // A reconnection after the stats that followed the join gets, in
+        // order and once each: its old self leaving the stats, the two
+        // message counts, then the stats counting it again.
+        let mut again = Feed::open(addr, Some(&after_join)).await;
+        let mut seen = Vec::new();
+        loop {
+            let (kind, data, _) = again.next().await;
+            let done = kind == "stats" && data["listeners"] == 1;
+            seen.push((kind, data));
+            if done {
+                break;
+            }
+        }
+        let kinds: Vec<&str> = seen.iter().map(|(kind, _)| kind.as_str()).collect();
+        let counts: Vec<&Value> = seen
+            .iter()
+            .filter(|(kind, _)| kind == "messages")
+            .map(|(_, data)| &data["count"])
+            .collect();
+        assert_eq!(counts, [&json!(1), &json!(2)], "{seen:?}");
+        assert!(
+            !kinds.contains(&"join"),
+            "nothing before the id is replayed: {seen:?}"
+        );
+
+        alice.close().await.unwrap();
+        let (left, _) = again.next_of("leave").await;
+        assert_eq!(
+            left,
+            json!({ "room": "lobby", "user": "alice", "members": 0 })
+        );
+
+        // An id the feed never had: the reset event comes first.
+        let mut lost = Feed::open(addr, Some("no-such-id")).await;
+        let (kind, _, _) = lost.next().await;
+        assert_eq!(kind, "reset");
     })
     .await;
 }

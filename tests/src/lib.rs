@@ -295,3 +295,96 @@ pub async fn wait_until<N: TestRuntime>(limit: Duration, condition: impl Fn() ->
     }
     true
 }
+
+/// A `GET` request for an event stream at `path`, with `extra` headers
+/// (e.g. `("Last-Event-ID", "3")`).
+pub fn sse_request(path: &str, extra: &[(&str, &str)]) -> String {
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n");
+    for (name, value) in extra {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request
+}
+
+/// An SSE client over a [`RawClient`]: sends the request, checks nothing
+/// by itself, and decodes the body with the core's WHATWG decoder while
+/// keeping the raw body bytes for byte-level checks.
+pub struct SseClient<N: TestRuntime> {
+    /// The connection.
+    pub raw: RawClient<N>,
+    /// The response head.
+    pub head: String,
+    /// Every body byte read so far.
+    pub body: Vec<u8>,
+    /// The decoder the body is fed to.
+    pub decoder: tidings_core::sse::Decoder,
+    eof: bool,
+}
+
+impl<N: TestRuntime> SseClient<N> {
+    /// Connects, sends [`sse_request`] and reads the response head.
+    pub async fn open(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> Self {
+        let mut raw = RawClient::<N>::connect(addr).await;
+        raw.send(sse_request(path, extra).as_bytes()).await;
+        let head = raw.read_head().await;
+        let mut client = SseClient {
+            raw,
+            head,
+            body: Vec::new(),
+            decoder: tidings_core::sse::Decoder::new(),
+            eof: false,
+        };
+        let rest = std::mem::take(&mut client.raw.buffered);
+        client.take(&rest);
+        client
+    }
+
+    fn take(&mut self, chunk: &[u8]) {
+        self.body.extend_from_slice(chunk);
+        self.decoder
+            .feed(chunk)
+            .expect("the stream stays within the decoder's limits");
+    }
+
+    /// Reads one chunk; returns false at end of stream (EOF or reset).
+    pub async fn read_chunk(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        let mut chunk = [0u8; 4096];
+        match self.raw.stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => {
+                self.eof = true;
+                self.decoder.finish();
+                false
+            }
+            Ok(n) => {
+                self.take(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next event, or `None` once the stream has ended.
+    pub async fn next_event(&mut self) -> Option<tidings_core::sse::DecodedEvent> {
+        loop {
+            if let Some(event) = self.decoder.poll_event() {
+                return Some(event);
+            }
+            if !self.read_chunk().await {
+                return self.decoder.poll_event();
+            }
+        }
+    }
+
+    /// Every remaining event until the server ends the stream.
+    pub async fn events_to_end(&mut self) -> Vec<tidings_core::sse::DecodedEvent> {
+        let mut events = Vec::new();
+        while let Some(event) = self.next_event().await {
+            events.push(event);
+        }
+        events
+    }
+}

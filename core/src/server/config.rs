@@ -1,4 +1,4 @@
-//! Server configuration, mirroring the Forge `WebSocketConfig`.
+//! Server configuration, mirroring the Forge `WebSocketConfig` and `SSEConfig`.
 
 use std::time::Duration;
 
@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub origin: OriginPolicy,
     /// Subprotocols the server speaks, in order of preference.
     pub subprotocols: Vec<String>,
+    /// Server-Sent Events routes: retry hint, admission limit, per-client
+    /// queue, keep-alive and slow-client timeout.
+    pub sse: SseConfig,
 }
 
 impl Default for ServerConfig {
@@ -59,15 +62,16 @@ impl Default for ServerConfig {
             head_limits: HeadLimits::default(),
             origin: OriginPolicy::default(),
             subprotocols: Vec::new(),
+            sse: SseConfig::default(),
         }
     }
 }
 
 macro_rules! setters {
-    ($($field:ident: $ty:ty),* $(,)?) => {
-        impl ServerConfig {
+    ($config:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        impl $config {
             $(
-                #[doc = concat!("Sets [`ServerConfig::", stringify!($field), "`](#structfield.", stringify!($field), ").")]
+                #[doc = concat!("Sets [`", stringify!($config), "::", stringify!($field), "`](#structfield.", stringify!($field), ").")]
                 #[must_use]
                 pub fn $field(mut self, value: $ty) -> Self {
                     self.$field = value;
@@ -78,7 +82,7 @@ macro_rules! setters {
     };
 }
 
-setters! {
+setters! { ServerConfig {
     websocket: ws::Config,
     read_buffer_size: usize,
     write_buffer_size: usize,
@@ -88,4 +92,71 @@ setters! {
     head_limits: HeadLimits,
     origin: OriginPolicy,
     subprotocols: Vec<String>,
+    sse: SseConfig,
+}}
+
+/// Configuration of Server-Sent Events routes (the Forge `SSEConfig`).
+///
+/// A client's events wait in a bounded queue of `buffer_size` events until
+/// the socket takes them. When the queue is full, [`send`] waits for room;
+/// if no event leaves the queue for `send_timeout`, the client is too slow:
+/// it is disconnected, counted in
+/// [`Service::sse_slow_disconnects`](super::Service::sse_slow_disconnects),
+/// and `send` returns [`Error::Closed`](crate::Error::Closed). Memory per
+/// client is therefore bounded by `buffer_size` events.
+///
+/// [`send`]: super::SseContext::send
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings_core::server::{ServerConfig, SseConfig};
+///
+/// let config = ServerConfig::default().sse(
+///     SseConfig::default()
+///         .retry(Some(Duration::from_secs(3)))
+///         .max_connections(1_000)
+///         .buffer_size(1_024),
+/// );
+/// assert_eq!(config.sse.keep_alive, Some(Duration::from_secs(15)));
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SseConfig {
+    /// The reconnection delay sent as a `retry:` field at the start of every
+    /// stream (Forge `RetryInterval`). Default `None`: the client's own
+    /// default applies (3 s in browsers).
+    pub retry: Option<Duration>,
+    /// SSE streams open at once, counted apart from WebSocket connections;
+    /// further requests get 503. Default 10,000.
+    pub max_connections: usize,
+    /// Events queued per client before `send` waits (Forge `BufferSize`).
+    /// Default 1,024.
+    pub buffer_size: usize,
+    /// When nothing was written for this long, a `: keep-alive` comment is
+    /// sent, so proxies keep the stream open and a dead client is noticed.
+    /// Default 15 s; `None` sends none.
+    pub keep_alive: Option<Duration>,
+    /// How long a full queue may make no progress while a `send` waits
+    /// before the client is disconnected as too slow. Default 5 s.
+    pub send_timeout: Duration,
 }
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        SseConfig {
+            retry: None,
+            max_connections: 10_000,
+            buffer_size: 1_024,
+            keep_alive: Some(Duration::from_secs(15)),
+            send_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+setters! { SseConfig {
+    retry: Option<Duration>,
+    max_connections: usize,
+    buffer_size: usize,
+    keep_alive: Option<Duration>,
+    send_timeout: Duration,
+}}

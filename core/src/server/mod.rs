@@ -5,13 +5,15 @@
 //! that accepts the next socket; everything after that — reading the request
 //! head under the handshake timeout, routing, middleware, the handshake, the
 //! 503 beyond `max_connections`, running the handler joined with the socket
-//! pump, and shutdown — is here, written once.
+//! pump, Server-Sent Events streams ([`Router::sse`], [`SseContext`],
+//! [`SseTopic`]), and shutdown — is here, written once.
 
 mod config;
 mod context;
 mod response;
 mod router;
 mod serve;
+mod sse;
 
 use core::net::SocketAddr;
 use std::future::{Future, poll_fn};
@@ -22,11 +24,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-pub use config::ServerConfig;
+pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{
     BoxFuture, GetHandler, MessageTypes, Middleware, RouteOptions, Router, WebSocketHandler,
+};
+pub use sse::{
+    Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
 };
 
 use crate::handshake::ServerHandshake;
@@ -42,6 +47,10 @@ pub struct Service {
     handshake: ServerHandshake,
     /// Open WebSocket connections (admission control and shutdown).
     websockets: AtomicUsize,
+    /// Open SSE streams (admission control).
+    sse_connections: AtomicUsize,
+    /// SSE clients disconnected for being too slow.
+    sse_slow_disconnects: AtomicU64,
     /// Tasks serving a socket, in any phase.
     tasks: AtomicUsize,
     next_id: AtomicU64,
@@ -61,6 +70,8 @@ impl Service {
             config,
             handshake,
             websockets: AtomicUsize::new(0),
+            sse_connections: AtomicUsize::new(0),
+            sse_slow_disconnects: AtomicU64::new(0),
             tasks: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             shutdown: Arc::new(Signal::new()),
@@ -81,6 +92,17 @@ impl Service {
     /// WebSocket connections open now.
     pub fn active_connections(&self) -> usize {
         self.websockets.load(Ordering::SeqCst)
+    }
+
+    /// Server-Sent Events streams open now.
+    pub fn active_sse_connections(&self) -> usize {
+        self.sse_connections.load(Ordering::SeqCst)
+    }
+
+    /// SSE clients disconnected so far because their queue stayed full for
+    /// [`SseConfig::send_timeout`] (the slow-client policy).
+    pub fn sse_slow_disconnects(&self) -> u64 {
+        self.sse_slow_disconnects.load(Ordering::SeqCst)
     }
 
     /// Accepts sockets with `accept` and serves each in its own task, until
@@ -146,8 +168,9 @@ impl Service {
         serve::serve(&self, io, remote_addr, local_addr, &rt).await;
     }
 
-    /// Starts a graceful shutdown: stop accepting, and close every open
-    /// WebSocket connection with 1001 after what was already queued for it.
+    /// Starts a graceful shutdown: stop accepting, close every open
+    /// WebSocket connection with 1001 after what was already queued for it,
+    /// and end every SSE stream after its queued events are written.
     pub fn shutdown(&self) {
         self.shutdown.set();
         if self.tasks.load(Ordering::SeqCst) == 0 {
@@ -164,8 +187,9 @@ impl Service {
             .is_ok()
     }
 
-    pub(crate) fn next_connection_id(&self) -> String {
-        format!("ws_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …).
+    pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
+        format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 }
 
@@ -191,28 +215,25 @@ impl Drop for TaskGuard<'_> {
     }
 }
 
-/// Holds one of the `max_connections` WebSocket slots.
-pub(crate) struct WebSocketSlot<'a> {
+/// Holds one slot of an admission counter (WebSocket connections or SSE
+/// streams) for as long as it lives.
+pub(crate) struct Slot<'a> {
     counter: &'a AtomicUsize,
 }
 
-impl<'a> WebSocketSlot<'a> {
-    /// Takes a slot if fewer than `max` are taken.
-    pub(crate) fn acquire(service: &'a Service) -> Option<Self> {
-        let max = service.config.max_connections;
-        service
-            .websockets
+impl<'a> Slot<'a> {
+    /// Takes a slot of `counter` if fewer than `max` are taken.
+    pub(crate) fn acquire(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
+        counter
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
                 (open < max).then_some(open + 1)
             })
             .ok()
-            .map(|_| WebSocketSlot {
-                counter: &service.websockets,
-            })
+            .map(|_| Slot { counter })
     }
 }
 
-impl Drop for WebSocketSlot<'_> {
+impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.counter.fetch_sub(1, Ordering::SeqCst);
     }
@@ -313,7 +334,8 @@ impl<N: crate::runtime::Net> Clone for ServerHandle<N> {
 
 impl<N: crate::runtime::Net> ServerHandle<N> {
     /// Graceful shutdown: stop accepting, close every WebSocket connection
-    /// with 1001 after what was already queued for it, and wait until all
+    /// with 1001 after what was already queued for it, end every SSE stream
+    /// after its queued events, and wait until all
     /// connections are done or `timeout` has passed. Returns whether all
     /// finished in time.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
@@ -324,6 +346,16 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// WebSocket connections open now.
     pub fn active_connections(&self) -> usize {
         self.service.active_connections()
+    }
+
+    /// Server-Sent Events streams open now.
+    pub fn active_sse_connections(&self) -> usize {
+        self.service.active_sse_connections()
+    }
+
+    /// SSE clients disconnected so far for being too slow.
+    pub fn sse_slow_disconnects(&self) -> u64 {
+        self.service.sse_slow_disconnects()
     }
 
     /// Serves an already-connected stream (e.g. TLS) as if accepted by the

@@ -1,5 +1,5 @@
-//! The router: WebSocket routes, plain GET routes, route options and
-//! middleware.
+//! The router: WebSocket routes, Server-Sent Events routes, plain GET
+//! routes, route options and middleware.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::context::Context;
 use super::response::{IntoResponse, Response};
+use super::sse::SseHandler;
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::route::{Params, Pattern};
@@ -155,6 +156,7 @@ impl std::fmt::Debug for RouteOptions {
 #[derive(Clone)]
 pub(crate) enum Endpoint {
     WebSocket(Arc<dyn WebSocketHandler>),
+    Sse(Arc<dyn SseHandler>),
     Get(Arc<dyn GetHandler>),
 }
 
@@ -183,8 +185,11 @@ pub(crate) struct Route {
 /// let router = Router::new()
 ///     .get("/", |_ctx| async { Html("<h1>hello</h1>") })
 ///     .websocket("/ws/echo", echo)
-///     .websocket_with("/ws/chat/:room", echo, RouteOptions::new().summary("Chat room").tags(["chat"]));
-/// assert_eq!(router.len(), 3);
+///     .websocket_with("/ws/chat/:room", echo, RouteOptions::new().summary("Chat room").tags(["chat"]))
+///     .sse("/events", |ctx: tidings_core::server::SseContext| async move {
+///         ctx.send_event("hello", "world").await
+///     });
+/// assert_eq!(router.len(), 4);
 /// ```
 #[derive(Clone, Default)]
 pub struct Router {
@@ -218,6 +223,23 @@ impl Router {
         options: RouteOptions,
     ) -> Self {
         self.add(pattern, Endpoint::WebSocket(Arc::new(handler)), options)
+    }
+
+    /// Adds a Server-Sent Events route: `GET` requests get an event stream
+    /// written by `handler` (see [`SseContext`](super::SseContext) and
+    /// [`Sse::from_stream`](super::Sse::from_stream)). Panics like
+    /// [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn sse(self, pattern: &str, handler: impl SseHandler) -> Self {
+        self.sse_with(pattern, handler, RouteOptions::default())
+    }
+
+    /// Adds a Server-Sent Events route with options (middleware runs before
+    /// the stream starts and may reject the request). Panics like
+    /// [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn sse_with(self, pattern: &str, handler: impl SseHandler, options: RouteOptions) -> Self {
+        self.add(pattern, Endpoint::Sse(Arc::new(handler)), options)
     }
 
     /// Adds a plain HTTP GET route. Panics like [`websocket`](Self::websocket).
@@ -255,8 +277,8 @@ impl Router {
         self.routes.is_empty()
     }
 
-    /// Each route's pattern and options, in registration order (for
-    /// documentation generators).
+    /// Each route's pattern, whether it is a WebSocket route, and its
+    /// options, in registration order (for documentation generators).
     pub fn routes(&self) -> impl Iterator<Item = (&str, bool, &RouteOptions)> {
         self.routes.iter().map(|route| {
             (

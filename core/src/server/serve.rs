@@ -1,6 +1,6 @@
 //! One socket's life on the server: request head, routing, middleware,
-//! plain HTTP response or WebSocket upgrade, then the handler joined with the
-//! socket pump in the same task.
+//! plain HTTP response, SSE stream or WebSocket upgrade, then the handler
+//! joined with the socket pump in the same task.
 
 use core::net::SocketAddr;
 use std::future::Future;
@@ -14,7 +14,7 @@ use http::{Method, Request, StatusCode};
 use super::context::{Context, RouteInfo};
 use super::response::{self, IntoResponse, Response};
 use super::router::{BoxFuture, Endpoint};
-use super::{Service, WebSocketSlot};
+use super::{Service, Slot};
 use crate::close::CloseCode;
 use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
 use crate::error::Error;
@@ -107,6 +107,20 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             }
             respond(&mut io, response).await;
         }
+        Endpoint::Sse(handler) => {
+            if request.method() != Method::GET {
+                let mut response =
+                    (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+                response
+                    .headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+                return respond(&mut io, response).await;
+            }
+            // Whatever the client sent after the head is read and discarded
+            // by the stream's pump; `leftover` is dropped with it.
+            drop(leftover);
+            super::sse::serve(service, io, ctx, handler.as_ref(), rt, deadline).await;
+        }
         Endpoint::WebSocket(handler) => {
             if service.shutdown.is_set() {
                 return respond(
@@ -115,7 +129,8 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 )
                 .await;
             }
-            let Some(_slot) = WebSocketSlot::acquire(service) else {
+            let Some(_slot) = Slot::acquire(&service.websockets, service.config.max_connections)
+            else {
                 return respond(
                     &mut io,
                     (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response(),
@@ -145,7 +160,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 ws::Connection::new(Role::Server, service.config.websocket.clone(), now);
             protocol.handle_input(now, &leftover);
             let info = Info {
-                id: service.next_connection_id(),
+                id: service.next_stream_id("ws"),
                 remote_addr,
                 local_addr,
                 subprotocol: accepted.subprotocol.clone(),
@@ -205,7 +220,7 @@ async fn read_request<T: Transport>(
 }
 
 /// Writes a complete response and closes the transport.
-async fn respond<T: Transport>(io: &mut T, response: Response) {
+pub(super) async fn respond<T: Transport>(io: &mut T, response: Response) {
     let mut out = Vec::new();
     response::encode(&response, &mut out);
     if write_all(io, &out).await.is_ok() {

@@ -6,18 +6,22 @@
 //! - `GET /`: the chat page (`index.html`, self-contained).
 //! - WebSocket `/ws/chat/:room?user=NAME` (`user` defaults to `anonymous`):
 //!   JSON [`ChatMessage`]s both ways.
-//! - `GET /events`: 501, Server-Sent Events come in a later version.
+//! - SSE `GET /events`: room activity and server stats as Server-Sent
+//!   Events, with ids, so a reconnecting `EventSource` resumes where it
+//!   left off (see [`Feed`]).
 //!
 //! The example's `main.rs` serves [`router`]; the tests include this file
 //! with `#[path = "../examples/chat/app.rs"] mod chat_app;`. The including
 //! crate declares `mod rfc3339` (`examples/common/rfc3339.rs`) at its root.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tidings_tokio::{Connection, Context, Error, Html, RouteOptions, Router};
+use serde_json::json;
+use tidings_tokio::sse::Event;
+use tidings_tokio::{Connection, Context, Error, Html, RouteOptions, Router, SseContext, SseTopic};
 
 use crate::rfc3339;
 
@@ -59,6 +63,52 @@ impl ChatMessage {
 #[derive(Debug, Default)]
 pub(crate) struct Rooms {
     rooms: Mutex<HashMap<String, HashMap<String, Connection>>>,
+    /// The `/events` feed of what happens in the rooms.
+    pub(crate) feed: Feed,
+}
+
+/// Events kept for clients that reconnect with `Last-Event-ID`.
+pub(crate) const FEED_REPLAY: usize = 256;
+
+/// The activity feed behind `/events`: one [`SseTopic`] (ids `1`, `2`, …;
+/// the last [`FEED_REPLAY`] events kept for reconnecting clients) carrying
+///
+/// - `join` and `leave`: `{"room", "user", "members"}` (members after the change);
+/// - `messages`: `{"room", "count"}`, the room's message count after each message;
+/// - `stats`: `{"rooms": {name: members}, "chatters", "listeners"}`, after
+///   every join and leave and whenever an `/events` listener comes or goes.
+#[derive(Debug)]
+pub(crate) struct Feed {
+    pub(crate) topic: SseTopic,
+    listeners: AtomicUsize,
+    /// Messages per room, dropped with the room.
+    messages: Mutex<HashMap<String, u64>>,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed {
+            topic: SseTopic::new(FEED_REPLAY),
+            listeners: AtomicUsize::new(0),
+            messages: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Feed {
+    fn publish(&self, name: &str, data: serde_json::Value) {
+        // Constant names and JSON values always encode.
+        if let Ok(event) = Event::new().event(name).json_data(&data) {
+            let _ = self.topic.publish(event);
+        }
+    }
+
+    fn count_message(&self, room: &str) -> u64 {
+        let mut counts = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(room.to_owned()).or_default();
+        *count += 1;
+        *count
+    }
 }
 
 impl Rooms {
@@ -79,18 +129,48 @@ impl Rooms {
     }
 
     /// Removes connection `id` from `room`, and the room once empty.
-    pub(crate) fn leave(&self, room: &str, id: &str) {
+    /// Returns whether it was there.
+    pub(crate) fn leave(&self, room: &str, id: &str) -> bool {
         let mut rooms = self.lock();
-        if let Some(members) = rooms.get_mut(room) {
-            members.remove(id);
-            if members.is_empty() {
-                rooms.remove(room);
-            }
+        let Some(members) = rooms.get_mut(room) else {
+            return false;
+        };
+        let removed = members.remove(id).is_some();
+        if members.is_empty() {
+            rooms.remove(room);
+            drop(rooms);
+            let mut counts = self.feed.messages.lock().unwrap_or_else(|p| p.into_inner());
+            counts.remove(room);
         }
+        removed
+    }
+
+    /// Publishes a `join` or `leave` event for `user`, then the stats.
+    fn announce(&self, what: &str, room: &str, user: &str) {
+        let members = self.members(room);
+        self.feed.publish(
+            what,
+            json!({ "room": room, "user": user, "members": members }),
+        );
+        self.publish_stats();
+    }
+
+    /// Publishes the `stats` event.
+    fn publish_stats(&self) {
+        let rooms: HashMap<String, usize> = self
+            .lock()
+            .iter()
+            .map(|(name, members)| (name.clone(), members.len()))
+            .collect();
+        let chatters: usize = rooms.values().sum();
+        let listeners = self.feed.listeners.load(Ordering::SeqCst);
+        self.feed.publish(
+            "stats",
+            json!({ "rooms": rooms, "chatters": chatters, "listeners": listeners }),
+        );
     }
 
     /// The number of connections in `room`.
-    #[allow(dead_code, reason = "used by the tests, not by the example")]
     pub(crate) fn members(&self, room: &str) -> usize {
         self.lock().get(room).map_or(0, HashMap::len)
     }
@@ -121,16 +201,40 @@ impl Rooms {
 }
 
 /// Removes a connection from its room when the handler ends, however it ends
-/// (return, error, or its future being dropped).
+/// (return, error, or its future being dropped), and announces the leave on
+/// the feed if the handler did not.
 struct Membership<'a> {
     rooms: &'a Rooms,
     room: &'a str,
     id: &'a str,
+    user: &'a str,
 }
 
 impl Drop for Membership<'_> {
     fn drop(&mut self) {
-        self.rooms.leave(self.room, self.id);
+        if self.rooms.leave(self.room, self.id) {
+            self.rooms.announce("leave", self.room, self.user);
+        }
+    }
+}
+
+/// Counts an `/events` listener in the stats while it is connected.
+struct Listener<'a> {
+    rooms: &'a Rooms,
+}
+
+impl<'a> Listener<'a> {
+    fn new(rooms: &'a Rooms) -> Self {
+        rooms.feed.listeners.fetch_add(1, Ordering::SeqCst);
+        rooms.publish_stats();
+        Listener { rooms }
+    }
+}
+
+impl Drop for Listener<'_> {
+    fn drop(&mut self) {
+        self.rooms.feed.listeners.fetch_sub(1, Ordering::SeqCst);
+        self.rooms.publish_stats();
     }
 }
 
@@ -141,14 +245,16 @@ pub(crate) fn router() -> Router {
 
 /// The chat router over `rooms` (tests keep a handle to watch membership).
 pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
+    let feed_rooms = rooms.clone();
     Router::new()
         .get("/", |_ctx: Context| async { Html(INDEX_HTML) })
-        .get("/events", |_ctx: Context| async {
-            (
-                StatusCode::NOT_IMPLEMENTED,
-                "Server-Sent Events (/events) are not implemented yet; use /ws/chat/:room\n",
-            )
-        })
+        .sse_with(
+            "/events",
+            move |ctx: SseContext| events(feed_rooms.clone(), ctx),
+            RouteOptions::new()
+                .summary("Room activity and server stats")
+                .tags(["chat"]),
+        )
         .websocket_with(
             "/ws/chat/:room",
             move |ctx: Context, conn: Connection| chat(rooms.clone(), ctx, conn),
@@ -173,7 +279,9 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
         rooms: &rooms,
         room: &room,
         id: conn.id(),
+        user: &user,
     };
+    rooms.announce("join", &room, &user);
     let joined = ChatMessage::system(&user, format!("{user} joined the room"));
     rooms.broadcast(&room, conn.id(), &joined).await;
 
@@ -186,16 +294,33 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
                     time: rfc3339::now(),
                     content: incoming.content,
                 };
+                let count = rooms.feed.count_message(&room);
+                rooms
+                    .feed
+                    .publish("messages", json!({ "room": room, "count": count }));
                 rooms.broadcast(&room, conn.id(), &message).await;
             }
             // Closed, or not a chat message: announce the leave and end (the
             // seed returns nil here, so the connection closes with 1000).
             Err(_) => {
-                rooms.leave(&room, conn.id());
+                if rooms.leave(&room, conn.id()) {
+                    rooms.announce("leave", &room, &user);
+                }
                 let left = ChatMessage::system(&user, format!("{user} left the room"));
                 rooms.broadcast(&room, conn.id(), &left).await;
                 return Ok(());
             }
         }
     }
+}
+
+/// One `/events` listener: what it missed since its `Last-Event-ID` (or a
+/// `reset` event if that is too old), then the feed live. Its subscription
+/// is taken before it is counted, so its first new event is the `stats`
+/// that counts it.
+async fn events(rooms: Arc<Rooms>, ctx: SseContext) -> Result<(), Error> {
+    let subscription = rooms.feed.topic.subscribe(ctx.last_event_id());
+    let _listener = Listener::new(&rooms);
+    ctx.forward(subscription).await;
+    Ok(())
 }
