@@ -51,6 +51,8 @@ pub mod close;
 pub mod connection;
 mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod head;
 mod io_util;
