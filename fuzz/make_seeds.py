@@ -18,7 +18,7 @@ ACCEPT = b"IxtOseKCd3ARAZpODJ8h3tuvG4E="  # for tidings_core::fuzzing::FUZZ_CLIE
 
 def write(target, name, data):
     os.makedirs(os.path.join(ROOT, target), exist_ok=True)
-    with open(os.path.join(ROOT, target, name), "wb") as f:
+    with open(os.path.join(ROOT, target, "seed-" + name), "wb") as f:
         f.write(data)
 
 
