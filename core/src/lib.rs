@@ -53,6 +53,8 @@ pub mod connection;
 mod error;
 pub mod event_source;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod head;
 mod io_util;

@@ -1,7 +1,8 @@
 //! Properties of the encoder and decoder together:
 //!
 //! - the decoder agrees with a straightforward whole-stream model of the
-//!   WHATWG algorithm, written here independently of the decoder;
+//!   WHATWG algorithm, written independently of the decoder (it lives in
+//!   `crate::fuzzing::sse_model`, shared with the `sse_decoder` fuzz target);
 //! - chunk boundaries never change what the decoder yields, errors included;
 //! - whatever an [`Event`] holds, decoding its encoding gives it back.
 
@@ -11,35 +12,7 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 
 use super::*;
-
-/// Everything observable about a decoded stream.
-#[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    events: Vec<DecodedEvent>,
-    last_event_id: String,
-    retry: Option<Duration>,
-    error: Option<DecodeError>,
-}
-
-/// Feeds `chunks` (stopping at the first error), finishes, polls everything.
-fn decode_chunks(mut decoder: Decoder, chunks: &[&[u8]]) -> Outcome {
-    let mut error = None;
-    for chunk in chunks {
-        if let Err(e) = decoder.feed(chunk) {
-            error = Some(e);
-            break;
-        }
-    }
-    let last_event_id = decoder.last_event_id().to_owned();
-    let retry = decoder.retry();
-    decoder.finish();
-    Outcome {
-        events: std::iter::from_fn(|| decoder.poll_event()).collect(),
-        last_event_id,
-        retry,
-        error,
-    }
-}
+use crate::fuzzing::sse_model::{Outcome, decode_chunks, reference};
 
 /// Cuts `input` at the given points (duplicates give empty chunks).
 fn cut<'a>(input: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
@@ -53,75 +26,6 @@ fn cut<'a>(input: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
     }
     chunks.push(&input[start..]);
     chunks
-}
-
-/// The WHATWG algorithm on a whole stream, as literally as possible.
-fn reference(input: &[u8]) -> Outcome {
-    let decoded = String::from_utf8_lossy(input);
-    let mut rest = decoded.strip_prefix('\u{FEFF}').unwrap_or(&decoded);
-    let mut lines = Vec::new();
-    // Only terminated lines count: the text after the last break is an
-    // unfinished line of an unfinished event, discarded at the end.
-    while let Some(end) = rest.find(['\r', '\n']) {
-        lines.push(&rest[..end]);
-        let skip = if rest[end..].starts_with("\r\n") {
-            2
-        } else {
-            1
-        };
-        rest = &rest[end + skip..];
-    }
-
-    let (mut data, mut event_type, mut id_buffer) = (String::new(), String::new(), String::new());
-    let mut out = Outcome {
-        events: Vec::new(),
-        last_event_id: String::new(),
-        retry: None,
-        error: None,
-    };
-    for line in lines {
-        if line.is_empty() {
-            out.last_event_id = id_buffer.clone();
-            if !data.is_empty() {
-                data.pop(); // always a LF
-                let event_type = if event_type.is_empty() {
-                    "message"
-                } else {
-                    &event_type
-                };
-                out.events.push(DecodedEvent {
-                    event_type: event_type.to_owned(),
-                    data: data.clone(),
-                    last_event_id: id_buffer.clone(),
-                });
-            }
-            data.clear();
-            event_type.clear();
-            continue;
-        }
-        if line.starts_with(':') {
-            continue;
-        }
-        let (name, value) = match line.split_once(':') {
-            Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
-            None => (line, ""),
-        };
-        match name {
-            "event" => event_type = value.to_owned(),
-            "data" => {
-                data.push_str(value);
-                data.push('\n');
-            }
-            "id" if !value.contains('\0') => id_buffer = value.to_owned(),
-            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
-                if let Ok(millis) = value.parse::<u64>() {
-                    out.retry = Some(Duration::from_millis(millis));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Pieces that exercise every rule when strung together at random.

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets (except frame_header's).
+
+Run from anywhere: python3 fuzz/make_seeds.py. Each seed follows the input
+layout documented on the matching function of tidings_core::fuzzing.
+"""
+import os
+import struct
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+UPGRADE = (b"GET /chat HTTP/1.1\r\nHost: server.example.com\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           b"Origin: http://example.com\r\nSec-WebSocket-Protocol: superchat, chat\r\n"
+           b"Sec-WebSocket-Version: 13\r\n\r\n")
+ACCEPT = b"IxtOseKCd3ARAZpODJ8h3tuvG4E="  # for tidings_core::fuzzing::FUZZ_CLIENT_KEY
+
+
+def write(target, name, data):
+    os.makedirs(os.path.join(ROOT, target), exist_ok=True)
+    with open(os.path.join(ROOT, target, "seed-" + name), "wb") as f:
+        f.write(data)
+
+
+def short(b):
+    assert len(b) < 256
+    return bytes([len(b)]) + b
+
+
+# --- http_request_head: chunk sizes, then the head ---
+write("http_request_head", "upgrade", b"\x00" + UPGRADE + b"\x81\x80\x00\x00\x00\x00")
+write("http_request_head", "upgrade_chunked", b"\x02\x00\x06" + UPGRADE)
+write("http_request_head", "post", b"\x00" + UPGRADE.replace(b"GET", b"POST", 1))
+write("http_request_head", "http10", b"\x01\x03" + UPGRADE.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+write("http_request_head", "old_version", b"\x00" + UPGRADE.replace(b"Version: 13", b"Version: 8"))
+write("http_request_head", "many_headers", b"\x00GET / HTTP/1.1\r\n" + b"X: y\r\n" * 20 + b"\r\n")
+write("http_request_head", "leading_crlf", b"\x01\x00\r\n\r\nGET / HTTP/1.1\nHost: a\n\n")
+
+# --- http_response_head: chunk sizes, then the head ---
+OK = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      b"Sec-WebSocket-Accept: " + ACCEPT + b"\r\n")
+write("http_response_head", "accepted", b"\x00" + OK + b"\r\n")
+write("http_response_head", "accepted_subprotocol", b"\x01\x04" + OK + b"Sec-WebSocket-Protocol: chat\r\n\r\n\x81\x02hi")
+write("http_response_head", "bad_subprotocol", b"\x00" + OK + b"Sec-WebSocket-Protocol: other\r\n\r\n")
+write("http_response_head", "extension", b"\x00" + OK + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n")
+write("http_response_head", "bad_accept", b"\x00" + OK.replace(ACCEPT, b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") + b"\r\n")
+write("http_response_head", "not_found", b"\x02\x00\x00HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+
+
+# --- ws_connection: config, role, operations ---
+def config(frame=200, message=300, outgoing=None, auto_pong=True, ping=None, pong=None, idle=None, close=5):
+    flags = (outgoing is not None) | ((not auto_pong) << 1) | ((ping is not None) << 2) \
+        | ((pong is not None) << 3) | ((idle is not None) << 4)
+    out = bytes([flags, frame]) + struct.pack(">H", message)
+    for v in (outgoing, ping, pong, idle):
+        if v is not None:
+            out += bytes([v])
+    return out + bytes([close])
+
+
+def frame(first, payload, masked=True, wrong_mask=False, form=0):
+    # op 1: first byte, flags, payload, mask key (when masked)
+    flags = int(wrong_mask) | (form << 1)
+    key = b"\x01\x02\x03\x04" if masked != wrong_mask else b""
+    return b"\x01" + bytes([first, flags]) + short(payload) + key
+
+
+def server_frame(first, payload, **kw):  # a frame a client receives
+    return frame(first, payload, masked=False, **kw)
+
+
+def raw(b):
+    return b"\x00" + short(b)
+
+
+def text(s):
+    return b"\x02" + short(s)
+
+
+def close(code, reason=b""):
+    return b"\x06" + struct.pack(">H", code) + short(reason)
+
+
+EOF_OP, TRANSMIT = b"\x07", b"\x09"
+
+
+def advance(step):
+    return b"\x08" + bytes([step])
+
+
+SERVER, CLIENT = b"\x00", b"\x01"
+
+write("ws_connection", "server_echo_close", config(ping=5, pong=20, idle=30) + SERVER
+      + frame(0x81, b"hello") + text(b"hi") + frame(0x89, b"abc") + advance(0) + TRANSMIT
+      + frame(0x88, b"\x03\xe8bye") + TRANSMIT + EOF_OP)
+write("ws_connection", "client_fragments_local_close", config(outgoing=3) + CLIENT
+      + server_frame(0x01, b"hel") + server_frame(0x89, b"") + server_frame(0x80, b"lo")
+      + text(b"fragmented reply") + close(1000, b"bye") + server_frame(0x88, b"\x03\xe8") + EOF_OP)
+write("ws_connection", "huge_length", config() + SERVER
+      + raw(b"\x82\xff" + struct.pack(">Q", 1 << 40) + b"\x00\x00\x00\x00"))
+write("ws_connection", "timers", config(ping=1, pong=3, idle=10, close=2) + CLIENT
+      + advance(0) + advance(0) + server_frame(0x8a, b"") + advance(1) + advance(0) + advance(0) + advance(0))
+write("ws_connection", "invalid_utf8_split", config(frame=20, message=40) + SERVER
+      + frame(0x01, b"caf\xc3") + frame(0x00, b"\x28") + frame(0x80, b"!") + TRANSMIT)
+write("ws_connection", "too_many_fragments", config(frame=10, message=25) + SERVER
+      + frame(0x01, b"0123456789") + frame(0x00, b"0123456789") + frame(0x00, b"0123456789"))
+write("ws_connection", "protocol_errors", config() + CLIENT
+      + server_frame(0x81, b"x", wrong_mask=True) + text(b"after"))
+write("ws_connection", "ping_flood", config() + SERVER + frame(0x89, b"p" * 100) * 20 + TRANSMIT
+      + b"\x04" + short(b"q" * 126) + b"\x05" + short(b"pong"))
+write("ws_connection", "long_lengths", config(frame=255, message=1000) + CLIENT
+      + server_frame(0x82, b"a" * 10, form=1) + server_frame(0x82, b"b" * 10, form=2)
+      + b"\x03\x01\x00\x80" + close(999) + close(1001, b"r" * 124))
+
+
+# --- ws_roundtrip: flags, frame size, chunk sizes, messages ---
+def rt_text(s):
+    return b"\x00" + short(s)
+
+
+def rt_bin(b):
+    return b"\x01" + short(b)
+
+
+def rt_ping(b):
+    return b"\x03" + short(b)
+
+
+write("ws_roundtrip", "client_sends", b"\x01" + b"\x00" + rt_text("héllo €".encode()) + rt_bin(b"\x00\xff") + rt_ping(b"p"))
+write("ws_roundtrip", "server_sends_fragmented", b"\x02\x02" + b"\x02\x00\x06" + rt_text("😀 fragments".encode() * 3) + rt_text(b""))
+write("ws_roundtrip", "big", b"\x03\xff\x01\xff" + b"\x02\x80\x10" + rt_bin(b"x" * 200))
+
+# --- sse_decoder: limits byte, chunk sizes, stream ---
+write("sse_decoder", "whatwg", b"\x00\x00" + "\ufeffid: 1\r\ndata:  a\rdata\n\n: c\nevent: t\ndata: b\n\nretry: 5\ndata: lost".encode())
+write("sse_decoder", "chunked_crlf", b"\x00\x03\x00\x01\x04" + b"data: x\r\n\r\ndata: y\r\rid\x00: 3\nid: a\x00b\n\nretry: 18446744073709551616\n\n")
+write("sse_decoder", "tight", b"\x11\x08\x00" + b"data: 0123456789\n\ndata: a\ndata: b\n\n")
+write("sse_decoder", "invalid_utf8", b"\x00\x01\x00" + b"\xef\xbbdata: \xc3\n\xe2\x82\n\n")
+
+
+# --- sse_roundtrip: chunk sizes, hint, events ---
+def sse_event(comment=None, retry=None, id=None, event=None, data=None, keep_alive=False):
+    flags = (comment is not None) | ((retry is not None) << 1) | ((id is not None) << 2) \
+        | ((event is not None) << 3) | ((data is not None) << 4) | (keep_alive << 5)
+    out = bytes([flags])
+    if comment is not None:
+        out += short(comment)
+    if retry is not None:
+        out += struct.pack(">Q", retry)
+    for v in (id, event, data):
+        if v is not None:
+            out += short(v)
+    return out
+
+
+write("sse_roundtrip", "events", b"\x00\x01" + struct.pack(">Q", 3000)
+      + sse_event(data=b"one\ntwo\r\nthree\rfour", event=b"tick", id=b"7")
+      + sse_event(comment=b"c\nc", keep_alive=True) + sse_event(id=b"only id")
+      + sse_event(data=b"", event=b""))
+write("sse_roundtrip", "invalid_names", b"\x02\x00\x02\x00"
+      + sse_event(id=b"a\x00b\r", event=b"x\ny", data=b"\r\n\r\n:", retry=1))
