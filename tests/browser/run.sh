@@ -135,17 +135,33 @@ CHROMIUM_PID=$!
 log "chromium pid $CHROMIUM_PID on http://$ADDR/ (profile $PROFILE)"
 
 # ---- 4. the verdict ------------------------------------------------------------
-# The server stops itself after REPORT_TIMEOUT; `timeout` only guards against
-# it hanging beyond that. Its output goes to the log and is followed live.
+# The server stops itself after REPORT_TIMEOUT; the bound here only guards
+# against it hanging beyond that. If Chromium dies first (a crash, missing
+# libraries), the server gets CHROMIUM_GRACE seconds to finish, then the run
+# fails at once with Chromium's log instead of waiting for the timeout.
+# The server's output goes to its log and is followed live.
+CHROMIUM_GRACE=5
 tail -n +1 -f "$SERVER_LOG" --pid="$SERVER_PID" &
 TAIL_PID=$!
+deadline=$((SECONDS + REPORT_TIMEOUT + 30))
+chromium_gone_at=""
+while kill -0 "$SERVER_PID" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+        die "the test server did not exit within $((REPORT_TIMEOUT + 30))s"
+    fi
+    if [[ -z $chromium_gone_at ]] && ! kill -0 "$CHROMIUM_PID" 2>/dev/null; then
+        chromium_gone_at=$SECONDS
+        log "chromium (pid $CHROMIUM_PID) exited while the test was running"
+    fi
+    if [[ -n $chromium_gone_at ]] && ((SECONDS - chromium_gone_at >= CHROMIUM_GRACE)); then
+        echo "---- chromium log (last 40 lines of $CHROMIUM_LOG) ----"
+        tail -n 40 "$CHROMIUM_LOG" || true
+        die "chromium exited before the page finished its checks"
+    fi
+    sleep 0.2
+done
 status=0
-timeout $((REPORT_TIMEOUT + 30)) tail -f /dev/null --pid="$SERVER_PID" || status=$?
-if ((status == 124)); then
-    wait "$TAIL_PID" 2>/dev/null || true
-    die "the test server did not exit within $((REPORT_TIMEOUT + 30))s"
-fi
-wait "$SERVER_PID" && status=0 || status=$?
+wait "$SERVER_PID" || status=$?
 SERVER_PID=""
 wait "$TAIL_PID" 2>/dev/null || true
 
