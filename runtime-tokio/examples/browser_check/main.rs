@@ -1,0 +1,421 @@
+//! The server of the real-browser test (`tests/browser/run.sh`): headless
+//! Chromium loads the check page from here, the page runs its checks with the
+//! browser's own `WebSocket` against the routes below and reports each result
+//! back over the `/report` WebSocket. The server prints one line per result
+//! and exits 0 only when the page said it was done, every check it requires
+//! was reported, and none failed; it exits 1 on any failure, and by itself
+//! after `--timeout` seconds (default 60) if the browser never finishes.
+//!
+//! `cargo run -p tidings-tokio --example browser_check -- [ADDR] [--timeout SECS]`
+//! (default `127.0.0.1:0`); prints `listening on ADDR` once bound.
+//!
+//! Routes:
+//! - `GET /`: the check page (`page.html`, inline script, no external resources).
+//! - WebSocket `/ws/echo`: echoes every message (text and binary) unchanged.
+//!   The server speaks the subprotocol `tidings.browser-check`.
+//! - WebSocket `/ws/push`: sends [`PUSH_TEXT`], then [`push_binary`], then
+//!   [`push_large`] (a 300 KiB binary message), then closes with code 4000
+//!   and [`PUSH_CLOSE_REASON`].
+//! - WebSocket `/ws/client-close`: waits for the page to close it and records
+//!   the server-side check `server.client-close` (code 1000, reason
+//!   [`CLIENT_CLOSE_REASON`]).
+//! - WebSocket `/report`: the page's results, one JSON text message each,
+//!   `{"name": "...", "ok": true|false, "detail": "...", "info": false}`, and
+//!   finally `{"done": true}`.
+//! - Server-Sent Events: not yet (see the TODO(SSE) block below).
+//!
+//! Output lines: `PASS name`, `FAIL name: detail`, `INFO name: detail`
+//! (informational results, never a failure), then a summary line.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tidings_tokio::{CloseCode, Connection, Context, Error, Html, Router, Server, ServerConfig};
+use tokio::sync::mpsc;
+
+/// The check page.
+const PAGE: &str = include_str!("page.html");
+
+/// The subprotocol the server speaks (the page offers it after an unknown one).
+const SUBPROTOCOL: &str = "tidings.browser-check";
+
+/// The first message `/ws/push` sends: ASCII, Latin-1, CJK, and astral-plane
+/// characters (surrogate pairs in JavaScript). The page holds the same string.
+const PUSH_TEXT: &str = "server push: h\u{e9}llo \u{4e16}\u{754c} \u{1F600}\u{1D11E}";
+
+/// The close code `/ws/push` ends with (application range 4000-4999).
+const PUSH_CLOSE_CODE: u16 = 4000;
+
+/// The close reason `/ws/push` ends with (non-ASCII on purpose).
+const PUSH_CLOSE_REASON: &str = "push finished \u{2713}";
+
+/// The reason the page closes `/ws/client-close` with (code 1000).
+const CLIENT_CLOSE_REASON: &str = "page done";
+
+/// Size of the large message `/ws/push` sends.
+const PUSH_LARGE_LEN: usize = 300 * 1024;
+
+/// Checks the page must report; a `done` without one of them fails, so a page
+/// that silently skips checks cannot pass.
+const REQUIRED_PAGE_CHECKS: &[&str] = &[
+    "ws.connect",
+    "ws.subprotocol",
+    "ws.text.ascii",
+    "ws.text.unicode",
+    "ws.text.empty",
+    "ws.binary.0",
+    "ws.binary.125",
+    "ws.binary.126",
+    "ws.binary.65535",
+    "ws.binary.65536",
+    "ws.binary.blob",
+    "ws.order",
+    "ws.large.text-1MiB",
+    "ws.large.binary-1MiB",
+    "ws.push.text",
+    "ws.push.binary",
+    "ws.push.large",
+    "ws.push.close-4000",
+    "ws.client-close",
+    // TODO(SSE): add the names of the SSE checks here once they exist.
+];
+
+/// How long to wait, once the page is done, for the server's own checks.
+const AFTER_DONE: Duration = Duration::from_secs(5);
+
+/// Checks the server itself makes.
+const REQUIRED_SERVER_CHECKS: &[&str] = &["server.client-close"];
+
+/// The bytes of the binary message `/ws/push` sends: every byte value once.
+fn push_binary() -> Vec<u8> {
+    (0..=255u8).collect()
+}
+
+/// The large message `/ws/push` sends; the page computes the same pattern.
+fn push_large() -> Vec<u8> {
+    (0..PUSH_LARGE_LEN)
+        .map(|i| ((i * 7 + 3) % 251) as u8)
+        .collect()
+}
+
+/// One report from the page (or from the server's own checks).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Report {
+    /// The check's name.
+    name: String,
+    /// Whether it passed.
+    ok: bool,
+    /// What was seen (failures: what went wrong).
+    detail: String,
+    /// An informational result: printed, never a failure.
+    info: bool,
+    /// The page has run every check.
+    done: bool,
+}
+
+/// What the routes tell `main`.
+#[derive(Debug)]
+enum Event {
+    /// A check result from the page.
+    Page(Report),
+    /// A check result from the server's own routes.
+    Server(Report),
+    /// The page said it is done.
+    Done,
+    /// The report socket ended before `done`.
+    ReportLost(String),
+}
+
+type Events = mpsc::UnboundedSender<Event>;
+
+fn router(events: Events) -> Router {
+    let report_events = events.clone();
+    let close_events = events.clone();
+    let echo_events = events;
+    Router::new()
+        .get("/", |_ctx: Context| async { Html(PAGE) })
+        .websocket("/ws/echo", move |ctx: Context, conn: Connection| {
+            // What the browser offered, for the record (not a check).
+            let offered = ctx
+                .header("sec-websocket-extensions")
+                .unwrap_or("")
+                .to_owned();
+            let _ = echo_events.send(Event::Server(Report {
+                name: "server.offered-extensions".to_owned(),
+                detail: format!("{offered:?}"),
+                info: true,
+                ..Report::default()
+            }));
+            tidings_core::server::echo(ctx, conn)
+        })
+        .websocket("/ws/push", push)
+        .websocket(
+            "/ws/client-close",
+            move |_ctx: Context, conn: Connection| client_close(close_events.clone(), conn),
+        )
+        .websocket("/report", move |_ctx: Context, conn: Connection| {
+            report(report_events.clone(), conn)
+        })
+    // TODO(SSE): once `Router::sse(pattern, handler)` is merged (handler:
+    // `async fn(SseContext) -> Result<(), Error>`, sending with
+    // `ctx.send(tidings_core::sse::Event::new().event("x").data("...").id("1")).await`),
+    // add SSE routes here for the page's `EventSource` checks (page.html,
+    // TODO(SSE) block), each event with a fixed, known content:
+    // - `/sse/basic`: `retry: 1500` first; then events checking
+    //   * multi-line data: data "line one\nline two\nline three" (the encoder
+    //     splits it into several `data:` lines; the page must see the three
+    //     lines joined by "\n");
+    //   * CRLF inside data: data "crlf\r\nbreak" (one break, not two: the
+    //     page must see "crlf\nbreak"), and a lone CR: "cr\ronly" -> "cr\nonly";
+    //   * unicode: data with Latin-1, CJK and astral characters (PUSH_TEXT);
+    //   * a leading space: data " leading space" (the page must see the
+    //     space: the encoder writes `data:  leading space`);
+    //   * custom event types: `.event("custom")` received only by
+    //     `addEventListener("custom")`, not by `onmessage`;
+    //   * ids: `.id("1")`, `.id("2")`, ...; `lastEventId` on each event;
+    //   * an event with empty data (fires nothing in the browser: check that
+    //     the next event arrives and the empty one did not).
+    // - `/sse/reconnect`: sends `retry: 200`, events with ids 1..=3, then
+    //   drops the stream; the browser reconnects after ~200 ms with
+    //   `Last-Event-ID: 3`. On the second request the route records a server
+    //   check `server.sse.last-event-id` (header value must be "3", read with
+    //   `ctx.last_event_id()`), sends events 4..=5 and a final `event: end`.
+    //   The page checks it received 1..=5 in order, no duplicates, and that
+    //   the reconnect waited at least the retry time (the `retry` check).
+    // Then add the new page check names to REQUIRED_PAGE_CHECKS and
+    // `server.sse.last-event-id` to REQUIRED_SERVER_CHECKS.
+}
+
+/// `/ws/push`: a unicode text message, a binary message, a large message,
+/// then close 4000 with a reason.
+async fn push(_ctx: Context, conn: Connection) -> Result<(), Error> {
+    conn.write(PUSH_TEXT).await?;
+    conn.write_binary(push_binary()).await?;
+    conn.write_binary(push_large()).await?;
+    conn.close_with(CloseCode(PUSH_CLOSE_CODE), PUSH_CLOSE_REASON)
+        .await
+}
+
+/// `/ws/client-close`: waits for the page to close the connection and records
+/// whether the server saw close code 1000 with the expected reason.
+async fn client_close(events: Events, conn: Connection) -> Result<(), Error> {
+    let (ok, detail) = match conn.read().await {
+        Ok(message) => (
+            false,
+            format!("unexpected message of {} bytes", message.len()),
+        ),
+        Err(Error::Closed(closed)) => {
+            let received = closed
+                .received
+                .as_ref()
+                .map(|frame| (frame.code.0, frame.reason.clone()));
+            (
+                received == Some((1000, CLIENT_CLOSE_REASON.to_owned())),
+                format!(
+                    "cause {:?}, received close frame {received:?} \
+                     (expected code 1000, reason {CLIENT_CLOSE_REASON:?})",
+                    closed.cause
+                ),
+            )
+        }
+        Err(error) => (false, format!("read failed: {error}")),
+    };
+    let result = Report {
+        name: "server.client-close".to_owned(),
+        ok,
+        detail,
+        ..Report::default()
+    };
+    let _ = events.send(Event::Server(result));
+    Ok(())
+}
+
+/// `/report`: the page's results, until `{"done": true}`.
+async fn report(events: Events, conn: Connection) -> Result<(), Error> {
+    loop {
+        let report = match conn.read_json::<Report>().await {
+            Ok(report) => report,
+            Err(error) => {
+                let _ = events.send(Event::ReportLost(error.to_string()));
+                return Ok(());
+            }
+        };
+        if report.done {
+            let _ = events.send(Event::Done);
+            // Keep the socket open until the page goes away, so its closing
+            // is not mistaken for a lost report channel.
+            let _ = conn.read().await;
+            return Ok(());
+        }
+        let _ = events.send(Event::Page(report));
+    }
+}
+
+/// Arguments: `[ADDR] [--timeout SECS]`.
+fn parse_args() -> Result<(String, Duration), String> {
+    let mut addr = "127.0.0.1:0".to_owned();
+    let mut timeout = Duration::from_secs(60);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--timeout" {
+            let secs = args
+                .next()
+                .and_then(|value| value.parse::<u64>().ok())
+                .ok_or("--timeout needs a number of seconds")?;
+            timeout = Duration::from_secs(secs);
+        } else if arg.starts_with('-') {
+            return Err(format!("unknown option {arg}"));
+        } else {
+            addr = arg;
+        }
+    }
+    Ok((addr, timeout))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (addr, timeout) = match parse_args() {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("browser_check: {error}");
+            eprintln!("usage: browser_check [ADDR] [--timeout SECS]");
+            return ExitCode::from(2);
+        }
+    };
+    let (events, mut received) = mpsc::unbounded_channel();
+    let config = ServerConfig::default().subprotocols(vec![SUBPROTOCOL.to_owned()]);
+    let server = match Server::bind_with(&addr, router(events), config).await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("browser_check: cannot bind {addr}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match server.local_addr() {
+        Ok(local) => println!("listening on {local}"),
+        Err(error) => {
+            eprintln!("browser_check: no local address: {error}");
+            return ExitCode::from(2);
+        }
+    }
+    tokio::spawn(server.run());
+
+    let mut verdict = Verdict::default();
+    let finished = tokio::time::timeout(timeout, collect(&mut received, &mut verdict))
+        .await
+        .is_ok();
+    if !finished {
+        verdict.fail(
+            "timeout",
+            format!(
+                "the browser did not finish within {} s (done received: {})",
+                timeout.as_secs(),
+                verdict.done
+            ),
+        );
+    }
+    verdict.finish()
+}
+
+/// Everything reported so far.
+#[derive(Debug, Default)]
+struct Verdict {
+    /// Each check by name: passed or not (informational results excluded).
+    checks: BTreeMap<String, bool>,
+    failures: usize,
+    infos: usize,
+    done: bool,
+}
+
+impl Verdict {
+    fn record(&mut self, report: Report) {
+        if report.info {
+            println!("INFO {}: {}", report.name, report.detail);
+            self.infos += 1;
+            return;
+        }
+        if report.ok {
+            println!("PASS {}", report.name);
+        } else {
+            println!("FAIL {}: {}", report.name, report.detail);
+            self.failures += 1;
+        }
+        if self.checks.insert(report.name.clone(), report.ok).is_some() {
+            self.fail(&report.name, "reported twice".to_owned());
+        }
+    }
+
+    fn fail(&mut self, name: &str, detail: String) {
+        println!("FAIL {name}: {detail}");
+        self.failures += 1;
+    }
+
+    fn missing<'a>(&self, required: &[&'a str]) -> Vec<&'a str> {
+        required
+            .iter()
+            .copied()
+            .filter(|name| !self.checks.contains_key(*name))
+            .collect()
+    }
+
+    /// Prints the summary and gives the exit status.
+    fn finish(&mut self) -> ExitCode {
+        let missing: Vec<&str> = self
+            .missing(REQUIRED_PAGE_CHECKS)
+            .into_iter()
+            .chain(self.missing(REQUIRED_SERVER_CHECKS))
+            .collect();
+        for name in &missing {
+            self.fail(name, "never reported".to_owned());
+        }
+        if !self.done {
+            self.fail("done", "the page never reported done".to_owned());
+        }
+        let passed = self.checks.values().filter(|ok| **ok).count();
+        println!(
+            "browser_check: {passed} passed, {} failed, {} informational",
+            self.failures, self.infos
+        );
+        if self.failures == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Records events until the page is done and the server's own checks are in
+/// (waiting at most [`AFTER_DONE`] for those once the page is done), or the
+/// report channel is lost.
+async fn collect(received: &mut mpsc::UnboundedReceiver<Event>, verdict: &mut Verdict) {
+    loop {
+        let event = if verdict.done {
+            match tokio::time::timeout(AFTER_DONE, received.recv()).await {
+                Ok(event) => event,
+                Err(_) => return,
+            }
+        } else {
+            received.recv().await
+        };
+        let Some(event) = event else { return };
+        match event {
+            Event::Page(report) | Event::Server(report) => verdict.record(report),
+            Event::Done => verdict.done = true,
+            Event::ReportLost(error) => {
+                if !verdict.done {
+                    verdict.fail(
+                        "report",
+                        format!("the report socket ended before done: {error}"),
+                    );
+                    return;
+                }
+            }
+        }
+        if verdict.done && verdict.missing(REQUIRED_SERVER_CHECKS).is_empty() {
+            return;
+        }
+    }
+}
