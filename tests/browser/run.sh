@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real-browser test: headless Chromium (Debian's package) loads the check
 # page of tidings-tokio's `browser_check` example, runs the checks with the
-# browser's own WebSocket, and reports every result back to that server.
+# browser's own WebSocket and EventSource, and reports every result back to
+# that server.
 #
 #     bash tests/browser/run.sh
 #
@@ -18,8 +19,7 @@
 # 5. Stops Chromium by PID and exits with the server's status.
 #
 # What is checked: runtime-tokio/examples/browser_check/page.html (the page)
-# and main.rs (the routes, and REQUIRED_PAGE_CHECKS). Server-Sent Events
-# checks are not there yet: see the TODO(SSE) blocks in both files.
+# and main.rs (the routes, REQUIRED_PAGE_CHECKS and REQUIRED_SERVER_CHECKS).
 #
 # Environment (optional):
 #   REPORT_TIMEOUT   seconds the server waits for the page to finish (default 60)

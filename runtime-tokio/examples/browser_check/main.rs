@@ -22,17 +22,34 @@
 //! - WebSocket `/report`: the page's results, one JSON text message each,
 //!   `{"name": "...", "ok": true|false, "detail": "...", "info": false}`, and
 //!   finally `{"done": true}`.
-//! - Server-Sent Events: not yet (see the TODO(SSE) block below).
+//! - SSE `/sse/basic`: the events of [`basic_events`] (multi-line data,
+//!   CRLF and lone CR in data, unicode, a leading space, a custom event
+//!   type, ids, empty data, an id-only event), then stays open until the page
+//!   closes it.
+//! - SSE `/sse/reconnect`: every stream starts with `retry: 300`
+//!   ([`SSE_RETRY`], from [`SseConfig::retry`]). The first request gets
+//!   events `1`..`3` (ids `1`..`3`), then the handler returns, which drops
+//!   the stream. The browser reconnects with `Last-Event-ID`; the route
+//!   records the server-side check `server.sse.last-event-id` (header must
+//!   be `3`), resumes after that id (so a wrong id shows up as a duplicate or
+//!   a gap on the page), up to event `5`, then sends an `end` event and stays
+//!   open until the page closes it.
 //!
 //! Output lines: `PASS name`, `FAIL name: detail`, `INFO name: detail`
 //! (informational results, never a failure), then a summary line.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tidings_tokio::{CloseCode, Connection, Context, Error, Html, Router, Server, ServerConfig};
+use tidings_tokio::sse::Event as SseEvent;
+use tidings_tokio::{
+    CloseCode, Connection, Context, Error, Html, Router, Server, ServerConfig, SseConfig,
+    SseContext,
+};
 use tokio::sync::mpsc;
 
 /// The check page.
@@ -79,14 +96,66 @@ const REQUIRED_PAGE_CHECKS: &[&str] = &[
     "ws.push.large",
     "ws.push.close-4000",
     "ws.client-close",
-    // TODO(SSE): add the names of the SSE checks here once they exist.
+    "sse.connect",
+    "sse.multiline",
+    "sse.crlf",
+    "sse.unicode",
+    "sse.leading-space",
+    "sse.event-type",
+    "sse.ids",
+    "sse.empty-data",
+    "sse.retry",
+    "sse.reconnect",
 ];
 
 /// How long to wait, once the page is done, for the server's own checks.
 const AFTER_DONE: Duration = Duration::from_secs(5);
 
 /// Checks the server itself makes.
-const REQUIRED_SERVER_CHECKS: &[&str] = &["server.client-close"];
+const REQUIRED_SERVER_CHECKS: &[&str] = &["server.client-close", "server.sse.last-event-id"];
+
+/// The reconnection delay every SSE stream starts with (`retry: 300`); the
+/// page checks the browser waits about that long after `/sse/reconnect`
+/// drops its first stream.
+const SSE_RETRY: Duration = Duration::from_millis(300);
+
+/// Unicode data for `/sse/basic`: Latin-1, Greek, CJK, astral-plane
+/// characters (4-byte UTF-8) and a combining mark. The page holds the same
+/// string.
+const SSE_UNICODE: &str = "h\u{e9}llo \u{3ba}\u{3cc}\u{3c3}\u{3bc}\u{3b5} \u{4e16}\u{754c} \u{1F600}\u{1F680}\u{10FFFF}\u{1D11E} e\u{301}";
+
+/// How many events `/sse/reconnect` sends before dropping its first stream.
+const RECONNECT_FIRST: u32 = 3;
+
+/// How many numbered events `/sse/reconnect` sends in all.
+const RECONNECT_LAST: u32 = 5;
+
+/// The events of `/sse/basic`, in order; the page expects exactly these
+/// (page.html, `sseChecks`).
+fn basic_events() -> Vec<SseEvent> {
+    vec![
+        SseEvent::new()
+            .id("1")
+            .data("line one\nline two\nline three"),
+        // One break, read back as LF (not two).
+        SseEvent::new().id("2").data("crlf\r\nbreak"),
+        SseEvent::new().id("3").data("cr\ronly"),
+        SseEvent::new().id("4").data(SSE_UNICODE),
+        // Written `data:   two spaces`: the client strips one space only.
+        SseEvent::new().id("5").data("  two spaces"),
+        // Reaches `addEventListener("custom-type")`, not `onmessage`.
+        SseEvent::new()
+            .id("6")
+            .event("custom-type")
+            .data("custom payload"),
+        // `data: ` fires a message with empty data.
+        SseEvent::new().id("7").data(""),
+        // No data: fires nothing, but moves the last event id.
+        SseEvent::new().id("8-no-data"),
+        SseEvent::new().data("after id-only"),
+        SseEvent::new().id("9").data("end"),
+    ]
+}
 
 /// The bytes of the binary message `/ws/push` sends: every byte value once.
 fn push_binary() -> Vec<u8> {
@@ -134,7 +203,9 @@ type Events = mpsc::UnboundedSender<Event>;
 fn router(events: Events) -> Router {
     let report_events = events.clone();
     let close_events = events.clone();
-    let echo_events = events;
+    let echo_events = events.clone();
+    let reconnect_events = events;
+    let reconnects = Arc::new(AtomicUsize::new(0));
     Router::new()
         .get("/", |_ctx: Context| async { Html(PAGE) })
         .websocket("/ws/echo", move |ctx: Context, conn: Connection| {
@@ -159,34 +230,51 @@ fn router(events: Events) -> Router {
         .websocket("/report", move |_ctx: Context, conn: Connection| {
             report(report_events.clone(), conn)
         })
-    // TODO(SSE): once `Router::sse(pattern, handler)` is merged (handler:
-    // `async fn(SseContext) -> Result<(), Error>`, sending with
-    // `ctx.send(tidings_core::sse::Event::new().event("x").data("...").id("1")).await`),
-    // add SSE routes here for the page's `EventSource` checks (page.html,
-    // TODO(SSE) block), each event with a fixed, known content:
-    // - `/sse/basic`: `retry: 1500` first; then events checking
-    //   * multi-line data: data "line one\nline two\nline three" (the encoder
-    //     splits it into several `data:` lines; the page must see the three
-    //     lines joined by "\n");
-    //   * CRLF inside data: data "crlf\r\nbreak" (one break, not two: the
-    //     page must see "crlf\nbreak"), and a lone CR: "cr\ronly" -> "cr\nonly";
-    //   * unicode: data with Latin-1, CJK and astral characters (PUSH_TEXT);
-    //   * a leading space: data " leading space" (the page must see the
-    //     space: the encoder writes `data:  leading space`);
-    //   * custom event types: `.event("custom")` received only by
-    //     `addEventListener("custom")`, not by `onmessage`;
-    //   * ids: `.id("1")`, `.id("2")`, ...; `lastEventId` on each event;
-    //   * an event with empty data (fires nothing in the browser: check that
-    //     the next event arrives and the empty one did not).
-    // - `/sse/reconnect`: sends `retry: 200`, events with ids 1..=3, then
-    //   drops the stream; the browser reconnects after ~200 ms with
-    //   `Last-Event-ID: 3`. On the second request the route records a server
-    //   check `server.sse.last-event-id` (header value must be "3", read with
-    //   `ctx.last_event_id()`), sends events 4..=5 and a final `event: end`.
-    //   The page checks it received 1..=5 in order, no duplicates, and that
-    //   the reconnect waited at least the retry time (the `retry` check).
-    // Then add the new page check names to REQUIRED_PAGE_CHECKS and
-    // `server.sse.last-event-id` to REQUIRED_SERVER_CHECKS.
+        .sse("/sse/basic", sse_basic)
+        .sse("/sse/reconnect", move |ctx: SseContext| {
+            let connection = reconnects.fetch_add(1, Ordering::SeqCst);
+            sse_reconnect(reconnect_events.clone(), connection, ctx)
+        })
+}
+
+/// `/sse/basic`: the events of [`basic_events`], then waits for the page to
+/// close the stream (returning would drop it and make the browser reconnect).
+async fn sse_basic(ctx: SseContext) -> Result<(), Error> {
+    for event in basic_events() {
+        ctx.send(event).await?;
+    }
+    ctx.closed().await;
+    Ok(())
+}
+
+/// `/sse/reconnect`, connection number `connection` (from 0): the first one
+/// sends events 1..=[`RECONNECT_FIRST`] and drops the stream; a later one
+/// records `server.sse.last-event-id`, sends the events after that id up to
+/// [`RECONNECT_LAST`] and an `end` event, then waits for the page to close.
+async fn sse_reconnect(events: Events, connection: usize, ctx: SseContext) -> Result<(), Error> {
+    let numbered = |n: u32| SseEvent::new().id(n.to_string()).data(n.to_string());
+    if connection == 0 {
+        for n in 1..=RECONNECT_FIRST {
+            ctx.send(numbered(n)).await?;
+        }
+        return Ok(());
+    }
+    let last = ctx.last_event_id().map(str::to_owned);
+    let expected = RECONNECT_FIRST.to_string();
+    let _ = events.send(Event::Server(Report {
+        name: "server.sse.last-event-id".to_owned(),
+        ok: last.as_deref() == Some(expected.as_str()),
+        detail: format!("reconnection {connection}: Last-Event-ID {last:?}, expected {expected:?}"),
+        ..Report::default()
+    }));
+    // Resume after the id the browser says it has (all of them if none).
+    let resume = last.and_then(|id| id.parse::<u32>().ok()).unwrap_or(0);
+    for n in resume + 1..=RECONNECT_LAST {
+        ctx.send(numbered(n)).await?;
+    }
+    ctx.send(SseEvent::new().event("end").data("end")).await?;
+    ctx.closed().await;
+    Ok(())
 }
 
 /// `/ws/push`: a unicode text message, a binary message, a large message,
@@ -286,7 +374,9 @@ async fn main() -> ExitCode {
         }
     };
     let (events, mut received) = mpsc::unbounded_channel();
-    let config = ServerConfig::default().subprotocols(vec![SUBPROTOCOL.to_owned()]);
+    let config = ServerConfig::default()
+        .subprotocols(vec![SUBPROTOCOL.to_owned()])
+        .sse(SseConfig::default().retry(Some(SSE_RETRY)));
     let server = match Server::bind_with(&addr, router(events), config).await {
         Ok(server) => server,
         Err(error) => {
