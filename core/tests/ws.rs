@@ -476,3 +476,17 @@ fn poll_transmit_appends_to_a_non_empty_buffer() {
     assert_eq!(out, [9, 0x82, 0x01, b'x']);
     assert_eq!(server.poll_transmit(&mut out), 0);
 }
+
+#[test]
+fn zero_timer_durations_disable_the_timers() {
+    let now = Instant::now();
+    let config = Config::default()
+        .ping_period(Some(Duration::ZERO))
+        .pong_wait(Some(Duration::ZERO))
+        .idle_timeout(Some(Duration::ZERO));
+    let mut server = Connection::new(Role::Server, config, now);
+    assert_eq!(server.poll_timeout(), None, "nothing is due forever");
+    server.handle_timeout(now);
+    assert_eq!(server.state(), State::Open);
+    assert!(transmit(&mut server).is_empty());
+}

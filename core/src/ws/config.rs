@@ -56,11 +56,11 @@ pub struct Config {
     /// as events either way.
     pub auto_pong: bool,
     /// Send a keep-alive ping every this long while the connection is open.
-    /// Default 54 s; `None` disables keep-alive pings.
+    /// Default 54 s; `None` (or zero) disables keep-alive pings.
     pub ping_period: Option<Duration>,
     /// Fail the connection when nothing at all has been received from the
     /// peer for this long (any bytes count, a pong being the usual). Default
-    /// 60 s; `None` disables the check.
+    /// 60 s; `None` (or zero) disables the check.
     pub pong_wait: Option<Duration>,
     /// How long to wait for the peer's part of the close handshake (its close
     /// frame; for a client, also the server closing the transport) before
@@ -68,7 +68,7 @@ pub struct Config {
     pub close_timeout: Duration,
     /// Start the close handshake (1001, "idle timeout") when no data message
     /// has been received for this long. Pings and pongs do not count. Default
-    /// `None` (no idle timeout).
+    /// `None` (no idle timeout; zero also disables it).
     pub idle_timeout: Option<Duration>,
 }
 

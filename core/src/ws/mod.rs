@@ -147,7 +147,19 @@ enum Step {
 impl Connection {
     /// A connection in the [`State::Open`] state, as after a successful
     /// opening handshake at `now`.
-    pub fn new(role: Role, config: Config, now: Instant) -> Self {
+    ///
+    /// A zero `ping_period`, `pong_wait` or `idle_timeout` is treated as
+    /// `None` (disabled): a zero period would make the timer due forever.
+    pub fn new(role: Role, mut config: Config, now: Instant) -> Self {
+        for timer in [
+            &mut config.ping_period,
+            &mut config.pong_wait,
+            &mut config.idle_timeout,
+        ] {
+            if timer.is_some_and(|duration| duration.is_zero()) {
+                *timer = None;
+            }
+        }
         let (mask_keys, mask) = match role {
             Role::Server => (None, MaskRule::Required),
             Role::Client { mask_seed } => (Some(MaskKeys::new(mask_seed)), MaskRule::Forbidden),
