@@ -134,7 +134,7 @@ pub struct SseConfig {
     pub buffer_size: usize,
     /// When nothing was written for this long, a `: keep-alive` comment is
     /// sent, so proxies keep the stream open and a dead client is noticed.
-    /// Default 15 s; `None` sends none.
+    /// Default 15 s; `None` (or zero) sends none.
     pub keep_alive: Option<Duration>,
     /// How long a full queue may make no progress while a `send` waits
     /// before the client is disconnected as too slow. Default 5 s.

@@ -211,7 +211,12 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     let outbox = Arc::new(Outbox::new(service.config.sse.buffer_size));
     let sse_ctx = SseContext::new(service.next_stream_id("sse"), ctx, outbox.clone());
     let timings = Timings {
-        keep_alive: service.config.sse.keep_alive,
+        // Zero would write keep-alive comments in a loop: treat it as off.
+        keep_alive: service
+            .config
+            .sse
+            .keep_alive
+            .filter(|interval| !interval.is_zero()),
         send_timeout: service.config.sse.send_timeout,
     };
     let pump = Pump::new(
