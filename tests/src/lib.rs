@@ -398,13 +398,6 @@ impl<N: TestRuntime> RawClient<N> {
             buffered: Vec::new(),
         }
     }
-
-    /// Writes all of `bytes`, reporting a failure instead of panicking (for
-    /// peers the server may already have dropped).
-    pub async fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes).await?;
-        self.stream.flush().await
-    }
 }
 
 /// A masked client frame with any payload length: `fin`, `opcode`, and the
