@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join;
 use tidings_core::Error;
 use tidings_core::close::CloseCode;
-use tidings_core::server::{Context, SseContext};
+use tidings_core::server::{Context, RouteOptions, SseContext};
 use tidings_tests::{
     ClientConfig, Connection, Message, RawClient, Router, ServerConfig, TestRuntime, TestServer,
     all_runtimes, client, client_frame, masked_frame, server_frames, start_server, status_line,
@@ -39,6 +39,7 @@ all_runtimes!(
     websocket_handler_panic_before_first_await_closes_with_1011,
     sse_handler_panic_ends_the_stream,
     get_handler_panic_answers_500,
+    middleware_panic_answers_500,
 );
 
 /// The handshake timeout of the battery's server.
@@ -443,6 +444,15 @@ async fn get_panics(_ctx: Context) -> &'static str {
     "unreachable"
 }
 
+// The `Err` type is the one `RouteOptions::middleware` takes.
+#[allow(clippy::result_large_err)]
+fn panicking_middleware(_ctx: &mut Context) -> Result<(), tidings_core::server::Response> {
+    if std::hint::black_box(true) {
+        panic!("{INTENDED} in middleware");
+    }
+    Ok(())
+}
+
 async fn panic_server<N: TestRuntime>() -> TestServer<N> {
     quiet_intended_panics();
     let router = Router::new()
@@ -450,7 +460,12 @@ async fn panic_server<N: TestRuntime>() -> TestServer<N> {
         .websocket("/ws-panic", panics_after_first_message)
         .websocket("/ws-panic-early", panics_before_first_await)
         .sse("/sse-panic", sse_panics_after_one_event)
-        .get("/get-panic", get_panics);
+        .get("/get-panic", get_panics)
+        .websocket_with(
+            "/ws-middleware-panic",
+            tidings_core::server::echo,
+            RouteOptions::new().middleware(panicking_middleware),
+        );
     start_server::<N>(router, ServerConfig::default()).await
 }
 
@@ -503,5 +518,13 @@ async fn get_handler_panic_answers_500<N: TestRuntime>() {
     .await;
     assert_eq!(status_line(&response), "HTTP/1.1 500 Internal Server Error");
     assert!(response.ends_with(b"handler panicked"));
+    still_serves(&server).await;
+}
+
+async fn middleware_panic_answers_500<N: TestRuntime>() {
+    let server = panic_server::<N>().await;
+    let response = exchange(&server, upgrade_request("/ws-middleware-panic").as_bytes()).await;
+    assert_eq!(status_line(&response), "HTTP/1.1 500 Internal Server Error");
+    assert!(response.ends_with(b"middleware panicked"));
     still_serves(&server).await;
 }

@@ -80,8 +80,18 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         values: http::Extensions::new(),
     };
     for middleware in &route.options.middleware {
-        if let Err(rejection) = middleware(&mut ctx) {
-            return respond(&mut io, rejection).await;
+        // Middleware is user code too: a panic answers 500 (see
+        // `catch_panic`; `ctx` is dropped unused after it).
+        match catch_panic(|| middleware(&mut ctx).err()) {
+            Some(None) => {}
+            Some(Some(rejection)) => return respond(&mut io, rejection).await,
+            None => {
+                return respond(
+                    &mut io,
+                    (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response(),
+                )
+                .await;
+            }
         }
     }
 
@@ -319,8 +329,8 @@ pub(super) const HANDLER_PANICKED: &str = "handler panicked";
 
 /// Runs `f`, returning `None` if it panicked.
 ///
-/// Used around user handlers only (their construction, each `poll`, their
-/// drop), so that a panicking handler ends its own connection — 1011, an
+/// Used around user code only (middleware; handlers' construction, each
+/// `poll`, their drop), so that a panic ends its own connection — 1011, an
 /// ended SSE stream, or a 500 — and not the task, the accept loop or the
 /// process. No message is printed by the library (the panic hook still
 /// runs as usual).
