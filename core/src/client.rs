@@ -109,6 +109,8 @@ pub async fn connect_over<T: Transport, R: Runtime>(
         let mut buf = Vec::with_capacity(512);
         loop {
             if let Some((response, n)) = reader.read_response(&buf)? {
+                // `n` is the length of a head parsed from `buf`, so
+                // `n <= buf.len()` and `split_off` cannot panic.
                 let leftover = buf.split_off(n);
                 return Ok::<_, Error>((response, leftover));
             }

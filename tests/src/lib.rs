@@ -388,3 +388,85 @@ impl<N: TestRuntime> SseClient<N> {
         events
     }
 }
+
+impl<N: TestRuntime> RawClient<N> {
+    /// Wraps an already-connected stream (e.g. one accepted by a raw test
+    /// server).
+    pub fn from_stream(stream: N::Stream) -> Self {
+        RawClient {
+            stream,
+            buffered: Vec::new(),
+        }
+    }
+}
+
+/// A masked client frame with any payload length: `fin`, `opcode`, and the
+/// 7-, 16- or 64-bit length form as the payload needs.
+pub fn masked_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5a, 0x13, 0xc4, 0x7e];
+    let mut frame = vec![if fin { 0x80 } else { 0 } | opcode];
+    match payload.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len @ 126..=0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        len => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// One unmasked frame as a server sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFrame {
+    /// FIN bit.
+    pub fin: bool,
+    /// Opcode (low 4 bits of the first byte).
+    pub opcode: u8,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+impl ServerFrame {
+    /// The status code of a close frame (`None` if not a close frame or
+    /// without a code).
+    pub fn close_code(&self) -> Option<u16> {
+        match (self.opcode, self.payload.as_slice()) {
+            (0x8, [high, low, ..]) => Some(u16::from_be_bytes([*high, *low])),
+            _ => None,
+        }
+    }
+}
+
+/// Splits `bytes` into unmasked server frames; panics on a masked frame or
+/// a truncated one (the server must send whole frames before closing).
+pub fn server_frames(mut bytes: &[u8]) -> Vec<ServerFrame> {
+    let mut frames = Vec::new();
+    while !bytes.is_empty() {
+        assert!(bytes.len() >= 2, "truncated frame header: {bytes:?}");
+        let (fin, opcode) = (bytes[0] & 0x80 != 0, bytes[0] & 0x0f);
+        assert_eq!(bytes[1] & 0x80, 0, "server frames are not masked");
+        let (len, header) = match bytes[1] & 0x7f {
+            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 => {
+                let mut len = [0u8; 8];
+                len.copy_from_slice(&bytes[2..10]);
+                (u64::from_be_bytes(len) as usize, 10)
+            }
+            len => (len as usize, 2),
+        };
+        assert!(bytes.len() >= header + len, "truncated frame: {bytes:?}");
+        frames.push(ServerFrame {
+            fin,
+            opcode,
+            payload: bytes[header..header + len].to_vec(),
+        });
+        bytes = &bytes[header + len..];
+    }
+    frames
+}

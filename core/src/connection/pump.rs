@@ -129,7 +129,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             while self.written < self.write_buf.len() {
                 match Pin::new(&mut self.io).poll_write(cx, &self.write_buf[self.written..]) {
                     Poll::Ready(Ok(n)) if n > 0 => {
-                        self.written += n;
+                        // Clamped so a transport that reports more than it
+                        // was given cannot push `written` past the buffer.
+                        self.written += n.min(self.write_buf.len() - self.written);
                         progressed = true;
                     }
                     Poll::Ready(_) => {

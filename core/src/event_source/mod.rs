@@ -664,6 +664,8 @@ async fn open_stream<N: Net>(
     let mut buf = Vec::with_capacity(1024);
     loop {
         if let Some((response, n)) = reader.read_response(&buf)? {
+            // `n` is the length of a head parsed from `buf`, so
+            // `n <= buf.len()` and `split_off` cannot panic.
             let leftover = buf.split_off(n);
             return Ok(match check_response(&response)? {
                 Some(body) => Opened::Stream(stream, body, leftover),

@@ -4,6 +4,7 @@
 
 use core::net::SocketAddr;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -79,8 +80,18 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         values: http::Extensions::new(),
     };
     for middleware in &route.options.middleware {
-        if let Err(rejection) = middleware(&mut ctx) {
-            return respond(&mut io, rejection).await;
+        // Middleware is user code too: a panic answers 500 (see
+        // `catch_panic`; `ctx` is dropped unused after it).
+        match catch_panic(|| middleware(&mut ctx).err()) {
+            Some(None) => {}
+            Some(Some(rejection)) => return respond(&mut io, rejection).await,
+            None => {
+                return respond(
+                    &mut io,
+                    (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response(),
+                )
+                .await;
+            }
         }
     }
 
@@ -96,7 +107,15 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 return respond(&mut io, response).await;
             }
             let head_only = request.method() == Method::HEAD;
-            let mut response = handler.call(ctx).await;
+            // A GET handler's response is written only once complete, so a
+            // panic always finds nothing written yet: 500.
+            let response = match catch_panic(|| handler.call(ctx)) {
+                Some(future) => CatchPanic(future).await,
+                None => None,
+            };
+            let mut response = response.unwrap_or_else(|| {
+                (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked").into_response()
+            });
             if head_only {
                 let length = response.body().len();
                 *response.body_mut() = Bytes::new();
@@ -176,13 +195,26 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             let conn = Connection::from_shared(shared.clone());
             conn.set_values(ctx.values.clone());
             let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
-            let handler = handler.call(ctx, conn.clone());
-            Session {
+            let session = Session {
                 pump: Some(pump),
-                handler: Some(handler),
-                conn,
+                handler: None,
+                conn: conn.clone(),
+            };
+            // The handler's synchronous part (before its first `.await`) runs
+            // in `call`; a panic there is caught like one in `poll`.
+            match catch_panic(|| handler.call(ctx, conn)) {
+                Some(handler) => {
+                    Session {
+                        handler: Some(handler),
+                        ..session
+                    }
+                    .await
+                }
+                None => {
+                    session.handler_panicked();
+                    session.await
+                }
             }
-            .await;
         }
     }
 }
@@ -246,6 +278,12 @@ impl<T: Transport, R: Runtime> Session<T, R> {
         }
     }
 
+    /// Closes the connection after the handler panicked: 1011.
+    fn handler_panicked(&self) {
+        self.conn
+            .start_close(CloseCode::INTERNAL_ERROR, HANDLER_PANICKED);
+    }
+
     /// Closes the connection once the handler has returned: 1000, or 1011
     /// with the error as reason.
     fn handler_returned(&self, result: Result<(), Error>) {
@@ -264,9 +302,16 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
         let this = self.get_mut();
         this.poll_pump(cx);
         if let Some(handler) = this.handler.as_mut() {
-            if let Poll::Ready(result) = handler.as_mut().poll(cx) {
-                this.handler = None;
-                this.handler_returned(result);
+            match catch_panic(|| handler.as_mut().poll(cx)) {
+                Some(Poll::Ready(result)) => {
+                    this.handler = None;
+                    this.handler_returned(result);
+                }
+                Some(Poll::Pending) => {}
+                None => {
+                    drop_quietly(this.handler.take());
+                    this.handler_panicked();
+                }
             }
             // What the handler queued is written in this same poll.
             this.poll_pump(cx);
@@ -275,6 +320,50 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
             Poll::Ready(())
         } else {
             Poll::Pending
+        }
+    }
+}
+
+/// The close reason sent (with 1011) when a WebSocket handler panics.
+pub(super) const HANDLER_PANICKED: &str = "handler panicked";
+
+/// Runs `f`, returning `None` if it panicked.
+///
+/// Used around user code only (middleware; handlers' construction, each
+/// `poll`, their drop), so that a panic ends its own connection — 1011, an
+/// ended SSE stream, or a 500 — and not the task, the accept loop or the
+/// process. No message is printed by the library (the panic hook still
+/// runs as usual).
+///
+/// Why asserting unwind safety is sound: after a caught panic the handler
+/// future is dropped and never polled again, so its own possibly broken
+/// state is never observed. What outlives it is the state it shares with
+/// the server — the connection's or the SSE stream's state — and that sits
+/// behind mutexes whose `lock` ignores poisoning, and is only changed by
+/// library code that leaves it consistent between statements (a handler
+/// cannot panic in the middle of one of those updates: user code never runs
+/// while the lock is held).
+pub(super) fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+/// Drops `value`, ignoring a panic in its destructor (a handler future
+/// whose locals panic on drop).
+pub(super) fn drop_quietly<T>(value: T) {
+    let _ = catch_panic(move || drop(value));
+}
+
+/// A future that resolves to `None` if polling `F` panicked.
+pub(super) struct CatchPanic<F>(pub(super) F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match catch_panic(|| Pin::new(&mut self.0).poll(cx)) {
+            Some(Poll::Ready(output)) => Poll::Ready(Some(output)),
+            Some(Poll::Pending) => Poll::Pending,
+            None => Poll::Ready(None),
         }
     }
 }

@@ -36,6 +36,8 @@ impl MaskKeys {
             self.counter = self.counter.wrapping_add(1);
             self.used = 0;
         }
+        // `used` steps by 4 from 0 and the block (a SHA-1 digest) is 20 bytes,
+        // a multiple of 4, so `used + 4 <= block.len()` here.
         let mut key = [0; 4];
         key.copy_from_slice(&self.block[self.used..self.used + 4]);
         self.used += 4;

@@ -372,6 +372,8 @@ impl Connection {
             Some(frame) => frame,
             None => match FrameHeader::decode(&self.rx, &self.decode_rules)? {
                 Some((header, header_len)) => {
+                    // `decode` returns a header only once all `header_len`
+                    // bytes are in `rx` (it reads them with `get`).
                     self.rx.advance(header_len);
                     self.begin_frame(header)?
                 }
@@ -380,6 +382,7 @@ impl Connection {
         };
         let available = self.rx.len().min(frame.len);
         if available > frame.done {
+            // In bounds: `frame.done < available <= rx.len()`.
             let piece = &mut self.rx[frame.done..available];
             if let Some(key) = frame.header.mask {
                 apply_mask(piece, key, frame.done);
@@ -436,6 +439,10 @@ impl Connection {
     }
 
     /// Acts on a frame whose payload (unmasked) is the first `len` bytes of `rx`.
+    ///
+    /// `len <= rx.len()` holds: the only caller passes `frame.len` once
+    /// `frame.done == frame.len`, and `frame.done` is at most `rx.len()`; so
+    /// the `rx[..len]` slices below cannot fail.
     fn complete_frame(&mut self, header: FrameHeader, len: usize) -> Result<Step, ProtocolError> {
         match header.opcode {
             OpCode::Text | OpCode::Binary if header.fin => {

@@ -22,6 +22,10 @@ impl Utf8Validator {
     /// Validates the next piece. On error the validator must be reset before reuse.
     pub(crate) fn feed(&mut self, mut bytes: &[u8]) -> Result<(), InvalidUtf8> {
         if self.partial_len > 0 {
+            // `partial` only ever holds a valid, incomplete prefix of a code
+            // point (1 to 3 bytes, see below), so its lead byte announces a
+            // width of 2 to 4 that is larger than `partial_len`: `need >= 1`
+            // and `partial_len + take <= width <= 4` keep the slices in bounds.
             let width = sequence_width(self.partial[0]);
             let need = width - self.partial_len;
             let take = need.min(bytes.len());
@@ -42,7 +46,9 @@ impl Utf8Validator {
         match simdutf8::compat::from_utf8(bytes) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
-                // A valid prefix of a code point ends the piece (1 to 3 bytes).
+                // A valid prefix of a code point ends the piece (1 to 3 bytes,
+                // since `error_len()` is `None` only for an incomplete code
+                // point at the end), so it fits `partial`.
                 let tail = &bytes[e.valid_up_to()..];
                 self.partial[..tail.len()].copy_from_slice(tail);
                 self.partial_len = tail.len();

@@ -51,7 +51,7 @@ pub use topic::{RESET_EVENT, SseTopic, Subscription};
 
 use super::response::IntoResponse;
 use super::router::BoxFuture;
-use super::serve::respond;
+use super::serve::{catch_panic, respond};
 use super::{Context, Service, Slot};
 use crate::error::Error;
 use crate::io_util::{with_deadline, write_all};
@@ -227,9 +227,15 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         &service.sse_slow_disconnects,
         service.shutdown.clone(),
     );
+    // The handler's synchronous part runs in `call`; a panic there ends
+    // the stream like one in `poll` (see `catch_panic`).
+    let handler = catch_panic(|| handler.call(sse_ctx));
+    if handler.is_none() {
+        outbox.end(SseEnd::HandlerPanicked);
+    }
     Session {
         pump: Some(pump),
-        handler: Some(handler.call(sse_ctx)),
+        handler,
         outbox,
     }
     .await;

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::error::Error;
 use crate::runtime::{Runtime, Transport};
 use crate::server::router::BoxFuture;
+use crate::server::serve::{catch_panic, drop_quietly};
 use crate::signal::Signal;
 use crate::sse::KEEP_ALIVE;
 
@@ -34,6 +35,8 @@ pub enum SseEnd {
     Shutdown,
     /// The handler returned; what was queued was still sent.
     HandlerReturned,
+    /// The handler panicked; what was queued was still sent.
+    HandlerPanicked,
 }
 
 impl SseEnd {
@@ -450,9 +453,17 @@ impl<T: Transport, R: Runtime> Future for Session<'_, T, R> {
         let this = self.get_mut();
         this.poll_pump(cx);
         if let Some(handler) = this.handler.as_mut() {
-            if handler.as_mut().poll(cx).is_ready() {
-                this.handler = None;
-                this.outbox.end(SseEnd::HandlerReturned);
+            match catch_panic(|| handler.as_mut().poll(cx)) {
+                Some(Poll::Ready(_)) => {
+                    this.handler = None;
+                    this.outbox.end(SseEnd::HandlerReturned);
+                }
+                Some(Poll::Pending) => {}
+                None => {
+                    // See `catch_panic` for why this is unwind safe.
+                    drop_quietly(this.handler.take());
+                    this.outbox.end(SseEnd::HandlerPanicked);
+                }
             }
             // What the handler queued is written in this same poll.
             this.poll_pump(cx);

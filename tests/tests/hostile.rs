@@ -1,0 +1,530 @@
+//! Hostile clients, written by hand over raw TCP, and panicking handlers.
+//!
+//! Each case asserts the exact outcome the peer sees (HTTP status, close
+//! code, or EOF) and then that the same server still serves a well-behaved
+//! client (an echo round trip), and that no WebSocket connection is left
+//! registered.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join;
+use tidings_core::Error;
+use tidings_core::close::CloseCode;
+use tidings_core::server::{Context, RouteOptions, SseContext};
+use tidings_tests::{
+    ClientConfig, Connection, Message, RawClient, Router, ServerConfig, TestRuntime, TestServer,
+    all_runtimes, client, client_frame, masked_frame, server_frames, start_server, status_line,
+    timeout, upgrade_request, wait_until,
+};
+
+all_runtimes!(
+    trickled_head_gets_408_at_the_timeout,
+    oversized_head_gets_431,
+    too_many_headers_gets_431,
+    missing_upgrade_gets_426,
+    wrong_upgrade_gets_426,
+    missing_connection_upgrade_gets_400,
+    huge_frame_header_gets_1009_at_once,
+    length_with_top_bit_gets_1002,
+    many_tiny_fragments_get_1009,
+    long_control_frame_gets_1002,
+    fragmented_control_frame_gets_1002,
+    invalid_utf8_across_fragments_gets_1007_early,
+    unmasked_client_frame_gets_1002,
+    data_after_close_is_ignored,
+    client_refuses_masked_server_frame,
+    abandoned_handshakes_leave_nothing_behind,
+    reset_mid_frame_leaves_nothing_behind,
+    websocket_handler_panic_closes_with_1011,
+    websocket_handler_panic_before_first_await_closes_with_1011,
+    sse_handler_panic_ends_the_stream,
+    get_handler_panic_answers_500,
+    middleware_panic_answers_500,
+);
+
+/// The handshake timeout of the battery's server.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The max message size of the battery's server.
+const MAX_MESSAGE: usize = 1000;
+
+/// How many abandoned handshakes [`abandoned_handshakes_leave_nothing_behind`]
+/// opens per runtime, unless `TIDINGS_ABANDONED` says otherwise.
+///
+/// 10,000 per runtime runs in 2–3 s with one runtime at a time, but each
+/// abandoned socket holds its client port in TIME_WAIT for 60 s, and three
+/// runtimes × 10,000 exceed Linux's default range of 28,232 ephemeral ports
+/// (connects then crawl, and other loopback users on the machine starve).
+/// Run `TIDINGS_ABANDONED=10000 cargo test --test hostile tokio_rt::abandoned`
+/// (one runtime at a time) for the full count.
+const ABANDONED: usize = 1_000;
+
+/// Serializes the memory-measuring tests of the three runtimes, which share
+/// this process's RSS.
+static MEMORY_TEST: smol::lock::Mutex<()> = smol::lock::Mutex::new(());
+
+/// An echo server on `/ws` with a short handshake timeout and a small max
+/// message size.
+async fn server<N: TestRuntime>() -> TestServer<N> {
+    let router = Router::new().websocket("/ws", tidings_core::server::echo);
+    let config = ServerConfig::default()
+        .handshake_timeout(HANDSHAKE_TIMEOUT)
+        .websocket(tidings_core::ws::Config::default().max_message_size(MAX_MESSAGE));
+    start_server::<N>(router, config).await
+}
+
+/// The server still serves: a fresh client's echo round trip works, and
+/// once it is gone no WebSocket connection is left registered.
+async fn still_serves<N: TestRuntime>(server: &TestServer<N>) {
+    let conn = client::<N>(&server.url("/ws"), ClientConfig::default()).await;
+    conn.write("still here").await.expect("write");
+    assert_eq!(
+        conn.read().await.expect("echo"),
+        Message::from("still here")
+    );
+    conn.close().await.expect("close");
+    drop(conn);
+    assert!(
+        wait_until::<N>(Duration::from_secs(5), || server
+            .handle
+            .active_connections()
+            == 0)
+        .await,
+        "connections left registered: {}",
+        server.handle.active_connections()
+    );
+}
+
+/// Sends `request` and reads everything until the server closes.
+async fn exchange<N: TestRuntime>(server: &TestServer<N>, request: &[u8]) -> Vec<u8> {
+    let mut raw = RawClient::<N>::connect(server.addr).await;
+    raw.send(request).await;
+    raw.read_to_end().await
+}
+
+/// Sends `bytes` after a good upgrade and returns the frames the server
+/// sent until it closed the TCP connection.
+async fn after_upgrade<N: TestRuntime>(server: &TestServer<N>, bytes: &[u8]) -> Vec<u16> {
+    let mut raw = RawClient::<N>::upgrade(server.addr, "/ws").await;
+    raw.send(bytes).await;
+    let frames = server_frames(&raw.read_to_end().await);
+    frames
+        .iter()
+        .map(|frame| {
+            frame
+                .close_code()
+                .unwrap_or_else(|| panic!("only a close frame expected, got {frames:?}"))
+        })
+        .collect()
+}
+
+// --- The request head ---
+
+async fn trickled_head_gets_408_at_the_timeout<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let mut raw = RawClient::<N>::connect(server.addr).await;
+    let start = Instant::now();
+    // One byte per 100 ms for 400 ms: the deadline counts from the
+    // connection, not from the last byte, so the 408 comes at ~500 ms.
+    for byte in upgrade_request("/ws").as_bytes().iter().take(5) {
+        raw.send(&[*byte]).await;
+        tidings_tests::sleep::<N>(Duration::from_millis(100)).await;
+    }
+    let response = timeout::<N, _>(Duration::from_secs(5), raw.read_to_end())
+        .await
+        .expect("the server ends the stream");
+    let elapsed = start.elapsed();
+    assert_eq!(status_line(&response), "HTTP/1.1 408 Request Timeout");
+    assert!(
+        elapsed >= Duration::from_millis(450) && elapsed < Duration::from_millis(850),
+        "408 and EOF after {elapsed:?}"
+    );
+    still_serves(&server).await;
+}
+
+async fn oversized_head_gets_431<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let padding = "a".repeat(8300);
+    let request =
+        upgrade_request("/ws").replace("\r\n\r\n", &format!("\r\nX-Pad: {padding}\r\n\r\n"));
+    let response = exchange(&server, request.as_bytes()).await;
+    assert_eq!(
+        status_line(&response),
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    still_serves(&server).await;
+}
+
+async fn too_many_headers_gets_431<N: TestRuntime>() {
+    let server = server::<N>().await;
+    // The upgrade request has 5 fields; 60 more make 65, one over the
+    // default limit of 64.
+    let extra: String = (0..60).map(|i| format!("X-Extra-{i}: {i}\r\n")).collect();
+    let request = upgrade_request("/ws").replace("\r\n\r\n", &format!("\r\n{extra}\r\n"));
+    let response = exchange(&server, request.as_bytes()).await;
+    assert_eq!(
+        status_line(&response),
+        "HTTP/1.1 431 Request Header Fields Too Large"
+    );
+    still_serves(&server).await;
+}
+
+async fn missing_upgrade_gets_426<N: TestRuntime>() {
+    // `RejectReason::NotAnUpgrade`: 426 Upgrade Required.
+    let server = server::<N>().await;
+    let request = upgrade_request("/ws").replace("Upgrade: websocket\r\n", "");
+    let response = exchange(&server, request.as_bytes()).await;
+    assert_eq!(status_line(&response), "HTTP/1.1 426 Upgrade Required");
+    still_serves(&server).await;
+}
+
+async fn wrong_upgrade_gets_426<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let request = upgrade_request("/ws").replace("Upgrade: websocket", "Upgrade: h2c");
+    let response = exchange(&server, request.as_bytes()).await;
+    assert_eq!(status_line(&response), "HTTP/1.1 426 Upgrade Required");
+    still_serves(&server).await;
+}
+
+async fn missing_connection_upgrade_gets_400<N: TestRuntime>() {
+    // `RejectReason::MissingConnectionUpgrade`: 400 Bad Request.
+    let server = server::<N>().await;
+    let request = upgrade_request("/ws").replace("Connection: Upgrade\r\n", "");
+    let response = exchange(&server, request.as_bytes()).await;
+    assert_eq!(status_line(&response), "HTTP/1.1 400 Bad Request");
+    still_serves(&server).await;
+}
+
+// --- Frames after a good upgrade ---
+
+/// A masked binary frame header announcing `len` bytes (64-bit form), with
+/// no payload after it.
+fn header_64(len: u64) -> Vec<u8> {
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&len.to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    header
+}
+
+async fn huge_frame_header_gets_1009_at_once<N: TestRuntime>() {
+    let server = server::<N>().await;
+    // Only the header: the close must come without any payload being sent,
+    // so nothing was waited for (or buffered) first.
+    let codes = after_upgrade(&server, &header_64(1 << 40)).await;
+    assert_eq!(codes, [1009]);
+    still_serves(&server).await;
+}
+
+async fn length_with_top_bit_gets_1002<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let codes = after_upgrade(&server, &header_64(1 << 63 | 5)).await;
+    assert_eq!(codes, [1002]);
+    still_serves(&server).await;
+}
+
+async fn many_tiny_fragments_get_1009<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let mut bytes = masked_frame(false, 0x1, b"0123456789");
+    // 10 bytes each: 120 fragments carry 1,210 bytes, over the 1,000 limit;
+    // no FIN, so only the size limit can end it.
+    for _ in 0..120 {
+        bytes.extend(masked_frame(false, 0x0, b"0123456789"));
+    }
+    let codes = after_upgrade(&server, &bytes).await;
+    assert_eq!(codes, [1009]);
+    still_serves(&server).await;
+}
+
+async fn long_control_frame_gets_1002<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let codes = after_upgrade(&server, &masked_frame(true, 0x9, &[b'p'; 126])).await;
+    assert_eq!(codes, [1002]);
+    still_serves(&server).await;
+}
+
+async fn fragmented_control_frame_gets_1002<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let codes = after_upgrade(&server, &masked_frame(false, 0x9, b"ping")).await;
+    assert_eq!(codes, [1002]);
+    still_serves(&server).await;
+}
+
+async fn invalid_utf8_across_fragments_gets_1007_early<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let mut raw = RawClient::<N>::upgrade(server.addr, "/ws").await;
+    // Valid text ending with the first byte of a 3-byte sequence (U+20AC is
+    // E2 82 AC) ...
+    raw.send(&masked_frame(false, 0x1, b"price: \xe2")).await;
+    // ... then a continuation starting with a byte that cannot continue it.
+    // No FIN: the last fragment is never sent.
+    raw.send(&masked_frame(false, 0x0, b"(oops")).await;
+    let frames = server_frames(&raw.read_to_end().await);
+    let codes: Vec<_> = frames.iter().map(|f| f.close_code()).collect();
+    assert_eq!(codes, [Some(1007)], "{frames:?}");
+    still_serves(&server).await;
+}
+
+async fn unmasked_client_frame_gets_1002<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let codes = after_upgrade(&server, &[0x81, 0x02, b'h', b'i']).await;
+    assert_eq!(codes, [1002]);
+    still_serves(&server).await;
+}
+
+async fn data_after_close_is_ignored<N: TestRuntime>() {
+    let server = server::<N>().await;
+    let mut bytes = client_frame(0x8, &1000u16.to_be_bytes());
+    bytes.extend(client_frame(0x1, b"too late"));
+    bytes.extend(client_frame(0x9, b"ping"));
+    // One close frame echoed, no echo of the text, no pong; then EOF.
+    let codes = after_upgrade(&server, &bytes).await;
+    assert_eq!(codes, [1000]);
+    still_serves(&server).await;
+}
+
+async fn client_refuses_masked_server_frame<N: TestRuntime>() {
+    let listener = N::bind("127.0.0.1:0").await.expect("bind");
+    let addr = N::listener_addr(&listener).expect("address");
+    let raw_server = async {
+        let (stream, _) = N::accept(&listener).await.expect("accept");
+        let mut raw = RawClient::<N>::from_stream(stream);
+        let head = raw.read_head().await;
+        let key = head
+            .split("\r\n")
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .expect("the client sends a key");
+        let accept = tidings_core::handshake::accept_key(key.as_bytes());
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        );
+        raw.send(response.as_bytes()).await;
+        // A masked text frame, which only a client may send.
+        raw.send(&client_frame(0x1, b"hi")).await;
+        raw.read_to_end().await
+    };
+    let tidings_client = async {
+        let conn = client::<N>(&format!("ws://{addr}/"), ClientConfig::default()).await;
+        conn.read().await
+    };
+    let (from_client, read) = join(raw_server, tidings_client).await;
+    let closed = tidings_tests::expect_closed(read);
+    assert_eq!(
+        closed.sent.as_ref().map(|frame| frame.code),
+        Some(CloseCode::PROTOCOL_ERROR),
+        "{closed:?}"
+    );
+    // What the raw server received: the client's masked close frame, 1002
+    // once unmasked.
+    assert!(from_client.len() >= 8, "{from_client:?}");
+    assert_eq!(from_client[0], 0x88);
+    let mask = &from_client[2..6];
+    let code = u16::from_be_bytes([from_client[6] ^ mask[0], from_client[7] ^ mask[1]]);
+    assert_eq!(code, 1002);
+}
+
+// --- Many connections ---
+
+/// The resident set size of this process, in bytes (Linux only).
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Opens `count` connections that each send half a request head and go
+/// away, at most 100 at a time so file descriptors stay bounded.
+async fn abandon_handshakes<N: TestRuntime>(server: &TestServer<N>, count: usize) {
+    let request = upgrade_request("/ws");
+    let half = &request.as_bytes()[..40];
+    for _ in 0..count.div_ceil(100) {
+        let batch = (0..100).map(|_| async {
+            let mut raw = RawClient::<N>::connect(server.addr).await;
+            raw.send(half).await;
+            drop(raw);
+        });
+        futures_util::future::join_all(batch).await;
+    }
+}
+
+async fn abandoned_handshakes_leave_nothing_behind<N: TestRuntime>() {
+    let count = std::env::var("TIDINGS_ABANDONED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(ABANDONED);
+    quiet_intended_panics();
+    let _alone = MEMORY_TEST.lock().await;
+    let server = server::<N>().await;
+    // A warm-up first, so the allocator's and runtime's one-time growth is
+    // not counted.
+    abandon_handshakes(&server, 100).await;
+    still_serves(&server).await;
+    let before = rss_bytes();
+    let start = Instant::now();
+    abandon_handshakes(&server, count).await;
+    let opened = start.elapsed();
+    still_serves(&server).await;
+    let after = rss_bytes();
+    println!("{count} abandoned handshakes in {opened:?}; RSS before {before:?}, after {after:?}");
+    if let (Some(before), Some(after)) = (before, after) {
+        assert!(
+            after.saturating_sub(before) < 50 << 20,
+            "RSS grew from {before} to {after} bytes"
+        );
+    }
+}
+
+async fn reset_mid_frame_leaves_nothing_behind<N: TestRuntime>() {
+    let server = server::<N>().await;
+    for _ in 0..20 {
+        let mut raw = RawClient::<N>::upgrade(server.addr, "/ws").await;
+        let frame = masked_frame(true, 0x2, &[7; 300]);
+        raw.send(&frame[..150]).await;
+        // The runtime streams do not expose SO_LINGER; a plain drop.
+        drop(raw);
+    }
+    still_serves(&server).await;
+}
+
+// --- Panicking handlers ---
+
+/// In the message of every panic the handlers below raise on purpose.
+const INTENDED: &str = "intended handler panic";
+
+/// Keeps the panics raised on purpose quiet: the default hook would print
+/// each, and with `RUST_BACKTRACE=1` load the test binary's debug info the
+/// first time, which grows RSS by ~100 MB in the middle of the memory
+/// measurement. Every other panic still goes to the default hook.
+fn quiet_intended_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !message.contains(INTENDED) {
+                default(info);
+            }
+        }));
+    });
+}
+
+async fn panics_after_first_message(_ctx: Context, conn: Connection) -> Result<(), Error> {
+    let message = conn.read().await?;
+    panic!("{INTENDED}: triggered by {message:?}");
+}
+
+fn panics_before_first_await(
+    _ctx: Context,
+    _conn: Connection,
+) -> impl std::future::Future<Output = Result<(), Error>> + Send {
+    if std::hint::black_box(true) {
+        panic!("{INTENDED} while building the future");
+    }
+    async { Ok(()) }
+}
+
+async fn sse_panics_after_one_event(ctx: SseContext) -> Result<(), Error> {
+    ctx.send_event("first", "1").await?;
+    panic!("{INTENDED} in an SSE handler");
+}
+
+async fn get_panics(_ctx: Context) -> &'static str {
+    if std::hint::black_box(true) {
+        panic!("{INTENDED} in a GET handler");
+    }
+    "unreachable"
+}
+
+// The `Err` type is the one `RouteOptions::middleware` takes.
+#[allow(clippy::result_large_err)]
+fn panicking_middleware(_ctx: &mut Context) -> Result<(), tidings_core::server::Response> {
+    if std::hint::black_box(true) {
+        panic!("{INTENDED} in middleware");
+    }
+    Ok(())
+}
+
+async fn panic_server<N: TestRuntime>() -> TestServer<N> {
+    quiet_intended_panics();
+    let router = Router::new()
+        .websocket("/ws", tidings_core::server::echo)
+        .websocket("/ws-panic", panics_after_first_message)
+        .websocket("/ws-panic-early", panics_before_first_await)
+        .sse("/sse-panic", sse_panics_after_one_event)
+        .get("/get-panic", get_panics)
+        .websocket_with(
+            "/ws-middleware-panic",
+            tidings_core::server::echo,
+            RouteOptions::new().middleware(panicking_middleware),
+        );
+    start_server::<N>(router, ServerConfig::default()).await
+}
+
+async fn websocket_handler_panic_closes_with_1011<N: TestRuntime>() {
+    let server = panic_server::<N>().await;
+    for _ in 0..3 {
+        let conn = client::<N>(&server.url("/ws-panic"), ClientConfig::default()).await;
+        conn.write("boom").await.expect("write");
+        let closed = tidings_tests::expect_closed(conn.read().await);
+        let received = closed.received.expect("the server sent a close frame");
+        assert_eq!(received.code, CloseCode::INTERNAL_ERROR);
+        assert_eq!(received.reason, "handler panicked");
+    }
+    still_serves(&server).await;
+}
+
+async fn websocket_handler_panic_before_first_await_closes_with_1011<N: TestRuntime>() {
+    let server = panic_server::<N>().await;
+    let conn = client::<N>(&server.url("/ws-panic-early"), ClientConfig::default()).await;
+    let closed = tidings_tests::expect_closed(conn.read().await);
+    let received = closed.received.expect("the server sent a close frame");
+    assert_eq!(received.code, CloseCode::INTERNAL_ERROR);
+    assert_eq!(received.reason, "handler panicked");
+    still_serves(&server).await;
+}
+
+async fn sse_handler_panic_ends_the_stream<N: TestRuntime>() {
+    let server = panic_server::<N>().await;
+    let mut sse = tidings_tests::SseClient::<N>::open(server.addr, "/sse-panic", &[]).await;
+    assert_eq!(status_line(sse.head.as_bytes()), "HTTP/1.1 200 OK");
+    let events = sse.events_to_end().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].data, "1");
+    assert!(
+        wait_until::<N>(Duration::from_secs(5), || server
+            .handle
+            .active_sse_connections()
+            == 0)
+        .await
+    );
+    still_serves(&server).await;
+}
+
+async fn get_handler_panic_answers_500<N: TestRuntime>() {
+    let server = panic_server::<N>().await;
+    let response = exchange(
+        &server,
+        b"GET /get-panic HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_line(&response), "HTTP/1.1 500 Internal Server Error");
+    assert!(response.ends_with(b"handler panicked"));
+    still_serves(&server).await;
+}
+
+async fn middleware_panic_answers_500<N: TestRuntime>() {
+    let server = panic_server::<N>().await;
+    let response = exchange(&server, upgrade_request("/ws-middleware-panic").as_bytes()).await;
+    assert_eq!(status_line(&response), "HTTP/1.1 500 Internal Server Error");
+    assert!(response.ends_with(b"middleware panicked"));
+    still_serves(&server).await;
+}
