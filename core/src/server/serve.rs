@@ -257,7 +257,26 @@ pub(super) async fn respond<T: Transport>(io: &mut T, response: Response) {
     response::encode(&response, &mut out);
     if write_all(io, &out).await.is_ok() {
         close(io).await;
+        discard_pending_input(io).await;
     }
+}
+
+/// Reads and drops whatever the peer has already sent (without waiting for
+/// more): closing a socket with unread input makes the kernel send a reset,
+/// which can destroy the response still in flight (e.g. a 431 for a head
+/// that was too large, most of it unread).
+async fn discard_pending_input<T: Transport>(io: &mut T) {
+    let mut scratch = [0u8; 1024];
+    std::future::poll_fn(|cx| {
+        loop {
+            match std::pin::Pin::new(&mut *io).poll_read(cx, &mut scratch) {
+                Poll::Ready(Ok(n)) if n > 0 => continue,
+                // End of stream, an error, or nothing more yet: done either way.
+                _ => return Poll::Ready(()),
+            }
+        }
+    })
+    .await;
 }
 
 /// The handler and the socket pump of one connection, polled together in
