@@ -27,7 +27,7 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     where
         F: Future<Output = ()> + Send + 'static;
 
-    /// The current time (the adapters use `Instant::now`).
+    /// The current time (the adapters read the system's monotonic clock).
     fn now(&self) -> Instant;
 
     /// Fills `buf` with cryptographically secure random bytes (for handshake

@@ -8,18 +8,21 @@
 //! use std::time::Instant;
 //! use tidings_core::ws::{Config, Connection, Event, Message, Outgoing, Role};
 //!
-//! let now = Instant::now();
-//! let mut client = Connection::new(Role::Client { mask_seed: [42; 32] }, Config::default(), now);
-//! let mut server = Connection::new(Role::Server, Config::default(), now);
+//! // `now` comes from the caller's clock (an adapter, a test's virtual clock).
+//! fn exchange(now: Instant) {
+//!     let mut client = Connection::new(Role::Client { mask_seed: [42; 32] }, Config::default(), now);
+//!     let mut server = Connection::new(Role::Server, Config::default(), now);
 //!
-//! client.send(Outgoing::Text("hello")).unwrap();
-//! let mut wire = Vec::new();
-//! let _ = client.poll_transmit(&mut wire);
-//! server.handle_input(now, &wire);
-//! match server.poll_event() {
-//!     Some(Event::Message(Message::Text(text))) => assert_eq!(text, "hello"),
-//!     other => panic!("unexpected {other:?}"),
+//!     client.send(Outgoing::Text("hello")).unwrap();
+//!     let mut wire = Vec::new();
+//!     let _ = client.poll_transmit(&mut wire);
+//!     server.handle_input(now, &wire);
+//!     match server.poll_event() {
+//!         Some(Event::Message(Message::Text(text))) => assert_eq!(text, "hello"),
+//!         other => panic!("unexpected {other:?}"),
+//!     }
 //! }
+//! # exchange(<Instant>::now());
 //! ```
 
 mod config;
