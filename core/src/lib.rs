@@ -63,6 +63,7 @@ pub mod runtime;
 pub mod server;
 mod signal;
 pub mod sse;
+mod timer;
 pub mod ws;
 
 pub use connection::Connection;

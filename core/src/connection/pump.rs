@@ -12,6 +12,7 @@ use super::shared::Shared;
 use crate::close::CloseCode;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
+use crate::timer::Timer;
 use crate::ws::State;
 
 /// How long the pump keeps reading (and discarding) after it has closed its
@@ -39,7 +40,7 @@ pub(crate) struct Pump<T, R: Runtime> {
     written: usize,
     read_done: bool,
     write_failed: bool,
-    sleep: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    timer: Timer<R>,
     shutdown: Option<Arc<Signal>>,
     phase: Phase,
 }
@@ -55,7 +56,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             written: 0,
             read_done: false,
             write_failed: false,
-            sleep: None,
+            timer: Timer::new(),
             shutdown,
             phase: Phase::Running,
         }
@@ -174,29 +175,11 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             cx.waker().wake_by_ref();
         }
 
-        // Sleep until the next protocol deadline. A sleep armed for an earlier
-        // deadline is kept: firing early is harmless (handle_timeout ignores
-        // it) and saves re-creating the timer whenever input moves a deadline.
+        // Sleep until the next protocol deadline (see `Timer` for why an
+        // earlier sleep is kept).
         let deadline = inner.ws.poll_timeout();
         drop(inner);
-        match deadline {
-            Some(deadline) => {
-                if self
-                    .sleep
-                    .as_ref()
-                    .is_none_or(|(armed, _)| *armed > deadline)
-                {
-                    self.sleep = Some((deadline, Box::pin(self.rt.sleep_until(deadline))));
-                }
-                if let Some((_, sleep)) = self.sleep.as_mut() {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        self.sleep = None;
-                        cx.waker().wake_by_ref();
-                    }
-                }
-            }
-            None => self.sleep = None,
-        }
+        self.timer.poll(&self.rt, cx, deadline);
         Poll::Pending
     }
 
@@ -215,13 +198,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 Poll::Pending => break,
             }
         }
-        if self.sleep.as_ref().is_none_or(|(armed, _)| *armed != until) {
-            self.sleep = Some((until, Box::pin(self.rt.sleep_until(until))));
-        }
-        match self.sleep.as_mut() {
-            Some((_, sleep)) => sleep.as_mut().poll(cx),
-            None => Poll::Ready(()),
-        }
+        // Woken at `until` (or earlier): the next poll checks the clock.
+        self.timer.poll(&self.rt, cx, Some(until));
+        Poll::Pending
     }
 }
 
@@ -240,7 +219,7 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     if !this.write_failed && Pin::new(&mut this.io).poll_close(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    this.sleep = None;
+                    this.timer.clear();
                     this.phase = Phase::Linger(this.rt.now() + LINGER);
                 }
                 Phase::Linger(until) => match this.poll_linger(cx, until) {

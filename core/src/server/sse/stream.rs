@@ -20,6 +20,7 @@ use crate::server::router::BoxFuture;
 use crate::server::serve::{catch_panic, drop_quietly};
 use crate::signal::Signal;
 use crate::sse::KEEP_ALIVE;
+use crate::timer::Timer;
 
 /// Why an SSE stream ended (see [`SseContext::end_reason`](super::SseContext::end_reason)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,7 +202,7 @@ pub(crate) struct Pump<'a, T, R: Runtime> {
     full_since: Option<Instant>,
     read_buf: Vec<u8>,
     write_failed: bool,
-    sleep: Option<(Instant, Pin<Box<R::Sleep>>)>,
+    timer: Timer<R>,
     shutdown: Option<Arc<Signal>>,
     closing: bool,
 }
@@ -227,7 +228,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             full_since: None,
             read_buf: Vec::new(),
             write_failed: false,
-            sleep: None,
+            timer: Timer::new(),
             shutdown: Some(shutdown),
             closing: false,
         }
@@ -328,24 +329,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match deadline {
-            Some(deadline) => {
-                if self
-                    .sleep
-                    .as_ref()
-                    .is_none_or(|(armed, _)| *armed != deadline)
-                {
-                    self.sleep = Some((deadline, Box::pin(self.rt.sleep_until(deadline))));
-                }
-                if let Some((_, sleep)) = self.sleep.as_mut() {
-                    if sleep.as_mut().poll(cx).is_ready() {
-                        self.sleep = None;
-                        cx.waker().wake_by_ref();
-                    }
-                }
-            }
-            None => self.sleep = None,
-        }
+        self.timer.poll(&self.rt, cx, deadline);
         Poll::Pending
     }
 
@@ -417,7 +401,7 @@ impl<T: Transport, R: Runtime> Future for Pump<'_, T, R> {
                 return Poll::Pending;
             }
             this.closing = true;
-            this.sleep = None;
+            this.timer.clear();
         }
         if !this.write_failed && Pin::new(&mut this.io).poll_close(cx).is_pending() {
             return Poll::Pending;
