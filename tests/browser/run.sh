@@ -28,43 +28,17 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+# log, die and stop_pid are shared with the interop and Autobahn runners.
+# shellcheck source=SCRIPTDIR/../interop/lib.sh
+source "$HERE/../interop/lib.sh"
 cd "$ROOT"
 
 REPORT_TIMEOUT=${REPORT_TIMEOUT:-60}
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-SERVER_START_TIMEOUT=${SERVER_START_TIMEOUT:-60}
-
-log() { echo "[$(date +%H:%M:%S)] $*"; }
-
-die() {
-    echo
-    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-    echo "!!  BROWSER TEST ERROR: $*" >&2
-    echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
-    exit 1
-}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tidings-browser.XXXXXX")
 SERVER_PID=""
 CHROMIUM_PID=""
-
-# stop_pid PID: SIGTERM, up to 5 s grace, then SIGKILL. Only our own PIDs.
-stop_pid() {
-    local pid=$1 _
-    [[ -n $pid ]] || return 0
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid ignored SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
