@@ -310,7 +310,10 @@ impl<T: Transport, R: Runtime> Session<T, R> {
             Ok(()) | Err(Error::Closed(_)) => (CloseCode::NORMAL, String::new()),
             Err(error) => (CloseCode::INTERNAL_ERROR, error.to_string()),
         };
-        self.conn.start_close(code, truncate(&reason, 123));
+        self.conn.start_close(
+            code,
+            ws::truncate_to_char_boundary(&reason, ws::MAX_CLOSE_REASON),
+        );
     }
 }
 
@@ -385,13 +388,4 @@ impl<F: Future + Unpin> Future for CatchPanic<F> {
             None => Poll::Ready(None),
         }
     }
-}
-
-/// The longest prefix of `text` of at most `max` bytes ending on a char boundary.
-fn truncate(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }

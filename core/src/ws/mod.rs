@@ -54,7 +54,7 @@ const MAX_PENDING_PONGS: usize = 16;
 
 /// The longest close reason: a control payload is at most 125 bytes, two of
 /// which are the code.
-const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
+pub(crate) const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 
 /// Where a connection is in its life (the states of RFC 6455 §4-§7, after the
 /// opening handshake, which the [`handshake`](crate::handshake) module does).
@@ -653,7 +653,7 @@ impl Connection {
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
-fn truncate_to_char_boundary(text: &str, max: usize) -> &str {
+pub(crate) fn truncate_to_char_boundary(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
