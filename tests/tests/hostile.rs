@@ -50,14 +50,12 @@ const MAX_MESSAGE: usize = 1000;
 
 /// How many abandoned handshakes [`abandoned_handshakes_leave_nothing_behind`]
 /// opens per runtime, unless `TIDINGS_ABANDONED` says otherwise.
-///
-/// 10,000 per runtime runs in 2–3 s with one runtime at a time, but each
-/// abandoned socket holds its client port in TIME_WAIT for 60 s, and three
-/// runtimes × 10,000 exceed Linux's default range of 28,232 ephemeral ports
-/// (connects then crawl, and other loopback users on the machine starve).
-/// Run `TIDINGS_ABANDONED=10000 cargo test --test hostile tokio_rt::abandoned`
-/// (one runtime at a time) for the full count.
-const ABANDONED: usize = 1_000;
+const ABANDONED: usize = 10_000;
+
+/// One abandoned socket in this many leaves with a FIN (the rest reset): a
+/// FIN-closed client port stays in TIME_WAIT for 60 s, and three runtimes ×
+/// 10,000 of them would exceed Linux's 28,232 ephemeral ports.
+const ABANDONED_WITH_FIN_EVERY: usize = 10;
 
 /// Serializes the memory-measuring tests of the three runtimes, which share
 /// this process's RSS.
@@ -337,18 +335,54 @@ fn rss_bytes() -> Option<u64> {
 }
 
 /// Opens `count` connections that each send half a request head and go
-/// away, at most 100 at a time so file descriptors stay bounded.
+/// away — most with a reset (linger 0), one in
+/// [`ABANDONED_WITH_FIN_EVERY`] with a FIN — at most 100 open at a time.
+///
+/// Blocking sockets on a thread of their own: the clients' side is plain
+/// kernel work and must not depend on the runtime under test, which keeps
+/// accepting meanwhile.
 async fn abandon_handshakes<N: TestRuntime>(server: &TestServer<N>, count: usize) {
-    let request = upgrade_request("/ws");
-    let half = &request.as_bytes()[..40];
-    for _ in 0..count.div_ceil(100) {
-        let batch = (0..100).map(|_| async {
-            let mut raw = RawClient::<N>::connect(server.addr).await;
-            raw.send(half).await;
-            drop(raw);
-        });
-        futures_util::future::join_all(batch).await;
-    }
+    let addr = server.addr;
+    let abandoner = std::thread::spawn(move || {
+        let request = upgrade_request("/ws");
+        let half = &request.as_bytes()[..40];
+        let mut open = Vec::with_capacity(100);
+        for i in 0..count {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            socket.connect(&addr.into()).expect("connect");
+            socket.send(half).expect("send half a head");
+            if i % ABANDONED_WITH_FIN_EVERY != 0 {
+                socket.set_linger(Some(Duration::ZERO)).expect("linger 0");
+            }
+            open.push(socket);
+            if open.len() == 100 {
+                open.clear();
+                wait_for_accept_queue(addr);
+            }
+        }
+    });
+    let finished = wait_until::<N>(Duration::from_secs(120), || abandoner.is_finished()).await;
+    assert!(finished, "abandoning {count} handshakes took over 120 s");
+    abandoner.join().expect("the abandoning thread panicked");
+}
+
+/// Returns once the server has accepted every connection opened so far: it
+/// accepts in order, so once a request on a new connection is answered the
+/// earlier ones have left the accept queue. Without this pacing the queue
+/// fills, the kernel drops SYNs and each dropped one costs a 1 s retry.
+fn wait_for_accept_queue(addr: std::net::SocketAddr) {
+    use std::io::{Read, Write};
+    let mut probe = std::net::TcpStream::connect(addr).expect("connect the probe");
+    probe
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    probe
+        .write_all(b"GET /probe HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .expect("send the probe");
+    let mut status = [0u8; 12];
+    probe.read_exact(&mut status).expect("the probe's answer");
+    assert_eq!(&status, b"HTTP/1.1 404");
 }
 
 async fn abandoned_handshakes_leave_nothing_behind<N: TestRuntime>() {
