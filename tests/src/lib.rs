@@ -12,6 +12,10 @@
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
+mod log_capture;
+
+pub use log_capture::{capture_logs, logged_events};
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;

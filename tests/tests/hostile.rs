@@ -433,6 +433,18 @@ const INTENDED: &str = "intended handler panic";
 /// each, and with `RUST_BACKTRACE=1` load the test binary's debug info the
 /// first time, which grows RSS by ~100 MB in the middle of the memory
 /// measurement. Every other panic still goes to the default hook.
+/// Asserts that a panic whose message contains `fragment` was logged as an
+/// error event (the server logs every panic it catches in user code).
+fn assert_panic_logged(fragment: &str) {
+    let events = tidings_tests::logged_events();
+    assert!(
+        events.iter().any(|line| line.starts_with("ERROR")
+            && line.contains(INTENDED)
+            && line.contains(fragment)),
+        "no error event for the panic {fragment:?}; logged: {events:#?}"
+    );
+}
+
 fn quiet_intended_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -489,6 +501,7 @@ fn panicking_middleware(_ctx: &mut Context) -> Result<(), tidings_core::server::
 
 async fn panic_server<N: TestRuntime>() -> TestServer<N> {
     quiet_intended_panics();
+    tidings_tests::capture_logs();
     let router = Router::new()
         .websocket("/ws", tidings_core::server::echo)
         .websocket("/ws-panic", panics_after_first_message)
@@ -507,11 +520,13 @@ async fn websocket_handler_panic_closes_with_1011<N: TestRuntime>() {
     let server = panic_server::<N>().await;
     for _ in 0..3 {
         let conn = client::<N>(&server.url("/ws-panic"), ClientConfig::default()).await;
-        conn.write("boom").await.expect("write");
+        let boom = format!("boom on {}", std::any::type_name::<N>());
+        conn.write(boom.as_str()).await.expect("write");
         let closed = tidings_tests::expect_closed(conn.read().await);
         let received = closed.received.expect("the server sent a close frame");
         assert_eq!(received.code, CloseCode::INTERNAL_ERROR);
         assert_eq!(received.reason, "handler panicked");
+        assert_panic_logged(&boom);
     }
     still_serves(&server).await;
 }
@@ -523,6 +538,7 @@ async fn websocket_handler_panic_before_first_await_closes_with_1011<N: TestRunt
     let received = closed.received.expect("the server sent a close frame");
     assert_eq!(received.code, CloseCode::INTERNAL_ERROR);
     assert_eq!(received.reason, "handler panicked");
+    assert_panic_logged("while building the future");
     still_serves(&server).await;
 }
 
@@ -533,6 +549,7 @@ async fn sse_handler_panic_ends_the_stream<N: TestRuntime>() {
     let events = sse.events_to_end().await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].data, "1");
+    assert_panic_logged("in an SSE handler");
     assert!(
         wait_until::<N>(Duration::from_secs(5), || server
             .handle
@@ -552,6 +569,7 @@ async fn get_handler_panic_answers_500<N: TestRuntime>() {
     .await;
     assert_eq!(status_line(&response), "HTTP/1.1 500 Internal Server Error");
     assert!(response.ends_with(b"handler panicked"));
+    assert_panic_logged("in a GET handler");
     still_serves(&server).await;
 }
 
@@ -560,5 +578,6 @@ async fn middleware_panic_answers_500<N: TestRuntime>() {
     let response = exchange(&server, upgrade_request("/ws-middleware-panic").as_bytes()).await;
     assert_eq!(status_line(&response), "HTTP/1.1 500 Internal Server Error");
     assert!(response.ends_with(b"middleware panicked"));
+    assert_panic_logged("in middleware");
     still_serves(&server).await;
 }

@@ -3,6 +3,7 @@
 //! joined with the socket pump in the same task.
 
 use core::net::SocketAddr;
+use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -354,8 +355,8 @@ pub(super) const HANDLER_PANICKED: &str = "handler panicked";
 /// Used around user code only (middleware; handlers' construction, each
 /// `poll`, their drop), so that a panic ends its own connection — 1011, an
 /// ended SSE stream, or a 500 — and not the task, the accept loop or the
-/// process. No message is printed by the library (the panic hook still
-/// runs as usual).
+/// process. The panic is logged as a `tracing` error event with its message
+/// (the panic hook still runs as usual).
 ///
 /// Why asserting unwind safety is sound: after a caught panic the handler
 /// future is dropped and never polled again, so its own possibly broken
@@ -366,7 +367,25 @@ pub(super) const HANDLER_PANICKED: &str = "handler panicked";
 /// cannot panic in the middle of one of those updates: user code never runs
 /// while the lock is held).
 pub(super) fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
-    std::panic::catch_unwind(AssertUnwindSafe(f)).ok()
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            tracing::error!(
+                panic = panic_message(payload.as_ref()),
+                "user code panicked; its connection is ended (1011, an ended SSE stream or a 500) and the server goes on"
+            );
+            None
+        }
+    }
+}
+
+/// The text of a panic: `panic!` payloads are a `&str` or a `String`.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic payload that is not a string)")
 }
 
 /// Drops `value`, ignoring a panic in its destructor (a handler future
