@@ -64,6 +64,7 @@ pub mod server;
 mod signal;
 pub mod sse;
 mod timer;
+mod write_queue;
 pub mod ws;
 
 pub use connection::Connection;

@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) finished: bool,
     /// Bytes the pump has taken from the protocol but not yet written.
     pub(crate) in_flight: usize,
+    /// Chunks the pump has taken from the protocol but not yet written.
+    pub(crate) in_flight_chunks: usize,
     pump: Option<Waker>,
     reader: Option<Waker>,
     waiters: Vec<Waker>,
@@ -69,6 +71,7 @@ impl Shared {
                 closed: None,
                 finished: false,
                 in_flight: 0,
+                in_flight_chunks: 0,
                 pump: None,
                 reader: None,
                 waiters: Vec::new(),
