@@ -57,6 +57,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod head;
+pub mod hub;
 mod io_util;
 pub mod route;
 pub mod runtime;

@@ -70,13 +70,14 @@ impl WriteQueue {
                 count = i + 1;
             }
         }
-        let written =
-            match Pin::new(io).poll_write_vectored(cx, slices.get(..count).unwrap_or_default()) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
-                Poll::Ready(Ok(n)) => n,
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => return Poll::Pending,
-            };
+        let written = match Pin::new(io)
+            .poll_write_vectored(cx, slices.get(..count).unwrap_or_default())
+        {
+            Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
+            Poll::Ready(Ok(n)) => n,
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+            Poll::Pending => return Poll::Pending,
+        };
         // Clamped so a transport that reports more than it was given cannot
         // push the counts past the queue.
         let mut left = written.min(self.remaining);

@@ -37,6 +37,10 @@ pub enum SseEnd {
     HandlerReturned,
     /// The handler panicked; what was queued was still sent.
     HandlerPanicked,
+    /// The server closed it through the hub
+    /// ([`ConnectionHandle::close`](crate::hub::ConnectionHandle::close));
+    /// what was queued was still sent.
+    ClosedByServer,
 }
 
 impl SseEnd {
@@ -108,6 +112,27 @@ impl Outbox {
         Poll::Pending
     }
 
+    /// Queues `bytes` without waiting (a broadcast): when the queue holds
+    /// `capacity` entries or would go over `max_bytes`, the client is too
+    /// slow and the stream ends ([`SseEnd::TooSlow`]) instead.
+    pub(crate) fn offer(&self, bytes: &Bytes, max_bytes: usize) -> Offer {
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return Offer::Ended;
+        }
+        if state.queue.len() >= self.capacity
+            || state.queue.remaining().saturating_add(bytes.len()) > max_bytes
+        {
+            end(&mut state, SseEnd::TooSlow);
+            return Offer::Overflow;
+        }
+        state.queue.push(bytes.clone());
+        if let Some(pump) = &state.pump {
+            pump.wake_by_ref();
+        }
+        Offer::Queued
+    }
+
     /// Ready with the reason once the stream has ended.
     pub(crate) fn poll_end(&self, cx: &mut TaskContext<'_>) -> Poll<SseEnd> {
         let mut state = self.lock();
@@ -128,6 +153,15 @@ impl Outbox {
     pub(crate) fn end(&self, reason: SseEnd) {
         end(&mut self.lock(), reason);
     }
+}
+
+/// What [`Outbox::offer`] did.
+pub(crate) enum Offer {
+    Queued,
+    /// The outbox was full: the stream was ended as too slow.
+    Overflow,
+    /// The stream had ended already.
+    Ended,
 }
 
 impl std::fmt::Debug for Outbox {
