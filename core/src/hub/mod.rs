@@ -438,9 +438,15 @@ fn offer_ws(
         inner.wake_all();
         return Delivery::Dropped;
     }
+    // A pump with bytes in flight waits for the socket and takes the new
+    // frame when it can write again: waking it now would only make a
+    // stalled client's task spin once per broadcast.
+    let pump_idle = inner.in_flight == 0;
     match inner.ws.send_shared(frame) {
         Ok(()) => {
-            inner.wake_pump();
+            if pump_idle {
+                inner.wake_pump();
+            }
             Delivery::Queued
         }
         Err(_) => Delivery::Closed,
