@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use tidings_core::close::CloseCode;
+use tidings_core::http::StatusCode;
 use tidings_core::hub::{Delivery, Filter, Payload, Protocol};
-use tidings_core::server::{Context, RouteOptions, SseContext};
+use tidings_core::server::{Context, IntoResponse, Response, RouteOptions, SseContext};
 use tidings_core::sse::Event;
 use tidings_tests::{
     ClientConfig, Connection, Message, RawClient, Router, ServerConfig, SseClient, TestRuntime,
@@ -280,18 +281,20 @@ async fn broadcast_filters_and_sender_exclusion<N: TestRuntime>() {
     }
 }
 
+/// Middleware that refuses every request with 401 (the `Middleware` type
+/// fixes the error type).
+#[allow(clippy::result_large_err)]
+fn refuse(_ctx: &mut Context) -> Result<(), Response> {
+    Err((StatusCode::UNAUTHORIZED, "no token").into_response())
+}
+
 async fn stats_after_a_scripted_session<N: TestRuntime>() {
     let router = router()
         .websocket("/echo", tidings_core::server::echo)
         .websocket_with(
             "/private",
             tidings_core::server::echo,
-            RouteOptions::new().middleware(|_ctx| {
-                Err(tidings_core::server::IntoResponse::into_response((
-                    tidings_core::http::StatusCode::UNAUTHORIZED,
-                    "no token",
-                )))
-            }),
+            RouteOptions::new().middleware(refuse),
         );
     let server = start_server::<N>(router, ServerConfig::default()).await;
     let handle = &server.handle;
