@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tidings_core::close::CloseCode;
 use tidings_core::http::StatusCode;
-use tidings_core::hub::{Delivery, Filter, Payload, Protocol};
-use tidings_core::server::{Context, IntoResponse, Response, RouteOptions, SseContext};
+use tidings_core::hub::{Delivery, Filter, Payload, Protocol, SlowConsumer};
+use tidings_core::server::{Context, IntoResponse, Response, RouteOptions, SseContext, SseEnd};
 use tidings_core::sse::Event;
 use tidings_tests::{
     ClientConfig, Connection, Message, RawClient, Router, ServerConfig, SseClient, TestRuntime,
@@ -21,6 +21,7 @@ all_runtimes!(
     rooms_join_leave_members_and_leave_on_close,
     broadcast_filters_and_sender_exclusion,
     stats_after_a_scripted_session,
+    slow_consumer_policy_per_route_and_sse_drop,
 );
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -361,4 +362,67 @@ async fn stats_after_a_scripted_session<N: TestRuntime>() {
         ]
     );
     assert_eq!(stats.slow_clients_dropped, 0);
+}
+
+/// A route's policy decides the close code of a client whose outbox
+/// overflows (1008 and a reason here); an SSE client is dropped. Both are
+/// counted, and the broadcasts never wait for them.
+async fn slow_consumer_policy_per_route_and_sse_drop<N: TestRuntime>() {
+    let (ends_tx, ends_rx) = tidings_tests::channel::unbounded::<String>();
+    let ws_ends = ends_tx.clone();
+    let router = Router::new()
+        .websocket_with(
+            "/strict",
+            move |_ctx: Context, conn: Connection| {
+                let ends = ws_ends.clone();
+                async move {
+                    conn.join("feed");
+                    conn.closed().await;
+                    let sent = conn.close_info().and_then(|closed| closed.sent);
+                    let sent = sent.map(|s| format!("{} {}", s.code.0, s.reason));
+                    let _ = ends.send(sent.unwrap_or_default()).await;
+                    Ok(())
+                }
+            },
+            RouteOptions::new().slow_consumer(SlowConsumer::policy_violation("too slow")),
+        )
+        .sse("/feed", move |ctx: SseContext| {
+            let ends = ends_tx.clone();
+            async move {
+                ctx.join("feed");
+                let end = ctx.closed().await;
+                let _ = ends.send(format!("sse {:?}", end == SseEnd::TooSlow)).await;
+                Ok(())
+            }
+        });
+    let config = ServerConfig::default()
+        .outbox_bytes(64 << 10)
+        .outbox_messages(16)
+        .websocket(tidings_core::ws::Config::default().close_timeout(Duration::from_millis(200)));
+    let server = start_server::<N>(router, config).await;
+    let hub = server.handle.hub().clone();
+    // Neither client reads after its head.
+    let _ws = RawClient::<N>::upgrade(server.addr, "/strict").await;
+    let mut sse = RawClient::<N>::connect(server.addr).await;
+    sse.send(tidings_tests::sse_request("/feed", &[]).as_bytes())
+        .await;
+    let _head = sse.read_head().await;
+    assert!(wait_until::<N>(LIMIT, || hub.members("feed").len() == 2).await);
+
+    let chunk = "x".repeat(16 << 10);
+    let mut dropped = 0;
+    for _ in 0..2_000 {
+        let report = hub.broadcast(Payload::text(chunk.as_str()), Filter::room("feed"));
+        dropped += report.dropped;
+        if dropped == 2 {
+            break;
+        }
+        // Let the pumps fill the kernel's buffers between broadcasts.
+        tidings_tests::sleep::<N>(Duration::from_micros(200)).await;
+    }
+    assert_eq!(dropped, 2, "both stalled clients overflowed");
+    let mut ends = vec![ends_rx.recv().await.unwrap(), ends_rx.recv().await.unwrap()];
+    ends.sort();
+    assert_eq!(ends, ["1008 too slow", "sse true"]);
+    assert_eq!(server.handle.stats().slow_clients_dropped, 2);
 }

@@ -127,9 +127,23 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 
             // Write what the protocol has queued: its chunks (own frames and
             // shared broadcast frames) as they are, vectored.
-            progressed |= self.write_round(cx, &mut inner, now);
-            if self.out.is_empty() && progressed {
-                let _ = Pin::new(&mut self.io).poll_flush(cx);
+            self.take_output(&mut inner);
+            if !self.out.is_empty() {
+                // Written without the lock, so that broadcasts and writers on
+                // other threads are not held up by the system calls.
+                drop(inner);
+                let written = self.write_output(cx);
+                inner = shared.lock();
+                match written {
+                    Some(wrote) => progressed |= wrote,
+                    None => {
+                        // The transport is gone: nothing more can be sent.
+                        self.read_done = true;
+                        inner.ws.handle_eof(now);
+                        inner.drain_events();
+                        progressed = true;
+                    }
+                }
             }
             inner.in_flight = self.out.remaining();
             inner.in_flight_chunks = self.out.len();
@@ -170,31 +184,35 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         Poll::Pending
     }
 
-    /// Takes the protocol's output and writes as much as the transport
-    /// accepts. Returns whether anything happened.
-    fn write_round(&mut self, cx: &mut Context<'_>, inner: &mut Inner, now: Instant) -> bool {
+    /// Takes the protocol's output (own and shared chunks) into `out`.
+    fn take_output(&mut self, inner: &mut Inner) {
         if self.write_failed {
-            return false;
+            return;
         }
         while let Some(chunk) = inner.ws.poll_transmit_chunk() {
             self.out.push(chunk);
         }
+    }
+
+    /// Writes `out` (vectored) as far as the transport accepts, then
+    /// flushes once it is empty. `Some(progressed)`, or `None` when the
+    /// transport failed (the output is abandoned).
+    fn write_output(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let mut progressed = false;
         while !self.out.is_empty() {
             match self.out.poll_write(&mut self.io, cx) {
                 Poll::Ready(Ok(_)) => progressed = true,
                 Poll::Ready(Err(_)) => {
-                    // The transport is gone: nothing more can be sent.
                     self.abandon_output();
-                    self.read_done = true;
-                    inner.ws.handle_eof(now);
-                    inner.drain_events();
-                    return true;
+                    return None;
                 }
                 Poll::Pending => break,
             }
         }
-        progressed
+        if self.out.is_empty() && progressed {
+            let _ = Pin::new(&mut self.io).poll_flush(cx);
+        }
+        Some(progressed)
     }
 
     /// Gives up on the output not yet written.
