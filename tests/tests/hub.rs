@@ -125,6 +125,11 @@ async fn lookup_write_and_close_by_id<N: TestRuntime>() {
         Delivery::Queued
     );
     assert_eq!(binary(&conn).await, [1, 2, 3]);
+    // An idle client takes one message larger than the outbox bound
+    // (1 MiB by default): the bound is on what it leaves unread.
+    let big = vec![7u8; 2 << 20];
+    assert_eq!(handle.send(&Payload::binary(big.clone())), Delivery::Queued);
+    assert_eq!(binary(&conn).await, big);
 
     handle.close_with(CloseCode(4000), "bye");
     let closed = expect_closed(conn.read().await);

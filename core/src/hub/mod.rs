@@ -428,9 +428,13 @@ fn offer_ws(
     if inner.closed.is_some() || inner.ws.state() != ws::State::Open {
         return Delivery::Closed;
     }
-    let bytes = inner.ws.pending_transmit() + inner.in_flight + frame.len();
+    let queued = inner.ws.pending_transmit() + inner.in_flight;
     let messages = inner.ws.pending_shared_frames() + inner.in_flight_chunks + 1;
-    if bytes > config.outbox_bytes || messages > config.outbox_messages {
+    // An empty outbox takes any one message, however large: the bound is on
+    // what a client leaves unread, not on message size.
+    if queued > 0
+        && (queued + frame.len() > config.outbox_bytes || messages > config.outbox_messages)
+    {
         // The backlog would only delay the close frame behind what the
         // client is not reading.
         inner.ws.discard_transmit();

@@ -52,7 +52,8 @@ pub struct ServerConfig {
     /// queued for one client, WebSocket or SSE, counting what is already
     /// queued. Beyond it the route's
     /// [`SlowConsumer`](crate::hub::SlowConsumer) policy drops the client.
-    /// Default 1 MiB.
+    /// A client with nothing queued takes any one message, so a client's
+    /// outbox holds at most this plus one message. Default 1 MiB.
     pub outbox_bytes: usize,
     /// The most broadcast messages queued for one WebSocket client (for SSE
     /// clients the bound is [`SseConfig::buffer_size`]). Beyond it the

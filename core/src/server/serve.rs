@@ -203,11 +203,9 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 Arc::new(move || clock_rt.now()),
                 protocol,
             ));
-            shared.lock().drain_events();
-            let conn = Connection::from_shared(shared.clone());
-            conn.set_values(ctx.values.clone());
             // In the hub (lookup, rooms, broadcast, statistics) until the
-            // connection's task ends.
+            // connection's task ends; registered before the first input is
+            // parsed, so every received message is counted.
             let _registration = service.hub.register(
                 ConnectionInfo {
                     id,
@@ -219,6 +217,9 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 Target::WebSocket(shared.clone()),
                 route.options.slow_consumer.clone(),
             );
+            shared.lock().drain_events();
+            let conn = Connection::from_shared(shared.clone());
+            conn.set_values(ctx.values.clone());
             let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
             let session = Session {
                 pump: Some(pump),

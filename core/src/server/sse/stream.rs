@@ -113,15 +113,18 @@ impl Outbox {
     }
 
     /// Queues `bytes` without waiting (a broadcast): when the queue holds
-    /// `capacity` entries or would go over `max_bytes`, the client is too
-    /// slow and the stream ends ([`SseEnd::TooSlow`]) instead.
+    /// `capacity` entries or would go over `max_bytes` (an empty queue takes
+    /// any one event), the client is too slow and the stream ends
+    /// ([`SseEnd::TooSlow`]) instead.
     pub(crate) fn offer(&self, bytes: &Bytes, max_bytes: usize) -> Offer {
         let mut state = self.lock();
         if state.end.is_some() {
             return Offer::Ended;
         }
-        if state.queue.len() >= self.capacity
-            || state.queue.remaining().saturating_add(bytes.len()) > max_bytes
+        // An empty queue takes any one event, however large.
+        if !state.queue.is_empty()
+            && (state.queue.len() >= self.capacity
+                || state.queue.remaining().saturating_add(bytes.len()) > max_bytes)
         {
             end(&mut state, SseEnd::TooSlow);
             return Offer::Overflow;
