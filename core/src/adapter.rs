@@ -17,7 +17,7 @@ macro_rules! adapter_api {
             Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig, Sse,
             SseConfig, SseContext, SseTopic,
         };
-        pub use $crate::{Connection, Error, Message, Utf8Bytes, sse, ws};
+        pub use $crate::{Connection, Error, Message, Utf8Bytes, hub, sse, ws};
 
         /// A WebSocket server on this runtime: bind, then `run` (see
         /// [`tidings_core::server::Server`]).

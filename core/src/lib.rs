@@ -28,6 +28,7 @@
 //! | [`runtime`] | the traits an adapter implements: sleep, spawn, clock, randomness; byte streams |
 //! | [`connection`] | the async [`Connection`] handle: read, write, JSON, close, values |
 //! | [`server`] | [`Router`](server::Router), [`Context`](server::Context), config, the per-connection task, shutdown |
+//! | [`hub`] | the streaming manager: connection registry, rooms, filtered encode-once broadcast, slow-consumer policy, statistics |
 //! | [`client`] | the client handshake over a connected stream |
 //! | [`event_source`] | the Server-Sent Events client: connect, yield events, reconnect with `Last-Event-ID` |
 //!
@@ -57,6 +58,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod head;
+pub mod hub;
 mod io_util;
 pub mod route;
 pub mod runtime;
@@ -64,6 +66,7 @@ pub mod server;
 mod signal;
 pub mod sse;
 mod timer;
+mod write_queue;
 pub mod ws;
 
 pub use connection::Connection;

@@ -33,9 +33,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
+use tokio_util::compat::TokioAsyncReadCompatExt;
 
 use tidings_core::runtime::{Net, Runtime};
+
+mod stream;
+
+pub use stream::TokioStream;
 
 tidings_core::adapter_api!(Tokio);
 
@@ -70,7 +74,7 @@ impl Runtime for Tokio {
 }
 
 impl Net for Tokio {
-    type Stream = Compat<TcpStream>;
+    type Stream = TokioStream;
     type Listener = TcpListener;
 
     async fn bind(addr: &str) -> io::Result<TcpListener> {
@@ -84,13 +88,13 @@ impl Net for Tokio {
     async fn accept(listener: &TcpListener) -> io::Result<(Self::Stream, SocketAddr)> {
         let (stream, peer) = listener.accept().await?;
         stream.set_nodelay(true)?;
-        Ok((stream.compat(), peer))
+        Ok((TokioStream::new(stream), peer))
     }
 
     async fn connect(host: &str, port: u16) -> io::Result<Self::Stream> {
         let stream = TcpStream::connect((host, port)).await?;
         stream.set_nodelay(true)?;
-        Ok(stream.compat())
+        Ok(TokioStream::new(stream))
     }
 
     fn addrs(stream: &Self::Stream) -> (Option<SocketAddr>, Option<SocketAddr>) {

@@ -443,6 +443,56 @@ async fn chat_events_feed_reports_activity_and_resumes() {
     .await;
 }
 
+/// `/stats` serves the hub's statistics as JSON after a short scripted
+/// session, and `/events` carries them as `server-stats` events.
+#[tokio::test]
+async fn chat_stats_json_and_feed_events() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let mut feed = Feed::open(addr, None).await;
+        let start = rfc3339::now();
+        let alice = join(addr, &rooms, "lobby", "alice").await;
+        let bob = join(addr, &rooms, "lobby", "bob").await;
+        expect_notice(&alice, "bob", "joined", &start).await;
+        alice.write(say("hi bob")).await.unwrap();
+        expect_message(&bob, "alice", "hi bob", &start).await;
+        bob.close().await.unwrap();
+        expect_notice(&alice, "bob", "left", &start).await;
+
+        let (status, headers, body) = http_get(addr, "/stats").await;
+        assert_eq!(status, 200);
+        assert_eq!(header(&headers, "content-type"), Some("application/json"));
+        let stats: Value = serde_json::from_str(&body).expect("JSON stats");
+        println!("GET /stats after the session: {stats:#}");
+        assert_eq!(stats["websocket"], json!({ "active": 1, "total": 2 }));
+        assert_eq!(stats["sse"], json!({ "active": 1, "total": 1 }));
+        assert_eq!(stats["routes"]["/ws/chat/:room"]["total"], 2);
+        assert_eq!(stats["messages_in"], 1);
+        // Alice's join notice (to nobody yet), bob's join notice to alice,
+        // alice's message to bob, bob's leave notice to alice.
+        assert_eq!(stats["broadcasts"], 4);
+        assert_eq!(stats["broadcast_deliveries"], 3);
+        assert_eq!(stats["slow_clients_dropped"], 0);
+
+        // The feed's own arrival, then each join.
+        let (server, _) = feed.next_of("server-stats").await;
+        assert_eq!(server["sse"]["active"], 1, "{server}");
+        assert_eq!(server["websocket"]["total"], 0, "{server}");
+        let (server, _) = feed.next_of("server-stats").await;
+        assert_eq!(
+            server["websocket"]["total"], 1,
+            "after alice's join: {server}"
+        );
+        let (server, _) = feed.next_of("server-stats").await;
+        assert_eq!(
+            server["websocket"]["total"], 2,
+            "after bob's join: {server}"
+        );
+        alice.close().await.unwrap();
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn chat_two_users_notices_and_messages_go_to_the_other_only() {
     bounded(async {

@@ -41,6 +41,7 @@ pub(crate) use shared::{BufferLimits, Info, Shared};
 
 use crate::close::CloseCode;
 use crate::error::Error;
+use crate::hub::Hub;
 use crate::ws::{self, Closed, Message, Outgoing};
 
 /// A handle to one WebSocket connection. Cheap to clone; every clone refers
@@ -63,11 +64,7 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let mut inner = self.shared.lock();
-        if inner.ws.state() == ws::State::Open {
-            let _ = inner.ws.close(self.shared.now(), CloseCode::NORMAL, "");
-            inner.wake_pump();
-        }
+        self.shared.start_close(CloseCode::NORMAL, "");
     }
 }
 
@@ -200,40 +197,46 @@ impl Connection {
     /// Stores a typed per-connection value (replacing one of the same type),
     /// e.g. a user id attached by authentication middleware.
     pub fn set<T: Clone + Send + Sync + 'static>(&self, value: T) {
-        let mut values = self
-            .shared()
-            .values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        values.insert(value);
+        self.shared().set_value(value);
     }
 
     /// A clone of the stored value of type `T`, if any.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        let values = self
-            .shared()
-            .values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        values.get::<T>().cloned()
+        self.shared().value::<T>()
+    }
+
+    /// The server's [`Hub`] (rooms, broadcast, statistics); `None` for a
+    /// client connection.
+    pub fn hub(&self) -> Option<&Arc<Hub>> {
+        self.shared().hub.get()
+    }
+
+    /// Joins `room` (see [`Hub::join`]). Returns `false` if already in it,
+    /// or for a client connection (which has no hub). The connection
+    /// leaves all its rooms when it ends.
+    pub fn join(&self, room: &str) -> bool {
+        self.hub().is_some_and(|hub| hub.join(self.id(), room))
+    }
+
+    /// Leaves `room`. Returns `false` if it was not in it.
+    pub fn leave(&self, room: &str) -> bool {
+        self.hub().is_some_and(|hub| hub.leave(self.id(), room))
+    }
+
+    /// The rooms this connection is in, sorted.
+    pub fn rooms(&self) -> Vec<String> {
+        self.hub()
+            .map(|hub| hub.rooms_of(self.id()))
+            .unwrap_or_default()
     }
 
     /// Starts the close handshake if the connection is still open.
     pub(crate) fn start_close(&self, code: CloseCode, reason: &str) {
-        let mut inner = self.shared().lock();
-        if inner.ws.state() == ws::State::Open {
-            let _ = inner.ws.close(self.shared().now(), code, reason);
-            inner.wake_pump();
-        }
+        self.shared().start_close(code, reason);
     }
 
     pub(crate) fn set_values(&self, values: http::Extensions) {
-        let mut current = self
-            .shared()
-            .values
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        current.extend(values);
+        self.shared().extend_values(values);
     }
 
     /// Polls for the next message (see [`read`](Self::read)).
@@ -276,7 +279,7 @@ impl Connection {
             inner.add_waiter(cx.waker());
             return Poll::Pending;
         }
-        let result = inner.ws.send(message);
+        let result = inner.send(message);
         inner.wake_pump_from(cx.waker());
         Poll::Ready(result.map_err(Error::from))
     }
@@ -378,7 +381,7 @@ impl futures_sink::Sink<Message> for Connection {
         if let Some(closed) = &inner.closed {
             return Err(Error::Closed(Box::new(closed.clone())));
         }
-        let result = inner.ws.send(Outgoing::from(&message));
+        let result = inner.send(Outgoing::from(&message));
         inner.wake_pump();
         result.map_err(Error::from)
     }

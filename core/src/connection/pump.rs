@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::shared::Shared;
+use super::shared::{Inner, Shared};
 use crate::close::CloseCode;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
 use crate::timer::Timer;
-use crate::ws::State;
+use crate::write_queue::WriteQueue;
+use crate::ws::{CloseCause, State};
 
 /// How long the pump keeps reading (and discarding) after it has closed its
 /// side of the transport, so that unread peer data does not turn the close
@@ -36,8 +37,9 @@ pub(crate) struct Pump<T, R: Runtime> {
     io: T,
     rt: R,
     read_buf: Vec<u8>,
-    write_buf: Vec<u8>,
-    written: usize,
+    /// Chunks taken from the protocol (own frames, shared broadcast frames)
+    /// and not yet completely written.
+    out: WriteQueue,
     read_done: bool,
     write_failed: bool,
     timer: Timer<R>,
@@ -52,8 +54,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             io,
             rt,
             read_buf: Vec::new(),
-            write_buf: Vec::new(),
-            written: 0,
+            out: WriteQueue::default(),
             read_done: false,
             write_failed: false,
             timer: Timer::new(),
@@ -66,7 +67,10 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// last bytes are written.
     fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let now = self.rt.now();
-        let mut inner = self.shared.lock();
+        // A clone, so the guard does not borrow `self` (the write half's
+        // methods take `&mut self`).
+        let shared = self.shared.clone();
+        let mut inner = shared.lock();
         inner.set_pump_waker(cx.waker());
         if let Some(shutdown) = &self.shutdown {
             if shutdown.poll_set(cx).is_ready() {
@@ -121,44 +125,41 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 progressed = true;
             }
 
-            // Write what the protocol has queued, in one buffer per round.
-            if self.written == self.write_buf.len() && !self.write_failed {
-                self.write_buf.clear();
-                self.written = 0;
-                let _ = inner.ws.poll_transmit(&mut self.write_buf);
-            }
-            while self.written < self.write_buf.len() {
-                match Pin::new(&mut self.io).poll_write(cx, &self.write_buf[self.written..]) {
-                    Poll::Ready(Ok(n)) if n > 0 => {
-                        // Clamped so a transport that reports more than it
-                        // was given cannot push `written` past the buffer.
-                        self.written += n.min(self.write_buf.len() - self.written);
-                        progressed = true;
-                    }
-                    Poll::Ready(_) => {
+            // Write what the protocol has queued: its chunks (own frames and
+            // shared broadcast frames) as they are, vectored.
+            self.take_output(&mut inner);
+            if !self.out.is_empty() {
+                // Written without the lock, so that broadcasts and writers on
+                // other threads are not held up by the system calls.
+                drop(inner);
+                let written = self.write_output(cx);
+                inner = shared.lock();
+                match written {
+                    Some(wrote) => progressed |= wrote,
+                    None => {
                         // The transport is gone: nothing more can be sent.
-                        self.write_failed = true;
                         self.read_done = true;
-                        self.write_buf.clear();
-                        self.written = 0;
                         inner.ws.handle_eof(now);
                         inner.drain_events();
                         progressed = true;
-                        break;
                     }
-                    Poll::Pending => break,
                 }
             }
-            if self.written == self.write_buf.len() && progressed {
-                let _ = Pin::new(&mut self.io).poll_flush(cx);
-            }
-            inner.in_flight = self.write_buf.len() - self.written;
+            inner.in_flight = self.out.remaining();
+            inner.in_flight_chunks = self.out.len();
             if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
                 inner.wake_waiters();
             }
+            if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
+                && !self.out.is_empty()
+            {
+                // A peer that let a timer expire (it stopped reading, e.g.
+                // after a slow-consumer close) will not take the rest.
+                self.abandon_output();
+            }
 
-            let all_sent = self.write_failed
-                || (self.written == self.write_buf.len() && inner.ws.pending_transmit() == 0);
+            let all_sent =
+                self.write_failed || (self.out.is_empty() && inner.ws.pending_transmit() == 0);
             if inner.closed.is_some() && all_sent {
                 inner.wake_waiters();
                 return Poll::Ready(());
@@ -181,6 +182,43 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         drop(inner);
         self.timer.poll(&self.rt, cx, deadline);
         Poll::Pending
+    }
+
+    /// Takes the protocol's output (own and shared chunks) into `out`.
+    fn take_output(&mut self, inner: &mut Inner) {
+        if self.write_failed {
+            return;
+        }
+        while let Some(chunk) = inner.ws.poll_transmit_chunk() {
+            self.out.push(chunk);
+        }
+    }
+
+    /// Writes `out` (vectored) as far as the transport accepts, then
+    /// flushes once it is empty. `Some(progressed)`, or `None` when the
+    /// transport failed (the output is abandoned).
+    fn write_output(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        let mut progressed = false;
+        while !self.out.is_empty() {
+            match self.out.poll_write(&mut self.io, cx) {
+                Poll::Ready(Ok(_)) => progressed = true,
+                Poll::Ready(Err(_)) => {
+                    self.abandon_output();
+                    return None;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.out.is_empty() && progressed {
+            let _ = Pin::new(&mut self.io).poll_flush(cx);
+        }
+        Some(progressed)
+    }
+
+    /// Gives up on the output not yet written.
+    fn abandon_output(&mut self) {
+        self.write_failed = true;
+        self.out.clear();
     }
 
     /// Reads and discards until the peer closes or the linger time is over.
@@ -228,7 +266,7 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                 },
                 Phase::Done => {
                     this.read_buf = Vec::new();
-                    this.write_buf = Vec::new();
+                    this.out.clear();
                     let mut inner = this.shared.lock();
                     inner.finished = true;
                     inner.wake_all();

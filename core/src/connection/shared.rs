@@ -2,11 +2,13 @@
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::ws::{self, Closed, Event, Message};
+use crate::close::CloseCode;
+use crate::hub::{Counters, Hub};
+use crate::ws::{self, Closed, Event, Message, Outgoing, SendError};
 
 /// Sizes that bound a connection's buffers.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) limits: BufferLimits,
     pub(crate) clock: Clock,
     pub(crate) values: Mutex<http::Extensions>,
+    /// The server's hub, once registered (never for a client connection).
+    pub(crate) hub: OnceLock<Arc<Hub>>,
     inner: Mutex<Inner>,
 }
 
@@ -50,6 +54,10 @@ pub(crate) struct Inner {
     pub(crate) finished: bool,
     /// Bytes the pump has taken from the protocol but not yet written.
     pub(crate) in_flight: usize,
+    /// Chunks the pump has taken from the protocol but not yet written.
+    pub(crate) in_flight_chunks: usize,
+    /// The server's statistics, once registered with a hub.
+    stats: Option<Arc<Counters>>,
     pump: Option<Waker>,
     reader: Option<Waker>,
     waiters: Vec<Waker>,
@@ -62,6 +70,7 @@ impl Shared {
             limits,
             clock,
             values: Mutex::new(http::Extensions::new()),
+            hub: OnceLock::new(),
             inner: Mutex::new(Inner {
                 ws,
                 inbox: VecDeque::new(),
@@ -69,6 +78,8 @@ impl Shared {
                 closed: None,
                 finished: false,
                 in_flight: 0,
+                in_flight_chunks: 0,
+                stats: None,
                 pump: None,
                 reader: None,
                 waiters: Vec::new(),
@@ -88,6 +99,40 @@ impl Shared {
     pub(crate) fn now(&self) -> Instant {
         (self.clock)()
     }
+
+    /// Links the connection to its server's hub (rooms, statistics).
+    pub(crate) fn attach_hub(&self, hub: Arc<Hub>) {
+        self.lock().stats = Some(hub.counters().clone());
+        let _ = self.hub.set(hub);
+    }
+
+    fn values(&self) -> MutexGuard<'_, http::Extensions> {
+        self.values.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A clone of the stored value of type `T`.
+    pub(crate) fn value<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.values().get::<T>().cloned()
+    }
+
+    /// Stores a value, replacing one of the same type.
+    pub(crate) fn set_value<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.values().insert(value);
+    }
+
+    /// Adds `values`, replacing those of the same types.
+    pub(crate) fn extend_values(&self, values: http::Extensions) {
+        self.values().extend(values);
+    }
+
+    /// Starts the close handshake if the connection is still open.
+    pub(crate) fn start_close(&self, code: CloseCode, reason: &str) {
+        let mut inner = self.lock();
+        if inner.ws.state() == ws::State::Open {
+            let _ = inner.ws.close(self.now(), code, reason);
+            inner.wake_pump();
+        }
+    }
 }
 
 impl Inner {
@@ -105,6 +150,9 @@ impl Inner {
             };
             match event {
                 Event::Message(message) => {
+                    if let Some(stats) = &self.stats {
+                        stats.received(message.len());
+                    }
                     self.inbox_bytes += message.len();
                     self.inbox.push_back(message);
                     wake(&mut self.reader);
@@ -117,6 +165,20 @@ impl Inner {
                 _ => {}
             }
         }
+    }
+
+    /// Queues a message, counting data messages in the statistics.
+    pub(crate) fn send(&mut self, message: Outgoing<'_>) -> Result<(), SendError> {
+        let len = match message {
+            Outgoing::Text(text) => Some(text.len()),
+            Outgoing::Binary(data) => Some(data.len()),
+            _ => None,
+        };
+        self.ws.send(message)?;
+        if let (Some(stats), Some(len)) = (&self.stats, len) {
+            stats.sent(len);
+        }
+        Ok(())
     }
 
     pub(crate) fn set_pump_waker(&mut self, waker: &Waker) {

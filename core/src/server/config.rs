@@ -48,6 +48,17 @@ pub struct ServerConfig {
     /// Server-Sent Events routes: retry hint, admission limit, per-client
     /// queue, keep-alive and slow-client timeout.
     pub sse: SseConfig,
+    /// The most bytes a broadcast (or a [hub](crate::hub) send) may leave
+    /// queued for one client, WebSocket or SSE, counting what is already
+    /// queued. Beyond it the route's
+    /// [`SlowConsumer`](crate::hub::SlowConsumer) policy drops the client.
+    /// A client with nothing queued takes any one message, so a client's
+    /// outbox holds at most this plus one message. Default 1 MiB.
+    pub outbox_bytes: usize,
+    /// The most broadcast messages queued for one WebSocket client (for SSE
+    /// clients the bound is [`SseConfig::buffer_size`]). Beyond it the
+    /// slow-consumer policy applies. Default 1,024.
+    pub outbox_messages: usize,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +74,8 @@ impl Default for ServerConfig {
             origin: OriginPolicy::default(),
             subprotocols: Vec::new(),
             sse: SseConfig::default(),
+            outbox_bytes: 1 << 20,
+            outbox_messages: 1_024,
         }
     }
 }
@@ -93,6 +106,8 @@ setters! { ServerConfig {
     origin: OriginPolicy,
     subprotocols: Vec<String>,
     sse: SseConfig,
+    outbox_bytes: usize,
+    outbox_messages: usize,
 }}
 
 /// Configuration of Server-Sent Events routes (the Forge `SSEConfig`).

@@ -2,9 +2,11 @@
 //! addresses, and values attached by middleware.
 
 use core::net::SocketAddr;
+use std::sync::Arc;
 
 use http::{HeaderMap, Method, Uri};
 
+use crate::hub::Hub;
 use crate::route::{Params, Query};
 
 /// What a handler knows about the request that opened its connection (the
@@ -20,6 +22,7 @@ pub struct Context {
     pub(crate) local_addr: Option<SocketAddr>,
     pub(crate) route: RouteInfo,
     pub(crate) values: http::Extensions,
+    pub(crate) hub: Arc<Hub>,
 }
 
 /// The route a request matched.
@@ -32,6 +35,11 @@ pub struct RouteInfo {
 }
 
 impl Context {
+    /// The server's [`Hub`]: connections, rooms, broadcast, statistics.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
     /// A path parameter, e.g. `param("room")` for `/ws/chat/:room`.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name)

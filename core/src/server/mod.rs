@@ -33,8 +33,10 @@ pub use router::{
 pub use sse::{
     Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
 };
+pub(crate) use sse::{Offer, Outbox as SseOutbox};
 
 use crate::handshake::ServerHandshake;
+use crate::hub::{Hub, HubConfig, Stats};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
@@ -49,8 +51,8 @@ pub struct Service {
     websockets: AtomicUsize,
     /// Open SSE streams (admission control).
     sse_connections: AtomicUsize,
-    /// SSE clients disconnected for being too slow.
-    sse_slow_disconnects: AtomicU64,
+    /// Connections, rooms, broadcast and statistics.
+    hub: Arc<Hub>,
     /// Tasks serving a socket, in any phase.
     tasks: AtomicUsize,
     next_id: AtomicU64,
@@ -65,13 +67,18 @@ impl Service {
         let handshake = ServerHandshake::default()
             .with_subprotocols(config.subprotocols.iter().cloned())
             .with_origin(config.origin.clone());
+        let hub = Hub::new(HubConfig {
+            websocket: config.websocket.clone(),
+            outbox_bytes: config.outbox_bytes,
+            outbox_messages: config.outbox_messages,
+        });
         Arc::new(Service {
             router,
             config,
             handshake,
+            hub,
             websockets: AtomicUsize::new(0),
             sse_connections: AtomicUsize::new(0),
-            sse_slow_disconnects: AtomicU64::new(0),
             tasks: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             shutdown: Arc::new(Signal::new()),
@@ -102,7 +109,20 @@ impl Service {
     /// SSE clients disconnected so far because their queue stayed full for
     /// [`SseConfig::send_timeout`] (the slow-client policy).
     pub fn sse_slow_disconnects(&self) -> u64 {
-        self.sse_slow_disconnects.load(Ordering::SeqCst)
+        self.hub
+            .counters()
+            .sse_send_timeouts
+            .load(Ordering::Relaxed)
+    }
+
+    /// The hub: every connection, rooms, broadcast.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// A snapshot of the statistics (the seed's `GetStats()`).
+    pub fn stats(&self) -> Stats {
+        self.hub.stats()
     }
 
     /// Accepts sockets with `accept` and serves each in its own task, until
@@ -356,6 +376,16 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// SSE clients disconnected so far for being too slow.
     pub fn sse_slow_disconnects(&self) -> u64 {
         self.service.sse_slow_disconnects()
+    }
+
+    /// The hub: every connection, rooms, broadcast.
+    pub fn hub(&self) -> &Arc<Hub> {
+        self.service.hub()
+    }
+
+    /// A snapshot of the statistics (the seed's `GetStats()`).
+    pub fn stats(&self) -> Stats {
+        self.service.stats()
     }
 
     /// Serves an already-connected stream (e.g. TLS) as if accepted by the

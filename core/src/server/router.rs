@@ -10,6 +10,7 @@ use super::response::{IntoResponse, Response};
 use super::sse::SseHandler;
 use crate::connection::Connection;
 use crate::error::Error;
+use crate::hub::SlowConsumer;
 use crate::route::{Params, Pattern};
 
 /// A boxed, sendable future.
@@ -74,6 +75,9 @@ pub struct RouteOptions {
     /// `WithWebSocketMessages`: the Rust type names of the messages the
     /// client sends and the server sends back, for documentation.
     pub messages: Option<MessageTypes>,
+    /// What happens to a client of this route whose outbox overflows
+    /// (default: close with 1013; see [`crate::hub`]).
+    pub slow_consumer: SlowConsumer,
 }
 
 /// The message types of a WebSocket route, by Rust type name.
@@ -129,6 +133,13 @@ impl RouteOptions {
         self
     }
 
+    /// Sets the slow-consumer policy.
+    #[must_use]
+    pub fn slow_consumer(mut self, policy: SlowConsumer) -> Self {
+        self.slow_consumer = policy;
+        self
+    }
+
     /// Records the message types: `Receive` from the client, `Send` to it.
     #[must_use]
     pub fn messages<Receive, Send>(mut self) -> Self {
@@ -149,6 +160,7 @@ impl std::fmt::Debug for RouteOptions {
             .field("middleware", &self.middleware.len())
             .field("auth", &self.auth)
             .field("messages", &self.messages)
+            .field("slow_consumer", &self.slow_consumer)
             .finish()
     }
 }

@@ -21,6 +21,7 @@ use crate::close::CloseCode;
 use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
 use crate::error::Error;
 use crate::head::HeadReader;
+use crate::hub::{ConnectionInfo, Protocol, Target};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::route::Query;
 use crate::runtime::{Runtime, Transport};
@@ -60,12 +61,13 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         };
 
     let Some((route, params)) = service.router.find(request.uri().path()) else {
-        return respond(
-            &mut io,
-            (StatusCode::NOT_FOUND, "not found").into_response(),
-        )
-        .await;
+        let response = (StatusCode::NOT_FOUND, "not found").into_response();
+        if wants_stream(&request) {
+            return reject(service, &mut io, response).await;
+        }
+        return respond(&mut io, response).await;
     };
+    let streaming = !matches!(route.endpoint, Endpoint::Get(_));
     let mut ctx = Context {
         method: request.method().clone(),
         uri: request.uri().clone(),
@@ -79,19 +81,24 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             name: route.options.name.clone(),
         },
         values: http::Extensions::new(),
+        hub: service.hub.clone(),
     };
     for middleware in &route.options.middleware {
         // Middleware is user code too: a panic answers 500 (see
         // `catch_panic`; `ctx` is dropped unused after it).
         match catch_panic(|| middleware(&mut ctx).err()) {
             Some(None) => {}
+            Some(Some(rejection)) if streaming => {
+                return reject(service, &mut io, rejection).await;
+            }
             Some(Some(rejection)) => return respond(&mut io, rejection).await,
             None => {
-                return respond(
-                    &mut io,
-                    (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response(),
-                )
-                .await;
+                let response =
+                    (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response();
+                if streaming {
+                    return reject(service, &mut io, response).await;
+                }
+                return respond(&mut io, response).await;
             }
         }
     }
@@ -134,16 +141,18 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 response
                     .headers_mut()
                     .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
-                return respond(&mut io, response).await;
+                return reject(service, &mut io, response).await;
             }
             // Whatever the client sent after the head is read and discarded
             // by the stream's pump; `leftover` is dropped with it.
             drop(leftover);
-            super::sse::serve(service, io, ctx, handler.as_ref(), rt, deadline).await;
+            let policy = route.options.slow_consumer.clone();
+            super::sse::serve(service, io, ctx, handler.as_ref(), policy, rt, deadline).await;
         }
         Endpoint::WebSocket(handler) => {
             if service.shutdown.is_set() {
-                return respond(
+                return reject(
+                    service,
                     &mut io,
                     (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response(),
                 )
@@ -151,7 +160,8 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             }
             let Some(_slot) = Slot::acquire(&service.websockets, service.config.max_connections)
             else {
-                return respond(
+                return reject(
+                    service,
                     &mut io,
                     (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response(),
                 )
@@ -160,6 +170,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             let accepted = match service.handshake.accept(&request) {
                 Ok(accepted) => accepted,
                 Err(rejection) => {
+                    service.hub.counters().rejected(rejection.status());
                     let mut out = Vec::new();
                     rejection.encode(&mut out);
                     let _ = write_all(&mut io, &out).await;
@@ -179,8 +190,9 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             let mut protocol =
                 ws::Connection::new(Role::Server, service.config.websocket.clone(), now);
             protocol.handle_input(now, &leftover);
+            let id = service.next_stream_id("ws");
             let info = Info {
-                id: service.next_stream_id("ws"),
+                id: id.clone(),
                 remote_addr,
                 local_addr,
                 subprotocol: accepted.subprotocol.clone(),
@@ -192,6 +204,20 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 Arc::new(move || clock_rt.now()),
                 protocol,
             ));
+            // In the hub (lookup, rooms, broadcast, statistics) until the
+            // connection's task ends; registered before the first input is
+            // parsed, so every received message is counted.
+            let _registration = service.hub.register(
+                ConnectionInfo {
+                    id,
+                    protocol: Protocol::WebSocket,
+                    route: ctx.route.pattern.clone(),
+                    remote_addr,
+                    started_at: now,
+                },
+                Target::WebSocket(shared.clone()),
+                route.options.slow_consumer.clone(),
+            );
             shared.lock().drain_events();
             let conn = Connection::from_shared(shared.clone());
             conn.set_values(ctx.values.clone());
@@ -250,6 +276,26 @@ async fn read_request<T: Transport>(
             Ok(_) => {}
         }
     }
+}
+
+/// Whether the request asks for a stream: a WebSocket upgrade or an event
+/// stream (for counting a 404 as a rejected handshake).
+fn wants_stream(request: &Request<()>) -> bool {
+    let has = |name: http::header::HeaderName, token: &str| {
+        request.headers().get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|value| value.to_ascii_lowercase().contains(token))
+        })
+    };
+    has(http::header::UPGRADE, "websocket") || has(http::header::ACCEPT, "text/event-stream")
+}
+
+/// Answers a request for a WebSocket or SSE route with a refusal, counted
+/// in the statistics' rejected handshakes.
+pub(super) async fn reject<T: Transport>(service: &Service, io: &mut T, response: Response) {
+    service.hub.counters().rejected(response.status());
+    respond(io, response).await;
 }
 
 /// Writes a complete response and closes the transport.

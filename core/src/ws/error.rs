@@ -75,4 +75,8 @@ pub enum SendError {
     /// bytes, two of them the code).
     #[error("close reason of {0} bytes (max 123)")]
     CloseReasonTooLong(usize),
+    /// [`Connection::send_shared`](super::Connection::send_shared) on a
+    /// client connection, whose frames must be masked per connection.
+    #[error("a shared (unmasked) frame cannot be sent by a client")]
+    SharedFrameOnClient,
 }

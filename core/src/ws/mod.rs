@@ -30,20 +30,23 @@ mod error;
 mod event;
 mod mask_keys;
 mod message;
+mod transmit;
 mod utf8;
 
 use std::time::Instant;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 pub use config::{Config, Role};
 pub use error::{ProtocolError, SendError};
 pub use event::{CloseCause, CloseFrame, Closed, Event, TimeoutKind};
 pub use message::{Message, Outgoing, Utf8Bytes};
+pub use transmit::SharedFrame;
 
 use crate::close::CloseCode;
 use crate::frame::{DecodeRules, FrameHeader, MAX_CONTROL_PAYLOAD, MaskRule, OpCode, apply_mask};
 use mask_keys::MaskKeys;
+use transmit::{TxQueue, encode_frame, for_each_fragment};
 use utf8::Utf8Validator;
 
 /// The most automatic pong replies kept waiting for `poll_transmit`; pings
@@ -104,8 +107,8 @@ pub struct Connection {
     /// A fragmented message being reassembled.
     message: Option<PartialMessage>,
     utf8: Utf8Validator,
-    /// Encoded frames waiting for `poll_transmit`.
-    tx: Vec<u8>,
+    /// Encoded frames waiting for `poll_transmit`: own and shared, in order.
+    tx: TxQueue,
     pending_pongs: usize,
     eof: bool,
     /// Whether this endpoint started the close handshake.
@@ -180,7 +183,7 @@ impl Connection {
             frame: None,
             message: None,
             utf8: Utf8Validator::default(),
-            tx: Vec::new(),
+            tx: TxQueue::default(),
             pending_pongs: 0,
             eof: false,
             closed_locally: false,
@@ -207,9 +210,28 @@ impl Connection {
     }
 
     /// Bytes encoded and waiting for [`poll_transmit`](Self::poll_transmit):
-    /// the outgoing queue, for back-pressure decisions.
+    /// the outgoing queue (own and shared frames), for back-pressure decisions.
     pub fn pending_transmit(&self) -> usize {
         self.tx.len()
+    }
+
+    /// [`SharedFrame`]s queued and not yet taken by
+    /// [`poll_transmit`](Self::poll_transmit) or
+    /// [`poll_transmit_chunk`](Self::poll_transmit_chunk).
+    pub fn pending_shared_frames(&self) -> usize {
+        self.tx.shared_frames()
+    }
+
+    /// Drops every queued frame not yet taken for transmission, own and
+    /// shared (what was taken already is the caller's to finish writing).
+    ///
+    /// For a slow-consumer policy: discard the backlog, then
+    /// [`close`](Self::close) so the close frame is the next thing sent. A
+    /// close frame queued before is dropped too, so call it while the state
+    /// is [`State::Open`].
+    pub fn discard_transmit(&mut self) {
+        self.tx.clear();
+        self.pending_pongs = 0;
     }
 
     /// Bytes received and not yet turned into events (a partial frame, or
@@ -302,6 +324,27 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues a message encoded once for many connections (a broadcast),
+    /// sharing its bytes: no copy.
+    ///
+    /// Server role only: a client must mask every frame with its own keys,
+    /// so a pre-encoded frame cannot be shared; send the message with
+    /// [`send`](Self::send) there.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] once the close handshake has started;
+    /// [`SendError::SharedFrameOnClient`] for the client role.
+    pub fn send_shared(&mut self, frame: &SharedFrame) -> Result<(), SendError> {
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        if self.mask_keys.is_some() {
+            return Err(SendError::SharedFrameOnClient);
+        }
+        self.tx.push_shared(frame);
+        Ok(())
+    }
+
     /// Starts the close handshake with `code` and `reason` at `now`: queues
     /// the close frame and arms the close timeout. No message can be sent
     /// afterwards; messages the peer sends before its close frame are still
@@ -350,21 +393,34 @@ impl Connection {
         }
     }
 
-    /// Moves the encoded output into `out` and returns how many bytes were
-    /// added. When `out` is empty the buffers are swapped rather than copied,
-    /// so passing the same (drained) buffer back each time costs no
-    /// allocation in steady state.
+    /// Copies the encoded output, in order, into `out` and returns how many
+    /// bytes were added. Passing the same (drained) buffer back each time
+    /// costs no allocation in steady state. To write shared frames without
+    /// copying them, use [`poll_transmit_chunk`](Self::poll_transmit_chunk).
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.tx.len();
-        if out.is_empty() {
-            std::mem::swap(out, &mut self.tx);
-        } else {
-            out.extend_from_slice(&self.tx);
-            self.tx.clear();
+        out.reserve(n);
+        while let Some(chunk) = self.tx.pop_chunk() {
+            out.extend_from_slice(&chunk);
         }
         self.pending_pongs = 0;
         n
+    }
+
+    /// The next piece of encoded output, in order, without copying: the
+    /// connection's own frames as one chunk, or a [`SharedFrame`]'s bytes
+    /// as they were queued. `None` when nothing is waiting.
+    ///
+    /// The own-frame chunks come from a reused buffer: once the caller drops
+    /// a chunk (after writing it), its allocation serves the next frames.
+    #[must_use]
+    pub fn poll_transmit_chunk(&mut self) -> Option<Bytes> {
+        let chunk = self.tx.pop_chunk();
+        if self.tx.len() == 0 {
+            self.pending_pongs = 0;
+        }
+        chunk
     }
 
     // ---- reading -------------------------------------------------------
@@ -557,38 +613,16 @@ impl Connection {
     // ---- writing -------------------------------------------------------
 
     fn write_message(&mut self, opcode: OpCode, payload: &[u8]) {
-        let frame_size = self
-            .config
-            .max_outgoing_frame_size
-            .filter(|&size| size > 0 && size < payload.len());
-        let Some(frame_size) = frame_size else {
-            self.write_frame(opcode, true, payload);
-            return;
-        };
-        let mut chunks = payload.chunks(frame_size).peekable();
-        let mut opcode = opcode;
-        while let Some(chunk) = chunks.next() {
-            self.write_frame(opcode, chunks.peek().is_none(), chunk);
-            opcode = OpCode::Continuation;
-        }
+        let max_frame = self.config.max_outgoing_frame_size;
+        for_each_fragment(opcode, payload, max_frame, |opcode, fin, chunk| {
+            self.write_frame(opcode, fin, chunk);
+        });
     }
 
     /// Appends one frame, masked for the client role.
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
         let mask = self.mask_keys.as_mut().map(MaskKeys::next_key);
-        let header = FrameHeader {
-            fin,
-            rsv: 0,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        header.encode_into(&mut self.tx);
-        let start = self.tx.len();
-        self.tx.extend_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(&mut self.tx[start..], key, 0);
-        }
+        encode_frame(&mut self.tx.staging, opcode, fin, mask, payload);
     }
 
     /// Appends a close frame; `None` sends one without a status code.

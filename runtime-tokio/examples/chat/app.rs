@@ -1,6 +1,7 @@
-//! The chat room server of the Forge docs ("Chat Room Example"): rooms of
-//! connections behind a mutex, join and leave notices, and every message
-//! re-stamped and broadcast to the others in its room.
+//! The chat room server of the Forge docs ("Chat Room Example"): rooms,
+//! join and leave notices, and every message re-stamped and broadcast to
+//! the others in its room, all through the server's hub (rooms, filtered
+//! encode-once broadcast, statistics).
 //!
 //! Routes:
 //! - `GET /`: the chat page (`index.html`, self-contained).
@@ -9,19 +10,24 @@
 //! - SSE `GET /events`: room activity and server stats as Server-Sent
 //!   Events, with ids, so a reconnecting `EventSource` resumes where it
 //!   left off (see [`Feed`]).
+//! - `GET /stats`: the server's statistics ([`tidings_tokio::hub::Stats`])
+//!   as JSON.
 //!
 //! The example's `main.rs` serves [`router`]; the tests include this file
 //! with `#[path = "../examples/chat/app.rs"] mod chat_app;`. The including
 //! crate declares `mod rfc3339` (`examples/common/rfc3339.rs`) at its root.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tidings_tokio::hub::{Filter, Hub, Payload};
 use tidings_tokio::sse::Event;
-use tidings_tokio::{Connection, Context, Error, Html, RouteOptions, Router, SseContext, SseTopic};
+use tidings_tokio::{
+    Connection, Context, Error, Html, Json, RouteOptions, Router, SseContext, SseTopic,
+};
 
 use crate::rfc3339;
 
@@ -57,12 +63,13 @@ impl ChatMessage {
     }
 }
 
-/// Every room by name, each mapping connection ids to connections (the
-/// seed's `rooms` and `ChatRoom.clients`). A room is removed when its last
-/// member leaves.
+/// The chat's state besides the hub's rooms: the activity feed, and the
+/// server's hub once the first handler has seen it (the rooms themselves —
+/// the seed's `rooms` and `ChatRoom.clients` — are hub rooms named after the
+/// path's `:room`).
 #[derive(Debug, Default)]
 pub(crate) struct Rooms {
-    rooms: Mutex<HashMap<String, HashMap<String, Connection>>>,
+    hub: OnceLock<Arc<Hub>>,
     /// The `/events` feed of what happens in the rooms.
     pub(crate) feed: Feed,
 }
@@ -76,7 +83,9 @@ pub(crate) const FEED_REPLAY: usize = 256;
 /// - `join` and `leave`: `{"room", "user", "members"}` (members after the change);
 /// - `messages`: `{"room", "count"}`, the room's message count after each message;
 /// - `stats`: `{"rooms": {name: members}, "chatters", "listeners"}`, after
-///   every join and leave and whenever an `/events` listener comes or goes.
+///   every join and leave and whenever an `/events` listener comes or goes;
+/// - `server-stats`: the server's [`Stats`](tidings_tokio::hub::Stats)
+///   (as served at `/stats`), right after each `stats` event.
 #[derive(Debug)]
 pub(crate) struct Feed {
     pub(crate) topic: SseTopic,
@@ -112,37 +121,20 @@ impl Feed {
 }
 
 impl Rooms {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, Connection>>> {
-        // A panic while holding the lock cannot leave the maps half-updated
-        // (each operation is one insert or remove), so poison is ignored.
-        self.rooms
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+    /// Records the server's hub (every handler passes it; it is one hub).
+    fn attach(&self, hub: &Arc<Hub>) -> &Arc<Hub> {
+        self.hub.get_or_init(|| hub.clone())
     }
 
-    /// Adds `conn` to `room`, creating the room if needed.
-    pub(crate) fn join(&self, room: &str, conn: &Connection) {
-        self.lock()
-            .entry(room.to_owned())
-            .or_default()
-            .insert(conn.id().to_owned(), conn.clone());
-    }
-
-    /// Removes connection `id` from `room`, and the room once empty.
-    /// Returns whether it was there.
-    pub(crate) fn leave(&self, room: &str, id: &str) -> bool {
-        let mut rooms = self.lock();
-        let Some(members) = rooms.get_mut(room) else {
-            return false;
-        };
-        let removed = members.remove(id).is_some();
-        if members.is_empty() {
-            rooms.remove(room);
-            drop(rooms);
+    /// Takes `conn` out of `room`, forgetting the room's message count once
+    /// it is empty. Returns whether it was there.
+    fn leave(&self, room: &str, conn: &Connection) -> bool {
+        let left = conn.leave(room);
+        if left && self.members(room) == 0 {
             let mut counts = self.feed.messages.lock().unwrap_or_else(|p| p.into_inner());
             counts.remove(room);
         }
-        removed
+        left
     }
 
     /// Publishes a `join` or `leave` event for `user`, then the stats.
@@ -155,64 +147,53 @@ impl Rooms {
         self.publish_stats();
     }
 
-    /// Publishes the `stats` event.
+    /// Publishes the `stats` event, then the `server-stats` event.
     fn publish_stats(&self) {
-        let rooms: HashMap<String, usize> = self
-            .lock()
-            .iter()
-            .map(|(name, members)| (name.clone(), members.len()))
-            .collect();
+        let Some(hub) = self.hub.get() else { return };
+        let rooms: BTreeMap<String, usize> = hub.rooms().into_iter().collect();
         let chatters: usize = rooms.values().sum();
         let listeners = self.feed.listeners.load(Ordering::SeqCst);
         self.feed.publish(
             "stats",
             json!({ "rooms": rooms, "chatters": chatters, "listeners": listeners }),
         );
+        if let Ok(stats) = serde_json::to_value(hub.stats()) {
+            self.feed.publish("server-stats", stats);
+        }
     }
 
     /// The number of connections in `room`.
     pub(crate) fn members(&self, room: &str) -> usize {
-        self.lock().get(room).map_or(0, HashMap::len)
+        self.hub.get().map_or(0, |hub| hub.members(room).len())
     }
 
     /// Sends `message` to everyone in `room` but connection `sender` (the
-    /// seed's `room.Broadcast(conn.ID(), msg)`). The message is serialized
-    /// once; the recipients are copied out of the lock before any write, so
-    /// no lock is held across an `.await`. A recipient that has gone away is
-    /// skipped (its own handler removes it from the room).
-    pub(crate) async fn broadcast(&self, room: &str, sender: &str, message: &ChatMessage) {
-        let recipients: Vec<Connection> = match self.lock().get(room) {
-            Some(members) => members
-                .iter()
-                .filter(|(id, _)| id.as_str() != sender)
-                .map(|(_, conn)| conn.clone())
-                .collect(),
-            None => return,
+    /// seed's `room.Broadcast(conn.ID(), msg)`): serialized and framed once,
+    /// the bytes shared by every recipient, without waiting for any of them.
+    fn broadcast(&self, room: &str, sender: &Connection, message: &ChatMessage) {
+        let (Some(hub), Ok(payload)) = (self.hub.get(), Payload::json(message)) else {
+            // No hub yet means no room; a struct of strings always serializes.
+            return;
         };
-        let text = match serde_json::to_string(message) {
-            Ok(text) => text,
-            // A struct of strings always serializes.
-            Err(_) => return,
-        };
-        for conn in recipients {
-            let _ = conn.write(&text).await;
-        }
+        hub.broadcast(payload, Filter::room(room).except(sender.id()));
     }
 }
 
 /// Removes a connection from its room when the handler ends, however it ends
 /// (return, error, or its future being dropped), and announces the leave on
-/// the feed if the handler did not.
+/// the feed if the handler did not. (The hub would take it out of the room
+/// when the connection ends anyway; leaving here keeps the announced
+/// member count exact.)
 struct Membership<'a> {
     rooms: &'a Rooms,
     room: &'a str,
-    id: &'a str,
+    conn: &'a Connection,
     user: &'a str,
 }
 
 impl Drop for Membership<'_> {
     fn drop(&mut self) {
-        if self.rooms.leave(self.room, self.id) {
+        if self.rooms.leave(self.room, self.conn) {
             self.rooms.announce("leave", self.room, self.user);
         }
     }
@@ -248,6 +229,10 @@ pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
     let feed_rooms = rooms.clone();
     Router::new()
         .get("/", |_ctx: Context| async { Html(INDEX_HTML) })
+        .get(
+            "/stats",
+            |ctx: Context| async move { Json(ctx.hub().stats()) },
+        )
         .sse_with(
             "/events",
             move |ctx: SseContext| events(feed_rooms.clone(), ctx),
@@ -274,16 +259,17 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
         _ => "anonymous".to_owned(),
     };
 
-    rooms.join(&room, &conn);
+    rooms.attach(ctx.hub());
+    conn.join(&room);
     let _membership = Membership {
         rooms: &rooms,
         room: &room,
-        id: conn.id(),
+        conn: &conn,
         user: &user,
     };
     rooms.announce("join", &room, &user);
     let joined = ChatMessage::system(&user, format!("{user} joined the room"));
-    rooms.broadcast(&room, conn.id(), &joined).await;
+    rooms.broadcast(&room, &conn, &joined);
 
     loop {
         match conn.read_json::<ChatMessage>().await {
@@ -298,16 +284,16 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
                 rooms
                     .feed
                     .publish("messages", json!({ "room": room, "count": count }));
-                rooms.broadcast(&room, conn.id(), &message).await;
+                rooms.broadcast(&room, &conn, &message);
             }
             // Closed, or not a chat message: announce the leave and end (the
             // seed returns nil here, so the connection closes with 1000).
             Err(_) => {
-                if rooms.leave(&room, conn.id()) {
+                if rooms.leave(&room, &conn) {
                     rooms.announce("leave", &room, &user);
                 }
                 let left = ChatMessage::system(&user, format!("{user} left the room"));
-                rooms.broadcast(&room, conn.id(), &left).await;
+                rooms.broadcast(&room, &conn, &left);
                 return Ok(());
             }
         }
@@ -319,6 +305,7 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
 /// is taken before it is counted, so its first new event is the `stats`
 /// that counts it.
 async fn events(rooms: Arc<Rooms>, ctx: SseContext) -> Result<(), Error> {
+    rooms.attach(ctx.hub());
     let subscription = rooms.feed.topic.subscribe(ctx.last_event_id());
     let _listener = Listener::new(&rooms);
     ctx.forward(subscription).await;

@@ -12,6 +12,7 @@ use http::HeaderMap;
 use super::stream::{Outbox, SseEnd, closed_error};
 use super::topic::{SseTopic, Subscription};
 use crate::error::Error;
+use crate::hub::Hub;
 use crate::server::Context;
 use crate::sse::Event;
 
@@ -173,7 +174,31 @@ impl SseContext {
     pub async fn send_encoded(&self, bytes: Bytes) -> Result<(), Error> {
         poll_fn(|cx| self.inner.outbox.poll_push(cx, &bytes))
             .await
-            .map_err(|_| closed_error())
+            .map_err(|_| closed_error())?;
+        self.hub().counters().sent(bytes.len());
+        Ok(())
+    }
+
+    /// The server's [`Hub`]: connections, rooms, broadcast, statistics.
+    pub fn hub(&self) -> &Arc<Hub> {
+        self.inner.request.hub()
+    }
+
+    /// Joins `room` (see [`Hub::join`]); broadcasts to the room reach this
+    /// client as events. Returns `false` if already in it. The stream
+    /// leaves all its rooms when it ends.
+    pub fn join(&self, room: &str) -> bool {
+        self.hub().join(self.id(), room)
+    }
+
+    /// Leaves `room`. Returns `false` if it was not in it.
+    pub fn leave(&self, room: &str) -> bool {
+        self.hub().leave(self.id(), room)
+    }
+
+    /// The rooms this stream is in, sorted.
+    pub fn rooms(&self) -> Vec<String> {
+        self.hub().rooms_of(self.id())
     }
 
     /// A future that completes when the stream ends: at once when the

@@ -47,17 +47,19 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 pub use context::{Closed, SseContext};
 pub use stream::SseEnd;
+pub(crate) use stream::{Offer, Outbox};
 pub use topic::{RESET_EVENT, SseTopic, Subscription};
 
 use super::response::IntoResponse;
 use super::router::BoxFuture;
-use super::serve::{catch_panic, respond};
+use super::serve::{catch_panic, reject};
 use super::{Context, Service, Slot};
 use crate::error::Error;
+use crate::hub::{ConnectionInfo, Protocol, SlowConsumer, Target};
 use crate::io_util::{with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::sse::{Event, encode_retry};
-use stream::{Outbox, Pump, Session, Timings};
+use stream::{Pump, Session, Timings};
 
 /// An SSE handler: `async fn(SseContext) -> Result<(), Error>`, or a
 /// stream of events made with [`Sse::from_stream`].
@@ -188,17 +190,18 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     mut io: T,
     ctx: Context,
     handler: &dyn SseHandler,
+    policy: SlowConsumer,
     rt: &R,
     deadline: Instant,
 ) {
     if service.shutdown.is_set() {
         let response = (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
-        return respond(&mut io, response).await;
+        return reject(service, &mut io, response).await;
     }
     let Some(_slot) = Slot::acquire(&service.sse_connections, service.config.sse.max_connections)
     else {
         let response = (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
-        return respond(&mut io, response).await;
+        return reject(service, &mut io, response).await;
     };
     let head = stream_head(service);
     if !matches!(
@@ -209,7 +212,22 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     }
 
     let outbox = Arc::new(Outbox::new(service.config.sse.buffer_size));
-    let sse_ctx = SseContext::new(service.next_stream_id("sse"), ctx, outbox.clone());
+    let id = service.next_stream_id("sse");
+    let info = ConnectionInfo {
+        id: id.clone(),
+        protocol: Protocol::Sse,
+        route: ctx.route.pattern.clone(),
+        remote_addr: ctx.remote_addr,
+        started_at: rt.now(),
+    };
+    let target = Target::Sse {
+        outbox: outbox.clone(),
+        values: ctx.values.clone(),
+    };
+    // In the hub (lookup, rooms, broadcast, statistics) until the stream's
+    // task ends.
+    let _registration = service.hub.register(info, target, policy);
+    let sse_ctx = SseContext::new(id, ctx, outbox.clone());
     let timings = Timings {
         // Zero would write keep-alive comments in a loop: treat it as off.
         keep_alive: service
@@ -224,7 +242,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         io,
         rt.clone(),
         timings,
-        &service.sse_slow_disconnects,
+        &service.hub.counters().sse_send_timeouts,
         service.shutdown.clone(),
     );
     // The handler's synchronous part runs in `call`; a panic there ends

@@ -3,9 +3,7 @@
 //! client that goes away), and the session that runs the handler joined
 //! with the pump in one task.
 
-use std::collections::VecDeque;
 use std::future::Future;
-use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,6 +19,7 @@ use crate::server::serve::{catch_panic, drop_quietly};
 use crate::signal::Signal;
 use crate::sse::KEEP_ALIVE;
 use crate::timer::Timer;
+use crate::write_queue::WriteQueue;
 
 /// Why an SSE stream ended (see [`SseContext::end_reason`](super::SseContext::end_reason)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +37,10 @@ pub enum SseEnd {
     HandlerReturned,
     /// The handler panicked; what was queued was still sent.
     HandlerPanicked,
+    /// The server closed it through the hub
+    /// ([`ConnectionHandle::close`](crate::hub::ConnectionHandle::close));
+    /// what was queued was still sent.
+    ClosedByServer,
 }
 
 impl SseEnd {
@@ -54,7 +57,7 @@ pub(crate) struct Outbox {
 }
 
 struct State {
-    queue: VecDeque<Bytes>,
+    queue: WriteQueue,
     end: Option<SseEnd>,
     pump: Option<Waker>,
     /// Tasks waiting for room in the queue.
@@ -68,7 +71,7 @@ impl Outbox {
         Outbox {
             capacity: capacity.max(1),
             state: Mutex::new(State {
-                queue: VecDeque::new(),
+                queue: WriteQueue::default(),
                 end: None,
                 pump: None,
                 senders: Vec::new(),
@@ -95,7 +98,7 @@ impl Outbox {
             return Poll::Ready(Err(end));
         }
         if state.queue.len() < self.capacity {
-            state.queue.push_back(bytes.clone());
+            state.queue.push(bytes.clone());
             if let Some(pump) = &state.pump {
                 pump.wake_by_ref();
             }
@@ -107,6 +110,30 @@ impl Outbox {
             pump.wake_by_ref();
         }
         Poll::Pending
+    }
+
+    /// Queues `bytes` without waiting (a broadcast): when the queue holds
+    /// `capacity` entries or would go over `max_bytes` (an empty queue takes
+    /// any one event), the client is too slow and the stream ends
+    /// ([`SseEnd::TooSlow`]) instead.
+    pub(crate) fn offer(&self, bytes: &Bytes, max_bytes: usize) -> Offer {
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return Offer::Ended;
+        }
+        // An empty queue takes any one event, however large.
+        if !state.queue.is_empty()
+            && (state.queue.len() >= self.capacity
+                || state.queue.remaining().saturating_add(bytes.len()) > max_bytes)
+        {
+            end(&mut state, SseEnd::TooSlow);
+            return Offer::Overflow;
+        }
+        state.queue.push(bytes.clone());
+        if let Some(pump) = &state.pump {
+            pump.wake_by_ref();
+        }
+        Offer::Queued
     }
 
     /// Ready with the reason once the stream has ended.
@@ -129,6 +156,15 @@ impl Outbox {
     pub(crate) fn end(&self, reason: SseEnd) {
         end(&mut self.lock(), reason);
     }
+}
+
+/// What [`Outbox::offer`] did.
+pub(crate) enum Offer {
+    Queued,
+    /// The outbox was full: the stream was ended as too slow.
+    Overflow,
+    /// The stream had ended already.
+    Ended,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -174,8 +210,6 @@ pub(crate) fn closed_error() -> Error {
 
 /// Rounds of read/write work per poll before yielding to other tasks.
 const BUDGET: usize = 64;
-/// Buffers handed to one vectored write.
-const MAX_SLICES: usize = 32;
 
 /// The timings a pump enforces.
 #[derive(Clone, Copy, Debug)]
@@ -194,8 +228,6 @@ pub(crate) struct Pump<'a, T, R: Runtime> {
     rt: R,
     timings: Timings,
     slow_disconnects: &'a AtomicU64,
-    /// Bytes of the queue's first entry already written.
-    front_written: usize,
     last_write: Instant,
     /// Since when the queue has been full with a sender waiting and nothing
     /// leaving it.
@@ -223,7 +255,6 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             rt,
             timings,
             slow_disconnects,
-            front_written: 0,
             last_write: now,
             full_since: None,
             read_buf: Vec::new(),
@@ -263,7 +294,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
                     && state.end.is_none()
                     && now >= self.last_write + interval
                 {
-                    state.queue.push_back(Bytes::from_static(KEEP_ALIVE));
+                    state.queue.push(Bytes::from_static(KEEP_ALIVE));
                 }
             }
             if !state.queue.is_empty() {
@@ -353,39 +384,18 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
     /// written. `Ready(Ok)` when bytes were written, `Ready(Err)` when the
     /// transport failed.
     fn write_some(&mut self, cx: &mut TaskContext<'_>, state: &mut State) -> Poll<Result<(), ()>> {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let mut count = 0;
-        for (i, entry) in state.queue.iter().take(MAX_SLICES).enumerate() {
-            let skip = if i == 0 { self.front_written } else { 0 };
-            if let (Some(slot), Some(rest)) = (slices.get_mut(i), entry.get(skip..)) {
-                *slot = IoSlice::new(rest);
-                count = i + 1;
-            }
-        }
-        let result =
-            Pin::new(&mut self.io).poll_write_vectored(cx, slices.get(..count).unwrap_or_default());
-        match result {
-            Poll::Ready(Ok(n)) if n > 0 => {
-                let mut left = n;
-                while let Some(front) = state.queue.front() {
-                    let remaining = front.len().saturating_sub(self.front_written);
-                    if left >= remaining {
-                        left -= remaining;
-                        self.front_written = 0;
-                        state.queue.pop_front();
-                        // An entry left the queue: a waiting sender has room.
-                        self.full_since = None;
-                        for waker in state.senders.drain(..) {
-                            waker.wake();
-                        }
-                    } else {
-                        self.front_written += left;
-                        break;
+        match state.queue.poll_write(&mut self.io, cx) {
+            Poll::Ready(Ok(done)) => {
+                if done > 0 {
+                    // An entry left the queue: a waiting sender has room.
+                    self.full_since = None;
+                    for waker in state.senders.drain(..) {
+                        waker.wake();
                     }
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Ready(_) => Poll::Ready(Err(())),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(())),
             Poll::Pending => Poll::Pending,
         }
     }

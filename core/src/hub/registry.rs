@@ -1,0 +1,184 @@
+//! The hub's bookkeeping without any I/O: connections by id and rooms with
+//! their members, generic over what is stored per connection so it can be
+//! tested on its own.
+
+use std::collections::{BTreeSet, HashMap};
+
+/// Connections by id, and rooms by name. A room exists while it has
+/// members. Looking up a room's members costs O(members), never
+/// O(connections).
+#[derive(Debug)]
+pub(crate) struct Registry<T> {
+    connections: HashMap<String, Member<T>>,
+    rooms: HashMap<String, HashMap<String, T>>,
+}
+
+#[derive(Debug)]
+struct Member<T> {
+    value: T,
+    rooms: BTreeSet<String>,
+}
+
+impl<T> Default for Registry<T> {
+    fn default() -> Self {
+        Registry {
+            connections: HashMap::new(),
+            rooms: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> Registry<T> {
+    /// Adds a connection; `false` (and nothing changes) if the id is taken.
+    pub(crate) fn insert(&mut self, id: &str, value: T) -> bool {
+        if self.connections.contains_key(id) {
+            return false;
+        }
+        let member = Member {
+            value,
+            rooms: BTreeSet::new(),
+        };
+        self.connections.insert(id.to_owned(), member);
+        true
+    }
+
+    /// Removes a connection and leaves its rooms.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
+        let member = self.connections.remove(id)?;
+        for room in &member.rooms {
+            self.remove_from_room(room, id);
+        }
+        Some(member.value)
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&T> {
+        self.connections.get(id).map(|member| &member.value)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Every connection, in no particular order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.connections
+            .iter()
+            .map(|(id, member)| (id.as_str(), &member.value))
+    }
+
+    /// Puts connection `id` in `room`; `false` if it is unknown or already there.
+    pub(crate) fn join(&mut self, id: &str, room: &str) -> bool {
+        let Some(member) = self.connections.get_mut(id) else {
+            return false;
+        };
+        if !member.rooms.insert(room.to_owned()) {
+            return false;
+        }
+        self.rooms
+            .entry(room.to_owned())
+            .or_default()
+            .insert(id.to_owned(), member.value.clone());
+        true
+    }
+
+    /// Takes connection `id` out of `room`; `false` if it was not there.
+    pub(crate) fn leave(&mut self, id: &str, room: &str) -> bool {
+        let Some(member) = self.connections.get_mut(id) else {
+            return false;
+        };
+        if !member.rooms.remove(room) {
+            return false;
+        }
+        self.remove_from_room(room, id);
+        true
+    }
+
+    fn remove_from_room(&mut self, room: &str, id: &str) {
+        if let Some(members) = self.rooms.get_mut(room) {
+            members.remove(id);
+            if members.is_empty() {
+                self.rooms.remove(room);
+            }
+        }
+    }
+
+    /// The members of `room`, in no particular order (empty if none).
+    pub(crate) fn members(&self, room: &str) -> impl Iterator<Item = (&str, &T)> {
+        self.rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|members| members.iter().map(|(id, value)| (id.as_str(), value)))
+    }
+
+    /// The rooms of connection `id`, sorted.
+    pub(crate) fn rooms_of(&self, id: &str) -> Vec<String> {
+        self.connections
+            .get(id)
+            .map(|member| member.rooms.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Every room with its member count, sorted by name.
+    pub(crate) fn rooms(&self) -> Vec<(String, usize)> {
+        let mut rooms: Vec<_> = self
+            .rooms
+            .iter()
+            .map(|(room, members)| (room.clone(), members.len()))
+            .collect();
+        rooms.sort();
+        rooms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted<'a>(ids: impl Iterator<Item = (&'a str, &'a u32)>) -> Vec<&'a str> {
+        let mut ids: Vec<_> = ids.map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    #[test]
+    fn join_leave_members_and_rooms_of() {
+        let mut registry = Registry::default();
+        assert!(registry.insert("a", 1));
+        assert!(registry.insert("b", 2));
+        assert!(!registry.insert("a", 3), "ids are unique");
+        assert!(registry.join("a", "lobby"));
+        assert!(!registry.join("a", "lobby"), "joining twice is a no-op");
+        assert!(registry.join("b", "lobby"));
+        assert!(registry.join("a", "games"));
+        assert!(!registry.join("nobody", "lobby"));
+        assert_eq!(sorted(registry.members("lobby")), ["a", "b"]);
+        assert_eq!(registry.rooms_of("a"), ["games", "lobby"]);
+        assert_eq!(
+            registry.rooms(),
+            [("games".to_owned(), 1), ("lobby".to_owned(), 2)]
+        );
+
+        assert!(registry.leave("b", "lobby"));
+        assert!(!registry.leave("b", "lobby"));
+        assert_eq!(sorted(registry.members("lobby")), ["a"]);
+        assert!(registry.rooms_of("b").is_empty());
+    }
+
+    #[test]
+    fn removal_leaves_every_room_and_empty_rooms_vanish() {
+        let mut registry = Registry::default();
+        registry.insert("a", 1);
+        registry.insert("b", 2);
+        registry.join("a", "x");
+        registry.join("a", "y");
+        registry.join("b", "y");
+        assert_eq!(registry.remove("a"), Some(1));
+        assert_eq!(registry.remove("a"), None);
+        assert_eq!(registry.members("x").count(), 0);
+        assert_eq!(sorted(registry.members("y")), ["b"]);
+        assert_eq!(registry.rooms(), [("y".to_owned(), 1)]);
+        assert_eq!(registry.len(), 1);
+        assert!(registry.get("a").is_none());
+        assert_eq!(registry.get("b"), Some(&2));
+    }
+}

@@ -1,0 +1,202 @@
+//! Server statistics (the Forge `GetStats()`): live counters and the
+//! [`Stats`] snapshot they produce.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use super::Protocol;
+
+/// A snapshot of the server's statistics, serializable as JSON.
+///
+/// Message and byte counts are message payloads: received WebSocket
+/// messages (in); WebSocket messages and SSE events queued for clients, by
+/// handlers or broadcasts (out; an SSE event counts its encoded bytes).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Stats {
+    /// WebSocket connections.
+    pub websocket: ConnectionCounts,
+    /// Server-Sent Events streams.
+    pub sse: ConnectionCounts,
+    /// Connections per route pattern.
+    pub routes: BTreeMap<String, ConnectionCounts>,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Messages and events queued for clients.
+    pub messages_out: u64,
+    /// Payload bytes queued for clients.
+    pub bytes_out: u64,
+    /// Broadcasts made.
+    pub broadcasts: u64,
+    /// Copies of broadcasts queued (one per recipient).
+    pub broadcast_deliveries: u64,
+    /// Clients dropped for being too slow: WebSocket connections closed
+    /// because their outbox overflowed, SSE clients whose outbox overflowed
+    /// or whose queue stayed full for the send timeout.
+    pub slow_clients_dropped: u64,
+    /// Answers other than `101` / `200` to requests for a WebSocket or SSE
+    /// route (or an upgrade request for no route), by status, e.g.
+    /// `"429 Too Many Requests"`.
+    pub handshakes_rejected: BTreeMap<String, u64>,
+}
+
+/// Open and total connections of one kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ConnectionCounts {
+    /// Open now.
+    pub active: u64,
+    /// Opened since the server started.
+    pub total: u64,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    websocket: Open,
+    sse: Open,
+    routes: Mutex<BTreeMap<String, ConnectionCounts>>,
+    messages_in: AtomicU64,
+    bytes_in: AtomicU64,
+    messages_out: AtomicU64,
+    bytes_out: AtomicU64,
+    broadcasts: AtomicU64,
+    broadcast_deliveries: AtomicU64,
+    slow_dropped: AtomicU64,
+    /// SSE clients dropped by their stream's pump: queue full for the send
+    /// timeout while a handler's send waited.
+    pub(crate) sse_send_timeouts: AtomicU64,
+    rejected: Mutex<BTreeMap<u16, u64>>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    active: AtomicU64,
+    total: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Counters only: every update leaves the map consistent.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Counters {
+    fn open(&self, protocol: Protocol) -> &Open {
+        match protocol {
+            Protocol::WebSocket => &self.websocket,
+            Protocol::Sse => &self.sse,
+        }
+    }
+
+    pub(crate) fn opened(&self, protocol: Protocol, route: &str) {
+        let open = self.open(protocol);
+        open.active.fetch_add(1, Ordering::Relaxed);
+        open.total.fetch_add(1, Ordering::Relaxed);
+        let mut routes = lock(&self.routes);
+        let counts = routes.entry(route.to_owned()).or_default();
+        counts.active += 1;
+        counts.total += 1;
+    }
+
+    pub(crate) fn closed(&self, protocol: Protocol, route: &str) {
+        self.open(protocol).active.fetch_sub(1, Ordering::Relaxed);
+        if let Some(counts) = lock(&self.routes).get_mut(route) {
+            counts.active = counts.active.saturating_sub(1);
+        }
+    }
+
+    pub(crate) fn received(&self, bytes: usize) {
+        self.messages_in.fetch_add(1, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn sent(&self, bytes: usize) {
+        self.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn broadcast(&self, deliveries: usize) {
+        self.broadcasts.fetch_add(1, Ordering::Relaxed);
+        self.broadcast_deliveries
+            .fetch_add(deliveries as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn slow_dropped(&self) {
+        self.slow_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn rejected(&self, status: http::StatusCode) {
+        *lock(&self.rejected).entry(status.as_u16()).or_default() += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let counts = |open: &Open| ConnectionCounts {
+            active: open.active.load(Ordering::Relaxed),
+            total: open.total.load(Ordering::Relaxed),
+        };
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Stats {
+            websocket: counts(&self.websocket),
+            sse: counts(&self.sse),
+            routes: lock(&self.routes).clone(),
+            messages_in: load(&self.messages_in),
+            bytes_in: load(&self.bytes_in),
+            messages_out: load(&self.messages_out),
+            bytes_out: load(&self.bytes_out),
+            broadcasts: load(&self.broadcasts),
+            broadcast_deliveries: load(&self.broadcast_deliveries),
+            slow_clients_dropped: load(&self.slow_dropped) + load(&self.sse_send_timeouts),
+            handshakes_rejected: lock(&self.rejected)
+                .iter()
+                .map(|(&status, &count)| (status_label(status), count))
+                .collect(),
+        }
+    }
+}
+
+/// `"429 Too Many Requests"`, or just the number for an unknown status.
+fn status_label(status: u16) -> String {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|status| status.canonical_reason());
+    match reason {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up_in_the_snapshot() {
+        let counters = Counters::default();
+        counters.opened(Protocol::WebSocket, "/ws");
+        counters.opened(Protocol::WebSocket, "/ws");
+        counters.opened(Protocol::Sse, "/events");
+        counters.closed(Protocol::WebSocket, "/ws");
+        counters.received(5);
+        counters.sent(7);
+        counters.sent(3);
+        counters.broadcast(2);
+        counters.slow_dropped();
+        counters.rejected(http::StatusCode::TOO_MANY_REQUESTS);
+        counters.rejected(http::StatusCode::TOO_MANY_REQUESTS);
+        let stats = counters.snapshot();
+        assert_eq!((stats.websocket.active, stats.websocket.total), (1, 2));
+        assert_eq!((stats.sse.active, stats.sse.total), (1, 1));
+        assert_eq!(stats.routes["/ws"].active, 1);
+        assert_eq!(stats.routes["/events"].total, 1);
+        assert_eq!((stats.messages_in, stats.bytes_in), (1, 5));
+        assert_eq!((stats.messages_out, stats.bytes_out), (2, 10));
+        assert_eq!((stats.broadcasts, stats.broadcast_deliveries), (1, 2));
+        assert_eq!(stats.slow_clients_dropped, 1);
+        assert_eq!(stats.handshakes_rejected["429 Too Many Requests"], 2);
+    }
+}

@@ -1,0 +1,219 @@
+//! The outgoing queue of a connection: its own frames, encoded into a reused
+//! staging buffer, and pre-encoded [`SharedFrame`]s, kept in order.
+//!
+//! A server's frames are unmasked, so a message sent to many connections can
+//! be encoded once ([`SharedFrame`]) and the same refcounted [`Bytes`]
+//! queued on each of them: no per-recipient copy.
+
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::{Config, Outgoing, SendError};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, apply_mask};
+
+/// A message encoded once as server frames (header and payload, unmasked),
+/// ready to be queued on any number of server connections with
+/// [`Connection::send_shared`](super::Connection::send_shared).
+///
+/// Cloning it clones a refcounted [`Bytes`]: cheap.
+///
+/// ```
+/// use tidings_core::ws::SharedFrame;
+///
+/// let frame = SharedFrame::text("hello");
+/// assert_eq!(frame.as_bytes(), b"\x81\x05hello");
+/// assert_eq!(frame.payload_len(), 5);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedFrame {
+    bytes: Bytes,
+    payload_len: usize,
+}
+
+impl SharedFrame {
+    /// A text message as one frame.
+    pub fn text(text: &str) -> Self {
+        Self::data(OpCode::Text, text.as_bytes(), None)
+    }
+
+    /// A binary message as one frame.
+    pub fn binary(data: &[u8]) -> Self {
+        Self::data(OpCode::Binary, data, None)
+    }
+
+    /// `message` encoded as a server would send it with `config`: a data
+    /// message split into frames of at most
+    /// [`Config::max_outgoing_frame_size`] payload bytes when that is set.
+    ///
+    /// # Errors
+    /// [`SendError::ControlPayloadTooLong`] for a ping or pong over 125 bytes.
+    pub fn new(message: Outgoing<'_>, config: &Config) -> Result<Self, SendError> {
+        let max = config.max_outgoing_frame_size;
+        Ok(match message {
+            Outgoing::Text(text) => Self::data(OpCode::Text, text.as_bytes(), max),
+            Outgoing::Binary(data) => Self::data(OpCode::Binary, data, max),
+            Outgoing::Ping(payload) | Outgoing::Pong(payload)
+                if payload.len() > MAX_CONTROL_PAYLOAD =>
+            {
+                return Err(SendError::ControlPayloadTooLong(payload.len()));
+            }
+            Outgoing::Ping(payload) => Self::control(OpCode::Ping, payload),
+            Outgoing::Pong(payload) => Self::control(OpCode::Pong, payload),
+        })
+    }
+
+    fn data(opcode: OpCode, payload: &[u8], max_frame: Option<usize>) -> Self {
+        let mut out = BytesMut::with_capacity(payload.len() + MAX_HEADER_LEN);
+        for_each_fragment(opcode, payload, max_frame, |opcode, fin, chunk| {
+            encode_frame(&mut out, opcode, fin, None, chunk);
+        });
+        SharedFrame {
+            bytes: out.freeze(),
+            payload_len: payload.len(),
+        }
+    }
+
+    fn control(opcode: OpCode, payload: &[u8]) -> Self {
+        let mut out = BytesMut::with_capacity(payload.len() + MAX_HEADER_LEN);
+        encode_frame(&mut out, opcode, true, None, payload);
+        SharedFrame {
+            bytes: out.freeze(),
+            payload_len: payload.len(),
+        }
+    }
+
+    /// The encoded frames.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The encoded frames, shared.
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// Bytes on the wire (headers included).
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether there are no bytes at all (never true for a built frame).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// The message's payload length.
+    pub fn payload_len(&self) -> usize {
+        self.payload_len
+    }
+}
+
+/// Calls `f(opcode, fin, chunk)` for each frame of a data message split into
+/// frames of at most `max_frame` payload bytes (`None` or 0: one frame).
+pub(super) fn for_each_fragment(
+    opcode: OpCode,
+    payload: &[u8],
+    max_frame: Option<usize>,
+    mut f: impl FnMut(OpCode, bool, &[u8]),
+) {
+    let Some(frame_size) = max_frame.filter(|&size| size > 0 && size < payload.len()) else {
+        f(opcode, true, payload);
+        return;
+    };
+    let mut chunks = payload.chunks(frame_size).peekable();
+    let mut opcode = opcode;
+    while let Some(chunk) = chunks.next() {
+        f(opcode, chunks.peek().is_none(), chunk);
+        opcode = OpCode::Continuation;
+    }
+}
+
+/// Appends one frame to `out`, masked with `mask` when given.
+pub(super) fn encode_frame(
+    out: &mut BytesMut,
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) {
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: payload.len() as u64,
+    };
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    out.reserve(n + payload.len());
+    out.put_slice(head.get(..n).unwrap_or_default());
+    let start = out.len();
+    out.put_slice(payload);
+    if let (Some(key), Some(body)) = (mask, out.get_mut(start..)) {
+        apply_mask(body, key, 0);
+    }
+}
+
+/// The ordered outgoing queue: chunks ready to write, then the staging
+/// buffer where the connection's own frames are being encoded.
+#[derive(Debug, Default)]
+pub(super) struct TxQueue {
+    /// Whole chunks, in order: frozen staging buffers (`false`) and shared
+    /// frames (`true`).
+    chunks: VecDeque<(Bytes, bool)>,
+    /// Own frames encoded after the last chunk. Reused: after its bytes are
+    /// taken and written, the next `reserve` reclaims the same allocation.
+    pub(super) staging: BytesMut,
+    /// Bytes in `chunks`.
+    chunked_bytes: usize,
+    /// Shared frames in `chunks`.
+    shared_frames: usize,
+}
+
+impl TxQueue {
+    /// Bytes waiting to be taken.
+    pub(super) fn len(&self) -> usize {
+        self.chunked_bytes + self.staging.len()
+    }
+
+    /// Shared frames waiting to be taken.
+    pub(super) fn shared_frames(&self) -> usize {
+        self.shared_frames
+    }
+
+    /// Queues a shared frame after everything queued so far.
+    pub(super) fn push_shared(&mut self, frame: &SharedFrame) {
+        self.seal_staging();
+        self.chunked_bytes += frame.bytes.len();
+        self.shared_frames += 1;
+        self.chunks.push_back((frame.bytes.clone(), true));
+    }
+
+    /// Moves the staged own frames into the chunk list.
+    fn seal_staging(&mut self) {
+        if !self.staging.is_empty() {
+            let staged = self.staging.split().freeze();
+            self.chunked_bytes += staged.len();
+            self.chunks.push_back((staged, false));
+        }
+    }
+
+    /// The next chunk to write, in order; `None` when nothing is queued.
+    pub(super) fn pop_chunk(&mut self) -> Option<Bytes> {
+        if let Some((chunk, shared)) = self.chunks.pop_front() {
+            self.chunked_bytes -= chunk.len();
+            self.shared_frames -= usize::from(shared);
+            return Some(chunk);
+        }
+        (!self.staging.is_empty()).then(|| self.staging.split().freeze())
+    }
+
+    /// Drops the chunks not yet taken (own and shared).
+    pub(super) fn clear(&mut self) {
+        self.chunks.clear();
+        self.staging.clear();
+        self.chunked_bytes = 0;
+        self.shared_frames = 0;
+    }
+}
