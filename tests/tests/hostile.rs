@@ -86,10 +86,12 @@ async fn still_serves<N: TestRuntime>(server: &TestServer<N>) {
         wait_until::<N>(Duration::from_secs(5), || server
             .handle
             .active_connections()
-            == 0)
+            == 0
+            && server.handle.hub().is_empty())
         .await,
-        "connections left registered: {}",
-        server.handle.active_connections()
+        "connections left: {} open, registered in the hub: {:?}",
+        server.handle.active_connections(),
+        server.handle.hub().connections()
     );
 }
 
