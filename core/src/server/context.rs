@@ -2,6 +2,7 @@
 //! addresses, and values attached by middleware.
 
 use core::net::SocketAddr;
+use std::time::Instant;
 
 use http::{HeaderMap, Method, Uri};
 
@@ -20,6 +21,8 @@ pub struct Context {
     pub(crate) local_addr: Option<SocketAddr>,
     pub(crate) route: RouteInfo,
     pub(crate) values: http::Extensions,
+    /// When the request was routed, from the runtime's clock.
+    pub(crate) now: Instant,
 }
 
 /// The route a request matched.
@@ -29,6 +32,10 @@ pub struct RouteInfo {
     pub pattern: String,
     /// The route's name, if one was given.
     pub name: Option<String>,
+    /// The route's summary, if one was given.
+    pub summary: Option<String>,
+    /// The route's tags.
+    pub tags: Vec<String>,
 }
 
 impl Context {
@@ -86,6 +93,13 @@ impl Context {
     /// The server's address the client connected to.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// When the request was routed, read from the server's runtime clock
+    /// (middleware such as [`RateLimit`](super::RateLimit) takes its time
+    /// from here).
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// The matched route.

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 
 use super::context::{Context, RouteInfo};
+use super::middleware::{self, Chain, End};
 use super::response::{self, IntoResponse, Response};
 use super::router::{BoxFuture, Endpoint};
 use super::{Service, Slot};
@@ -76,24 +77,24 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         route: RouteInfo {
             pattern: route.pattern.as_str().to_owned(),
             name: route.options.name.clone(),
+            summary: route.options.summary.clone(),
+            tags: route.options.tags.clone(),
         },
         values: http::Extensions::new(),
+        now: rt.now(),
     };
-    for middleware in &route.options.middleware {
-        // Middleware is user code too: a panic answers 500 (see
-        // `catch_panic`; `ctx` is dropped unused after it).
-        match catch_panic(|| middleware(&mut ctx).err()) {
-            Some(None) => {}
-            Some(Some(rejection)) => return respond(&mut io, rejection).await,
-            None => {
-                return respond(
-                    &mut io,
-                    (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response(),
-                )
-                .await;
-            }
-        }
-    }
+    let clock_rt = rt.clone();
+    let protocol = middleware::protocol_of(&route.endpoint);
+    // The middleware's `after` hooks run when `chain` is dropped.
+    let mut chain = match Chain::start(
+        &route.chain,
+        &mut ctx,
+        protocol,
+        Arc::new(move || clock_rt.now()),
+    ) {
+        Ok(chain) => chain,
+        Err(rejection) => return respond(&mut io, rejection).await,
+    };
 
     match &route.endpoint {
         Endpoint::Get(handler) => {
@@ -116,6 +117,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             let mut response = response.unwrap_or_else(|| {
                 (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked").into_response()
             });
+            chain.finish(End::Responded(response.status()));
             if head_only {
                 let length = response.body().len();
                 *response.body_mut() = Bytes::new();
@@ -138,7 +140,11 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             // Whatever the client sent after the head is read and discarded
             // by the stream's pump; `leftover` is dropped with it.
             drop(leftover);
-            super::sse::serve(service, io, ctx, handler.as_ref(), rt, deadline).await;
+            if let Some(end) =
+                super::sse::serve(service, io, ctx, handler.as_ref(), rt, deadline).await
+            {
+                chain.finish(End::SseEnded(end));
+            }
         }
         Endpoint::WebSocket(handler) => {
             if service.shutdown.is_set() {
@@ -194,6 +200,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             shared.lock().drain_events();
             let conn = Connection::from_shared(shared.clone());
             conn.set_values(ctx.values.clone());
+            let observer = conn.clone();
             let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
             let session = Session {
                 pump: Some(pump),
@@ -214,6 +221,9 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                     session.handler_panicked();
                     session.await
                 }
+            }
+            if let Some(closed) = observer.close_info() {
+                chain.finish(End::Closed(closed));
             }
         }
     }
