@@ -38,6 +38,28 @@ macro_rules! adapter_api {
             $crate::client::connect::<$rt>(url, config).await
         }
 
+        /// The runtime this adapter drives tidings with.
+        #[doc(hidden)]
+        pub type AdapterRuntime = $rt;
+
+        /// Test helpers on this runtime (see [`tidings_core::testing`]): an
+        /// app on an ephemeral port, WebSocket and SSE test clients with
+        /// expectations, and an AsyncAPI document check.
+        pub mod testing {
+            pub use $crate::testing::{DEFAULT_TIMEOUT, asyncapi_problems};
+
+            /// An app served on `127.0.0.1` at an ephemeral port, stopped
+            /// when dropped (see [`tidings_core::testing::TestApp`]).
+            pub type TestApp = $crate::testing::TestApp<super::AdapterRuntime>;
+
+            /// A WebSocket test client (see [`tidings_core::testing::WsClient`]).
+            pub type WsClient = $crate::testing::WsClient<super::AdapterRuntime>;
+
+            /// A Server-Sent Events test client (see
+            /// [`tidings_core::testing::SseClient`]).
+            pub type SseClient = $crate::testing::SseClient<super::AdapterRuntime>;
+        }
+
         pub use $crate::event_source::{EventSourceConfig, EventSourceError};
         pub use $crate::sse::DecodedEvent;
 

@@ -8,6 +8,7 @@
 //! pump, Server-Sent Events streams ([`Router::sse`], [`SseContext`],
 //! [`SseTopic`]), and shutdown — is here, written once.
 
+mod asyncapi;
 mod config;
 mod context;
 pub mod middleware;
@@ -30,7 +31,8 @@ pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{
-    BoxFuture, GetHandler, MessageTypes, RouteOptions, Router, RouterError, WebSocketHandler,
+    BoxFuture, GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError,
+    WebSocketHandler,
 };
 pub use sse::{
     Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,

@@ -72,18 +72,50 @@ pub struct RouteOptions {
     /// passes when any of them accepts it; otherwise it gets the first
     /// scheme's 401.
     pub auth: Vec<String>,
-    /// `WithWebSocketMessages`: the Rust type names of the messages the
-    /// client sends and the server sends back, for documentation.
+    /// `WithWebSocketMessages`: the types of the messages the client sends
+    /// and the server sends back, with their JSON Schemas, for the AsyncAPI
+    /// document ([`Router::asyncapi`]).
     pub messages: Option<MessageTypes>,
+    /// The event types of an SSE route (event name and data type), for the
+    /// AsyncAPI document.
+    pub sse_events: Vec<(String, MessageType)>,
 }
 
-/// The message types of a WebSocket route, by Rust type name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The message types of a WebSocket route.
+#[derive(Clone, Debug)]
 pub struct MessageTypes {
     /// What the client sends.
-    pub receive: &'static str,
+    pub receive: MessageType,
     /// What the server sends.
-    pub send: &'static str,
+    pub send: MessageType,
+}
+
+/// A message type: its Rust name and how to make its JSON Schema.
+#[derive(Clone, Copy)]
+pub struct MessageType {
+    /// The Rust type name (`std::any::type_name`).
+    pub type_name: &'static str,
+    /// The schema's name (`JsonSchema::schema_name`).
+    pub schema_name: fn() -> std::borrow::Cow<'static, str>,
+    /// Adds the type's schema to a generator, returning it or a `$ref` to it.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+impl MessageType {
+    /// The message type `T`.
+    pub fn of<T: schemars::JsonSchema>() -> Self {
+        MessageType {
+            type_name: std::any::type_name::<T>(),
+            schema_name: T::schema_name,
+            schema: |generator| generator.subschema_for::<T>(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MessageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name)
+    }
 }
 
 impl RouteOptions {
@@ -141,13 +173,23 @@ impl RouteOptions {
         self
     }
 
-    /// Records the message types: `Receive` from the client, `Send` to it.
+    /// Records the message types of a WebSocket route (the Forge
+    /// `WithWebSocketMessages`): `Receive` from the client, `Send` to it;
+    /// their JSON Schemas go into the AsyncAPI document.
     #[must_use]
-    pub fn messages<Receive, Send>(mut self) -> Self {
+    pub fn messages<Receive: schemars::JsonSchema, Send: schemars::JsonSchema>(mut self) -> Self {
         self.messages = Some(MessageTypes {
-            receive: std::any::type_name::<Receive>(),
-            send: std::any::type_name::<Send>(),
+            receive: MessageType::of::<Receive>(),
+            send: MessageType::of::<Send>(),
         });
+        self
+    }
+
+    /// Declares an event type an SSE route sends: events named `event`
+    /// whose data is JSON of type `T` (use `"message"` for unnamed events).
+    #[must_use]
+    pub fn sse_event<T: schemars::JsonSchema>(mut self, event: impl Into<String>) -> Self {
+        self.sse_events.push((event.into(), MessageType::of::<T>()));
         self
     }
 }
@@ -161,6 +203,7 @@ impl std::fmt::Debug for RouteOptions {
             .field("middleware", &self.middleware.len())
             .field("auth", &self.auth)
             .field("messages", &self.messages)
+            .field("sse_events", &self.sse_events)
             .finish()
     }
 }
@@ -397,6 +440,11 @@ impl Router {
                 &route.options,
             )
         })
+    }
+
+    /// Every route, in registration order.
+    pub(crate) fn all_routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// The first route matching `path`, with its parameters.

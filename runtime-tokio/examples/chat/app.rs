@@ -9,6 +9,8 @@
 //! - SSE `GET /events`: room activity and server stats as Server-Sent
 //!   Events, with ids, so a reconnecting `EventSource` resumes where it
 //!   left off (see [`Feed`]).
+//! - `GET /asyncapi.json`: the AsyncAPI 3.0 document of the streaming
+//!   routes ([`Router::asyncapi`](tidings_tokio::Router::asyncapi)).
 //!
 //! The example's `main.rs` serves [`router`]; the tests include this file
 //! with `#[path = "../examples/chat/app.rs"] mod chat_app;`. The including
@@ -18,10 +20,13 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tidings_tokio::sse::Event;
-use tidings_tokio::{Connection, Context, Error, Html, RouteOptions, Router, SseContext, SseTopic};
+use tidings_tokio::{
+    Connection, Context, Error, Html, Json, RouteOptions, Router, SseContext, SseTopic,
+};
 
 use crate::rfc3339;
 
@@ -32,7 +37,7 @@ pub(crate) const INDEX_HTML: &str = include_str!("index.html");
 ///
 /// Clients may send only `content`: every field defaults to empty, and the
 /// server overwrites `type`, `user` and `time` anyway.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub(crate) struct ChatMessage {
     /// `message` for what users say, `system` for join and leave notices.
@@ -243,8 +248,38 @@ pub(crate) fn router() -> Router {
     router_with(Arc::new(Rooms::default()))
 }
 
-/// The chat router over `rooms` (tests keep a handle to watch membership).
+/// `join` and `leave` events of `/events` (documentation of their data).
+#[derive(JsonSchema)]
+#[allow(dead_code, reason = "describes JSON the feed publishes")]
+pub(crate) struct RoomChange {
+    room: String,
+    user: String,
+    /// Members after the change.
+    members: usize,
+}
+
+/// `messages` events of `/events` (documentation of their data).
+#[derive(JsonSchema)]
+#[allow(dead_code, reason = "describes JSON the feed publishes")]
+pub(crate) struct MessageCount {
+    room: String,
+    /// The room's message count after the message.
+    count: u64,
+}
+
+/// The chat router over `rooms` (tests keep a handle to watch membership),
+/// with `/asyncapi.json` describing its streaming routes.
 pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
+    let router = chat_routes(rooms);
+    let doc = router.asyncapi("tidings chat", env!("CARGO_PKG_VERSION"));
+    router.get_with(
+        "/asyncapi.json",
+        move |_ctx: Context| std::future::ready(Json(doc.clone())),
+        RouteOptions::new().summary("AsyncAPI 3.0 document of the streaming routes"),
+    )
+}
+
+fn chat_routes(rooms: Arc<Rooms>) -> Router {
     let feed_rooms = rooms.clone();
     Router::new()
         .get("/", |_ctx: Context| async { Html(INDEX_HTML) })
@@ -252,13 +287,19 @@ pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
             "/events",
             move |ctx: SseContext| events(feed_rooms.clone(), ctx),
             RouteOptions::new()
+                .name("events")
                 .summary("Room activity and server stats")
-                .tags(["chat"]),
+                .tags(["chat"])
+                .sse_event::<RoomChange>("join")
+                .sse_event::<RoomChange>("leave")
+                .sse_event::<MessageCount>("messages")
+                .sse_event::<serde_json::Value>("stats"),
         )
         .websocket_with(
             "/ws/chat/:room",
             move |ctx: Context, conn: Connection| chat(rooms.clone(), ctx, conn),
             RouteOptions::new()
+                .name("chat")
                 .summary("Chat room")
                 .tags(["chat"])
                 .messages::<ChatMessage, ChatMessage>(),
