@@ -14,8 +14,8 @@ macro_rules! adapter_api {
         pub use $crate::close::CloseCode;
         pub use $crate::http::StatusCode;
         pub use $crate::server::{
-            Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig, Sse,
-            SseConfig, SseContext, SseTopic,
+            Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit,
+            Response, RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic,
         };
         pub use $crate::{Connection, Error, Message, Utf8Bytes, sse, ws};
 

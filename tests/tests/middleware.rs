@@ -267,6 +267,9 @@ async fn bearer_auth_rejects_missing_and_bad_tokens<N: TestRuntime>() {
         ),
         "{head}"
     );
+    // The scheme name is case-insensitive.
+    let head = upgrade_head::<N>(server.addr, "/ws/me", "authorization: bearer token-ann").await;
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     // Another scheme's credential does not count for a bearer route.
     let head = upgrade_head::<N>(server.addr, "/ws/me?token=token-ann", "").await;
     assert!(head.starts_with("HTTP/1.1 401 "), "{head}");
@@ -349,6 +352,13 @@ async fn route_requiring_an_unknown_scheme_is_refused_at_start<N: TestRuntime>()
     assert!(error.to_string().contains("\"jwt\""), "{error}");
 }
 
+#[test]
+#[should_panic(expected = "invalid router: route \"/ws\" requires authentication scheme \"jwt\"")]
+fn service_refuses_a_route_requiring_an_unknown_scheme() {
+    let router = Router::new().websocket_with("/ws", whoami, RouteOptions::new().auth("jwt"));
+    let _ = tidings_core::server::Service::new(router, ServerConfig::default());
+}
+
 /// A middleware that records the outcomes its `after` hook is given.
 struct Recorder(std::sync::Arc<Mutex<Vec<String>>>);
 
@@ -381,9 +391,24 @@ async fn middleware_after_hook_sees_the_outcome<N: TestRuntime>() {
     let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
     let router = Router::new()
         .layer(Recorder(seen.clone()))
-        .layer(RateLimit::new(0.001, 1))
-        .websocket("/ws", whoami);
+        .websocket_with(
+            "/ws",
+            whoami,
+            RouteOptions::new().layer(RateLimit::new(0.001, 1)),
+        )
+        .sse("/events", |ctx: SseContext| async move {
+            ctx.send_event("user", ctx.get::<UserId>().map_or(0, |u| u.0).to_string())
+                .await
+        })
+        .get("/page", |_ctx: Context| async { "page" });
     let server = start_server::<N>(router, ServerConfig::default()).await;
+    let mut sse = SseClient::<N>::open(server.addr, "/events", &[]).await;
+    let events = sse.events_to_end().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].data, "9");
+    let mut page = RawClient::<N>::connect(server.addr).await;
+    page.send(b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(page.read_head().await.starts_with("HTTP/1.1 200 "));
     let conn = client::<N>(&server.url("/ws"), Default::default()).await;
     // Values set by a layer reach the handler too.
     assert_eq!(
@@ -395,7 +420,12 @@ async fn middleware_after_hook_sees_the_outcome<N: TestRuntime>() {
     assert!(head.starts_with("HTTP/1.1 429 "), "{head}");
     // In either order: the client may see its close before the server's
     // task has finished.
-    let expected = ["websocket /ws Rejected(429)", "websocket /ws closed 1000"];
+    let expected = [
+        "http /page Responded(200)",
+        "sse /events SseEnded(HandlerReturned)",
+        "websocket /ws Rejected(429)",
+        "websocket /ws closed 1000",
+    ];
     assert!(
         wait_until::<N>(Duration::from_secs(5), || {
             let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
