@@ -137,7 +137,10 @@ fn asyncapi_document_of_a_router_is_valid() {
         .sse_with(
             "/feed/*topic",
             |_ctx: SseContext| async { Ok(()) },
-            RouteOptions::new().name("feed").sse_event::<Say>("said"),
+            RouteOptions::new()
+                .name("feed")
+                .sse_event::<Say>("said")
+                .sse_event::<serde_json::Value>("any"),
         );
     let doc = router.asyncapi("Test", "0.1.0");
     assert_eq!(asyncapi_problems(&doc), Vec::<String>::new());
@@ -171,6 +174,11 @@ fn asyncapi_document_of_a_router_is_valid() {
         doc["operations"]["feed.receive"].is_null(),
         "SSE routes only send"
     );
+    // Any JSON: the schema `true`, written as an empty schema object.
+    assert_eq!(
+        doc["channels"]["feed"]["messages"]["any"]["payload"],
+        json!({})
+    );
     // The nested type is collected too, and referenced from Say.
     assert!(doc["components"]["schemas"]["Recipient"].is_object());
 
@@ -179,12 +187,16 @@ fn asyncapi_document_of_a_router_is_valid() {
     broken["asyncapi"] = json!("2.6.0");
     broken["operations"]["feed.send"]["channel"] = json!({ "$ref": "#/channels/missing" });
     broken["channels"]["feed"]["address"] = json!("/feed/{topic}/{extra}");
+    broken["channels"]["feed"]["messages"]["any"]["payload"] = json!(true);
     assert_eq!(
         asyncapi_problems(&broken),
         [
             "asyncapi is \"2.6.0\", not \"3.0.0\"",
             "channel feed: parameter extra not declared",
+            "channel feed: message any: payload is not a schema object",
             "operation feed.send: message #/channels/feed/messages/said is not one of \
+             #/channels/missing's messages",
+            "operation feed.send: message #/channels/feed/messages/any is not one of \
              #/channels/missing's messages",
             "#/operations/feed.send/channel: $ref \"#/channels/missing\" does not resolve",
         ]

@@ -187,7 +187,13 @@ fn message(
     generator: &mut schemars::SchemaGenerator,
     message_type: &MessageType,
 ) -> Map<String, Value> {
-    let payload: Value = (message_type.schema)(generator).into();
+    // A payload must be a schema object: the boolean schemas `true` (any
+    // value, e.g. `serde_json::Value`) and `false` become `{}` and `{"not": {}}`.
+    let payload = match (message_type.schema)(generator).into() {
+        Value::Bool(true) => json!({}),
+        Value::Bool(false) => json!({ "not": {} }),
+        schema => schema,
+    };
     let mut message = Map::new();
     message.insert("name".into(), json!((message_type.schema_name)()));
     message.insert("contentType".into(), json!("application/json"));

@@ -5,7 +5,8 @@ use serde_json::Value;
 /// What is wrong with an AsyncAPI 3.0 document (empty when nothing is):
 /// `asyncapi` must be `"3.0.0"`; `info.title` and `info.version` strings;
 /// every channel an object with a string `address` whose `{name}`
-/// parameters are declared in `parameters`; every operation an `action` of
+/// parameters are declared in `parameters` and whose messages' payloads
+/// are schema objects; every operation an `action` of
 /// `send` or `receive` and a `channel` that is a `$ref` to a channel of the
 /// document, with messages referring to that channel's messages; and every
 /// `$ref` anywhere a local JSON Pointer (`#/…`) that resolves inside the
@@ -34,6 +35,17 @@ pub fn asyncapi_problems(doc: &Value) -> Vec<String> {
         {
             if !channel["parameters"][name.0].is_object() {
                 problems.push(format!("channel {id}: parameter {} not declared", name.0));
+            }
+        }
+    }
+    for (id, channel) in channels {
+        let messages = channel["messages"].as_object().unwrap_or(&empty);
+        for (name, message) in messages {
+            let payload = &message["payload"];
+            if !payload.is_null() && !payload.is_object() {
+                problems.push(format!(
+                    "channel {id}: message {name}: payload is not a schema object"
+                ));
             }
         }
     }

@@ -1,11 +1,13 @@
 //! The logging middleware: one `tracing` event per request once it is over.
 
 use super::{End, Middleware, Outcome};
+use crate::server::SseEnd;
 use crate::server::context::Context;
 use crate::server::response::Response;
 
-/// Emits one `tracing` event (target `tidings::access`, level INFO, WARN for
-/// rejections and abnormal ends) when a request is over, with the fields
+/// Emits one `tracing` event (target `tidings::access`, level INFO; WARN for
+/// rejections, unclean WebSocket closes, SSE clients dropped as too slow or
+/// after a handler panic, and streams that never started) when a request is over, with the fields
 /// `protocol` (`websocket`, `sse`, `http`), `route` (the pattern), `path`,
 /// `name`,
 /// `summary` and `tags` (the route options), `remote` (the client's
@@ -107,7 +109,11 @@ impl Middleware for Logging {
             }
             End::SseEnded(end) => {
                 let sse_end = format!("{end:?}");
-                event!(info, "stream ended", sse_end = sse_end.as_str(),)
+                if matches!(end, SseEnd::TooSlow | SseEnd::HandlerPanicked) {
+                    event!(warn, "stream ended", sse_end = sse_end.as_str(),)
+                } else {
+                    event!(info, "stream ended", sse_end = sse_end.as_str(),)
+                }
             }
             End::NotStarted => event!(warn, "stream not started", not_started = true,),
         }
