@@ -51,6 +51,33 @@ use super::sse::SseEnd;
 use crate::ws::Closed;
 
 /// Code run around a route's handler (see the [module docs](self)).
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use tidings_core::server::middleware::{End, Middleware, Outcome};
+/// use tidings_core::server::{Context, Response, Router, echo};
+///
+/// /// Counts WebSocket connections that ended uncleanly.
+/// #[derive(Default)]
+/// struct UncleanCloses(AtomicUsize);
+///
+/// impl Middleware for UncleanCloses {
+///     fn before(&self, _ctx: &mut Context) -> Result<(), Response> {
+///         Ok(())
+///     }
+///
+///     fn after(&self, _ctx: &Context, outcome: &Outcome) {
+///         if let End::Closed(closed) = &outcome.end {
+///             if !closed.is_clean() {
+///                 self.0.fetch_add(1, Ordering::Relaxed);
+///             }
+///         }
+///     }
+/// }
+///
+/// let router = Router::new().layer(UncleanCloses::default()).websocket("/ws", echo);
+/// # assert_eq!(router.len(), 1);
+/// ```
 pub trait Middleware: Send + Sync + 'static {
     /// Runs before the handler and before any upgrade: `Err(response)`
     /// rejects the request with `response`.
