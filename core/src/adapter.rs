@@ -14,8 +14,8 @@ macro_rules! adapter_api {
         pub use $crate::close::CloseCode;
         pub use $crate::http::StatusCode;
         pub use $crate::server::{
-            Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig, Sse,
-            SseConfig, SseContext, SseTopic,
+            Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit,
+            Response, RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic,
         };
         pub use $crate::{Connection, Error, Message, Utf8Bytes, hub, sse, ws};
 
@@ -36,6 +36,28 @@ macro_rules! adapter_api {
         /// Connects to a `ws://` URL with `config`.
         pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Connection, Error> {
             $crate::client::connect::<$rt>(url, config).await
+        }
+
+        /// The runtime this adapter drives tidings with.
+        #[doc(hidden)]
+        pub type AdapterRuntime = $rt;
+
+        /// Test helpers on this runtime (see [`tidings_core::testing`]): an
+        /// app on an ephemeral port, WebSocket and SSE test clients with
+        /// expectations, and an AsyncAPI document check.
+        pub mod testing {
+            pub use $crate::testing::{DEFAULT_TIMEOUT, asyncapi_problems};
+
+            /// An app served on `127.0.0.1` at an ephemeral port, stopped
+            /// when dropped (see [`tidings_core::testing::TestApp`]).
+            pub type TestApp = $crate::testing::TestApp<super::AdapterRuntime>;
+
+            /// A WebSocket test client (see [`tidings_core::testing::WsClient`]).
+            pub type WsClient = $crate::testing::WsClient<super::AdapterRuntime>;
+
+            /// A Server-Sent Events test client (see
+            /// [`tidings_core::testing::SseClient`]).
+            pub type SseClient = $crate::testing::SseClient<super::AdapterRuntime>;
         }
 
         pub use $crate::event_source::{EventSourceConfig, EventSourceError};

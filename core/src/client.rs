@@ -42,6 +42,10 @@ pub struct ClientConfig {
     pub write_buffer_size: usize,
     /// Received message bytes queued before reading pauses. Default 1 MiB.
     pub read_queue_size: usize,
+    /// Extra request headers (`Authorization`, `Cookie`, `Origin`, …); the
+    /// handshake's own headers are refused when connecting
+    /// ([`ClientConfigError::ReservedHeader`](crate::handshake::ClientConfigError::ReservedHeader)).
+    pub headers: http::HeaderMap,
 }
 
 impl Default for ClientConfig {
@@ -54,6 +58,7 @@ impl Default for ClientConfig {
             read_buffer_size: 4 << 10,
             write_buffer_size: 64 << 10,
             read_queue_size: 1 << 20,
+            headers: http::HeaderMap::new(),
         }
     }
 }
@@ -73,6 +78,13 @@ impl ClientConfig {
         protocols: I,
     ) -> Self {
         self.subprotocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a request header (see [`ClientConfig::headers`](#structfield.headers)).
+    #[must_use]
+    pub fn header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
+        self.headers.append(name, value);
         self
     }
 
@@ -98,8 +110,11 @@ pub async fn connect_over<T: Transport, R: Runtime>(
 ) -> Result<Connection, Error> {
     let mut key = [0u8; 16];
     rt.fill_random(&mut key);
-    let handshake =
+    let mut handshake =
         ClientHandshake::new(url, key)?.with_subprotocols(config.subprotocols.iter().cloned())?;
+    for (name, value) in &config.headers {
+        handshake = handshake.with_header(name.clone(), value.clone())?;
+    }
     let deadline = rt.now() + config.handshake_timeout;
     let exchange = async {
         let mut out = Vec::new();

@@ -65,6 +65,7 @@ pub mod runtime;
 pub mod server;
 mod signal;
 pub mod sse;
+pub mod testing;
 mod timer;
 mod write_queue;
 pub mod ws;
@@ -74,4 +75,8 @@ pub use error::Error;
 /// The `http` crate, whose request, response, header and status types the
 /// API uses.
 pub use http;
+/// The JSON Schema derive used by [`RouteOptions::messages`](server::RouteOptions::messages)
+/// (`#[derive(tidings_core::schemars::JsonSchema)]` needs
+/// `#[schemars(crate = "tidings_core::schemars")]`; or depend on `schemars` 1).
+pub use schemars;
 pub use ws::{Message, Utf8Bytes};

@@ -875,3 +875,62 @@ async fn info_reports_both_addresses_and_the_id_then_closes() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------- asyncapi
+
+/// `/asyncapi.json` of the chat example: a structurally valid AsyncAPI 3.0
+/// document with a channel for each streaming route, the chat messages'
+/// schema and the feed's event types. Served through the adapter's test
+/// harness (`tidings_tokio::testing`).
+#[tokio::test]
+async fn chat_serves_its_asyncapi_document() {
+    use tidings_tokio::testing::{TestApp, asyncapi_problems};
+    bounded(async {
+        let app = TestApp::start(chat_app::router(), tidings_tokio::ServerConfig::default()).await;
+        let response = app.get("/asyncapi.json").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
+        let doc: Value = serde_json::from_slice(response.body()).expect("JSON");
+        assert_eq!(asyncapi_problems(&doc), Vec::<String>::new(), "{doc:#}");
+        assert_eq!(doc["info"]["title"], "tidings chat");
+        assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+        // Every streaming route has a channel; the page and the document
+        // itself (plain GET routes) have none.
+        let channels = doc["channels"].as_object().expect("channels");
+        let mut addresses: Vec<(&str, &str)> = channels
+            .iter()
+            .map(|(id, channel)| (id.as_str(), channel["address"].as_str().expect("address")))
+            .collect();
+        addresses.sort_unstable();
+        assert_eq!(
+            addresses,
+            [("chat", "/ws/chat/{room}"), ("events", "/events")]
+        );
+        let chat = &doc["channels"]["chat"];
+        assert_eq!(chat["summary"], "Chat room");
+        assert_eq!(chat["tags"], json!([{ "name": "chat" }]));
+        assert!(chat["parameters"]["room"].is_object());
+        let schema = &doc["components"]["schemas"]["ChatMessage"];
+        for field in ["type", "user", "content", "time"] {
+            assert!(schema["properties"][field].is_object(), "{schema}");
+        }
+        let mut events: Vec<&String> = doc["channels"]["events"]["messages"]
+            .as_object()
+            .expect("event messages")
+            .keys()
+            .collect();
+        events.sort_unstable();
+        assert_eq!(events, ["join", "leave", "messages", "stats"]);
+        let mut operations: Vec<&String> = doc["operations"]
+            .as_object()
+            .expect("operations")
+            .keys()
+            .collect();
+        operations.sort_unstable();
+        assert_eq!(operations, ["chat.receive", "chat.send", "events.send"]);
+    })
+    .await;
+}

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use tidings_core::close::CloseCode;
+use tidings_core::testing::TestApp;
 use tidings_core::ws;
 use tidings_tests::{
     ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, all_runtimes, channel,
@@ -22,25 +23,20 @@ fn echo_router() -> Router {
 }
 
 async fn echo_text_binary_empty<N: TestRuntime>() {
-    let server = start_server::<N>(echo_router(), ServerConfig::default()).await;
-    let conn = client::<N>(&server.url("/echo"), ClientConfig::default()).await;
+    let app = TestApp::<N>::start(echo_router(), ServerConfig::default()).await;
+    let client = app.ws("/echo").await;
 
-    conn.write("hello, tidings").await.unwrap();
-    assert_eq!(conn.read().await.unwrap(), Message::from("hello, tidings"));
+    client.send_text("hello, tidings").await;
+    client.expect_text("hello, tidings").await;
+    client.send_binary(&[0u8, 1, 2, 255]).await;
+    client.expect_binary(&[0u8, 1, 2, 255]).await;
+    client.send_text("").await;
+    client.expect_text("").await;
+    client.send_binary(&[]).await;
+    client.expect_binary(&[]).await;
 
-    conn.write_binary([0u8, 1, 2, 255]).await.unwrap();
-    assert_eq!(
-        conn.read().await.unwrap(),
-        Message::from(vec![0u8, 1, 2, 255])
-    );
-
-    conn.write("").await.unwrap();
-    assert_eq!(conn.read().await.unwrap(), Message::from(""));
-    conn.write_binary([]).await.unwrap();
-    assert_eq!(conn.read().await.unwrap(), Message::from(Vec::new()));
-
-    conn.close().await.unwrap();
-    let closed = conn.close_info().expect("closed");
+    client.close().await;
+    let closed = client.connection().close_info().expect("closed");
     assert!(closed.is_clean(), "{closed:?}");
     assert_eq!(closed.code(), CloseCode::NORMAL);
 }
@@ -75,16 +71,16 @@ struct Point {
 }
 
 async fn json_round_trip<N: TestRuntime>() {
-    let server = start_server::<N>(echo_router(), ServerConfig::default()).await;
-    let conn = client::<N>(&server.url("/json"), ClientConfig::default()).await;
+    let app = TestApp::<N>::start(echo_router(), ServerConfig::default()).await;
+    let client = app.ws("/json").await;
     let point = Point {
         name: "α \"quoted\"".into(),
         x: -42,
         tags: vec!["a".into(), "b".into()],
     };
-    conn.write_json(&point).await.unwrap();
-    let echoed: Point = conn.read_json().await.unwrap();
-    assert_eq!(echoed, point);
+    client.send_json(&point).await;
+    client.expect_json(&point).await;
+    let conn = client.connection();
 
     // Not JSON of that shape: a JSON error, and the connection stays usable.
     conn.write("{\"name\": 1}").await.unwrap();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join;
 use tidings_core::server::{RouteOptions, Sse, SseConfig, SseContext, SseEnd, SseTopic};
 use tidings_core::sse::{DecodedEvent, Event};
+use tidings_core::testing::TestApp;
 use tidings_tests::{
     RawClient, Router, ServerConfig, SseClient, TestRuntime, all_runtimes, channel, has_header,
     sse_request, start_server, status_line, timeout, wait_until,
@@ -142,17 +143,18 @@ async fn request_details_reach_the_context<N: TestRuntime>() {
             Ok(())
         }),
     );
-    let server = start_server::<N>(router, ServerConfig::default()).await;
-    let mut client = SseClient::<N>::open(
-        server.addr,
-        "/events/lobby?user=b%C3%A9a",
-        &[("X-Test", "yes"), ("Last-Event-ID", "7")],
-    )
-    .await;
-    assert_eq!(
-        client.events_to_end().await,
-        vec![event("info", "lobby|b\u{e9}a|yes|7|ann|true", "")]
-    );
+    let app = TestApp::<N>::start(router, ServerConfig::default()).await;
+    let mut client = app
+        .sse_with(
+            "/events/lobby?user=b%C3%A9a",
+            &[("X-Test", "yes"), ("Last-Event-ID", "7")],
+        )
+        .await;
+    client.expect_status(200);
+    client
+        .expect_event("info", "lobby|b\u{e9}a|yes|7|ann|true")
+        .await;
+    client.expect_end().await;
 }
 
 async fn stream_form_sends_every_event<N: TestRuntime>() {

@@ -3,6 +3,7 @@
 
 use core::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{HeaderMap, Method, Uri};
 
@@ -23,6 +24,8 @@ pub struct Context {
     pub(crate) route: RouteInfo,
     pub(crate) values: http::Extensions,
     pub(crate) hub: Arc<Hub>,
+    /// When the request was routed, from the runtime's clock.
+    pub(crate) now: Instant,
 }
 
 /// The route a request matched.
@@ -32,6 +35,10 @@ pub struct RouteInfo {
     pub pattern: String,
     /// The route's name, if one was given.
     pub name: Option<String>,
+    /// The route's summary, if one was given.
+    pub summary: Option<String>,
+    /// The route's tags.
+    pub tags: Vec<String>,
 }
 
 impl Context {
@@ -94,6 +101,13 @@ impl Context {
     /// The server's address the client connected to.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// When the request was routed, read from the server's runtime clock
+    /// (middleware such as [`RateLimit`](super::RateLimit) takes its time
+    /// from here).
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// The matched route.

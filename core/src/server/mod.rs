@@ -8,8 +8,10 @@
 //! pump, Server-Sent Events streams ([`Router::sse`], [`SseContext`],
 //! [`SseTopic`]), and shutdown — is here, written once.
 
+mod asyncapi;
 mod config;
 mod context;
+pub mod middleware;
 mod response;
 mod router;
 mod serve;
@@ -26,9 +28,11 @@ use std::time::{Duration, Instant};
 
 pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
+pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{
-    BoxFuture, GetHandler, MessageTypes, Middleware, RouteOptions, Router, WebSocketHandler,
+    BoxFuture, GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError,
+    WebSocketHandler,
 };
 pub use sse::{
     Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
@@ -63,7 +67,15 @@ pub struct Service {
 
 impl Service {
     /// A service for `router` with `config`.
+    ///
+    /// # Panics
+    ///
+    /// If the router is misconfigured ([`Router::validate`]), like an
+    /// invalid route pattern: check with `validate` first to handle it.
     pub fn new(router: Router, config: ServerConfig) -> Arc<Self> {
+        let router = router
+            .prepare()
+            .unwrap_or_else(|error| panic!("invalid router: {error}"));
         let handshake = ServerHandshake::default()
             .with_subprotocols(config.subprotocols.iter().cloned())
             .with_origin(config.origin.clone());
@@ -298,8 +310,12 @@ impl<N: crate::runtime::Net + Default> Server<N> {
         Self::bind_with(addr, router, ServerConfig::default()).await
     }
 
-    /// Binds `addr` with `config`.
+    /// Binds `addr` with `config`. A misconfigured router
+    /// ([`Router::validate`]) is an [`io::ErrorKind::InvalidInput`] error.
     pub async fn bind_with(addr: &str, router: Router, config: ServerConfig) -> io::Result<Self> {
+        router
+            .validate()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
         let listener = N::bind(addr).await?;
         Ok(Server {
             listener,

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::context::Context;
+use super::middleware::{Middleware, auth::AnyOf};
 use super::response::{IntoResponse, Response};
 use super::sse::SseHandler;
 use crate::connection::Connection;
@@ -53,11 +54,6 @@ where
     }
 }
 
-/// Middleware run before a route's handler (and before the WebSocket
-/// upgrade): it may attach values to the context, or reject the request with
-/// a response (e.g. 401), in which case no upgrade happens.
-pub type Middleware = Arc<dyn Fn(&mut Context) -> Result<(), Response> + Send + Sync>;
-
 /// Documentation and policy attached to a route (the Forge route options).
 #[derive(Clone, Default)]
 #[non_exhaustive]
@@ -68,25 +64,62 @@ pub struct RouteOptions {
     pub summary: Option<String>,
     /// `WithTags`: grouping tags for documentation.
     pub tags: Vec<String>,
-    /// `WithMiddleware`: run in order before the handler.
-    pub middleware: Vec<Middleware>,
-    /// `WithAuth`: the authentication schemes the route requires, e.g. `jwt`.
+    /// `WithMiddleware`: run in order before the handler (after the
+    /// router's layers and the route's authentication), told the outcome
+    /// when the request is over.
+    pub middleware: Vec<Arc<dyn Middleware>>,
+    /// `WithAuth`: the authentication schemes the route requires, e.g.
+    /// `bearer`, each registered with [`Router::authenticator`]. A request
+    /// passes when any of them accepts it; otherwise it gets the first
+    /// scheme's 401.
     pub auth: Vec<String>,
-    /// `WithWebSocketMessages`: the Rust type names of the messages the
-    /// client sends and the server sends back, for documentation.
+    /// `WithWebSocketMessages`: the types of the messages the client sends
+    /// and the server sends back, with their JSON Schemas, for the AsyncAPI
+    /// document ([`Router::asyncapi`]).
     pub messages: Option<MessageTypes>,
     /// What happens to a client of this route whose outbox overflows
     /// (default: close with 1013; see [`crate::hub`]).
     pub slow_consumer: SlowConsumer,
+    /// The event types of an SSE route (event name and data type), for the
+    /// AsyncAPI document.
+    pub sse_events: Vec<(String, MessageType)>,
 }
 
-/// The message types of a WebSocket route, by Rust type name.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The message types of a WebSocket route.
+#[derive(Clone, Debug)]
 pub struct MessageTypes {
     /// What the client sends.
-    pub receive: &'static str,
+    pub receive: MessageType,
     /// What the server sends.
-    pub send: &'static str,
+    pub send: MessageType,
+}
+
+/// A message type: its Rust name and how to make its JSON Schema.
+#[derive(Clone, Copy)]
+pub struct MessageType {
+    /// The Rust type name (`std::any::type_name`).
+    pub type_name: &'static str,
+    /// The schema's name (`JsonSchema::schema_name`).
+    pub schema_name: fn() -> std::borrow::Cow<'static, str>,
+    /// Adds the type's schema to a generator, returning it or a `$ref` to it.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+impl MessageType {
+    /// The message type `T`.
+    pub fn of<T: schemars::JsonSchema>() -> Self {
+        MessageType {
+            type_name: std::any::type_name::<T>(),
+            schema_name: T::schema_name,
+            schema: |generator| generator.subschema_for::<T>(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MessageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name)
+    }
 }
 
 impl RouteOptions {
@@ -116,17 +149,28 @@ impl RouteOptions {
         self
     }
 
-    /// Adds a middleware.
+    /// Adds a middleware written as a closure that runs before the handler
+    /// (for one with an `after` hook, see [`layer`](Self::layer)).
     #[must_use]
     pub fn middleware(
-        mut self,
+        self,
         middleware: impl Fn(&mut Context) -> Result<(), Response> + Send + Sync + 'static,
     ) -> Self {
+        self.layer(middleware)
+    }
+
+    /// Adds a [`Middleware`] (e.g. [`Logging`](super::Logging),
+    /// [`RateLimit`](super::RateLimit)) for this route only.
+    #[must_use]
+    pub fn layer(mut self, middleware: impl Middleware) -> Self {
         self.middleware.push(Arc::new(middleware));
         self
     }
 
-    /// Adds a required authentication scheme.
+    /// Adds a required authentication scheme: the route rejects requests
+    /// that the [`Router::authenticator`] registered under `scheme` refuses
+    /// (with several schemes, one accepting is enough). A scheme with no
+    /// authenticator is a configuration error ([`Router::validate`]).
     #[must_use]
     pub fn auth(mut self, scheme: impl Into<String>) -> Self {
         self.auth.push(scheme.into());
@@ -140,13 +184,23 @@ impl RouteOptions {
         self
     }
 
-    /// Records the message types: `Receive` from the client, `Send` to it.
+    /// Records the message types of a WebSocket route (the Forge
+    /// `WithWebSocketMessages`): `Receive` from the client, `Send` to it;
+    /// their JSON Schemas go into the AsyncAPI document.
     #[must_use]
-    pub fn messages<Receive, Send>(mut self) -> Self {
+    pub fn messages<Receive: schemars::JsonSchema, Send: schemars::JsonSchema>(mut self) -> Self {
         self.messages = Some(MessageTypes {
-            receive: std::any::type_name::<Receive>(),
-            send: std::any::type_name::<Send>(),
+            receive: MessageType::of::<Receive>(),
+            send: MessageType::of::<Send>(),
         });
+        self
+    }
+
+    /// Declares an event type an SSE route sends: events named `event`
+    /// whose data is JSON of type `T` (use `"message"` for unnamed events).
+    #[must_use]
+    pub fn sse_event<T: schemars::JsonSchema>(mut self, event: impl Into<String>) -> Self {
+        self.sse_events.push((event.into(), MessageType::of::<T>()));
         self
     }
 }
@@ -161,6 +215,7 @@ impl std::fmt::Debug for RouteOptions {
             .field("auth", &self.auth)
             .field("messages", &self.messages)
             .field("slow_consumer", &self.slow_consumer)
+            .field("sse_events", &self.sse_events)
             .finish()
     }
 }
@@ -178,6 +233,27 @@ pub(crate) struct Route {
     pub(crate) pattern: Pattern,
     pub(crate) endpoint: Endpoint,
     pub(crate) options: RouteOptions,
+    /// The middleware a request runs through, in order: the router's
+    /// layers, the route's authentication, the route's middleware (set by
+    /// [`Router::prepare`]).
+    pub(crate) chain: Vec<Arc<dyn Middleware>>,
+}
+
+/// A router that cannot serve as configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouterError {
+    /// A route requires ([`RouteOptions::auth`]) a scheme that no
+    /// [`Router::authenticator`] provides.
+    #[error(
+        "route {route:?} requires authentication scheme {scheme:?}, which has no authenticator"
+    )]
+    UnknownAuthScheme {
+        /// The route's pattern.
+        route: String,
+        /// The scheme.
+        scheme: String,
+    },
 }
 
 /// Maps request paths to handlers. Routes are tried in registration order;
@@ -206,6 +282,8 @@ pub(crate) struct Route {
 #[derive(Clone, Default)]
 pub struct Router {
     routes: Vec<Route>,
+    layers: Vec<Arc<dyn Middleware>>,
+    authenticators: Vec<(String, Arc<dyn Middleware>)>,
 }
 
 impl Router {
@@ -275,8 +353,83 @@ impl Router {
             pattern,
             endpoint,
             options,
+            chain: Vec::new(),
         });
         self
+    }
+
+    /// Adds a middleware that every route runs, before the route's own
+    /// authentication and middleware (layers run in the order added). Put
+    /// [`Logging`](super::Logging) first so it sees the rejections of the
+    /// others.
+    #[must_use]
+    pub fn layer(mut self, middleware: impl Middleware) -> Self {
+        self.layers.push(Arc::new(middleware));
+        self
+    }
+
+    /// Registers the authenticator of scheme `scheme` (replacing an earlier
+    /// one of that name), for the routes that require it with
+    /// [`RouteOptions::auth`]. Usually an [`Authenticator`](super::Authenticator);
+    /// any [`Middleware`] that rejects with 401 will do.
+    #[must_use]
+    pub fn authenticator(mut self, scheme: impl Into<String>, middleware: impl Middleware) -> Self {
+        let scheme = scheme.into();
+        self.authenticators.retain(|(name, _)| *name != scheme);
+        self.authenticators.push((scheme, Arc::new(middleware)));
+        self
+    }
+
+    /// Checks the configuration: every scheme a route requires has an
+    /// authenticator. The server runs this when it starts
+    /// ([`Server::bind_with`](super::Server::bind_with) returns the error;
+    /// [`Service::new`](super::Service::new) panics with it).
+    pub fn validate(&self) -> Result<(), RouterError> {
+        self.routes
+            .iter()
+            .try_for_each(|route| self.auth_of(route).map(drop))
+    }
+
+    /// The authenticators `route` requires (`None` if it requires none).
+    fn auth_of(&self, route: &Route) -> Result<Option<AnyOf>, RouterError> {
+        if route.options.auth.is_empty() {
+            return Ok(None);
+        }
+        route
+            .options
+            .auth
+            .iter()
+            .map(|scheme| {
+                self.authenticators
+                    .iter()
+                    .find(|(name, _)| name == scheme)
+                    .map(|(_, middleware)| middleware.clone())
+                    .ok_or_else(|| RouterError::UnknownAuthScheme {
+                        route: route.pattern.as_str().to_owned(),
+                        scheme: scheme.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|schemes| Some(AnyOf(schemes)))
+    }
+
+    /// Validates the router and fixes each route's middleware chain.
+    pub(crate) fn prepare(mut self) -> Result<Self, RouterError> {
+        let chains = self
+            .routes
+            .iter()
+            .map(|route| {
+                let auth = self.auth_of(route)?;
+                let mut chain = self.layers.clone();
+                chain.extend(auth.map(|auth| Arc::new(auth) as Arc<dyn Middleware>));
+                chain.extend(route.options.middleware.iter().cloned());
+                Ok(chain)
+            })
+            .collect::<Result<Vec<_>, RouterError>>()?;
+        for (route, chain) in self.routes.iter_mut().zip(chains) {
+            route.chain = chain;
+        }
+        Ok(self)
     }
 
     /// The number of routes.
@@ -299,6 +452,11 @@ impl Router {
                 &route.options,
             )
         })
+    }
+
+    /// Every route, in registration order.
+    pub(crate) fn all_routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// The first route matching `path`, with its parameters.

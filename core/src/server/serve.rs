@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 
 use super::context::{Context, RouteInfo};
+use super::middleware::{self, Chain, End};
 use super::response::{self, IntoResponse, Response};
 use super::router::{BoxFuture, Endpoint};
 use super::{Service, Slot};
@@ -79,29 +80,26 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         route: RouteInfo {
             pattern: route.pattern.as_str().to_owned(),
             name: route.options.name.clone(),
+            summary: route.options.summary.clone(),
+            tags: route.options.tags.clone(),
         },
         values: http::Extensions::new(),
         hub: service.hub.clone(),
+        now: rt.now(),
     };
-    for middleware in &route.options.middleware {
-        // Middleware is user code too: a panic answers 500 (see
-        // `catch_panic`; `ctx` is dropped unused after it).
-        match catch_panic(|| middleware(&mut ctx).err()) {
-            Some(None) => {}
-            Some(Some(rejection)) if streaming => {
-                return reject(service, &mut io, rejection).await;
-            }
-            Some(Some(rejection)) => return respond(&mut io, rejection).await,
-            None => {
-                let response =
-                    (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response();
-                if streaming {
-                    return reject(service, &mut io, response).await;
-                }
-                return respond(&mut io, response).await;
-            }
-        }
-    }
+    let clock_rt = rt.clone();
+    let protocol = middleware::protocol_of(&route.endpoint);
+    // The middleware's `after` hooks run when `chain` is dropped.
+    let mut chain = match Chain::start(
+        &route.chain,
+        &mut ctx,
+        protocol,
+        Arc::new(move || clock_rt.now()),
+    ) {
+        Ok(chain) => chain,
+        Err(rejection) if streaming => return reject(service, &mut io, rejection).await,
+        Err(rejection) => return respond(&mut io, rejection).await,
+    };
 
     match &route.endpoint {
         Endpoint::Get(handler) => {
@@ -124,6 +122,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             let mut response = response.unwrap_or_else(|| {
                 (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked").into_response()
             });
+            chain.finish(End::Responded(response.status()));
             if head_only {
                 let length = response.body().len();
                 *response.body_mut() = Bytes::new();
@@ -147,7 +146,11 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             // by the stream's pump; `leftover` is dropped with it.
             drop(leftover);
             let policy = route.options.slow_consumer.clone();
-            super::sse::serve(service, io, ctx, handler.as_ref(), policy, rt, deadline).await;
+            if let Some(end) =
+                super::sse::serve(service, io, ctx, handler.as_ref(), policy, rt, deadline).await
+            {
+                chain.finish(End::SseEnded(end));
+            }
         }
         Endpoint::WebSocket(handler) => {
             if service.shutdown.is_set() {
@@ -221,6 +224,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             shared.lock().drain_events();
             let conn = Connection::from_shared(shared.clone());
             conn.set_values(ctx.values.clone());
+            let observer = conn.clone();
             let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
             let session = Session {
                 pump: Some(pump),
@@ -241,6 +245,9 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                     session.handler_panicked();
                     session.await
                 }
+            }
+            if let Some(closed) = observer.close_info() {
+                chain.finish(End::Closed(closed));
             }
         }
     }

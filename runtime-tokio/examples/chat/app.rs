@@ -12,6 +12,8 @@
 //!   left off (see [`Feed`]).
 //! - `GET /stats`: the server's statistics ([`tidings_tokio::hub::Stats`])
 //!   as JSON.
+//! - `GET /asyncapi.json`: the AsyncAPI 3.0 document of the streaming
+//!   routes ([`Router::asyncapi`](tidings_tokio::Router::asyncapi)).
 //!
 //! The example's `main.rs` serves [`router`]; the tests include this file
 //! with `#[path = "../examples/chat/app.rs"] mod chat_app;`. The including
@@ -21,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tidings_tokio::hub::{Filter, Hub, Payload};
@@ -38,7 +41,7 @@ pub(crate) const INDEX_HTML: &str = include_str!("index.html");
 ///
 /// Clients may send only `content`: every field defaults to empty, and the
 /// server overwrites `type`, `user` and `time` anyway.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub(crate) struct ChatMessage {
     /// `message` for what users say, `system` for join and leave notices.
@@ -224,8 +227,38 @@ pub(crate) fn router() -> Router {
     router_with(Arc::new(Rooms::default()))
 }
 
-/// The chat router over `rooms` (tests keep a handle to watch membership).
+/// `join` and `leave` events of `/events` (documentation of their data).
+#[derive(JsonSchema)]
+#[allow(dead_code, reason = "describes JSON the feed publishes")]
+pub(crate) struct RoomChange {
+    room: String,
+    user: String,
+    /// Members after the change.
+    members: usize,
+}
+
+/// `messages` events of `/events` (documentation of their data).
+#[derive(JsonSchema)]
+#[allow(dead_code, reason = "describes JSON the feed publishes")]
+pub(crate) struct MessageCount {
+    room: String,
+    /// The room's message count after the message.
+    count: u64,
+}
+
+/// The chat router over `rooms` (tests keep a handle to watch membership),
+/// with `/asyncapi.json` describing its streaming routes.
 pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
+    let router = chat_routes(rooms);
+    let doc = router.asyncapi("tidings chat", env!("CARGO_PKG_VERSION"));
+    router.get_with(
+        "/asyncapi.json",
+        move |_ctx: Context| std::future::ready(Json(doc.clone())),
+        RouteOptions::new().summary("AsyncAPI 3.0 document of the streaming routes"),
+    )
+}
+
+fn chat_routes(rooms: Arc<Rooms>) -> Router {
     let feed_rooms = rooms.clone();
     Router::new()
         .get("/", |_ctx: Context| async { Html(INDEX_HTML) })
@@ -237,13 +270,19 @@ pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
             "/events",
             move |ctx: SseContext| events(feed_rooms.clone(), ctx),
             RouteOptions::new()
+                .name("events")
                 .summary("Room activity and server stats")
-                .tags(["chat"]),
+                .tags(["chat"])
+                .sse_event::<RoomChange>("join")
+                .sse_event::<RoomChange>("leave")
+                .sse_event::<MessageCount>("messages")
+                .sse_event::<serde_json::Value>("stats"),
         )
         .websocket_with(
             "/ws/chat/:room",
             move |ctx: Context, conn: Connection| chat(rooms.clone(), ctx, conn),
             RouteOptions::new()
+                .name("chat")
                 .summary("Chat room")
                 .tags(["chat"])
                 .messages::<ChatMessage, ChatMessage>(),

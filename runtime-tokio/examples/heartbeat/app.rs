@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tidings_tokio::{Connection, Context, Error, RouteOptions, Router};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -21,7 +22,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::rfc3339;
 
 /// What the background task writes: `{"type":"heartbeat","time":"..."}`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub(crate) struct Heartbeat {
     /// Always `heartbeat`.
     #[serde(rename = "type")]

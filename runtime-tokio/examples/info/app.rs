@@ -8,11 +8,12 @@
 
 use std::net::SocketAddr;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tidings_tokio::{Connection, Context, Error, RouteOptions, Router};
 
 /// What the handler writes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConnectionInfo {
     /// The connection's id, `ws_` and a number unique within the server.

@@ -14,12 +14,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tidings_tokio::{Connection, Context, Error, RouteOptions, Router};
 
 /// A request: `{"type": "sum", "payload": [1, 2]}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub(crate) struct ClientMessage {
     /// What to do with the payload.
     #[serde(rename = "type")]
@@ -30,7 +31,7 @@ pub(crate) struct ClientMessage {
 }
 
 /// A response: `{"type": "response", "data": 3, "timestamp": 1700000000}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub(crate) struct ServerMessage {
     /// Always `response`.
     #[serde(rename = "type")]

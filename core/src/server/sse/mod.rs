@@ -184,7 +184,8 @@ fn stream_head(service: &Service) -> Vec<u8> {
 
 /// Serves an SSE route once the request is routed and the middleware has
 /// run: admission, the response head, then the handler joined with the
-/// stream's pump until both are done.
+/// stream's pump until both are done. Returns why the stream ended (`None`
+/// if it never started).
 pub(super) async fn serve<R: Runtime, T: Transport>(
     service: &Service,
     mut io: T,
@@ -193,22 +194,24 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     policy: SlowConsumer,
     rt: &R,
     deadline: Instant,
-) {
+) -> Option<SseEnd> {
     if service.shutdown.is_set() {
         let response = (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
-        return reject(service, &mut io, response).await;
+        reject(service, &mut io, response).await;
+        return None;
     }
     let Some(_slot) = Slot::acquire(&service.sse_connections, service.config.sse.max_connections)
     else {
         let response = (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
-        return reject(service, &mut io, response).await;
+        reject(service, &mut io, response).await;
+        return None;
     };
     let head = stream_head(service);
     if !matches!(
         with_deadline(rt, deadline, write_all(&mut io, &head)).await,
         Ok(Ok(()))
     ) {
-        return;
+        return None;
     }
 
     let outbox = Arc::new(Outbox::new(service.config.sse.buffer_size));
@@ -254,7 +257,8 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     Session {
         pump: Some(pump),
         handler,
-        outbox,
+        outbox: outbox.clone(),
     }
     .await;
+    outbox.end_reason()
 }
