@@ -64,7 +64,8 @@ impl Service {
     pub fn new(router: Router, config: ServerConfig) -> Arc<Self> {
         let handshake = ServerHandshake::default()
             .with_subprotocols(config.subprotocols.iter().cloned())
-            .with_origin(config.origin.clone());
+            .with_origin(config.origin.clone())
+            .with_deflate(config.websocket.deflate.clone());
         Arc::new(Service {
             router,
             config,
