@@ -12,12 +12,13 @@ macro_rules! adapter_api {
     ($rt:ty) => {
         pub use $crate::client::ClientConfig;
         pub use $crate::close::CloseCode;
+        pub use $crate::deflate::DeflateConfig;
         pub use $crate::http::StatusCode;
         pub use $crate::server::{
             Context, Html, IntoResponse, Json, Response, RouteOptions, Router, ServerConfig, Sse,
             SseConfig, SseContext, SseTopic,
         };
-        pub use $crate::{Connection, Error, Message, Utf8Bytes, sse, ws};
+        pub use $crate::{Connection, Error, Message, Utf8Bytes, deflate, sse, ws};
 
         /// A WebSocket server on this runtime: bind, then `run` (see
         /// [`tidings_core::server::Server`]).

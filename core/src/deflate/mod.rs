@@ -16,20 +16,29 @@
 //!
 //! Each connection that negotiated the extension holds, once it first
 //! compresses or inflates a message, one compressor and one decompressor
-//! (zlib-rs through flate2; memory level 8). Measured with a counting
-//! allocator (`cargo run --release -p tidings-core --example deflate_figures`):
+//! (zlib-rs through flate2; memory level 8). Measured by
+//! `cargo run --release -p tidings-core --example deflate_figures`:
 //!
 //! | window bits | compressor | decompressor |
 //! |------------:|-----------:|-------------:|
-//! | 15          | 262 KiB    | 41 KiB       |
-//! | 12          | 213 KiB    | 13 KiB       |
-//! | 9           | 199 KiB    | 10 KiB       |
+//! | 15          | 313 KiB    | 39 KiB       |
+//! | 12          | 193 KiB    | 44 KiB       |
+//! | 9           | 183 KiB    | 42 KiB       |
 //!
-//! The compressor's hash table and symbol buffer (about 190 KiB) do not
-//! shrink with the window. Both are kept between messages, also without
-//! context takeover (they are reset, not freed). A connection that never
-//! sends a compressed message (all below the threshold) never allocates the
+//! (Resident memory per codec after one 64 KiB message, level 6, averaged
+//! over 200 codecs; the decompressor figures are within the noise of the
+//! method.) The compressor's hash table and symbol buffer do not shrink with
+//! the window. Both are kept between messages, also without context
+//! takeover (they are reset, not freed). A connection that never sends a
+//! compressed message (all below the threshold) never allocates the
 //! compressor.
+//!
+//! # Speed (same example, chat messages of 125 bytes on average)
+//!
+//! Through `ws::Connection`, server to client: context takeover at level 1
+//! gives a wire ratio of 0.273 at about 267 MB/s sending; level 6 gives
+//! 0.199 at about 21 MB/s; without context takeover (level 6) the ratio is
+//! only 0.878: short messages need the shared history.
 //!
 //! [`ServerHandshake::with_deflate`]: crate::handshake::ServerHandshake::with_deflate
 //! [`ClientHandshake::with_deflate`]: crate::handshake::ClientHandshake::with_deflate

@@ -598,3 +598,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fuzz_property_holds_on_seeds() {
+    for seed in [
+        &b"\x00\x07\x07\x06\x00\x07\x07\x06permessage-deflate; client_max_window_bits"[..],
+        b"\x03\x02\x01\x09\x01\x00\x05\x01x, permessage-deflate; server_max_window_bits=\"8\"",
+        b"\x02\x00\x00\x00\x03\x07\x00\x06permessage-deflate; foo",
+        b"",
+    ] {
+        crate::fuzzing::deflate_negotiation(seed);
+    }
+}
