@@ -158,3 +158,12 @@ write("sse_roundtrip", "events", b"\x00\x01" + struct.pack(">Q", 3000)
       + sse_event(data=b"", event=b""))
 write("sse_roundtrip", "invalid_names", b"\x02\x00\x02\x00"
       + sse_event(id=b"a\x00b\r", event=b"x\ny", data=b"\r\n\r\n:", retry=1))
+
+# --- deflate_negotiation: client config (4 bytes), server config (4 bytes), header ---
+write("deflate_negotiation", "browser", b"\x00\x07\x07\x06" + b"\x00\x07\x07\x06"
+      + b"permessage-deflate; client_max_window_bits")
+write("deflate_negotiation", "offers", b"\x03\x02\x01\x09" + b"\x01\x00\x05\x01"
+      + b"x-foo, permessage-deflate; server_max_window_bits=\"8\"; client_max_window_bits,"
+      + b" permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+write("deflate_negotiation", "bad", b"\x00\x00\x00\x00\x02\x07\x07\x06"
+      + b"permessage-deflate; server_max_window_bits=16; foo=\"a\\\"b\", permessage-deflate; x")

@@ -12,12 +12,13 @@ macro_rules! adapter_api {
     ($rt:ty) => {
         pub use $crate::client::ClientConfig;
         pub use $crate::close::CloseCode;
+        pub use $crate::deflate::DeflateConfig;
         pub use $crate::http::StatusCode;
         pub use $crate::server::{
             Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit,
             Response, RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic,
         };
-        pub use $crate::{Connection, Error, Message, Utf8Bytes, hub, sse, ws};
+        pub use $crate::{Connection, Error, Message, Utf8Bytes, deflate, hub, sse, ws};
 
         /// A WebSocket server on this runtime: bind, then `run` (see
         /// [`tidings_core::server::Server`]).

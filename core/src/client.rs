@@ -110,8 +110,9 @@ pub async fn connect_over<T: Transport, R: Runtime>(
 ) -> Result<Connection, Error> {
     let mut key = [0u8; 16];
     rt.fill_random(&mut key);
-    let mut handshake =
-        ClientHandshake::new(url, key)?.with_subprotocols(config.subprotocols.iter().cloned())?;
+    let mut handshake = ClientHandshake::new(url, key)?
+        .with_subprotocols(config.subprotocols.iter().cloned())?
+        .with_deflate(config.websocket.deflate.clone());
     for (name, value) in &config.headers {
         handshake = handshake.with_header(name.clone(), value.clone())?;
     }
@@ -143,7 +144,8 @@ pub async fn connect_over<T: Transport, R: Runtime>(
     rt.fill_random(&mut mask_seed);
     let now = rt.now();
     let mut protocol =
-        ws::Connection::new(Role::Client { mask_seed }, config.websocket.clone(), now);
+        ws::Connection::new(Role::Client { mask_seed }, config.websocket.clone(), now)
+            .with_deflate(negotiated.deflate);
     protocol.handle_input(now, &leftover);
     let info = Info {
         id: format!("client_{}", NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed)),

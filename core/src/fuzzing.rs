@@ -20,6 +20,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 
 use crate::close::CloseCode;
+use crate::deflate::{self, DeflateConfig};
 use crate::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, apply_mask};
 use crate::handshake::{ClientHandshake, ServerHandshake, accept_key};
 use crate::head::{
@@ -1060,6 +1061,54 @@ pub fn sse_roundtrip(data: &[u8]) {
         error: None,
     };
     assert_eq!(got, expected, "encode then decode changed the events");
+}
+
+// ---- permessage-deflate negotiation ---------------------------------------
+
+/// A [`DeflateConfig`] from four bytes of input.
+fn deflate_config(input: &mut Input<'_>) -> DeflateConfig {
+    let flags = input.byte();
+    DeflateConfig::default()
+        .server_no_context_takeover(flags & 1 != 0)
+        .client_no_context_takeover(flags & 2 != 0)
+        .server_max_window_bits(8 + input.byte() % 8)
+        .client_max_window_bits(8 + input.byte() % 8)
+        .level(u32::from(input.byte() % 10))
+}
+
+/// Layout: a client [`DeflateConfig`] (4 bytes), a server one (4 bytes), then
+/// a `Sec-WebSocket-Extensions` value.
+///
+/// Checks: [`deflate::parse_extensions`] never panics on the value; when the
+/// server accepts something from it, its response parses back to exactly
+/// one permessage-deflate element whose window bits are 8 to 15; and the
+/// server always accepts the client's own [`deflate::client_offer`], which
+/// the client then verifies to the very parameters the server chose.
+pub fn deflate_negotiation(data: &[u8]) {
+    let mut input = Input::new(data);
+    let client = deflate_config(&mut input);
+    let server = deflate_config(&mut input);
+    let header = input.rest();
+
+    if let Ok(offers) = deflate::parse_extensions([header]) {
+        if let Some((params, response)) = deflate::accept_offers(&server, &offers) {
+            let parsed = deflate::parse_extensions([response.as_bytes()]).unwrap();
+            assert_eq!(parsed.len(), 1, "{response:?}");
+            assert_eq!(parsed[0].name, deflate::PERMESSAGE_DEFLATE);
+            for bits in [params.server_max_window_bits, params.client_max_window_bits] {
+                assert!((8..=15).contains(&bits), "{params:?}");
+            }
+        }
+    }
+
+    let offer = deflate::client_offer(&client);
+    let offers = deflate::parse_extensions([offer.as_bytes()]).unwrap();
+    let (params, response) = deflate::accept_offers(&server, &offers)
+        .unwrap_or_else(|| panic!("server declined our own offer {offer:?}"));
+    let response = deflate::parse_extensions([response.as_bytes()]).unwrap();
+    let verified = deflate::verify_response(&client, &response)
+        .unwrap_or_else(|()| panic!("client refused {response:?} to {offer:?}"));
+    assert_eq!(verified, Some(params));
 }
 
 #[cfg(test)]

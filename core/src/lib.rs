@@ -15,6 +15,7 @@
 //! | [`frame`] | the frame header codec and payload masking |
 //! | [`close`] | close codes and their validity rules |
 //! | [`ws`] | the WebSocket connection state machine, one per connection |
+//! | [`deflate`] | permessage-deflate (RFC 7692): negotiation and the bounded codec |
 //! | [`sse`] | the Server-Sent Events encoder and a WHATWG-exact decoder |
 //! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`) and query strings |
 //!
@@ -44,13 +45,14 @@
 //! - It spawns nothing by itself and depends on no async runtime; the
 //!   `tidings-tokio`, `tidings-async-std` and `tidings-smol` crates provide
 //!   the runtime.
-//! - It does not implement TLS, HTTP/2 or permessage-deflate (yet).
+//! - It does not implement TLS or HTTP/2.
 #![warn(missing_docs)]
 
 mod adapter;
 pub mod client;
 pub mod close;
 pub mod connection;
+pub mod deflate;
 mod error;
 pub mod event_source;
 pub mod frame;

@@ -16,6 +16,7 @@ fn check(target: &str, data: &[u8]) {
         "ws_roundtrip" => fuzzing::ws_roundtrip(data, Instant::now()),
         "sse_decoder" => fuzzing::sse_decoder(data),
         "sse_roundtrip" => fuzzing::sse_roundtrip(data),
+        "deflate_negotiation" => fuzzing::deflate_negotiation(data),
         "frame_header" => {} // its checks live in its fuzz target
         other => panic!("no checks for fuzz corpus {other}"),
     }

@@ -1,12 +1,12 @@
 //! Runs the tidings WebSocket client through the Autobahn TestSuite's
 //! fuzzingserver: every case's messages are echoed back until the server
-//! closes.
+//! closes. It offers permessage-deflate (cases 12.* and 13.*).
 //!
 //! `cargo run --release -p tidings-tokio --example autobahn_client -- [URL] [AGENT]`
 //! (defaults `ws://127.0.0.1:9001`, `tidings-tokio`). `tests/autobahn/run.sh`
 //! starts the fuzzingserver and runs this.
 
-use tidings_tokio::{ClientConfig, Error, connect, connect_with};
+use tidings_tokio::{ClientConfig, DeflateConfig, Error, connect, connect_with};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -28,9 +28,14 @@ async fn main() -> Result<(), Error> {
     counter.closed().await;
     println!("running {count} cases as {agent}");
 
+    let config = ClientConfig::default().websocket(
+        ClientConfig::default()
+            .websocket
+            .deflate(Some(DeflateConfig::default())),
+    );
     for case in 1..=count {
         let case_url = format!("{url}/runCase?case={case}&agent={agent}");
-        let conn = match connect_with(&case_url, ClientConfig::default()).await {
+        let conn = match connect_with(&case_url, config.clone()).await {
             Ok(conn) => conn,
             Err(error) => {
                 eprintln!("case {case}: connect failed: {error}");

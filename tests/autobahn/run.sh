@@ -29,6 +29,9 @@
 #                      this script itself; {addr} becomes 127.0.0.1:PORT
 #   CLIENT_CMD         stand-in client instead of the examples, to test this
 #                      script itself; {url} and {agent} are replaced
+#   AUTOBAHN_ALLOW_UNIMPLEMENTED_DEFLATE=1  lets UNIMPLEMENTED pass for 12.*
+#                      and 13.* (a peer or build without permessage-deflate);
+#                      unset, the verdict is fully strict
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -23,10 +23,18 @@ def case(behavior, close="OK"):
 
 
 def good_cases():
-    """A plausible full result: OK, a few INFORMATIONAL, deflate UNIMPLEMENTED."""
+    """A plausible full result: OK (deflate included), a few INFORMATIONAL."""
     cases = {f"1.1.{i}": case("OK") for i in range(1, 9)}
     cases["7.1.6"] = case("INFORMATIONAL")
     cases["7.13.1"] = case("INFORMATIONAL", "INFORMATIONAL")
+    cases["12.1.1"] = case("OK")
+    cases["13.7.18"] = case("OK")
+    return cases
+
+
+def without_deflate():
+    """good_cases() from a peer without permessage-deflate."""
+    cases = good_cases()
     cases["12.1.1"] = case("UNIMPLEMENTED", "UNIMPLEMENTED")
     cases["13.7.18"] = case("UNIMPLEMENTED", "UNIMPLEMENTED")
     return cases
@@ -36,6 +44,10 @@ class VerdictTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
         self.addCleanup(self.dir.cleanup)
+        # --allow-unimplemented-deflate sets the module's switch; undo it.
+        old = verdict.ALLOW_UNIMPLEMENTED_DEFLATE
+        verdict.ALLOW_UNIMPLEMENTED_DEFLATE = False
+        self.addCleanup(setattr, verdict, "ALLOW_UNIMPLEMENTED_DEFLATE", old)
 
     def write(self, name, index):
         path = os.path.join(self.dir.name, name)
@@ -54,7 +66,7 @@ class VerdictTest(unittest.TestCase):
         rc, out = self.run_verdict(path)
         self.assertEqual(rc, 0, out)
         for agent in AGENTS:
-            self.assertIn(f"{agent}: 12 cases: 8 OK, 2 INFORMATIONAL, 2 UNIMPLEMENTED (12.*, 13.*), 0 failed", out)
+            self.assertIn(f"{agent}: 12 cases: 10 OK, 2 INFORMATIONAL, 0 failed", out)
         self.assertIn("AUTOBAHN VERDICT: PASSED", out)
 
     def test_non_strict_fails_and_is_listed(self):
@@ -62,7 +74,7 @@ class VerdictTest(unittest.TestCase):
         index["tidings-smol"]["6.4.3"] = case("NON-STRICT")
         rc, out = self.run_verdict(self.write("s.json", index))
         self.assertEqual(rc, 1, out)
-        self.assertIn("tidings-smol: 13 cases: 8 OK, 2 INFORMATIONAL, 2 UNIMPLEMENTED (12.*, 13.*), 1 failed", out)
+        self.assertIn("tidings-smol: 13 cases: 10 OK, 2 INFORMATIONAL, 1 failed", out)
         self.assertIn("FAIL 6.4.3: behavior=NON-STRICT behaviorClose=OK", out)
         self.assertIn("tidings-tokio: 12 cases", out)
 
@@ -88,17 +100,23 @@ class VerdictTest(unittest.TestCase):
         rc, _ = self.run_verdict(self.write("s.json", index))
         self.assertEqual(rc, 1)
 
-    def test_deflate_allowance_can_be_switched_off(self):
-        path = self.write("s.json", {a: good_cases() for a in AGENTS})
-        old = verdict.ALLOW_UNIMPLEMENTED_DEFLATE
-        verdict.ALLOW_UNIMPLEMENTED_DEFLATE = False
-        try:
-            rc, out = self.run_verdict(path)
-        finally:
-            verdict.ALLOW_UNIMPLEMENTED_DEFLATE = old
+    def test_unimplemented_deflate_fails_by_default(self):
+        path = self.write("s.json", {a: without_deflate() for a in AGENTS})
+        rc, out = self.run_verdict(path)
         self.assertEqual(rc, 1)
         self.assertIn("FAIL 12.1.1: behavior=UNIMPLEMENTED", out)
         self.assertIn("FAIL 13.7.18: behavior=UNIMPLEMENTED", out)
+
+    def test_flag_allows_unimplemented_deflate_only(self):
+        index = {a: without_deflate() for a in AGENTS}
+        path = self.write("s.json", index)
+        rc, out = self.run_verdict("--allow-unimplemented-deflate", path)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("8 OK, 2 INFORMATIONAL, 2 UNIMPLEMENTED (12.*, 13.*), 0 failed", out)
+        index["tidings-tokio"]["5.1"] = case("UNIMPLEMENTED")
+        rc, out = self.run_verdict("--allow-unimplemented-deflate", self.write("s.json", index))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL 5.1: behavior=UNIMPLEMENTED", out)
 
     def test_missing_agent_fails(self):
         index = {a: good_cases() for a in AGENTS if a != "tidings-smol"}

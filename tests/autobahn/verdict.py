@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Judges Autobahn TestSuite reports by tidings' bar (see CONFORMANCE.md).
 
-    verdict.py SERVERS_INDEX [--expect AGENTS] [CLIENTS_INDEX [--expect AGENTS]]
+    verdict.py [--allow-unimplemented-deflate] SERVERS_INDEX [--expect AGENTS]
+               [CLIENTS_INDEX [--expect AGENTS]]
 
 Each INDEX is an index.json that wstest wrote:
 ``{agent: {case_id: {"behavior": ..., "behaviorClose": ..., ...}}}``.
@@ -10,9 +11,11 @@ applies to the index just before it. Without it, the first index must hold
 tidings-tokio, tidings-async-std and tidings-smol, and the second tidings-tokio.
 
 A case passes when both its ``behavior`` and its ``behaviorClose`` are OK or
-INFORMATIONAL. UNIMPLEMENTED passes only for permessage-deflate cases (12.*,
-13.*) while ALLOW_UNIMPLEMENTED_DEFLATE is true. Everything else (NON-STRICT,
-WRONG CODE, UNCLEAN, FAILED, ...) fails. An expected agent that is missing or
+INFORMATIONAL. Everything else (UNIMPLEMENTED, NON-STRICT, WRONG CODE, UNCLEAN,
+FAILED, ...) fails. ``--allow-unimplemented-deflate`` (or the environment
+variable AUTOBAHN_ALLOW_UNIMPLEMENTED_DEFLATE=1) lets UNIMPLEMENTED pass for
+the permessage-deflate cases (12.*, 13.*), for testing a build or a peer
+without the extension; tidings implements it, so the default is strict. An expected agent that is missing or
 has no cases fails too.
 
 Prints one summary line per agent and every failing case; exits 0 only when
@@ -24,10 +27,10 @@ import os
 import sys
 from collections import Counter
 
-# permessage-deflate (RFC 7692) is not implemented yet: its cases (12.*, 13.*)
-# answer UNIMPLEMENTED, which is allowed while this is True. Set it to False
-# once the extension exists; from then on UNIMPLEMENTED fails everywhere.
-ALLOW_UNIMPLEMENTED_DEFLATE = True
+# Whether UNIMPLEMENTED passes for the permessage-deflate cases (12.*, 13.*).
+# Off: tidings implements permessage-deflate (RFC 7692). Opt-in via the
+# --allow-unimplemented-deflate flag or AUTOBAHN_ALLOW_UNIMPLEMENTED_DEFLATE=1.
+ALLOW_UNIMPLEMENTED_DEFLATE = os.environ.get("AUTOBAHN_ALLOW_UNIMPLEMENTED_DEFLATE") == "1"
 DEFLATE_CASE_PREFIXES = ("12.", "13.")
 
 PASSING = ("OK", "INFORMATIONAL")
@@ -115,6 +118,11 @@ def parse_args(argv):
     i = 0
     while i < len(argv):
         arg = argv[i]
+        if arg == "--allow-unimplemented-deflate":
+            global ALLOW_UNIMPLEMENTED_DEFLATE
+            ALLOW_UNIMPLEMENTED_DEFLATE = True
+            i += 1
+            continue
         if arg == "--expect":
             if not pairs or i + 1 >= len(argv):
                 raise SystemExit("--expect AGENTS must follow an index path")
@@ -135,7 +143,7 @@ def parse_args(argv):
 def main(argv):
     pairs = parse_args(argv)
     if ALLOW_UNIMPLEMENTED_DEFLATE:
-        print("note: UNIMPLEMENTED is allowed for 12.* and 13.* (permessage-deflate not implemented yet)")
+        print("note: UNIMPLEMENTED is allowed for 12.* and 13.* (--allow-unimplemented-deflate)")
     problems = sum(judge_index(path, expected) for path, expected in pairs)
     print()
     if problems:

@@ -10,6 +10,7 @@ use http::header::{
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 
 use super::{WEBSOCKET_VERSION, accept_key, has_token, list_elements, single_value};
+use crate::deflate::{self, DeflateConfig, DeflateParams};
 use crate::head::encode_request_head;
 
 /// The scheme of a WebSocket URL.
@@ -138,6 +139,11 @@ pub enum ClientHandshakeError {
     /// The server selected an extension, but none was offered.
     #[error("server selected an extension that was not offered")]
     UnexpectedExtensions,
+    /// The server's `Sec-WebSocket-Extensions` does not parse, selects more
+    /// than permessage-deflate, or has parameters that are unknown, repeated,
+    /// invalid or not what the offer asked for (RFC 7692 §7.1).
+    #[error("invalid Sec-WebSocket-Extensions in the response")]
+    InvalidExtensions,
     /// The server selected a subprotocol that was not offered, or several.
     #[error("server selected a subprotocol that was not offered")]
     UnexpectedSubprotocol,
@@ -149,6 +155,9 @@ pub enum ClientHandshakeError {
 pub struct Negotiated {
     /// The subprotocol the server chose, one of those offered, or `None`.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate parameters, when the server accepted the offer
+    /// (pass them to [`ws::Connection::with_deflate`](crate::ws::Connection::with_deflate)).
+    pub deflate: Option<DeflateParams>,
 }
 
 /// A client's opening handshake: the request to send and the check of the
@@ -180,6 +189,7 @@ pub struct ClientHandshake {
     key: HeaderValue,
     subprotocols: Vec<String>,
     headers: HeaderMap,
+    deflate: Option<DeflateConfig>,
 }
 
 impl ClientHandshake {
@@ -200,6 +210,7 @@ impl ClientHandshake {
             key,
             subprotocols: Vec::new(),
             headers: HeaderMap::new(),
+            deflate: None,
         })
     }
 
@@ -251,6 +262,13 @@ impl ClientHandshake {
         Ok(self)
     }
 
+    /// Offers permessage-deflate with `config` (`None`, the default: offer
+    /// no extension).
+    pub fn with_deflate(mut self, config: Option<DeflateConfig>) -> Self {
+        self.deflate = config;
+        self
+    }
+
     /// Where to connect.
     pub fn target(&self) -> &Target {
         &self.target
@@ -264,7 +282,8 @@ impl ClientHandshake {
     /// The upgrade request: `GET resource HTTP/1.1` with `Host`, `Upgrade:
     /// websocket`, `Connection: Upgrade`, `Sec-WebSocket-Key`,
     /// `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Protocol` when subprotocols
-    /// are offered, then the extra headers.
+    /// are offered, `Sec-WebSocket-Extensions` when permessage-deflate is,
+    /// then the extra headers.
     pub fn request(&self) -> Request<()> {
         let mut req = Request::new(());
         *req.method_mut() = Method::GET;
@@ -293,6 +312,12 @@ impl ClientHandshake {
                 headers.insert(SEC_WEBSOCKET_PROTOCOL, offer);
             }
         }
+        if let Some(config) = &self.deflate {
+            // Built from tokens, `;`, `=`, digits and spaces: always valid.
+            if let Ok(offer) = HeaderValue::try_from(deflate::client_offer(config)) {
+                headers.insert(SEC_WEBSOCKET_EXTENSIONS, offer);
+            }
+        }
         for (name, value) in &self.headers {
             if name != HOST {
                 headers.append(name, value.clone());
@@ -308,8 +333,9 @@ impl ClientHandshake {
 
     /// Checks the server's response (RFC 6455 §4.1, in its order): status 101,
     /// `Upgrade: websocket`, `Connection: upgrade`, the exact
-    /// `Sec-WebSocket-Accept` for our key, no `Sec-WebSocket-Extensions` (none
-    /// were offered), and at most one subprotocol, one that was offered.
+    /// `Sec-WebSocket-Accept` for our key, `Sec-WebSocket-Extensions` empty or
+    /// a valid answer to our permessage-deflate offer, and at most one
+    /// subprotocol, one that was offered.
     pub fn verify<B>(&self, resp: &Response<B>) -> Result<Negotiated, ClientHandshakeError> {
         let headers = resp.headers();
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -327,12 +353,7 @@ impl ClientHandshake {
         if single_value(headers, &SEC_WEBSOCKET_ACCEPT) != Some(expected.as_bytes()) {
             return Err(ClientHandshakeError::BadAccept);
         }
-        if list_elements(headers, &SEC_WEBSOCKET_EXTENSIONS)
-            .next()
-            .is_some()
-        {
-            return Err(ClientHandshakeError::UnexpectedExtensions);
-        }
+        let deflate = self.verify_extensions(headers)?;
         let mut chosen = list_elements(headers, &SEC_WEBSOCKET_PROTOCOL);
         let subprotocol = match (chosen.next(), chosen.next()) {
             (None, _) => None,
@@ -345,7 +366,32 @@ impl ClientHandshake {
             ),
             (Some(_), Some(_)) => return Err(ClientHandshakeError::UnexpectedSubprotocol),
         };
-        Ok(Negotiated { subprotocol })
+        Ok(Negotiated {
+            subprotocol,
+            deflate,
+        })
+    }
+
+    /// The permessage-deflate parameters the response selects, if any.
+    fn verify_extensions(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<DeflateParams>, ClientHandshakeError> {
+        let Some(config) = &self.deflate else {
+            return match list_elements(headers, &SEC_WEBSOCKET_EXTENSIONS).next() {
+                Some(_) => Err(ClientHandshakeError::UnexpectedExtensions),
+                None => Ok(None),
+            };
+        };
+        let selected = deflate::parse_extensions(
+            headers
+                .get_all(SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .map_err(|_| ClientHandshakeError::InvalidExtensions)?;
+        deflate::verify_response(config, &selected)
+            .map_err(|()| ClientHandshakeError::InvalidExtensions)
     }
 }
 

@@ -28,9 +28,8 @@
 //!
 //! ## What this module does not do
 //!
-//! - It negotiates no extensions yet: a client's `Sec-WebSocket-Extensions`
-//!   offer is ignored, and the server never answers with one (permessage-deflate
-//!   will be added here).
+//! - The only extension it negotiates is permessage-deflate (RFC 7692, see
+//!   [`crate::deflate`]); other offers are ignored.
 //! - It does not route: the request path is the caller's business.
 //! - It generates no keys: the client's 16-byte nonce comes from the caller.
 //! - It does not speak TLS: for `wss://` it only reports that TLS is needed.

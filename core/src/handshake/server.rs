@@ -7,12 +7,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::header::{
     ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, ORIGIN,
-    SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
-    UPGRADE,
+    SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use http::{Method, Request, Response, StatusCode, Version};
 
 use super::{WEBSOCKET_VERSION, accept_key, has_token, list_elements, single_value};
+use crate::deflate::{self, DeflateConfig, DeflateParams};
 use crate::head::encode_response_head;
 
 /// Server-side handshake settings: which subprotocols to offer and which
@@ -37,6 +38,9 @@ pub struct ServerHandshake {
     pub subprotocols: Vec<String>,
     /// Which `Origin` values are admitted. Default: [`OriginPolicy::AnyOrigin`].
     pub origin: OriginPolicy,
+    /// permessage-deflate: accepted when offered if `Some`. Default `None`
+    /// (every extension offer is declined).
+    pub deflate: Option<DeflateConfig>,
 }
 
 /// A caller-supplied origin check: receives the `Origin` value (`None` when
@@ -126,6 +130,30 @@ impl ServerHandshake {
         self
     }
 
+    /// Accepts permessage-deflate offers with `config` (`None`: decline them).
+    pub fn with_deflate(mut self, config: Option<DeflateConfig>) -> Self {
+        self.deflate = config;
+        self
+    }
+
+    /// The permessage-deflate response to the request's offers: the first
+    /// acceptable offer wins; offers with unknown, repeated or invalid
+    /// parameters are declined, and so is a header that does not parse.
+    fn negotiate_deflate(&self, headers: &HeaderMap) -> Option<(DeflateParams, HeaderValue)> {
+        let config = self.deflate.as_ref()?;
+        let offers = deflate::parse_extensions(
+            headers
+                .get_all(SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .map(HeaderValue::as_bytes),
+        )
+        .ok()?;
+        let (params, response) = deflate::accept_offers(config, &offers)?;
+        // Built from tokens, `;`, `=`, digits and spaces: always valid.
+        let response = HeaderValue::try_from(response).ok()?;
+        Some((params, response))
+    }
+
     /// Checks an upgrade request (RFC 6455 §4.2.1) and returns the `101`
     /// response to send, or the reason to refuse it.
     ///
@@ -135,8 +163,9 @@ impl ServerHandshake {
     /// `13`; exactly one `Sec-WebSocket-Key`, the base64 of 16 bytes; the
     /// origin policy. See [`RejectReason`] for the status of each.
     ///
-    /// The request target is not looked at (routing is the caller's job), and
-    /// the client's `Sec-WebSocket-Extensions` offer is ignored.
+    /// The request target is not looked at (routing is the caller's job).
+    /// Extensions: permessage-deflate when [`deflate`](Self::deflate) is set
+    /// and offered; every other offer is ignored.
     pub fn accept<B>(&self, req: &Request<B>) -> Result<Accepted, Rejection> {
         let headers = req.headers();
         if req.method() != Method::GET {
@@ -181,9 +210,14 @@ impl ServerHandshake {
             out.insert(SEC_WEBSOCKET_PROTOCOL, value);
             name
         });
+        let deflate = self.negotiate_deflate(headers).map(|(params, value)| {
+            out.insert(SEC_WEBSOCKET_EXTENSIONS, value);
+            params
+        });
         Ok(Accepted {
             response,
             subprotocol,
+            deflate,
         })
     }
 }
@@ -212,6 +246,9 @@ pub struct Accepted {
     pub response: Response<()>,
     /// The chosen subprotocol, if any.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate parameters, when an offer was accepted (pass
+    /// them to [`ws::Connection::with_deflate`](crate::ws::Connection::with_deflate)).
+    pub deflate: Option<DeflateParams>,
 }
 
 impl Accepted {

@@ -640,7 +640,13 @@ fn each_client_verify_failure() {
         .unwrap();
     let good = good_response(&client);
     assert_eq!(good.headers()["sec-websocket-accept"], ACCEPT);
-    assert_eq!(client.verify(&good), Ok(Negotiated { subprotocol: None }));
+    assert_eq!(
+        client.verify(&good),
+        Ok(Negotiated {
+            subprotocol: None,
+            deflate: None
+        })
+    );
 
     let edit = |f: &dyn Fn(&mut Response<()>)| {
         let mut resp = good_response(&client);
@@ -738,7 +744,8 @@ fn each_client_verify_failure() {
     assert_eq!(
         edit(&set("sec-websocket-protocol", "chat")),
         Ok(Negotiated {
-            subprotocol: Some("chat".into())
+            subprotocol: Some("chat".into()),
+            deflate: None,
         })
     );
     // Case-insensitive tokens in the response are fine.
@@ -772,7 +779,7 @@ proptest! {
         let client = ClientHandshake::new("ws://localhost:9001/", key).unwrap();
         prop_assert_eq!(
             round_trip(&client, &ServerHandshake::default()),
-            Ok(Negotiated { subprotocol: None })
+            Ok(Negotiated { subprotocol: None, deflate: None })
         );
     }
 }

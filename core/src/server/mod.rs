@@ -78,7 +78,8 @@ impl Service {
             .unwrap_or_else(|error| panic!("invalid router: {error}"));
         let handshake = ServerHandshake::default()
             .with_subprotocols(config.subprotocols.iter().cloned())
-            .with_origin(config.origin.clone());
+            .with_origin(config.origin.clone())
+            .with_deflate(config.websocket.deflate.clone());
         let hub = Hub::new(HubConfig {
             websocket: config.websocket.clone(),
             outbox_bytes: config.outbox_bytes,

@@ -191,7 +191,8 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
 
             let now = rt.now();
             let mut protocol =
-                ws::Connection::new(Role::Server, service.config.websocket.clone(), now);
+                ws::Connection::new(Role::Server, service.config.websocket.clone(), now)
+                    .with_deflate(accepted.deflate);
             protocol.handle_input(now, &leftover);
             let id = service.next_stream_id("ws");
             let info = Info {

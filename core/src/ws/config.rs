@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::deflate::DeflateConfig;
+
 /// Which end of the connection this is. The role decides masking (RFC 6455
 /// §5.1) and who closes the TCP connection after the close handshake.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +72,11 @@ pub struct Config {
     /// has been received for this long. Pings and pongs do not count. Default
     /// `None` (no idle timeout; zero also disables it).
     pub idle_timeout: Option<Duration>,
+    /// permessage-deflate (RFC 7692): what to offer (client) or accept
+    /// (server), level and threshold. `None` (the default) disables it: a
+    /// client offers nothing and a server declines every offer. See
+    /// [`crate::deflate`] for the memory it costs per connection.
+    pub deflate: Option<DeflateConfig>,
 }
 
 impl Default for Config {
@@ -83,6 +90,7 @@ impl Default for Config {
             pong_wait: Some(Duration::from_secs(60)),
             close_timeout: Duration::from_secs(5),
             idle_timeout: None,
+            deflate: None,
         }
     }
 }
@@ -141,6 +149,13 @@ impl Config {
     #[must_use]
     pub fn idle_timeout(mut self, value: Option<Duration>) -> Self {
         self.idle_timeout = value;
+        self
+    }
+
+    /// Sets [`Config::deflate`](#structfield.deflate).
+    #[must_use]
+    pub fn deflate(mut self, value: Option<DeflateConfig>) -> Self {
+        self.deflate = value;
         self
     }
 }

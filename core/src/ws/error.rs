@@ -39,18 +39,21 @@ pub enum ProtocolError {
     /// A close frame's reason is not valid UTF-8.
     #[error("close reason is not valid UTF-8")]
     InvalidCloseReason,
+    /// A compressed message (permessage-deflate) is not valid DEFLATE data.
+    #[error("invalid compressed data")]
+    InvalidCompressedData,
 }
 
 impl ProtocolError {
     /// The close code this violation is answered with: 1009 for size limits,
-    /// 1007 for invalid UTF-8, 1002 otherwise.
+    /// 1007 for invalid UTF-8 or compressed data, 1002 otherwise.
     pub fn close_code(&self) -> CloseCode {
         match self {
             ProtocolError::Frame(frame) => frame.close_code(),
             ProtocolError::MessageTooLarge { .. } => CloseCode::MESSAGE_TOO_BIG,
-            ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => {
-                CloseCode::INVALID_PAYLOAD
-            }
+            ProtocolError::InvalidUtf8
+            | ProtocolError::InvalidCloseReason
+            | ProtocolError::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }

@@ -44,7 +44,10 @@ pub use message::{Message, Outgoing, Utf8Bytes};
 pub use transmit::SharedFrame;
 
 use crate::close::CloseCode;
-use crate::frame::{DecodeRules, FrameHeader, MAX_CONTROL_PAYLOAD, MaskRule, OpCode, apply_mask};
+use crate::deflate::{Codec, DeflateParams, InflateError};
+use crate::frame::{
+    DecodeRules, FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MaskRule, OpCode, RSV1, apply_mask,
+};
 use mask_keys::MaskKeys;
 use transmit::{TxQueue, encode_frame, for_each_fragment};
 use utf8::Utf8Validator;
@@ -107,6 +110,8 @@ pub struct Connection {
     /// A fragmented message being reassembled.
     message: Option<PartialMessage>,
     utf8: Utf8Validator,
+    /// permessage-deflate, when negotiated (see [`Connection::with_deflate`]).
+    deflate: Option<Box<Deflate>>,
     /// Encoded frames waiting for `poll_transmit`: own and shared, in order.
     tx: TxQueue,
     pending_pongs: usize,
@@ -140,7 +145,21 @@ struct FrameInProgress {
 struct PartialMessage {
     text: bool,
     data: BytesMut,
+    /// For a compressed message: what has been inflated so far (`data` then
+    /// stays empty).
+    inflated: Option<Vec<u8>>,
 }
+
+/// The permessage-deflate codec and a reused buffer for outgoing messages.
+#[derive(Debug)]
+struct Deflate {
+    codec: Codec,
+    scratch: Vec<u8>,
+}
+
+/// A compression buffer larger than this is freed after the message instead
+/// of being kept for the next one.
+const MAX_KEPT_SCRATCH: usize = 64 << 10;
 
 /// What one step of the reader produced.
 enum Step {
@@ -183,6 +202,7 @@ impl Connection {
             frame: None,
             message: None,
             utf8: Utf8Validator::default(),
+            deflate: None,
             tx: TxQueue::default(),
             pending_pongs: 0,
             eof: false,
@@ -197,6 +217,45 @@ impl Connection {
             close_deadline: None,
             config,
         }
+    }
+
+    /// Turns on permessage-deflate with the parameters the handshake agreed
+    /// on ([`Accepted::deflate`](crate::handshake::Accepted::deflate) or
+    /// [`Negotiated::deflate`](crate::handshake::Negotiated::deflate)); `None`
+    /// leaves it off. Level and threshold come from
+    /// [`Config::deflate`](Config#structfield.deflate) (its defaults if unset).
+    ///
+    /// Frames with RSV1 are then accepted as compressed messages, and data
+    /// messages at or above the threshold are sent compressed.
+    #[must_use]
+    pub fn with_deflate(mut self, params: Option<DeflateParams>) -> Self {
+        self.deflate = params.map(|params| {
+            let config = self.config.deflate.clone().unwrap_or_default();
+            let is_server = self.mask_keys.is_none();
+            Box::new(Deflate {
+                codec: Codec::new(params, &config, is_server),
+                scratch: Vec::new(),
+            })
+        });
+        self.decode_rules.allowed_rsv = if self.deflate.is_some() { RSV1 } else { 0 };
+        self
+    }
+
+    /// The permessage-deflate parameters in force, if it was negotiated.
+    pub fn deflate_params(&self) -> Option<&DeflateParams> {
+        self.deflate.as_ref().map(|deflate| deflate.codec.params())
+    }
+
+    /// Whether a payload from a
+    /// [`SharedCompressor`](crate::deflate::SharedCompressor) with this
+    /// `window_bits` may be sent on this connection as a data frame with
+    /// RSV1: permessage-deflate is on, this side resets its compressor after
+    /// each message (no context takeover for its direction) and its window
+    /// is at least that large.
+    pub fn accepts_shared_compression(&self, window_bits: u8) -> bool {
+        self.deflate
+            .as_ref()
+            .is_some_and(|deflate| deflate.codec.accepts_shared(window_bits))
     }
 
     /// The current state.
@@ -237,7 +296,10 @@ impl Connection {
     /// Bytes received and not yet turned into events (a partial frame, or
     /// frames not yet polled).
     pub fn pending_input(&self) -> usize {
-        self.rx.len() + self.message.as_ref().map_or(0, |m| m.data.len())
+        self.rx.len()
+            + self.message.as_ref().map_or(0, |m| {
+                m.data.len() + m.inflated.as_ref().map_or(0, Vec::len)
+            })
     }
 
     /// Feeds bytes received from the peer. They are parsed lazily by
@@ -311,8 +373,8 @@ impl Connection {
             return Err(SendError::Closed);
         }
         match message {
-            Outgoing::Text(text) => self.write_message(OpCode::Text, text.as_bytes()),
-            Outgoing::Binary(bytes) => self.write_message(OpCode::Binary, bytes),
+            Outgoing::Text(text) => self.write_data(OpCode::Text, text.as_bytes()),
+            Outgoing::Binary(bytes) => self.write_data(OpCode::Binary, bytes),
             Outgoing::Ping(payload) | Outgoing::Pong(payload)
                 if payload.len() > MAX_CONTROL_PAYLOAD =>
             {
@@ -466,6 +528,11 @@ impl Connection {
         let too_large = |size: u64| ProtocolError::MessageTooLarge { size, max };
         // Bounded by `max_frame_size` (a usize) through the decode rules.
         let len = usize::try_from(header.payload_len).map_err(|_| too_large(header.payload_len))?;
+        // RSV1 (permessage-deflate) may only mark the first frame of a data
+        // message (RFC 7692 §6.1); the decode rules refuse it unless negotiated.
+        if header.rsv & RSV1 != 0 && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return Err(FrameError::ReservedBits(header.rsv).into());
+        }
         let text = match header.opcode {
             OpCode::Continuation => {
                 let message = self
@@ -493,8 +560,21 @@ impl Connection {
             header,
             len,
             done: 0,
-            text,
+            // A compressed payload is validated once inflated.
+            text: text && !self.is_compressed(&header),
         })
+    }
+
+    /// Whether a data frame belongs to a compressed message.
+    fn is_compressed(&self, header: &FrameHeader) -> bool {
+        match header.opcode {
+            OpCode::Text | OpCode::Binary => header.rsv & RSV1 != 0,
+            OpCode::Continuation => self
+                .message
+                .as_ref()
+                .is_some_and(|message| message.inflated.is_some()),
+            OpCode::Close | OpCode::Ping | OpCode::Pong => false,
+        }
     }
 
     /// Acts on a frame whose payload (unmasked) is the first `len` bytes of `rx`.
@@ -503,11 +583,14 @@ impl Connection {
     /// `frame.done == frame.len`, and `frame.done` is at most `rx.len()`; so
     /// the `rx[..len]` slices below cannot fail.
     fn complete_frame(&mut self, header: FrameHeader, len: usize) -> Result<Step, ProtocolError> {
+        if self.is_compressed(&header) {
+            return self.complete_compressed_frame(header, len);
+        }
         match header.opcode {
             OpCode::Text | OpCode::Binary if header.fin => {
                 // An unfragmented message: hand the receive buffer's bytes over as they are.
                 let payload = self.rx.split_to(len);
-                self.finish_message(header.opcode == OpCode::Text, payload)
+                self.finish_message(header.opcode == OpCode::Text, payload.freeze())
             }
             OpCode::Text | OpCode::Binary => {
                 let mut data = BytesMut::with_capacity(len);
@@ -516,6 +599,7 @@ impl Connection {
                 self.message = Some(PartialMessage {
                     text: header.opcode == OpCode::Text,
                     data,
+                    inflated: None,
                 });
                 Ok(Step::Continue)
             }
@@ -527,7 +611,9 @@ impl Connection {
                 message.data.extend_from_slice(&self.rx[..len]);
                 self.rx.advance(len);
                 match (header.fin, self.message.take()) {
-                    (true, Some(PartialMessage { text, data })) => self.finish_message(text, data),
+                    (true, Some(PartialMessage { text, data, .. })) => {
+                        self.finish_message(text, data.freeze())
+                    }
                     (_, message) => {
                         self.message = message;
                         Ok(Step::Continue)
@@ -554,8 +640,61 @@ impl Connection {
         }
     }
 
-    fn finish_message(&mut self, text: bool, data: BytesMut) -> Result<Step, ProtocolError> {
-        let data = data.freeze();
+    /// Inflates a frame of a compressed message (its payload is the first
+    /// `len` bytes of `rx`) onto the message, checking the inflated size
+    /// against the limit and the inflated text as UTF-8 as it grows.
+    fn complete_compressed_frame(
+        &mut self,
+        header: FrameHeader,
+        len: usize,
+    ) -> Result<Step, ProtocolError> {
+        let (text, mut inflated) = match header.opcode {
+            OpCode::Continuation => match self.message.take() {
+                Some(PartialMessage {
+                    text,
+                    inflated: Some(inflated),
+                    ..
+                }) => (text, inflated),
+                _ => return Err(ProtocolError::UnexpectedContinuation),
+            },
+            opcode => (opcode == OpCode::Text, Vec::new()),
+        };
+        // `with_deflate` allows RSV1 only together with a codec.
+        let deflate = self
+            .deflate
+            .as_mut()
+            .ok_or(FrameError::ReservedBits(header.rsv))?;
+        let max = self.config.max_message_size;
+        let before = inflated.len();
+        // In bounds: the caller's invariant `len <= rx.len()`.
+        deflate
+            .codec
+            .inflate(&self.rx[..len], header.fin, &mut inflated, max)
+            .map_err(|error| match error {
+                InflateError::TooLarge { size } => ProtocolError::MessageTooLarge {
+                    size: size as u64,
+                    max,
+                },
+                InflateError::Corrupt => ProtocolError::InvalidCompressedData,
+            })?;
+        self.rx.advance(len);
+        if text {
+            self.utf8
+                .feed(inflated.get(before..).unwrap_or_default())
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        if header.fin {
+            return self.finish_message(text, Bytes::from(inflated));
+        }
+        self.message = Some(PartialMessage {
+            text,
+            data: BytesMut::new(),
+            inflated: Some(inflated),
+        });
+        Ok(Step::Continue)
+    }
+
+    fn finish_message(&mut self, text: bool, data: Bytes) -> Result<Step, ProtocolError> {
         let message = if text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             Message::Text(Utf8Bytes::from_validated(data))
@@ -612,17 +751,49 @@ impl Connection {
 
     // ---- writing -------------------------------------------------------
 
-    fn write_message(&mut self, opcode: OpCode, payload: &[u8]) {
+    /// Writes a data message, compressed when permessage-deflate is on and
+    /// the message reaches the threshold.
+    fn write_data(&mut self, opcode: OpCode, payload: &[u8]) {
+        if let Some(deflate) = self.deflate.as_mut() {
+            let mut compressed = std::mem::take(&mut deflate.scratch);
+            if deflate.codec.compress(payload, &mut compressed) {
+                self.write_message(opcode, RSV1, &compressed);
+            } else {
+                self.write_message(opcode, 0, payload);
+            }
+            if compressed.capacity() <= MAX_KEPT_SCRATCH {
+                compressed.clear();
+                if let Some(deflate) = self.deflate.as_mut() {
+                    deflate.scratch = compressed;
+                }
+            }
+            return;
+        }
+        self.write_message(opcode, 0, payload);
+    }
+
+    /// Writes a data message; `rsv` goes on its first frame only.
+    fn write_message(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
         let max_frame = self.config.max_outgoing_frame_size;
         for_each_fragment(opcode, payload, max_frame, |opcode, fin, chunk| {
-            self.write_frame(opcode, fin, chunk);
+            let rsv = if opcode == OpCode::Continuation {
+                0
+            } else {
+                rsv
+            };
+            self.write_frame_rsv(opcode, rsv, fin, chunk);
         });
     }
 
-    /// Appends one frame, masked for the client role.
+    /// Appends one frame without RSV bits, masked for the client role.
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.write_frame_rsv(opcode, 0, fin, payload);
+    }
+
+    /// Appends one frame, masked for the client role.
+    fn write_frame_rsv(&mut self, opcode: OpCode, rsv: u8, fin: bool, payload: &[u8]) {
         let mask = self.mask_keys.as_mut().map(MaskKeys::next_key);
-        encode_frame(&mut self.tx.staging, opcode, fin, mask, payload);
+        encode_frame(&mut self.tx.staging, opcode, rsv, fin, mask, payload);
     }
 
     /// Appends a close frame; `None` sends one without a status code.

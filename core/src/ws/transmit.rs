@@ -66,7 +66,7 @@ impl SharedFrame {
     fn data(opcode: OpCode, payload: &[u8], max_frame: Option<usize>) -> Self {
         let mut out = BytesMut::with_capacity(payload.len() + MAX_HEADER_LEN);
         for_each_fragment(opcode, payload, max_frame, |opcode, fin, chunk| {
-            encode_frame(&mut out, opcode, fin, None, chunk);
+            encode_frame(&mut out, opcode, 0, fin, None, chunk);
         });
         SharedFrame {
             bytes: out.freeze(),
@@ -76,7 +76,7 @@ impl SharedFrame {
 
     fn control(opcode: OpCode, payload: &[u8]) -> Self {
         let mut out = BytesMut::with_capacity(payload.len() + MAX_HEADER_LEN);
-        encode_frame(&mut out, opcode, true, None, payload);
+        encode_frame(&mut out, opcode, 0, true, None, payload);
         SharedFrame {
             bytes: out.freeze(),
             payload_len: payload.len(),
@@ -129,17 +129,18 @@ pub(super) fn for_each_fragment(
     }
 }
 
-/// Appends one frame to `out`, masked with `mask` when given.
+/// Appends one frame to `out` with the `rsv` bits, masked with `mask` when given.
 pub(super) fn encode_frame(
     out: &mut BytesMut,
     opcode: OpCode,
+    rsv: u8,
     fin: bool,
     mask: Option<[u8; 4]>,
     payload: &[u8],
 ) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask,
         payload_len: payload.len() as u64,

@@ -47,8 +47,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use tidings_tokio::sse::Event as SseEvent;
 use tidings_tokio::{
-    CloseCode, Connection, Context, Error, Html, Router, Server, ServerConfig, SseConfig,
-    SseContext,
+    CloseCode, Connection, Context, DeflateConfig, Error, Html, Router, Server, ServerConfig,
+    SseConfig, SseContext, ws,
 };
 use tokio::sync::mpsc;
 
@@ -79,7 +79,9 @@ const PUSH_LARGE_LEN: usize = 300 * 1024;
 const REQUIRED_PAGE_CHECKS: &[&str] = &[
     "ws.connect",
     "ws.subprotocol",
+    "ws.extensions",
     "ws.text.ascii",
+    "ws.text.compressible",
     "ws.text.unicode",
     "ws.text.empty",
     "ws.binary.0",
@@ -375,6 +377,7 @@ async fn main() -> ExitCode {
     };
     let (events, mut received) = mpsc::unbounded_channel();
     let config = ServerConfig::default()
+        .websocket(ws::Config::default().deflate(Some(DeflateConfig::default())))
         .subprotocols(vec![SUBPROTOCOL.to_owned()])
         .sse(SseConfig::default().retry(Some(SSE_RETRY)));
     let server = match Server::bind_with(&addr, router(events), config).await {

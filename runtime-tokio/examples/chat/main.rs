@@ -9,14 +9,18 @@ mod app;
 #[path = "../common/rfc3339.rs"]
 mod rfc3339;
 
-use tidings_tokio::Server;
+use tidings_tokio::{DeflateConfig, Server, ServerConfig, ws};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-    let server = Server::bind(&addr, app::router()).await?;
+    // permessage-deflate for browsers that offer it (all do): chat messages
+    // are small and alike, so context takeover pays off.
+    let config = ServerConfig::default()
+        .websocket(ws::Config::default().deflate(Some(DeflateConfig::default())));
+    let server = Server::bind_with(&addr, app::router(), config).await?;
     println!("listening on {}", server.local_addr()?);
     server.run().await;
     Ok(())
