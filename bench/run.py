@@ -10,9 +10,10 @@ the best of the other libraries. Raw results go to BIN_DIR/results.json.
 
 Environment: BENCH_QUICK=1 (1 round, 1 s windows, 2,000 connections for memory
 and broadcast), BENCH_ROUNDS, BENCH_SECS, BENCH_SERVERS (comma-separated names),
-BENCH_PARTS (comma-separated: echo, memory, broadcast), BENCH_NICE (a niceness
-for the servers and the load generator, e.g. -10 on a machine busy with other work;
-needs root).
+BENCH_PARTS (comma-separated: echo, memory, broadcast), BENCH_RT=1 (run the
+servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
+machine busy with other work, wake-ups otherwise wait behind it and every figure
+measures the scheduler), BENCH_NICE (a niceness for both, a milder alternative).
 """
 
 import json
@@ -34,12 +35,13 @@ PARTS = os.environ.get("BENCH_PARTS", "echo,memory,broadcast").split(",")
 SERVER_CORE, LOAD_CORE = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NICE = os.environ.get("BENCH_NICE")
+RT = os.environ.get("BENCH_RT") == "1"
 
 
 def pinned(core, *cmd):
-    """`cmd` pinned to `core`, at niceness BENCH_NICE if set."""
-    nice = ["nice", "-n", NICE] if NICE else []
-    return [*nice, "taskset", "-c", core, *cmd]
+    """`cmd` pinned to `core`, under SCHED_FIFO (BENCH_RT) or niceness BENCH_NICE if set."""
+    priority = ["chrt", "-f", "10"] if RT else ["nice", "-n", NICE] if NICE else []
+    return [*priority, "taskset", "-c", core, *cmd]
 
 COMPETITORS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
 TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
