@@ -1,0 +1,229 @@
+"""Runs the benchmarks of bench/ and prints the tables (see README.md, "Benchmarks").
+
+    python3 bench/run.py BIN_DIR     (bench/run builds BIN_DIR first)
+
+Every server runs pinned to core 0 with one tokio worker (TOKIO_WORKER_THREADS=1),
+the load generator pinned to core 1. Rounds are interleaved: each round starts
+every server afresh, in an order rotated by one per round, and runs every echo
+scenario against it. Medians over the rounds are printed, with ratios against
+the best of the other libraries. Raw results go to BIN_DIR/results.json.
+
+Environment: BENCH_QUICK=1 (1 round, 1 s windows, 2,000 connections for memory
+and broadcast), BENCH_ROUNDS, BENCH_SECS, BENCH_SERVERS (comma-separated names),
+BENCH_PARTS (comma-separated: echo, memory, broadcast), BENCH_RT=1 (run the
+servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
+machine busy with other work, wake-ups otherwise wait behind it and every figure
+measures the scheduler), BENCH_NICE (a niceness for both, a milder alternative).
+"""
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+BIN = sys.argv[1]
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3"))
+SECS = float(os.environ.get("BENCH_SECS", "1" if QUICK else "2"))
+WARMUP = 0.3 if QUICK else 0.5
+MANY = 2_000 if QUICK else 10_000
+BROADCAST_ROUNDS = 3 if QUICK else 5
+PARTS = os.environ.get("BENCH_PARTS", "echo,memory,broadcast").split(",")
+SERVER_CORE, LOAD_CORE = "0", "1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NICE = os.environ.get("BENCH_NICE")
+RT = os.environ.get("BENCH_RT") == "1"
+
+
+def pinned(core, *cmd):
+    """`cmd` pinned to `core`, under SCHED_FIFO (BENCH_RT) or niceness BENCH_NICE if set."""
+    priority = ["chrt", "-f", "10"] if RT else ["nice", "-n", NICE] if NICE else []
+    return [*priority, "taskset", "-c", core, *cmd]
+
+COMPETITORS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+ECHO_BINARIES = {
+    "tokio-tungstenite": "echo_tungstenite",
+    "fastwebsockets": "echo_fastwebsockets",
+    "tokio-websockets": "echo_tokio_websockets",
+    "tidings-tokio": "echo-tidings-tokio",
+    "tidings-async-std": "echo-tidings-async-std",
+    "tidings-smol": "echo-tidings-smol",
+}
+SERVERS = [s for s in os.environ.get("BENCH_SERVERS", ",".join(COMPETITORS + TIDINGS)).split(",") if s]
+
+# name: (connections, payload bytes, messages in flight per connection)
+SCENARIOS = {
+    "a": (1, 16, 1),
+    "b": (100, 16, 1),
+    "c": (10, 64 << 10, 1),
+    "d": (1000, 512, 1),
+    "e": (100, 16, 16),
+}
+
+
+def log(*words):
+    print("--", *words, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server process, pinned to SERVER_CORE, stopped on exit of the with-block."""
+
+    def __init__(self, binary):
+        self.addr = f"127.0.0.1:{free_port()}"
+        env = dict(os.environ, TOKIO_WORKER_THREADS="1", ASYNC_STD_THREAD_COUNT="1", SMOL_THREADS="1")
+        self.proc = subprocess.Popen(
+            pinned(SERVER_CORE, os.path.join(BIN, binary), self.addr),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
+        )
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.stop()
+            raise RuntimeError(f"{binary} did not start: {line!r}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.stop()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def loadgen(*args, timeout=300):
+    cmd = pinned(LOAD_CORE, os.path.join(BIN, "loadgen"), *map(str, args), "--timeout", str(timeout))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30)
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen {' '.join(map(str, args))}: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def run_echo(results):
+    for round_ in range(ROUNDS):
+        order = SERVERS[round_ % len(SERVERS):] + SERVERS[:round_ % len(SERVERS)]
+        for name in order:
+            with Server(ECHO_BINARIES[name]) as server:
+                for scenario, (conns, size, inflight) in SCENARIOS.items():
+                    try:
+                        r = loadgen("echo", "--addr", server.addr, "--conns", conns, "--size", size,
+                                    "--inflight", inflight, "--warmup", WARMUP, "--secs", SECS,
+                                    "--pid", server.proc.pid, timeout=60)
+                    except Exception as error:  # one failure must not hide the other figures
+                        log(f"round {round_ + 1} {name} ({scenario}) failed: {error}")
+                        continue
+                    r["cpu_us_per_msg"] = r["cpu_ticks"] / CLK_TCK / max(r["messages"], 1) * 1e6
+                    results.setdefault(name, {}).setdefault(scenario, []).append(r)
+                    log(f"round {round_ + 1} {name} ({scenario}): {r['rate']:.0f} msg/s, "
+                        f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg")
+
+
+def median(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def ratio(value, best):
+    return f"{value / best:.2f}x" if best else "-"
+
+
+def print_echo(results):
+    print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
+          f"(1 worker), load generator on core {LOAD_CORE}.")
+    print("Ratios: rate / best competitor's rate (higher is better), "
+          "CPU / best competitor's CPU (lower is better).")
+    for scenario, (conns, size, inflight) in SCENARIOS.items():
+        rows = {n: results[n][scenario] for n in SERVERS if scenario in results.get(n, {})}
+        if not rows:
+            continue
+        meds = {n: {k: median(runs, k) for k in ("rate", "p50_us", "p99_us", "cpu_us_per_msg")}
+                for n, runs in rows.items()}
+        competitors = [meds[n] for n in COMPETITORS if n in meds]
+        best_rate = max((m["rate"] for m in competitors), default=0)
+        best_cpu = min((m["cpu_us_per_msg"] for m in competitors), default=0)
+        print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
+        print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
+              f"{'rate ratio':>11} {'cpu ratio':>10}")
+        for name, m in meds.items():
+            print(f"  {name:<18} {m['rate']:>10.0f} {m['p50_us']:>9.1f} {m['p99_us']:>9.1f} "
+                  f"{m['cpu_us_per_msg']:>11.3f} {ratio(m['rate'], best_rate):>11} "
+                  f"{ratio(m['cpu_us_per_msg'], best_cpu):>10}")
+
+
+def run_memory(results):
+    for name in SERVERS:
+        with Server(ECHO_BINARIES[name]) as server:
+            try:
+                results[name] = loadgen("memory", "--addr", server.addr, "--conns", MANY,
+                                        "--pid", server.proc.pid, timeout=120)
+            except Exception as error:
+                log(f"memory {name} failed: {error}")
+                continue
+            log(f"memory {name}: {results[name]}")
+
+
+def print_memory(results):
+    print(f"\nMemory: server RSS delta / {MANY} connections (bytes per connection)")
+    print(f"  {'server':<18} {'idle':>10} {'after 1 echo':>13}")
+    for name, r in results.items():
+        print(f"  {name:<18} {r['idle_per_conn']:>10.0f} {r['echoed_per_conn']:>13.0f}")
+
+
+BROADCASTS = [("tidings-tokio", "broadcast_tidings", "ws"),
+              ("tidings-tokio", "broadcast_tidings", "sse"),
+              ("axum", "broadcast_axum", "sse")]
+
+
+def run_broadcast(results):
+    for name, binary, kind in BROADCASTS:
+        with Server(binary) as server:
+            try:
+                r = loadgen("broadcast", "--addr", server.addr, "--kind", kind, "--clients", MANY,
+                            "--rounds", BROADCAST_ROUNDS, timeout=180)
+            except Exception as error:
+                log(f"broadcast {name} {kind} failed: {error}")
+                continue
+            results[f"{name} {kind}"] = r
+            log(f"broadcast {name} {kind}: {r}")
+
+
+def print_broadcast(results):
+    print(f"\nBroadcast: one 128-byte message to {MANY} clients, until every client has it "
+          f"(median of {BROADCAST_ROUNDS})")
+    best = results.get("axum sse", {}).get("median_ms")
+    for name, r in results.items():
+        versus = f"  ({ratio(r['median_ms'], best)} axum sse)" if best else ""
+        print(f"  {name:<22} {r['median_ms']:>9.2f} ms{versus}")
+
+
+def main():
+    started = time.monotonic()
+    results = {"echo": {}, "memory": {}, "broadcast": {}}
+    if "echo" in PARTS:
+        run_echo(results["echo"])
+    if "memory" in PARTS:
+        run_memory(results["memory"])
+    if "broadcast" in PARTS:
+        run_broadcast(results["broadcast"])
+    with open(os.path.join(BIN, "results.json"), "w") as out:
+        json.dump(results, out, indent=1)
+    if results["echo"]:
+        print_echo(results["echo"])
+    if results["memory"]:
+        print_memory(results["memory"])
+    if results["broadcast"]:
+        print_broadcast(results["broadcast"])
+    print(f"\n(ran {time.monotonic() - started:.0f} s; raw results in {BIN}/results.json)")
+
+
+if __name__ == "__main__":
+    main()

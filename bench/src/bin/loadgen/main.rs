@@ -1,0 +1,119 @@
+//! The benchmark's load generator: raw TCP sockets, its own handshake,
+//! pre-masked frames, one thread (pin it with `taskset`), bounded in time.
+//!
+//! ```text
+//! loadgen echo      --addr A [--conns N] [--size BYTES] [--inflight K]
+//!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID]
+//! loadgen memory    --addr A [--conns N] --pid SERVER_PID [--settle SECS]
+//! loadgen broadcast --addr A --kind ws|sse [--clients N] [--rounds R]
+//! ```
+//!
+//! Each prints one JSON object on stdout (see `bench/run.py`); `--timeout
+//! SECS` (default 300) bounds the whole run.
+
+mod broadcast;
+mod echo;
+mod memory;
+mod proc_stat;
+mod wire;
+
+use std::collections::HashMap;
+use std::io;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+
+/// `--key value` pairs after the mode.
+pub struct Args(HashMap<String, String>);
+
+impl Args {
+    fn parse(words: &[String]) -> io::Result<Self> {
+        let mut map = HashMap::new();
+        let mut words = words.iter();
+        while let Some(key) = words.next() {
+            let key = key
+                .strip_prefix("--")
+                .ok_or_else(|| invalid(format!("expected --KEY, got {key}")))?;
+            let value = words
+                .next()
+                .ok_or_else(|| invalid(format!("--{key} needs a value")))?;
+            map.insert(key.to_owned(), value.clone());
+        }
+        Ok(Args(map))
+    }
+
+    pub fn text(&self, key: &str) -> io::Result<String> {
+        self.0
+            .get(key)
+            .cloned()
+            .ok_or_else(|| invalid(format!("--{key} is required")))
+    }
+
+    pub fn number(&self, key: &str, default: usize) -> io::Result<usize> {
+        self.0.get(key).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| invalid(format!("--{key}: {v}")))
+        })
+    }
+
+    pub fn float(&self, key: &str, default: f64) -> io::Result<f64> {
+        self.0.get(key).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| invalid(format!("--{key}: {v}")))
+        })
+    }
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Opens `n` connections sending `request` (at most 64 handshakes at once);
+/// each comes with the bytes read after the answer's head.
+pub async fn connect_many(
+    request: &[u8],
+    addr: &str,
+    status: &str,
+    n: usize,
+) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
+    futures_util::stream::iter(0..n)
+        .map(|_| wire::connect(addr, request, status))
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+fn main() {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| runtime.block_on(run(&words)));
+    match result {
+        Ok(json) => println!("{json}"),
+        Err(error) => {
+            eprintln!("loadgen: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run(words: &[String]) -> io::Result<String> {
+    let mode = words.first().map(String::as_str).unwrap_or_default();
+    let args = Args::parse(words.get(1..).unwrap_or_default())?;
+    let timeout = Duration::from_secs_f64(args.float("timeout", 300.0)?);
+    let work = async {
+        match mode {
+            "echo" => echo::run(&args).await,
+            "memory" => memory::run(&args).await,
+            "broadcast" => broadcast::run(&args).await,
+            _ => Err(invalid(format!(
+                "unknown mode {mode:?}: echo, memory or broadcast"
+            ))),
+        }
+    };
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| io::Error::other("timed out"))?
+}
