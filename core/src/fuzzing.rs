@@ -1111,6 +1111,26 @@ pub fn deflate_negotiation(data: &[u8]) {
     assert_eq!(verified, Some(params));
 }
 
+/// Raw DEFLATE of `data` as a peer sends a message: sync flush, the
+/// `00 00 ff ff` tail stripped. Test support for permessage-deflate.
+pub fn deflate_raw(data: &[u8]) -> Vec<u8> {
+    let mut shared = crate::deflate::SharedCompressor::new(15, 1);
+    shared.compress(data).unwrap_or_default()
+}
+
+/// A compressed stream that inflates to `mib` MiB of zeros: the sync-flushed
+/// compression of 1 MiB of zeros, repeated (each piece ends byte-aligned
+/// with an empty stored block, so the concatenation is one valid stream).
+/// Test support: an inflation bomb.
+pub fn deflate_zero_bomb(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut compress = Compress::new_with_window_bits(Compression::best(), false, 15);
+    let mut piece = Vec::with_capacity(4096);
+    let _ = compress.compress_vec(&vec![0; 1 << 20], &mut piece, FlushCompress::Sync);
+    assert!(piece.ends_with(&[0, 0, 0xff, 0xff]) && piece.len() < 2048);
+    piece.repeat(mib)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
