@@ -96,7 +96,9 @@ pub struct DeflateConfig {
     /// only impose it when the client's offer has `client_max_window_bits`
     /// (otherwise it inflates with a 2^15 window); a client offers it. Default 15.
     pub client_max_window_bits: u8,
-    /// Compression level, 0 (store) to 9 (best). Default 6, zlib's default.
+    /// Compression level, 0 (store) to 9 (best). Default 1 (fastest, as
+    /// gorilla/websocket): on chat messages it sends ~13x faster than 6 for
+    /// a wire ratio of 0.27 instead of 0.20 (see the module docs).
     pub level: u32,
     /// Messages shorter than this many bytes are sent uncompressed (small
     /// messages do not shrink and cost CPU). Default 64.
@@ -110,7 +112,7 @@ impl Default for DeflateConfig {
             client_no_context_takeover: false,
             server_max_window_bits: MAX_WINDOW_BITS,
             client_max_window_bits: MAX_WINDOW_BITS,
-            level: 6,
+            level: 1,
             threshold: 64,
         }
     }
