@@ -474,3 +474,20 @@ pub fn server_frames(mut bytes: &[u8]) -> Vec<ServerFrame> {
     }
     frames
 }
+
+/// The resident set size of this process (servers under test run in it), in
+/// bytes, from `/proc/self/status`; 0 where that is unavailable.
+pub fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<usize>()
+                .ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}

@@ -329,13 +329,6 @@ async fn client_refuses_masked_server_frame<N: TestRuntime>() {
 
 // --- Many connections ---
 
-/// The resident set size of this process, in bytes (Linux only).
-fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 /// Opens `count` connections that each send half a request head and go
 /// away — most with a reset (linger 0), one in
 /// [`ABANDONED_WITH_FIN_EVERY`] with a FIN — at most 100 open at a time.
@@ -399,12 +392,12 @@ async fn abandoned_handshakes_leave_nothing_behind<N: TestRuntime>() {
     // not counted.
     abandon_handshakes(&server, 100).await;
     still_serves(&server).await;
-    let before = rss_bytes();
+    let before = Some(tidings_tests::rss_bytes() as u64).filter(|&b| b > 0);
     let start = Instant::now();
     abandon_handshakes(&server, count).await;
     let opened = start.elapsed();
     still_serves(&server).await;
-    let after = rss_bytes();
+    let after = Some(tidings_tests::rss_bytes() as u64).filter(|&b| b > 0);
     println!("{count} abandoned handshakes in {opened:?}; RSS before {before:?}, after {after:?}");
     if let (Some(before), Some(after)) = (before, after) {
         assert!(

@@ -36,22 +36,6 @@ const WINDOW: usize = 64;
 /// Allocator and runtime noise on top of the outboxes.
 const SLACK_BYTES: usize = 24 << 20;
 
-/// The resident set size of this process (the server runs in it), in bytes.
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 fn message(seq: usize) -> Vec<u8> {
     let mut data = vec![b'.'; SIZE];
     data[..8].copy_from_slice(&(seq as u64).to_be_bytes());
@@ -122,7 +106,7 @@ async fn stalled_clients_are_dropped_and_memory_stays_bounded<N: TestRuntime>() 
         .await
     );
 
-    let rss_before = rss_bytes();
+    let rss_before = tidings_tests::rss_bytes();
     let mut rss_peak = rss_before;
     let started = Instant::now();
     let mut dropped = 0;
@@ -145,7 +129,7 @@ async fn stalled_clients_are_dropped_and_memory_stays_bounded<N: TestRuntime>() 
         let report = hub.broadcast(Payload::binary(payload), Filter::room("room"));
         dropped += report.dropped;
         if seq % 500 == 0 {
-            rss_peak = rss_peak.max(rss_bytes());
+            rss_peak = rss_peak.max(tidings_tests::rss_bytes());
         }
     }
     for _ in 0..HEALTHY {
@@ -153,7 +137,7 @@ async fn stalled_clients_are_dropped_and_memory_stays_bounded<N: TestRuntime>() 
         assert_eq!(received, Ok(BROADCASTS), "a healthy client missed messages");
     }
     let elapsed = started.elapsed();
-    rss_peak = rss_peak.max(rss_bytes());
+    rss_peak = rss_peak.max(tidings_tests::rss_bytes());
 
     // Every stalled connection ended, having sent 1013; the healthy ones
     // closed normally.
