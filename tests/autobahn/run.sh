@@ -13,6 +13,13 @@
 #            `autobahn_client` example of each crate in CLIENT_CRATES against
 #            it. Reports: reports/clients/.
 #   all      servers, then client, then one verdict over both.
+#   parallel everything `all` does, at once: one wstest fuzzingclient per
+#            server (ports 9001...) and the fuzzingserver for the clients on
+#            the next port, all running together; reports in
+#            reports/servers/<crate>/ and reports/clients/. The full suite
+#            (12.* and 13.* with their large compressed messages) takes about
+#            15 minutes per peer in the Python 2 wstest; this mode runs the
+#            peers side by side instead of one after another.
 #
 # The verdict comes from tests/autobahn/verdict.py (wstest itself always exits
 # 0); this script exits non-zero when the verdict fails.
@@ -180,15 +187,75 @@ EOF
     VERDICT_ARGS+=("$CLIENTS_INDEX" --expect "$agents")
 }
 
+# ---- parallel ---------------------------------------------------------------
+
+# wait_all NAME=PID...: waits for every PID and dies naming those that failed
+# (timeout's exit status 124 included).
+wait_all() {
+    local entry failed=""
+    for entry in "$@"; do
+        wait "${entry#*=}" || failed+="${failed:+, }${entry%%=*}"
+    done
+    [[ -z $failed ]] || die "failed or timed out: $failed (logs in $WORK)"
+}
+
+run_parallel() {
+    install_autobahn
+    local bindir="$WORK/bin" crate port=$FUZZINGSERVER_PORT peers=() agents=""
+    log "building the echo examples and the autobahn_client examples (release)"
+    build_echo_binaries "$bindir"
+    for crate in $CLIENT_CRATES; do
+        cargo build --release -p "$crate" --example autobahn_client
+        cp -f "$ROOT/target/release/examples/autobahn_client" "$bindir/autobahn_client-$crate"
+    done
+    rm -rf "$ROOT/reports/servers" "$ROOT/reports/clients"
+    for crate in $SERVER_CRATES; do
+        start_echo "$crate" "$port" "$bindir" "$WORK"
+        cat >"$WORK/fuzzingclient-$crate.json" <<EOF
+{"outdir": "$ROOT/reports/servers/$crate",
+ "servers": [{"agent": "$crate", "url": "ws://127.0.0.1:$port"}],
+ "cases": $(cases_json), "exclude-cases": [], "exclude-agent-cases": {}}
+EOF
+        start_bg "$WORK/fuzzingclient-$crate.log" env -C "$WORK" \
+            timeout "$WSTEST_TIMEOUT" "$WSTEST" -m fuzzingclient -s "$WORK/fuzzingclient-$crate.json"
+        peers+=("wstest-for-$crate=$BG_PID")
+        VERDICT_ARGS+=("$ROOT/reports/servers/$crate/index.json" --expect "$crate")
+        port=$((port + 1))
+    done
+    # The fuzzingserver for the clients, on the port after the servers'.
+    cat >"$WORK/fuzzingserver.json" <<EOF
+{"url": "ws://127.0.0.1:$port", "outdir": "$ROOT/reports/clients",
+ "cases": $(cases_json), "exclude-cases": [], "exclude-agent-cases": {}}
+EOF
+    require_port_free "$port"
+    start_bg "$WORK/fuzzingserver.log" \
+        timeout "$WSTEST_TIMEOUT" "$WSTEST" -m fuzzingserver -u 0 -s "$WORK/fuzzingserver.json"
+    wait_for_port "$BG_PID" "$port" "$WORK/fuzzingserver.log"
+    for crate in $CLIENT_CRATES; do
+        start_bg "$WORK/client-$crate.log" \
+            timeout "$CLIENT_TIMEOUT" "$bindir/autobahn_client-$crate" "ws://127.0.0.1:$port" "$crate"
+        peers+=("client-$crate=$BG_PID")
+        agents+="${agents:+,}$crate"
+    done
+    log "running ${#peers[@]} peers at once (cases: $AUTOBAHN_CASES; each at most ${WSTEST_TIMEOUT}s)"
+    local t0=$SECONDS
+    wait_all "${peers[@]}"
+    log "all peers finished in $((SECONDS - t0))s"
+    stop_all
+    [[ -f $CLIENTS_INDEX ]] || die "no $CLIENTS_INDEX: did the client call /updateReports?agent=...?"
+    VERDICT_ARGS+=("$CLIENTS_INDEX" --expect "$agents")
+}
+
 # ---- main -------------------------------------------------------------------
 
 VERDICT_ARGS=()
 case "${1:-all}" in
     install) install_autobahn; exit 0 ;;
+    parallel) run_parallel ;;
     servers) run_servers ;;
     client) run_client ;;
     all) run_servers; run_client ;;
-    *) echo "usage: $0 [install|servers|client|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [install|servers|client|all|parallel]" >&2; exit 2 ;;
 esac
 echo
 log "verdict (tests/autobahn/verdict.py ${VERDICT_ARGS[*]})"

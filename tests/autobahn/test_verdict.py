@@ -140,6 +140,23 @@ class VerdictTest(unittest.TestCase):
         self.assertIn("tidings-smol: MISSING", out)
         self.assertEqual(self.run_verdict(clients, "--expect", "tidings-tokio")[0], 0)
 
+    def test_one_index_per_server_needs_expect_after_the_second(self):
+        per_agent = [self.write(f"{a}.json", {a: good_cases()}) for a in AGENTS]
+        clients = self.write("c.json", {"tidings-tokio": good_cases()})
+        args = []
+        for path, agent in zip(per_agent, AGENTS):
+            args += [path, "--expect", agent]
+        self.assertEqual(self.run_verdict(*args, clients, "--expect", "tidings-tokio")[0], 0)
+        with self.assertRaises(SystemExit) as refused:
+            self.run_verdict(*args, clients)
+        self.assertIn("needs --expect", str(refused.exception))
+        broken = {AGENTS[2]: good_cases()}
+        broken[AGENTS[2]]["12.1.10"] = case("UNIMPLEMENTED")
+        args[-3] = self.write("broken.json", broken)
+        rc, out = self.run_verdict(*args, clients, "--expect", "tidings-tokio")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("FAIL 12.1.10", out)
+
     def test_unreadable_index_fails(self):
         rc, out = self.run_verdict(os.path.join(self.dir.name, "nope.json"))
         self.assertEqual(rc, 1)

@@ -8,7 +8,8 @@ Each INDEX is an index.json that wstest wrote:
 ``{agent: {case_id: {"behavior": ..., "behaviorClose": ..., ...}}}``.
 ``--expect AGENTS`` (comma-separated) names the agents that index must hold; it
 applies to the index just before it. Without it, the first index must hold
-tidings-tokio, tidings-async-std and tidings-smol, and the second tidings-tokio.
+tidings-tokio, tidings-async-std and tidings-smol, and the second tidings-tokio;
+any further index (``run.sh parallel`` gives one per server) needs ``--expect``.
 
 A case passes when both its ``behavior`` and its ``behaviorClose`` are OK or
 INFORMATIONAL. Everything else (UNIMPLEMENTED, NON-STRICT, WRONG CODE, UNCLEAN,
@@ -131,12 +132,14 @@ def parse_args(argv):
             continue
         if arg in ("-h", "--help") or arg.startswith("-"):
             raise SystemExit(__doc__)
-        if len(pairs) >= len(DEFAULT_EXPECT):
-            raise SystemExit(f"at most {len(DEFAULT_EXPECT)} index files")
-        pairs.append((arg, DEFAULT_EXPECT[len(pairs)]))
+        default = DEFAULT_EXPECT[len(pairs)] if len(pairs) < len(DEFAULT_EXPECT) else None
+        pairs.append((arg, default))
         i += 1
     if not pairs:
         raise SystemExit(__doc__)
+    for path, expected in pairs:
+        if expected is None:
+            raise SystemExit(f"{path}: an index after the second needs --expect AGENTS")
     return pairs
 
 
