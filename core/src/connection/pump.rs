@@ -2,6 +2,7 @@
 //! connection's protocol state, runs its timers, and closes the transport at
 //! the end. Written once for every runtime, over [`Transport`] and [`Runtime`].
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,6 +25,54 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Rounds of read/write work per poll before yielding to other tasks.
 const BUDGET: usize = 64;
 
+/// The largest read sized by a frame still being received.
+const MAX_READ: usize = 256 << 10;
+
+/// Bytes read (and discarded) per call while lingering.
+const LINGER_READ: usize = 512;
+
+thread_local! {
+    /// The buffer every pump polled on this thread reads into; the bytes
+    /// are handed to the protocol (copied) at once. A connection thus holds
+    /// no read buffer of its own, idle or not.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads at most `len` bytes from `io` into this thread's read buffer and
+/// passes them to `received`; the result is `poll_read`'s.
+fn poll_read_shared<T: Transport>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    len: usize,
+    received: impl FnOnce(&[u8]),
+) -> Poll<std::io::Result<usize>> {
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => read_into(&mut buf, io, cx, len, received),
+        // Entered again from inside a read (a transport that polls another
+        // connection): a buffer of its own then.
+        Err(_) => read_into(&mut Vec::new(), io, cx, len, received),
+    })
+}
+
+fn read_into<T: Transport>(
+    buf: &mut Vec<u8>,
+    io: &mut T,
+    cx: &mut Context<'_>,
+    len: usize,
+    received: impl FnOnce(&[u8]),
+) -> Poll<std::io::Result<usize>> {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let buf = buf.get_mut(..len).unwrap_or_default();
+    let result = Pin::new(io).poll_read(cx, buf);
+    if let Poll::Ready(Ok(n)) = result {
+        // `n <= len` by the AsyncRead contract; clamped all the same.
+        received(buf.get(..n.min(len)).unwrap_or_default());
+    }
+    result
+}
+
 enum Phase {
     Running,
     CloseTransport,
@@ -36,7 +85,6 @@ pub(crate) struct Pump<T, R: Runtime> {
     shared: Arc<Shared>,
     io: T,
     rt: R,
-    read_buf: Vec<u8>,
     /// Chunks taken from the protocol (own frames, shared broadcast frames)
     /// and not yet completely written.
     out: WriteQueue,
@@ -53,7 +101,6 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             shared,
             io,
             rt,
-            read_buf: Vec::new(),
             out: WriteQueue::default(),
             read_done: false,
             write_failed: false,
@@ -93,23 +140,23 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             let keep_up =
                 inner.inbox.is_empty() || inner.unread_bytes() < self.shared.limits.inbox_bytes;
             if !self.read_done && inner.closed.is_none() && keep_up {
-                if self.read_buf.is_empty() {
-                    self.read_buf
-                        .resize(self.shared.limits.read_buffer_size.max(1), 0);
-                }
-                match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+                // What the frame being received still lacks, in one read
+                // if it is large (a 64 KiB message in 4 KiB reads would
+                // take 16 system calls).
+                let len = self
+                    .shared
+                    .limits
+                    .read_buffer_size
+                    .max(inner.ws.input_wanted().min(MAX_READ))
+                    .max(1);
+                let ws = &mut inner.ws;
+                match poll_read_shared(&mut self.io, cx, len, |data| ws.handle_input(now, data)) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                         self.read_done = true;
                         inner.ws.handle_eof(now);
                         progressed = true;
                     }
-                    Poll::Ready(Ok(n)) => {
-                        // `n <= read_buf.len()` by the AsyncRead contract.
-                        inner
-                            .ws
-                            .handle_input(now, &self.read_buf[..n.min(self.read_buf.len())]);
-                        progressed = true;
-                    }
+                    Poll::Ready(Ok(_)) => progressed = true,
                     Poll::Pending => {}
                 }
                 inner.drain_events();
@@ -226,11 +273,8 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         if self.read_done || self.rt.now() >= until {
             return Poll::Ready(());
         }
-        if self.read_buf.is_empty() {
-            self.read_buf.resize(512, 0);
-        }
         loop {
-            match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+            match poll_read_shared(&mut self.io, cx, LINGER_READ, |_| {}) {
                 Poll::Ready(Ok(n)) if n > 0 => continue,
                 Poll::Ready(_) => return Poll::Ready(()),
                 Poll::Pending => break,
@@ -265,7 +309,6 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {
-                    this.read_buf = Vec::new();
                     this.out.clear();
                     let mut inner = this.shared.lock();
                     inner.finished = true;

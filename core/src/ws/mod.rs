@@ -314,6 +314,17 @@ impl Connection {
         self.pong_deadline = self.config.pong_wait.map(|wait| now + wait);
     }
 
+    /// A size for the next read: the bytes the frame being received still
+    /// lacks, at most as many as are buffered already or fit the buffer's
+    /// spare room (so that a header announcing a large frame makes the
+    /// buffer grow no faster than its bytes arrive); 0 between frames.
+    pub fn input_wanted(&self) -> usize {
+        let Some(frame) = &self.frame else { return 0 };
+        let missing = frame.len.saturating_sub(self.rx.len());
+        let spare = self.rx.capacity() - self.rx.len();
+        missing.min(spare.max(self.rx.len()))
+    }
+
     /// Reports that the peer closed its side of the transport. Frames already
     /// received are still delivered; then the connection ends (cleanly if the
     /// close handshake was done, else with [`CloseCause::Eof`]).
