@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::shared::{Inner, Shared};
@@ -92,6 +92,8 @@ pub(crate) struct Pump<T, R: Runtime> {
     write_failed: bool,
     timer: Timer<R>,
     shutdown: Option<Arc<Signal>>,
+    /// The waker `shutdown` was last polled with.
+    shutdown_waker: Option<Waker>,
     phase: Phase,
 }
 
@@ -106,6 +108,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             write_failed: false,
             timer: Timer::new(),
             shutdown,
+            shutdown_waker: None,
             phase: Phase::Running,
         }
     }
@@ -119,15 +122,13 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         let shared = self.shared.clone();
         let mut inner = shared.lock();
         inner.set_pump_waker(cx.waker());
-        if let Some(shutdown) = &self.shutdown {
-            if shutdown.poll_set(cx).is_ready() {
-                self.shutdown = None;
-                if inner.ws.state() == State::Open {
-                    // Queued after everything already accepted for sending.
-                    let _ = inner
-                        .ws
-                        .close(now, CloseCode::GOING_AWAY, "server shutting down");
-                }
+        if self.shutdown_set(cx) {
+            self.shutdown = None;
+            if inner.ws.state() == State::Open {
+                // Queued after everything already accepted for sending.
+                let _ = inner
+                    .ws
+                    .close(now, CloseCode::GOING_AWAY, "server shutting down");
             }
         }
         let mut exhausted = true;
@@ -192,11 +193,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     }
                 }
             }
-            inner.in_flight = self.out.remaining();
-            inner.in_flight_chunks = self.out.len();
-            if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
-                inner.wake_waiters();
-            }
+            self.publish_in_flight(&mut inner);
             if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
                 && !self.out.is_empty()
             {
@@ -227,8 +224,71 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // earlier sleep is kept).
         let deadline = inner.ws.poll_timeout();
         drop(inner);
-        self.timer.poll(&self.rt, cx, deadline);
+        self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
+    }
+
+    /// Whether the server is shutting down. The signal is polled (which
+    /// registers the task's waker) only for a new waker: it wakes a
+    /// registered one itself.
+    fn shutdown_set(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(shutdown) = &self.shutdown else {
+            return false;
+        };
+        if self
+            .shutdown_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return shutdown.is_set();
+        }
+        self.shutdown_waker = Some(cx.waker().clone());
+        shutdown.poll_set(cx).is_ready()
+    }
+
+    /// Writes what a handler queued, right after it ran in the same task
+    /// poll as a full [`poll`](Future::poll) of the pump. Reading, the clock,
+    /// timers and the shutdown signal were looked at in that poll, and
+    /// whatever changes them wakes the task; so unless the connection is
+    /// closing (then a full poll), only the output is written here.
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !matches!(self.phase, Phase::Running) || self.write_failed {
+            return Pin::new(self).poll(cx);
+        }
+        let shared = self.shared.clone();
+        let mut inner = shared.lock();
+        if inner.closed.is_some() || inner.ws.state() != State::Open {
+            drop(inner);
+            return Pin::new(self).poll(cx);
+        }
+        if inner.ws.pending_transmit() == 0 {
+            // Nothing new; what `out` holds waits for write readiness.
+            return Poll::Pending;
+        }
+        self.take_output(&mut inner);
+        drop(inner);
+        let written = self.write_output(cx);
+        let mut inner = shared.lock();
+        if written.is_none() {
+            // The transport failed: the full poll ends the connection.
+            drop(inner);
+            return Pin::new(self).poll(cx);
+        }
+        self.publish_in_flight(&mut inner);
+        let deadline = inner.ws.poll_timeout();
+        drop(inner);
+        self.timer.poll_earlier(&self.rt, cx, deadline);
+        Poll::Pending
+    }
+
+    /// Tells the writers how much output is still being written, and wakes
+    /// those waiting for room if there is room.
+    fn publish_in_flight(&self, inner: &mut Inner) {
+        inner.in_flight = self.out.remaining();
+        inner.in_flight_chunks = self.out.len();
+        if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
+            inner.wake_waiters();
+        }
     }
 
     /// Takes the protocol's output (own and shared chunks) into `out`.
@@ -270,7 +330,8 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 
     /// Reads and discards until the peer closes or the linger time is over.
     fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
-        if self.read_done || self.rt.now() >= until {
+        let now = self.rt.now();
+        if self.read_done || now >= until {
             return Poll::Ready(());
         }
         loop {
@@ -281,7 +342,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             }
         }
         // Woken at `until` (or earlier): the next poll checks the clock.
-        self.timer.poll(&self.rt, cx, Some(until));
+        self.timer.poll(&self.rt, cx, Some(until), now);
         Poll::Pending
     }
 }

@@ -406,9 +406,16 @@ struct Session<T, R: Runtime> {
 }
 
 impl<T: Transport, R: Runtime> Session<T, R> {
-    fn poll_pump(&mut self, cx: &mut TaskContext<'_>) {
+    /// Polls the pump; `after_handler` right after the handler ran, when
+    /// only its output needs writing (see [`Pump::poll_output`]).
+    fn poll_pump(&mut self, cx: &mut TaskContext<'_>, after_handler: bool) {
         if let Some(pump) = self.pump.as_mut() {
-            if Pin::new(pump).poll(cx).is_ready() {
+            let done = if after_handler {
+                pump.poll_output(cx)
+            } else {
+                Pin::new(pump).poll(cx)
+            };
+            if done.is_ready() {
                 self.pump = None;
             }
         }
@@ -439,7 +446,7 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.poll_pump(cx);
+        this.poll_pump(cx, false);
         if let Some(handler) = this.handler.as_mut() {
             match catch_panic(|| handler.as_mut().poll(cx)) {
                 Some(Poll::Ready(result)) => {
@@ -453,7 +460,7 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
                 }
             }
             // What the handler queued is written in this same poll.
-            this.poll_pump(cx);
+            this.poll_pump(cx, true);
         }
         if this.pump.is_none() && this.handler.is_none() {
             Poll::Ready(())
