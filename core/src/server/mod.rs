@@ -279,6 +279,10 @@ impl Drop for Slot<'_> {
 /// The returned future holds only the connection, not the [`Context`] (an
 /// `async fn` would keep its arguments for its whole life): less memory per
 /// connection.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep the Context in its future"
+)]
 pub fn echo(
     _ctx: Context,
     conn: crate::Connection,
