@@ -10,7 +10,8 @@ the best of the other libraries. Raw results go to BIN_DIR/results.json.
 
 Environment: BENCH_QUICK=1 (1 round, 1 s windows, 2,000 connections for memory
 and broadcast), BENCH_ROUNDS, BENCH_SECS, BENCH_SERVERS (comma-separated names),
-BENCH_PARTS (comma-separated: echo, memory, broadcast), BENCH_RT=1 (run the
+BENCH_PARTS (comma-separated: echo, memory, broadcast), BENCH_SCENARIOS (comma-separated
+echo scenarios, e.g. "b,c"), BENCH_EXTRA (more echo binaries, see below), BENCH_RT=1 (run the
 servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
 machine busy with other work, wake-ups otherwise wait behind it and every figure
 measures the scheduler), BENCH_NICE (a niceness for both, a milder alternative).
@@ -53,6 +54,10 @@ ECHO_BINARIES = {
     "tidings-async-std": "echo-tidings-async-std",
     "tidings-smol": "echo-tidings-smol",
 }
+# BENCH_EXTRA: more echo servers, "name=binary" pairs (comma-separated) of
+# binaries in BIN_DIR, e.g. an earlier build to compare against; name them
+# in BENCH_SERVERS too.
+ECHO_BINARIES.update(pair.split("=", 1) for pair in os.environ.get("BENCH_EXTRA", "").split(",") if pair)
 SERVERS = [s for s in os.environ.get("BENCH_SERVERS", ",".join(COMPETITORS + TIDINGS)).split(",") if s]
 
 # name: (connections, payload bytes, messages in flight per connection)
@@ -63,6 +68,8 @@ SCENARIOS = {
     "d": (1000, 512, 1),
     "e": (100, 16, 16),
 }
+SCENARIOS = {k: v for k, v in SCENARIOS.items()
+             if k in os.environ.get("BENCH_SCENARIOS", ",".join(SCENARIOS)).split(",")}
 
 
 def log(*words):

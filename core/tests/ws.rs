@@ -490,3 +490,46 @@ fn zero_timer_durations_disable_the_timers() {
     assert_eq!(server.state(), State::Open);
     assert!(transmit(&mut server).is_empty());
 }
+
+/// `send_message` puts the same bytes on the wire as `send`, and queues a
+/// large payload of a server connection without copying it.
+#[test]
+fn send_message_matches_send_and_shares_large_payloads() {
+    use tidings_core::ws::{Utf8Bytes, ZERO_COPY_MIN};
+
+    let now = Instant::now();
+    let wire = |conn: &mut Connection| {
+        let mut out = Vec::new();
+        let _ = conn.poll_transmit(&mut out);
+        out
+    };
+    let fragmented = Config::default().max_outgoing_frame_size(Some(1000));
+    for config in [Config::default(), fragmented] {
+        for size in [0, 16, ZERO_COPY_MIN - 1, ZERO_COPY_MIN, 70_000] {
+            let text = "x".repeat(size);
+            let messages = [
+                Message::Binary(Bytes::from(vec![7u8; size])),
+                Message::Text(Utf8Bytes::try_from_bytes(Bytes::from(text)).expect("UTF-8")),
+            ];
+            for message in messages {
+                let mut by_send = Connection::new(Role::Server, config.clone(), now);
+                by_send.send(Outgoing::from(&message)).expect("send");
+                let mut by_message = Connection::new(Role::Server, config.clone(), now);
+                by_message.send_message(&message).expect("send_message");
+                assert_eq!(by_message.pending_transmit(), by_send.pending_transmit());
+                assert_eq!(wire(&mut by_message), wire(&mut by_send), "{size} B");
+            }
+        }
+    }
+
+    // The payload's own bytes are what goes out, after a header chunk.
+    let payload = Bytes::from(vec![1u8; ZERO_COPY_MIN]);
+    let mut conn = Connection::new(Role::Server, Config::default(), now);
+    conn.send_message(&Message::Binary(payload.clone()))
+        .expect("send_message");
+    let header = conn.poll_transmit_chunk().expect("the header");
+    assert_eq!(header.as_ref(), [0x82, 126, 0x10, 0x00]);
+    let body = conn.poll_transmit_chunk().expect("the payload");
+    assert_eq!(body.as_ptr(), payload.as_ptr());
+    assert!(conn.poll_transmit_chunk().is_none());
+}

@@ -98,6 +98,16 @@ impl Write for Stream {
         Pin::new(&mut self.0).poll_write(cx, buf)
     }
 
+    /// Forwarded, so that a vectored write is one system call (the trait's
+    /// default would write the first buffer only).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_flush(cx)
     }

@@ -37,6 +37,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub(crate) use pump::Pump;
+use shared::Inner;
 pub(crate) use shared::{BufferLimits, Info, Shared};
 
 use crate::close::CloseCode;
@@ -120,14 +121,14 @@ impl Connection {
     /// Cancel safe.
     pub async fn write(&self, text: impl AsRef<str>) -> Result<(), Error> {
         let text = text.as_ref();
-        poll_fn(|cx| self.poll_send(cx, Outgoing::Text(text))).await
+        poll_fn(|cx| self.poll_send(cx, |inner| inner.send(Outgoing::Text(text)))).await
     }
 
     /// Queues a binary message. Waits only while the write buffer is full.
     /// Cancel safe.
     pub async fn write_binary(&self, bytes: impl AsRef<[u8]>) -> Result<(), Error> {
         let bytes = bytes.as_ref();
-        poll_fn(|cx| self.poll_send(cx, Outgoing::Binary(bytes))).await
+        poll_fn(|cx| self.poll_send(cx, |inner| inner.send(Outgoing::Binary(bytes)))).await
     }
 
     /// Serializes `value` as JSON and queues it as a text message. Cancel safe.
@@ -139,13 +140,13 @@ impl Connection {
     /// Queues a message of either type (e.g. one just read, to echo it).
     /// Cancel safe. (Named so that `SinkExt::send` stays callable.)
     pub async fn write_message(&self, message: &Message) -> Result<(), Error> {
-        poll_fn(|cx| self.poll_send(cx, Outgoing::from(message))).await
+        poll_fn(|cx| self.poll_send(cx, |inner| inner.send_message(message))).await
     }
 
     /// Queues a ping (payload at most 125 bytes). Cancel safe.
     pub async fn ping(&self, payload: impl AsRef<[u8]>) -> Result<(), Error> {
         let payload = payload.as_ref();
-        poll_fn(|cx| self.poll_send(cx, Outgoing::Ping(payload))).await
+        poll_fn(|cx| self.poll_send(cx, |inner| inner.send(Outgoing::Ping(payload)))).await
     }
 
     /// Waits until everything queued so far has been handed to the transport.
@@ -270,7 +271,11 @@ impl Connection {
     }
 
     /// Queues `message` if the write buffer has room, else waits for room.
-    fn poll_send(&self, cx: &mut Context<'_>, message: Outgoing<'_>) -> Poll<Result<(), Error>> {
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        send: impl FnOnce(&mut Inner) -> Result<(), ws::SendError>,
+    ) -> Poll<Result<(), Error>> {
         let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
             return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
@@ -279,7 +284,7 @@ impl Connection {
             inner.add_waiter(cx.waker());
             return Poll::Pending;
         }
-        let result = inner.send(message);
+        let result = send(&mut inner);
         inner.wake_pump_from(cx.waker());
         Poll::Ready(result.map_err(Error::from))
     }
@@ -381,7 +386,7 @@ impl futures_sink::Sink<Message> for Connection {
         if let Some(closed) = &inner.closed {
             return Err(Error::Closed(Box::new(closed.clone())));
         }
-        let result = inner.send(Outgoing::from(&message));
+        let result = inner.send_message(&message);
         inner.wake_pump();
         result.map_err(Error::from)
     }

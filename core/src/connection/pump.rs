@@ -2,10 +2,11 @@
 //! connection's protocol state, runs its timers, and closes the transport at
 //! the end. Written once for every runtime, over [`Transport`] and [`Runtime`].
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::shared::{Inner, Shared};
@@ -24,6 +25,54 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Rounds of read/write work per poll before yielding to other tasks.
 const BUDGET: usize = 64;
 
+/// The largest read sized by a frame still being received.
+const MAX_READ: usize = 256 << 10;
+
+/// Bytes read (and discarded) per call while lingering.
+const LINGER_READ: usize = 512;
+
+thread_local! {
+    /// The buffer every pump polled on this thread reads into; the bytes
+    /// are handed to the protocol (copied) at once. A connection thus holds
+    /// no read buffer of its own, idle or not.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads at most `len` bytes from `io` into this thread's read buffer and
+/// passes them to `received`; the result is `poll_read`'s.
+fn poll_read_shared<T: Transport>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    len: usize,
+    received: impl FnOnce(&[u8]),
+) -> Poll<std::io::Result<usize>> {
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => read_into(&mut buf, io, cx, len, received),
+        // Entered again from inside a read (a transport that polls another
+        // connection): a buffer of its own then.
+        Err(_) => read_into(&mut Vec::new(), io, cx, len, received),
+    })
+}
+
+fn read_into<T: Transport>(
+    buf: &mut Vec<u8>,
+    io: &mut T,
+    cx: &mut Context<'_>,
+    len: usize,
+    received: impl FnOnce(&[u8]),
+) -> Poll<std::io::Result<usize>> {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let buf = buf.get_mut(..len).unwrap_or_default();
+    let result = Pin::new(io).poll_read(cx, buf);
+    if let Poll::Ready(Ok(n)) = result {
+        // `n <= len` by the AsyncRead contract; clamped all the same.
+        received(buf.get(..n.min(len)).unwrap_or_default());
+    }
+    result
+}
+
 enum Phase {
     Running,
     CloseTransport,
@@ -36,7 +85,6 @@ pub(crate) struct Pump<T, R: Runtime> {
     shared: Arc<Shared>,
     io: T,
     rt: R,
-    read_buf: Vec<u8>,
     /// Chunks taken from the protocol (own frames, shared broadcast frames)
     /// and not yet completely written.
     out: WriteQueue,
@@ -44,6 +92,8 @@ pub(crate) struct Pump<T, R: Runtime> {
     write_failed: bool,
     timer: Timer<R>,
     shutdown: Option<Arc<Signal>>,
+    /// The waker `shutdown` was last polled with.
+    shutdown_waker: Option<Waker>,
     phase: Phase,
 }
 
@@ -53,12 +103,12 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             shared,
             io,
             rt,
-            read_buf: Vec::new(),
             out: WriteQueue::default(),
             read_done: false,
             write_failed: false,
             timer: Timer::new(),
             shutdown,
+            shutdown_waker: None,
             phase: Phase::Running,
         }
     }
@@ -72,15 +122,13 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         let shared = self.shared.clone();
         let mut inner = shared.lock();
         inner.set_pump_waker(cx.waker());
-        if let Some(shutdown) = &self.shutdown {
-            if shutdown.poll_set(cx).is_ready() {
-                self.shutdown = None;
-                if inner.ws.state() == State::Open {
-                    // Queued after everything already accepted for sending.
-                    let _ = inner
-                        .ws
-                        .close(now, CloseCode::GOING_AWAY, "server shutting down");
-                }
+        if self.shutdown_set(cx) {
+            self.shutdown = None;
+            if inner.ws.state() == State::Open {
+                // Queued after everything already accepted for sending.
+                let _ = inner
+                    .ws
+                    .close(now, CloseCode::GOING_AWAY, "server shutting down");
             }
         }
         let mut exhausted = true;
@@ -93,23 +141,23 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             let keep_up =
                 inner.inbox.is_empty() || inner.unread_bytes() < self.shared.limits.inbox_bytes;
             if !self.read_done && inner.closed.is_none() && keep_up {
-                if self.read_buf.is_empty() {
-                    self.read_buf
-                        .resize(self.shared.limits.read_buffer_size.max(1), 0);
-                }
-                match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+                // What the frame being received still lacks, in one read
+                // if it is large (a 64 KiB message in 4 KiB reads would
+                // take 16 system calls).
+                let len = self
+                    .shared
+                    .limits
+                    .read_buffer_size
+                    .max(inner.ws.input_wanted().min(MAX_READ))
+                    .max(1);
+                let ws = &mut inner.ws;
+                match poll_read_shared(&mut self.io, cx, len, |data| ws.handle_input(now, data)) {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                         self.read_done = true;
                         inner.ws.handle_eof(now);
                         progressed = true;
                     }
-                    Poll::Ready(Ok(n)) => {
-                        // `n <= read_buf.len()` by the AsyncRead contract.
-                        inner
-                            .ws
-                            .handle_input(now, &self.read_buf[..n.min(self.read_buf.len())]);
-                        progressed = true;
-                    }
+                    Poll::Ready(Ok(_)) => progressed = true,
                     Poll::Pending => {}
                 }
                 inner.drain_events();
@@ -145,11 +193,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     }
                 }
             }
-            inner.in_flight = self.out.remaining();
-            inner.in_flight_chunks = self.out.len();
-            if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
-                inner.wake_waiters();
-            }
+            self.publish_in_flight(&mut inner);
             if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
                 && !self.out.is_empty()
             {
@@ -180,8 +224,71 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // earlier sleep is kept).
         let deadline = inner.ws.poll_timeout();
         drop(inner);
-        self.timer.poll(&self.rt, cx, deadline);
+        self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
+    }
+
+    /// Whether the server is shutting down. The signal is polled (which
+    /// registers the task's waker) only for a new waker: it wakes a
+    /// registered one itself.
+    fn shutdown_set(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(shutdown) = &self.shutdown else {
+            return false;
+        };
+        if self
+            .shutdown_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return shutdown.is_set();
+        }
+        self.shutdown_waker = Some(cx.waker().clone());
+        shutdown.poll_set(cx).is_ready()
+    }
+
+    /// Writes what a handler queued, right after it ran in the same task
+    /// poll as a full [`poll`](Future::poll) of the pump. Reading, the clock,
+    /// timers and the shutdown signal were looked at in that poll, and
+    /// whatever changes them wakes the task; so unless the connection is
+    /// closing (then a full poll), only the output is written here.
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !matches!(self.phase, Phase::Running) || self.write_failed {
+            return Pin::new(self).poll(cx);
+        }
+        let shared = self.shared.clone();
+        let mut inner = shared.lock();
+        if inner.closed.is_some() || inner.ws.state() != State::Open {
+            drop(inner);
+            return Pin::new(self).poll(cx);
+        }
+        if inner.ws.pending_transmit() == 0 {
+            // Nothing new; what `out` holds waits for write readiness.
+            return Poll::Pending;
+        }
+        self.take_output(&mut inner);
+        drop(inner);
+        let written = self.write_output(cx);
+        let mut inner = shared.lock();
+        if written.is_none() {
+            // The transport failed: the full poll ends the connection.
+            drop(inner);
+            return Pin::new(self).poll(cx);
+        }
+        self.publish_in_flight(&mut inner);
+        let deadline = inner.ws.poll_timeout();
+        drop(inner);
+        self.timer.poll_earlier(&self.rt, cx, deadline);
+        Poll::Pending
+    }
+
+    /// Tells the writers how much output is still being written, and wakes
+    /// those waiting for room if there is room.
+    fn publish_in_flight(&self, inner: &mut Inner) {
+        inner.in_flight = self.out.remaining();
+        inner.in_flight_chunks = self.out.len();
+        if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
+            inner.wake_waiters();
+        }
     }
 
     /// Takes the protocol's output (own and shared chunks) into `out`.
@@ -223,21 +330,19 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 
     /// Reads and discards until the peer closes or the linger time is over.
     fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
-        if self.read_done || self.rt.now() >= until {
+        let now = self.rt.now();
+        if self.read_done || now >= until {
             return Poll::Ready(());
         }
-        if self.read_buf.is_empty() {
-            self.read_buf.resize(512, 0);
-        }
         loop {
-            match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+            match poll_read_shared(&mut self.io, cx, LINGER_READ, |_| {}) {
                 Poll::Ready(Ok(n)) if n > 0 => continue,
                 Poll::Ready(_) => return Poll::Ready(()),
                 Poll::Pending => break,
             }
         }
         // Woken at `until` (or earlier): the next poll checks the clock.
-        self.timer.poll(&self.rt, cx, Some(until));
+        self.timer.poll(&self.rt, cx, Some(until), now);
         Poll::Pending
     }
 }
@@ -265,7 +370,6 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {
-                    this.read_buf = Vec::new();
                     this.out.clear();
                     let mut inner = this.shared.lock();
                     inner.finished = true;

@@ -181,6 +181,16 @@ impl Inner {
         Ok(())
     }
 
+    /// Queues a message (sharing a large payload's bytes, see
+    /// [`ws::Connection::send_message`]), counting it in the statistics.
+    pub(crate) fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
+        self.ws.send_message(message)?;
+        if let Some(stats) = &self.stats {
+            stats.sent(message.len());
+        }
+        Ok(())
+    }
+
     pub(crate) fn set_pump_waker(&mut self, waker: &Waker) {
         set_waker(&mut self.pump, waker);
     }
@@ -224,6 +234,10 @@ impl Inner {
     }
 
     pub(crate) fn wake_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            // The common case, on every pump round: skip the drain.
+            return;
+        }
         for waker in self.waiters.drain(..) {
             waker.wake();
         }

@@ -275,10 +275,23 @@ impl Drop for Slot<'_> {
 /// A handler that echoes every message back unchanged, text as text and
 /// binary as binary, until the peer closes (the echo examples and the
 /// Autobahn runs use it).
-pub async fn echo(_ctx: Context, conn: crate::Connection) -> Result<(), crate::Error> {
-    loop {
-        let message = conn.read().await?;
-        conn.write_message(&message).await?;
+///
+/// The returned future holds only the connection, not the [`Context`] (an
+/// `async fn` would keep its arguments for its whole life): less memory per
+/// connection.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep the Context in its future"
+)]
+pub fn echo(
+    _ctx: Context,
+    conn: crate::Connection,
+) -> impl Future<Output = Result<(), crate::Error>> + Send + 'static {
+    async move {
+        loop {
+            let message = conn.read().await?;
+            conn.write_message(&message).await?;
+        }
     }
 }
 

@@ -22,7 +22,7 @@ use crate::close::CloseCode;
 use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
 use crate::error::Error;
 use crate::head::HeadReader;
-use crate::hub::{ConnectionInfo, Protocol, Target};
+use crate::hub::{ConnectionInfo, Protocol, Registration, Target};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::route::Query;
 use crate::runtime::{Runtime, Transport};
@@ -30,10 +30,71 @@ use crate::ws::{self, Role};
 
 pub(super) async fn serve<R: Runtime, T: Transport>(
     service: &Service,
+    io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: &R,
+) {
+    // The request, routing, middleware and handshake run in a boxed future
+    // that is freed once they are done: the task then keeps only what a
+    // WebSocket connection needs for its life (a future's size is that of
+    // its largest state, so an inline request phase would weigh on every
+    // idle connection).
+    let mut upgraded = None;
+    Box::pin(handle_request(
+        service,
+        io,
+        remote_addr,
+        local_addr,
+        rt,
+        &mut upgraded,
+    ))
+    .await;
+    // Polled where it lies (a move into another future would store it twice).
+    if let Some(upgraded) = upgraded.as_mut() {
+        upgraded.await;
+    }
+}
+
+/// A WebSocket connection after its handshake: the handler and the pump,
+/// and what must live as long as they run.
+struct Upgraded<'a, T, R: Runtime> {
+    // Dropped in this order, as locals of one function were before.
+    session: Session<T, R>,
+    observer: Connection,
+    /// In the hub until the connection ends.
+    _registration: Registration,
+    /// Counts towards the server's connection limit.
+    _slot: Slot<'a>,
+    /// The middleware that ran, if any; their `after` hooks run when it is
+    /// dropped. (Boxed: most routes have none, and it is large.)
+    chain: Option<Box<Chain>>,
+}
+
+impl<T: Transport, R: Runtime> Future for Upgraded<'_, T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if Pin::new(&mut this.session).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if let (Some(closed), Some(chain)) = (this.observer.close_info(), this.chain.as_mut()) {
+            chain.finish(End::Closed(closed));
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Serves the request on `io`; for a WebSocket upgrade, stops after the
+/// handshake and leaves the connection in `upgraded`.
+async fn handle_request<'a, R: Runtime, T: Transport>(
+    service: &'a Service,
     mut io: T,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
     rt: &R,
+    upgraded: &mut Option<Upgraded<'a, T, R>>,
 ) {
     let deadline = rt.now() + service.config.handshake_timeout;
     let (request, leftover) =
@@ -161,7 +222,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
                 )
                 .await;
             }
-            let Some(_slot) = Slot::acquire(&service.websockets, service.config.max_connections)
+            let Some(slot) = Slot::acquire(&service.websockets, service.config.max_connections)
             else {
                 return reject(
                     service,
@@ -211,7 +272,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             // In the hub (lookup, rooms, broadcast, statistics) until the
             // connection's task ends; registered before the first input is
             // parsed, so every received message is counted.
-            let _registration = service.hub.register(
+            let registration = service.hub.register(
                 ConnectionInfo {
                     id,
                     protocol: Protocol::WebSocket,
@@ -234,22 +295,23 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
             };
             // The handler's synchronous part (before its first `.await`) runs
             // in `call`; a panic there is caught like one in `poll`.
-            match catch_panic(|| handler.call(ctx, conn)) {
-                Some(handler) => {
-                    Session {
-                        handler: Some(handler),
-                        ..session
-                    }
-                    .await
-                }
+            let session = match catch_panic(|| handler.call(ctx, conn)) {
+                Some(handler) => Session {
+                    handler: Some(handler),
+                    ..session
+                },
                 None => {
                     session.handler_panicked();
-                    session.await
+                    session
                 }
-            }
-            if let Some(closed) = observer.close_info() {
-                chain.finish(End::Closed(closed));
-            }
+            };
+            *upgraded = Some(Upgraded {
+                session,
+                observer,
+                _registration: registration,
+                _slot: slot,
+                chain: (!chain.is_empty()).then(|| Box::new(chain)),
+            });
         }
     }
 }
@@ -344,9 +406,16 @@ struct Session<T, R: Runtime> {
 }
 
 impl<T: Transport, R: Runtime> Session<T, R> {
-    fn poll_pump(&mut self, cx: &mut TaskContext<'_>) {
+    /// Polls the pump; `after_handler` right after the handler ran, when
+    /// only its output needs writing (see [`Pump::poll_output`]).
+    fn poll_pump(&mut self, cx: &mut TaskContext<'_>, after_handler: bool) {
         if let Some(pump) = self.pump.as_mut() {
-            if Pin::new(pump).poll(cx).is_ready() {
+            let done = if after_handler {
+                pump.poll_output(cx)
+            } else {
+                Pin::new(pump).poll(cx)
+            };
+            if done.is_ready() {
                 self.pump = None;
             }
         }
@@ -377,7 +446,7 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.poll_pump(cx);
+        this.poll_pump(cx, false);
         if let Some(handler) = this.handler.as_mut() {
             match catch_panic(|| handler.as_mut().poll(cx)) {
                 Some(Poll::Ready(result)) => {
@@ -391,7 +460,7 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
                 }
             }
             // What the handler queued is written in this same poll.
-            this.poll_pump(cx);
+            this.poll_pump(cx, true);
         }
         if this.pump.is_none() && this.handler.is_none() {
             Poll::Ready(())

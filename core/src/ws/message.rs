@@ -31,6 +31,14 @@ impl Message {
         self.as_bytes().len()
     }
 
+    /// The payload, shared.
+    pub(crate) fn payload(&self) -> &Bytes {
+        match self {
+            Message::Text(text) => &text.0,
+            Message::Binary(bytes) => bytes,
+        }
+    }
+
     /// Whether the payload is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

@@ -49,7 +49,7 @@ use crate::frame::{
     DecodeRules, FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MaskRule, OpCode, RSV1, apply_mask,
 };
 use mask_keys::MaskKeys;
-use transmit::{TxQueue, encode_frame, for_each_fragment};
+use transmit::{TxQueue, encode_frame, encode_header, for_each_fragment};
 use utf8::Utf8Validator;
 
 /// The most automatic pong replies kept waiting for `poll_transmit`; pings
@@ -57,6 +57,10 @@ use utf8::Utf8Validator;
 /// reading cannot grow the output buffer (RFC 6455 §5.5.3 allows answering
 /// only the most recent ping).
 const MAX_PENDING_PONGS: usize = 16;
+
+/// The smallest payload [`Connection::send_message`] queues without copying
+/// it (below, a copy costs less than another buffer to write).
+pub const ZERO_COPY_MIN: usize = 4 << 10;
 
 /// The longest close reason: a control payload is at most 125 bytes, two of
 /// which are the code.
@@ -314,6 +318,17 @@ impl Connection {
         self.pong_deadline = self.config.pong_wait.map(|wait| now + wait);
     }
 
+    /// A size for the next read: the bytes the frame being received still
+    /// lacks, at most as many as are buffered already or fit the buffer's
+    /// spare room (so that a header announcing a large frame makes the
+    /// buffer grow no faster than its bytes arrive); 0 between frames.
+    pub fn input_wanted(&self) -> usize {
+        let Some(frame) = &self.frame else { return 0 };
+        let missing = frame.len.saturating_sub(self.rx.len());
+        let spare = self.rx.capacity() - self.rx.len();
+        missing.min(spare.max(self.rx.len()))
+    }
+
     /// Reports that the peer closed its side of the transport. Frames already
     /// received are still delivered; then the connection ends (cleanly if the
     /// close handshake was done, else with [`CloseCause::Eof`]).
@@ -383,6 +398,43 @@ impl Connection {
             Outgoing::Ping(payload) => self.write_frame(OpCode::Ping, true, payload),
             Outgoing::Pong(payload) => self.write_frame(OpCode::Pong, true, payload),
         }
+        Ok(())
+    }
+
+    /// Queues a message, as `send(Outgoing::from(message))` does; but for a
+    /// server without compression, a payload of [`ZERO_COPY_MIN`] bytes or
+    /// more going in one frame is queued as it is (its bytes shared, not
+    /// copied): an echoed 64 KiB message is then never copied.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
+        let payload = message.payload();
+        let one_frame = self
+            .config
+            .max_outgoing_frame_size
+            .is_none_or(|max| max == 0 || max >= payload.len());
+        if self.state != State::Open
+            || self.mask_keys.is_some()
+            || self.deflate.is_some()
+            || payload.len() < ZERO_COPY_MIN
+            || !one_frame
+        {
+            return self.send(Outgoing::from(message));
+        }
+        let opcode = match message {
+            Message::Text(_) => OpCode::Text,
+            Message::Binary(_) => OpCode::Binary,
+        };
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        encode_header(&mut self.tx.staging, &header);
+        self.tx.push_own(payload.clone());
         Ok(())
     }
 

@@ -145,10 +145,8 @@ pub(super) fn encode_frame(
         mask,
         payload_len: payload.len() as u64,
     };
-    let mut head = [0u8; MAX_HEADER_LEN];
-    let n = header.encode(&mut head);
-    out.reserve(n + payload.len());
-    out.put_slice(head.get(..n).unwrap_or_default());
+    out.reserve(MAX_HEADER_LEN + payload.len());
+    encode_header(out, &header);
     let start = out.len();
     out.put_slice(payload);
     if let (Some(key), Some(body)) = (mask, out.get_mut(start..)) {
@@ -156,12 +154,19 @@ pub(super) fn encode_frame(
     }
 }
 
+/// Appends a frame header to `out`.
+pub(super) fn encode_header(out: &mut BytesMut, header: &FrameHeader) {
+    let mut head = [0u8; MAX_HEADER_LEN];
+    let n = header.encode(&mut head);
+    out.put_slice(head.get(..n).unwrap_or_default());
+}
+
 /// The ordered outgoing queue: chunks ready to write, then the staging
 /// buffer where the connection's own frames are being encoded.
 #[derive(Debug, Default)]
 pub(super) struct TxQueue {
-    /// Whole chunks, in order: frozen staging buffers (`false`) and shared
-    /// frames (`true`).
+    /// Whole chunks, in order: frozen staging buffers and payloads queued
+    /// without a copy (`false`), and shared frames (`true`).
     chunks: VecDeque<(Bytes, bool)>,
     /// Own frames encoded after the last chunk. Reused: after its bytes are
     /// taken and written, the next `reserve` reclaims the same allocation.
@@ -185,10 +190,20 @@ impl TxQueue {
 
     /// Queues a shared frame after everything queued so far.
     pub(super) fn push_shared(&mut self, frame: &SharedFrame) {
+        self.push_chunk(frame.bytes.clone(), true);
+    }
+
+    /// Queues bytes of the connection's own (a payload, shared rather than
+    /// copied) after everything queued so far.
+    pub(super) fn push_own(&mut self, bytes: Bytes) {
+        self.push_chunk(bytes, false);
+    }
+
+    fn push_chunk(&mut self, bytes: Bytes, shared: bool) {
         self.seal_staging();
-        self.chunked_bytes += frame.bytes.len();
-        self.shared_frames += 1;
-        self.chunks.push_back((frame.bytes.clone(), true));
+        self.chunked_bytes += bytes.len();
+        self.shared_frames += usize::from(shared);
+        self.chunks.push_back((bytes, shared));
     }
 
     /// Moves the staged own frames into the chunk list.

@@ -63,6 +63,11 @@ impl Chain {
         Ok(chain)
     }
 
+    /// Whether no middleware ran: dropping it then does nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ctx.is_none()
+    }
+
     /// Records how the request ended.
     pub(crate) fn finish(&mut self, end: End) {
         self.end = Some(end);

@@ -360,7 +360,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.timer.poll(&self.rt, cx, deadline);
+        self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
     }
 
