@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::shared::{Inner, Shared};
 use crate::close::CloseCode;
 use crate::runtime::{Runtime, Transport};
-use crate::signal::Signal;
+use crate::signal::{Signal, Waiter};
 use crate::timer::Timer;
 use crate::write_queue::WriteQueue;
 use crate::ws::{CloseCause, State};
@@ -43,7 +43,7 @@ pub(crate) struct Pump<T, R: Runtime> {
     read_done: bool,
     write_failed: bool,
     timer: Timer<R>,
-    shutdown: Option<Arc<Signal>>,
+    shutdown: Option<Waiter<Arc<Signal>>>,
     phase: Phase,
 }
 
@@ -58,7 +58,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             read_done: false,
             write_failed: false,
             timer: Timer::new(),
-            shutdown,
+            shutdown: shutdown.map(Signal::waiter),
             phase: Phase::Running,
         }
     }
@@ -72,7 +72,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         let shared = self.shared.clone();
         let mut inner = shared.lock();
         inner.set_pump_waker(cx.waker());
-        if let Some(shutdown) = &self.shutdown {
+        if let Some(shutdown) = &mut self.shutdown {
             if shutdown.poll_set(cx).is_ready() {
                 self.shutdown = None;
                 if inner.ws.state() == State::Open {
