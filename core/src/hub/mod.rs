@@ -14,6 +14,11 @@
 //!   protocol, a predicate, sender exclusion). The payload is encoded once
 //!   per protocol — one WebSocket frame, one SSE event — and the same
 //!   refcounted bytes are queued for every recipient. It never waits.
+//! - **permessage-deflate**: clients that negotiated it without server
+//!   context takeover share one compressed frame (compressed once per
+//!   window size); the others get the plain shared frame, or one
+//!   compressed through their own connection: see [`BroadcastCompression`]
+//!   ([`ServerConfig::broadcast_compression`](crate::server::ServerConfig::broadcast_compression)).
 //! - **Slow consumers**: every outbox is bounded
 //!   ([`ServerConfig::outbox_bytes`](crate::server::ServerConfig::outbox_bytes),
 //!   [`outbox_messages`](crate::server::ServerConfig::outbox_messages); for
