@@ -569,11 +569,12 @@ impl Watch {
     ) {
         if was_open {
             assert_eq!(result, Ok(()));
-            // Compressing never grows a message by more than zlib's stored
-            // blocks cost (5 bytes per block of at least 16 KiB) and the
-            // flush: far less than this.
+            // Compressing can grow a message: zlib's conservative
+            // `deflateBound` (small windows make it code incompressible
+            // bytes with fixed Huffman codes, up to 9 bits each) plus the
+            // sync flush's empty block.
             let len = if conn.deflate_params().is_some() {
-                len + len / 32 + 32
+                len + (len + 7) / 8 + (len + 63) / 64 + 5 + 16
             } else {
                 len
             };
