@@ -574,7 +574,7 @@ impl Watch {
             // bytes with fixed Huffman codes, up to 9 bits each) plus the
             // sync flush's empty block.
             let len = if conn.deflate_params().is_some() {
-                len + (len + 7) / 8 + (len + 63) / 64 + 5 + 16
+                len + len.div_ceil(8) + len.div_ceil(64) + 5 + 16
             } else {
                 len
             };
