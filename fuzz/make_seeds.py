@@ -48,14 +48,21 @@ write("http_response_head", "not_found", b"\x02\x00\x00HTTP/1.1 404 Not Found\r\
 
 
 # --- ws_connection: config, role, operations ---
-def config(frame=200, message=300, outgoing=None, auto_pong=True, ping=None, pong=None, idle=None, close=5):
+def config(frame=200, message=300, outgoing=None, auto_pong=True, ping=None, pong=None, idle=None, close=5,
+           deflate=None):
+    # deflate: (params byte, level, threshold); see deflate_params
     flags = (outgoing is not None) | ((not auto_pong) << 1) | ((ping is not None) << 2) \
-        | ((pong is not None) << 3) | ((idle is not None) << 4)
+        | ((pong is not None) << 3) | ((idle is not None) << 4) | ((deflate is not None) << 5)
     out = bytes([flags, frame]) + struct.pack(">H", message)
     for v in (outgoing, ping, pong, idle):
         if v is not None:
             out += bytes([v])
-    return out + bytes([close])
+    out += bytes([close])
+    return out + (bytes(deflate) if deflate is not None else b"")
+
+
+def deflate_params(server_reset=False, client_reset=False, server_bits=15, client_bits=15):
+    return int(server_reset) | (int(client_reset) << 1) | ((server_bits - 8) << 2) | ((client_bits - 8) << 5)
 
 
 def frame(first, payload, masked=True, wrong_mask=False, form=0):
@@ -67,6 +74,18 @@ def frame(first, payload, masked=True, wrong_mask=False, form=0):
 
 def server_frame(first, payload, **kw):  # a frame a client receives
     return frame(first, payload, masked=False, **kw)
+
+
+def generated(first, payload=b"", filler=None):
+    # op 1 with flag bit 4: a message sent through the peer's own connection
+    # (compressed as negotiated); text if first's opcode is 1
+    if filler is not None:
+        return b"\x01" + bytes([first, 16 | 8]) + struct.pack(">H", filler)
+    return b"\x01" + bytes([first, 16]) + short(payload)
+
+
+def shared(s):
+    return b"\x0a" + short(s)
 
 
 def raw(b):
@@ -108,6 +127,23 @@ write("ws_connection", "protocol_errors", config() + CLIENT
       + server_frame(0x81, b"x", wrong_mask=True) + text(b"after"))
 write("ws_connection", "ping_flood", config() + SERVER + frame(0x89, b"p" * 100) * 20 + TRANSMIT
       + b"\x04" + short(b"q" * 126) + b"\x05" + short(b"pong"))
+CHAT = b'{"type":"message","user":"ada","content":"hello, room"}'
+write("ws_connection", "deflate_server_takeover", config(frame=255, message=1000, outgoing=100, deflate=(deflate_params(), 1, 16))
+      + SERVER + generated(0x81, CHAT) + generated(0x81, CHAT + CHAT) + generated(0x82, filler=900)
+      + text(CHAT) + text(b"short") + shared(CHAT * 2) + TRANSMIT + text(CHAT) + b"\x03\x00" + short(CHAT * 3)
+      + TRANSMIT + frame(0x88, b"\x03\xe8") + TRANSMIT)
+write("ws_connection", "deflate_server_shared", config(outgoing=9, deflate=(deflate_params(server_reset=True, server_bits=10), 6, 0))
+      + SERVER + shared(CHAT) + text(CHAT) + shared(b"") + shared(CHAT * 3) + generated(0x81, CHAT) + TRANSMIT
+      + text(CHAT * 2) + shared(CHAT) + TRANSMIT)
+write("ws_connection", "deflate_client_no_takeover", config(outgoing=7, deflate=(deflate_params(True, True, 9, 9), 6, 0))
+      + CLIENT + generated(0x81, CHAT) + text(CHAT * 2) + shared(CHAT) + generated(0x82, filler=250) + TRANSMIT
+      + close(1000, b"bye") + generated(0x81, CHAT) + TRANSMIT + EOF_OP)
+write("ws_connection", "deflate_bad_data", config(deflate=(deflate_params(), 1, 64)) + SERVER
+      + frame(0xc1, b"\xff\xfe\xfd not deflate") + TRANSMIT)
+write("ws_connection", "deflate_rsv1_misplaced", config(deflate=(deflate_params(), 1, 64)) + CLIENT
+      + server_frame(0x41, b"\x00") + server_frame(0xc0, b"\x00") + server_frame(0xc9, b"p") + TRANSMIT)
+write("ws_connection", "deflate_too_large", config(message=100, outgoing=100, deflate=(deflate_params(), 9, 0)) + SERVER
+      + generated(0x82, filler=4000) + TRANSMIT)
 write("ws_connection", "long_lengths", config(frame=255, message=1000) + CLIENT
       + server_frame(0x82, b"a" * 10, form=1) + server_frame(0x82, b"b" * 10, form=2)
       + b"\x03\x01\x00\x80" + close(999) + close(1001, b"r" * 124))

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 
 use crate::close::CloseCode;
-use crate::deflate::{self, DeflateConfig};
+use crate::deflate::{self, DeflateConfig, DeflateParams, SharedCompressor};
 use crate::frame::{MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, apply_mask};
 use crate::handshake::{ClientHandshake, ServerHandshake, accept_key};
 use crate::head::{
@@ -28,7 +28,10 @@ use crate::head::{
     parse_response,
 };
 use crate::sse;
-use crate::ws::{CloseCause, Config, Connection, Event, Message, Outgoing, Role, SendError, State};
+use crate::ws::{
+    CloseCause, Closed, Config, Connection, Event, Message, Outgoing, Role, SendError, SharedFrame,
+    State,
+};
 
 // ---- input decoding -------------------------------------------------------
 
@@ -387,9 +390,14 @@ fn millis(b: u8) -> Duration {
 
 /// A configuration with small limits, read from the input: a flags byte
 /// (bit 0 outgoing frame size, bit 1 no auto-pong, bits 2-4 ping period,
-/// pong wait, idle timeout), the frame size (0-255), the message size
-/// (0-1023), then one byte for each duration and the close timeout.
-fn ws_config(input: &mut Input<'_>) -> Config {
+/// pong wait, idle timeout, bit 5 permessage-deflate), the frame size
+/// (0-255), the message size (0-1023), then one byte for each duration and
+/// the close timeout, then for deflate a parameters byte (bit 0
+/// `server_no_context_takeover`, bit 1 `client_no_context_takeover`, bits
+/// 2-4 and 5-7 the server's and the client's window bits minus 8), a level
+/// byte (mod 10) and a threshold byte. Returns the configuration and the
+/// negotiated deflate parameters, as both ends agreed on them.
+fn ws_config(input: &mut Input<'_>) -> (Config, Option<DeflateParams>) {
     let flags = input.byte();
     let max_frame_size = usize::from(input.byte());
     let max_message_size = usize::from(input.u16()) % 1024;
@@ -397,7 +405,7 @@ fn ws_config(input: &mut Input<'_>) -> Config {
     let ping_period = (flags & 4 != 0).then(|| millis(input.byte()));
     let pong_wait = (flags & 8 != 0).then(|| millis(input.byte()));
     let idle_timeout = (flags & 16 != 0).then(|| millis(input.byte()));
-    Config::default()
+    let config = Config::default()
         .max_frame_size(max_frame_size)
         .max_message_size(max_message_size)
         .max_outgoing_frame_size(outgoing)
@@ -405,7 +413,42 @@ fn ws_config(input: &mut Input<'_>) -> Config {
         .ping_period(ping_period)
         .pong_wait(pong_wait)
         .idle_timeout(idle_timeout)
-        .close_timeout(millis(input.byte()))
+        .close_timeout(millis(input.byte()));
+    if flags & 32 == 0 {
+        return (config, None);
+    }
+    let bits = input.byte();
+    let params = DeflateParams {
+        server_no_context_takeover: bits & 1 != 0,
+        client_no_context_takeover: bits & 2 != 0,
+        server_max_window_bits: 8 + (bits >> 2) % 8,
+        client_max_window_bits: 8 + (bits >> 5),
+    };
+    let deflate = DeflateConfig::default()
+        .level(u32::from(input.byte() % 10))
+        .threshold(usize::from(input.byte()));
+    (config.deflate(Some(deflate)), Some(params))
+}
+
+/// A connection of the other role than `role` with `config`'s deflate
+/// settings and outgoing frame size, but default limits: the peer that
+/// generates well-formed (compressed) messages, or reads what the
+/// connection under test sends.
+fn peer_of(
+    role: &Role,
+    config: &Config,
+    params: Option<DeflateParams>,
+    now: Instant,
+) -> Connection {
+    let peer_role = if role.is_client() {
+        Role::Server
+    } else {
+        Role::Client { mask_seed: [7; 32] }
+    };
+    let peer_config = Config::default()
+        .max_outgoing_frame_size(config.max_outgoing_frame_size)
+        .deflate(config.deflate.clone());
+    Connection::new(peer_role, peer_config, now).with_deflate(params)
 }
 
 /// A frame from the peer, well-formed or not, read from the input: the first
@@ -413,7 +456,16 @@ fn ws_config(input: &mut Input<'_>) -> Config {
 /// `local_is_client`, bits 1-2 pick the 7-bit, 16-bit or 64-bit length
 /// form, bit 3 a large filler payload of a two-byte length), the payload, the
 /// mask key.
-fn peer_frame(input: &mut Input<'_>, local_is_client: bool) -> Vec<u8> {
+///
+/// With flag bit 4 and a `peer`, the payload is instead sent as a message
+/// (text, lossy, if the first byte's opcode is 1, else binary) through the
+/// peer's own connection, which compresses it (with its context) and
+/// splits it as negotiated; its frames are returned.
+fn peer_frame(
+    input: &mut Input<'_>,
+    local_is_client: bool,
+    peer: Option<&mut Connection>,
+) -> Vec<u8> {
     let first = input.byte();
     let flags = input.byte();
     let payload = if flags & 8 != 0 {
@@ -423,6 +475,17 @@ fn peer_frame(input: &mut Input<'_>, local_is_client: bool) -> Vec<u8> {
     } else {
         input.short_bytes().to_vec()
     };
+    if let Some(peer) = peer.filter(|_| flags & 16 != 0) {
+        let sent = if first & 0x0f == 1 {
+            peer.send(Outgoing::Text(&String::from_utf8_lossy(&payload)))
+        } else {
+            peer.send(Outgoing::Binary(&payload))
+        };
+        assert_eq!(sent, Ok(()), "the generating peer only sends");
+        let mut frames = Vec::new();
+        let _ = peer.poll_transmit(&mut frames);
+        return frames;
+    }
     let masked = !local_is_client ^ (flags & 1 != 0);
     let mask_bit = if masked { 0x80 } else { 0 };
     let len = payload.len();
@@ -506,6 +569,15 @@ impl Watch {
     ) {
         if was_open {
             assert_eq!(result, Ok(()));
+            // Compressing can grow a message: zlib's conservative
+            // `deflateBound` (small windows make it code incompressible
+            // bytes with fixed Huffman codes, up to 9 bits each) plus the
+            // sync flush's empty block.
+            let len = if conn.deflate_params().is_some() {
+                len + len.div_ceil(8) + len.div_ceil(64) + 5 + 16
+            } else {
+                len
+            };
             let frames = conn
                 .config()
                 .max_outgoing_frame_size
@@ -535,11 +607,12 @@ impl Watch {
 fn observe_ws(
     role: &Role,
     config: &Config,
+    params: Option<DeflateParams>,
     chunks: &[&[u8]],
     eof: bool,
     now: Instant,
 ) -> (Vec<Event>, Vec<u8>) {
-    let mut conn = Connection::new(role.clone(), config.clone(), now);
+    let mut conn = Connection::new(role.clone(), config.clone(), now).with_deflate(params);
     let mut events = Vec::new();
     for chunk in chunks {
         conn.handle_input(now, chunk);
@@ -555,14 +628,18 @@ fn observe_ws(
 }
 
 /// Layout: the configuration (see `ws_config`: frames up to 255 bytes,
-/// messages up to 1023), a role byte (odd: client, masking with the byte as
-/// seed), then operations, each a tag byte (mod 10) and its arguments:
-/// 0 raw peer bytes (length byte, bytes), 1 a peer frame (see `peer_frame`),
-/// 2 send text, 3 send binary (a flag byte; odd: a filler of a two-byte
-/// length), 4 send ping, 5 send pong (length byte, payload), 6 close (code
-/// u16, reason), 7 EOF, 8 advance the clock (a byte: 0 jumps to
+/// messages up to 1023, permessage-deflate with any parameters or off), a
+/// role byte (odd: client, masking with the byte as seed), then operations,
+/// each a tag byte (mod 11) and its arguments:
+/// 0 raw peer bytes (length byte, bytes), 1 a peer frame (see `peer_frame`:
+/// raw, or a message through a peer connection that compresses it as
+/// negotiated), 2 send text, 3 send binary (a flag byte; odd: a filler of a
+/// two-byte length), 4 send ping, 5 send pong (length byte, payload), 6
+/// close (code u16, reason), 7 EOF, 8 advance the clock (a byte: 0 jumps to
 /// `poll_timeout`, else that many 10 ms) and fire the timers, 9 drain
-/// `poll_transmit`.
+/// `poll_transmit`, 10 send a text as a [`SharedFrame`] (compressed once
+/// with a [`SharedCompressor`] when the connection accepts it, as a
+/// broadcast does).
 ///
 /// Checks after every operation, with all events polled:
 /// - no panic; no event after `Closed`, and `Closed` was polled exactly when
@@ -576,13 +653,17 @@ fn observe_ws(
 ///   reason;
 /// - timers: at most three `handle_timeout` calls at one instant leave no
 ///   deadline due;
+/// - what the connection sends reads back: a peer connection with the same
+///   deflate parameters, fed every drained output, gets exactly the data
+///   messages sent so far (own and shared, compressed or not), in order,
+///   and never a protocol error;
 ///
 /// and at the end, chunking invariance: the peer bytes delivered in one
 /// chunk or in the chunks of the run (no local operations, no timers; EOF
 /// if the run had one) give the same events and the same output.
 pub fn ws_connection(data: &[u8], start: Instant) {
     let mut input = Input::new(data);
-    let config = ws_config(&mut input);
+    let (config, params) = ws_config(&mut input);
     let role_byte = input.byte();
     let role = if role_byte & 1 != 0 {
         Role::Client {
@@ -592,7 +673,16 @@ pub fn ws_connection(data: &[u8], start: Instant) {
         Role::Server
     };
     let client = role.is_client();
-    let mut conn = Connection::new(role.clone(), config.clone(), start);
+    let mut conn = Connection::new(role.clone(), config.clone(), start).with_deflate(params);
+    // Generates well-formed (compressed) peer messages.
+    let mut generator = peer_of(&role, &config, params, start);
+    // Reads what `conn` sends.
+    let mut mirror = Mirror {
+        conn: peer_of(&role, &config, params, start),
+        sent: Vec::new(),
+        received: Vec::new(),
+    };
+    let mut shared_compressor: Option<SharedCompressor> = None;
     let mut watch = Watch {
         max_frame_size: config.max_frame_size,
         max_message_size: config.max_message_size,
@@ -605,21 +695,23 @@ pub fn ws_connection(data: &[u8], start: Instant) {
     let mut out = Vec::new();
     while !input.is_empty() {
         let was_open = conn.state() == State::Open;
-        match input.byte() % 10 {
+        match input.byte() % 11 {
             0 => {
                 let bytes = input.short_bytes();
                 conn.handle_input(now, bytes);
                 peer.push(bytes.to_vec());
             }
             1 => {
-                let frame = peer_frame(&mut input, client);
+                let frame = peer_frame(&mut input, client, Some(&mut generator));
                 conn.handle_input(now, &frame);
                 peer.push(frame);
             }
             2 => {
                 let text = input.short_text();
                 let result = conn.send(Outgoing::Text(&text));
+                let queued = result.is_ok();
                 watch.sent_data(&conn, was_open, result, text.len());
+                mirror.sent(queued, Message::Text(text.into()));
             }
             3 => {
                 let seed = input.byte();
@@ -629,7 +721,9 @@ pub fn ws_connection(data: &[u8], start: Instant) {
                     input.short_bytes().to_vec()
                 };
                 let result = conn.send(Outgoing::Binary(&payload));
+                let queued = result.is_ok();
                 watch.sent_data(&conn, was_open, result, payload.len());
+                mirror.sent(queued, Message::Binary(payload.into()));
             }
             tag @ (4 | 5) => {
                 let payload = input.short_bytes();
@@ -677,10 +771,39 @@ pub fn ws_connection(data: &[u8], start: Instant) {
                     "a timer is still due after three handle_timeout calls"
                 );
             }
-            _ => {
+            9 => {
                 let _ = conn.poll_transmit(&mut out);
+                mirror.read(&out, now);
                 out.clear();
                 watch.allowance = 0;
+            }
+            _ => {
+                let text = input.short_text();
+                let level = config.deflate.as_ref().map_or(1, |d| d.level);
+                let frame = match params {
+                    Some(params)
+                        if conn.accepts_shared_compression(params.server_max_window_bits) =>
+                    {
+                        let compressor = shared_compressor.get_or_insert_with(|| {
+                            SharedCompressor::new(params.server_max_window_bits, level)
+                        });
+                        SharedFrame::compressed(Outgoing::Text(&text), compressor, &config)
+                    }
+                    _ => SharedFrame::new(Outgoing::Text(&text), &config),
+                }
+                .expect("a data message always encodes");
+                let result = conn.send_shared(&frame);
+                let queued = result.is_ok();
+                let expected = if !was_open {
+                    Err(SendError::Closed)
+                } else if client {
+                    Err(SendError::SharedFrameOnClient)
+                } else {
+                    watch.allowance += frame.len();
+                    Ok(())
+                };
+                assert_eq!(result, expected);
+                mirror.sent(queued, Message::Text(text.into()));
             }
         }
         watch.drain(&mut conn);
@@ -697,13 +820,51 @@ pub fn ws_connection(data: &[u8], start: Instant) {
         }
     }
 
+    let _ = conn.poll_transmit(&mut out);
+    mirror.read(&out, now);
+
     let chunks: Vec<&[u8]> = peer.iter().map(Vec::as_slice).collect();
     let whole = peer.concat();
     assert_eq!(
-        observe_ws(&role, &config, &chunks, eof, start),
-        observe_ws(&role, &config, &[&whole], eof, start),
+        observe_ws(&role, &config, params, &chunks, eof, start),
+        observe_ws(&role, &config, params, &[&whole], eof, start),
         "chunking changed the events or the output"
     );
+}
+
+/// The peer that reads what the connection under test sends, and what it
+/// should read.
+struct Mirror {
+    conn: Connection,
+    /// The data messages queued, in order.
+    sent: Vec<Message>,
+    /// The data messages the peer read.
+    received: Vec<Message>,
+}
+
+impl Mirror {
+    /// Records a message, if it was `queued`.
+    fn sent(&mut self, queued: bool, message: Message) {
+        if queued {
+            self.sent.push(message);
+        }
+    }
+
+    /// Feeds drained output and checks that it carried every message sent.
+    fn read(&mut self, output: &[u8], now: Instant) {
+        self.conn.handle_input(now, output);
+        while let Some(event) = self.conn.poll_event() {
+            match event {
+                Event::Message(message) => self.received.push(message),
+                Event::Closed(Closed {
+                    cause: CloseCause::ProtocolViolation(error),
+                    ..
+                }) => panic!("the peer could not read the output: {error}"),
+                _ => {}
+            }
+        }
+        assert_eq!(self.received, self.sent, "the peer read other messages");
+    }
 }
 
 /// Layout: a flags byte (bit 0: the client sends; bit 1: an outgoing frame
@@ -1175,15 +1336,15 @@ mod tests {
         // Text "hi", masked for a server, with key 1 2 3 4.
         let mut input = Input::new(&[0x81, 0, 2, b'h', b'i', 1, 2, 3, 4]);
         assert_eq!(
-            peer_frame(&mut input, false),
+            peer_frame(&mut input, false, None),
             [0x81, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2]
         );
         let mut input = Input::new(&[0x81, 0, 2, b'h', b'i']);
-        assert_eq!(peer_frame(&mut input, true), [0x81, 0x02, b'h', b'i']);
+        assert_eq!(peer_frame(&mut input, true, None), [0x81, 0x02, b'h', b'i']);
         // The 64-bit length form on request.
         let mut input = Input::new(&[0x82, 4, 0]);
         assert_eq!(
-            peer_frame(&mut input, true),
+            peer_frame(&mut input, true, None),
             [0x82, 127, 0, 0, 0, 0, 0, 0, 0, 0]
         );
     }

@@ -1,17 +1,31 @@
 //! A one-shot, many-waiter signal (set once, seen by every waiter), used for
 //! server shutdown and for "all connections are gone".
+//!
+//! Every connection's task waits on the shutdown signal and re-polls it
+//! each time it runs, so a poll must not cost O(waiters): each waiter owns a
+//! slot in the signal (a [`Waiter`]) where its waker is kept, replaced only
+//! when it changes, and freed when the waiter is dropped (a finished task's
+//! waker is not kept until shutdown).
 
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 /// A flag that goes from unset to set once, waking every task that waits.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
     set: AtomicBool,
-    waiters: Mutex<Vec<Waker>>,
+    waiters: Mutex<Slots>,
+}
+
+/// The wakers of the waiters, by slot; freed slots are reused.
+#[derive(Debug, Default)]
+struct Slots {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
 }
 
 impl Signal {
@@ -19,11 +33,21 @@ impl Signal {
         Signal::default()
     }
 
+    fn lock(&self) -> MutexGuard<'_, Slots> {
+        // Every slot is replaced whole: a panic elsewhere leaves them consistent.
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Sets the flag and wakes every waiter. Later calls do nothing more.
     pub(crate) fn set(&self) {
         self.set.store(true, Ordering::SeqCst);
-        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
-        for waker in waiters {
+        let wakers: Vec<Waker> = self
+            .lock()
+            .wakers
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        for waker in wakers {
             waker.wake();
         }
     }
@@ -32,37 +56,135 @@ impl Signal {
         self.set.load(Ordering::SeqCst)
     }
 
-    /// Whether the flag is set; if not, `cx` is woken when it is.
-    pub(crate) fn poll_set(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.is_set() {
+    /// A future that completes once the flag is set.
+    pub(crate) fn wait(&self) -> Waiter<&Self> {
+        Waiter::new(self)
+    }
+
+    /// A waiter that owns its signal, for a task that polls it among other
+    /// things ([`Waiter::poll_set`]).
+    pub(crate) fn waiter(self: Arc<Self>) -> Waiter<Arc<Self>> {
+        Waiter::new(self)
+    }
+}
+
+/// One task's wait on a [`Signal`]: a future, or polled with
+/// [`poll_set`](Self::poll_set). Its slot is freed when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Waiter<S: Deref<Target = Signal>> {
+    signal: S,
+    slot: Option<usize>,
+}
+
+impl<S: Deref<Target = Signal>> Waiter<S> {
+    fn new(signal: S) -> Self {
+        Waiter { signal, slot: None }
+    }
+
+    /// Whether the flag is set, without registering a waker.
+    pub(crate) fn is_set(&self) -> bool {
+        self.signal.is_set()
+    }
+
+    /// Whether the flag is set; if not, `cx` is woken when it is. O(1).
+    pub(crate) fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.signal.is_set() {
             return Poll::Ready(());
         }
-        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.signal.lock();
         // Checked again under the lock: `set` takes the lock after storing.
-        if self.is_set() {
+        if self.signal.is_set() {
             return Poll::Ready(());
         }
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
+        match self.slot.and_then(|slot| slots.wakers.get_mut(slot)) {
+            Some(Some(waker)) if waker.will_wake(cx.waker()) => {}
+            Some(kept) => *kept = Some(cx.waker().clone()),
+            None => {
+                let waker = Some(cx.waker().clone());
+                let slot = match slots.free.pop() {
+                    Some(slot) => {
+                        if let Some(free) = slots.wakers.get_mut(slot) {
+                            *free = waker;
+                        }
+                        slot
+                    }
+                    None => {
+                        slots.wakers.push(waker);
+                        slots.wakers.len() - 1
+                    }
+                };
+                self.slot = Some(slot);
+            }
         }
         Poll::Pending
     }
+}
 
-    /// A future that completes once the flag is set.
-    pub(crate) fn wait(&self) -> Wait<'_> {
-        Wait { signal: self }
+impl<S: Deref<Target = Signal>> Drop for Waiter<S> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            let mut slots = self.signal.lock();
+            if let Some(waker) = slots.wakers.get_mut(slot) {
+                *waker = None;
+                slots.free.push(slot);
+            }
+        }
     }
 }
 
-/// The future of [`Signal::wait`].
-pub(crate) struct Wait<'a> {
-    signal: &'a Signal,
-}
-
-impl Future for Wait<'_> {
+impl<S: Deref<Target = Signal> + Unpin> Future for Waiter<S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.signal.poll_set(cx)
+        // `Waiter` is `Unpin` (no field is pinned).
+        self.get_mut().poll_set(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn slots(signal: &Signal) -> (usize, usize) {
+        let slots = signal.lock();
+        (slots.wakers.iter().flatten().count(), slots.free.len())
+    }
+
+    #[test]
+    fn one_slot_per_waiter_reused_after_drop_and_woken_once_set() {
+        let signal = Arc::new(Signal::new());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut a = signal.clone().waiter();
+        let mut b = signal.clone().waiter();
+        for _ in 0..3 {
+            assert!(a.poll_set(&mut cx).is_pending());
+            assert!(b.poll_set(&mut cx).is_pending());
+        }
+        assert_eq!(slots(&signal), (2, 0), "re-polling keeps one slot each");
+        drop(a);
+        assert_eq!(slots(&signal), (1, 1), "a dropped waiter frees its slot");
+        let mut c = signal.clone().waiter();
+        assert!(c.poll_set(&mut cx).is_pending());
+        assert_eq!(slots(&signal), (2, 0), "the free slot is reused");
+
+        signal.set();
+        assert_eq!(count.0.load(Ordering::SeqCst), 2);
+        assert!(b.poll_set(&mut cx).is_ready());
+        assert!(c.poll_set(&mut cx).is_ready());
+        assert!(signal.clone().waiter().poll_set(&mut cx).is_ready());
+        drop((b, c));
+        assert_eq!(slots(&signal), (0, 2));
     }
 }

@@ -3,62 +3,29 @@
 //! `/sse`; the body of the publish request's answer is `ok`.
 //! `broadcast_tidings [ADDR]`.
 //!
-//! The WebSocket fan-out lives in [`WsFanout`] alone: today every connection
-//! task waits on a `tokio::sync::broadcast` receiver and writes the message
-//! itself (one frame encoding per client). When the core gets a hub with
-//! encode-once broadcast, only `WsFanout` changes.
+//! WebSocket clients are reached through the server's hub
+//! (`Hub::broadcast`): the frame is encoded once and the same bytes are
+//! queued on every connection, which is the library's broadcast path. SSE
+//! clients subscribe to an `SseTopic` (encoded once as well).
 
-use std::sync::Arc;
-
+use tidings_core::hub::{Filter, Payload, Protocol};
 use tidings_core::sse::Event;
 use tidings_tokio::{
     Connection, Context, Router, Server, ServerConfig, SseConfig, SseContext, SseTopic,
 };
-use tokio::sync::broadcast;
 
-/// WebSocket fan-out: one `broadcast` channel, one receiver per connection.
-#[derive(Clone)]
-struct WsFanout {
-    sender: broadcast::Sender<Arc<str>>,
-}
-
-impl WsFanout {
-    fn new() -> Self {
-        WsFanout {
-            sender: broadcast::channel(16).0,
-        }
-    }
-
-    /// Sends `text` to every connection in [`serve`](Self::serve).
-    fn publish(&self, text: &str) {
-        let _ = self.sender.send(Arc::from(text));
-    }
-
-    /// Forwards every published message to `conn` until it closes.
-    async fn serve(&self, conn: Connection) -> Result<(), tidings_tokio::Error> {
-        let mut receiver = self.sender.subscribe();
-        loop {
-            match receiver.recv().await {
-                Ok(text) => conn.write(&*text).await?,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            }
-        }
-    }
+/// Keeps a WebSocket client registered (and so reached by broadcasts)
+/// until it leaves.
+async fn subscriber(_ctx: Context, conn: Connection) -> Result<(), tidings_tokio::Error> {
+    while conn.read().await.is_ok() {}
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let ws = WsFanout::new();
     let topic = SseTopic::new(16);
     let router = Router::new()
-        .websocket("/ws", {
-            let ws = ws.clone();
-            move |_ctx: Context, conn: Connection| {
-                let ws = ws.clone();
-                async move { ws.serve(conn).await }
-            }
-        })
+        .websocket("/ws", subscriber)
         .sse("/sse", {
             let topic = topic.clone();
             move |ctx: SseContext| {
@@ -69,8 +36,10 @@ async fn main() -> std::io::Result<()> {
                 }
             }
         })
-        .get("/publish/ws", move |_ctx: Context| {
-            ws.publish(&tidings_bench::broadcast_message());
+        .get("/publish/ws", |ctx: Context| {
+            let message = Payload::text(tidings_bench::broadcast_message());
+            ctx.hub()
+                .broadcast(message, Filter::all().protocol(Protocol::WebSocket));
             async { "ok" }
         })
         .get("/publish/sse", move |_ctx: Context| {

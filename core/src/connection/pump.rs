@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::shared::{Inner, Shared};
 use crate::close::CloseCode;
 use crate::runtime::{Runtime, Transport};
-use crate::signal::Signal;
+use crate::signal::{Signal, Waiter};
 use crate::timer::Timer;
 use crate::write_queue::WriteQueue;
 use crate::ws::{CloseCause, State};
@@ -91,7 +91,7 @@ pub(crate) struct Pump<T, R: Runtime> {
     read_done: bool,
     write_failed: bool,
     timer: Timer<R>,
-    shutdown: Option<Arc<Signal>>,
+    shutdown: Option<Waiter<Arc<Signal>>>,
     /// The waker `shutdown` was last polled with.
     shutdown_waker: Option<Waker>,
     phase: Phase,
@@ -107,7 +107,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             read_done: false,
             write_failed: false,
             timer: Timer::new(),
-            shutdown,
+            shutdown: shutdown.map(Signal::waiter),
             shutdown_waker: None,
             phase: Phase::Running,
         }
@@ -232,7 +232,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// registers the task's waker) only for a new waker: it wakes a
     /// registered one itself.
     fn shutdown_set(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(shutdown) = &self.shutdown else {
+        let Some(shutdown) = &mut self.shutdown else {
             return false;
         };
         if self

@@ -39,6 +39,7 @@ pub(crate) enum InflateError {
 /// flush, growing `out` as needed. Returns `false` if zlib reported an error.
 fn compress_message(compress: &mut Compress, payload: &[u8], out: &mut Vec<u8>) -> bool {
     let start_in = compress.total_in();
+    let start_out = out.len();
     out.reserve(payload.len() / 2 + 16);
     loop {
         // Bounded by `payload.len()`: total_in only counts this message's bytes.
@@ -61,6 +62,14 @@ fn compress_message(compress: &mut Compress, payload: &[u8], out: &mut Vec<u8>) 
     }
     if out.ends_with(&TAIL) {
         out.truncate(out.len() - TAIL.len());
+    }
+    if out.len() == start_out {
+        // An empty message right after a flush: zlib emits nothing (a
+        // repeated sync flush without input is a no-op), and an empty
+        // payload would leave the peer's inflater inside the stored block
+        // its appended tail starts. `00` plus the tail is one empty stored
+        // block (RFC 7692 §7.2.3.6).
+        out.push(0);
     }
     true
 }

@@ -10,7 +10,10 @@
 //!   [`DeflateParams`], which [`ws::Connection::with_deflate`] turns on.
 //! - [`SharedCompressor`] compresses a message once into a frame payload that
 //!   every connection whose own compressor does not take over context may
-//!   send (broadcast), see [`ws::Connection::accepts_shared_compression`].
+//!   send (broadcast), see [`ws::Connection::accepts_shared_compression`]
+//!   and [`SharedFrame::compressed`]. The hub does this for its broadcasts;
+//!   [`BroadcastCompression`] says how it treats clients with context
+//!   takeover (CPU, bandwidth and memory trade-off).
 //!
 //! # Memory
 //!
@@ -44,6 +47,8 @@
 //! [`ClientHandshake::with_deflate`]: crate::handshake::ClientHandshake::with_deflate
 //! [`ws::Connection::with_deflate`]: crate::ws::Connection::with_deflate
 //! [`ws::Connection::accepts_shared_compression`]: crate::ws::Connection::accepts_shared_compression
+//! [`SharedFrame::compressed`]: crate::ws::SharedFrame::compressed
+//! [`BroadcastCompression`]: crate::hub::BroadcastCompression
 
 mod codec;
 mod negotiate;

@@ -306,6 +306,26 @@ fn codec_inflation_stops_at_the_limit_without_a_large_buffer() {
 }
 
 #[test]
+fn empty_messages_in_a_row_keep_the_context_readable() {
+    // With context takeover, a second empty message made zlib emit nothing
+    // (a repeated sync flush): the empty payload left the peer's inflater
+    // inside a stored block (found by the ws_connection fuzz target).
+    for level in [0, 1, 6] {
+        let config = DeflateConfig::default().level(level).threshold(0);
+        let mut server = Codec::new(DeflateParams::default(), &config, true);
+        let mut client = Codec::new(DeflateParams::default(), &config, false);
+        for message in [&b""[..], b"", b"x", b"", b"", b"hello hello", b""] {
+            let mut payload = Vec::new();
+            assert!(server.compress(message, &mut payload));
+            assert!(!payload.is_empty(), "level {level}: {message:?}");
+            let mut out = Vec::new();
+            client.inflate(&payload, true, &mut out, 1 << 20).unwrap();
+            assert_eq!(out, message, "level {level}");
+        }
+    }
+}
+
+#[test]
 fn codec_rejects_corrupt_data() {
     let mut codec = Codec::new(DeflateParams::default(), &DeflateConfig::default(), true);
     let mut out = Vec::new();

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::compression::{CompressorPool, WINDOW_SIZES, WsEncoding};
 use super::{ConnectionHandle, Protocol};
+use crate::deflate::{DeflateConfig, MIN_WINDOW_BITS};
 use crate::sse::Event;
 use crate::ws::{self, Outgoing, SharedFrame};
 
@@ -73,15 +75,19 @@ impl Payload {
         self
     }
 
-    /// The WebSocket frame (unmasked, as a server sends it), or `None` when
-    /// the payload has nothing for WebSocket clients.
-    pub(crate) fn encode_ws(&self, config: &ws::Config) -> Option<SharedFrame> {
-        let message = match &self.kind {
+    /// The message WebSocket clients get (every payload has one).
+    pub(crate) fn ws_message(&self) -> Outgoing<'_> {
+        match &self.kind {
             Kind::Text(text) => Outgoing::Text(text),
             Kind::Binary(data) => Outgoing::Binary(data),
             Kind::Event(event) => Outgoing::Text(event.data_value().unwrap_or("")),
-        };
-        SharedFrame::new(message, config).ok()
+        }
+    }
+
+    /// The WebSocket frame (unmasked, as a server sends it), or `None` when
+    /// the payload has nothing for WebSocket clients.
+    pub(crate) fn encode_ws(&self, config: &ws::Config) -> Option<SharedFrame> {
+        SharedFrame::new(self.ws_message(), config).ok()
     }
 
     /// The encoded SSE event, or `None` when the payload has nothing for SSE
@@ -102,28 +108,81 @@ impl Payload {
     }
 }
 
-/// A payload with its encodings, each made on first use.
+/// A payload with its encodings, each made on first use: the plain
+/// WebSocket frame, one compressed frame per window size, the SSE event.
 pub(crate) struct Encoded<'a> {
     payload: &'a Payload,
     config: &'a ws::Config,
+    compressors: &'a CompressorPool,
+    /// Messages shorter than this are not compressed.
+    threshold: usize,
     ws: OnceCell<Option<SharedFrame>>,
+    deflated: [OnceCell<Option<SharedFrame>>; WINDOW_SIZES],
     sse: OnceCell<Option<Bytes>>,
 }
 
+/// What one WebSocket recipient is given.
+pub(crate) enum WsFrame<'e> {
+    /// Frames encoded once, shared with other recipients.
+    Shared(&'e SharedFrame),
+    /// The message, for the connection to compress with its own context.
+    Own(Outgoing<'e>),
+}
+
 impl<'a> Encoded<'a> {
-    pub(crate) fn new(payload: &'a Payload, config: &'a ws::Config) -> Self {
+    pub(crate) fn new(
+        payload: &'a Payload,
+        config: &'a ws::Config,
+        compressors: &'a CompressorPool,
+    ) -> Self {
+        let threshold = config
+            .deflate
+            .as_ref()
+            .map_or_else(|| DeflateConfig::default().threshold, |d| d.threshold);
         Encoded {
             payload,
             config,
+            compressors,
+            threshold,
             ws: OnceCell::new(),
+            deflated: Default::default(),
             sse: OnceCell::new(),
         }
     }
 
+    /// The plain WebSocket frame.
     pub(crate) fn ws(&self) -> Option<&SharedFrame> {
         self.ws
             .get_or_init(|| self.payload.encode_ws(self.config))
             .as_ref()
+    }
+
+    /// What a WebSocket recipient served with `encoding` gets: a message
+    /// under the threshold is plain for everyone.
+    pub(crate) fn ws_for(&self, encoding: WsEncoding) -> Option<WsFrame<'_>> {
+        let message = self.payload.ws_message();
+        if message.len() < self.threshold {
+            return self.ws().map(WsFrame::Shared);
+        }
+        match encoding {
+            WsEncoding::Plain => self.ws().map(WsFrame::Shared),
+            WsEncoding::Own => Some(WsFrame::Own(message)),
+            WsEncoding::Shared(bits) => {
+                let slot = usize::from(bits.saturating_sub(MIN_WINDOW_BITS));
+                let deflated = self.deflated.get(slot).and_then(|cell| {
+                    cell.get_or_init(|| self.compressors.compress(bits, message, self.config))
+                        .as_ref()
+                });
+                // The compressor does not fail on valid state; if it did,
+                // the plain frame is always valid.
+                deflated.or_else(|| self.ws()).map(WsFrame::Shared)
+            }
+        }
+    }
+
+    /// The WebSocket message's length (uncompressed).
+    pub(crate) fn ws_len(&self) -> usize {
+        self.payload.ws_message().len()
     }
 
     pub(crate) fn sse(&self) -> Option<&Bytes> {
@@ -305,7 +364,8 @@ mod tests {
     fn encoded_once_per_protocol() {
         let config = ws::Config::default();
         let payload = Payload::text("x");
-        let encoded = Encoded::new(&payload, &config);
+        let compressors = CompressorPool::new(1);
+        let encoded = Encoded::new(&payload, &config, &compressors);
         let first = encoded.ws().unwrap().bytes().as_ptr();
         let again = encoded.ws().unwrap().bytes().as_ptr();
         assert_eq!(first, again, "the same bytes are shared");
@@ -313,6 +373,43 @@ mod tests {
             encoded.sse().unwrap().as_ptr(),
             encoded.sse().unwrap().as_ptr()
         );
+    }
+
+    #[test]
+    fn compressed_once_per_window_above_the_threshold() {
+        let config = ws::Config::default().deflate(Some(DeflateConfig::default().threshold(40)));
+        let compressors = CompressorPool::new(1);
+        let shared = |frame: Option<WsFrame<'_>>| match frame {
+            Some(WsFrame::Shared(frame)) => frame.clone(),
+            _ => panic!("not a shared frame"),
+        };
+        let long = Payload::text("broadcast ".repeat(8));
+        let encoded = Encoded::new(&long, &config, &compressors);
+        let plain = shared(encoded.ws_for(WsEncoding::Plain));
+        assert_eq!(plain.as_bytes()[0], 0x81);
+        let deflated = shared(encoded.ws_for(WsEncoding::Shared(15)));
+        assert_eq!(deflated.as_bytes()[0], 0xc1, "RSV1");
+        assert!(deflated.len() < plain.len());
+        assert_eq!(deflated.payload_len(), 80);
+        let again = shared(encoded.ws_for(WsEncoding::Shared(15)));
+        assert_eq!(again.bytes().as_ptr(), deflated.bytes().as_ptr(), "once");
+        let small_window = shared(encoded.ws_for(WsEncoding::Shared(9)));
+        assert_ne!(small_window.bytes().as_ptr(), deflated.bytes().as_ptr());
+        assert!(matches!(
+            encoded.ws_for(WsEncoding::Own),
+            Some(WsFrame::Own(Outgoing::Text(_)))
+        ));
+        assert_eq!(encoded.ws_len(), 80);
+
+        // Under the threshold: the plain frame for everyone.
+        let short = Payload::binary(vec![7u8; 39]);
+        let encoded = Encoded::new(&short, &config, &compressors);
+        let plain = shared(encoded.ws_for(WsEncoding::Plain));
+        for encoding in [WsEncoding::Shared(15), WsEncoding::Own] {
+            let frame = shared(encoded.ws_for(encoding));
+            assert_eq!(frame.bytes().as_ptr(), plain.bytes().as_ptr());
+        }
+        assert_eq!(plain.as_bytes()[0], 0x82);
     }
 
     #[test]

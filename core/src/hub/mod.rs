@@ -14,6 +14,11 @@
 //!   protocol, a predicate, sender exclusion). The payload is encoded once
 //!   per protocol — one WebSocket frame, one SSE event — and the same
 //!   refcounted bytes are queued for every recipient. It never waits.
+//! - **permessage-deflate**: clients that negotiated it without server
+//!   context takeover share one compressed frame (compressed once per
+//!   window size); the others get the plain shared frame, or one
+//!   compressed through their own connection: see [`BroadcastCompression`]
+//!   ([`ServerConfig::broadcast_compression`](crate::server::ServerConfig::broadcast_compression)).
 //! - **Slow consumers**: every outbox is bounded
 //!   ([`ServerConfig::outbox_bytes`](crate::server::ServerConfig::outbox_bytes),
 //!   [`outbox_messages`](crate::server::ServerConfig::outbox_messages); for
@@ -26,6 +31,7 @@
 //! - **Statistics**: [`Hub::stats`] (the seed's `GetStats()`).
 
 mod broadcast;
+mod compression;
 mod registry;
 mod stats;
 
@@ -37,13 +43,16 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
+pub use compression::BroadcastCompression;
 pub use stats::{ConnectionCounts, Stats};
 
 use crate::close::CloseCode;
 use crate::connection::Shared;
+use crate::frame::MAX_HEADER_LEN;
 use crate::server::{SseEnd, SseOutbox};
-use crate::ws::{self, SharedFrame};
-use broadcast::Encoded;
+use crate::ws;
+use broadcast::{Encoded, WsFrame};
+use compression::{CompressorPool, WsEncoding};
 pub(crate) use registry::Registry;
 pub(crate) use stats::Counters;
 
@@ -113,6 +122,8 @@ pub(crate) struct HubConfig {
     pub(crate) outbox_bytes: usize,
     /// Shared messages queued per WebSocket client.
     pub(crate) outbox_messages: usize,
+    /// permessage-deflate for broadcasts.
+    pub(crate) broadcast_compression: BroadcastCompression,
 }
 
 /// What the hub knows about a connection.
@@ -144,6 +155,8 @@ pub(crate) struct Entry {
     info: ConnectionInfo,
     target: Target,
     policy: SlowConsumer,
+    /// How a WebSocket connection is sent broadcasts (`Plain` for SSE).
+    encoding: WsEncoding,
 }
 
 /// The registry of a server's connections, rooms, broadcast and statistics.
@@ -152,6 +165,8 @@ pub struct Hub {
     registry: Mutex<Registry<Arc<Entry>>>,
     counters: Arc<Counters>,
     config: HubConfig,
+    /// The compressors of messages compressed once for many connections.
+    compressors: CompressorPool,
 }
 
 impl fmt::Debug for Hub {
@@ -164,9 +179,11 @@ impl fmt::Debug for Hub {
 
 impl Hub {
     pub(crate) fn new(config: HubConfig) -> Arc<Self> {
+        let level = config.websocket.deflate.as_ref().map_or(1, |d| d.level);
         Arc::new(Hub {
             registry: Mutex::new(Registry::default()),
             counters: Arc::new(Counters::default()),
+            compressors: CompressorPool::new(level),
             config,
         })
     }
@@ -187,15 +204,20 @@ impl Hub {
         target: Target,
         policy: SlowConsumer,
     ) -> Registration {
-        if let Target::WebSocket(shared) = &target {
-            shared.attach_hub(self.clone());
-        }
+        let encoding = match &target {
+            Target::WebSocket(shared) => {
+                shared.attach_hub(self.clone());
+                WsEncoding::of(&shared.lock().ws, self.config.broadcast_compression)
+            }
+            Target::Sse { .. } => WsEncoding::Plain,
+        };
         self.counters.opened(info.protocol, &info.route);
         let id = info.id.clone();
         let entry = Arc::new(Entry {
             info,
             target,
             policy,
+            encoding,
         });
         self.lock().insert(&id, entry);
         Registration {
@@ -283,7 +305,7 @@ impl Hub {
                 None => registry.values().filter_map(admitted).collect(),
             }
         };
-        let encoded = Encoded::new(&payload, &self.config.websocket);
+        let encoded = self.encode(&payload);
         let mut report = BroadcastReport::default();
         for entry in recipients {
             let handle = ConnectionHandle {
@@ -302,6 +324,10 @@ impl Hub {
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
         self.counters.snapshot()
+    }
+
+    fn encode<'a>(&'a self, payload: &'a Payload) -> Encoded<'a> {
+        Encoded::new(payload, &self.config.websocket, &self.compressors)
     }
 }
 
@@ -367,7 +393,7 @@ impl ConnectionHandle {
     /// Sends `payload` to this connection alone (see [`Payload`] for what
     /// each protocol receives), encoded for it.
     pub fn send(&self, payload: &Payload) -> Delivery {
-        self.offer(&Encoded::new(payload, &self.hub.config.websocket))
+        self.offer(&self.hub.encode(payload))
     }
 
     /// Sends a text message (an SSE `message` event).
@@ -394,7 +420,7 @@ impl ConnectionHandle {
     fn offer(&self, encoded: &Encoded<'_>) -> Delivery {
         let config = &self.hub.config;
         let delivery = match &self.entry.target {
-            Target::WebSocket(shared) => match encoded.ws() {
+            Target::WebSocket(shared) => match encoded.ws_for(self.entry.encoding) {
                 Some(frame) => offer_ws(shared, frame, config, &self.entry.policy),
                 None => Delivery::Skipped,
             },
@@ -406,7 +432,7 @@ impl ConnectionHandle {
         match delivery {
             Delivery::Queued => {
                 let len = match self.entry.info.protocol {
-                    Protocol::WebSocket => encoded.ws().map_or(0, SharedFrame::payload_len),
+                    Protocol::WebSocket => encoded.ws_len(),
                     Protocol::Sse => encoded.sse().map_or(0, Bytes::len),
                 };
                 self.hub.counters.sent(len);
@@ -420,7 +446,7 @@ impl ConnectionHandle {
 
 fn offer_ws(
     shared: &Shared,
-    frame: &SharedFrame,
+    frame: WsFrame<'_>,
     config: &HubConfig,
     policy: &SlowConsumer,
 ) -> Delivery {
@@ -430,11 +456,15 @@ fn offer_ws(
     }
     let queued = inner.ws.pending_transmit() + inner.in_flight;
     let messages = inner.ws.pending_shared_frames() + inner.in_flight_chunks + 1;
+    // What the message will take at most (a message compressed for this
+    // connection alone is bounded by its plain size plus a frame header).
+    let len = match &frame {
+        WsFrame::Shared(frame) => frame.len(),
+        WsFrame::Own(message) => message.len() + MAX_HEADER_LEN,
+    };
     // An empty outbox takes any one message, however large: the bound is on
     // what a client leaves unread, not on message size.
-    if queued > 0
-        && (queued + frame.len() > config.outbox_bytes || messages > config.outbox_messages)
-    {
+    if queued > 0 && (queued + len > config.outbox_bytes || messages > config.outbox_messages) {
         // The backlog would only delay the close frame behind what the
         // client is not reading.
         inner.ws.discard_transmit();
@@ -446,7 +476,13 @@ fn offer_ws(
     // frame when it can write again: waking it now would only make a
     // stalled client's task spin once per broadcast.
     let pump_idle = inner.in_flight == 0;
-    match inner.ws.send_shared(frame) {
+    let sent = match frame {
+        WsFrame::Shared(frame) => inner.ws.send_shared(frame),
+        // Compressed (or not) with the connection's own context, in order
+        // with its other frames, so the client's inflater stays in step.
+        WsFrame::Own(message) => inner.ws.send(message),
+    };
+    match sent {
         Ok(()) => {
             if pump_idle {
                 inner.wake_pump();

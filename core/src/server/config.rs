@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::handshake::OriginPolicy;
 use crate::head::HeadLimits;
+use crate::hub::BroadcastCompression;
 use crate::ws;
 
 /// Limits, timeouts and policies of a server. Defaults are safe for the open
@@ -59,6 +60,12 @@ pub struct ServerConfig {
     /// clients the bound is [`SseConfig::buffer_size`]). Beyond it the
     /// slow-consumer policy applies. Default 1,024.
     pub outbox_messages: usize,
+    /// How broadcasts are compressed for WebSocket clients that negotiated
+    /// permessage-deflate ([`websocket.deflate`](ws::Config::deflate)):
+    /// once for all clients without context takeover, per client, or never.
+    /// See [`BroadcastCompression`] for the trade-off (CPU, bandwidth,
+    /// memory). Default [`BroadcastCompression::Shared`].
+    pub broadcast_compression: BroadcastCompression,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +83,7 @@ impl Default for ServerConfig {
             sse: SseConfig::default(),
             outbox_bytes: 1 << 20,
             outbox_messages: 1_024,
+            broadcast_compression: BroadcastCompression::default(),
         }
     }
 }
@@ -108,6 +116,7 @@ setters! { ServerConfig {
     sse: SseConfig,
     outbox_bytes: usize,
     outbox_messages: usize,
+    broadcast_compression: BroadcastCompression,
 }}
 
 /// Configuration of Server-Sent Events routes (the Forge `SSEConfig`).

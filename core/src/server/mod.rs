@@ -84,6 +84,7 @@ impl Service {
             websocket: config.websocket.clone(),
             outbox_bytes: config.outbox_bytes,
             outbox_messages: config.outbox_messages,
+            broadcast_compression: config.broadcast_compression,
         });
         Arc::new(Service {
             router,

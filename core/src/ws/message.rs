@@ -60,6 +60,23 @@ pub enum Outgoing<'a> {
     Pong(&'a [u8]),
 }
 
+impl Outgoing<'_> {
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Outgoing::Text(text) => text.len(),
+            Outgoing::Binary(payload) | Outgoing::Ping(payload) | Outgoing::Pong(payload) => {
+                payload.len()
+            }
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl<'a> From<&'a Message> for Outgoing<'a> {
     fn from(message: &'a Message) -> Self {
         match message {

@@ -827,14 +827,15 @@ impl Connection {
     /// Writes a data message; `rsv` goes on its first frame only.
     fn write_message(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
         let max_frame = self.config.max_outgoing_frame_size;
-        for_each_fragment(opcode, payload, max_frame, |opcode, fin, chunk| {
-            let rsv = if opcode == OpCode::Continuation {
-                0
-            } else {
-                rsv
-            };
-            self.write_frame_rsv(opcode, rsv, fin, chunk);
-        });
+        for_each_fragment(
+            opcode,
+            rsv,
+            payload,
+            max_frame,
+            |opcode, rsv, fin, chunk| {
+                self.write_frame_rsv(opcode, rsv, fin, chunk);
+            },
+        );
     }
 
     /// Appends one frame without RSV bits, masked for the client role.

@@ -10,7 +10,8 @@ use std::collections::VecDeque;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{Config, Outgoing, SendError};
-use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, apply_mask};
+use crate::deflate::SharedCompressor;
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV1, apply_mask};
 
 /// A message encoded once as server frames (header and payload, unmasked),
 /// ready to be queued on any number of server connections with
@@ -34,12 +35,12 @@ pub struct SharedFrame {
 impl SharedFrame {
     /// A text message as one frame.
     pub fn text(text: &str) -> Self {
-        Self::data(OpCode::Text, text.as_bytes(), None)
+        Self::data(OpCode::Text, 0, text.as_bytes(), None, text.len())
     }
 
     /// A binary message as one frame.
     pub fn binary(data: &[u8]) -> Self {
-        Self::data(OpCode::Binary, data, None)
+        Self::data(OpCode::Binary, 0, data, None, data.len())
     }
 
     /// `message` encoded as a server would send it with `config`: a data
@@ -49,28 +50,91 @@ impl SharedFrame {
     /// # Errors
     /// [`SendError::ControlPayloadTooLong`] for a ping or pong over 125 bytes.
     pub fn new(message: Outgoing<'_>, config: &Config) -> Result<Self, SendError> {
+        Self::encode(message, config, None)
+    }
+
+    /// `message` compressed once by `compressor` (permessage-deflate, RFC
+    /// 7692) and encoded as a server would send it with `config`: RSV1 on
+    /// the first frame, split as [`new`](Self::new) splits. Pings and pongs
+    /// are not compressed (RFC 7692 §6.1), nor a message the compressor
+    /// fails on (zlib does not on valid state). Whatever the
+    /// [threshold](crate::deflate::DeflateConfig::threshold), the message is
+    /// compressed: that choice is the caller's.
+    ///
+    /// Only connections whose
+    /// [`accepts_shared_compression`](super::Connection::accepts_shared_compression)
+    /// holds for the compressor's
+    /// [`window_bits`](SharedCompressor::window_bits) may be sent the result.
+    /// [`payload_len`](Self::payload_len) stays the uncompressed length.
+    ///
+    /// ```
+    /// use tidings_core::deflate::SharedCompressor;
+    /// use tidings_core::ws::{Config, Outgoing, SharedFrame};
+    ///
+    /// let mut compressor = SharedCompressor::new(15, 1);
+    /// let text = "tick tick tick tick tick tick tick tick";
+    /// let frame = SharedFrame::compressed(Outgoing::Text(text), &mut compressor, &Config::default()).unwrap();
+    /// assert_eq!(frame.as_bytes()[0], 0xc1, "FIN, RSV1, text");
+    /// assert!(frame.len() < text.len());
+    /// assert_eq!(frame.payload_len(), text.len());
+    /// ```
+    ///
+    /// # Errors
+    /// [`SendError::ControlPayloadTooLong`] for a ping or pong over 125 bytes.
+    pub fn compressed(
+        message: Outgoing<'_>,
+        compressor: &mut SharedCompressor,
+        config: &Config,
+    ) -> Result<Self, SendError> {
+        Self::encode(message, config, Some(compressor))
+    }
+
+    fn encode(
+        message: Outgoing<'_>,
+        config: &Config,
+        compressor: Option<&mut SharedCompressor>,
+    ) -> Result<Self, SendError> {
         let max = config.max_outgoing_frame_size;
-        Ok(match message {
-            Outgoing::Text(text) => Self::data(OpCode::Text, text.as_bytes(), max),
-            Outgoing::Binary(data) => Self::data(OpCode::Binary, data, max),
+        let (opcode, payload) = match message {
+            Outgoing::Text(text) => (OpCode::Text, text.as_bytes()),
+            Outgoing::Binary(data) => (OpCode::Binary, data),
             Outgoing::Ping(payload) | Outgoing::Pong(payload)
                 if payload.len() > MAX_CONTROL_PAYLOAD =>
             {
                 return Err(SendError::ControlPayloadTooLong(payload.len()));
             }
-            Outgoing::Ping(payload) => Self::control(OpCode::Ping, payload),
-            Outgoing::Pong(payload) => Self::control(OpCode::Pong, payload),
+            Outgoing::Ping(payload) => return Ok(Self::control(OpCode::Ping, payload)),
+            Outgoing::Pong(payload) => return Ok(Self::control(OpCode::Pong, payload)),
+        };
+        let deflated = compressor.and_then(|compressor| compressor.compress(payload));
+        Ok(match deflated {
+            Some(deflated) => Self::data(opcode, RSV1, &deflated, max, payload.len()),
+            None => Self::data(opcode, 0, payload, max, payload.len()),
         })
     }
 
-    fn data(opcode: OpCode, payload: &[u8], max_frame: Option<usize>) -> Self {
+    /// Frames of a data message's `payload` (`rsv` on the first frame only)
+    /// whose uncompressed length is `message_len`.
+    fn data(
+        opcode: OpCode,
+        rsv: u8,
+        payload: &[u8],
+        max_frame: Option<usize>,
+        message_len: usize,
+    ) -> Self {
         let mut out = BytesMut::with_capacity(payload.len() + MAX_HEADER_LEN);
-        for_each_fragment(opcode, payload, max_frame, |opcode, fin, chunk| {
-            encode_frame(&mut out, opcode, 0, fin, None, chunk);
-        });
+        for_each_fragment(
+            opcode,
+            rsv,
+            payload,
+            max_frame,
+            |opcode, rsv, fin, chunk| {
+                encode_frame(&mut out, opcode, rsv, fin, None, chunk);
+            },
+        );
         SharedFrame {
             bytes: out.freeze(),
-            payload_len: payload.len(),
+            payload_len: message_len,
         }
     }
 
@@ -103,29 +167,32 @@ impl SharedFrame {
         self.bytes.is_empty()
     }
 
-    /// The message's payload length.
+    /// The message's payload length (before compression, for a
+    /// [`compressed`](Self::compressed) frame).
     pub fn payload_len(&self) -> usize {
         self.payload_len
     }
 }
 
-/// Calls `f(opcode, fin, chunk)` for each frame of a data message split into
-/// frames of at most `max_frame` payload bytes (`None` or 0: one frame).
+/// Calls `f(opcode, rsv, fin, chunk)` for each frame of a data message split
+/// into frames of at most `max_frame` payload bytes (`None` or 0: one
+/// frame); `rsv` goes on the first frame only (RFC 7692 §6.1).
 pub(super) fn for_each_fragment(
     opcode: OpCode,
+    rsv: u8,
     payload: &[u8],
     max_frame: Option<usize>,
-    mut f: impl FnMut(OpCode, bool, &[u8]),
+    mut f: impl FnMut(OpCode, u8, bool, &[u8]),
 ) {
     let Some(frame_size) = max_frame.filter(|&size| size > 0 && size < payload.len()) else {
-        f(opcode, true, payload);
+        f(opcode, rsv, true, payload);
         return;
     };
     let mut chunks = payload.chunks(frame_size).peekable();
-    let mut opcode = opcode;
+    let (mut opcode, mut rsv) = (opcode, rsv);
     while let Some(chunk) = chunks.next() {
-        f(opcode, chunks.peek().is_none(), chunk);
-        opcode = OpCode::Continuation;
+        f(opcode, rsv, chunks.peek().is_none(), chunk);
+        (opcode, rsv) = (OpCode::Continuation, 0);
     }
 }
 

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::runtime::{Runtime, Transport};
 use crate::server::router::BoxFuture;
 use crate::server::serve::{catch_panic, drop_quietly};
-use crate::signal::Signal;
+use crate::signal::{Signal, Waiter};
 use crate::sse::KEEP_ALIVE;
 use crate::timer::Timer;
 use crate::write_queue::WriteQueue;
@@ -235,7 +235,7 @@ pub(crate) struct Pump<'a, T, R: Runtime> {
     read_buf: Vec<u8>,
     write_failed: bool,
     timer: Timer<R>,
-    shutdown: Option<Arc<Signal>>,
+    shutdown: Option<Waiter<Arc<Signal>>>,
     closing: bool,
 }
 
@@ -260,7 +260,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             read_buf: Vec::new(),
             write_failed: false,
             timer: Timer::new(),
-            shutdown: Some(shutdown),
+            shutdown: Some(shutdown.waiter()),
             closing: false,
         }
     }
@@ -272,7 +272,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
         if !state.pump.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             state.pump = Some(cx.waker().clone());
         }
-        if let Some(shutdown) = &self.shutdown {
+        if let Some(shutdown) = &mut self.shutdown {
             if shutdown.poll_set(cx).is_ready() {
                 self.shutdown = None;
                 end(&mut state, SseEnd::Shutdown);
