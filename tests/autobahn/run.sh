@@ -140,6 +140,22 @@ EOF
 
 # ---- client -----------------------------------------------------------------
 
+# start_fuzzingserver PORT: starts wstest's fuzzingserver (the clients' peer,
+# reports in reports/clients/) on 127.0.0.1:PORT and waits until it accepts.
+# Bounded like everything else; stopped by PID through stop_all in any case.
+start_fuzzingserver() {
+    local port=$1
+    cat >"$WORK/fuzzingserver.json" <<EOF
+{"url": "ws://127.0.0.1:$port", "outdir": "$ROOT/reports/clients",
+ "cases": $(cases_json), "exclude-cases": [], "exclude-agent-cases": {}}
+EOF
+    require_port_free "$port"
+    start_bg "$WORK/fuzzingserver.log" \
+        timeout "$WSTEST_TIMEOUT" "$WSTEST" -m fuzzingserver -u 0 -s "$WORK/fuzzingserver.json"
+    wait_for_port "$BG_PID" "$port" "$WORK/fuzzingserver.log"
+    log "fuzzingserver is up on 127.0.0.1:$port (pid $BG_PID)"
+}
+
 run_client() {
     install_autobahn
     local crate agents="" cmd
@@ -154,17 +170,7 @@ run_client() {
     else
         loud "CLIENT_CMD is set: testing the stand-in '$CLIENT_CMD', NOT tidings"
     fi
-    cat >"$WORK/fuzzingserver.json" <<EOF
-{"url": "ws://127.0.0.1:$FUZZINGSERVER_PORT", "outdir": "$ROOT/reports/clients",
- "cases": $(cases_json), "exclude-cases": [], "exclude-agent-cases": {}}
-EOF
-    require_port_free "$FUZZINGSERVER_PORT"
-    # Bounded like everything else; it is stopped by PID below in any case.
-    start_bg "$WORK/fuzzingserver.log" \
-        timeout "$WSTEST_TIMEOUT" "$WSTEST" -m fuzzingserver -u 0 -s "$WORK/fuzzingserver.json"
-    local server_pid=$BG_PID
-    wait_for_port "$server_pid" "$FUZZINGSERVER_PORT" "$WORK/fuzzingserver.log"
-    log "fuzzingserver is up on 127.0.0.1:$FUZZINGSERVER_PORT (pid $server_pid)"
+    start_fuzzingserver "$FUZZINGSERVER_PORT"
     local url="ws://127.0.0.1:$FUZZINGSERVER_PORT"
     for crate in $CLIENT_CRATES; do
         log "running $crate's autobahn_client against the fuzzingserver (at most ${CLIENT_TIMEOUT}s)"
@@ -223,14 +229,7 @@ EOF
         port=$((port + 1))
     done
     # The fuzzingserver for the clients, on the port after the servers'.
-    cat >"$WORK/fuzzingserver.json" <<EOF
-{"url": "ws://127.0.0.1:$port", "outdir": "$ROOT/reports/clients",
- "cases": $(cases_json), "exclude-cases": [], "exclude-agent-cases": {}}
-EOF
-    require_port_free "$port"
-    start_bg "$WORK/fuzzingserver.log" \
-        timeout "$WSTEST_TIMEOUT" "$WSTEST" -m fuzzingserver -u 0 -s "$WORK/fuzzingserver.json"
-    wait_for_port "$BG_PID" "$port" "$WORK/fuzzingserver.log"
+    start_fuzzingserver "$port"
     for crate in $CLIENT_CRATES; do
         start_bg "$WORK/client-$crate.log" \
             timeout "$CLIENT_TIMEOUT" "$bindir/autobahn_client-$crate" "ws://127.0.0.1:$port" "$crate"
