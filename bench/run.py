@@ -46,7 +46,12 @@ def pinned(core, *cmd):
 
 COMPETITORS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
 TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+# Not a competitor: the least work any WebSocket echo server can do (one
+# read, unmask, one write; no validation), i.e. what the kernel and tokio
+# cost per message. A server's CPU cannot go much below it.
+FLOOR = ["floor"]
 ECHO_BINARIES = {
+    "floor": "echo_floor",
     "tokio-tungstenite": "echo_tungstenite",
     "fastwebsockets": "echo_fastwebsockets",
     "tokio-websockets": "echo_tokio_websockets",
@@ -58,7 +63,7 @@ ECHO_BINARIES = {
 # binaries in BIN_DIR, e.g. an earlier build to compare against; name them
 # in BENCH_SERVERS too.
 ECHO_BINARIES.update(pair.split("=", 1) for pair in os.environ.get("BENCH_EXTRA", "").split(",") if pair)
-SERVERS = [s for s in os.environ.get("BENCH_SERVERS", ",".join(COMPETITORS + TIDINGS)).split(",") if s]
+SERVERS = [s for s in os.environ.get("BENCH_SERVERS", ",".join(FLOOR + COMPETITORS + TIDINGS)).split(",") if s]
 
 # name: (connections, payload bytes, messages in flight per connection)
 SCENARIOS = {
@@ -129,7 +134,10 @@ def run_echo(results):
                     except Exception as error:  # one failure must not hide the other figures
                         log(f"round {round_ + 1} {name} ({scenario}) failed: {error}")
                         continue
-                    r["cpu_us_per_msg"] = r["cpu_ticks"] / CLK_TCK / max(r["messages"], 1) * 1e6
+                    per_msg = lambda ticks: ticks / CLK_TCK / max(r["messages"], 1) * 1e6
+                    r["cpu_us_per_msg"] = per_msg(r["cpu_ticks"])
+                    r["user_us_per_msg"] = per_msg(r.get("user_ticks", 0))
+                    r["sys_us_per_msg"] = per_msg(r.get("system_ticks", 0))
                     results.setdefault(name, {}).setdefault(scenario, []).append(r)
                     log(f"round {round_ + 1} {name} ({scenario}): {r['rate']:.0f} msg/s, "
                         f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg")
@@ -147,27 +155,31 @@ def print_echo(results):
     print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
           f"(1 worker), load generator on core {LOAD_CORE}.")
     print("Ratios: rate / best competitor's rate (higher is better), "
-          "CPU / best competitor's CPU (lower is better).")
+          "CPU / best competitor's CPU (lower is better). CPU per message is split into\n"
+          "user and system time; 'floor' is a reference, not a competitor: one read, unmask, one\n"
+          "write per message, no validation (bench/src/bin/echo_floor.rs), i.e. what the kernel\n"
+          "and tokio cost.")
     for scenario, (conns, size, inflight) in SCENARIOS.items():
         rows = {n: results[n][scenario] for n in SERVERS if scenario in results.get(n, {})}
         if not rows:
             continue
-        meds = {n: {k: median(runs, k) for k in ("rate", "p50_us", "p99_us", "cpu_us_per_msg")}
+        meds = {n: {k: median(runs, k) for k in ("rate", "p50_us", "p99_us", "cpu_us_per_msg",
+                                                 "user_us_per_msg", "sys_us_per_msg")}
                 for n, runs in rows.items()}
         competitors = [meds[n] for n in COMPETITORS if n in meds]
         best_rate = max((m["rate"] for m in competitors), default=0)
         best_cpu = min((m["cpu_us_per_msg"] for m in competitors), default=0)
         print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
         print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
-              f"{'rate ratio':>11} {'cpu ratio':>10}")
+              f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10}")
         for name, m in meds.items():
             print(f"  {name:<18} {m['rate']:>10.0f} {m['p50_us']:>9.1f} {m['p99_us']:>9.1f} "
-                  f"{m['cpu_us_per_msg']:>11.3f} {ratio(m['rate'], best_rate):>11} "
-                  f"{ratio(m['cpu_us_per_msg'], best_cpu):>10}")
+                  f"{m['cpu_us_per_msg']:>11.3f} {m['user_us_per_msg']:>7.2f} {m['sys_us_per_msg']:>7.2f} "
+                  f"{ratio(m['rate'], best_rate):>11} {ratio(m['cpu_us_per_msg'], best_cpu):>10}")
 
 
 def run_memory(results):
-    for name in SERVERS:
+    for name in [s for s in SERVERS if s not in FLOOR]:
         with Server(ECHO_BINARIES[name]) as server:
             try:
                 results[name] = loadgen("memory", "--addr", server.addr, "--conns", MANY,

@@ -53,7 +53,7 @@ impl WriteQueue {
         self.remaining = 0;
     }
 
-    /// One vectored write of the queue's head. `Ready(Ok(done))` when bytes
+    /// One (vectored) write of the queue's head. `Ready(Ok(done))` when bytes
     /// were written, with the number of chunks completed (and removed);
     /// `Ready(Err)` when the transport failed or accepted nothing (closed).
     pub(crate) fn poll_write<T: Transport>(
@@ -70,9 +70,13 @@ impl WriteQueue {
                 count = i + 1;
             }
         }
-        let written = match Pin::new(io)
-            .poll_write_vectored(cx, slices.get(..count).unwrap_or_default())
-        {
+        let slices = slices.get(..count).unwrap_or_default();
+        let written = match match slices {
+            // One buffer (an echo, most writes): a plain write, which costs
+            // the kernel less than a vectored one (no I/O vector to import).
+            [single] => Pin::new(io).poll_write(cx, single),
+            _ => Pin::new(io).poll_write_vectored(cx, slices),
+        } {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),

@@ -533,3 +533,115 @@ fn send_message_matches_send_and_shares_large_payloads() {
     assert_eq!(body.as_ptr(), payload.as_ptr());
     assert!(conn.poll_transmit_chunk().is_none());
 }
+
+/// Feeds `wire` to `conn` the way the pump does: a first `handle_input` of
+/// `first` bytes, then reads into [`Connection::input_buffer`] sized by
+/// `input_wanted` (plus `extra`), each delivering at most `chunk` bytes
+/// (plain `handle_input` reads while no frame is in progress).
+fn feed_direct(conn: &mut Connection, wire: &[u8], first: usize, chunk: usize, extra: usize) {
+    let now = Instant::now();
+    let (head, mut rest) = wire.split_at(first.min(wire.len()));
+    conn.handle_input(now, head);
+    while !rest.is_empty() {
+        // The protocol learns the frame's length once it parses the header.
+        let mut parsed = Vec::new();
+        while let Some(event) = conn.poll_event() {
+            parsed.push(event);
+        }
+        assert!(parsed.is_empty(), "no event before the frame is complete");
+        let wanted = conn.input_wanted();
+        if wanted == 0 {
+            // Between frames (or within a header): a plain read.
+            let n = chunk.min(rest.len());
+            conn.handle_input(now, &rest[..n]);
+            rest = &rest[n..];
+            continue;
+        }
+        let mut buf = conn.input_buffer(wanted + extra);
+        let n = chunk.min(buf.len()).min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        buf.filled(now, n);
+        rest = &rest[n..];
+    }
+}
+
+#[test]
+fn reading_into_the_input_buffer_gives_the_same_message_as_handle_input() {
+    let payload: Vec<u8> = (0..70_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let wire = masked(0x81, &payload);
+    for (first, chunk, extra) in [(4096, usize::MAX, 4096), (10, 1000, 0), (4096, 7, 3)] {
+        let mut conn = server();
+        feed_direct(&mut conn, &wire, first, chunk, extra);
+        match events(&mut conn).as_slice() {
+            [Event::Message(Message::Text(text))] => {
+                assert_eq!(
+                    text.as_bytes(),
+                    payload.as_slice(),
+                    "first {first} chunk {chunk}"
+                );
+            }
+            other => panic!("first {first} chunk {chunk}: {other:?}"),
+        }
+        assert_eq!(conn.pending_input(), 0, "the unfilled room was given back");
+    }
+}
+
+#[test]
+fn input_wanted_grows_the_buffer_no_faster_than_bytes_arrive() {
+    // A header announcing 16 MiB, then nothing: the first read must not ask
+    // for 16 MiB of room.
+    let mut conn = Connection::new(
+        Role::Server,
+        Config::default().max_message_size(32 << 20),
+        Instant::now(),
+    );
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(16u64 << 20).to_be_bytes());
+    header.extend_from_slice(&KEY);
+    header.extend_from_slice(&[0; 100]);
+    conn.handle_input(Instant::now(), &header);
+    assert!(conn.poll_event().is_none());
+    let first = conn.input_wanted();
+    assert!(first <= 4096, "asked for {first} bytes after 100 arrived");
+    // Each filled read may at most double what is held.
+    let mut held = conn.pending_input();
+    for _ in 0..6 {
+        let wanted = conn.input_wanted();
+        assert!(
+            wanted <= held.max(first) * 2,
+            "wanted {wanted} holding {held}"
+        );
+        let buf = conn.input_buffer(wanted);
+        let n = buf.len();
+        buf.filled(Instant::now(), n);
+        assert!(conn.poll_event().is_none());
+        held = conn.pending_input();
+    }
+}
+
+#[test]
+fn an_input_buffer_dropped_unfilled_adds_nothing() {
+    let mut conn = server();
+    let wire = masked(0x82, &[7; 300]);
+    conn.handle_input(Instant::now(), &wire[..50]);
+    assert!(conn.poll_event().is_none());
+    let before = conn.pending_input();
+    drop(conn.input_buffer(1000));
+    assert_eq!(conn.pending_input(), before);
+    conn.handle_input(Instant::now(), &wire[50..]);
+    assert!(
+        matches!(events(&mut conn).as_slice(), [Event::Message(m)] if m.as_bytes() == [7; 300])
+    );
+}
+
+#[test]
+fn input_buffer_is_ignored_after_the_close_handshake() {
+    let mut conn = server();
+    conn.handle_input(Instant::now(), &masked(0x88, &1000u16.to_be_bytes()));
+    let _ = events(&mut conn);
+    assert_eq!(conn.state(), State::Closed);
+    let mut buf = conn.input_buffer(10);
+    buf[..2].copy_from_slice(&[0x81, 0x00]);
+    buf.filled(Instant::now(), 2);
+    assert_eq!(conn.pending_input(), 0);
+}

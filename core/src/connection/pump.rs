@@ -15,7 +15,7 @@ use crate::runtime::{Runtime, Transport};
 use crate::signal::{Signal, Waiter};
 use crate::timer::Timer;
 use crate::write_queue::WriteQueue;
-use crate::ws::{CloseCause, State};
+use crate::ws::{CloseCause, InputBuffer, State};
 
 /// How long the pump keeps reading (and discarding) after it has closed its
 /// side of the transport, so that unread peer data does not turn the close
@@ -69,6 +69,20 @@ fn read_into<T: Transport>(
     if let Poll::Ready(Ok(n)) = result {
         // `n <= len` by the AsyncRead contract; clamped all the same.
         received(buf.get(..n.min(len)).unwrap_or_default());
+    }
+    result
+}
+
+/// Reads from `io` into `buf`, the protocol's own receive buffer.
+fn read_direct<T: Transport>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    mut buf: InputBuffer<'_>,
+    now: Instant,
+) -> Poll<std::io::Result<usize>> {
+    let result = Pin::new(io).poll_read(cx, &mut buf);
+    if let Poll::Ready(Ok(n)) = result {
+        buf.filled(now, n);
     }
     result
 }
@@ -143,15 +157,22 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             if !self.read_done && inner.closed.is_none() && keep_up {
                 // What the frame being received still lacks, in one read
                 // if it is large (a 64 KiB message in 4 KiB reads would
-                // take 16 system calls).
-                let len = self
-                    .shared
-                    .limits
-                    .read_buffer_size
-                    .max(inner.ws.input_wanted().min(MAX_READ))
-                    .max(1);
+                // take 16 system calls), straight into the protocol's
+                // receive buffer (no copy); else a read buffer's worth.
+                // A read buffer's worth more is asked for: a read that
+                // comes back short tells the runtime the socket is drained
+                // (tokio then skips the read that would fail).
+                let wanted = inner.ws.input_wanted().min(MAX_READ);
+                let read_size = self.shared.limits.read_buffer_size.max(1);
                 let ws = &mut inner.ws;
-                match poll_read_shared(&mut self.io, cx, len, |data| ws.handle_input(now, data)) {
+                let read = if wanted > read_size {
+                    read_direct(&mut self.io, cx, ws.input_buffer(wanted + read_size), now)
+                } else {
+                    poll_read_shared(&mut self.io, cx, read_size, |data| {
+                        ws.handle_input(now, data)
+                    })
+                };
+                match read {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                         self.read_done = true;
                         inner.ws.handle_eof(now);

@@ -28,6 +28,7 @@
 mod config;
 mod error;
 mod event;
+mod input;
 mod mask_keys;
 mod message;
 mod transmit;
@@ -40,6 +41,7 @@ use bytes::{Buf, Bytes, BytesMut};
 pub use config::{Config, Role};
 pub use error::{ProtocolError, SendError};
 pub use event::{CloseCause, CloseFrame, Closed, Event, TimeoutKind};
+pub use input::InputBuffer;
 pub use message::{Message, Outgoing, Utf8Bytes};
 pub use transmit::SharedFrame;
 
@@ -310,23 +312,47 @@ impl Connection {
     /// [`poll_event`](Self::poll_event). Input after the close handshake is
     /// ignored (RFC 6455 §5.5.1: no data after close).
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        if !matches!(self.state, State::Open | State::Closing) || data.is_empty() {
+        if !self.accepts_input() || data.is_empty() {
             return;
         }
         self.rx.extend_from_slice(data);
+        self.input_arrived(now);
+    }
+
+    /// Room for `len` bytes of input to be read into directly, at the end
+    /// of the receive buffer (see [`InputBuffer`]): for large frames, this
+    /// spares [`handle_input`](Self::handle_input)'s copy. Size it with
+    /// [`input_wanted`](Self::input_wanted), which bounds how fast the
+    /// buffer grows.
+    pub fn input_buffer(&mut self, len: usize) -> InputBuffer<'_> {
+        InputBuffer::new(self, len)
+    }
+
+    /// Whether input is still taken (not after the close handshake: RFC
+    /// 6455 §5.5.1, no data after close).
+    fn accepts_input(&self) -> bool {
+        matches!(self.state, State::Open | State::Closing)
+    }
+
+    /// Input arrived at `now`: it proves the peer alive.
+    fn input_arrived(&mut self, now: Instant) {
         self.last_input_at = now;
         self.pong_deadline = self.config.pong_wait.map(|wait| now + wait);
     }
 
     /// A size for the next read: the bytes the frame being received still
-    /// lacks, at most as many as are buffered already or fit the buffer's
-    /// spare room (so that a header announcing a large frame makes the
-    /// buffer grow no faster than its bytes arrive); 0 between frames.
-    pub fn input_wanted(&self) -> usize {
+    /// lacks, if the receive buffer's allocation holds them already (it is
+    /// taken back from delivered messages once they are dropped), else no
+    /// more than the buffer's capacity (reading them at most doubles it, so
+    /// a header announcing a large frame makes the buffer grow no faster
+    /// than its bytes arrive); 0 between frames. Never allocates.
+    pub fn input_wanted(&mut self) -> usize {
         let Some(frame) = &self.frame else { return 0 };
         let missing = frame.len.saturating_sub(self.rx.len());
-        let spare = self.rx.capacity() - self.rx.len();
-        missing.min(spare.max(self.rx.len()))
+        if self.rx.try_reclaim(missing) {
+            return missing;
+        }
+        missing.min(self.rx.capacity())
     }
 
     /// Reports that the peer closed its side of the transport. Frames already

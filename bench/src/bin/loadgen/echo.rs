@@ -52,7 +52,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
     tokio::time::sleep_until(window.from).await;
     let cpu_start = proc_stat::cpu_ticks(pid);
     tokio::time::sleep_until(window.until).await;
-    let cpu_end = proc_stat::cpu_ticks(pid);
+    let cpu = proc_stat::cpu_ticks(pid).since(cpu_start);
 
     let mut messages = 0;
     let mut latencies = Vec::new();
@@ -67,12 +67,14 @@ pub async fn run(args: &Args) -> io::Result<String> {
         latencies.get(at).map_or(0.0, |&ns| ns as f64 / 1e3)
     };
     Ok(format!(
-        "{{\"messages\": {messages}, \"secs\": {}, \"rate\": {:.1}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"cpu_ticks\": {}}}",
+        "{{\"messages\": {messages}, \"secs\": {}, \"rate\": {:.1}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"cpu_ticks\": {}, \"user_ticks\": {}, \"system_ticks\": {}}}",
         secs.as_secs_f64(),
         messages as f64 / secs.as_secs_f64(),
         percentile(0.50),
         percentile(0.99),
-        cpu_end.saturating_sub(cpu_start),
+        cpu.user + cpu.system,
+        cpu.user,
+        cpu.system,
     ))
 }
 

@@ -1,9 +1,29 @@
 //! Reading a process's CPU time and memory from /proc.
 
-/// utime + stime of process `pid`, in clock ticks (`getconf CLK_TCK`).
-pub fn cpu_ticks(pid: u32) -> u64 {
+/// CPU time of a process, in clock ticks (`getconf CLK_TCK`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTicks {
+    /// Time in user space (utime).
+    pub user: u64,
+    /// Time in the kernel on the process's behalf (stime): system calls,
+    /// and on loopback also the peer's receive processing they trigger.
+    pub system: u64,
+}
+
+impl CpuTicks {
+    /// The ticks spent since `start`.
+    pub fn since(self, start: CpuTicks) -> CpuTicks {
+        CpuTicks {
+            user: self.user.saturating_sub(start.user),
+            system: self.system.saturating_sub(start.system),
+        }
+    }
+}
+
+/// utime and stime of process `pid` (zero if it cannot be read).
+pub fn cpu_ticks(pid: u32) -> CpuTicks {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
+        return CpuTicks::default();
     };
     // Fields after the command name in parentheses: state is field 3, utime
     // field 14, stime field 15.
@@ -15,7 +35,10 @@ pub fn cpu_ticks(pid: u32) -> u64 {
             .and_then(|f| f.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    field(14) + field(15)
+    CpuTicks {
+        user: field(14),
+        system: field(15),
+    }
 }
 
 /// Resident set size of process `pid`, in bytes.
