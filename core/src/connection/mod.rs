@@ -246,7 +246,7 @@ impl Connection {
         let was_full = inner.unread_bytes() >= self.shared().limits.inbox_bytes;
         if inner.inbox.is_empty() {
             // Parse the next message from input the pump has already read.
-            inner.drain_events();
+            inner.drain_events_for(Some(cx.waker()));
             if inner.ws.pending_transmit() > 0 {
                 // Parsing may have queued a pong or a close reply.
                 inner.wake_pump_from(cx.waker());

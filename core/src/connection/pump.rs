@@ -108,6 +108,9 @@ pub(crate) struct Pump<T, R: Runtime> {
     shutdown: Option<Waiter<Arc<Signal>>>,
     /// The waker `shutdown` was last polled with.
     shutdown_waker: Option<Waker>,
+    /// Set while polled by [`poll_before_handler`](Self::poll_before_handler):
+    /// the handler is polled next in the same task poll.
+    handler_follows: bool,
     phase: Phase,
 }
 
@@ -123,6 +126,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             timer: Timer::new(),
             shutdown: shutdown.map(Signal::waiter),
             shutdown_waker: None,
+            handler_follows: false,
             phase: Phase::Running,
         }
     }
@@ -181,7 +185,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     Poll::Ready(Ok(_)) => progressed = true,
                     Poll::Pending => {}
                 }
-                inner.drain_events();
+                inner.drain_events_for(self.handler_follows.then_some(cx.waker()));
             }
 
             if inner
@@ -265,6 +269,17 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         }
         self.shutdown_waker = Some(cx.waker().clone());
         shutdown.poll_set(cx).is_ready()
+    }
+
+    /// A full [`poll`](Future::poll) made right before the handler that
+    /// shares the task is polled: a message read now does not wake the
+    /// handler (it is polled next anyway; a wake would poll the whole task
+    /// once more for nothing).
+    pub(crate) fn poll_before_handler(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.handler_follows = true;
+        let done = Pin::new(&mut *self).poll(cx);
+        self.handler_follows = false;
+        done
     }
 
     /// Writes what a handler queued, right after it ran in the same task

@@ -144,6 +144,14 @@ impl Inner {
     /// the handler has answered this one (as Autobahn's strict cases 3.2,
     /// 4.1.3, 5.15 … expect), and input is parsed no faster than it is read.
     pub(crate) fn drain_events(&mut self) {
+        self.drain_events_for(None);
+    }
+
+    /// As [`drain_events`](Self::drain_events), but a reader that would be
+    /// woken with `polled_next` is not: the caller polls it right after
+    /// (the pump before the handler of its own task, or the reader itself).
+    /// Waking it would only make the runtime poll the whole task again.
+    pub(crate) fn drain_events_for(&mut self, polled_next: Option<&Waker>) {
         while self.inbox.is_empty() {
             let Some(event) = self.ws.poll_event() else {
                 break;
@@ -155,7 +163,14 @@ impl Inner {
                     }
                     self.inbox_bytes += message.len();
                     self.inbox.push_back(message);
-                    wake(&mut self.reader);
+                    let reader_next = polled_next.is_some_and(|next| {
+                        self.reader
+                            .as_ref()
+                            .is_some_and(|reader| reader.will_wake(next))
+                    });
+                    if !reader_next {
+                        wake(&mut self.reader);
+                    }
                 }
                 Event::Closed(closed) => {
                     self.closed = Some(closed);

@@ -407,11 +407,14 @@ struct Session<T, R: Runtime> {
 
 impl<T: Transport, R: Runtime> Session<T, R> {
     /// Polls the pump; `after_handler` right after the handler ran, when
-    /// only its output needs writing (see [`Pump::poll_output`]).
+    /// only its output needs writing (see [`Pump::poll_output`]); else
+    /// before the handler, if it still runs (see [`Pump::poll_before_handler`]).
     fn poll_pump(&mut self, cx: &mut TaskContext<'_>, after_handler: bool) {
         if let Some(pump) = self.pump.as_mut() {
             let done = if after_handler {
                 pump.poll_output(cx)
+            } else if self.handler.is_some() {
+                pump.poll_before_handler(cx)
             } else {
                 Pin::new(pump).poll(cx)
             };
