@@ -45,13 +45,6 @@ impl<R: Runtime> Timer<R> {
         self.arm(rt, cx, deadline, |at| at <= now);
     }
 
-    /// Like [`poll`](Self::poll) without a clock reading: only a deadline
-    /// earlier than the armed one (or a new one) re-arms. For a poll that
-    /// follows one with a clock reading in the same task poll.
-    pub(crate) fn poll_earlier(&mut self, rt: &R, cx: &mut Context<'_>, deadline: Option<Instant>) {
-        self.arm(rt, cx, deadline, |_| false);
-    }
-
     /// Arms for `deadline` unless the armed sleep is earlier and not
     /// `passed`, then polls the sleep if its waker must be registered.
     fn arm(

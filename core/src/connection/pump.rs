@@ -149,6 +149,17 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     .close(now, CloseCode::GOING_AWAY, "server shutting down");
             }
         }
+        // Fire the timers that are due. Once per poll: the clock reading is
+        // the same all through it, and reading input only moves deadlines
+        // later (a ping or close written here goes out in the loop below).
+        if inner
+            .ws
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            inner.ws.handle_timeout(now);
+            inner.drain_events();
+        }
         let mut exhausted = true;
         for _ in 0..BUDGET {
             let mut progressed = false;
@@ -186,16 +197,6 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     Poll::Pending => {}
                 }
                 inner.drain_events_for(self.handler_follows.then_some(cx.waker()));
-            }
-
-            if inner
-                .ws
-                .poll_timeout()
-                .is_some_and(|deadline| deadline <= now)
-            {
-                inner.ws.handle_timeout(now);
-                inner.drain_events();
-                progressed = true;
             }
 
             // Write what the protocol has queued: its chunks (own frames and
@@ -311,9 +312,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             return Pin::new(self).poll(cx);
         }
         self.publish_in_flight(&mut inner);
-        let deadline = inner.ws.poll_timeout();
-        drop(inner);
-        self.timer.poll_earlier(&self.rt, cx, deadline);
+        // No timer to re-arm: what a handler does to an open connection
+        // (send data, pings, pongs) moves none of its deadlines; only a
+        // close does, and a closing connection took the full poll above.
         Poll::Pending
     }
 
