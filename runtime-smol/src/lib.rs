@@ -39,12 +39,16 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use smol::Timer;
-use smol::net::{TcpListener, TcpStream};
+use smol::{Async, Timer};
 
 use tidings_core::runtime::{Net, Runtime, Transport};
 
 tidings_core::adapter_api!(Smol);
+
+/// A connected TCP stream (see [`tidings_async_io::TcpStream`]): smol's
+/// socket, whose reads skip the failing system call when the previous read
+/// drained the socket.
+pub use tidings_async_io::TcpStream as Stream;
 
 /// The smol runtime, for the core's async layer.
 #[derive(Clone, Copy, Debug, Default)]
@@ -90,31 +94,27 @@ impl Runtime for Smol {
 }
 
 impl Net for Smol {
-    type Stream = TcpStream;
-    type Listener = TcpListener;
+    type Stream = Stream;
+    type Listener = Async<std::net::TcpListener>;
 
-    async fn bind(addr: &str) -> io::Result<TcpListener> {
-        TcpListener::bind(addr).await
+    async fn bind(addr: &str) -> io::Result<Self::Listener> {
+        tidings_async_io::bind(smol::net::resolve(addr).await?)
     }
 
-    fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
-        listener.local_addr()
+    fn listener_addr(listener: &Self::Listener) -> io::Result<SocketAddr> {
+        listener.get_ref().local_addr()
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok((stream, peer))
+    async fn accept(listener: &Self::Listener) -> io::Result<(Stream, SocketAddr)> {
+        tidings_async_io::accept(listener).await
     }
 
-    async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
+    async fn connect(host: &str, port: u16) -> io::Result<Stream> {
+        tidings_async_io::connect(smol::net::resolve((host, port)).await?).await
     }
 
-    fn addrs(stream: &TcpStream) -> (Option<SocketAddr>, Option<SocketAddr>) {
-        (stream.peer_addr().ok(), stream.local_addr().ok())
+    fn addrs(stream: &Stream) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        stream.addrs()
     }
 }
 
