@@ -1,6 +1,6 @@
 //! # tidings-async-io
 //!
-//! The TCP stream, listener and dialer of `tidings-async-std` and
+//! The TCP stream, listener, dialer and sleep of `tidings-async-std` and
 //! `tidings-smol`, written once for both: their runtimes share the
 //! [async-io] reactor.
 //!
@@ -13,12 +13,34 @@
 //!
 //! [async-io]: https://docs.rs/async-io
 
+use std::future::Future;
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
-use async_io::Async;
+use async_io::{Async, Timer};
+
+/// A sleep on the reactor's timers: an [`async_io::Timer`] that completes
+/// with `()`.
+#[derive(Debug)]
+pub struct Sleep(Timer);
+
+impl Sleep {
+    /// A sleep that completes at `deadline` (at once if it has passed).
+    pub fn until(deadline: Instant) -> Self {
+        Sleep(Timer::at(deadline))
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.0).poll(cx).map(drop)
+    }
+}
 
 /// A connected TCP stream on the async-io reactor, with `TCP_NODELAY` set
 /// by [`accept`] and [`connect`]; a `futures-io` stream whose

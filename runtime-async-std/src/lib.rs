@@ -37,11 +37,9 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use async_io::{Async, Timer};
+use async_io::Async;
 use async_std::net::ToSocketAddrs;
 
 use tidings_core::runtime::{Net, Runtime, Transport};
@@ -52,18 +50,9 @@ tidings_core::adapter_api!(AsyncStd);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStd;
 
-/// The future of [`Runtime::sleep_until`] on async-std: an
-/// [`async_io::Timer`] that completes with `()`.
-#[derive(Debug)]
-pub struct Sleep(Timer);
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(drop)
-    }
-}
+/// The future of [`Runtime::sleep_until`] on async-std: an [`async_io::Timer`]
+/// that completes with `()` (see [`tidings_async_io::Sleep`]).
+pub use tidings_async_io::Sleep;
 
 /// A connected TCP stream (see [`tidings_async_io::TcpStream`]): its
 /// `poll_close` shuts down the write half, so the peer sees the end of the
@@ -76,7 +65,7 @@ impl Runtime for AsyncStd {
     type Sleep = Sleep;
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep(Timer::at(deadline))
+        Sleep::until(deadline)
     }
 
     fn spawn<F>(&self, task: F)

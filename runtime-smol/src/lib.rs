@@ -35,11 +35,9 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use smol::{Async, Timer};
+use smol::Async;
 
 use tidings_core::runtime::{Net, Runtime, Transport};
 
@@ -54,24 +52,15 @@ pub use tidings_async_io::TcpStream as Stream;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Smol;
 
-/// The future of [`Runtime::sleep_until`] on smol: a [`smol::Timer`] that
-/// completes with `()`.
-#[derive(Debug)]
-pub struct Sleep(Timer);
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(drop)
-    }
-}
+/// The future of [`Runtime::sleep_until`] on smol: a [`smol::Timer`]
+/// that completes with `()` (see [`tidings_async_io::Sleep`]).
+pub use tidings_async_io::Sleep;
 
 impl Runtime for Smol {
     type Sleep = Sleep;
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep(Timer::at(deadline))
+        Sleep::until(deadline)
     }
 
     fn spawn<F>(&self, task: F)
