@@ -29,20 +29,18 @@
 //!
 //! Connections run as tasks on async-std's global executor
 //! (`async_std::task::spawn`); timers are [`async_io::Timer`]s, the reactor
-//! async-std itself runs on. Accepted and dialed sockets are wrapped in
-//! [`Stream`], whose close shuts down the write half (async-std's own close
-//! only flushes).
+//! async-std itself runs on. Sockets are async-io sockets (async-std's
+//! own), wrapped in [`Stream`], whose close shuts down the write half
+//! (async-std's own close only flushes) and whose reads skip the failing
+//! system call when the previous read drained the socket.
 
 use std::future::Future;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
+use std::net::SocketAddr;
 use std::time::Instant;
 
-use async_io::Timer;
-use async_std::io::{Read, Write};
-use async_std::net::{TcpListener, TcpStream};
+use async_io::Async;
+use async_std::net::ToSocketAddrs;
 
 use tidings_core::runtime::{Net, Runtime, Transport};
 
@@ -52,79 +50,22 @@ tidings_core::adapter_api!(AsyncStd);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStd;
 
-/// The future of [`Runtime::sleep_until`] on async-std: an
-/// [`async_io::Timer`] that completes with `()`.
-#[derive(Debug)]
-pub struct Sleep(Timer);
+/// The future of [`Runtime::sleep_until`] on async-std: an [`async_io::Timer`]
+/// that completes with `()` (see [`tidings_async_io::Sleep`]).
+pub use tidings_async_io::Sleep;
 
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(drop)
-    }
-}
-
-/// An async-std TCP stream whose `poll_close` flushes and then shuts down
-/// the write half, so the peer sees the end of the stream when a connection
-/// closes. (async-std's `poll_close` only flushes: the peer would wait for
-/// the socket to be dropped.)
-#[derive(Debug)]
-pub struct Stream(TcpStream);
-
-impl Stream {
-    /// The underlying async-std stream.
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.0
-    }
-}
-
-impl Read for Stream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl Write for Stream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    /// Forwarded, so that a vectored write is one system call (the trait's
-    /// default would write the first buffer only).
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.0).poll_flush(cx) {
-            Poll::Ready(Ok(())) => Poll::Ready(self.0.shutdown(Shutdown::Write)),
-            other => other,
-        }
-    }
-}
+/// A connected TCP stream (see [`tidings_async_io::TcpStream`]): its
+/// `poll_close` shuts down the write half, so the peer sees the end of the
+/// stream when a connection closes (async-std's own close only flushes), and
+/// a read that drained the socket makes the next one wait for readiness
+/// instead of failing first.
+pub use tidings_async_io::TcpStream as Stream;
 
 impl Runtime for AsyncStd {
     type Sleep = Sleep;
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep(Timer::at(deadline))
+        Sleep::until(deadline)
     }
 
     fn spawn<F>(&self, task: F)
@@ -149,30 +90,26 @@ impl Runtime for AsyncStd {
 
 impl Net for AsyncStd {
     type Stream = Stream;
-    type Listener = TcpListener;
+    type Listener = Async<std::net::TcpListener>;
 
-    async fn bind(addr: &str) -> io::Result<TcpListener> {
-        TcpListener::bind(addr).await
+    async fn bind(addr: &str) -> io::Result<Self::Listener> {
+        tidings_async_io::bind(addr.to_socket_addrs().await?)
     }
 
-    fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
-        listener.local_addr()
+    fn listener_addr(listener: &Self::Listener) -> io::Result<SocketAddr> {
+        listener.get_ref().local_addr()
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(Stream, SocketAddr)> {
-        let (stream, peer) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok((Stream(stream), peer))
+    async fn accept(listener: &Self::Listener) -> io::Result<(Stream, SocketAddr)> {
+        tidings_async_io::accept(listener).await
     }
 
     async fn connect(host: &str, port: u16) -> io::Result<Stream> {
-        let stream = TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(Stream(stream))
+        tidings_async_io::connect((host, port).to_socket_addrs().await?).await
     }
 
     fn addrs(stream: &Stream) -> (Option<SocketAddr>, Option<SocketAddr>) {
-        (stream.0.peer_addr().ok(), stream.0.local_addr().ok())
+        stream.addrs()
     }
 }
 

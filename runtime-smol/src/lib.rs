@@ -35,39 +35,32 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use smol::Timer;
-use smol::net::{TcpListener, TcpStream};
+use smol::Async;
 
 use tidings_core::runtime::{Net, Runtime, Transport};
 
 tidings_core::adapter_api!(Smol);
 
+/// A connected TCP stream (see [`tidings_async_io::TcpStream`]): smol's
+/// socket, whose reads skip the failing system call when the previous read
+/// drained the socket.
+pub use tidings_async_io::TcpStream as Stream;
+
 /// The smol runtime, for the core's async layer.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Smol;
 
-/// The future of [`Runtime::sleep_until`] on smol: a [`smol::Timer`] that
-/// completes with `()`.
-#[derive(Debug)]
-pub struct Sleep(Timer);
-
-impl Future for Sleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        Pin::new(&mut self.0).poll(cx).map(drop)
-    }
-}
+/// The future of [`Runtime::sleep_until`] on smol: a [`smol::Timer`]
+/// that completes with `()` (see [`tidings_async_io::Sleep`]).
+pub use tidings_async_io::Sleep;
 
 impl Runtime for Smol {
     type Sleep = Sleep;
 
     fn sleep_until(&self, deadline: Instant) -> Sleep {
-        Sleep(Timer::at(deadline))
+        Sleep::until(deadline)
     }
 
     fn spawn<F>(&self, task: F)
@@ -90,31 +83,27 @@ impl Runtime for Smol {
 }
 
 impl Net for Smol {
-    type Stream = TcpStream;
-    type Listener = TcpListener;
+    type Stream = Stream;
+    type Listener = Async<std::net::TcpListener>;
 
-    async fn bind(addr: &str) -> io::Result<TcpListener> {
-        TcpListener::bind(addr).await
+    async fn bind(addr: &str) -> io::Result<Self::Listener> {
+        tidings_async_io::bind(smol::net::resolve(addr).await?)
     }
 
-    fn listener_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
-        listener.local_addr()
+    fn listener_addr(listener: &Self::Listener) -> io::Result<SocketAddr> {
+        listener.get_ref().local_addr()
     }
 
-    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, peer) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        Ok((stream, peer))
+    async fn accept(listener: &Self::Listener) -> io::Result<(Stream, SocketAddr)> {
+        tidings_async_io::accept(listener).await
     }
 
-    async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
+    async fn connect(host: &str, port: u16) -> io::Result<Stream> {
+        tidings_async_io::connect(smol::net::resolve((host, port)).await?).await
     }
 
-    fn addrs(stream: &TcpStream) -> (Option<SocketAddr>, Option<SocketAddr>) {
-        (stream.peer_addr().ok(), stream.local_addr().ok())
+    fn addrs(stream: &Stream) -> (Option<SocketAddr>, Option<SocketAddr>) {
+        stream.addrs()
     }
 }
 
