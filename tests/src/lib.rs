@@ -12,8 +12,10 @@
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
+mod counting_alloc;
 mod log_capture;
 
+pub use counting_alloc::CountingAllocator;
 pub use log_capture::{capture_logs, logged_events};
 
 use std::future::Future;

@@ -1,7 +1,7 @@
 //! A real server, on each runtime, echoes messages that fit its read buffer
 //! over a real socket without a heap allocation per message in steady state:
 //! the whole path (socket pump, protocol, handler, write queue, runtime),
-//! not only the sans-IO connection (`core/tests/alloc_free_echo.rs`).
+//! not only the sans-IO connection (`alloc_free_echo.rs`).
 //!
 //! A counting global allocator counts every allocation of the process while
 //! counting is on. The client is a blocking `std` socket with pre-built
@@ -9,7 +9,6 @@
 //! is the server's (and its runtime's). Its own binary; the counters are
 //! process-wide, so its two tests take turns (`SERIAL`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -20,15 +19,13 @@ use std::future::Future;
 use std::pin::Pin;
 use tidings_core::server::{Router, ServerConfig};
 
-use tidings_tests::{TestRuntime, masked_frame, start_server, upgrade_request};
+use tidings_tests::{CountingAllocator, TestRuntime, masked_frame, start_server, upgrade_request};
 
 /// A future run to completion by a runtime's `block_on`.
 type Body = Pin<Box<dyn Future<Output = ()>>>;
 
 /// One measured run: (all allocations, those in async-io's reactor).
 type Run = fn() -> (u64, u64);
-
-struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 /// Also find out where each counted allocation comes from (slow: a
@@ -71,36 +68,10 @@ fn count_one() {
     let _ = ATTRIBUTING_HERE.try_with(|here| here.set(false));
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator, which
-// upholds the GlobalAlloc contract; counting touches only two atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: the caller's guarantees for `layout` are passed on as they are.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: `ptr` was allocated by `System` with `layout` (every
-        // allocation goes through this type); the rest is the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator {
+    on_alloc: count_one,
+};
 
 /// Payload sizes up to what fits the default 4 KiB read buffer with its
 /// header, across the 7- and 16-bit length forms.

@@ -3,18 +3,17 @@
 //! server's read buffer and for a 64 KiB one (queued without a copy).
 //!
 //! A counting global allocator counts the allocations (and reallocations)
-//! made by this test's thread while counting is switched on. Its own binary,
+//! made by this test's thread while counting is switched on. (Here, not in
+//! `core/tests`, to share the allocator of `tidings-tests`.) Its own binary,
 //! so that no other test shares the allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::Instant;
 
 use tidings_core::frame::{FrameHeader, OpCode, apply_mask};
 use tidings_core::server::ServerConfig;
 use tidings_core::ws::{Config, Connection, Event, Role};
-
-struct Counting;
+use tidings_tests::CountingAllocator;
 
 thread_local! {
     /// Allocations of this thread since counting was switched on, or `None`
@@ -27,36 +26,10 @@ fn count_one() {
     let _ = COUNT.try_with(|count| count.set(count.get().map(|n| n + 1)));
 }
 
-// SAFETY: every call is forwarded unchanged to the system allocator, which
-// upholds the GlobalAlloc contract; counting touches only a thread-local Cell.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: the caller's guarantees for `layout` are passed on as they are.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: `ptr` was allocated by `System` with `layout` (every
-        // allocation goes through this type); the rest is the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as for `realloc`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator {
+    on_alloc: count_one,
+};
 
 /// Allocations made by `f` on this thread.
 fn allocations(f: impl FnOnce()) -> u64 {

@@ -1,0 +1,49 @@
+//! [`CountingAllocator`]: a global allocator that reports each allocation to
+//! a hook, for the tests that prove a path allocates nothing per message.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// The system allocator, calling `on_alloc` before every allocation and
+/// reallocation (deallocations are not reported). Install it in a test
+/// binary of its own:
+///
+/// ```ignore
+/// #[global_allocator]
+/// static ALLOCATOR: CountingAllocator = CountingAllocator { on_alloc: count_one };
+/// ```
+///
+/// The hook runs inside the allocator: it must not allocate itself unless
+/// it guards against re-entry.
+#[derive(Debug)]
+pub struct CountingAllocator {
+    /// Called once per allocation or reallocation.
+    pub on_alloc: fn(),
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator, which
+// upholds the GlobalAlloc contract; the hook only counts.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        (self.on_alloc)();
+        // SAFETY: the caller's guarantees for `layout` are passed on as they are.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        (self.on_alloc)();
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        (self.on_alloc)();
+        // SAFETY: `ptr` was allocated by `System` with `layout` (every
+        // allocation goes through this type); the rest is the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `realloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
