@@ -192,7 +192,7 @@ impl Connection {
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<Closed> {
-        self.shared().lock().closed.clone()
+        self.shared().lock().closed.as_deref().cloned()
     }
 
     /// Stores a typed per-connection value (replacing one of the same type),
@@ -261,7 +261,7 @@ impl Connection {
             return Poll::Ready(Ok(message));
         }
         if let Some(closed) = &inner.closed {
-            return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
+            return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
         inner.set_reader_waker(cx.waker());
         if was_full {
@@ -278,7 +278,7 @@ impl Connection {
     ) -> Poll<Result<(), Error>> {
         let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
-            return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
+            return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
         if !inner.has_write_capacity(self.shared().limits.write_buffer_size) {
             inner.add_waiter(cx.waker());
@@ -292,7 +292,7 @@ impl Connection {
     fn poll_write_capacity(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
-            return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
+            return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
         if inner.has_write_capacity(self.shared().limits.write_buffer_size) {
             return Poll::Ready(Ok(()));
@@ -310,7 +310,7 @@ impl Connection {
             let closed = inner.closed.clone();
             return Poll::Ready(Err(closed.map_or_else(
                 || Error::Io(std::io::ErrorKind::BrokenPipe.into()),
-                |closed| Error::Closed(Box::new(closed)),
+                Error::Closed,
             )));
         }
         inner.add_waiter(cx.waker());
@@ -384,7 +384,7 @@ impl futures_sink::Sink<Message> for Connection {
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
-            return Err(Error::Closed(Box::new(closed.clone())));
+            return Err(Error::Closed(closed.clone()));
         }
         let result = inner.send_message(&message);
         inner.wake_pump();

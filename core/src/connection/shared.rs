@@ -48,8 +48,9 @@ pub(crate) struct Inner {
     pub(crate) ws: ws::Connection,
     pub(crate) inbox: VecDeque<Message>,
     pub(crate) inbox_bytes: usize,
-    /// Set when the protocol reports the end.
-    pub(crate) closed: Option<Closed>,
+    /// Set when the protocol reports the end (boxed: only an ending
+    /// connection has one).
+    pub(crate) closed: Option<Box<Closed>>,
     /// Set when the pump has written everything, closed the transport and stopped.
     pub(crate) finished: bool,
     /// Bytes the pump has taken from the protocol but not yet written.
@@ -158,7 +159,7 @@ impl Inner {
                     wake(&mut self.reader);
                 }
                 Event::Closed(closed) => {
-                    self.closed = Some(closed);
+                    self.closed = Some(Box::new(closed));
                     self.wake_all();
                 }
                 // Pings are answered by the protocol; pongs only prove liveness.
@@ -266,5 +267,29 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
 fn wake(slot: &mut Option<Waker>) {
     if let Some(waker) = slot.take() {
         waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open connection holds one `Shared` (and its `ws::Connection`)
+    /// for its whole life, idle or not: 10,000 idle connections cost 10,000
+    /// times these sizes. Rarely used state (close handshake, fragmented
+    /// messages, client masking, deflate) is boxed and the configuration is
+    /// shared, so that an idle connection stays small; these bounds catch a
+    /// field that makes every connection heavier by accident.
+    #[test]
+    fn per_connection_state_stays_small() {
+        let sizes = (
+            size_of::<ws::Connection>(),
+            size_of::<Inner>(),
+            size_of::<Shared>(),
+        );
+        eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
+        assert!(sizes.0 <= 304, "ws::Connection is {} bytes", sizes.0);
+        assert!(sizes.1 <= 440, "Inner is {} bytes", sizes.1);
+        assert!(sizes.2 <= 640, "Shared is {} bytes", sizes.2);
     }
 }

@@ -44,6 +44,7 @@ use crate::hub::{Hub, HubConfig, Stats};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
+use crate::ws;
 
 /// A router and its configuration, with the server-wide counters and the
 /// shutdown signal. Shared (`Arc`) by the accept loop and every connection.
@@ -60,6 +61,9 @@ pub struct Service {
     /// Tasks serving a socket, in any phase.
     tasks: AtomicUsize,
     next_id: AtomicU64,
+    /// `config.websocket` (zero timers disabled), shared by every
+    /// connection's protocol state.
+    websocket: Arc<ws::Config>,
     shutdown: Arc<Signal>,
     /// Set when shutdown has begun and no task is left.
     drained: Signal,
@@ -86,8 +90,11 @@ impl Service {
             outbox_messages: config.outbox_messages,
             broadcast_compression: config.broadcast_compression,
         });
+        let mut websocket = config.websocket.clone();
+        websocket.disable_zero_timers();
         Arc::new(Service {
             router,
+            websocket: Arc::new(websocket),
             config,
             handshake,
             hub,

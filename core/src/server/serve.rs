@@ -251,9 +251,8 @@ async fn handle_request<'a, R: Runtime, T: Transport>(
             }
 
             let now = rt.now();
-            let mut protocol =
-                ws::Connection::new(Role::Server, service.config.websocket.clone(), now)
-                    .with_deflate(accepted.deflate);
+            let mut protocol = ws::Connection::new(Role::Server, service.websocket.clone(), now)
+                .with_deflate(accepted.deflate);
             protocol.handle_input(now, &leftover);
             let id = service.next_stream_id("ws");
             let info = Info {
