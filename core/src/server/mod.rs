@@ -175,13 +175,12 @@ impl Service {
             match accepted {
                 None => return,
                 Some(Ok((io, remote_addr))) => {
-                    let service = self.clone();
-                    let task_rt = rt.clone();
-                    rt.spawn(async move {
-                        service
-                            .serve_connection(io, remote_addr, local_addr, task_rt)
-                            .await
-                    });
+                    rt.spawn(self.clone().serve_connection(
+                        io,
+                        remote_addr,
+                        local_addr,
+                        rt.clone(),
+                    ));
                 }
                 Some(Err(_)) => {
                     let _ = with_deadline(
@@ -198,15 +197,17 @@ impl Service {
     /// Serves one already-accepted transport (a TCP socket, a TLS stream, an
     /// upgraded hyper connection): reads the request, routes it, and runs
     /// the handler until the connection ends.
-    pub async fn serve_connection<R: Runtime, T: Transport>(
+    ///
+    /// The returned future owns everything it needs (`'static`), so it can
+    /// be spawned as it is.
+    pub fn serve_connection<R: Runtime, T: Transport>(
         self: Arc<Self>,
         io: T,
         remote_addr: Option<SocketAddr>,
         local_addr: Option<SocketAddr>,
         rt: R,
-    ) {
-        let _task = TaskGuard::new(&self);
-        serve::serve(&self, io, remote_addr, local_addr, &rt).await;
+    ) -> impl Future<Output = ()> + Send + 'static {
+        serve::serve(self, io, remote_addr, local_addr, rt)
     }
 
     /// Starts a graceful shutdown: stop accepting, close every open
@@ -228,31 +229,22 @@ impl Service {
             .is_ok()
     }
 
+    /// Counts a task serving a socket, until [`task_ended`](Self::task_ended).
+    fn task_started(&self) {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Ends a task counted by [`task_started`](Self::task_started); the last
+    /// one to end after shutdown began sets `drained`.
+    fn task_ended(&self) {
+        if self.tasks.fetch_sub(1, Ordering::SeqCst) == 1 && self.shutdown.is_set() {
+            self.drained.set();
+        }
+    }
+
     /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …).
     pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
         format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-/// Counts a task serving a socket for as long as it lives; the last one to
-/// end after shutdown began sets `drained`.
-struct TaskGuard<'a> {
-    service: &'a Service,
-}
-
-impl<'a> TaskGuard<'a> {
-    fn new(service: &'a Service) -> Self {
-        service.tasks.fetch_add(1, Ordering::SeqCst);
-        TaskGuard { service }
-    }
-}
-
-impl Drop for TaskGuard<'_> {
-    fn drop(&mut self) {
-        if self.service.tasks.fetch_sub(1, Ordering::SeqCst) == 1 && self.service.shutdown.is_set()
-        {
-            self.service.drained.set();
-        }
     }
 }
 
@@ -265,19 +257,29 @@ pub(crate) struct Slot<'a> {
 impl<'a> Slot<'a> {
     /// Takes a slot of `counter` if fewer than `max` are taken.
     pub(crate) fn acquire(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
-        counter
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
-                (open < max).then_some(open + 1)
-            })
-            .ok()
-            .map(|_| Slot { counter })
+        take_slot(counter, max).then(|| Slot { counter })
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::SeqCst);
+        release_slot(self.counter);
     }
+}
+
+/// Takes a slot of `counter` if fewer than `max` are taken (for a guard
+/// that releases it with [`release_slot`]).
+pub(crate) fn take_slot(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+            (open < max).then_some(open + 1)
+        })
+        .is_ok()
+}
+
+/// Gives back a slot taken with [`take_slot`].
+pub(crate) fn release_slot(counter: &AtomicUsize) {
+    counter.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// A handler that echoes every message back unchanged, text as text and
