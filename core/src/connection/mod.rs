@@ -30,6 +30,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -38,7 +39,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use pump::Pump;
 use shared::Inner;
-pub(crate) use shared::{BufferLimits, Info, Shared};
+pub(crate) use shared::{BufferLimits, Clock, Info, Shared};
 
 use crate::close::CloseCode;
 use crate::error::Error;
@@ -52,32 +53,40 @@ use crate::ws::{self, Closed, Message, Outgoing};
 /// normally (1000), so a client that forgets to close does not leak its
 /// socket and task. (A server handler's connection is closed when the
 /// handler returns.)
-#[derive(Clone)]
 pub struct Connection {
-    handle: Arc<Handle>,
-}
-
-/// Owned by the `Connection` clones only (not by the pump or `ClosedFuture`),
-/// so its drop means the user can no longer reach the connection.
-struct Handle {
+    /// Counted in `Shared::handles` (not the pump's or a `ClosedFuture`'s
+    /// reference), so that the last clone's drop means the user can no
+    /// longer reach the connection.
     shared: Arc<Shared>,
 }
 
-impl Drop for Handle {
+impl Clone for Connection {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Connection {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Connection {
     fn drop(&mut self) {
-        self.shared.start_close(CloseCode::NORMAL, "");
+        // AcqRel: the last drop sees every other clone's use before closing.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.start_close(CloseCode::NORMAL, "");
+        }
     }
 }
 
 impl Connection {
+    /// The one handle family of `shared` (call once per connection).
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        Connection {
-            handle: Arc::new(Handle { shared }),
-        }
+        shared.handles.fetch_add(1, Ordering::Relaxed);
+        Connection { shared }
     }
 
     fn shared(&self) -> &Arc<Shared> {
-        &self.handle.shared
+        &self.shared
     }
 
     /// The connection's id, unique within the server (`ws_` followed by a

@@ -2,6 +2,7 @@
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) values: Mutex<http::Extensions>,
     /// The server's hub, once registered (never for a client connection).
     pub(crate) hub: OnceLock<Arc<Hub>>,
+    /// Live `Connection` handles: the last one's drop closes the connection.
+    pub(crate) handles: AtomicUsize,
     inner: Mutex<Inner>,
 }
 
@@ -72,6 +75,7 @@ impl Shared {
             clock,
             values: Mutex::new(http::Extensions::new()),
             hub: OnceLock::new(),
+            handles: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 ws,
                 inbox: VecDeque::new(),

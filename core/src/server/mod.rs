@@ -18,11 +18,12 @@ mod serve;
 mod sse;
 
 use core::net::SocketAddr;
+use std::any::TypeId;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,7 @@ pub use sse::{
 };
 pub(crate) use sse::{Offer, Outbox as SseOutbox};
 
+use crate::connection::Clock;
 use crate::handshake::ServerHandshake;
 use crate::hub::{Hub, HubConfig, Stats};
 use crate::io_util::with_deadline;
@@ -64,6 +66,9 @@ pub struct Service {
     /// `config.websocket` (zero timers disabled), shared by every
     /// connection's protocol state.
     websocket: Arc<ws::Config>,
+    /// The clock of the runtime the service runs on, made once for every
+    /// connection (see [`Service::clock`]).
+    clock: OnceLock<(TypeId, Clock)>,
     shutdown: Arc<Signal>,
     /// Set when shutdown has begun and no task is left.
     drained: Signal,
@@ -95,6 +100,7 @@ impl Service {
         Arc::new(Service {
             router,
             websocket: Arc::new(websocket),
+            clock: OnceLock::new(),
             config,
             handshake,
             hub,
@@ -227,6 +233,23 @@ impl Service {
         with_deadline(rt, deadline, self.drained.wait())
             .await
             .is_ok()
+    }
+
+    /// `rt`'s clock as a closure. A runtime without state (every adapter's)
+    /// reads the same clock through any of its values, so its closure is
+    /// made once and shared by every connection; any other gets its own.
+    pub(crate) fn clock<R: Runtime>(&self, rt: &R) -> Clock {
+        let make = || -> Clock {
+            let rt = rt.clone();
+            Arc::new(move || rt.now())
+        };
+        if size_of::<R>() == 0 {
+            let (runtime, clock) = self.clock.get_or_init(|| (TypeId::of::<R>(), make()));
+            if *runtime == TypeId::of::<R>() {
+                return clock.clone();
+            }
+        }
+        make()
     }
 
     /// Counts a task serving a socket, until [`task_ended`](Self::task_ended).

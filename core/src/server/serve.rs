@@ -227,15 +227,9 @@ async fn handle_request<R: Runtime, T: Transport>(
         hub: service.hub.clone(),
         now: rt.now(),
     };
-    let clock_rt = rt.clone();
     let protocol = middleware::protocol_of(&route.endpoint);
     // The middleware's `after` hooks run when `chain` is dropped.
-    let mut chain = match Chain::start(
-        &route.chain,
-        &mut ctx,
-        protocol,
-        Arc::new(move || clock_rt.now()),
-    ) {
+    let mut chain = match Chain::start(&route.chain, &mut ctx, protocol, service.clock(rt)) {
         Ok(chain) => chain,
         Err(rejection) if streaming => return reject(service, &mut io, rejection).await,
         Err(rejection) => return respond(&mut io, rejection).await,
@@ -339,11 +333,10 @@ async fn handle_request<R: Runtime, T: Transport>(
                 local_addr,
                 subprotocol: accepted.subprotocol.clone(),
             };
-            let clock_rt = rt.clone();
             let shared = Arc::new(Shared::new(
                 info,
                 buffer_limits(service),
-                Arc::new(move || clock_rt.now()),
+                service.clock(rt),
                 protocol,
             ));
             // In the hub (lookup, rooms, broadcast, statistics) until the
