@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use pump::Pump;
 use shared::Inner;
-pub(crate) use shared::{BufferLimits, Clock, Info, Shared};
+pub(crate) use shared::{BufferLimits, Clock, Info, Shared, push_back_small};
 
 use crate::close::CloseCode;
 use crate::error::Error;

@@ -159,7 +159,7 @@ impl Inner {
                         stats.received(message.len());
                     }
                     self.inbox_bytes += message.len();
-                    self.inbox.push_back(message);
+                    push_back_small(&mut self.inbox, message);
                     wake(&mut self.reader);
                 }
                 Event::Closed(closed) => {
@@ -259,6 +259,17 @@ impl Inner {
     pub(crate) fn has_write_capacity(&self, limit: usize) -> bool {
         self.ws.pending_transmit() + self.in_flight < limit
     }
+}
+
+/// Pushes onto `queue`, giving an unallocated queue room for one item only
+/// (a `VecDeque`'s first allocation is four): most connections never have
+/// two messages or chunks waiting, and the room stays allocated while the
+/// connection lives.
+pub(crate) fn push_back_small<T>(queue: &mut VecDeque<T>, item: T) {
+    if queue.capacity() == 0 {
+        queue.reserve_exact(1);
+    }
+    queue.push_back(item);
 }
 
 fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
