@@ -28,7 +28,7 @@ impl WriteQueue {
     pub(crate) fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
             self.remaining += chunk.len();
-            self.chunks.push_back(chunk);
+            crate::connection::push_back_small(&mut self.chunks, chunk);
         }
     }
 

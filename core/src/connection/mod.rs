@@ -30,6 +30,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -38,7 +39,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use pump::Pump;
 use shared::Inner;
-pub(crate) use shared::{BufferLimits, Info, Shared};
+pub(crate) use shared::{BufferLimits, Clock, Info, Shared, push_back_small};
 
 use crate::close::CloseCode;
 use crate::error::Error;
@@ -52,32 +53,40 @@ use crate::ws::{self, Closed, Message, Outgoing};
 /// normally (1000), so a client that forgets to close does not leak its
 /// socket and task. (A server handler's connection is closed when the
 /// handler returns.)
-#[derive(Clone)]
 pub struct Connection {
-    handle: Arc<Handle>,
-}
-
-/// Owned by the `Connection` clones only (not by the pump or `ClosedFuture`),
-/// so its drop means the user can no longer reach the connection.
-struct Handle {
+    /// Counted in `Shared::handles` (not the pump's or a `ClosedFuture`'s
+    /// reference), so that the last clone's drop means the user can no
+    /// longer reach the connection.
     shared: Arc<Shared>,
 }
 
-impl Drop for Handle {
+impl Clone for Connection {
+    fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Connection {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Connection {
     fn drop(&mut self) {
-        self.shared.start_close(CloseCode::NORMAL, "");
+        // AcqRel: the last drop sees every other clone's use before closing.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.start_close(CloseCode::NORMAL, "");
+        }
     }
 }
 
 impl Connection {
+    /// The one handle family of `shared` (call once per connection).
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        Connection {
-            handle: Arc::new(Handle { shared }),
-        }
+        shared.handles.fetch_add(1, Ordering::Relaxed);
+        Connection { shared }
     }
 
     fn shared(&self) -> &Arc<Shared> {
-        &self.handle.shared
+        &self.shared
     }
 
     /// The connection's id, unique within the server (`ws_` followed by a
@@ -192,7 +201,7 @@ impl Connection {
 
     /// How the connection ended, once it has.
     pub fn close_info(&self) -> Option<Closed> {
-        self.shared().lock().closed.clone()
+        self.shared().lock().closed.as_deref().cloned()
     }
 
     /// Stores a typed per-connection value (replacing one of the same type),
@@ -261,7 +270,7 @@ impl Connection {
             return Poll::Ready(Ok(message));
         }
         if let Some(closed) = &inner.closed {
-            return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
+            return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
         inner.set_reader_waker(cx.waker());
         if was_full {
@@ -278,7 +287,7 @@ impl Connection {
     ) -> Poll<Result<(), Error>> {
         let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
-            return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
+            return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
         if !inner.has_write_capacity(self.shared().limits.write_buffer_size) {
             inner.add_waiter(cx.waker());
@@ -292,7 +301,7 @@ impl Connection {
     fn poll_write_capacity(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
-            return Poll::Ready(Err(Error::Closed(Box::new(closed.clone()))));
+            return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
         if inner.has_write_capacity(self.shared().limits.write_buffer_size) {
             return Poll::Ready(Ok(()));
@@ -310,7 +319,7 @@ impl Connection {
             let closed = inner.closed.clone();
             return Poll::Ready(Err(closed.map_or_else(
                 || Error::Io(std::io::ErrorKind::BrokenPipe.into()),
-                |closed| Error::Closed(Box::new(closed)),
+                Error::Closed,
             )));
         }
         inner.add_waiter(cx.waker());
@@ -384,7 +393,7 @@ impl futures_sink::Sink<Message> for Connection {
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         let mut inner = self.shared().lock();
         if let Some(closed) = &inner.closed {
-            return Err(Error::Closed(Box::new(closed.clone())));
+            return Err(Error::Closed(closed.clone()));
         }
         let result = inner.send_message(&message);
         inner.wake_pump();

@@ -2,6 +2,7 @@
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::time::Instant;
@@ -41,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) values: Mutex<http::Extensions>,
     /// The server's hub, once registered (never for a client connection).
     pub(crate) hub: OnceLock<Arc<Hub>>,
+    /// Live `Connection` handles: the last one's drop closes the connection.
+    pub(crate) handles: AtomicUsize,
     inner: Mutex<Inner>,
 }
 
@@ -48,8 +51,9 @@ pub(crate) struct Inner {
     pub(crate) ws: ws::Connection,
     pub(crate) inbox: VecDeque<Message>,
     pub(crate) inbox_bytes: usize,
-    /// Set when the protocol reports the end.
-    pub(crate) closed: Option<Closed>,
+    /// Set when the protocol reports the end (boxed: only an ending
+    /// connection has one).
+    pub(crate) closed: Option<Box<Closed>>,
     /// Set when the pump has written everything, closed the transport and stopped.
     pub(crate) finished: bool,
     /// Bytes the pump has taken from the protocol but not yet written.
@@ -71,6 +75,7 @@ impl Shared {
             clock,
             values: Mutex::new(http::Extensions::new()),
             hub: OnceLock::new(),
+            handles: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 ws,
                 inbox: VecDeque::new(),
@@ -162,7 +167,7 @@ impl Inner {
                         stats.received(message.len());
                     }
                     self.inbox_bytes += message.len();
-                    self.inbox.push_back(message);
+                    push_back_small(&mut self.inbox, message);
                     let reader_next = polled_next.is_some_and(|next| {
                         self.reader
                             .as_ref()
@@ -173,7 +178,7 @@ impl Inner {
                     }
                 }
                 Event::Closed(closed) => {
-                    self.closed = Some(closed);
+                    self.closed = Some(Box::new(closed));
                     self.wake_all();
                 }
                 // Pings are answered by the protocol; pongs only prove liveness.
@@ -271,6 +276,17 @@ impl Inner {
     }
 }
 
+/// Pushes onto `queue`, giving an unallocated queue room for one item only
+/// (a `VecDeque`'s first allocation is four): most connections never have
+/// two messages or chunks waiting, and the room stays allocated while the
+/// connection lives.
+pub(crate) fn push_back_small<T>(queue: &mut VecDeque<T>, item: T) {
+    if queue.capacity() == 0 {
+        queue.reserve_exact(1);
+    }
+    queue.push_back(item);
+}
+
 fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(current) if current.will_wake(waker) => {}
@@ -281,5 +297,29 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
 fn wake(slot: &mut Option<Waker>) {
     if let Some(waker) = slot.take() {
         waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open connection holds one `Shared` (and its `ws::Connection`)
+    /// for its whole life, idle or not: 10,000 idle connections cost 10,000
+    /// times these sizes. Rarely used state (close handshake, fragmented
+    /// messages, client masking, deflate) is boxed and the configuration is
+    /// shared, so that an idle connection stays small; these bounds catch a
+    /// field that makes every connection heavier by accident.
+    #[test]
+    fn per_connection_state_stays_small() {
+        let sizes = (
+            size_of::<ws::Connection>(),
+            size_of::<Inner>(),
+            size_of::<Shared>(),
+        );
+        eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
+        assert!(sizes.0 <= 304, "ws::Connection is {} bytes", sizes.0);
+        assert!(sizes.1 <= 440, "Inner is {} bytes", sizes.1);
+        assert!(sizes.2 <= 640, "Shared is {} bytes", sizes.2);
     }
 }

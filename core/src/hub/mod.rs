@@ -75,7 +75,8 @@ pub enum Protocol {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlowConsumer {
     code: CloseCode,
-    reason: String,
+    /// Shared: every connection of a route holds a clone of its policy.
+    reason: Arc<str>,
 }
 
 impl SlowConsumer {
@@ -83,7 +84,7 @@ impl SlowConsumer {
     pub fn try_again_later() -> Self {
         SlowConsumer {
             code: CloseCode::TRY_AGAIN_LATER,
-            reason: "slow consumer".to_owned(),
+            reason: Arc::from("slow consumer"),
         }
     }
 
@@ -92,7 +93,7 @@ impl SlowConsumer {
         let reason = reason.into();
         SlowConsumer {
             code: CloseCode::POLICY_VIOLATION,
-            reason: ws::truncate_to_char_boundary(&reason, ws::MAX_CLOSE_REASON).to_owned(),
+            reason: Arc::from(ws::truncate_to_char_boundary(&reason, ws::MAX_CLOSE_REASON)),
         }
     }
 
@@ -212,17 +213,16 @@ impl Hub {
             Target::Sse { .. } => WsEncoding::Plain,
         };
         self.counters.opened(info.protocol, &info.route);
-        let id = info.id.clone();
         let entry = Arc::new(Entry {
             info,
             target,
             policy,
             encoding,
         });
-        self.lock().insert(&id, entry);
+        self.lock().insert(&entry.info.id, entry.clone());
         Registration {
             hub: self.clone(),
-            id,
+            entry,
         }
     }
 
@@ -334,12 +334,13 @@ impl Hub {
 /// Removes its connection from the hub (and its rooms) when dropped.
 pub(crate) struct Registration {
     hub: Arc<Hub>,
-    id: String,
+    /// The registered entry (its id is the key to remove).
+    entry: Arc<Entry>,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let removed = self.hub.lock().remove(&self.id);
+        let removed = self.hub.lock().remove(&self.entry.info.id);
         if let Some(entry) = removed {
             self.hub
                 .counters

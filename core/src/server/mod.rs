@@ -18,11 +18,12 @@ mod serve;
 mod sse;
 
 use core::net::SocketAddr;
+use std::any::TypeId;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -39,11 +40,13 @@ pub use sse::{
 };
 pub(crate) use sse::{Offer, Outbox as SseOutbox};
 
+use crate::connection::Clock;
 use crate::handshake::ServerHandshake;
 use crate::hub::{Hub, HubConfig, Stats};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
+use crate::ws;
 
 /// A router and its configuration, with the server-wide counters and the
 /// shutdown signal. Shared (`Arc`) by the accept loop and every connection.
@@ -60,6 +63,12 @@ pub struct Service {
     /// Tasks serving a socket, in any phase.
     tasks: AtomicUsize,
     next_id: AtomicU64,
+    /// `config.websocket` (zero timers disabled), shared by every
+    /// connection's protocol state.
+    websocket: Arc<ws::Config>,
+    /// The clock of the runtime the service runs on, made once for every
+    /// connection (see [`Service::clock`]).
+    clock: OnceLock<(TypeId, Clock)>,
     shutdown: Arc<Signal>,
     /// Set when shutdown has begun and no task is left.
     drained: Signal,
@@ -86,8 +95,12 @@ impl Service {
             outbox_messages: config.outbox_messages,
             broadcast_compression: config.broadcast_compression,
         });
+        let mut websocket = config.websocket.clone();
+        websocket.disable_zero_timers();
         Arc::new(Service {
             router,
+            websocket: Arc::new(websocket),
+            clock: OnceLock::new(),
             config,
             handshake,
             hub,
@@ -168,13 +181,12 @@ impl Service {
             match accepted {
                 None => return,
                 Some(Ok((io, remote_addr))) => {
-                    let service = self.clone();
-                    let task_rt = rt.clone();
-                    rt.spawn(async move {
-                        service
-                            .serve_connection(io, remote_addr, local_addr, task_rt)
-                            .await
-                    });
+                    rt.spawn(self.clone().serve_connection(
+                        io,
+                        remote_addr,
+                        local_addr,
+                        rt.clone(),
+                    ));
                 }
                 Some(Err(_)) => {
                     let _ = with_deadline(
@@ -191,15 +203,17 @@ impl Service {
     /// Serves one already-accepted transport (a TCP socket, a TLS stream, an
     /// upgraded hyper connection): reads the request, routes it, and runs
     /// the handler until the connection ends.
-    pub async fn serve_connection<R: Runtime, T: Transport>(
+    ///
+    /// The returned future owns everything it needs (`'static`), so it can
+    /// be spawned as it is.
+    pub fn serve_connection<R: Runtime, T: Transport>(
         self: Arc<Self>,
         io: T,
         remote_addr: Option<SocketAddr>,
         local_addr: Option<SocketAddr>,
         rt: R,
-    ) {
-        let _task = TaskGuard::new(&self);
-        serve::serve(&self, io, remote_addr, local_addr, &rt).await;
+    ) -> impl Future<Output = ()> + Send + 'static {
+        serve::serve(self, io, remote_addr, local_addr, rt)
     }
 
     /// Starts a graceful shutdown: stop accepting, close every open
@@ -221,31 +235,39 @@ impl Service {
             .is_ok()
     }
 
+    /// `rt`'s clock as a closure. A runtime without state (every adapter's)
+    /// reads the same clock through any of its values, so its closure is
+    /// made once and shared by every connection; any other gets its own.
+    pub(crate) fn clock<R: Runtime>(&self, rt: &R) -> Clock {
+        let make = || -> Clock {
+            let rt = rt.clone();
+            Arc::new(move || rt.now())
+        };
+        if size_of::<R>() == 0 {
+            let (runtime, clock) = self.clock.get_or_init(|| (TypeId::of::<R>(), make()));
+            if *runtime == TypeId::of::<R>() {
+                return clock.clone();
+            }
+        }
+        make()
+    }
+
+    /// Counts a task serving a socket, until [`task_ended`](Self::task_ended).
+    fn task_started(&self) {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Ends a task counted by [`task_started`](Self::task_started); the last
+    /// one to end after shutdown began sets `drained`.
+    fn task_ended(&self) {
+        if self.tasks.fetch_sub(1, Ordering::SeqCst) == 1 && self.shutdown.is_set() {
+            self.drained.set();
+        }
+    }
+
     /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …).
     pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
         format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-/// Counts a task serving a socket for as long as it lives; the last one to
-/// end after shutdown began sets `drained`.
-struct TaskGuard<'a> {
-    service: &'a Service,
-}
-
-impl<'a> TaskGuard<'a> {
-    fn new(service: &'a Service) -> Self {
-        service.tasks.fetch_add(1, Ordering::SeqCst);
-        TaskGuard { service }
-    }
-}
-
-impl Drop for TaskGuard<'_> {
-    fn drop(&mut self) {
-        if self.service.tasks.fetch_sub(1, Ordering::SeqCst) == 1 && self.service.shutdown.is_set()
-        {
-            self.service.drained.set();
-        }
     }
 }
 
@@ -258,19 +280,29 @@ pub(crate) struct Slot<'a> {
 impl<'a> Slot<'a> {
     /// Takes a slot of `counter` if fewer than `max` are taken.
     pub(crate) fn acquire(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
-        counter
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
-                (open < max).then_some(open + 1)
-            })
-            .ok()
-            .map(|_| Slot { counter })
+        take_slot(counter, max).then(|| Slot { counter })
     }
 }
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.counter.fetch_sub(1, Ordering::SeqCst);
+        release_slot(self.counter);
     }
+}
+
+/// Takes a slot of `counter` if fewer than `max` are taken (for a guard
+/// that releases it with [`release_slot`]).
+pub(crate) fn take_slot(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+            (open < max).then_some(open + 1)
+        })
+        .is_ok()
+}
+
+/// Gives back a slot taken with [`take_slot`].
+pub(crate) fn release_slot(counter: &AtomicUsize) {
+    counter.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// A handler that echoes every message back unchanged, text as text and

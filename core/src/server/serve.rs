@@ -17,7 +17,7 @@ use super::context::{Context, RouteInfo};
 use super::middleware::{self, Chain, End};
 use super::response::{self, IntoResponse, Response};
 use super::router::{BoxFuture, Endpoint};
-use super::{Service, Slot};
+use super::{Service, release_slot, take_slot};
 use crate::close::CloseCode;
 use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
 use crate::error::Error;
@@ -28,50 +28,129 @@ use crate::route::Query;
 use crate::runtime::{Runtime, Transport};
 use crate::ws::{self, Role};
 
-pub(super) async fn serve<R: Runtime, T: Transport>(
-    service: &Service,
+/// The future of a task serving one socket.
+///
+/// The request, routing, middleware and handshake run in a boxed future
+/// that is freed once they are done: the task then keeps only what a
+/// WebSocket connection needs for its life (a future's size is that of its
+/// largest state, so an inline request phase would weigh on every idle
+/// connection). The socket and the addresses go straight into that box, and
+/// the task's future is written by hand: an `async fn` would keep its
+/// by-value arguments, and an awaited output next to the local it is moved
+/// to, in its state for its whole life.
+pub(super) fn serve<R: Runtime, T: Transport>(
+    service: Arc<Service>,
     io: T,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
-    rt: &R,
-) {
-    // The request, routing, middleware and handshake run in a boxed future
-    // that is freed once they are done: the task then keeps only what a
-    // WebSocket connection needs for its life (a future's size is that of
-    // its largest state, so an inline request phase would weigh on every
-    // idle connection).
-    let mut upgraded = None;
-    Box::pin(handle_request(
+    rt: R,
+) -> impl Future<Output = ()> + Send + 'static {
+    let request = Box::pin({
+        let service = service.clone();
+        async move {
+            let mut upgraded = None;
+            handle_request(&service, io, remote_addr, local_addr, &rt, &mut upgraded).await;
+            upgraded
+        }
+    });
+    service.task_started();
+    Task {
         service,
-        io,
-        remote_addr,
-        local_addr,
-        rt,
-        &mut upgraded,
-    ))
-    .await;
-    // Polled where it lies (a move into another future would store it twice).
-    if let Some(upgraded) = upgraded.as_mut() {
-        upgraded.await;
+        phase: TaskPhase::Request(request),
+    }
+}
+
+/// A task serving one socket: the request phase, then the WebSocket
+/// connection it may have upgraded to. Counted as one of the service's
+/// tasks for as long as it lives.
+struct Task<T, R: Runtime, F> {
+    service: Arc<Service>,
+    phase: TaskPhase<T, R, F>,
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the connection lives inline in the task: boxing it would add an allocation"
+)]
+enum TaskPhase<T, R: Runtime, F> {
+    Request(Pin<Box<F>>),
+    Upgraded(Upgraded<T, R>),
+    Done,
+}
+
+impl<T: Transport, R: Runtime, F> Future for Task<T, R, F>
+where
+    F: Future<Output = Option<Upgraded<T, R>>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.phase {
+                TaskPhase::Request(request) => match request.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    // Frees the request phase's box.
+                    Poll::Ready(Some(upgraded)) => this.phase = TaskPhase::Upgraded(upgraded),
+                    Poll::Ready(None) => this.phase = TaskPhase::Done,
+                },
+                TaskPhase::Upgraded(upgraded) => {
+                    if Pin::new(upgraded).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.phase = TaskPhase::Done;
+                }
+                TaskPhase::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+impl<T, R: Runtime, F> Drop for Task<T, R, F> {
+    fn drop(&mut self) {
+        // The connection is gone before the task stops counting.
+        self.phase = TaskPhase::Done;
+        self.service.task_ended();
+    }
+}
+
+/// One of the service's WebSocket connection slots (its connection limit),
+/// held for as long as it lives.
+struct WebSocketSlot {
+    service: Arc<Service>,
+}
+
+impl WebSocketSlot {
+    /// Takes a slot if fewer than the configured maximum are taken.
+    fn acquire(service: &Arc<Service>) -> Option<Self> {
+        take_slot(&service.websockets, service.config.max_connections).then(|| WebSocketSlot {
+            service: service.clone(),
+        })
+    }
+}
+
+impl Drop for WebSocketSlot {
+    fn drop(&mut self) {
+        release_slot(&self.service.websockets);
     }
 }
 
 /// A WebSocket connection after its handshake: the handler and the pump,
 /// and what must live as long as they run.
-struct Upgraded<'a, T, R: Runtime> {
+struct Upgraded<T, R: Runtime> {
     // Dropped in this order, as locals of one function were before.
     session: Session<T, R>,
     observer: Connection,
     /// In the hub until the connection ends.
     _registration: Registration,
     /// Counts towards the server's connection limit.
-    _slot: Slot<'a>,
+    _slot: WebSocketSlot,
     /// The middleware that ran, if any; their `after` hooks run when it is
     /// dropped. (Boxed: most routes have none, and it is large.)
     chain: Option<Box<Chain>>,
 }
 
-impl<T: Transport, R: Runtime> Future for Upgraded<'_, T, R> {
+impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
@@ -88,13 +167,13 @@ impl<T: Transport, R: Runtime> Future for Upgraded<'_, T, R> {
 
 /// Serves the request on `io`; for a WebSocket upgrade, stops after the
 /// handshake and leaves the connection in `upgraded`.
-async fn handle_request<'a, R: Runtime, T: Transport>(
-    service: &'a Service,
+async fn handle_request<R: Runtime, T: Transport>(
+    service: &Arc<Service>,
     mut io: T,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
     rt: &R,
-    upgraded: &mut Option<Upgraded<'a, T, R>>,
+    upgraded: &mut Option<Upgraded<T, R>>,
 ) {
     let deadline = rt.now() + service.config.handshake_timeout;
     let (request, leftover) =
@@ -148,15 +227,9 @@ async fn handle_request<'a, R: Runtime, T: Transport>(
         hub: service.hub.clone(),
         now: rt.now(),
     };
-    let clock_rt = rt.clone();
     let protocol = middleware::protocol_of(&route.endpoint);
     // The middleware's `after` hooks run when `chain` is dropped.
-    let mut chain = match Chain::start(
-        &route.chain,
-        &mut ctx,
-        protocol,
-        Arc::new(move || clock_rt.now()),
-    ) {
+    let mut chain = match Chain::start(&route.chain, &mut ctx, protocol, service.clock(rt)) {
         Ok(chain) => chain,
         Err(rejection) if streaming => return reject(service, &mut io, rejection).await,
         Err(rejection) => return respond(&mut io, rejection).await,
@@ -222,8 +295,7 @@ async fn handle_request<'a, R: Runtime, T: Transport>(
                 )
                 .await;
             }
-            let Some(slot) = Slot::acquire(&service.websockets, service.config.max_connections)
-            else {
+            let Some(slot) = WebSocketSlot::acquire(service) else {
                 return reject(
                     service,
                     &mut io,
@@ -251,9 +323,8 @@ async fn handle_request<'a, R: Runtime, T: Transport>(
             }
 
             let now = rt.now();
-            let mut protocol =
-                ws::Connection::new(Role::Server, service.config.websocket.clone(), now)
-                    .with_deflate(accepted.deflate);
+            let mut protocol = ws::Connection::new(Role::Server, service.websocket.clone(), now)
+                .with_deflate(accepted.deflate);
             protocol.handle_input(now, &leftover);
             let id = service.next_stream_id("ws");
             let info = Info {
@@ -262,11 +333,10 @@ async fn handle_request<'a, R: Runtime, T: Transport>(
                 local_addr,
                 subprotocol: accepted.subprotocol.clone(),
             };
-            let clock_rt = rt.clone();
             let shared = Arc::new(Shared::new(
                 info,
                 buffer_limits(service),
-                Arc::new(move || clock_rt.now()),
+                service.clock(rt),
                 protocol,
             ));
             // In the hub (lookup, rooms, broadcast, statistics) until the

@@ -158,4 +158,26 @@ impl Config {
         self.deflate = value;
         self
     }
+
+    /// Whether a timer is set to zero (which [`Connection::new`](super::Connection::new)
+    /// treats as disabled).
+    pub(crate) fn has_zero_timer(&self) -> bool {
+        [self.ping_period, self.pong_wait, self.idle_timeout]
+            .into_iter()
+            .any(|timer| timer.is_some_and(|duration| duration.is_zero()))
+    }
+
+    /// Turns a zero `ping_period`, `pong_wait` or `idle_timeout` into `None`
+    /// (disabled): a zero period would make the timer due forever.
+    pub(crate) fn disable_zero_timers(&mut self) {
+        for timer in [
+            &mut self.ping_period,
+            &mut self.pong_wait,
+            &mut self.idle_timeout,
+        ] {
+            if timer.is_some_and(|duration| duration.is_zero()) {
+                *timer = None;
+            }
+        }
+    }
 }

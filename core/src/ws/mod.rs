@@ -34,6 +34,7 @@ mod message;
 mod transmit;
 mod utf8;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -58,7 +59,7 @@ use utf8::Utf8Validator;
 /// beyond that are reported but not answered, so a peer that pings without
 /// reading cannot grow the output buffer (RFC 6455 §5.5.3 allows answering
 /// only the most recent ping).
-const MAX_PENDING_PONGS: usize = 16;
+const MAX_PENDING_PONGS: u8 = 16;
 
 /// The smallest payload [`Connection::send_message`] queues without copying
 /// it (below, a copy costs less than another buffer to write).
@@ -103,37 +104,48 @@ pub enum State {
 /// Local requests are [`send`](Self::send) and [`close`](Self::close).
 #[derive(Debug)]
 pub struct Connection {
-    config: Config,
+    /// Shared by every connection of a server (it never changes).
+    config: Arc<Config>,
     state: State,
     decode_rules: DecodeRules,
-    /// `Some` for the client role.
-    mask_keys: Option<MaskKeys>,
+    /// `Some` for the client role (boxed: a server never has one).
+    mask_keys: Option<Box<MaskKeys>>,
     /// Received bytes not yet consumed: the current frame's payload (its
     /// first `FrameInProgress::done` bytes already unmasked) and what follows.
     rx: BytesMut,
     /// The frame whose header has been read but whose payload is incomplete.
     frame: Option<FrameInProgress>,
-    /// A fragmented message being reassembled.
-    message: Option<PartialMessage>,
+    /// A fragmented message being reassembled (boxed: most messages are
+    /// not fragmented, and an idle connection has none).
+    message: Option<Box<PartialMessage>>,
     utf8: Utf8Validator,
     /// permessage-deflate, when negotiated (see [`Connection::with_deflate`]).
     deflate: Option<Box<Deflate>>,
     /// Encoded frames waiting for `poll_transmit`: own and shared, in order.
     tx: TxQueue,
-    pending_pongs: usize,
+    /// At most [`MAX_PENDING_PONGS`].
+    pending_pongs: u8,
     eof: bool,
     /// Whether this endpoint started the close handshake.
     closed_locally: bool,
-    close_sent: Option<CloseFrame>,
-    close_received: Option<CloseFrame>,
-    /// The terminal event, once the state is `Closed` and until it is polled.
-    closed_event: Option<Closed>,
+    /// The close handshake's state, allocated when it starts (an open
+    /// connection carries only the pointer).
+    closing: Option<Box<Closing>>,
     /// The time of the latest input, for timers set by received frames.
     last_input_at: Instant,
     next_ping: Option<Instant>,
     pong_deadline: Option<Instant>,
     idle_deadline: Option<Instant>,
-    close_deadline: Option<Instant>,
+}
+
+/// What only the close handshake and the end need.
+#[derive(Debug, Default)]
+struct Closing {
+    sent: Option<CloseFrame>,
+    received: Option<CloseFrame>,
+    /// The terminal event, once the state is `Closed` and until it is polled.
+    event: Option<Closed>,
+    deadline: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -181,19 +193,20 @@ impl Connection {
     ///
     /// A zero `ping_period`, `pong_wait` or `idle_timeout` is treated as
     /// `None` (disabled): a zero period would make the timer due forever.
-    pub fn new(role: Role, mut config: Config, now: Instant) -> Self {
-        for timer in [
-            &mut config.ping_period,
-            &mut config.pong_wait,
-            &mut config.idle_timeout,
-        ] {
-            if timer.is_some_and(|duration| duration.is_zero()) {
-                *timer = None;
-            }
+    ///
+    /// `config` may be an `Arc<Config>` shared by many connections (a
+    /// server's): each connection then keeps only a pointer to it.
+    pub fn new(role: Role, config: impl Into<Arc<Config>>, now: Instant) -> Self {
+        let mut config = config.into();
+        if config.has_zero_timer() {
+            Arc::make_mut(&mut config).disable_zero_timers();
         }
         let (mask_keys, mask) = match role {
             Role::Server => (None, MaskRule::Required),
-            Role::Client { mask_seed } => (Some(MaskKeys::new(mask_seed)), MaskRule::Forbidden),
+            Role::Client { mask_seed } => (
+                Some(Box::new(MaskKeys::new(mask_seed))),
+                MaskRule::Forbidden,
+            ),
         };
         let decode_rules = DecodeRules {
             allowed_rsv: 0,
@@ -213,14 +226,11 @@ impl Connection {
             pending_pongs: 0,
             eof: false,
             closed_locally: false,
-            close_sent: None,
-            close_received: None,
-            closed_event: None,
+            closing: None,
             last_input_at: now,
             next_ping: config.ping_period.map(|period| now + period),
             pong_deadline: config.pong_wait.map(|wait| now + wait),
             idle_deadline: config.idle_timeout.map(|idle| now + idle),
-            close_deadline: None,
             config,
         }
     }
@@ -378,10 +388,10 @@ impl Connection {
                     self.next_ping = self.config.ping_period.map(|period| now + period);
                 }
             }
-            State::Closing if due(self.close_deadline) => {
+            State::Closing if due(self.close_deadline()) => {
                 self.finish(CloseCause::Timeout(TimeoutKind::CloseHandshake));
             }
-            State::AwaitingEof if due(self.close_deadline) => {
+            State::AwaitingEof if due(self.close_deadline()) => {
                 // The handshake itself completed; only the server's FIN is late.
                 let cause = self.clean_cause();
                 self.finish(cause);
@@ -399,7 +409,7 @@ impl Connection {
                 .into_iter()
                 .flatten()
                 .min(),
-            State::Closing | State::AwaitingEof => self.close_deadline,
+            State::Closing | State::AwaitingEof => self.close_deadline(),
             State::Closed => None,
         }
     }
@@ -512,7 +522,13 @@ impl Connection {
     pub fn poll_event(&mut self) -> Option<Event> {
         loop {
             match self.state {
-                State::Closed => return self.closed_event.take().map(Event::Closed),
+                State::Closed => {
+                    return self
+                        .closing
+                        .as_mut()
+                        .and_then(|closing| closing.event.take())
+                        .map(Event::Closed);
+                }
                 State::AwaitingEof => {
                     if !self.eof {
                         return None;
@@ -674,11 +690,11 @@ impl Connection {
                 let mut data = BytesMut::with_capacity(len);
                 data.extend_from_slice(&self.rx[..len]);
                 self.rx.advance(len);
-                self.message = Some(PartialMessage {
+                self.message = Some(Box::new(PartialMessage {
                     text: header.opcode == OpCode::Text,
                     data,
                     inflated: None,
-                });
+                }));
                 Ok(Step::Continue)
             }
             OpCode::Continuation => {
@@ -689,7 +705,8 @@ impl Connection {
                 message.data.extend_from_slice(&self.rx[..len]);
                 self.rx.advance(len);
                 match (header.fin, self.message.take()) {
-                    (true, Some(PartialMessage { text, data, .. })) => {
+                    (true, Some(message)) => {
+                        let PartialMessage { text, data, .. } = *message;
                         self.finish_message(text, data.freeze())
                     }
                     (_, message) => {
@@ -727,7 +744,7 @@ impl Connection {
         len: usize,
     ) -> Result<Step, ProtocolError> {
         let (text, mut inflated) = match header.opcode {
-            OpCode::Continuation => match self.message.take() {
+            OpCode::Continuation => match self.message.take().map(|message| *message) {
                 Some(PartialMessage {
                     text,
                     inflated: Some(inflated),
@@ -764,11 +781,11 @@ impl Connection {
         if header.fin {
             return self.finish_message(text, Bytes::from(inflated));
         }
-        self.message = Some(PartialMessage {
+        self.message = Some(Box::new(PartialMessage {
             text,
             data: BytesMut::new(),
             inflated: Some(inflated),
-        });
+        }));
         Ok(Step::Continue)
     }
 
@@ -812,14 +829,14 @@ impl Connection {
             let code = (received.code != CloseCode::NO_STATUS).then_some(received.code);
             self.write_close_frame(code, "");
         }
-        self.close_received = Some(received);
+        self.closing_mut().received = Some(received);
         self.message = None;
         self.utf8.reset();
         if self.mask_keys.is_some() {
             // A client waits for the server to close the transport.
             self.state = State::AwaitingEof;
             self.rx.clear();
-            self.close_deadline = Some(self.last_input_at + self.config.close_timeout);
+            self.closing_mut().deadline = Some(self.last_input_at + self.config.close_timeout);
         } else {
             let cause = self.clean_cause();
             self.finish(cause);
@@ -871,7 +888,7 @@ impl Connection {
 
     /// Appends one frame, masked for the client role.
     fn write_frame_rsv(&mut self, opcode: OpCode, rsv: u8, fin: bool, payload: &[u8]) {
-        let mask = self.mask_keys.as_mut().map(MaskKeys::next_key);
+        let mask = self.mask_keys.as_deref_mut().map(MaskKeys::next_key);
         encode_frame(&mut self.tx.staging, opcode, rsv, fin, mask, payload);
     }
 
@@ -888,7 +905,7 @@ impl Connection {
             None => 0,
         };
         self.write_frame(OpCode::Close, true, &payload[..len]);
-        self.close_sent = Some(CloseFrame {
+        self.closing_mut().sent = Some(CloseFrame {
             code: code.unwrap_or(CloseCode::NO_STATUS),
             reason: truncate_to_char_boundary(reason, MAX_CLOSE_REASON).to_owned(),
         });
@@ -900,7 +917,17 @@ impl Connection {
         self.write_close_frame(Some(code), reason);
         self.closed_locally = true;
         self.state = State::Closing;
-        self.close_deadline = Some(now + self.config.close_timeout);
+        self.closing_mut().deadline = Some(now + self.config.close_timeout);
+    }
+
+    /// The close handshake's state, allocated on first use.
+    fn closing_mut(&mut self) -> &mut Closing {
+        self.closing.get_or_insert_with(Box::default)
+    }
+
+    /// When the close handshake times out, once it has started.
+    fn close_deadline(&self) -> Option<Instant> {
+        self.closing.as_ref().and_then(|closing| closing.deadline)
     }
 
     /// Fails the connection (RFC 6455 §7.1.7): sends a close frame with the
@@ -928,10 +955,11 @@ impl Connection {
         self.frame = None;
         self.message = None;
         self.utf8.reset();
-        self.closed_event = Some(Closed {
+        let closing = self.closing_mut();
+        closing.event = Some(Closed {
             cause,
-            sent: self.close_sent.clone(),
-            received: self.close_received.clone(),
+            sent: closing.sent.clone(),
+            received: closing.received.clone(),
         });
     }
 }
