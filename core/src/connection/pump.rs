@@ -97,13 +97,9 @@ enum Phase {
 /// Drives one connection until its transport is closed.
 pub(crate) struct Pump<T, R: Runtime> {
     shared: Arc<Shared>,
-    io: T,
+    socket: Socket<T>,
     rt: R,
-    /// Chunks taken from the protocol (own frames, shared broadcast frames)
-    /// and not yet completely written.
-    out: WriteQueue,
     read_done: bool,
-    write_failed: bool,
     timer: Timer<R>,
     shutdown: Option<Waiter<Arc<Signal>>>,
     /// The waker `shutdown` was last polled with.
@@ -118,11 +114,13 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     pub(crate) fn new(shared: Arc<Shared>, io: T, rt: R, shutdown: Option<Arc<Signal>>) -> Self {
         Pump {
             shared,
-            io,
+            socket: Socket {
+                io,
+                out: WriteQueue::default(),
+                write_failed: false,
+            },
             rt,
-            out: WriteQueue::default(),
             read_done: false,
-            write_failed: false,
             timer: Timer::new(),
             shutdown: shutdown.map(Signal::waiter),
             shutdown_waker: None,
@@ -135,12 +133,11 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// last bytes are written.
     fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let now = self.rt.now();
-        // A clone, so the guard does not borrow `self` (the write half's
-        // methods take `&mut self`).
-        let shared = self.shared.clone();
+        // The guard borrows `self.shared` only: the other fields stay free.
+        let shared: &Shared = &self.shared;
         let mut inner = shared.lock();
         inner.set_pump_waker(cx.waker());
-        if self.shutdown_set(cx) {
+        if shutdown_set(&mut self.shutdown, &mut self.shutdown_waker, cx) {
             self.shutdown = None;
             if inner.ws.state() == State::Open {
                 // Queued after everything already accepted for sending.
@@ -168,7 +165,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // no message waiting, keep reading: the message being received
             // must complete (the protocol bounds it by the max message size).
             let keep_up =
-                inner.inbox.is_empty() || inner.unread_bytes() < self.shared.limits.inbox_bytes;
+                inner.inbox.is_empty() || inner.unread_bytes() < shared.limits.inbox_bytes;
             if !self.read_done && inner.closed.is_none() && keep_up {
                 // What the frame being received still lacks, in one read
                 // if it is large (a 64 KiB message in 4 KiB reads would
@@ -178,12 +175,17 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 // comes back short tells the runtime the socket is drained
                 // (tokio then skips the read that would fail).
                 let wanted = inner.ws.input_wanted().min(MAX_READ);
-                let read_size = self.shared.limits.read_buffer_size.max(1);
+                let read_size = shared.limits.read_buffer_size.max(1);
                 let ws = &mut inner.ws;
                 let read = if wanted > read_size {
-                    read_direct(&mut self.io, cx, ws.input_buffer(wanted + read_size), now)
+                    read_direct(
+                        &mut self.socket.io,
+                        cx,
+                        ws.input_buffer(wanted + read_size),
+                        now,
+                    )
                 } else {
-                    poll_read_shared(&mut self.io, cx, read_size, |data| {
+                    poll_read_shared(&mut self.socket.io, cx, read_size, |data| {
                         ws.handle_input(now, data)
                     })
                 };
@@ -201,12 +203,12 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 
             // Write what the protocol has queued: its chunks (own frames and
             // shared broadcast frames) as they are, vectored.
-            self.take_output(&mut inner);
-            if !self.out.is_empty() {
+            self.socket.take_output(&mut inner);
+            if !self.socket.out.is_empty() {
                 // Written without the lock, so that broadcasts and writers on
                 // other threads are not held up by the system calls.
                 drop(inner);
-                let written = self.write_output(cx);
+                let written = self.socket.write_output(cx);
                 inner = shared.lock();
                 match written {
                     Some(wrote) => progressed |= wrote,
@@ -219,17 +221,18 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     }
                 }
             }
-            self.publish_in_flight(&mut inner);
+            self.socket
+                .publish_in_flight(&mut inner, shared.limits.write_buffer_size);
             if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
-                && !self.out.is_empty()
+                && !self.socket.out.is_empty()
             {
                 // A peer that let a timer expire (it stopped reading, e.g.
                 // after a slow-consumer close) will not take the rest.
-                self.abandon_output();
+                self.socket.abandon_output();
             }
 
-            let all_sent =
-                self.write_failed || (self.out.is_empty() && inner.ws.pending_transmit() == 0);
+            let all_sent = self.socket.write_failed
+                || (self.socket.out.is_empty() && inner.ws.pending_transmit() == 0);
             if inner.closed.is_some() && all_sent {
                 inner.wake_waiters();
                 return Poll::Ready(());
@@ -254,24 +257,6 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         Poll::Pending
     }
 
-    /// Whether the server is shutting down. The signal is polled (which
-    /// registers the task's waker) only for a new waker: it wakes a
-    /// registered one itself.
-    fn shutdown_set(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(shutdown) = &mut self.shutdown else {
-            return false;
-        };
-        if self
-            .shutdown_waker
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            return shutdown.is_set();
-        }
-        self.shutdown_waker = Some(cx.waker().clone());
-        shutdown.poll_set(cx).is_ready()
-    }
-
     /// A full [`poll`](Future::poll) made right before the handler that
     /// shares the task is polled: a message read now does not wake the
     /// handler (it is polled next anyway; a wake would poll the whole task
@@ -289,10 +274,10 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// whatever changes them wakes the task; so unless the connection is
     /// closing (then a full poll), only the output is written here.
     pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !matches!(self.phase, Phase::Running) || self.write_failed {
+        if !matches!(self.phase, Phase::Running) || self.socket.write_failed {
             return Pin::new(self).poll(cx);
         }
-        let shared = self.shared.clone();
+        let shared: &Shared = &self.shared;
         let mut inner = shared.lock();
         if inner.closed.is_some() || inner.ws.state() != State::Open {
             drop(inner);
@@ -302,28 +287,79 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // Nothing new; what `out` holds waits for write readiness.
             return Poll::Pending;
         }
-        self.take_output(&mut inner);
+        self.socket.take_output(&mut inner);
         drop(inner);
-        let written = self.write_output(cx);
+        let written = self.socket.write_output(cx);
         let mut inner = shared.lock();
         if written.is_none() {
             // The transport failed: the full poll ends the connection.
             drop(inner);
             return Pin::new(self).poll(cx);
         }
-        self.publish_in_flight(&mut inner);
+        self.socket
+            .publish_in_flight(&mut inner, shared.limits.write_buffer_size);
         // No timer to re-arm: what a handler does to an open connection
         // (send data, pings, pongs) moves none of its deadlines; only a
         // close does, and a closing connection took the full poll above.
         Poll::Pending
     }
 
+    /// Reads and discards until the peer closes or the linger time is over.
+    fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
+        let now = self.rt.now();
+        if self.read_done || now >= until {
+            return Poll::Ready(());
+        }
+        loop {
+            match poll_read_shared(&mut self.socket.io, cx, LINGER_READ, |_| {}) {
+                Poll::Ready(Ok(n)) if n > 0 => continue,
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => break,
+            }
+        }
+        // Woken at `until` (or earlier): the next poll checks the clock.
+        self.timer.poll(&self.rt, cx, Some(until), now);
+        Poll::Pending
+    }
+}
+
+/// Whether the server is shutting down. The signal is polled (which
+/// registers the task's waker) only for a new waker: it wakes a
+/// registered one itself.
+fn shutdown_set(
+    shutdown: &mut Option<Waiter<Arc<Signal>>>,
+    registered: &mut Option<Waker>,
+    cx: &mut Context<'_>,
+) -> bool {
+    let Some(shutdown) = shutdown else {
+        return false;
+    };
+    if registered
+        .as_ref()
+        .is_some_and(|waker| waker.will_wake(cx.waker()))
+    {
+        return shutdown.is_set();
+    }
+    *registered = Some(cx.waker().clone());
+    shutdown.poll_set(cx).is_ready()
+}
+
+/// The transport and the output taken from the protocol, not yet written.
+struct Socket<T> {
+    io: T,
+    /// Chunks taken from the protocol (own frames, shared broadcast frames)
+    /// and not yet completely written.
+    out: WriteQueue,
+    write_failed: bool,
+}
+
+impl<T: Transport> Socket<T> {
     /// Tells the writers how much output is still being written, and wakes
     /// those waiting for room if there is room.
-    fn publish_in_flight(&self, inner: &mut Inner) {
+    fn publish_in_flight(&self, inner: &mut Inner, write_buffer_size: usize) {
         inner.in_flight = self.out.remaining();
         inner.in_flight_chunks = self.out.len();
-        if inner.has_write_capacity(self.shared.limits.write_buffer_size) {
+        if inner.has_write_capacity(write_buffer_size) {
             inner.wake_waiters();
         }
     }
@@ -364,24 +400,6 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         self.write_failed = true;
         self.out.clear();
     }
-
-    /// Reads and discards until the peer closes or the linger time is over.
-    fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
-        let now = self.rt.now();
-        if self.read_done || now >= until {
-            return Poll::Ready(());
-        }
-        loop {
-            match poll_read_shared(&mut self.io, cx, LINGER_READ, |_| {}) {
-                Poll::Ready(Ok(n)) if n > 0 => continue,
-                Poll::Ready(_) => return Poll::Ready(()),
-                Poll::Pending => break,
-            }
-        }
-        // Woken at `until` (or earlier): the next poll checks the clock.
-        self.timer.poll(&self.rt, cx, Some(until), now);
-        Poll::Pending
-    }
 }
 
 impl<T: Transport, R: Runtime> Future for Pump<T, R> {
@@ -396,7 +414,9 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::CloseTransport => {
-                    if !this.write_failed && Pin::new(&mut this.io).poll_close(cx).is_pending() {
+                    if !this.socket.write_failed
+                        && Pin::new(&mut this.socket.io).poll_close(cx).is_pending()
+                    {
                         return Poll::Pending;
                     }
                     this.timer.clear();
@@ -407,7 +427,7 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {
-                    this.out.clear();
+                    this.socket.out.clear();
                     let mut inner = this.shared.lock();
                     inner.finished = true;
                     inner.wake_all();
