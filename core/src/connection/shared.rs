@@ -29,10 +29,11 @@ pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 /// Identity and addresses of a connection, fixed at creation.
 #[derive(Debug)]
 pub(crate) struct Info {
-    pub(crate) id: String,
+    /// Shared with the hub's registry, which keys the connection by it.
+    pub(crate) id: Arc<str>,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
-    pub(crate) subprotocol: Option<String>,
+    pub(crate) subprotocol: Option<Box<str>>,
 }
 
 pub(crate) struct Shared {
@@ -320,6 +321,6 @@ mod tests {
         eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
         assert!(sizes.0 <= 304, "ws::Connection is {} bytes", sizes.0);
         assert!(sizes.1 <= 440, "Inner is {} bytes", sizes.1);
-        assert!(sizes.2 <= 640, "Shared is {} bytes", sizes.2);
+        assert!(sizes.2 <= 616, "Shared is {} bytes", sizes.2);
     }
 }

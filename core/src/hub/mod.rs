@@ -205,12 +205,14 @@ impl Hub {
         target: Target,
         policy: SlowConsumer,
     ) -> Registration {
-        let encoding = match &target {
+        // A WebSocket connection's id is shared with its state, not copied.
+        let (key, encoding): (Arc<str>, _) = match &target {
             Target::WebSocket(shared) => {
                 shared.attach_hub(self.clone());
-                WsEncoding::of(&shared.lock().ws, self.config.broadcast_compression)
+                let encoding = WsEncoding::of(&shared.lock().ws, self.config.broadcast_compression);
+                (shared.info.id.clone(), encoding)
             }
-            Target::Sse { .. } => WsEncoding::Plain,
+            Target::Sse { .. } => (Arc::from(info.id.as_str()), WsEncoding::Plain),
         };
         self.counters.opened(info.protocol, &info.route);
         let entry = Arc::new(Entry {
@@ -219,7 +221,7 @@ impl Hub {
             policy,
             encoding,
         });
-        self.lock().insert(&entry.info.id, entry.clone());
+        self.lock().insert(key, entry.clone());
         Registration {
             hub: self.clone(),
             entry,

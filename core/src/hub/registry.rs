@@ -3,13 +3,17 @@
 //! tested on its own.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Connections by id, and rooms by name. A room exists while it has
 /// members. Looking up a room's members costs O(members), never
 /// O(connections).
+///
+/// A connection's key is its id as a shared `Arc<str>`: a WebSocket
+/// connection's key is the very id its state holds, not a copy.
 #[derive(Debug)]
 pub(crate) struct Registry<T> {
-    connections: HashMap<String, Member<T>>,
+    connections: HashMap<Arc<str>, Member<T>>,
     rooms: HashMap<String, HashMap<String, T>>,
 }
 
@@ -30,15 +34,16 @@ impl<T> Default for Registry<T> {
 
 impl<T: Clone> Registry<T> {
     /// Adds a connection; `false` (and nothing changes) if the id is taken.
-    pub(crate) fn insert(&mut self, id: &str, value: T) -> bool {
-        if self.connections.contains_key(id) {
+    pub(crate) fn insert(&mut self, id: impl Into<Arc<str>>, value: T) -> bool {
+        let id = id.into();
+        if self.connections.contains_key(&*id) {
             return false;
         }
         let member = Member {
             value,
             rooms: BTreeSet::new(),
         };
-        self.connections.insert(id.to_owned(), member);
+        self.connections.insert(id, member);
         true
     }
 
@@ -63,7 +68,7 @@ impl<T: Clone> Registry<T> {
     pub(crate) fn values(&self) -> impl Iterator<Item = (&str, &T)> {
         self.connections
             .iter()
-            .map(|(id, member)| (id.as_str(), &member.value))
+            .map(|(id, member)| (&**id, &member.value))
     }
 
     /// Puts connection `id` in `room`; `false` if it is unknown or already there.

@@ -328,10 +328,10 @@ async fn handle_request<R: Runtime, T: Transport>(
             protocol.handle_input(now, &leftover);
             let id = service.next_stream_id("ws");
             let info = Info {
-                id: id.clone(),
+                id: Arc::from(id.as_str()),
                 remote_addr,
                 local_addr,
-                subprotocol: accepted.subprotocol.clone(),
+                subprotocol: accepted.subprotocol.as_deref().map(Box::from),
             };
             let shared = Arc::new(Shared::new(
                 info,
