@@ -131,12 +131,14 @@ pub(crate) struct HubConfig {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
-    /// The server-assigned id (`ws_1`, `sse_2`, …).
-    pub id: String,
+    /// The server-assigned id (`ws_1`, `sse_2`, …), shared with the
+    /// connection's own state.
+    pub id: Arc<str>,
     /// WebSocket or SSE.
     pub protocol: Protocol,
-    /// The pattern of the route it came through, e.g. `/ws/chat/:room`.
-    pub route: String,
+    /// The pattern of the route it came through, e.g. `/ws/chat/:room`
+    /// (shared by every connection of the route).
+    pub route: Arc<str>,
     /// The client's address.
     pub remote_addr: Option<SocketAddr>,
     /// When it opened (the runtime's clock).
@@ -205,15 +207,16 @@ impl Hub {
         target: Target,
         policy: SlowConsumer,
     ) -> Registration {
-        // A WebSocket connection's id is shared with its state, not copied.
-        let (key, encoding): (Arc<str>, _) = match &target {
+        let encoding = match &target {
             Target::WebSocket(shared) => {
                 shared.attach_hub(self.clone());
-                let encoding = WsEncoding::of(&shared.lock().ws, self.config.broadcast_compression);
-                (shared.info.id.clone(), encoding)
+                WsEncoding::of(&shared.lock().ws, self.config.broadcast_compression)
             }
-            Target::Sse { .. } => (Arc::from(info.id.as_str()), WsEncoding::Plain),
+            Target::Sse { .. } => WsEncoding::Plain,
         };
+        // The id (shared with a WebSocket connection's state) is the
+        // registry's key: shared, not copied.
+        let key = info.id.clone();
         self.counters.opened(info.protocol, &info.route);
         let entry = Arc::new(Entry {
             info,

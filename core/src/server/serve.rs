@@ -327,8 +327,9 @@ async fn handle_request<R: Runtime, T: Transport>(
                 .with_deflate(accepted.deflate);
             protocol.handle_input(now, &leftover);
             let id = service.next_stream_id("ws");
+            let id: Arc<str> = Arc::from(id);
             let info = Info {
-                id: Arc::from(id.as_str()),
+                id: id.clone(),
                 remote_addr,
                 local_addr,
                 subprotocol: accepted.subprotocol.as_deref().map(Box::from),
@@ -346,7 +347,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                 ConnectionInfo {
                     id,
                     protocol: Protocol::WebSocket,
-                    route: ctx.route.pattern.clone(),
+                    route: route.pattern.shared_str().clone(),
                     remote_addr,
                     started_at: now,
                 },
