@@ -20,7 +20,11 @@ pub(crate) struct Registry<T> {
 #[derive(Debug)]
 struct Member<T> {
     value: T,
-    rooms: BTreeSet<String>,
+    /// Boxed, and only once it joins a room: most connections never do,
+    /// and every map slot pays for this field's size (8 bytes, not a
+    /// `BTreeSet`'s 24).
+    #[allow(clippy::box_collection)]
+    rooms: Option<Box<BTreeSet<String>>>,
 }
 
 impl<T> Default for Registry<T> {
@@ -39,10 +43,7 @@ impl<T: Clone> Registry<T> {
         if self.connections.contains_key(&*id) {
             return false;
         }
-        let member = Member {
-            value,
-            rooms: BTreeSet::new(),
-        };
+        let member = Member { value, rooms: None };
         self.connections.insert(id, member);
         true
     }
@@ -50,7 +51,7 @@ impl<T: Clone> Registry<T> {
     /// Removes a connection and leaves its rooms.
     pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
         let member = self.connections.remove(id)?;
-        for room in &member.rooms {
+        for room in member.rooms.iter().flat_map(|rooms| rooms.iter()) {
             self.remove_from_room(room, id);
         }
         Some(member.value)
@@ -76,7 +77,11 @@ impl<T: Clone> Registry<T> {
         let Some(member) = self.connections.get_mut(id) else {
             return false;
         };
-        if !member.rooms.insert(room.to_owned()) {
+        if !member
+            .rooms
+            .get_or_insert_with(Box::default)
+            .insert(room.to_owned())
+        {
             return false;
         }
         self.rooms
@@ -91,8 +96,14 @@ impl<T: Clone> Registry<T> {
         let Some(member) = self.connections.get_mut(id) else {
             return false;
         };
-        if !member.rooms.remove(room) {
+        let Some(rooms) = member.rooms.as_mut() else {
             return false;
+        };
+        if !rooms.remove(room) {
+            return false;
+        }
+        if rooms.is_empty() {
+            member.rooms = None;
         }
         self.remove_from_room(room, id);
         true
@@ -119,7 +130,8 @@ impl<T: Clone> Registry<T> {
     pub(crate) fn rooms_of(&self, id: &str) -> Vec<String> {
         self.connections
             .get(id)
-            .map(|member| member.rooms.iter().cloned().collect())
+            .and_then(|member| member.rooms.as_ref())
+            .map(|rooms| rooms.iter().cloned().collect())
             .unwrap_or_default()
     }
 
