@@ -156,11 +156,11 @@ pub async fn connect_over<T: Transport, R: Runtime>(
         local_addr: addrs.1,
         subprotocol: negotiated.subprotocol.map(String::into_boxed_str),
     };
-    let limits = BufferLimits {
+    let limits = Arc::new(BufferLimits {
         read_buffer_size: config.read_buffer_size,
         inbox_bytes: config.read_queue_size,
         write_buffer_size: config.write_buffer_size,
-    };
+    });
     let clock_rt = rt.clone();
     let shared = Arc::new(Shared::new(
         info,

@@ -19,7 +19,7 @@ use super::response::{self, IntoResponse, Response};
 use super::router::{BoxFuture, Endpoint};
 use super::{Service, release_slot, take_slot};
 use crate::close::CloseCode;
-use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
+use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
 use crate::head::HeadReader;
 use crate::hub::{ConnectionInfo, Protocol, Registration, Target};
@@ -336,7 +336,7 @@ async fn handle_request<R: Runtime, T: Transport>(
             };
             let shared = Arc::new(Shared::new(
                 info,
-                buffer_limits(service),
+                service.buffer_limits.clone(),
                 service.clock(rt),
                 protocol,
             ));
@@ -384,14 +384,6 @@ async fn handle_request<R: Runtime, T: Transport>(
                 chain: (!chain.is_empty()).then(|| Box::new(chain)),
             });
         }
-    }
-}
-
-fn buffer_limits(service: &Service) -> BufferLimits {
-    BufferLimits {
-        read_buffer_size: service.config.read_buffer_size,
-        inbox_bytes: service.config.read_queue_size,
-        write_buffer_size: service.config.write_buffer_size,
     }
 }
 
