@@ -148,16 +148,19 @@ pub async fn connect_over<T: Transport, R: Runtime>(
             .with_deflate(negotiated.deflate);
     protocol.handle_input(now, &leftover);
     let info = Info {
-        id: format!("client_{}", NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed)),
+        id: Arc::from(format!(
+            "client_{}",
+            NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed)
+        )),
         remote_addr: addrs.0,
         local_addr: addrs.1,
-        subprotocol: negotiated.subprotocol,
+        subprotocol: negotiated.subprotocol.map(String::into_boxed_str),
     };
-    let limits = BufferLimits {
+    let limits = Arc::new(BufferLimits {
         read_buffer_size: config.read_buffer_size,
         inbox_bytes: config.read_queue_size,
         write_buffer_size: config.write_buffer_size,
-    };
+    });
     let clock_rt = rt.clone();
     let shared = Arc::new(Shared::new(
         info,

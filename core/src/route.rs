@@ -56,6 +56,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Why a route pattern string was refused by [`Pattern::parse`].
 ///
@@ -127,7 +128,8 @@ enum Segment {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pattern {
-    source: String,
+    /// Shared by the hub's record of every connection of the route.
+    source: Arc<str>,
     segments: Vec<Segment>,
 }
 
@@ -155,7 +157,7 @@ impl Pattern {
             segments.push(segment);
         }
         Ok(Pattern {
-            source: pattern.to_owned(),
+            source: Arc::from(pattern),
             segments,
         })
     }
@@ -186,6 +188,11 @@ impl Pattern {
 
     /// The pattern string this was parsed from.
     pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The pattern as written, shared (no copy per connection).
+    pub(crate) fn shared_str(&self) -> &Arc<str> {
         &self.source
     }
 

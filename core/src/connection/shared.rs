@@ -29,15 +29,17 @@ pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 /// Identity and addresses of a connection, fixed at creation.
 #[derive(Debug)]
 pub(crate) struct Info {
-    pub(crate) id: String,
+    /// Shared with the hub's registry, which keys the connection by it.
+    pub(crate) id: Arc<str>,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
-    pub(crate) subprotocol: Option<String>,
+    pub(crate) subprotocol: Option<Box<str>>,
 }
 
 pub(crate) struct Shared {
     pub(crate) info: Info,
-    pub(crate) limits: BufferLimits,
+    /// Shared by every connection of a server.
+    pub(crate) limits: Arc<BufferLimits>,
     pub(crate) clock: Clock,
     pub(crate) values: Mutex<http::Extensions>,
     /// The server's hub, once registered (never for a client connection).
@@ -68,7 +70,12 @@ pub(crate) struct Inner {
 }
 
 impl Shared {
-    pub(crate) fn new(info: Info, limits: BufferLimits, clock: Clock, ws: ws::Connection) -> Self {
+    pub(crate) fn new(
+        info: Info,
+        limits: Arc<BufferLimits>,
+        clock: Clock,
+        ws: ws::Connection,
+    ) -> Self {
         Shared {
             info,
             limits,
@@ -320,6 +327,6 @@ mod tests {
         eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
         assert!(sizes.0 <= 304, "ws::Connection is {} bytes", sizes.0);
         assert!(sizes.1 <= 440, "Inner is {} bytes", sizes.1);
-        assert!(sizes.2 <= 640, "Shared is {} bytes", sizes.2);
+        assert!(sizes.2 <= 600, "Shared is {} bytes", sizes.2);
     }
 }

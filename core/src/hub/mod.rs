@@ -74,17 +74,25 @@ pub enum Protocol {
 /// code). The default is [`SlowConsumer::try_again_later`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlowConsumer {
+    /// Shared: every connection of a route holds a clone of its policy
+    /// (one pointer in each connection's hub entry).
+    policy: Arc<Policy>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Policy {
     code: CloseCode,
-    /// Shared: every connection of a route holds a clone of its policy.
-    reason: Arc<str>,
+    reason: Box<str>,
 }
 
 impl SlowConsumer {
     /// Close with 1013 (Try Again Later), reason `slow consumer`.
     pub fn try_again_later() -> Self {
         SlowConsumer {
-            code: CloseCode::TRY_AGAIN_LATER,
-            reason: Arc::from("slow consumer"),
+            policy: Arc::new(Policy {
+                code: CloseCode::TRY_AGAIN_LATER,
+                reason: Box::from("slow consumer"),
+            }),
         }
     }
 
@@ -92,19 +100,21 @@ impl SlowConsumer {
     pub fn policy_violation(reason: impl Into<String>) -> Self {
         let reason = reason.into();
         SlowConsumer {
-            code: CloseCode::POLICY_VIOLATION,
-            reason: Arc::from(ws::truncate_to_char_boundary(&reason, ws::MAX_CLOSE_REASON)),
+            policy: Arc::new(Policy {
+                code: CloseCode::POLICY_VIOLATION,
+                reason: Box::from(ws::truncate_to_char_boundary(&reason, ws::MAX_CLOSE_REASON)),
+            }),
         }
     }
 
     /// The close code sent to a WebSocket client.
     pub fn code(&self) -> CloseCode {
-        self.code
+        self.policy.code
     }
 
     /// The close reason sent to a WebSocket client.
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.policy.reason
     }
 }
 
@@ -131,12 +141,14 @@ pub(crate) struct HubConfig {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
-    /// The server-assigned id (`ws_1`, `sse_2`, …).
-    pub id: String,
+    /// The server-assigned id (`ws_1`, `sse_2`, …), shared with the
+    /// connection's own state.
+    pub id: Arc<str>,
     /// WebSocket or SSE.
     pub protocol: Protocol,
-    /// The pattern of the route it came through, e.g. `/ws/chat/:room`.
-    pub route: String,
+    /// The pattern of the route it came through, e.g. `/ws/chat/:room`
+    /// (shared by every connection of the route).
+    pub route: Arc<str>,
     /// The client's address.
     pub remote_addr: Option<SocketAddr>,
     /// When it opened (the runtime's clock).
@@ -212,6 +224,9 @@ impl Hub {
             }
             Target::Sse { .. } => WsEncoding::Plain,
         };
+        // The id (shared with a WebSocket connection's state) is the
+        // registry's key: shared, not copied.
+        let key = info.id.clone();
         self.counters.opened(info.protocol, &info.route);
         let entry = Arc::new(Entry {
             info,
@@ -219,7 +234,7 @@ impl Hub {
             policy,
             encoding,
         });
-        self.lock().insert(&entry.info.id, entry.clone());
+        self.lock().insert(key, entry.clone());
         Registration {
             hub: self.clone(),
             entry,
@@ -469,7 +484,7 @@ fn offer_ws(
         // The backlog would only delay the close frame behind what the
         // client is not reading.
         inner.ws.discard_transmit();
-        let _ = inner.ws.close(shared.now(), policy.code, &policy.reason);
+        let _ = inner.ws.close(shared.now(), policy.code(), policy.reason());
         inner.wake_all();
         return Delivery::Dropped;
     }

@@ -3,20 +3,28 @@
 //! tested on its own.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Connections by id, and rooms by name. A room exists while it has
 /// members. Looking up a room's members costs O(members), never
 /// O(connections).
+///
+/// A connection's key is its id as a shared `Arc<str>`: a WebSocket
+/// connection's key is the very id its state holds, not a copy.
 #[derive(Debug)]
 pub(crate) struct Registry<T> {
-    connections: HashMap<String, Member<T>>,
+    connections: HashMap<Arc<str>, Member<T>>,
     rooms: HashMap<String, HashMap<String, T>>,
 }
 
 #[derive(Debug)]
 struct Member<T> {
     value: T,
-    rooms: BTreeSet<String>,
+    /// Boxed, and only once it joins a room: most connections never do,
+    /// and every map slot pays for this field's size (8 bytes, not a
+    /// `BTreeSet`'s 24).
+    #[allow(clippy::box_collection)]
+    rooms: Option<Box<BTreeSet<String>>>,
 }
 
 impl<T> Default for Registry<T> {
@@ -30,22 +38,20 @@ impl<T> Default for Registry<T> {
 
 impl<T: Clone> Registry<T> {
     /// Adds a connection; `false` (and nothing changes) if the id is taken.
-    pub(crate) fn insert(&mut self, id: &str, value: T) -> bool {
-        if self.connections.contains_key(id) {
+    pub(crate) fn insert(&mut self, id: impl Into<Arc<str>>, value: T) -> bool {
+        let id = id.into();
+        if self.connections.contains_key(&*id) {
             return false;
         }
-        let member = Member {
-            value,
-            rooms: BTreeSet::new(),
-        };
-        self.connections.insert(id.to_owned(), member);
+        let member = Member { value, rooms: None };
+        self.connections.insert(id, member);
         true
     }
 
     /// Removes a connection and leaves its rooms.
     pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
         let member = self.connections.remove(id)?;
-        for room in &member.rooms {
+        for room in member.rooms.iter().flat_map(|rooms| rooms.iter()) {
             self.remove_from_room(room, id);
         }
         Some(member.value)
@@ -63,7 +69,7 @@ impl<T: Clone> Registry<T> {
     pub(crate) fn values(&self) -> impl Iterator<Item = (&str, &T)> {
         self.connections
             .iter()
-            .map(|(id, member)| (id.as_str(), &member.value))
+            .map(|(id, member)| (&**id, &member.value))
     }
 
     /// Puts connection `id` in `room`; `false` if it is unknown or already there.
@@ -71,7 +77,11 @@ impl<T: Clone> Registry<T> {
         let Some(member) = self.connections.get_mut(id) else {
             return false;
         };
-        if !member.rooms.insert(room.to_owned()) {
+        if !member
+            .rooms
+            .get_or_insert_with(Box::default)
+            .insert(room.to_owned())
+        {
             return false;
         }
         self.rooms
@@ -86,8 +96,14 @@ impl<T: Clone> Registry<T> {
         let Some(member) = self.connections.get_mut(id) else {
             return false;
         };
-        if !member.rooms.remove(room) {
+        let Some(rooms) = member.rooms.as_mut() else {
             return false;
+        };
+        if !rooms.remove(room) {
+            return false;
+        }
+        if rooms.is_empty() {
+            member.rooms = None;
         }
         self.remove_from_room(room, id);
         true
@@ -114,7 +130,8 @@ impl<T: Clone> Registry<T> {
     pub(crate) fn rooms_of(&self, id: &str) -> Vec<String> {
         self.connections
             .get(id)
-            .map(|member| member.rooms.iter().cloned().collect())
+            .and_then(|member| member.rooms.as_ref())
+            .map(|rooms| rooms.iter().cloned().collect())
             .unwrap_or_default()
     }
 

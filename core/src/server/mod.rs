@@ -40,7 +40,7 @@ pub use sse::{
 };
 pub(crate) use sse::{Offer, Outbox as SseOutbox};
 
-use crate::connection::Clock;
+use crate::connection::{BufferLimits, Clock};
 use crate::handshake::ServerHandshake;
 use crate::hub::{Hub, HubConfig, Stats};
 use crate::io_util::with_deadline;
@@ -69,6 +69,8 @@ pub struct Service {
     /// The clock of the runtime the service runs on, made once for every
     /// connection (see [`Service::clock`]).
     clock: OnceLock<(TypeId, Clock)>,
+    /// The configuration's buffer sizes, shared by every connection.
+    buffer_limits: Arc<BufferLimits>,
     shutdown: Arc<Signal>,
     /// Set when shutdown has begun and no task is left.
     drained: Signal,
@@ -97,8 +99,14 @@ impl Service {
         });
         let mut websocket = config.websocket.clone();
         websocket.disable_zero_timers();
+        let buffer_limits = Arc::new(BufferLimits {
+            read_buffer_size: config.read_buffer_size,
+            inbox_bytes: config.read_queue_size,
+            write_buffer_size: config.write_buffer_size,
+        });
         Arc::new(Service {
             router,
+            buffer_limits,
             websocket: Arc::new(websocket),
             clock: OnceLock::new(),
             config,

@@ -19,7 +19,7 @@ use super::response::{self, IntoResponse, Response};
 use super::router::{BoxFuture, Endpoint};
 use super::{Service, release_slot, take_slot};
 use crate::close::CloseCode;
-use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
+use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
 use crate::head::HeadReader;
 use crate::hub::{ConnectionInfo, Protocol, Registration, Target};
@@ -327,15 +327,16 @@ async fn handle_request<R: Runtime, T: Transport>(
                 .with_deflate(accepted.deflate);
             protocol.handle_input(now, &leftover);
             let id = service.next_stream_id("ws");
+            let id: Arc<str> = Arc::from(id);
             let info = Info {
                 id: id.clone(),
                 remote_addr,
                 local_addr,
-                subprotocol: accepted.subprotocol.clone(),
+                subprotocol: accepted.subprotocol.as_deref().map(Box::from),
             };
             let shared = Arc::new(Shared::new(
                 info,
-                buffer_limits(service),
+                service.buffer_limits.clone(),
                 service.clock(rt),
                 protocol,
             ));
@@ -346,7 +347,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                 ConnectionInfo {
                     id,
                     protocol: Protocol::WebSocket,
-                    route: ctx.route.pattern.clone(),
+                    route: route.pattern.shared_str().clone(),
                     remote_addr,
                     started_at: now,
                 },
@@ -383,14 +384,6 @@ async fn handle_request<R: Runtime, T: Transport>(
                 chain: (!chain.is_empty()).then(|| Box::new(chain)),
             });
         }
-    }
-}
-
-fn buffer_limits(service: &Service) -> BufferLimits {
-    BufferLimits {
-        read_buffer_size: service.config.read_buffer_size,
-        inbox_bytes: service.config.read_queue_size,
-        write_buffer_size: service.config.write_buffer_size,
     }
 }
 

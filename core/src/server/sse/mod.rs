@@ -217,9 +217,9 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     let outbox = Arc::new(Outbox::new(service.config.sse.buffer_size));
     let id = service.next_stream_id("sse");
     let info = ConnectionInfo {
-        id: id.clone(),
+        id: Arc::from(id.as_str()),
         protocol: Protocol::Sse,
-        route: ctx.route.pattern.clone(),
+        route: Arc::from(ctx.route.pattern.as_str()),
         remote_addr: ctx.remote_addr,
         started_at: rt.now(),
     };
