@@ -167,6 +167,7 @@ pub async fn connect_over<T: Transport, R: Runtime>(
         limits,
         Arc::new(move || clock_rt.now()),
         protocol,
+        None,
     ));
     shared.lock().drain_events();
     rt.spawn(Pump::new(shared.clone(), io, rt.clone(), None));

@@ -358,7 +358,7 @@ impl<T: Transport> Socket<T> {
     /// those waiting for room if there is room.
     fn publish_in_flight(&self, inner: &mut Inner, write_buffer_size: usize) {
         inner.in_flight = self.out.remaining();
-        inner.in_flight_chunks = self.out.len();
+        inner.in_flight_chunks = u32::try_from(self.out.len()).unwrap_or(u32::MAX);
         if inner.has_write_capacity(write_buffer_size) {
             inner.wake_waiters();
         }

@@ -3,7 +3,7 @@
 use core::net::SocketAddr;
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -42,8 +42,8 @@ pub(crate) struct Shared {
     pub(crate) limits: Arc<BufferLimits>,
     pub(crate) clock: Clock,
     pub(crate) values: Mutex<http::Extensions>,
-    /// The server's hub, once registered (never for a client connection).
-    pub(crate) hub: OnceLock<Arc<Hub>>,
+    /// The server's hub (`None` for a client connection).
+    pub(crate) hub: Option<Arc<Hub>>,
     /// Live `Connection` handles: the last one's drop closes the connection.
     pub(crate) handles: AtomicUsize,
     inner: Mutex<Inner>,
@@ -60,8 +60,9 @@ pub(crate) struct Inner {
     pub(crate) finished: bool,
     /// Bytes the pump has taken from the protocol but not yet written.
     pub(crate) in_flight: usize,
-    /// Chunks the pump has taken from the protocol but not yet written.
-    pub(crate) in_flight_chunks: usize,
+    /// Chunks the pump has taken from the protocol but not yet written
+    /// (`u32`: packed with `finished`; a write queue never holds 2^32).
+    pub(crate) in_flight_chunks: u32,
     /// The server's statistics, once registered with a hub.
     stats: Option<Arc<Counters>>,
     pump: Option<Waker>,
@@ -75,13 +76,17 @@ impl Shared {
         limits: Arc<BufferLimits>,
         clock: Clock,
         ws: ws::Connection,
+        hub: Option<Arc<Hub>>,
     ) -> Self {
+        // Counted from the start: every received message is in the
+        // server's statistics.
+        let stats = hub.as_ref().map(|hub| hub.counters().clone());
         Shared {
             info,
             limits,
             clock,
             values: Mutex::new(http::Extensions::new()),
-            hub: OnceLock::new(),
+            hub,
             handles: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 ws,
@@ -91,7 +96,7 @@ impl Shared {
                 finished: false,
                 in_flight: 0,
                 in_flight_chunks: 0,
-                stats: None,
+                stats,
                 pump: None,
                 reader: None,
                 waiters: Vec::new(),
@@ -110,12 +115,6 @@ impl Shared {
 
     pub(crate) fn now(&self) -> Instant {
         (self.clock)()
-    }
-
-    /// Links the connection to its server's hub (rooms, statistics).
-    pub(crate) fn attach_hub(&self, hub: Arc<Hub>) {
-        self.lock().stats = Some(hub.counters().clone());
-        let _ = self.hub.set(hub);
     }
 
     fn values(&self) -> MutexGuard<'_, http::Extensions> {
@@ -326,7 +325,7 @@ mod tests {
         );
         eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
         assert!(sizes.0 <= 304, "ws::Connection is {} bytes", sizes.0);
-        assert!(sizes.1 <= 440, "Inner is {} bytes", sizes.1);
-        assert!(sizes.2 <= 600, "Shared is {} bytes", sizes.2);
+        assert!(sizes.1 <= 424, "Inner is {} bytes", sizes.1);
+        assert!(sizes.2 <= 584, "Shared is {} bytes", sizes.2);
     }
 }

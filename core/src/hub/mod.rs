@@ -219,7 +219,13 @@ impl Hub {
     ) -> Registration {
         let encoding = match &target {
             Target::WebSocket(shared) => {
-                shared.attach_hub(self.clone());
+                debug_assert!(
+                    shared
+                        .hub
+                        .as_ref()
+                        .is_some_and(|hub| Arc::ptr_eq(hub, self)),
+                    "a connection registers with the hub it was made for"
+                );
                 WsEncoding::of(&shared.lock().ws, self.config.broadcast_compression)
             }
             Target::Sse { .. } => WsEncoding::Plain,
@@ -471,7 +477,7 @@ fn offer_ws(
         return Delivery::Closed;
     }
     let queued = inner.ws.pending_transmit() + inner.in_flight;
-    let messages = inner.ws.pending_shared_frames() + inner.in_flight_chunks + 1;
+    let messages = inner.ws.pending_shared_frames() + inner.in_flight_chunks as usize + 1;
     // What the message will take at most (a message compressed for this
     // connection alone is bounded by its plain size plus a frame header).
     let len = match &frame {

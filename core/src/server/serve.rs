@@ -339,6 +339,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                 service.buffer_limits.clone(),
                 service.clock(rt),
                 protocol,
+                Some(service.hub.clone()),
             ));
             // In the hub (lookup, rooms, broadcast, statistics) until the
             // connection's task ends; registered before the first input is
