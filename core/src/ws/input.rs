@@ -21,14 +21,17 @@ use super::Connection;
 /// use std::time::Instant;
 /// use tidings_core::ws::{Config, Connection, Event, Role};
 ///
-/// let now = Instant::now();
-/// let mut server = Connection::new(Role::Server, Config::default(), now);
-/// // A masked text frame "hi" (key 0), as a socket read would deliver it.
-/// let wire = [0x81, 0x82, 0, 0, 0, 0, b'h', b'i'];
-/// let mut buf = server.input_buffer(16);
-/// buf[..wire.len()].copy_from_slice(&wire);
-/// buf.filled(now, wire.len());
-/// assert!(matches!(server.poll_event(), Some(Event::Message(m)) if m.as_bytes() == b"hi"));
+/// // `now` comes from the caller's clock.
+/// fn read_into_the_connection(now: Instant) {
+///     let mut server = Connection::new(Role::Server, Config::default(), now);
+///     // A masked text frame "hi" (key 0), as a socket read would deliver it.
+///     let wire = [0x81, 0x82, 0, 0, 0, 0, b'h', b'i'];
+///     let mut buf = server.input_buffer(16);
+///     buf[..wire.len()].copy_from_slice(&wire);
+///     buf.filled(now, wire.len());
+///     assert!(matches!(server.poll_event(), Some(Event::Message(m)) if m.as_bytes() == b"hi"));
+/// }
+/// # read_into_the_connection(<Instant>::now());
 /// ```
 #[derive(Debug)]
 pub struct InputBuffer<'a> {
