@@ -185,6 +185,14 @@ mod tests {
 
     use super::*;
 
+    /// A plain socket and, connected to it, a [`TcpStream`].
+    fn connected() -> (std::net::TcpStream, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        (peer, TcpStream::new(Async::new(socket).unwrap()))
+    }
+
     fn read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         async_io::block_on(poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, buf)))
     }
@@ -194,10 +202,7 @@ mod tests {
     /// end of the stream.
     #[test]
     fn reads_after_a_short_read() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (socket, _) = listener.accept().unwrap();
-        let mut stream = TcpStream::new(Async::new(socket).unwrap());
+        let (mut peer, mut stream) = connected();
         let mut buf = [0; 16];
 
         peer.write_all(b"ab").unwrap();
@@ -220,10 +225,7 @@ mod tests {
     /// is read without waiting for readiness.
     #[test]
     fn a_full_read_reads_on() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (socket, _) = listener.accept().unwrap();
-        let mut stream = TcpStream::new(Async::new(socket).unwrap());
+        let (mut peer, mut stream) = connected();
         let mut buf = [0; 4];
 
         peer.write_all(b"abcdef").unwrap();
