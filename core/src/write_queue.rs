@@ -61,22 +61,7 @@ impl WriteQueue {
         io: &mut T,
         cx: &mut Context<'_>,
     ) -> Poll<std::io::Result<usize>> {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let mut count = 0;
-        for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
-            let skip = if i == 0 { self.front_written } else { 0 };
-            if let (Some(slot), Some(rest)) = (slices.get_mut(i), chunk.get(skip..)) {
-                *slot = IoSlice::new(rest);
-                count = i + 1;
-            }
-        }
-        let slices = slices.get(..count).unwrap_or_default();
-        let written = match match slices {
-            // One buffer (an echo, most writes): a plain write, which costs
-            // the kernel less than a vectored one (no I/O vector to import).
-            [single] => Pin::new(io).poll_write(cx, single),
-            _ => Pin::new(io).poll_write_vectored(cx, slices),
-        } {
+        let written = match self.poll_write_head(io, cx) {
             Poll::Ready(Ok(0)) => return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into())),
             Poll::Ready(Ok(n)) => n,
             Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
@@ -100,5 +85,33 @@ impl WriteQueue {
             }
         }
         Poll::Ready(Ok(done))
+    }
+
+    /// Writes the queue's head: one chunk (an echo, most writes) with a
+    /// plain write, which costs the kernel less than a vectored one (no I/O
+    /// vector to import) and needs no slice array; else up to
+    /// [`MAX_SLICES`] chunks with one vectored write.
+    fn poll_write_head<T: Transport>(
+        &self,
+        io: &mut T,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        if self.chunks.len() == 1
+            && let Some(single) = self.chunks.front()
+        {
+            let rest = single.get(self.front_written..).unwrap_or_default();
+            return Pin::new(io).poll_write(cx, rest);
+        }
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let mut count = 0;
+        for (i, chunk) in self.chunks.iter().take(MAX_SLICES).enumerate() {
+            let skip = if i == 0 { self.front_written } else { 0 };
+            if let (Some(slot), Some(rest)) = (slices.get_mut(i), chunk.get(skip..)) {
+                *slot = IoSlice::new(rest);
+                count = i + 1;
+            }
+        }
+        let slices = slices.get(..count).unwrap_or_default();
+        Pin::new(io).poll_write_vectored(cx, slices)
     }
 }

@@ -198,7 +198,12 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     Poll::Ready(Ok(_)) => progressed = true,
                     Poll::Pending => {}
                 }
-                inner.drain_events_for(self.handler_follows.then_some(cx.waker()));
+                // Only new input (or its end) can make a new event: input
+                // read earlier was parsed then, or is left for the reader,
+                // who parses it itself (`Connection::poll_read`).
+                if progressed {
+                    inner.drain_events_for(self.handler_follows.then_some(cx.waker()));
+                }
             }
 
             // Write what the protocol has queued: its chunks (own frames and
@@ -369,7 +374,11 @@ impl<T: Transport> Socket<T> {
         if self.write_failed {
             return;
         }
-        while let Some(chunk) = inner.ws.poll_transmit_chunk() {
+        // Checked first: most rounds find nothing queued.
+        while inner.ws.pending_transmit() > 0 {
+            let Some(chunk) = inner.ws.poll_transmit_chunk() else {
+                break;
+            };
             self.out.push(chunk);
         }
     }
