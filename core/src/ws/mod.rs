@@ -131,10 +131,10 @@ pub struct Connection {
     /// The close handshake's state, allocated when it starts (an open
     /// connection carries only the pointer).
     closing: Option<Box<Closing>>,
-    /// The time of the latest input, for timers set by received frames.
+    /// The time of the latest input, for timers set by received frames
+    /// (the pong wait runs from it: [`pong_deadline`](Self::pong_deadline)).
     last_input_at: Instant,
     next_ping: Option<Instant>,
-    pong_deadline: Option<Instant>,
     idle_deadline: Option<Instant>,
 }
 
@@ -229,7 +229,6 @@ impl Connection {
             closing: None,
             last_input_at: now,
             next_ping: config.ping_period.map(|period| now + period),
-            pong_deadline: config.pong_wait.map(|wait| now + wait),
             idle_deadline: config.idle_timeout.map(|idle| now + idle),
             config,
         }
@@ -347,7 +346,13 @@ impl Connection {
     /// Input arrived at `now`: it proves the peer alive.
     fn input_arrived(&mut self, now: Instant) {
         self.last_input_at = now;
-        self.pong_deadline = self.config.pong_wait.map(|wait| now + wait);
+    }
+
+    /// When the peer is given up for dead: the pong wait after its latest
+    /// input (computed, not stored: input arrives far more often than the
+    /// deadline is looked at).
+    fn pong_deadline(&self) -> Option<Instant> {
+        self.config.pong_wait.map(|wait| self.last_input_at + wait)
     }
 
     /// A size for the next read: the bytes the frame being received still
@@ -379,7 +384,7 @@ impl Connection {
         let due = |deadline: Option<Instant>| deadline.is_some_and(|at| at <= now);
         match self.state {
             State::Open => {
-                if due(self.pong_deadline) {
+                if due(self.pong_deadline()) {
                     self.finish(CloseCause::Timeout(TimeoutKind::PongWait));
                 } else if due(self.idle_deadline) {
                     self.start_close(now, CloseCode::GOING_AWAY, "idle timeout");
@@ -405,7 +410,7 @@ impl Connection {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::Open => [self.next_ping, self.pong_deadline, self.idle_deadline]
+            State::Open => [self.next_ping, self.pong_deadline(), self.idle_deadline]
                 .into_iter()
                 .flatten()
                 .min(),
