@@ -645,3 +645,122 @@ fn input_buffer_is_ignored_after_the_close_handshake() {
     buf.filled(Instant::now(), 2);
     assert_eq!(conn.pending_input(), 0);
 }
+
+/// Feeds `wire` the way the pump does, collecting events as they come: a
+/// plain read (`handle_input`, at most 4 KiB) unless the frame being
+/// received wants more, then a read into `input_buffer` with `extra` more
+/// room than wanted; every read delivers at most `chunk` bytes.
+fn pump_like(conn: &mut Connection, wire: &[u8], chunk: usize, extra: usize) -> Vec<Event> {
+    let now = Instant::now();
+    let mut rest = wire;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        out.extend(events(conn));
+        let wanted = conn.input_wanted();
+        let n = if wanted <= 4096 {
+            let n = chunk.min(rest.len()).min(4096);
+            conn.handle_input(now, &rest[..n]);
+            n
+        } else {
+            let mut buf = conn.input_buffer(wanted + extra);
+            let n = chunk.min(buf.len()).min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            buf.filled(now, n);
+            n
+        };
+        rest = &rest[n..];
+    }
+    out.extend(events(conn));
+    out
+}
+
+fn letters(len: usize, first: u8) -> Vec<u8> {
+    (0..len).map(|i| first + (i % 26) as u8 - b'a').collect()
+}
+
+#[test]
+fn large_frames_received_apart_keep_their_bytes_and_what_follows_them() {
+    // Large frames (received into buffers of their own) between small
+    // ones, every read possibly running past a frame's end.
+    let large_text = letters(70_000, b'a');
+    let large_binary: Vec<u8> = (0..20_000u32).map(|i| (i * 7) as u8).collect();
+    let mut wire = masked(0x81, &large_text);
+    wire.extend(masked(0x82, &large_binary));
+    wire.extend(masked(0x81, b"small"));
+    wire.extend(masked(0x82, &large_binary));
+    for (chunk, extra) in [
+        (usize::MAX, 4096),
+        (4096, 4096),
+        (1000, 0),
+        (65_536, 100),
+        (7, 3),
+    ] {
+        let mut conn = server();
+        let events = pump_like(&mut conn, &wire, chunk, extra);
+        let payloads: Vec<&[u8]> = events
+            .iter()
+            .map(|event| match event {
+                Event::Message(message) => message.as_bytes(),
+                other => panic!("chunk {chunk}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            payloads,
+            [&large_text[..], &large_binary, b"small", &large_binary],
+            "chunk {chunk} extra {extra}"
+        );
+        assert!(matches!(&events[0], Event::Message(Message::Text(_))));
+        assert!(matches!(&events[1], Event::Message(Message::Binary(_))));
+        assert_eq!(conn.pending_input(), 0, "chunk {chunk} extra {extra}");
+    }
+}
+
+#[test]
+fn a_recycled_buffer_never_shows_an_earlier_message() {
+    let mut conn = server();
+    for (len, first) in [
+        (60_000, b'a'),
+        (30_000, b'n'),
+        (45_000, b'c'),
+        (60_000, b'x'),
+    ] {
+        let payload = letters(len, first);
+        let events = pump_like(&mut conn, &masked(0x82, &payload), 4096, 4096);
+        match events.as_slice() {
+            [Event::Message(message)] => assert!(message.as_bytes() == payload, "len {len}"),
+            other => panic!("{other:?}"),
+        }
+        // Dropped here: the next message may reuse its buffer.
+    }
+}
+
+#[test]
+fn a_held_large_message_is_not_overwritten_by_the_next() {
+    let mut conn = server();
+    let first = letters(50_000, b'a');
+    let second = letters(50_000, b'k');
+    let held = pump_like(&mut conn, &masked(0x82, &first), 4096, 4096);
+    let next = pump_like(&mut conn, &masked(0x82, &second), 4096, 4096);
+    assert!(matches!(held.as_slice(), [Event::Message(m)] if m.as_bytes() == first));
+    assert!(matches!(next.as_slice(), [Event::Message(m)] if m.as_bytes() == second));
+}
+
+#[test]
+fn invalid_utf8_in_a_large_frame_fails_before_the_frame_is_complete() {
+    let mut payload = letters(200_000, b'a');
+    payload[30_000] = 0xff;
+    let wire = masked(0x81, &payload);
+    let mut conn = server();
+    // Only the first 64 KiB arrive: the error is found in them.
+    let events = pump_like(&mut conn, &wire[..65_536], 4096, 4096);
+    assert!(
+        matches!(
+            events.as_slice(),
+            [Event::Closed(Closed {
+                cause: CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8),
+                ..
+            })]
+        ),
+        "{events:?}"
+    );
+}

@@ -7,15 +7,18 @@ use std::time::Instant;
 
 use super::Connection;
 
-/// Zeroed room at the end of a [`Connection`]'s receive buffer, from
-/// [`Connection::input_buffer`]. Read into it, then report how many bytes
-/// arrived with [`filled`](Self::filled); the rest is given back when the
-/// buffer is dropped (dropping it without `filled` adds nothing).
+/// Room for input in a [`Connection`], from [`Connection::input_buffer`].
+/// Read into it, then report how many bytes arrived with
+/// [`filled`](Self::filled); the rest is given back when the buffer is
+/// dropped (dropping it without `filled` adds nothing).
 ///
 /// For a large frame this saves copying its payload from the caller's read
-/// buffer into the connection's, at the price of zeroing the room first
-/// (safe code cannot read into uninitialised memory); small reads are
-/// cheaper through [`Connection::handle_input`].
+/// buffer into the connection's. A large unfragmented data frame (16 KiB
+/// or more still to arrive when its header is parsed) is received into a
+/// buffer of its own, recycled from earlier large messages once they are
+/// dropped: its room is then usually not even zeroed (safe code cannot read
+/// into uninitialised memory, and new memory must be zeroed first). Small
+/// reads are cheaper through [`Connection::handle_input`].
 ///
 /// ```
 /// use std::time::Instant;
@@ -36,20 +39,41 @@ use super::Connection;
 #[derive(Debug)]
 pub struct InputBuffer<'a> {
     conn: &'a mut Connection,
-    /// Where the room starts in the receive buffer.
-    start: usize,
+    /// Where the room is.
+    room: Room,
     /// Bytes of the room that hold input (kept when dropped).
     filled: usize,
 }
 
+/// Where an [`InputBuffer`]'s room lies.
+#[derive(Debug)]
+enum Room {
+    /// At the end of the receive buffer, from this offset.
+    Rx { start: usize },
+    /// After the received bytes of the large frame being received (see
+    /// `super::large`), this long: recycled memory, usually not zeroed.
+    Large { len: usize },
+}
+
 impl<'a> InputBuffer<'a> {
-    /// Appends `len` zeroed bytes to `conn`'s receive buffer as the room.
+    /// Makes `len` bytes of room: in the large frame's own buffer while one
+    /// is being received, else zeroed bytes appended to `conn`'s receive
+    /// buffer.
     pub(super) fn new(conn: &'a mut Connection, len: usize) -> Self {
-        let start = conn.rx.len();
-        conn.rx.resize(start + len, 0);
+        let room = match conn.large_payload() {
+            Some(large) => {
+                let _ = large.room(len);
+                Room::Large { len }
+            }
+            None => {
+                let start = conn.rx.len();
+                conn.rx.resize(start + len, 0);
+                Room::Rx { start }
+            }
+        };
         InputBuffer {
             conn,
-            start,
+            room,
             filled: 0,
         }
     }
@@ -71,18 +95,41 @@ impl Deref for InputBuffer<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.conn.rx.get(self.start..).unwrap_or_default()
+        match self.room {
+            Room::Rx { start } => self.conn.rx.get(start..).unwrap_or_default(),
+            Room::Large { len } => self
+                .conn
+                .frame
+                .as_ref()
+                .and_then(|frame| frame.large.as_deref())
+                .map_or(&[], |large| large.room_ref(len)),
+        }
     }
 }
 
 impl DerefMut for InputBuffer<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
-        self.conn.rx.get_mut(self.start..).unwrap_or_default()
+        match self.room {
+            Room::Rx { start } => self.conn.rx.get_mut(start..).unwrap_or_default(),
+            Room::Large { len } => self
+                .conn
+                .large_payload()
+                .map_or(&mut [], |large| large.room(len)),
+        }
     }
 }
 
 impl Drop for InputBuffer<'_> {
     fn drop(&mut self) {
-        self.conn.rx.truncate(self.start + self.filled);
+        match self.room {
+            Room::Rx { start } => self.conn.rx.truncate(start + self.filled),
+            Room::Large { .. } => {
+                let Connection { frame, rx, .. } = &mut *self.conn;
+                if let Some(large) = frame.as_mut().and_then(|frame| frame.large.as_deref_mut()) {
+                    // Bytes read past the payload belong to the next frames.
+                    rx.extend_from_slice(large.filled(self.filled));
+                }
+            }
+        }
     }
 }

@@ -29,6 +29,7 @@ mod config;
 mod error;
 mod event;
 mod input;
+mod large;
 mod mask_keys;
 mod message;
 mod transmit;
@@ -51,6 +52,7 @@ use crate::deflate::{Codec, DeflateParams, InflateError};
 use crate::frame::{
     DecodeRules, FrameError, FrameHeader, MAX_CONTROL_PAYLOAD, MaskRule, OpCode, RSV1, apply_mask,
 };
+use large::{LARGE_FRAME, LargePayload};
 use mask_keys::MaskKeys;
 use transmit::{TxQueue, encode_frame, encode_header, for_each_fragment};
 use utf8::Utf8Validator;
@@ -150,13 +152,24 @@ struct Closing {
 
 #[derive(Debug)]
 struct FrameInProgress {
+    /// Its payload length is `len()`: checked to fit a `usize` (and the
+    /// size limits) before the frame is begun.
     header: FrameHeader,
-    /// The payload length (bounded by the frame size limit).
-    len: usize,
-    /// How many payload bytes at the start of `rx` are unmasked and validated.
+    /// How many payload bytes (at the start of `rx`, or of `large`) are
+    /// unmasked and validated.
     done: usize,
     /// Whether the payload belongs to a text message (UTF-8 is checked as it arrives).
     text: bool,
+    /// The payload of a large unfragmented data frame, received apart from
+    /// `rx` (see [`large`]); `rx` then holds only what comes after it.
+    large: Option<Box<LargePayload>>,
+}
+
+impl FrameInProgress {
+    /// The payload length.
+    fn len(&self) -> usize {
+        usize::try_from(self.header.payload_len).unwrap_or(usize::MAX)
+    }
 }
 
 #[derive(Debug)]
@@ -312,6 +325,11 @@ impl Connection {
     /// frames not yet polled).
     pub fn pending_input(&self) -> usize {
         self.rx.len()
+            + self
+                .frame
+                .as_ref()
+                .and_then(|frame| frame.large.as_ref())
+                .map_or(0, |large| large.received())
             + self.message.as_ref().map_or(0, |m| {
                 m.data.len() + m.inflated.as_ref().map_or(0, Vec::len)
             })
@@ -324,7 +342,12 @@ impl Connection {
         if !self.accepts_input() || data.is_empty() {
             return;
         }
-        self.rx.extend_from_slice(data);
+        let taken = match self.large_payload() {
+            Some(large) => large.extend(data),
+            None => 0,
+        };
+        self.rx
+            .extend_from_slice(data.get(taken..).unwrap_or_default());
         self.input_arrived(now);
     }
 
@@ -363,7 +386,13 @@ impl Connection {
     /// than its bytes arrive); 0 between frames. Never allocates.
     pub fn input_wanted(&mut self) -> usize {
         let Some(frame) = &self.frame else { return 0 };
-        let missing = frame.len.saturating_sub(self.rx.len());
+        if let Some(large) = &frame.large {
+            // The same bound for a frame received apart: the room its
+            // buffer has (a recycled buffer held a whole earlier frame),
+            // else at most as much again as has arrived.
+            return large.missing().min(large.spare().max(large.received()));
+        }
+        let missing = frame.len().saturating_sub(self.rx.len());
         if self.rx.try_reclaim(missing) {
             return missing;
         }
@@ -595,30 +624,70 @@ impl Connection {
                     // `decode` returns a header only once all `header_len`
                     // bytes are in `rx` (it reads them with `get`).
                     self.rx.advance(header_len);
-                    self.begin_frame(header)?
+                    let mut frame = self.begin_frame(header)?;
+                    self.receive_apart_if_large(&mut frame);
+                    frame
                 }
                 None => return Ok(Step::NeedMore),
             },
         };
-        let available = self.rx.len().min(frame.len);
-        if available > frame.done {
-            // In bounds: `frame.done < available <= rx.len()`.
-            let piece = &mut self.rx[frame.done..available];
-            if let Some(key) = frame.header.mask {
-                apply_mask(piece, key, frame.done);
+        // The payload bytes received since the last step: in the frame's
+        // own buffer, or at the start of `rx`.
+        let (piece, received) = match frame.large.as_deref_mut() {
+            Some(large) => {
+                let received = large.received();
+                (large.received_from(frame.done), received)
             }
-            if frame.text {
-                self.utf8
-                    .feed(piece)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+            None => {
+                let available = self.rx.len().min(frame.len()).max(frame.done);
+                // `frame.done <= available <= rx.len()`: never empty by mistake.
+                let piece = self.rx.get_mut(frame.done..available);
+                (piece.unwrap_or_default(), available)
             }
-            frame.done = available;
+        };
+        if let Some(key) = frame.header.mask {
+            apply_mask(piece, key, frame.done);
         }
-        if frame.done < frame.len {
+        if frame.text {
+            self.utf8
+                .feed(piece)
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        frame.done = received;
+        if frame.done < frame.len() {
             self.frame = Some(frame);
             return Ok(Step::NeedMore);
         }
-        self.complete_frame(frame.header, frame.len)
+        if let Some(large) = frame.large.take() {
+            // Only unfragmented, uncompressed data frames are received apart.
+            return self.finish_message(frame.header.opcode == OpCode::Text, large.into_bytes());
+        }
+        let len = frame.len();
+        self.complete_frame(frame.header, len)
+    }
+
+    /// Moves a new frame's payload out of `rx` into a [`LargePayload`] if
+    /// it is an unfragmented, uncompressed data frame with at least
+    /// [`LARGE_FRAME`] bytes still to arrive (the header's checks passed:
+    /// no message is in progress).
+    fn receive_apart_if_large(&mut self, frame: &mut FrameInProgress) {
+        let header = &frame.header;
+        if header.fin
+            && matches!(header.opcode, OpCode::Text | OpCode::Binary)
+            && !self.is_compressed(header)
+            && frame.len().saturating_sub(self.rx.len()) >= LARGE_FRAME
+        {
+            let mut large = LargePayload::new(frame.len());
+            // `rx` holds less than the payload: all of it belongs to it.
+            let taken = large.extend(&self.rx);
+            self.rx.advance(taken);
+            frame.large = Some(Box::new(large));
+        }
+    }
+
+    /// The payload of the large frame being received, if any.
+    fn large_payload(&mut self) -> Option<&mut LargePayload> {
+        self.frame.as_mut()?.large.as_deref_mut()
     }
 
     /// Checks a new frame against the message in progress and the size limits.
@@ -657,10 +726,10 @@ impl Connection {
         };
         Ok(FrameInProgress {
             header,
-            len,
             done: 0,
             // A compressed payload is validated once inflated.
             text: text && !self.is_compressed(&header),
+            large: None,
         })
     }
 
@@ -678,8 +747,8 @@ impl Connection {
 
     /// Acts on a frame whose payload (unmasked) is the first `len` bytes of `rx`.
     ///
-    /// `len <= rx.len()` holds: the only caller passes `frame.len` once
-    /// `frame.done == frame.len`, and `frame.done` is at most `rx.len()`; so
+    /// `len <= rx.len()` holds: the only caller passes `frame.len()` once
+    /// `frame.done == frame.len()`, and `frame.done` is at most `rx.len()`; so
     /// the `rx[..len]` slices below cannot fail.
     fn complete_frame(&mut self, header: FrameHeader, len: usize) -> Result<Step, ProtocolError> {
         if self.is_compressed(&header) {
