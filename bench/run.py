@@ -3,10 +3,12 @@
     python3 bench/run.py BIN_DIR     (bench/run builds BIN_DIR first)
 
 Every server runs pinned to core 0 with one tokio worker (TOKIO_WORKER_THREADS=1),
-the load generator pinned to core 1. Rounds are interleaved: each round starts
-every server afresh, in an order rotated by one per round, and runs every echo
-scenario against it. Medians over the rounds are printed, with ratios against
-the best of the other libraries. Raw results go to BIN_DIR/results.json.
+the load generator pinned to core 1. Rounds are interleaved: each round runs
+every echo scenario against every server in turn (a fresh process each time),
+in an order rotated by one per round. Medians over the rounds are printed, with
+ratios against the best of the other libraries: each round's ratio against the
+best competitor of the same round and scenario, median over the rounds (the
+machine's slow spells then cancel out). Raw results go to BIN_DIR/results.json.
 
 Environment: BENCH_QUICK=1 (1 round, 1 s windows, 2,000 connections for memory
 and broadcast), BENCH_ROUNDS, BENCH_SECS, BENCH_SERVERS (comma-separated names),
@@ -122,29 +124,49 @@ def loadgen(*args, timeout=300):
 
 
 def run_echo(results):
+    # Scenario by scenario, every server in turn (a fresh process each), so
+    # that the figures compared are measured within seconds of each other:
+    # this machine has slow spells that last tens of seconds.
     for round_ in range(ROUNDS):
         order = SERVERS[round_ % len(SERVERS):] + SERVERS[:round_ % len(SERVERS)]
-        for name in order:
-            with Server(ECHO_BINARIES[name]) as server:
-                for scenario, (conns, size, inflight) in SCENARIOS.items():
-                    try:
+        for scenario, (conns, size, inflight) in SCENARIOS.items():
+            for name in order:
+                try:
+                    with Server(ECHO_BINARIES[name]) as server:
                         r = loadgen("echo", "--addr", server.addr, "--conns", conns, "--size", size,
                                     "--inflight", inflight, "--warmup", WARMUP, "--secs", SECS,
                                     "--pid", server.proc.pid, timeout=60)
-                    except Exception as error:  # one failure must not hide the other figures
-                        log(f"round {round_ + 1} {name} ({scenario}) failed: {error}")
-                        continue
-                    per_msg = lambda ticks: ticks / CLK_TCK / max(r["messages"], 1) * 1e6
-                    r["cpu_us_per_msg"] = per_msg(r["cpu_ticks"])
-                    r["user_us_per_msg"] = per_msg(r.get("user_ticks", 0))
-                    r["sys_us_per_msg"] = per_msg(r.get("system_ticks", 0))
-                    results.setdefault(name, {}).setdefault(scenario, []).append(r)
-                    log(f"round {round_ + 1} {name} ({scenario}): {r['rate']:.0f} msg/s, "
-                        f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg")
+                except Exception as error:  # one failure must not hide the other figures
+                    log(f"round {round_ + 1} {name} ({scenario}) failed: {error}")
+                    continue
+                per_msg = lambda ticks: ticks / CLK_TCK / max(r["messages"], 1) * 1e6
+                r["round"] = round_
+                r["cpu_us_per_msg"] = per_msg(r["cpu_ticks"])
+                r["user_us_per_msg"] = per_msg(r.get("user_ticks", 0))
+                r["sys_us_per_msg"] = per_msg(r.get("system_ticks", 0))
+                results.setdefault(name, {}).setdefault(scenario, []).append(r)
+                log(f"round {round_ + 1} {name} ({scenario}): {r['rate']:.0f} msg/s, "
+                    f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg")
+
+
+def round_ratios(rows, name, key, best):
+    """`name`'s `key` over the best competitor's in the same round, one
+    ratio per round in which both were measured."""
+    ratios = []
+    for r in rows[name]:
+        same_round = [c[key] for n in COMPETITORS if n in rows
+                      for c in rows[n] if c["round"] == r["round"]]
+        if same_round and best(same_round):
+            ratios.append(r[key] / best(same_round))
+    return ratios
 
 
 def median(runs, key):
     return statistics.median(r[key] for r in runs)
+
+
+def median_ratio(ratios):
+    return f"{statistics.median(ratios):.2f}x" if ratios else "-"
 
 
 def ratio(value, best):
@@ -154,8 +176,9 @@ def ratio(value, best):
 def print_echo(results):
     print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
           f"(1 worker), load generator on core {LOAD_CORE}.")
-    print("Ratios: rate / best competitor's rate (higher is better), "
-          "CPU / best competitor's CPU (lower is better). CPU per message is split into\n"
+    print("Ratios: rate / best competitor's rate in the same round (higher is better), CPU /\n"
+          "best competitor's CPU in the same round (lower is better), median over the rounds.\n"
+          "CPU per message is split into\n"
           "user and system time; 'floor' is a reference, not a competitor: one read, unmask, one\n"
           "write per message, no validation (bench/src/bin/echo_floor.rs), i.e. what the kernel\n"
           "and tokio cost.")
@@ -166,16 +189,15 @@ def print_echo(results):
         meds = {n: {k: median(runs, k) for k in ("rate", "p50_us", "p99_us", "cpu_us_per_msg",
                                                  "user_us_per_msg", "sys_us_per_msg")}
                 for n, runs in rows.items()}
-        competitors = [meds[n] for n in COMPETITORS if n in meds]
-        best_rate = max((m["rate"] for m in competitors), default=0)
-        best_cpu = min((m["cpu_us_per_msg"] for m in competitors), default=0)
+        ratios = {n: {"rate": round_ratios(rows, n, "rate", max),
+                      "cpu": round_ratios(rows, n, "cpu_us_per_msg", min)} for n in rows}
         print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
         print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
               f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10}")
         for name, m in meds.items():
             print(f"  {name:<18} {m['rate']:>10.0f} {m['p50_us']:>9.1f} {m['p99_us']:>9.1f} "
                   f"{m['cpu_us_per_msg']:>11.3f} {m['user_us_per_msg']:>7.2f} {m['sys_us_per_msg']:>7.2f} "
-                  f"{ratio(m['rate'], best_rate):>11} {ratio(m['cpu_us_per_msg'], best_cpu):>10}")
+                  f"{median_ratio(ratios[name]['rate']):>11} {median_ratio(ratios[name]['cpu']):>10}")
 
 
 def run_memory(results):
