@@ -149,12 +149,12 @@ def run_echo(results):
                     f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg")
 
 
-def round_ratios(rows, name, key, best):
-    """`name`'s `key` over the best competitor's in the same round, one
+def round_ratios(rows, name, key, best, versus=COMPETITORS):
+    """`name`'s `key` over the best of `versus` in the same round, one
     ratio per round in which both were measured."""
     ratios = []
     for r in rows[name]:
-        same_round = [c[key] for n in COMPETITORS if n in rows
+        same_round = [c[key] for n in versus if n in rows
                       for c in rows[n] if c["round"] == r["round"]]
         if same_round and best(same_round):
             ratios.append(r[key] / best(same_round))
@@ -177,7 +177,8 @@ def print_echo(results):
     print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
           f"(1 worker), load generator on core {LOAD_CORE}.")
     print("Ratios: rate / best competitor's rate in the same round (higher is better), CPU /\n"
-          "best competitor's CPU in the same round (lower is better), median over the rounds.\n"
+          "best competitor's CPU in the same round (lower is better), median over the rounds;\n"
+          "the async-std and smol servers' rate against tidings-tokio's, likewise.\n"
           "CPU per message is split into\n"
           "user and system time; 'floor' is a reference, not a competitor: one read, unmask, one\n"
           "write per message, no validation (bench/src/bin/echo_floor.rs), i.e. what the kernel\n"
@@ -190,14 +191,16 @@ def print_echo(results):
                                                  "user_us_per_msg", "sys_us_per_msg")}
                 for n, runs in rows.items()}
         ratios = {n: {"rate": round_ratios(rows, n, "rate", max),
-                      "cpu": round_ratios(rows, n, "cpu_us_per_msg", min)} for n in rows}
+                      "cpu": round_ratios(rows, n, "cpu_us_per_msg", min),
+                      "tokio": round_ratios(rows, n, "rate", max, ["tidings-tokio"])} for n in rows}
         print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
         print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
-              f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10}")
+              f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10} {'rate vs tidings-tokio':>22}")
         for name, m in meds.items():
             print(f"  {name:<18} {m['rate']:>10.0f} {m['p50_us']:>9.1f} {m['p99_us']:>9.1f} "
                   f"{m['cpu_us_per_msg']:>11.3f} {m['user_us_per_msg']:>7.2f} {m['sys_us_per_msg']:>7.2f} "
-                  f"{median_ratio(ratios[name]['rate']):>11} {median_ratio(ratios[name]['cpu']):>10}")
+                  f"{median_ratio(ratios[name]['rate']):>11} {median_ratio(ratios[name]['cpu']):>10} "
+                  f"{median_ratio(ratios[name]['tokio']) if name in TIDINGS[1:] else '':>22}")
 
 
 def run_memory(results):
