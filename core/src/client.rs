@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::connection::{BufferLimits, Connection, Info, Pump, Shared};
+use crate::connection::{BufferLimits, Connection, Info, Pump, Settings, Shared};
 use crate::error::Error;
 use crate::handshake::ClientHandshake;
 use crate::head::{HeadLimits, HeadReader};
@@ -156,19 +156,16 @@ pub async fn connect_over<T: Transport, R: Runtime>(
         local_addr: addrs.1,
         subprotocol: negotiated.subprotocol.map(String::into_boxed_str),
     };
-    let limits = Arc::new(BufferLimits {
-        read_buffer_size: config.read_buffer_size,
-        inbox_bytes: config.read_queue_size,
-        write_buffer_size: config.write_buffer_size,
-    });
     let clock_rt = rt.clone();
-    let shared = Arc::new(Shared::new(
-        info,
-        limits,
-        Arc::new(move || clock_rt.now()),
-        protocol,
-        None,
-    ));
+    let settings = Arc::new(Settings {
+        limits: BufferLimits {
+            read_buffer_size: config.read_buffer_size,
+            inbox_bytes: config.read_queue_size,
+            write_buffer_size: config.write_buffer_size,
+        },
+        clock: Arc::new(move || clock_rt.now()),
+    });
+    let shared = Arc::new(Shared::new(info, settings, protocol, None));
     shared.lock().drain_events();
     rt.spawn(Pump::new(shared.clone(), io, rt.clone(), None));
     Ok(Connection::from_shared(shared))

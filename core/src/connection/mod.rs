@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use pump::Pump;
 use shared::Inner;
-pub(crate) use shared::{BufferLimits, Clock, Info, Shared, push_back_small};
+pub(crate) use shared::{BufferLimits, Clock, Info, Settings, Shared, push_back_small};
 
 use crate::close::CloseCode;
 use crate::error::Error;
@@ -252,7 +252,7 @@ impl Connection {
     /// Polls for the next message (see [`read`](Self::read)).
     pub fn poll_read(&self, cx: &mut Context<'_>) -> Poll<Result<Message, Error>> {
         let mut inner = self.shared().lock();
-        let was_full = inner.unread_bytes() >= self.shared().limits.inbox_bytes;
+        let was_full = inner.unread_bytes() >= self.shared().limits().inbox_bytes;
         if inner.inbox.is_empty() {
             // Parse the next message from input the pump has already read.
             inner.drain_events_for(Some(cx.waker()));
@@ -289,7 +289,7 @@ impl Connection {
         if let Some(closed) = &inner.closed {
             return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
-        if !inner.has_write_capacity(self.shared().limits.write_buffer_size) {
+        if !inner.has_write_capacity(self.shared().limits().write_buffer_size) {
             inner.add_waiter(cx.waker());
             return Poll::Pending;
         }
@@ -303,7 +303,7 @@ impl Connection {
         if let Some(closed) = &inner.closed {
             return Poll::Ready(Err(Error::Closed(closed.clone())));
         }
-        if inner.has_write_capacity(self.shared().limits.write_buffer_size) {
+        if inner.has_write_capacity(self.shared().limits().write_buffer_size) {
             return Poll::Ready(Ok(()));
         }
         inner.add_waiter(cx.waker());

@@ -165,7 +165,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // no message waiting, keep reading: the message being received
             // must complete (the protocol bounds it by the max message size).
             let keep_up =
-                inner.inbox.is_empty() || inner.unread_bytes() < shared.limits.inbox_bytes;
+                inner.inbox.is_empty() || inner.unread_bytes() < shared.limits().inbox_bytes;
             if !self.read_done && inner.closed.is_none() && keep_up {
                 // What the frame being received still lacks, in one read
                 // if it is large (a 64 KiB message in 4 KiB reads would
@@ -175,7 +175,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 // comes back short tells the runtime the socket is drained
                 // (tokio then skips the read that would fail).
                 let wanted = inner.ws.input_wanted().min(MAX_READ);
-                let read_size = shared.limits.read_buffer_size.max(1);
+                let read_size = shared.limits().read_buffer_size.max(1);
                 let ws = &mut inner.ws;
                 let read = if wanted > read_size {
                     read_direct(
@@ -227,7 +227,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 }
             }
             self.socket
-                .publish_in_flight(&mut inner, shared.limits.write_buffer_size);
+                .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
             if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
                 && !self.socket.out.is_empty()
             {
@@ -302,7 +302,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             return Pin::new(self).poll(cx);
         }
         self.socket
-            .publish_in_flight(&mut inner, shared.limits.write_buffer_size);
+            .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
         // No timer to re-arm: what a handler does to an open connection
         // (send data, pings, pongs) moves none of its deadlines; only a
         // close does, and a closing connection took the full poll above.

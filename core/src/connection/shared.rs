@@ -26,6 +26,13 @@ pub(crate) struct BufferLimits {
 /// The clock, as a closure over the runtime (the core never reads it itself).
 pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
+/// What every connection of a server shares (a client connection has its
+/// own): one pointer per connection.
+pub(crate) struct Settings {
+    pub(crate) limits: BufferLimits,
+    pub(crate) clock: Clock,
+}
+
 /// Identity and addresses of a connection, fixed at creation.
 #[derive(Debug)]
 pub(crate) struct Info {
@@ -39,8 +46,7 @@ pub(crate) struct Info {
 pub(crate) struct Shared {
     pub(crate) info: Info,
     /// Shared by every connection of a server.
-    pub(crate) limits: Arc<BufferLimits>,
-    pub(crate) clock: Clock,
+    pub(crate) settings: Arc<Settings>,
     pub(crate) values: Mutex<http::Extensions>,
     /// The server's hub (`None` for a client connection).
     pub(crate) hub: Option<Arc<Hub>>,
@@ -67,14 +73,19 @@ pub(crate) struct Inner {
     stats: Option<Arc<Counters>>,
     pump: Option<Waker>,
     reader: Option<Waker>,
-    waiters: Vec<Waker>,
+    /// Tasks waiting for write capacity, a flush or the end: allocated for
+    /// the first one (most connections never have one), then kept.
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes in every connection's state instead of a Vec's 24"
+    )]
+    waiters: Option<Box<Vec<Waker>>>,
 }
 
 impl Shared {
     pub(crate) fn new(
         info: Info,
-        limits: Arc<BufferLimits>,
-        clock: Clock,
+        settings: Arc<Settings>,
         ws: ws::Connection,
         hub: Option<Arc<Hub>>,
     ) -> Self {
@@ -83,8 +94,7 @@ impl Shared {
         let stats = hub.as_ref().map(|hub| hub.counters().clone());
         Shared {
             info,
-            limits,
-            clock,
+            settings,
             values: Mutex::new(http::Extensions::new()),
             hub,
             handles: AtomicUsize::new(0),
@@ -99,7 +109,7 @@ impl Shared {
                 stats,
                 pump: None,
                 reader: None,
-                waiters: Vec::new(),
+                waiters: None,
             }),
         }
     }
@@ -113,8 +123,13 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The buffer sizes.
+    pub(crate) fn limits(&self) -> &BufferLimits {
+        &self.settings.limits
+    }
+
     pub(crate) fn now(&self) -> Instant {
-        (self.clock)()
+        (self.settings.clock)()
     }
 
     fn values(&self) -> MutexGuard<'_, http::Extensions> {
@@ -227,8 +242,9 @@ impl Inner {
 
     /// Registers a task waiting for write capacity, a flush or the end.
     pub(crate) fn add_waiter(&mut self, waker: &Waker) {
-        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
-            self.waiters.push(waker.clone());
+        let waiters = self.waiters.get_or_insert_default();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
         }
     }
 
@@ -260,11 +276,11 @@ impl Inner {
     }
 
     pub(crate) fn wake_waiters(&mut self) {
-        if self.waiters.is_empty() {
+        let Some(waiters) = self.waiters.as_mut().filter(|waiters| !waiters.is_empty()) else {
             // The common case, on every pump round: skip the drain.
             return;
-        }
-        for waker in self.waiters.drain(..) {
+        };
+        for waker in waiters.drain(..) {
             waker.wake();
         }
     }
@@ -325,7 +341,7 @@ mod tests {
         );
         eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
         assert!(sizes.0 <= 280, "ws::Connection is {} bytes", sizes.0);
-        assert!(sizes.1 <= 408, "Inner is {} bytes", sizes.1);
-        assert!(sizes.2 <= 568, "Shared is {} bytes", sizes.2);
+        assert!(sizes.1 <= 392, "Inner is {} bytes", sizes.1);
+        assert!(sizes.2 <= 536, "Shared is {} bytes", sizes.2);
     }
 }

@@ -40,7 +40,7 @@ pub use sse::{
 };
 pub(crate) use sse::{Offer, Outbox as SseOutbox};
 
-use crate::connection::{BufferLimits, Clock};
+use crate::connection::{BufferLimits, Clock, Settings};
 use crate::handshake::ServerHandshake;
 use crate::hub::{Hub, HubConfig, Stats};
 use crate::io_util::with_deadline;
@@ -66,11 +66,9 @@ pub struct Service {
     /// `config.websocket` (zero timers disabled), shared by every
     /// connection's protocol state.
     websocket: Arc<ws::Config>,
-    /// The clock of the runtime the service runs on, made once for every
-    /// connection (see [`Service::clock`]).
-    clock: OnceLock<(TypeId, Clock)>,
-    /// The configuration's buffer sizes, shared by every connection.
-    buffer_limits: Arc<BufferLimits>,
+    /// The buffer sizes and the clock of the runtime the service runs on,
+    /// made once for every connection (see [`Service::connection_settings`]).
+    settings: OnceLock<(TypeId, Arc<Settings>)>,
     shutdown: Arc<Signal>,
     /// Set when shutdown has begun and no task is left.
     drained: Signal,
@@ -99,16 +97,10 @@ impl Service {
         });
         let mut websocket = config.websocket.clone();
         websocket.disable_zero_timers();
-        let buffer_limits = Arc::new(BufferLimits {
-            read_buffer_size: config.read_buffer_size,
-            inbox_bytes: config.read_queue_size,
-            write_buffer_size: config.write_buffer_size,
-        });
         Arc::new(Service {
             router,
-            buffer_limits,
             websocket: Arc::new(websocket),
-            clock: OnceLock::new(),
+            settings: OnceLock::new(),
             config,
             handshake,
             hub,
@@ -243,18 +235,32 @@ impl Service {
             .is_ok()
     }
 
-    /// `rt`'s clock as a closure. A runtime without state (every adapter's)
-    /// reads the same clock through any of its values, so its closure is
-    /// made once and shared by every connection; any other gets its own.
+    /// `rt`'s clock as a closure (see [`connection_settings`](Self::connection_settings)).
     pub(crate) fn clock<R: Runtime>(&self, rt: &R) -> Clock {
-        let make = || -> Clock {
+        self.connection_settings(rt).clock.clone()
+    }
+
+    /// The configuration's buffer sizes and `rt`'s clock as a closure. A
+    /// runtime without state (every adapter's) reads the same clock through
+    /// any of its values, so they are made once and shared by every
+    /// connection; any other runtime gets them for each connection.
+    pub(crate) fn connection_settings<R: Runtime>(&self, rt: &R) -> Arc<Settings> {
+        let make = || {
             let rt = rt.clone();
-            Arc::new(move || rt.now())
+            let clock: Clock = Arc::new(move || rt.now());
+            Arc::new(Settings {
+                limits: BufferLimits {
+                    read_buffer_size: self.config.read_buffer_size,
+                    inbox_bytes: self.config.read_queue_size,
+                    write_buffer_size: self.config.write_buffer_size,
+                },
+                clock,
+            })
         };
         if size_of::<R>() == 0 {
-            let (runtime, clock) = self.clock.get_or_init(|| (TypeId::of::<R>(), make()));
+            let (runtime, settings) = self.settings.get_or_init(|| (TypeId::of::<R>(), make()));
             if *runtime == TypeId::of::<R>() {
-                return clock.clone();
+                return settings.clone();
             }
         }
         make()

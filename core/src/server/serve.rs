@@ -336,8 +336,7 @@ async fn handle_request<R: Runtime, T: Transport>(
             };
             let shared = Arc::new(Shared::new(
                 info,
-                service.buffer_limits.clone(),
-                service.clock(rt),
+                service.connection_settings(rt),
                 protocol,
                 Some(service.hub.clone()),
             ));
