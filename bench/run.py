@@ -178,9 +178,11 @@ def print_echo(results):
           f"(1 worker), load generator on core {LOAD_CORE}.")
     print("Ratios: rate / best competitor's rate in the same round (higher is better), CPU /\n"
           "best competitor's CPU in the same round (lower is better), median over the rounds;\n"
-          "the async-std and smol servers' rate against tidings-tokio's, likewise.\n"
-          "CPU per message is split into\n"
-          "user and system time; 'floor' is a reference, not a competitor: one read, unmask, one\n"
+          "'vs tokio': the async-std and smol servers' rate against tidings-tokio's, likewise. 'best rounds':\n"
+          "each server's fastest round (rate) and cheapest round (CPU) against the best\n"
+          "competitor's (the kernel has slow modes, e.g. system time doubling for 64 KiB\n"
+          "messages in some runs of every server, that a median of few rounds does not\n"
+          "always hide). CPU per message is split into user and system time; 'floor' is a reference, not a competitor: one read, unmask, one\n"
           "write per message, no validation (bench/src/bin/echo_floor.rs), i.e. what the kernel\n"
           "and tokio cost.")
     for scenario, (conns, size, inflight) in SCENARIOS.items():
@@ -193,14 +195,20 @@ def print_echo(results):
         ratios = {n: {"rate": round_ratios(rows, n, "rate", max),
                       "cpu": round_ratios(rows, n, "cpu_us_per_msg", min),
                       "tokio": round_ratios(rows, n, "rate", max, ["tidings-tokio"])} for n in rows}
+        best_rate = {n: max(r["rate"] for r in runs) for n, runs in rows.items()}
+        best_cpu = {n: min(r["cpu_us_per_msg"] for r in runs) for n, runs in rows.items()}
+        top_rate = max((best_rate[n] for n in COMPETITORS if n in rows), default=0)
+        top_cpu = min((best_cpu[n] for n in COMPETITORS if n in rows), default=0)
         print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
         print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
-              f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10} {'rate vs tidings-tokio':>22}")
+              f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10} {'vs tokio':>9} "
+              f"{'best rounds: rate':>18} {'cpu':>6}")
         for name, m in meds.items():
             print(f"  {name:<18} {m['rate']:>10.0f} {m['p50_us']:>9.1f} {m['p99_us']:>9.1f} "
                   f"{m['cpu_us_per_msg']:>11.3f} {m['user_us_per_msg']:>7.2f} {m['sys_us_per_msg']:>7.2f} "
                   f"{median_ratio(ratios[name]['rate']):>11} {median_ratio(ratios[name]['cpu']):>10} "
-                  f"{median_ratio(ratios[name]['tokio']) if name in TIDINGS[1:] else '':>22}")
+                  f"{median_ratio(ratios[name]['tokio']) if name in TIDINGS[1:] else '':>9} "
+                  f"{ratio(best_rate[name], top_rate):>18} {ratio(best_cpu[name], top_cpu):>6}")
 
 
 def run_memory(results):
