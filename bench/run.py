@@ -176,15 +176,15 @@ def ratio(value, best):
 def print_echo(results):
     print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
           f"(1 worker), load generator on core {LOAD_CORE}.")
-    print("Ratios: rate / best competitor's rate in the same round (higher is better), CPU /\n"
+    print("Ratios: rate / best competitor's rate in the same round (higher is better) and CPU /\n"
           "best competitor's CPU in the same round (lower is better), median over the rounds;\n"
-          "'vs tokio': the async-std and smol servers' rate against tidings-tokio's, likewise. 'best rounds':\n"
-          "each server's fastest round (rate) and cheapest round (CPU) against the best\n"
-          "competitor's (the kernel has slow modes, e.g. system time doubling for 64 KiB\n"
-          "messages in some runs of every server, that a median of few rounds does not\n"
-          "always hide). CPU per message is split into user and system time; 'floor' is a reference, not a competitor: one read, unmask, one\n"
-          "write per message, no validation (bench/src/bin/echo_floor.rs), i.e. what the kernel\n"
-          "and tokio cost.")
+          "'vs tokio': the async-std and smol servers' rate / tidings-tokio's, likewise.\n"
+          "'best rounds': each server's fastest round (rate) and cheapest round (CPU) against\n"
+          "the best competitor's: the kernel has slow modes (e.g. system time doubling for\n"
+          "64 KiB messages in some runs of every server) that a median of few rounds does not\n"
+          "always hide. CPU per message is split into user and system time. 'floor' is a\n"
+          "reference, not a competitor: one read, unmask, one write per message, no validation\n"
+          "(bench/src/bin/echo_floor.rs), i.e. what the kernel and tokio cost.")
     for scenario, (conns, size, inflight) in SCENARIOS.items():
         rows = {n: results[n][scenario] for n in SERVERS if scenario in results.get(n, {})}
         if not rows:
