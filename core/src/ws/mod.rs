@@ -351,9 +351,10 @@ impl Connection {
         self.input_arrived(now);
     }
 
-    /// Room for `len` bytes of input to be read into directly, at the end
-    /// of the receive buffer (see [`InputBuffer`]): for large frames, this
-    /// spares [`handle_input`](Self::handle_input)'s copy. Size it with
+    /// Room for `len` bytes of input to be read into directly (see
+    /// [`InputBuffer`]): at the end of the receive buffer, or after the
+    /// received part of a large frame, in that frame's own buffer. For
+    /// large frames this spares [`handle_input`](Self::handle_input)'s copy. Size it with
     /// [`input_wanted`](Self::input_wanted), which bounds how fast the
     /// buffer grows.
     pub fn input_buffer(&mut self, len: usize) -> InputBuffer<'_> {
