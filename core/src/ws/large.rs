@@ -11,7 +11,9 @@
 //! 64 KiB echo that zeroing was two thirds of the server's own instructions.
 //! A recycled `Vec<u8>` stays initialised: in steady state nothing is
 //! zeroed. The pool is small and bounded ([`POOLED_BUFFERS`] buffers of at
-//! most [`MAX_POOLED_LEN`] bytes per thread).
+//! most [`MAX_POOLED_LEN`] bytes per thread). A large frame costs two small
+//! allocations of its own (the frame's [`LargePayload`] box and the
+//! message's `Bytes` owner), next to at least 16 KiB of payload.
 
 use std::cell::RefCell;
 
