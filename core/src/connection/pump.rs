@@ -288,24 +288,32 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             drop(inner);
             return Pin::new(self).poll(cx);
         }
-        if inner.ws.pending_transmit() == 0 {
-            // Nothing new; what `out` holds waits for write readiness.
-            return Poll::Pending;
-        }
-        self.socket.take_output(&mut inner);
-        drop(inner);
-        let written = self.socket.write_output(cx);
-        let mut inner = shared.lock();
-        if written.is_none() {
-            // The transport failed: the full poll ends the connection.
-            drop(inner);
-            return Pin::new(self).poll(cx);
-        }
-        self.socket
-            .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
         // No timer to re-arm: what a handler does to an open connection
         // (send data, pings, pongs) moves none of its deadlines; only a
         // close does, and a closing connection took the full poll above.
+        for _ in 0..BUDGET {
+            if inner.ws.pending_transmit() == 0 || !self.socket.out.is_empty() {
+                // Nothing new, or what `out` holds waits for write
+                // readiness (then the rest is taken once it is written).
+                return Poll::Pending;
+            }
+            self.socket.take_output(&mut inner);
+            drop(inner);
+            let written = self.socket.write_output(cx);
+            inner = shared.lock();
+            if written.is_none() {
+                // The transport failed: the full poll ends the connection.
+                drop(inner);
+                return Pin::new(self).poll(cx);
+            }
+            self.socket
+                .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
+            // Output queued while the lock was released (a broadcast, a
+            // writer on another thread) did not wake the pump, since bytes
+            // were in flight: the next round takes it.
+        }
+        drop(inner);
+        cx.waker().wake_by_ref();
         Poll::Pending
     }
 
@@ -362,25 +370,39 @@ impl<T: Transport> Socket<T> {
     /// Tells the writers how much output is still being written, and wakes
     /// those waiting for room if there is room.
     fn publish_in_flight(&self, inner: &mut Inner, write_buffer_size: usize) {
-        inner.in_flight = self.out.remaining();
-        inner.in_flight_chunks = u32::try_from(self.out.len()).unwrap_or(u32::MAX);
+        self.record_in_flight(inner);
         if inner.has_write_capacity(write_buffer_size) {
             inner.wake_waiters();
         }
     }
 
-    /// Takes the protocol's output (own and shared chunks) into `out`.
+    /// Records how much output is being written (taken from the protocol,
+    /// not yet written): what `flush`, the writers' capacity check and the
+    /// slow-consumer policy count next to the protocol's own queue.
+    fn record_in_flight(&self, inner: &mut Inner) {
+        inner.in_flight = self.out.remaining();
+        inner.in_flight_chunks = u32::try_from(self.out.len()).unwrap_or(u32::MAX);
+    }
+
+    /// Takes the protocol's output (own and shared chunks) into `out`, and
+    /// counts it in flight before the caller releases the lock to write it:
+    /// a `flush` on another thread must not find it neither queued nor in
+    /// flight while it is being written.
     fn take_output(&mut self, inner: &mut Inner) {
         if self.write_failed {
             return;
         }
         // Checked first: most rounds find nothing queued.
-        while inner.ws.pending_transmit() > 0 {
-            let Some(chunk) = inner.ws.poll_transmit_chunk() else {
-                break;
-            };
-            self.out.push(chunk);
+        if inner.ws.pending_transmit() == 0 {
+            return;
         }
+        while let Some(chunk) = inner.ws.poll_transmit_chunk() {
+            self.out.push(chunk);
+            if inner.ws.pending_transmit() == 0 {
+                break;
+            }
+        }
+        self.record_in_flight(inner);
     }
 
     /// Writes `out` (vectored) as far as the transport accepts, then
