@@ -555,6 +555,15 @@ impl Connection {
     /// queued for [`poll_transmit`](Self::poll_transmit) as frames are read.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.rx.is_empty()
+            && self.frame.is_none()
+            && !self.eof
+            && matches!(self.state, State::Open | State::Closing)
+        {
+            // Nothing to parse and no end to report: the common call, once
+            // per message, after the input has been taken.
+            return None;
+        }
         loop {
             match self.state {
                 State::Closed => {
