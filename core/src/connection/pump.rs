@@ -386,8 +386,8 @@ impl<T: Transport> Socket<T> {
 
     /// Takes the protocol's output (own and shared chunks) into `out`, and
     /// counts it in flight before the caller releases the lock to write it:
-    /// a `flush` on another thread must not find it neither queued nor in
-    /// flight while it is being written.
+    /// while it is being written, a `flush` on another thread must still
+    /// find it (queued or in flight).
     fn take_output(&mut self, inner: &mut Inner) {
         if self.write_failed {
             return;
