@@ -389,18 +389,16 @@ impl<T: Transport> Socket<T> {
     /// while it is being written, a `flush` on another thread must still
     /// find it (queued or in flight).
     fn take_output(&mut self, inner: &mut Inner) {
-        if self.write_failed {
+        // Most rounds find nothing queued: then nothing changes.
+        if self.write_failed || inner.ws.pending_transmit() == 0 {
             return;
         }
-        // Checked first: most rounds find nothing queued.
-        if inner.ws.pending_transmit() == 0 {
-            return;
-        }
-        while let Some(chunk) = inner.ws.poll_transmit_chunk() {
-            self.out.push(chunk);
-            if inner.ws.pending_transmit() == 0 {
+        // Counted down by each chunk taken: no call that finds nothing.
+        while inner.ws.pending_transmit() > 0 {
+            let Some(chunk) = inner.ws.poll_transmit_chunk() else {
                 break;
-            }
+            };
+            self.out.push(chunk);
         }
         self.record_in_flight(inner);
     }

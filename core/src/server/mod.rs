@@ -95,11 +95,10 @@ impl Service {
             outbox_messages: config.outbox_messages,
             broadcast_compression: config.broadcast_compression,
         });
-        let mut websocket = config.websocket.clone();
-        websocket.disable_zero_timers();
+        let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
         Arc::new(Service {
             router,
-            websocket: Arc::new(websocket),
+            websocket,
             settings: OnceLock::new(),
             config,
             handshake,

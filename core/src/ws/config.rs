@@ -1,5 +1,6 @@
 //! Connection role and configuration.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::deflate::DeflateConfig;
@@ -159,25 +160,26 @@ impl Config {
         self
     }
 
-    /// Whether a timer is set to zero (which [`Connection::new`](super::Connection::new)
-    /// treats as disabled).
-    pub(crate) fn has_zero_timer(&self) -> bool {
-        [self.ping_period, self.pong_wait, self.idle_timeout]
+    /// `config` with a zero `ping_period`, `pong_wait` or `idle_timeout`
+    /// turned into `None` (disabled: a zero period would make the timer due
+    /// forever). A shared configuration is copied only if a timer is zero.
+    pub(crate) fn disable_zero_timers(mut config: Arc<Config>) -> Arc<Config> {
+        let zero = |timer: Option<Duration>| timer.is_some_and(|duration| duration.is_zero());
+        if [config.ping_period, config.pong_wait, config.idle_timeout]
             .into_iter()
-            .any(|timer| timer.is_some_and(|duration| duration.is_zero()))
-    }
-
-    /// Turns a zero `ping_period`, `pong_wait` or `idle_timeout` into `None`
-    /// (disabled): a zero period would make the timer due forever.
-    pub(crate) fn disable_zero_timers(&mut self) {
-        for timer in [
-            &mut self.ping_period,
-            &mut self.pong_wait,
-            &mut self.idle_timeout,
-        ] {
-            if timer.is_some_and(|duration| duration.is_zero()) {
-                *timer = None;
+            .any(zero)
+        {
+            let config = Arc::make_mut(&mut config);
+            for timer in [
+                &mut config.ping_period,
+                &mut config.pong_wait,
+                &mut config.idle_timeout,
+            ] {
+                if zero(*timer) {
+                    *timer = None;
+                }
             }
         }
+        config
     }
 }

@@ -210,10 +210,7 @@ impl Connection {
     /// `config` may be an `Arc<Config>` shared by many connections (a
     /// server's): each connection then keeps only a pointer to it.
     pub fn new(role: Role, config: impl Into<Arc<Config>>, now: Instant) -> Self {
-        let mut config = config.into();
-        if config.has_zero_timer() {
-            Arc::make_mut(&mut config).disable_zero_timers();
-        }
+        let config = Config::disable_zero_timers(config.into());
         let (mask_keys, mask) = match role {
             Role::Server => (None, MaskRule::Required),
             Role::Client { mask_seed } => (
