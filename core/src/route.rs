@@ -191,8 +191,9 @@ impl Pattern {
         &self.source
     }
 
-    /// The pattern as written, shared (no copy per connection).
-    pub(crate) fn shared_str(&self) -> &Arc<str> {
+    /// The pattern as written, shared (a driver keeps one per route, not a
+    /// copy per connection).
+    pub fn shared_str(&self) -> &Arc<str> {
         &self.source
     }
 

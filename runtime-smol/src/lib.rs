@@ -2,7 +2,7 @@
 //!
 //! tidings on the [smol] runtime: a WebSocket server with a Forge-style
 //! router, and a WebSocket client. Everything but binding, accepting,
-//! connecting, sleeping and spawning lives in [`tidings_core`] and is
+//! connecting, sleeping and spawning lives in [`tidings_framework`] and is
 //! re-exported here.
 //!
 //! [smol]: https://docs.rs/smol
@@ -39,16 +39,87 @@ use std::time::Instant;
 
 use smol::Async;
 
-use tidings_core::runtime::{Net, Runtime, Transport};
+use tidings_framework::runtime::{Net, Runtime, Transport};
 
-tidings_core::adapter_api!(Smol);
+// The framework's API, re-exported: everything but the runtime lives in
+// `tidings-framework` (and the protocol modules in `tidings-core`).
+pub use tidings_framework::client::ClientConfig;
+pub use tidings_framework::close::CloseCode;
+pub use tidings_framework::deflate::DeflateConfig;
+pub use tidings_framework::event_source::{EventSourceConfig, EventSourceError};
+pub use tidings_framework::http::StatusCode;
+pub use tidings_framework::server::{
+    Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit, Response,
+    RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic,
+};
+pub use tidings_framework::sse::DecodedEvent;
+pub use tidings_framework::{Connection, Error, Message, Utf8Bytes, deflate, hub, sse, ws};
+
+/// A WebSocket and SSE server on smol: bind, then `run` (see
+/// [`tidings_framework::server::Server`]).
+pub type Server = tidings_framework::server::Server<Smol>;
+
+/// Controls a running [`Server`]: graceful shutdown, connection count,
+/// serving extra streams.
+pub type ServerHandle = tidings_framework::server::ServerHandle<Smol>;
+
+/// A Server-Sent Events client on smol (see
+/// [`tidings_framework::event_source`]): `EventSource::connect(url, config)`,
+/// then `next().await` or use it as a `Stream`.
+pub type EventSource = tidings_framework::event_source::EventSource<Smol>;
+
+/// Connects to a `ws://` URL with the default client configuration and
+/// performs the opening handshake.
+pub async fn connect(url: &str) -> Result<Connection, Error> {
+    connect_with(url, ClientConfig::default()).await
+}
+
+/// Connects to a `ws://` URL with `config`.
+pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Connection, Error> {
+    tidings_framework::client::connect::<Smol>(url, config).await
+}
+
+/// Connects a Server-Sent Events client to an `http://` URL with the
+/// default configuration (reconnects forever, 3 s delay until the server
+/// sends `retry:`).
+pub async fn connect_events(url: &str) -> Result<EventSource, EventSourceError> {
+    EventSource::connect(url, EventSourceConfig::default()).await
+}
+
+/// Connects a Server-Sent Events client to an `http://` URL with `config`.
+pub async fn connect_events_with(
+    url: &str,
+    config: EventSourceConfig,
+) -> Result<EventSource, EventSourceError> {
+    EventSource::connect(url, config).await
+}
+
+/// Test helpers on smol (see [`tidings_framework::testing`]): an app on
+/// an ephemeral port, WebSocket and SSE test clients with expectations, and
+/// an AsyncAPI document check. Needs the `testing` feature (enable it in
+/// `[dev-dependencies]`).
+#[cfg(feature = "testing")]
+pub mod testing {
+    pub use tidings_framework::testing::{DEFAULT_TIMEOUT, asyncapi_problems};
+
+    /// An app served on `127.0.0.1` at an ephemeral port, stopped when
+    /// dropped (see [`tidings_framework::testing::TestApp`]).
+    pub type TestApp = tidings_framework::testing::TestApp<super::Smol>;
+
+    /// A WebSocket test client (see [`tidings_framework::testing::WsClient`]).
+    pub type WsClient = tidings_framework::testing::WsClient<super::Smol>;
+
+    /// A Server-Sent Events test client (see
+    /// [`tidings_framework::testing::SseClient`]).
+    pub type SseClient = tidings_framework::testing::SseClient<super::Smol>;
+}
 
 /// A connected TCP stream (see [`tidings_async_io::TcpStream`]): smol's
 /// socket, whose reads skip the failing system call when the previous read
 /// drained the socket.
 pub use tidings_async_io::TcpStream as Stream;
 
-/// The smol runtime, for the core's async layer.
+/// The smol runtime, for the framework.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Smol;
 
@@ -114,5 +185,5 @@ pub async fn connect_stream<S: Transport>(
     url: &str,
     config: ClientConfig,
 ) -> Result<Connection, Error> {
-    tidings_core::client::connect_over(stream, url, config, Smol, (None, None)).await
+    tidings_framework::client::connect_over(stream, url, config, Smol, (None, None)).await
 }

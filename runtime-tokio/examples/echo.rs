@@ -14,7 +14,7 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
     let server = Server::bind_with(
         &addr,
-        Router::new().websocket("/*path", tidings_core::server::echo),
+        Router::new().websocket("/*path", tidings_framework::server::echo),
         ServerConfig::default()
             .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
     )

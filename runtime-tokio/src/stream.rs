@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A connected TCP stream on tokio, as [`Net::Stream`](tidings_core::runtime::Net::Stream).
+/// A connected TCP stream on tokio, as [`Net::Stream`](tidings_framework::runtime::Net::Stream).
 #[derive(Debug)]
 pub struct TokioStream {
     inner: TcpStream,

@@ -28,10 +28,10 @@ use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 
 pub use smol::channel;
 pub use tidings_async_std::AsyncStd;
-pub use tidings_core::client::ClientConfig;
-pub use tidings_core::runtime::{Net, Runtime};
-pub use tidings_core::server::{Router, Server, ServerConfig, ServerHandle};
-pub use tidings_core::{Connection, Error, Message};
+pub use tidings_framework::client::ClientConfig;
+pub use tidings_framework::runtime::{Net, Runtime};
+pub use tidings_framework::server::{Router, Server, ServerConfig, ServerHandle};
+pub use tidings_framework::{Connection, Error, Message};
 pub use tidings_smol::Smol;
 pub use tidings_tokio::Tokio;
 
@@ -160,14 +160,16 @@ pub async fn start_server<N: TestRuntime>(router: Router, config: ServerConfig) 
 
 /// Connects the tidings client to `url` on runtime `N`.
 pub async fn client<N: TestRuntime>(url: &str, config: ClientConfig) -> Connection {
-    tidings_core::client::connect::<N>(url, config)
+    tidings_framework::client::connect::<N>(url, config)
         .await
         .unwrap_or_else(|error| panic!("connect to {url}: {error}"))
 }
 
 /// The `Closed` details of a result that must be [`Error::Closed`].
 #[track_caller]
-pub fn expect_closed<T: std::fmt::Debug>(result: Result<T, Error>) -> tidings_core::ws::Closed {
+pub fn expect_closed<T: std::fmt::Debug>(
+    result: Result<T, Error>,
+) -> tidings_framework::ws::Closed {
     match result {
         Err(Error::Closed(closed)) => *closed,
         other => panic!("expected Error::Closed, got {other:?}"),
@@ -325,7 +327,7 @@ pub struct SseClient<N: TestRuntime> {
     /// Every body byte read so far.
     pub body: Vec<u8>,
     /// The decoder the body is fed to.
-    pub decoder: tidings_core::sse::Decoder,
+    pub decoder: tidings_framework::sse::Decoder,
     eof: bool,
 }
 
@@ -339,7 +341,7 @@ impl<N: TestRuntime> SseClient<N> {
             raw,
             head,
             body: Vec::new(),
-            decoder: tidings_core::sse::Decoder::new(),
+            decoder: tidings_framework::sse::Decoder::new(),
             eof: false,
         };
         let rest = std::mem::take(&mut client.raw.buffered);
@@ -374,7 +376,7 @@ impl<N: TestRuntime> SseClient<N> {
     }
 
     /// The next event, or `None` once the stream has ended.
-    pub async fn next_event(&mut self) -> Option<tidings_core::sse::DecodedEvent> {
+    pub async fn next_event(&mut self) -> Option<tidings_framework::sse::DecodedEvent> {
         loop {
             if let Some(event) = self.decoder.poll_event() {
                 return Some(event);
@@ -386,7 +388,7 @@ impl<N: TestRuntime> SseClient<N> {
     }
 
     /// Every remaining event until the server ends the stream.
-    pub async fn events_to_end(&mut self) -> Vec<tidings_core::sse::DecodedEvent> {
+    pub async fn events_to_end(&mut self) -> Vec<tidings_framework::sse::DecodedEvent> {
         let mut events = Vec::new();
         while let Some(event) = self.next_event().await {
             events.push(event);

@@ -10,9 +10,9 @@
 use std::cell::Cell;
 use std::time::Instant;
 
-use tidings_core::frame::{FrameHeader, OpCode, apply_mask};
-use tidings_core::server::ServerConfig;
-use tidings_core::ws::{Config, Connection, Event, Role};
+use tidings_framework::frame::{FrameHeader, OpCode, apply_mask};
+use tidings_framework::server::ServerConfig;
+use tidings_framework::ws::{Config, Connection, Event, Role};
 use tidings_tests::CountingAllocator;
 
 thread_local! {

@@ -17,7 +17,7 @@ use std::sync::{Mutex, mpsc};
 
 use std::future::Future;
 use std::pin::Pin;
-use tidings_core::server::{Router, ServerConfig};
+use tidings_framework::server::{Router, ServerConfig};
 
 use tidings_tests::{CountingAllocator, TestRuntime, masked_frame, start_server, upgrade_request};
 
@@ -90,7 +90,7 @@ fn serve_in_background<N: TestRuntime>(block_on: fn(Body)) -> SocketAddr {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
         block_on(Box::pin(async move {
-            let router = Router::new().websocket("/*path", tidings_core::server::echo);
+            let router = Router::new().websocket("/*path", tidings_framework::server::echo);
             let server = start_server::<N>(router, ServerConfig::default()).await;
             sender.send(server.addr).expect("send the address");
             // Keeps the server (dropping it shuts it down) without waking.

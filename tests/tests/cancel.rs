@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use std::pin::pin;
-use tidings_core::close::CloseCode;
+use tidings_framework::close::CloseCode;
 use tidings_tests::{
     ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, all_runtimes, channel,
     client, expect_closed, sleep, start_server, timeout,

@@ -2,8 +2,8 @@
 //! closes the connection.
 
 use std::time::{Duration, Instant};
-use tidings_core::close::CloseCode;
-use tidings_core::ws::{CloseCause, CloseFrame, Closed};
+use tidings_framework::close::CloseCode;
+use tidings_framework::ws::{CloseCause, CloseFrame, Closed};
 
 use tidings_tests::{
     ClientConfig, Connection, Error, RawClient, Router, ServerConfig, TestRuntime, all_runtimes,

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use tidings_core::deflate::{DeflateConfig, DeflateParams, SharedCompressor};
-use tidings_core::hub::{BroadcastCompression, Filter, Payload};
-use tidings_core::ws::{self, Event, Role};
+use tidings_framework::deflate::{DeflateConfig, DeflateParams, SharedCompressor};
+use tidings_framework::hub::{BroadcastCompression, Filter, Payload};
+use tidings_framework::ws::{self, Event, Role};
 use tidings_tests::{
     ClientConfig, Message, RawClient, Router, ServerConfig, TestRuntime, all_runtimes, client,
     masked_frame, server_frames, start_server, wait_until,
@@ -27,7 +27,7 @@ fn deflate_server(websocket: ws::Config) -> ServerConfig {
 }
 
 fn echo_router() -> Router {
-    Router::new().websocket("/*path", tidings_core::server::echo)
+    Router::new().websocket("/*path", tidings_framework::server::echo)
 }
 
 /// A chat-like, compressible text of about `n` bytes.

@@ -2,9 +2,9 @@
 //! concurrent writers that must not interleave frames.
 
 use serde::{Deserialize, Serialize};
-use tidings_core::close::CloseCode;
-use tidings_core::testing::TestApp;
-use tidings_core::ws;
+use tidings_framework::close::CloseCode;
+use tidings_framework::testing::TestApp;
+use tidings_framework::ws;
 use tidings_tests::{
     ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, all_runtimes, channel,
     client, expect_closed, start_server,
@@ -19,7 +19,7 @@ all_runtimes!(
 );
 
 fn echo_router() -> Router {
-    Router::new().websocket("/*path", tidings_core::server::echo)
+    Router::new().websocket("/*path", tidings_framework::server::echo)
 }
 
 async fn echo_text_binary_empty<N: TestRuntime>() {
@@ -86,7 +86,7 @@ async fn json_round_trip<N: TestRuntime>() {
     conn.write("{\"name\": 1}").await.unwrap();
     assert!(matches!(
         conn.read_json::<Point>().await,
-        Err(tidings_core::Error::Json(_))
+        Err(tidings_framework::Error::Json(_))
     ));
     conn.write_json(&point).await.unwrap();
     assert_eq!(conn.read_json::<Point>().await.unwrap(), point);

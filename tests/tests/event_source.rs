@@ -1,4 +1,4 @@
-//! The SSE client (`tidings_core::event_source::EventSource`) against
+//! The SSE client (`tidings_framework::event_source::EventSource`) against
 //! hand-written servers that write exact bytes, on all three runtimes:
 //! fields and headers, reconnection with `Last-Event-ID` after the `retry:`
 //! delay, 204, wrong status or content type, chunked and `Content-Length`
@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
-use tidings_core::event_source::{EventSource, EventSourceConfig, EventSourceError};
-use tidings_core::http::{HeaderName, HeaderValue};
-use tidings_core::sse::DecodedEvent;
+use tidings_framework::event_source::{EventSource, EventSourceConfig, EventSourceError};
+use tidings_framework::http::{HeaderName, HeaderValue};
+use tidings_framework::sse::DecodedEvent;
 use tidings_tests::channel::{Receiver, unbounded};
 use tidings_tests::{TestRuntime, all_runtimes, has_header, sleep, timeout};
 

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::io::{AsyncRead, AsyncWrite};
-use tidings_core::client::connect_over;
-use tidings_core::server::echo;
+use tidings_framework::client::connect_over;
+use tidings_framework::server::echo;
 use tidings_tests::{
     ClientConfig, Connection, Router, ServerConfig, TestRuntime, all_runtimes, start_server,
 };

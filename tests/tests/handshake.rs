@@ -16,7 +16,7 @@ all_runtimes!(
 );
 
 async fn server<N: TestRuntime>() -> TestServer<N> {
-    let router = Router::new().websocket("/ws", tidings_core::server::echo);
+    let router = Router::new().websocket("/ws", tidings_framework::server::echo);
     start_server::<N>(router, ServerConfig::default()).await
 }
 
@@ -91,10 +91,10 @@ async fn good_request_gets_101<N: TestRuntime>() {
 
 async fn origin_check_refuses_with_403<N: TestRuntime>() {
     let config =
-        ServerConfig::default().origin(tidings_core::handshake::OriginPolicy::AllowList(vec![
-            "https://good.example".to_owned(),
-        ]));
-    let router = Router::new().websocket("/ws", tidings_core::server::echo);
+        ServerConfig::default().origin(tidings_framework::handshake::OriginPolicy::AllowList(
+            vec!["https://good.example".to_owned()],
+        ));
+    let router = Router::new().websocket("/ws", tidings_framework::server::echo);
     let server = start_server::<N>(router, config).await;
     let with_origin = |origin: &str| {
         upgrade_request("/ws").replace("\r\n\r\n", &format!("\r\nOrigin: {origin}\r\n\r\n"))

@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join;
-use tidings_core::Error;
-use tidings_core::close::CloseCode;
-use tidings_core::server::{Context, RouteOptions, SseContext};
+use tidings_framework::Error;
+use tidings_framework::close::CloseCode;
+use tidings_framework::server::{Context, RouteOptions, SseContext};
 use tidings_tests::{
     ClientConfig, Connection, Message, RawClient, Router, ServerConfig, TestRuntime, TestServer,
     all_runtimes, client, client_frame, masked_frame, server_frames, start_server, status_line,
@@ -64,10 +64,10 @@ static MEMORY_TEST: smol::lock::Mutex<()> = smol::lock::Mutex::new(());
 /// An echo server on `/ws` with a short handshake timeout and a small max
 /// message size.
 async fn server<N: TestRuntime>() -> TestServer<N> {
-    let router = Router::new().websocket("/ws", tidings_core::server::echo);
+    let router = Router::new().websocket("/ws", tidings_framework::server::echo);
     let config = ServerConfig::default()
         .handshake_timeout(HANDSHAKE_TIMEOUT)
-        .websocket(tidings_core::ws::Config::default().max_message_size(MAX_MESSAGE));
+        .websocket(tidings_framework::ws::Config::default().max_message_size(MAX_MESSAGE));
     start_server::<N>(router, config).await
 }
 
@@ -297,7 +297,7 @@ async fn client_refuses_masked_server_frame<N: TestRuntime>() {
                     .then(|| value.trim().to_owned())
             })
             .expect("the client sends a key");
-        let accept = tidings_core::handshake::accept_key(key.as_bytes());
+        let accept = tidings_framework::handshake::accept_key(key.as_bytes());
         let response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
@@ -487,7 +487,7 @@ async fn get_panics(_ctx: Context) -> &'static str {
 
 // The `Err` type is the one `RouteOptions::middleware` takes.
 #[allow(clippy::result_large_err)]
-fn panicking_middleware(_ctx: &mut Context) -> Result<(), tidings_core::server::Response> {
+fn panicking_middleware(_ctx: &mut Context) -> Result<(), tidings_framework::server::Response> {
     if std::hint::black_box(true) {
         panic!("{INTENDED} in middleware");
     }
@@ -498,14 +498,14 @@ async fn panic_server<N: TestRuntime>() -> TestServer<N> {
     quiet_intended_panics();
     tidings_tests::capture_logs();
     let router = Router::new()
-        .websocket("/ws", tidings_core::server::echo)
+        .websocket("/ws", tidings_framework::server::echo)
         .websocket("/ws-panic", panics_after_first_message)
         .websocket("/ws-panic-early", panics_before_first_await)
         .sse("/sse-panic", sse_panics_after_one_event)
         .get("/get-panic", get_panics)
         .websocket_with(
             "/ws-middleware-panic",
-            tidings_core::server::echo,
+            tidings_framework::server::echo,
             RouteOptions::new().middleware(panicking_middleware),
         );
     start_server::<N>(router, ServerConfig::default()).await

@@ -6,11 +6,13 @@
 
 use std::time::Duration;
 
-use tidings_core::close::CloseCode;
-use tidings_core::http::StatusCode;
-use tidings_core::hub::{Delivery, Filter, Payload, Protocol, SlowConsumer};
-use tidings_core::server::{Context, IntoResponse, Response, RouteOptions, SseContext, SseEnd};
-use tidings_core::sse::Event;
+use tidings_framework::close::CloseCode;
+use tidings_framework::http::StatusCode;
+use tidings_framework::hub::{Delivery, Filter, Payload, Protocol, SlowConsumer};
+use tidings_framework::server::{
+    Context, IntoResponse, Response, RouteOptions, SseContext, SseEnd,
+};
+use tidings_framework::sse::Event;
 use tidings_tests::{
     ClientConfig, Connection, Message, RawClient, Router, ServerConfig, SseClient, TestRuntime,
     all_runtimes, client, expect_closed, start_server, status_line, upgrade_request, wait_until,
@@ -33,7 +35,7 @@ struct Role(&'static str);
 /// Joins the room of the path, attaches a role from `?role=`, tells the
 /// client its id, then serves commands: `join:R`, `leave:R` (answered
 /// `ok`), anything else is broadcast to the room except the sender.
-async fn room_handler(ctx: Context, conn: Connection) -> Result<(), tidings_core::Error> {
+async fn room_handler(ctx: Context, conn: Connection) -> Result<(), tidings_framework::Error> {
     let room = ctx.param("room").unwrap_or("none").to_owned();
     if ctx.query("role") == Some("admin") {
         conn.set(Role("admin"));
@@ -60,7 +62,7 @@ async fn room_handler(ctx: Context, conn: Connection) -> Result<(), tidings_core
 
 /// Joins the room of the path, sends its id as the first event, then waits
 /// for the end.
-async fn sse_room_handler(ctx: SseContext) -> Result<(), tidings_core::Error> {
+async fn sse_room_handler(ctx: SseContext) -> Result<(), tidings_framework::Error> {
     let room = ctx.param("room").unwrap_or("none").to_owned();
     ctx.join(&room);
     ctx.send_event("id", ctx.id()).await?;
@@ -296,10 +298,10 @@ fn refuse(_ctx: &mut Context) -> Result<(), Response> {
 
 async fn stats_after_a_scripted_session<N: TestRuntime>() {
     let router = router()
-        .websocket("/echo", tidings_core::server::echo)
+        .websocket("/echo", tidings_framework::server::echo)
         .websocket_with(
             "/private",
-            tidings_core::server::echo,
+            tidings_framework::server::echo,
             RouteOptions::new().middleware(refuse),
         );
     let server = start_server::<N>(router, ServerConfig::default()).await;
@@ -403,7 +405,9 @@ async fn slow_consumer_policy_per_route_and_sse_drop<N: TestRuntime>() {
     let config = ServerConfig::default()
         .outbox_bytes(64 << 10)
         .outbox_messages(16)
-        .websocket(tidings_core::ws::Config::default().close_timeout(Duration::from_millis(200)));
+        .websocket(
+            tidings_framework::ws::Config::default().close_timeout(Duration::from_millis(200)),
+        );
     let server = start_server::<N>(router, config).await;
     let hub = server.handle.hub().clone();
     // Neither client reads after its head.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use tidings_core::ws::{self, CloseCause, Closed, TimeoutKind};
+use tidings_framework::ws::{self, CloseCause, Closed, TimeoutKind};
 use tidings_tests::{
     ClientConfig, Connection, Error, RawClient, Router, ServerConfig, TestRuntime, all_runtimes,
     channel, client, start_server, status_line, timeout, upgrade_request, wait_until,
@@ -16,7 +16,7 @@ all_runtimes!(
 );
 
 async fn max_connections_refuses_with_503<N: TestRuntime>() {
-    let router = Router::new().websocket("/ws", tidings_core::server::echo);
+    let router = Router::new().websocket("/ws", tidings_framework::server::echo);
     let server = start_server::<N>(router, ServerConfig::default().max_connections(2)).await;
     let first = client::<N>(&server.url("/ws"), ClientConfig::default()).await;
     let second = client::<N>(&server.url("/ws"), ClientConfig::default()).await;
@@ -28,7 +28,7 @@ async fn max_connections_refuses_with_503<N: TestRuntime>() {
     assert_eq!(status_line(&response), "HTTP/1.1 503 Service Unavailable");
     // The tidings client is refused too.
     assert!(matches!(
-        tidings_core::client::connect::<N>(&server.url("/ws"), ClientConfig::default()).await,
+        tidings_framework::client::connect::<N>(&server.url("/ws"), ClientConfig::default()).await,
         Err(Error::Handshake(_))
     ));
 
@@ -50,7 +50,7 @@ async fn max_connections_refuses_with_503<N: TestRuntime>() {
 }
 
 async fn handshake_timeout_answers_408<N: TestRuntime>() {
-    let router = Router::new().websocket("/ws", tidings_core::server::echo);
+    let router = Router::new().websocket("/ws", tidings_framework::server::echo);
     let config = ServerConfig::default().handshake_timeout(Duration::from_millis(300));
     let server = start_server::<N>(router, config).await;
     let mut raw = RawClient::<N>::connect(server.addr).await;

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use tidings_core::server::{
+use tidings_framework::server::{
     Authenticator, Context, Logging, RateLimit, RouteOptions, RouterError, SseContext,
 };
 use tidings_tests::{
@@ -51,7 +51,7 @@ impl tracing::field::Visit for Fields {
 
 impl tracing::Subscriber for Capture {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        metadata.target() == tidings_core::server::middleware::ACCESS_TARGET
+        metadata.target() == tidings_framework::server::middleware::ACCESS_TARGET
     }
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
         tracing::span::Id::from_u64(1)
@@ -282,9 +282,9 @@ async fn bearer_auth_rejects_missing_and_bad_tokens<N: TestRuntime>() {
 
 async fn auth_values_reach_the_websocket_handler<N: TestRuntime>() {
     let server = start_server::<N>(auth_router(), ServerConfig::default()).await;
-    let config = tidings_core::client::ClientConfig::default().header(
-        tidings_core::http::header::AUTHORIZATION,
-        tidings_core::http::HeaderValue::from_static("Bearer token-ann"),
+    let config = tidings_framework::client::ClientConfig::default().header(
+        tidings_framework::http::header::AUTHORIZATION,
+        tidings_framework::http::HeaderValue::from_static("Bearer token-ann"),
     );
     let conn = client::<N>(&server.url("/ws/me"), config).await;
     assert_eq!(
@@ -292,9 +292,9 @@ async fn auth_values_reach_the_websocket_handler<N: TestRuntime>() {
         Message::Text("user 1".into())
     );
 
-    let config = tidings_core::client::ClientConfig::default().header(
-        tidings_core::http::header::COOKIE,
-        tidings_core::http::HeaderValue::from_static("theme=dark; session=token-bob"),
+    let config = tidings_framework::client::ClientConfig::default().header(
+        tidings_framework::http::header::COOKIE,
+        tidings_framework::http::HeaderValue::from_static("theme=dark; session=token-bob"),
     );
     let conn = client::<N>(&server.url("/ws/browser"), config).await;
     assert_eq!(
@@ -338,7 +338,7 @@ async fn route_requiring_an_unknown_scheme_is_refused_at_start<N: TestRuntime>()
             scheme: "jwt".to_owned()
         })
     );
-    let error = match tidings_core::server::Server::<N>::bind_with(
+    let error = match tidings_framework::server::Server::<N>::bind_with(
         "127.0.0.1:0",
         router,
         ServerConfig::default(),
@@ -356,21 +356,21 @@ async fn route_requiring_an_unknown_scheme_is_refused_at_start<N: TestRuntime>()
 #[should_panic(expected = "invalid router: route \"/ws\" requires authentication scheme \"jwt\"")]
 fn service_refuses_a_route_requiring_an_unknown_scheme() {
     let router = Router::new().websocket_with("/ws", whoami, RouteOptions::new().auth("jwt"));
-    let _ = tidings_core::server::Service::new(router, ServerConfig::default());
+    let _ = tidings_framework::server::Service::new(router, ServerConfig::default());
 }
 
 /// A middleware that records the outcomes its `after` hook is given.
 struct Recorder(std::sync::Arc<Mutex<Vec<String>>>);
 
-impl tidings_core::server::Middleware for Recorder {
-    fn before(&self, ctx: &mut Context) -> Result<(), tidings_core::server::Response> {
+impl tidings_framework::server::Middleware for Recorder {
+    fn before(&self, ctx: &mut Context) -> Result<(), tidings_framework::server::Response> {
         ctx.set(UserId(9));
         Ok(())
     }
 
-    fn after(&self, ctx: &Context, outcome: &tidings_core::server::middleware::Outcome) {
+    fn after(&self, ctx: &Context, outcome: &tidings_framework::server::middleware::Outcome) {
         let end = match &outcome.end {
-            tidings_core::server::middleware::End::Closed(closed) => {
+            tidings_framework::server::middleware::End::Closed(closed) => {
                 format!("closed {}", u16::from(closed.code()))
             }
             other => format!("{other:?}"),

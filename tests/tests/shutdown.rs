@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use futures_util::future::join;
-use tidings_core::close::CloseCode;
+use tidings_framework::close::CloseCode;
 use tidings_tests::{
     ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, all_runtimes, channel,
     client, expect_closed, start_server,
@@ -53,7 +53,7 @@ async fn shutdown_delivers_queued_messages<N: TestRuntime>() {
     assert_eq!(server.handle.active_connections(), 0);
     // No new connections after shutdown.
     assert!(
-        tidings_core::client::connect::<N>(&server.url("/ws"), ClientConfig::default())
+        tidings_framework::client::connect::<N>(&server.url("/ws"), ClientConfig::default())
             .await
             .is_err()
     );

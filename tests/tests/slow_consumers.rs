@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tidings_core::close::CloseCode;
-use tidings_core::hub::{Filter, Payload};
-use tidings_core::server::Context;
-use tidings_core::ws;
+use tidings_framework::close::CloseCode;
+use tidings_framework::hub::{Filter, Payload};
+use tidings_framework::server::Context;
+use tidings_framework::ws;
 use tidings_tests::{
     ClientConfig, Connection, Message, RawClient, Router, ServerConfig, TestRuntime, all_runtimes,
     channel, client, sleep, start_server, wait_until,

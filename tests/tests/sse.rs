@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join;
-use tidings_core::server::{RouteOptions, Sse, SseConfig, SseContext, SseEnd, SseTopic};
-use tidings_core::sse::{DecodedEvent, Event};
-use tidings_core::testing::TestApp;
+use tidings_framework::server::{RouteOptions, Sse, SseConfig, SseContext, SseEnd, SseTopic};
+use tidings_framework::sse::{DecodedEvent, Event};
+use tidings_framework::testing::TestApp;
 use tidings_tests::{
     RawClient, Router, ServerConfig, SseClient, TestRuntime, all_runtimes, channel, has_header,
     sse_request, start_server, status_line, timeout, wait_until,
@@ -58,12 +58,7 @@ async fn head_retry_and_exact_round_trip<N: TestRuntime>() {
         ctx.send(Event::new().event("custom-type").id("42").data("named"))
             .await?;
         ctx.send_event("update", "shorthand").await?;
-        ctx.send(
-            Event::new()
-                .event("json")
-                .json_data(&serde_json::json!({"n": 1}))?,
-        )
-        .await?;
+        ctx.send_json("json", &serde_json::json!({"n": 1})).await?;
         // A bad id is refused and the stream goes on.
         let refused = ctx.send(Event::new().id("a\nb").data("x")).await;
         assert!(
@@ -282,7 +277,7 @@ async fn max_connections_answers_503<N: TestRuntime>() {
             ctx.closed().await;
             Ok(())
         })
-        .websocket("/ws", tidings_core::server::echo);
+        .websocket("/ws", tidings_framework::server::echo);
     let config = ServerConfig::default()
         .max_connections(1)
         .sse(SseConfig::default().max_connections(1));

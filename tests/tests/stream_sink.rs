@@ -1,7 +1,7 @@
 //! `Connection` as a futures `Stream` of messages and `Sink` of messages.
 
 use futures_util::{SinkExt, StreamExt};
-use tidings_core::close::CloseCode;
+use tidings_framework::close::CloseCode;
 use tidings_tests::{
     ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, all_runtimes, client,
     start_server,

@@ -1,4 +1,4 @@
-//! The test helpers of `tidings_core::testing` on every runtime: `TestApp`
+//! The test helpers of `tidings_framework::testing` on every runtime: `TestApp`
 //! serves and stops, the WebSocket client's expectations pass on what
 //! arrives and fail (panic, with what arrived) on anything else, the SSE
 //! client reads status, headers and events, and the AsyncAPI check finds
@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tidings_core::close::CloseCode;
-use tidings_core::server::{Context, RouteOptions, SseContext, echo};
-use tidings_core::testing::{TestApp, asyncapi_problems};
+use tidings_framework::close::CloseCode;
+use tidings_framework::server::{Context, RouteOptions, SseContext, echo};
+use tidings_framework::testing::{TestApp, asyncapi_problems};
 use tidings_tests::{
     Connection, Error, Router, ServerConfig, TestRuntime, all_runtimes, wait_until,
 };

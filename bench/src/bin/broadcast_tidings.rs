@@ -8,8 +8,8 @@
 //! queued on every connection, which is the library's broadcast path. SSE
 //! clients subscribe to an `SseTopic` (encoded once as well).
 
-use tidings_core::hub::{Filter, Payload, Protocol};
-use tidings_core::sse::Event;
+use tidings_framework::hub::{Filter, Payload, Protocol};
+use tidings_framework::sse::Event;
 use tidings_tokio::{
     Connection, Context, Router, Server, ServerConfig, SseConfig, SseContext, SseTopic,
 };

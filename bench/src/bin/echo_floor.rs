@@ -10,7 +10,7 @@
 //! the kernel and the runtime cost; no library can go much below it.
 
 use tidings_bench::handshake;
-use tidings_core::frame::apply_mask;
+use tidings_framework::frame::apply_mask;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

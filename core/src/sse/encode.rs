@@ -211,28 +211,6 @@ impl Event {
         Ok(Bytes::from(out))
     }
 
-    /// Sets the data to `value` serialized as compact JSON (one `data:` line:
-    /// compact JSON never contains a raw line break), replacing earlier data.
-    ///
-    /// ```
-    /// use tidings_core::sse::Event;
-    ///
-    /// let event = Event::new().event("stats").json_data(&[1, 2, 3])?;
-    /// assert_eq!(&event.to_bytes().unwrap()[..], b"event: stats\ndata: [1,2,3]\n\n");
-    /// # Ok::<(), serde_json::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// The serializer's error (e.g. a map with non-string keys, or a
-    /// `Serialize` impl that fails); the event is consumed, since a
-    /// half-built event is of no use.
-    pub fn json_data<T: serde::Serialize + ?Sized>(
-        self,
-        value: &T,
-    ) -> Result<Self, serde_json::Error> {
-        Ok(self.data(serde_json::to_string(value)?))
-    }
-
     /// The id set with [`Event::id`], if any (not yet validated).
     pub fn id_value(&self) -> Option<&str> {
         self.id.as_deref()

@@ -163,7 +163,11 @@ impl Config {
     /// `config` with a zero `ping_period`, `pong_wait` or `idle_timeout`
     /// turned into `None` (disabled: a zero period would make the timer due
     /// forever). A shared configuration is copied only if a timer is zero.
-    pub(crate) fn disable_zero_timers(mut config: Arc<Config>) -> Arc<Config> {
+    ///
+    /// [`Connection::new`](super::Connection::new) applies this itself; a
+    /// driver that shares one configuration between many connections calls
+    /// it once, so no connection copies it.
+    pub fn disable_zero_timers(mut config: Arc<Config>) -> Arc<Config> {
         let zero = |timer: Option<Duration>| timer.is_some_and(|duration| duration.is_zero());
         if [config.ping_period, config.pong_wait, config.idle_timeout]
             .into_iter()

@@ -188,6 +188,34 @@ impl fmt::Display for Utf8Bytes {
     }
 }
 
+/// Text messages as `Message::Text`.
+impl From<&str> for Message {
+    fn from(text: &str) -> Self {
+        Message::Text(text.into())
+    }
+}
+
+/// Text messages as `Message::Text`.
+impl From<String> for Message {
+    fn from(text: String) -> Self {
+        Message::Text(text.into())
+    }
+}
+
+/// Binary messages as `Message::Binary`.
+impl From<Bytes> for Message {
+    fn from(bytes: Bytes) -> Self {
+        Message::Binary(bytes)
+    }
+}
+
+/// Binary messages as `Message::Binary`.
+impl From<Vec<u8>> for Message {
+    fn from(bytes: Vec<u8>) -> Self {
+        Message::Binary(bytes.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -67,9 +67,9 @@ const MAX_PENDING_PONGS: u8 = 16;
 /// it (below, a copy costs less than another buffer to write).
 pub const ZERO_COPY_MIN: usize = 4 << 10;
 
-/// The longest close reason: a control payload is at most 125 bytes, two of
-/// which are the code.
-pub(crate) const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
+/// The longest close reason in bytes: a control payload is at most 125
+/// bytes, two of which are the code.
+pub const MAX_CLOSE_REASON: usize = MAX_CONTROL_PAYLOAD - 2;
 
 /// Where a connection is in its life (the states of RFC 6455 §4-§7, after the
 /// opening handshake, which the [`handshake`](crate::handshake) module does).
@@ -1045,8 +1045,20 @@ impl Connection {
     }
 }
 
+/// The longest prefix of `reason` that fits a close frame
+/// ([`MAX_CLOSE_REASON`] bytes), cut on a char boundary.
+///
+/// ```
+/// let long = "é".repeat(100); // 200 bytes
+/// let reason = tidings_core::ws::fit_close_reason(&long);
+/// assert_eq!(reason.len(), 122);
+/// ```
+pub fn fit_close_reason(reason: &str) -> &str {
+    truncate_to_char_boundary(reason, MAX_CLOSE_REASON)
+}
+
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
-pub(crate) fn truncate_to_char_boundary(text: &str, max: usize) -> &str {
+fn truncate_to_char_boundary(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

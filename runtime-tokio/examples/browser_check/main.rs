@@ -222,7 +222,7 @@ fn router(events: Events) -> Router {
                 info: true,
                 ..Report::default()
             }));
-            tidings_core::server::echo(ctx, conn)
+            tidings_framework::server::echo(ctx, conn)
         })
         .websocket("/ws/push", push)
         .websocket(

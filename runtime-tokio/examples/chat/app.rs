@@ -109,10 +109,10 @@ impl Default for Feed {
 
 impl Feed {
     fn publish(&self, name: &str, data: serde_json::Value) {
-        // Constant names and JSON values always encode.
-        if let Ok(event) = Event::new().event(name).json_data(&data) {
-            let _ = self.topic.publish(event);
-        }
+        // A JSON value always serializes, and compact JSON has no line break.
+        let _ = self
+            .topic
+            .publish(Event::new().event(name).data(data.to_string()));
     }
 
     fn count_message(&self, room: &str) -> u64 {

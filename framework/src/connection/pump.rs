@@ -1,0 +1,468 @@
+//! The socket pump: the future that moves bytes between a transport and a
+//! connection's protocol state, runs its timers, and closes the transport at
+//! the end. Written once for every runtime, over [`Transport`] and [`Runtime`].
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use super::shared::{Inner, Shared};
+use crate::runtime::{Runtime, Transport};
+use crate::signal::{Signal, Waiter};
+use crate::timer::Timer;
+use crate::write_queue::WriteQueue;
+use tidings_core::close::CloseCode;
+use tidings_core::ws::{CloseCause, InputBuffer, State};
+
+/// How long the pump keeps reading (and discarding) after it has closed its
+/// side of the transport, so that unread peer data does not turn the close
+/// into a reset that could destroy the close frame in flight.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Rounds of read/write work per poll before yielding to other tasks.
+const BUDGET: usize = 64;
+
+/// The largest read sized by a frame still being received.
+const MAX_READ: usize = 256 << 10;
+
+/// Bytes read (and discarded) per call while lingering.
+const LINGER_READ: usize = 512;
+
+thread_local! {
+    /// The buffer every pump polled on this thread reads into; the bytes
+    /// are handed to the protocol (copied) at once. A connection thus holds
+    /// no read buffer of its own, idle or not.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Reads at most `len` bytes from `io` into this thread's read buffer and
+/// passes them to `received`; the result is `poll_read`'s.
+fn poll_read_shared<T: Transport>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    len: usize,
+    received: impl FnOnce(&[u8]),
+) -> Poll<std::io::Result<usize>> {
+    READ_BUF.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => read_into(&mut buf, io, cx, len, received),
+        // Entered again from inside a read (a transport that polls another
+        // connection): a buffer of its own then.
+        Err(_) => read_into(&mut Vec::new(), io, cx, len, received),
+    })
+}
+
+fn read_into<T: Transport>(
+    buf: &mut Vec<u8>,
+    io: &mut T,
+    cx: &mut Context<'_>,
+    len: usize,
+    received: impl FnOnce(&[u8]),
+) -> Poll<std::io::Result<usize>> {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let buf = buf.get_mut(..len).unwrap_or_default();
+    let result = Pin::new(io).poll_read(cx, buf);
+    if let Poll::Ready(Ok(n)) = result {
+        // `n <= len` by the AsyncRead contract; clamped all the same.
+        received(buf.get(..n.min(len)).unwrap_or_default());
+    }
+    result
+}
+
+/// Reads from `io` into `buf`, the protocol's own receive buffer.
+fn read_direct<T: Transport>(
+    io: &mut T,
+    cx: &mut Context<'_>,
+    mut buf: InputBuffer<'_>,
+    now: Instant,
+) -> Poll<std::io::Result<usize>> {
+    let result = Pin::new(io).poll_read(cx, &mut buf);
+    if let Poll::Ready(Ok(n)) = result {
+        buf.filled(now, n);
+    }
+    result
+}
+
+enum Phase {
+    Running,
+    CloseTransport,
+    Linger(Instant),
+    Done,
+}
+
+/// Drives one connection until its transport is closed.
+pub(crate) struct Pump<T, R: Runtime> {
+    shared: Arc<Shared>,
+    socket: Socket<T>,
+    rt: R,
+    read_done: bool,
+    timer: Timer<R>,
+    shutdown: Option<Waiter<Arc<Signal>>>,
+    /// The waker `shutdown` was last polled with.
+    shutdown_waker: Option<Waker>,
+    /// Set while polled by [`poll_before_handler`](Self::poll_before_handler):
+    /// the handler is polled next in the same task poll.
+    handler_follows: bool,
+    phase: Phase,
+}
+
+impl<T: Transport, R: Runtime> Pump<T, R> {
+    pub(crate) fn new(shared: Arc<Shared>, io: T, rt: R, shutdown: Option<Arc<Signal>>) -> Self {
+        Pump {
+            shared,
+            socket: Socket {
+                io,
+                out: WriteQueue::default(),
+                write_failed: false,
+            },
+            rt,
+            read_done: false,
+            timer: Timer::new(),
+            shutdown: shutdown.map(Signal::waiter),
+            shutdown_waker: None,
+            handler_follows: false,
+            phase: Phase::Running,
+        }
+    }
+
+    /// Reads, writes and fires timers until the protocol has ended and its
+    /// last bytes are written.
+    fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let now = self.rt.now();
+        // The guard borrows `self.shared` only: the other fields stay free.
+        let shared: &Shared = &self.shared;
+        let mut inner = shared.lock();
+        inner.set_pump_waker(cx.waker());
+        if shutdown_set(&mut self.shutdown, &mut self.shutdown_waker, cx) {
+            self.shutdown = None;
+            if inner.ws.state() == State::Open {
+                // Queued after everything already accepted for sending.
+                let _ = inner
+                    .ws
+                    .close(now, CloseCode::GOING_AWAY, "server shutting down");
+            }
+        }
+        // Fire the timers that are due. Once per poll: the clock reading is
+        // the same all through it, and reading input only moves deadlines
+        // later (a ping or close written here goes out in the loop below).
+        if inner
+            .ws
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            inner.ws.handle_timeout(now);
+            inner.drain_events();
+        }
+        let mut exhausted = true;
+        for _ in 0..BUDGET {
+            let mut progressed = false;
+
+            // Read while the reader keeps up (back-pressure otherwise). With
+            // no message waiting, keep reading: the message being received
+            // must complete (the protocol bounds it by the max message size).
+            let keep_up =
+                inner.inbox.is_empty() || inner.unread_bytes() < shared.limits().inbox_bytes;
+            if !self.read_done && inner.closed.is_none() && keep_up {
+                // What the frame being received still lacks, in one read
+                // if it is large (a 64 KiB message in 4 KiB reads would
+                // take 16 system calls), straight into the protocol's
+                // receive buffer (no copy); else a read buffer's worth.
+                // A read buffer's worth more is asked for: a read that
+                // comes back short tells the runtime the socket is drained
+                // (tokio then skips the read that would fail).
+                let wanted = inner.ws.input_wanted().min(MAX_READ);
+                let read_size = shared.limits().read_buffer_size.max(1);
+                let ws = &mut inner.ws;
+                let read = if wanted > read_size {
+                    read_direct(
+                        &mut self.socket.io,
+                        cx,
+                        ws.input_buffer(wanted + read_size),
+                        now,
+                    )
+                } else {
+                    poll_read_shared(&mut self.socket.io, cx, read_size, |data| {
+                        ws.handle_input(now, data)
+                    })
+                };
+                match read {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                        self.read_done = true;
+                        inner.ws.handle_eof(now);
+                        progressed = true;
+                    }
+                    Poll::Ready(Ok(_)) => progressed = true,
+                    Poll::Pending => {}
+                }
+                // Only new input (or its end) can make a new event: input
+                // read earlier was parsed then, or is left for the reader,
+                // who parses it itself (`Connection::poll_read`).
+                if progressed {
+                    inner.drain_events_for(self.handler_follows.then_some(cx.waker()));
+                }
+            }
+
+            // Write what the protocol has queued: its chunks (own frames and
+            // shared broadcast frames) as they are, vectored.
+            self.socket.take_output(&mut inner);
+            if !self.socket.out.is_empty() {
+                // Written without the lock, so that broadcasts and writers on
+                // other threads are not held up by the system calls.
+                drop(inner);
+                let written = self.socket.write_output(cx);
+                inner = shared.lock();
+                match written {
+                    Some(wrote) => progressed |= wrote,
+                    None => {
+                        // The transport is gone: nothing more can be sent.
+                        self.read_done = true;
+                        inner.ws.handle_eof(now);
+                        inner.drain_events();
+                        progressed = true;
+                    }
+                }
+            }
+            self.socket
+                .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
+            if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
+                && !self.socket.out.is_empty()
+            {
+                // A peer that let a timer expire (it stopped reading, e.g.
+                // after a slow-consumer close) will not take the rest.
+                self.socket.abandon_output();
+            }
+
+            let all_sent = self.socket.write_failed
+                || (self.socket.out.is_empty() && inner.ws.pending_transmit() == 0);
+            if inner.closed.is_some() && all_sent {
+                inner.wake_waiters();
+                return Poll::Ready(());
+            }
+            if !progressed {
+                exhausted = false;
+                break;
+            }
+        }
+        if exhausted {
+            // Out of budget with work left: yield, but come back at once (no
+            // I/O readiness is registered after a read or write that made
+            // progress).
+            cx.waker().wake_by_ref();
+        }
+
+        // Sleep until the next protocol deadline (see `Timer` for why an
+        // earlier sleep is kept).
+        let deadline = inner.ws.poll_timeout();
+        drop(inner);
+        self.timer.poll(&self.rt, cx, deadline, now);
+        Poll::Pending
+    }
+
+    /// A full [`poll`](Future::poll) made right before the handler that
+    /// shares the task is polled: a message read now does not wake the
+    /// handler (it is polled next anyway; a wake would poll the whole task
+    /// once more for nothing).
+    pub(crate) fn poll_before_handler(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.handler_follows = true;
+        let done = Pin::new(&mut *self).poll(cx);
+        self.handler_follows = false;
+        done
+    }
+
+    /// Writes what a handler queued, right after it ran in the same task
+    /// poll as a full [`poll`](Future::poll) of the pump. Reading, the clock,
+    /// timers and the shutdown signal were looked at in that poll, and
+    /// whatever changes them wakes the task; so unless the connection is
+    /// closing (then a full poll), only the output is written here.
+    pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !matches!(self.phase, Phase::Running) || self.socket.write_failed {
+            return Pin::new(self).poll(cx);
+        }
+        let shared: &Shared = &self.shared;
+        let mut inner = shared.lock();
+        if inner.closed.is_some() || inner.ws.state() != State::Open {
+            drop(inner);
+            return Pin::new(self).poll(cx);
+        }
+        // No timer to re-arm: what a handler does to an open connection
+        // (send data, pings, pongs) moves none of its deadlines; only a
+        // close does, and a closing connection took the full poll above.
+        for _ in 0..BUDGET {
+            if inner.ws.pending_transmit() == 0 || !self.socket.out.is_empty() {
+                // Nothing new, or what `out` holds waits for write
+                // readiness (then the rest is taken once it is written).
+                return Poll::Pending;
+            }
+            self.socket.take_output(&mut inner);
+            drop(inner);
+            let written = self.socket.write_output(cx);
+            inner = shared.lock();
+            if written.is_none() {
+                // The transport failed: the full poll ends the connection.
+                drop(inner);
+                return Pin::new(self).poll(cx);
+            }
+            self.socket
+                .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
+            // Output queued while the lock was released (a broadcast, a
+            // writer on another thread) did not wake the pump, since bytes
+            // were in flight: the next round takes it.
+        }
+        drop(inner);
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+
+    /// Reads and discards until the peer closes or the linger time is over.
+    fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
+        let now = self.rt.now();
+        if self.read_done || now >= until {
+            return Poll::Ready(());
+        }
+        loop {
+            match poll_read_shared(&mut self.socket.io, cx, LINGER_READ, |_| {}) {
+                Poll::Ready(Ok(n)) if n > 0 => continue,
+                Poll::Ready(_) => return Poll::Ready(()),
+                Poll::Pending => break,
+            }
+        }
+        // Woken at `until` (or earlier): the next poll checks the clock.
+        self.timer.poll(&self.rt, cx, Some(until), now);
+        Poll::Pending
+    }
+}
+
+/// Whether the server is shutting down. The signal is polled (which
+/// registers the task's waker) only for a new waker: it wakes a
+/// registered one itself.
+fn shutdown_set(
+    shutdown: &mut Option<Waiter<Arc<Signal>>>,
+    registered: &mut Option<Waker>,
+    cx: &mut Context<'_>,
+) -> bool {
+    let Some(shutdown) = shutdown else {
+        return false;
+    };
+    if registered
+        .as_ref()
+        .is_some_and(|waker| waker.will_wake(cx.waker()))
+    {
+        return shutdown.is_set();
+    }
+    *registered = Some(cx.waker().clone());
+    shutdown.poll_set(cx).is_ready()
+}
+
+/// The transport and the output taken from the protocol, not yet written.
+struct Socket<T> {
+    io: T,
+    /// Chunks taken from the protocol (own frames, shared broadcast frames)
+    /// and not yet completely written.
+    out: WriteQueue,
+    write_failed: bool,
+}
+
+impl<T: Transport> Socket<T> {
+    /// Tells the writers how much output is still being written, and wakes
+    /// those waiting for room if there is room.
+    fn publish_in_flight(&self, inner: &mut Inner, write_buffer_size: usize) {
+        self.record_in_flight(inner);
+        if inner.has_write_capacity(write_buffer_size) {
+            inner.wake_waiters();
+        }
+    }
+
+    /// Records how much output is being written (taken from the protocol,
+    /// not yet written): what `flush`, the writers' capacity check and the
+    /// slow-consumer policy count next to the protocol's own queue.
+    fn record_in_flight(&self, inner: &mut Inner) {
+        inner.in_flight = self.out.remaining();
+        inner.in_flight_chunks = u32::try_from(self.out.len()).unwrap_or(u32::MAX);
+    }
+
+    /// Takes the protocol's output (own and shared chunks) into `out`, and
+    /// counts it in flight before the caller releases the lock to write it:
+    /// while it is being written, a `flush` on another thread must still
+    /// find it (queued or in flight).
+    fn take_output(&mut self, inner: &mut Inner) {
+        // Most rounds find nothing queued: then nothing changes.
+        if self.write_failed || inner.ws.pending_transmit() == 0 {
+            return;
+        }
+        // Counted down by each chunk taken: no call that finds nothing.
+        while inner.ws.pending_transmit() > 0 {
+            let Some(chunk) = inner.ws.poll_transmit_chunk() else {
+                break;
+            };
+            self.out.push(chunk);
+        }
+        self.record_in_flight(inner);
+    }
+
+    /// Writes `out` (vectored) as far as the transport accepts, then
+    /// flushes once it is empty. `Some(progressed)`, or `None` when the
+    /// transport failed (the output is abandoned).
+    fn write_output(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        let mut progressed = false;
+        while !self.out.is_empty() {
+            match self.out.poll_write(&mut self.io, cx) {
+                Poll::Ready(Ok(_)) => progressed = true,
+                Poll::Ready(Err(_)) => {
+                    self.abandon_output();
+                    return None;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.out.is_empty() && progressed {
+            let _ = Pin::new(&mut self.io).poll_flush(cx);
+        }
+        Some(progressed)
+    }
+
+    /// Gives up on the output not yet written.
+    fn abandon_output(&mut self) {
+        self.write_failed = true;
+        self.out.clear();
+    }
+}
+
+impl<T: Transport, R: Runtime> Future for Pump<T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this.phase {
+                Phase::Running => match this.poll_running(cx) {
+                    Poll::Ready(()) => this.phase = Phase::CloseTransport,
+                    Poll::Pending => return Poll::Pending,
+                },
+                Phase::CloseTransport => {
+                    if !this.socket.write_failed
+                        && Pin::new(&mut this.socket.io).poll_close(cx).is_pending()
+                    {
+                        return Poll::Pending;
+                    }
+                    this.timer.clear();
+                    this.phase = Phase::Linger(this.rt.now() + LINGER);
+                }
+                Phase::Linger(until) => match this.poll_linger(cx, until) {
+                    Poll::Ready(()) => this.phase = Phase::Done,
+                    Poll::Pending => return Poll::Pending,
+                },
+                Phase::Done => {
+                    this.socket.out.clear();
+                    let mut inner = this.shared.lock();
+                    inner.finished = true;
+                    inner.wake_all();
+                    return Poll::Ready(());
+                }
+            }
+        }
+    }
+}

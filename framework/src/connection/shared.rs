@@ -1,0 +1,347 @@
+//! The state a connection's handles and its pump share, behind one mutex.
+
+use core::net::SocketAddr;
+use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::hub::{Counters, Hub};
+use tidings_core::close::CloseCode;
+use tidings_core::ws::{self, Closed, Event, Message, Outgoing, SendError};
+
+/// Sizes that bound a connection's buffers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BufferLimits {
+    /// Bytes read from the transport per read call.
+    pub(crate) read_buffer_size: usize,
+    /// Received messages (bytes) kept for the reader before the pump stops
+    /// reading the transport (back-pressure).
+    pub(crate) inbox_bytes: usize,
+    /// Encoded bytes waiting to be written before writers wait.
+    pub(crate) write_buffer_size: usize,
+}
+
+/// The clock, as a closure over the runtime (the core never reads it itself).
+pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// What every connection of a server shares (a client connection has its
+/// own): one pointer per connection.
+pub(crate) struct Settings {
+    pub(crate) limits: BufferLimits,
+    pub(crate) clock: Clock,
+}
+
+/// Identity and addresses of a connection, fixed at creation.
+#[derive(Debug)]
+pub(crate) struct Info {
+    /// Shared with the hub's registry, which keys the connection by it.
+    pub(crate) id: Arc<str>,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) subprotocol: Option<Box<str>>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) info: Info,
+    /// Shared by every connection of a server.
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) values: Mutex<http::Extensions>,
+    /// The server's hub (`None` for a client connection).
+    pub(crate) hub: Option<Arc<Hub>>,
+    /// Live `Connection` handles: the last one's drop closes the connection.
+    pub(crate) handles: AtomicUsize,
+    inner: Mutex<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) ws: ws::Connection,
+    pub(crate) inbox: VecDeque<Message>,
+    pub(crate) inbox_bytes: usize,
+    /// Set when the protocol reports the end (boxed: only an ending
+    /// connection has one).
+    pub(crate) closed: Option<Box<Closed>>,
+    /// Set when the pump has written everything, closed the transport and stopped.
+    pub(crate) finished: bool,
+    /// Bytes the pump has taken from the protocol but not yet written.
+    pub(crate) in_flight: usize,
+    /// Chunks the pump has taken from the protocol but not yet written
+    /// (`u32`: packed with `finished`; a write queue never holds 2^32).
+    pub(crate) in_flight_chunks: u32,
+    /// The server's statistics, once registered with a hub.
+    stats: Option<Arc<Counters>>,
+    pump: Option<Waker>,
+    reader: Option<Waker>,
+    /// Tasks waiting for write capacity, a flush or the end: allocated for
+    /// the first one (most connections never have one), then kept.
+    #[expect(
+        clippy::box_collection,
+        reason = "8 bytes in every connection's state instead of a Vec's 24"
+    )]
+    waiters: Option<Box<Vec<Waker>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        info: Info,
+        settings: Arc<Settings>,
+        ws: ws::Connection,
+        hub: Option<Arc<Hub>>,
+    ) -> Self {
+        // Counted from the start: every received message is in the
+        // server's statistics.
+        let stats = hub.as_ref().map(|hub| hub.counters().clone());
+        Shared {
+            info,
+            settings,
+            values: Mutex::new(http::Extensions::new()),
+            hub,
+            handles: AtomicUsize::new(0),
+            inner: Mutex::new(Inner {
+                ws,
+                inbox: VecDeque::new(),
+                inbox_bytes: 0,
+                closed: None,
+                finished: false,
+                in_flight: 0,
+                in_flight_chunks: 0,
+                stats,
+                pump: None,
+                reader: None,
+                waiters: None,
+            }),
+        }
+    }
+
+    /// Locks the shared state. A panic while holding the lock (a bug) must not
+    /// wedge every other handle, so poisoning is ignored: the state is plain
+    /// data that every method leaves consistent between statements.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The buffer sizes.
+    pub(crate) fn limits(&self) -> &BufferLimits {
+        &self.settings.limits
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        (self.settings.clock)()
+    }
+
+    fn values(&self) -> MutexGuard<'_, http::Extensions> {
+        self.values.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A clone of the stored value of type `T`.
+    pub(crate) fn value<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.values().get::<T>().cloned()
+    }
+
+    /// Stores a value, replacing one of the same type.
+    pub(crate) fn set_value<T: Clone + Send + Sync + 'static>(&self, value: T) {
+        self.values().insert(value);
+    }
+
+    /// Adds `values`, replacing those of the same types.
+    pub(crate) fn extend_values(&self, values: http::Extensions) {
+        self.values().extend(values);
+    }
+
+    /// Starts the close handshake if the connection is still open.
+    pub(crate) fn start_close(&self, code: CloseCode, reason: &str) {
+        let mut inner = self.lock();
+        if inner.ws.state() == ws::State::Open {
+            let _ = inner.ws.close(self.now(), code, reason);
+            inner.wake_pump();
+        }
+    }
+}
+
+impl Inner {
+    /// Moves the protocol's events into the shared state and wakes whoever
+    /// waits for them, parsing only until one message is waiting.
+    ///
+    /// Frames after an unread message stay unparsed: a protocol error after
+    /// it is then detected when the reader asks for the next message, after
+    /// the handler has answered this one (as Autobahn's strict cases 3.2,
+    /// 4.1.3, 5.15 … expect), and input is parsed no faster than it is read.
+    pub(crate) fn drain_events(&mut self) {
+        self.drain_events_for(None);
+    }
+
+    /// As [`drain_events`](Self::drain_events), but a reader that would be
+    /// woken with `polled_next` is not: the caller polls it right after
+    /// (the pump before the handler of its own task, or the reader itself).
+    /// Waking it would only make the runtime poll the whole task again.
+    pub(crate) fn drain_events_for(&mut self, polled_next: Option<&Waker>) {
+        while self.inbox.is_empty() {
+            let Some(event) = self.ws.poll_event() else {
+                break;
+            };
+            match event {
+                Event::Message(message) => {
+                    if let Some(stats) = &self.stats {
+                        stats.received(message.len());
+                    }
+                    self.inbox_bytes += message.len();
+                    push_back_small(&mut self.inbox, message);
+                    let reader_next = polled_next.is_some_and(|next| {
+                        self.reader
+                            .as_ref()
+                            .is_some_and(|reader| reader.will_wake(next))
+                    });
+                    if !reader_next {
+                        wake(&mut self.reader);
+                    }
+                }
+                Event::Closed(closed) => {
+                    self.closed = Some(Box::new(closed));
+                    self.wake_all();
+                }
+                // Pings are answered by the protocol; pongs only prove liveness.
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues a message, counting data messages in the statistics.
+    pub(crate) fn send(&mut self, message: Outgoing<'_>) -> Result<(), SendError> {
+        let len = match message {
+            Outgoing::Text(text) => Some(text.len()),
+            Outgoing::Binary(data) => Some(data.len()),
+            _ => None,
+        };
+        self.ws.send(message)?;
+        if let (Some(stats), Some(len)) = (&self.stats, len) {
+            stats.sent(len);
+        }
+        Ok(())
+    }
+
+    /// Queues a message (sharing a large payload's bytes, see
+    /// [`ws::Connection::send_message`]), counting it in the statistics.
+    pub(crate) fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
+        self.ws.send_message(message)?;
+        if let Some(stats) = &self.stats {
+            stats.sent(message.len());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_pump_waker(&mut self, waker: &Waker) {
+        set_waker(&mut self.pump, waker);
+    }
+
+    pub(crate) fn set_reader_waker(&mut self, waker: &Waker) {
+        set_waker(&mut self.reader, waker);
+    }
+
+    /// Registers a task waiting for write capacity, a flush or the end.
+    pub(crate) fn add_waiter(&mut self, waker: &Waker) {
+        let waiters = self.waiters.get_or_insert_default();
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake_pump(&mut self) {
+        wake(&mut self.pump);
+    }
+
+    /// Wakes the pump unless it runs in the task of `current`: a handler
+    /// and its pump share a task, which polls the pump right after the
+    /// handler, so waking it would only cost an extra poll.
+    pub(crate) fn wake_pump_from(&mut self, current: &Waker) {
+        if self
+            .pump
+            .as_ref()
+            .is_some_and(|pump| !pump.will_wake(current))
+        {
+            self.wake_pump();
+        }
+    }
+
+    /// Received bytes not yet handed to the reader: unread messages and
+    /// unparsed input. The pump stops reading the transport above the limit.
+    pub(crate) fn unread_bytes(&self) -> usize {
+        self.inbox_bytes + self.ws.pending_input()
+    }
+
+    pub(crate) fn wake_reader(&mut self) {
+        wake(&mut self.reader);
+    }
+
+    pub(crate) fn wake_waiters(&mut self) {
+        let Some(waiters) = self.waiters.as_mut().filter(|waiters| !waiters.is_empty()) else {
+            // The common case, on every pump round: skip the drain.
+            return;
+        };
+        for waker in waiters.drain(..) {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn wake_all(&mut self) {
+        self.wake_pump();
+        self.wake_reader();
+        self.wake_waiters();
+    }
+
+    /// Whether a writer may queue more: the protocol's output plus what the
+    /// pump is writing is under the write buffer size.
+    pub(crate) fn has_write_capacity(&self, limit: usize) -> bool {
+        self.ws.pending_transmit() + self.in_flight < limit
+    }
+}
+
+/// Pushes onto `queue`, giving an unallocated queue room for one item only
+/// (a `VecDeque`'s first allocation is four): most connections never have
+/// two messages or chunks waiting, and the room stays allocated while the
+/// connection lives.
+pub(crate) fn push_back_small<T>(queue: &mut VecDeque<T>, item: T) {
+    if queue.capacity() == 0 {
+        queue.reserve_exact(1);
+    }
+    queue.push_back(item);
+}
+
+fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(current) if current.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
+fn wake(slot: &mut Option<Waker>) {
+    if let Some(waker) = slot.take() {
+        waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every open connection holds one `Shared` (and its `ws::Connection`)
+    /// for its whole life, idle or not: 10,000 idle connections cost 10,000
+    /// times these sizes. Rarely used state (close handshake, fragmented
+    /// messages, client masking, deflate) is boxed and the configuration is
+    /// shared, so that an idle connection stays small; these bounds catch a
+    /// field that makes every connection heavier by accident.
+    #[test]
+    fn per_connection_state_stays_small() {
+        let sizes = (
+            size_of::<ws::Connection>(),
+            size_of::<Inner>(),
+            size_of::<Shared>(),
+        );
+        eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
+        assert!(sizes.0 <= 280, "ws::Connection is {} bytes", sizes.0);
+        assert!(sizes.1 <= 392, "Inner is {} bytes", sizes.1);
+        assert!(sizes.2 <= 536, "Shared is {} bytes", sizes.2);
+    }
+}

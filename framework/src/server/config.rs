@@ -1,0 +1,186 @@
+//! Server configuration, mirroring the Forge `WebSocketConfig` and `SSEConfig`.
+
+use std::time::Duration;
+
+use crate::hub::BroadcastCompression;
+use tidings_core::handshake::OriginPolicy;
+use tidings_core::head::HeadLimits;
+use tidings_core::ws;
+
+/// Limits, timeouts and policies of a server. Defaults are safe for the open
+/// internet; set fields with the chainable methods of the same name.
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings_framework::server::ServerConfig;
+///
+/// let config = ServerConfig::default()
+///     .max_connections(1_000)
+///     .handshake_timeout(Duration::from_secs(5));
+/// assert_eq!(config.max_connections, 1_000);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Protocol limits and timers of each connection: max frame and message
+    /// size, ping period (54 s), pong wait (60 s), close timeout, idle timeout.
+    pub websocket: ws::Config,
+    /// Bytes read from the socket per read call (Forge `ReadBufferSize`). Default 4 KiB.
+    pub read_buffer_size: usize,
+    /// Encoded outgoing bytes a connection may queue before writers wait
+    /// (Forge `WriteBufferSize`). Default 64 KiB.
+    pub write_buffer_size: usize,
+    /// Received message bytes queued for the handler before the server stops
+    /// reading that socket (back-pressure). Default 1 MiB.
+    pub read_queue_size: usize,
+    /// Time allowed from accepting a socket to a complete request head.
+    /// Default 10 s.
+    pub handshake_timeout: Duration,
+    /// WebSocket connections open at once; further upgrade requests get 503
+    /// before the upgrade. Default 10,000.
+    pub max_connections: usize,
+    /// Limits on the HTTP request head (8 KiB, 64 headers by default).
+    pub head_limits: HeadLimits,
+    /// Which `Origin`s may open WebSocket connections (Forge `CheckOrigin`).
+    /// Default: any.
+    pub origin: OriginPolicy,
+    /// Subprotocols the server speaks, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// Server-Sent Events routes: retry hint, admission limit, per-client
+    /// queue, keep-alive and slow-client timeout.
+    pub sse: SseConfig,
+    /// The most bytes a broadcast (or a [hub](crate::hub) send) may leave
+    /// queued for one client, WebSocket or SSE, counting what is already
+    /// queued. Beyond it the route's
+    /// [`SlowConsumer`](crate::hub::SlowConsumer) policy drops the client.
+    /// A client with nothing queued takes any one message, so a client's
+    /// outbox holds at most this plus one message. Default 1 MiB.
+    pub outbox_bytes: usize,
+    /// The most broadcast messages queued for one WebSocket client (for SSE
+    /// clients the bound is [`SseConfig::buffer_size`]). Beyond it the
+    /// slow-consumer policy applies. Default 1,024.
+    pub outbox_messages: usize,
+    /// How broadcasts are compressed for WebSocket clients that negotiated
+    /// permessage-deflate ([`websocket.deflate`](ws::Config::deflate)):
+    /// once for all clients without context takeover, per client, or never.
+    /// See [`BroadcastCompression`] for the trade-off (CPU, bandwidth,
+    /// memory). Default [`BroadcastCompression::Shared`].
+    pub broadcast_compression: BroadcastCompression,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            websocket: ws::Config::default(),
+            read_buffer_size: 4 << 10,
+            write_buffer_size: 64 << 10,
+            read_queue_size: 1 << 20,
+            handshake_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            head_limits: HeadLimits::default(),
+            origin: OriginPolicy::default(),
+            subprotocols: Vec::new(),
+            sse: SseConfig::default(),
+            outbox_bytes: 1 << 20,
+            outbox_messages: 1_024,
+            broadcast_compression: BroadcastCompression::default(),
+        }
+    }
+}
+
+macro_rules! setters {
+    ($config:ident { $($field:ident: $ty:ty),* $(,)? }) => {
+        impl $config {
+            $(
+                #[doc = concat!("Sets [`", stringify!($config), "::", stringify!($field), "`](#structfield.", stringify!($field), ").")]
+                #[must_use]
+                pub fn $field(mut self, value: $ty) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! { ServerConfig {
+    websocket: ws::Config,
+    read_buffer_size: usize,
+    write_buffer_size: usize,
+    read_queue_size: usize,
+    handshake_timeout: Duration,
+    max_connections: usize,
+    head_limits: HeadLimits,
+    origin: OriginPolicy,
+    subprotocols: Vec<String>,
+    sse: SseConfig,
+    outbox_bytes: usize,
+    outbox_messages: usize,
+    broadcast_compression: BroadcastCompression,
+}}
+
+/// Configuration of Server-Sent Events routes (the Forge `SSEConfig`).
+///
+/// A client's events wait in a bounded queue of `buffer_size` events until
+/// the socket takes them. When the queue is full, [`send`] waits for room;
+/// if no event leaves the queue for `send_timeout`, the client is too slow:
+/// it is disconnected, counted in
+/// [`Service::sse_slow_disconnects`](super::Service::sse_slow_disconnects),
+/// and `send` returns [`Error::Closed`](crate::Error::Closed). Memory per
+/// client is therefore bounded by `buffer_size` events.
+///
+/// [`send`]: super::SseContext::send
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings_framework::server::{ServerConfig, SseConfig};
+///
+/// let config = ServerConfig::default().sse(
+///     SseConfig::default()
+///         .retry(Some(Duration::from_secs(3)))
+///         .max_connections(1_000)
+///         .buffer_size(1_024),
+/// );
+/// assert_eq!(config.sse.keep_alive, Some(Duration::from_secs(15)));
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SseConfig {
+    /// The reconnection delay sent as a `retry:` field at the start of every
+    /// stream (Forge `RetryInterval`). Default `None`: the client's own
+    /// default applies (3 s in browsers).
+    pub retry: Option<Duration>,
+    /// SSE streams open at once, counted apart from WebSocket connections;
+    /// further requests get 503. Default 10,000.
+    pub max_connections: usize,
+    /// Events queued per client before `send` waits (Forge `BufferSize`).
+    /// Default 1,024.
+    pub buffer_size: usize,
+    /// When nothing was written for this long, a `: keep-alive` comment is
+    /// sent, so proxies keep the stream open and a dead client is noticed.
+    /// Default 15 s; `None` (or zero) sends none.
+    pub keep_alive: Option<Duration>,
+    /// How long a full queue may make no progress while a `send` waits
+    /// before the client is disconnected as too slow. Default 5 s.
+    pub send_timeout: Duration,
+}
+
+impl Default for SseConfig {
+    fn default() -> Self {
+        SseConfig {
+            retry: None,
+            max_connections: 10_000,
+            buffer_size: 1_024,
+            keep_alive: Some(Duration::from_secs(15)),
+            send_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+setters! { SseConfig {
+    retry: Option<Duration>,
+    max_connections: usize,
+    buffer_size: usize,
+    keep_alive: Option<Duration>,
+    send_timeout: Duration,
+}}

@@ -1,0 +1,485 @@
+//! The runtime-agnostic server: routing, the upgrade, one task per
+//! connection, admission limits and graceful shutdown.
+//!
+//! An adapter binds a listener and hands [`Service::accept_loop`] a function
+//! that accepts the next socket; everything after that — reading the request
+//! head under the handshake timeout, routing, middleware, the handshake, the
+//! 503 beyond `max_connections`, running the handler joined with the socket
+//! pump, Server-Sent Events streams ([`Router::sse`], [`SseContext`],
+//! [`SseTopic`]), and shutdown — is here, written once.
+
+mod asyncapi;
+mod config;
+mod context;
+pub mod middleware;
+mod response;
+mod router;
+mod serve;
+mod sse;
+
+use core::net::SocketAddr;
+use std::any::TypeId;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+pub use config::{ServerConfig, SseConfig};
+pub use context::{Context, RouteInfo};
+pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
+pub use response::{Html, IntoResponse, Json, Response};
+pub use router::{
+    BoxFuture, GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError,
+    WebSocketHandler,
+};
+pub use sse::{
+    Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
+};
+pub(crate) use sse::{Offer, Outbox as SseOutbox};
+
+use crate::connection::{BufferLimits, Clock, Settings};
+use crate::hub::{Hub, HubConfig, Stats};
+use crate::io_util::with_deadline;
+use crate::runtime::{Runtime, Transport};
+use crate::signal::Signal;
+use tidings_core::handshake::ServerHandshake;
+use tidings_core::ws;
+
+/// A router and its configuration, with the server-wide counters and the
+/// shutdown signal. Shared (`Arc`) by the accept loop and every connection.
+pub struct Service {
+    router: Router,
+    config: ServerConfig,
+    handshake: ServerHandshake,
+    /// Open WebSocket connections (admission control and shutdown).
+    websockets: AtomicUsize,
+    /// Open SSE streams (admission control).
+    sse_connections: AtomicUsize,
+    /// Connections, rooms, broadcast and statistics.
+    hub: Arc<Hub>,
+    /// Tasks serving a socket, in any phase.
+    tasks: AtomicUsize,
+    next_id: AtomicU64,
+    /// `config.websocket` (zero timers disabled), shared by every
+    /// connection's protocol state.
+    websocket: Arc<ws::Config>,
+    /// The buffer sizes and the clock of the runtime the service runs on,
+    /// made once for every connection (see [`Service::connection_settings`]).
+    settings: OnceLock<(TypeId, Arc<Settings>)>,
+    shutdown: Arc<Signal>,
+    /// Set when shutdown has begun and no task is left.
+    drained: Signal,
+}
+
+impl Service {
+    /// A service for `router` with `config`.
+    ///
+    /// # Panics
+    ///
+    /// If the router is misconfigured ([`Router::validate`]), like an
+    /// invalid route pattern: check with `validate` first to handle it.
+    pub fn new(router: Router, config: ServerConfig) -> Arc<Self> {
+        let router = router
+            .prepare()
+            .unwrap_or_else(|error| panic!("invalid router: {error}"));
+        let handshake = ServerHandshake::default()
+            .with_subprotocols(config.subprotocols.iter().cloned())
+            .with_origin(config.origin.clone())
+            .with_deflate(config.websocket.deflate.clone());
+        let hub = Hub::new(HubConfig {
+            websocket: config.websocket.clone(),
+            outbox_bytes: config.outbox_bytes,
+            outbox_messages: config.outbox_messages,
+            broadcast_compression: config.broadcast_compression,
+        });
+        let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
+        Arc::new(Service {
+            router,
+            websocket,
+            settings: OnceLock::new(),
+            config,
+            handshake,
+            hub,
+            websockets: AtomicUsize::new(0),
+            sse_connections: AtomicUsize::new(0),
+            tasks: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            shutdown: Arc::new(Signal::new()),
+            drained: Signal::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// WebSocket connections open now.
+    pub fn active_connections(&self) -> usize {
+        self.websockets.load(Ordering::SeqCst)
+    }
+
+    /// Server-Sent Events streams open now.
+    pub fn active_sse_connections(&self) -> usize {
+        self.sse_connections.load(Ordering::SeqCst)
+    }
+
+    /// SSE clients disconnected so far because their queue stayed full for
+    /// [`SseConfig::send_timeout`] (the slow-client policy).
+    pub fn sse_slow_disconnects(&self) -> u64 {
+        self.hub
+            .counters()
+            .sse_send_timeouts
+            .load(Ordering::Relaxed)
+    }
+
+    /// The hub: every connection, rooms, broadcast.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// A snapshot of the statistics (the seed's `GetStats()`).
+    pub fn stats(&self) -> Stats {
+        self.hub.stats()
+    }
+
+    /// Accepts sockets with `accept` and serves each in its own task, until
+    /// [`shutdown`](Self::shutdown) is called. Accept errors (e.g. too many
+    /// open files) pause accepting for 100 ms rather than ending the loop.
+    pub async fn accept_loop<R, T, F, Fut>(
+        self: Arc<Self>,
+        rt: R,
+        local_addr: Option<SocketAddr>,
+        mut accept: F,
+    ) where
+        R: Runtime,
+        T: Transport,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = io::Result<(T, Option<SocketAddr>)>>,
+    {
+        loop {
+            let accepted = {
+                let mut accepting = pin!(accept());
+                let mut stop = pin!(self.shutdown.wait());
+                poll_fn(|cx| {
+                    if stop.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    accepting.as_mut().poll(cx).map(Some)
+                })
+                .await
+            };
+            match accepted {
+                None => return,
+                Some(Ok((io, remote_addr))) => {
+                    rt.spawn(self.clone().serve_connection(
+                        io,
+                        remote_addr,
+                        local_addr,
+                        rt.clone(),
+                    ));
+                }
+                Some(Err(_)) => {
+                    let _ = with_deadline(
+                        &rt,
+                        rt.now() + Duration::from_millis(100),
+                        self.shutdown.wait(),
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// Serves one already-accepted transport (a TCP socket, a TLS stream, an
+    /// upgraded hyper connection): reads the request, routes it, and runs
+    /// the handler until the connection ends.
+    ///
+    /// The returned future owns everything it needs (`'static`), so it can
+    /// be spawned as it is.
+    pub fn serve_connection<R: Runtime, T: Transport>(
+        self: Arc<Self>,
+        io: T,
+        remote_addr: Option<SocketAddr>,
+        local_addr: Option<SocketAddr>,
+        rt: R,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        serve::serve(self, io, remote_addr, local_addr, rt)
+    }
+
+    /// Starts a graceful shutdown: stop accepting, close every open
+    /// WebSocket connection with 1001 after what was already queued for it,
+    /// and end every SSE stream after its queued events are written.
+    pub fn shutdown(&self) {
+        self.shutdown.set();
+        if self.tasks.load(Ordering::SeqCst) == 0 {
+            self.drained.set();
+        }
+    }
+
+    /// [`shutdown`](Self::shutdown), then waits until every connection has
+    /// finished or `deadline` passes. Returns whether all finished.
+    pub async fn shutdown_and_wait<R: Runtime>(&self, rt: &R, deadline: Instant) -> bool {
+        self.shutdown();
+        with_deadline(rt, deadline, self.drained.wait())
+            .await
+            .is_ok()
+    }
+
+    /// `rt`'s clock as a closure (see [`connection_settings`](Self::connection_settings)).
+    pub(crate) fn clock<R: Runtime>(&self, rt: &R) -> Clock {
+        self.connection_settings(rt).clock.clone()
+    }
+
+    /// The configuration's buffer sizes and `rt`'s clock as a closure. A
+    /// runtime without state (every adapter's) reads the same clock through
+    /// any of its values, so they are made once and shared by every
+    /// connection; any other runtime gets them for each connection.
+    pub(crate) fn connection_settings<R: Runtime>(&self, rt: &R) -> Arc<Settings> {
+        let make = || {
+            let rt = rt.clone();
+            let clock: Clock = Arc::new(move || rt.now());
+            Arc::new(Settings {
+                limits: BufferLimits {
+                    read_buffer_size: self.config.read_buffer_size,
+                    inbox_bytes: self.config.read_queue_size,
+                    write_buffer_size: self.config.write_buffer_size,
+                },
+                clock,
+            })
+        };
+        if size_of::<R>() == 0 {
+            let (runtime, settings) = self.settings.get_or_init(|| (TypeId::of::<R>(), make()));
+            if *runtime == TypeId::of::<R>() {
+                return settings.clone();
+            }
+        }
+        make()
+    }
+
+    /// Counts a task serving a socket, until [`task_ended`](Self::task_ended).
+    fn task_started(&self) {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Ends a task counted by [`task_started`](Self::task_started); the last
+    /// one to end after shutdown began sets `drained`.
+    fn task_ended(&self) {
+        if self.tasks.fetch_sub(1, Ordering::SeqCst) == 1 && self.shutdown.is_set() {
+            self.drained.set();
+        }
+    }
+
+    /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …).
+    pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
+        format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Holds one slot of an admission counter (WebSocket connections or SSE
+/// streams) for as long as it lives.
+pub(crate) struct Slot<'a> {
+    counter: &'a AtomicUsize,
+}
+
+impl<'a> Slot<'a> {
+    /// Takes a slot of `counter` if fewer than `max` are taken.
+    pub(crate) fn acquire(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
+        take_slot(counter, max).then(|| Slot { counter })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        release_slot(self.counter);
+    }
+}
+
+/// Takes a slot of `counter` if fewer than `max` are taken (for a guard
+/// that releases it with [`release_slot`]).
+pub(crate) fn take_slot(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+            (open < max).then_some(open + 1)
+        })
+        .is_ok()
+}
+
+/// Gives back a slot taken with [`take_slot`].
+pub(crate) fn release_slot(counter: &AtomicUsize) {
+    counter.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// A handler that echoes every message back unchanged, text as text and
+/// binary as binary, until the peer closes (the echo examples and the
+/// Autobahn runs use it).
+///
+/// The returned future holds only the connection, not the [`Context`] (an
+/// `async fn` would keep its arguments for its whole life): less memory per
+/// connection.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep the Context in its future"
+)]
+pub fn echo(
+    _ctx: Context,
+    conn: crate::Connection,
+) -> impl Future<Output = Result<(), crate::Error>> + Send + 'static {
+    async move {
+        loop {
+            let message = conn.read().await?;
+            conn.write_message(&message).await?;
+        }
+    }
+}
+
+/// A bound server on runtime `N`: the adapters export it as `Server`.
+///
+/// ```no_run
+/// # async fn demo<N: tidings_framework::runtime::Net + Default>() -> std::io::Result<()> {
+/// use tidings_framework::server::{Router, Server};
+///
+/// let router = Router::new().websocket("/ws", |_ctx, conn: tidings_framework::Connection| async move {
+///     while let Ok(message) = conn.read().await {
+///         conn.write_message(&message).await?;
+///     }
+///     Ok(())
+/// });
+/// let server = Server::<N>::bind("127.0.0.1:9001", router).await?;
+/// println!("listening on {}", server.local_addr()?);
+/// server.run().await;
+/// # Ok(()) }
+/// ```
+pub struct Server<N: crate::runtime::Net> {
+    listener: N::Listener,
+    service: Arc<Service>,
+    rt: N,
+}
+
+impl<N: crate::runtime::Net + Default> Server<N> {
+    /// Binds `addr` (`"host:port"`) with the default configuration.
+    pub async fn bind(addr: &str, router: Router) -> io::Result<Self> {
+        Self::bind_with(addr, router, ServerConfig::default()).await
+    }
+
+    /// Binds `addr` with `config`. A misconfigured router
+    /// ([`Router::validate`]) is an [`io::ErrorKind::InvalidInput`] error.
+    pub async fn bind_with(addr: &str, router: Router, config: ServerConfig) -> io::Result<Self> {
+        router
+            .validate()
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        let listener = N::bind(addr).await?;
+        Ok(Server {
+            listener,
+            service: Service::new(router, config),
+            rt: N::default(),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        N::listener_addr(&self.listener)
+    }
+
+    /// A handle to shut the server down or to serve extra streams.
+    pub fn handle(&self) -> ServerHandle<N> {
+        ServerHandle {
+            service: self.service.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+
+    /// Accepts and serves connections until the server is shut down through
+    /// a [`ServerHandle`].
+    pub async fn run(self) {
+        let local = N::listener_addr(&self.listener).ok();
+        let listener = &self.listener;
+        self.service
+            .clone()
+            .accept_loop(self.rt.clone(), local, || async move {
+                N::accept(listener)
+                    .await
+                    .map(|(stream, peer)| (stream, Some(peer)))
+            })
+            .await;
+    }
+}
+
+/// Controls a running [`Server`]: shutdown, statistics, extra streams.
+pub struct ServerHandle<N: crate::runtime::Net> {
+    service: Arc<Service>,
+    rt: N,
+}
+
+impl<N: crate::runtime::Net> Clone for ServerHandle<N> {
+    fn clone(&self) -> Self {
+        ServerHandle {
+            service: self.service.clone(),
+            rt: self.rt.clone(),
+        }
+    }
+}
+
+impl<N: crate::runtime::Net> ServerHandle<N> {
+    /// Graceful shutdown: stop accepting, close every WebSocket connection
+    /// with 1001 after what was already queued for it, end every SSE stream
+    /// after its queued events, and wait until all
+    /// connections are done or `timeout` has passed. Returns whether all
+    /// finished in time.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        let deadline = self.rt.now() + timeout;
+        self.service.shutdown_and_wait(&self.rt, deadline).await
+    }
+
+    /// WebSocket connections open now.
+    pub fn active_connections(&self) -> usize {
+        self.service.active_connections()
+    }
+
+    /// Server-Sent Events streams open now.
+    pub fn active_sse_connections(&self) -> usize {
+        self.service.active_sse_connections()
+    }
+
+    /// SSE clients disconnected so far for being too slow.
+    pub fn sse_slow_disconnects(&self) -> u64 {
+        self.service.sse_slow_disconnects()
+    }
+
+    /// The hub: every connection, rooms, broadcast.
+    pub fn hub(&self) -> &Arc<Hub> {
+        self.service.hub()
+    }
+
+    /// A snapshot of the statistics (the seed's `GetStats()`).
+    pub fn stats(&self) -> Stats {
+        self.service.stats()
+    }
+
+    /// Serves an already-connected stream (e.g. TLS) as if accepted by the
+    /// server; completes when that connection ends.
+    pub async fn serve_stream<T: Transport>(
+        &self,
+        stream: T,
+        remote: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) {
+        self.service
+            .clone()
+            .serve_connection(stream, remote, local, self.rt.clone())
+            .await;
+    }
+
+    /// The service (router, configuration, counters).
+    pub fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+}

@@ -1,0 +1,468 @@
+//! The router: WebSocket routes, Server-Sent Events routes, plain GET
+//! routes, route options and middleware.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::context::Context;
+use super::middleware::{Middleware, auth::AnyOf};
+use super::response::{IntoResponse, Response};
+use super::sse::SseHandler;
+use crate::connection::Connection;
+use crate::error::Error;
+use crate::hub::SlowConsumer;
+use tidings_core::route::{Params, Pattern};
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A WebSocket handler: `async fn(Context, Connection) -> Result<(), Error>`.
+///
+/// When it returns, the connection is closed with 1000, or with 1011 (and the
+/// error's text as reason) if it returned an error.
+pub trait WebSocketHandler: Send + Sync + 'static {
+    /// Runs the handler for one connection.
+    fn call(&self, ctx: Context, conn: Connection) -> BoxFuture<Result<(), Error>>;
+}
+
+impl<F, Fut> WebSocketHandler for F
+where
+    F: Fn(Context, Connection) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    fn call(&self, ctx: Context, conn: Connection) -> BoxFuture<Result<(), Error>> {
+        Box::pin(self(ctx, conn))
+    }
+}
+
+/// A plain HTTP GET handler: `async fn(Context) -> impl IntoResponse`.
+pub trait GetHandler: Send + Sync + 'static {
+    /// Produces the response.
+    fn call(&self, ctx: Context) -> BoxFuture<Response>;
+}
+
+impl<F, Fut, R> GetHandler for F
+where
+    F: Fn(Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    fn call(&self, ctx: Context) -> BoxFuture<Response> {
+        let future = self(ctx);
+        Box::pin(async move { future.await.into_response() })
+    }
+}
+
+/// Documentation and policy attached to a route (the Forge route options).
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct RouteOptions {
+    /// `WithName`: a stable name for the route.
+    pub name: Option<String>,
+    /// `WithSummary`: one line describing the route.
+    pub summary: Option<String>,
+    /// `WithTags`: grouping tags for documentation.
+    pub tags: Vec<String>,
+    /// `WithMiddleware`: run in order before the handler (after the
+    /// router's layers and the route's authentication), told the outcome
+    /// when the request is over.
+    pub middleware: Vec<Arc<dyn Middleware>>,
+    /// `WithAuth`: the authentication schemes the route requires, e.g.
+    /// `bearer`, each registered with [`Router::authenticator`]. A request
+    /// passes when any of them accepts it; otherwise it gets the first
+    /// scheme's 401.
+    pub auth: Vec<String>,
+    /// `WithWebSocketMessages`: the types of the messages the client sends
+    /// and the server sends back, with their JSON Schemas, for the AsyncAPI
+    /// document ([`Router::asyncapi`]).
+    pub messages: Option<MessageTypes>,
+    /// What happens to a client of this route whose outbox overflows
+    /// (default: close with 1013; see [`crate::hub`]).
+    pub slow_consumer: SlowConsumer,
+    /// The event types of an SSE route (event name and data type), for the
+    /// AsyncAPI document.
+    pub sse_events: Vec<(String, MessageType)>,
+}
+
+/// The message types of a WebSocket route.
+#[derive(Clone, Debug)]
+pub struct MessageTypes {
+    /// What the client sends.
+    pub receive: MessageType,
+    /// What the server sends.
+    pub send: MessageType,
+}
+
+/// A message type: its Rust name and how to make its JSON Schema.
+#[derive(Clone, Copy)]
+pub struct MessageType {
+    /// The Rust type name (`std::any::type_name`).
+    pub type_name: &'static str,
+    /// The schema's name (`JsonSchema::schema_name`).
+    pub schema_name: fn() -> std::borrow::Cow<'static, str>,
+    /// Adds the type's schema to a generator, returning it or a `$ref` to it.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+impl MessageType {
+    /// The message type `T`.
+    pub fn of<T: schemars::JsonSchema>() -> Self {
+        MessageType {
+            type_name: std::any::type_name::<T>(),
+            schema_name: T::schema_name,
+            schema: |generator| generator.subschema_for::<T>(),
+        }
+    }
+}
+
+impl std::fmt::Debug for MessageType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name)
+    }
+}
+
+impl RouteOptions {
+    /// No options.
+    pub fn new() -> Self {
+        RouteOptions::default()
+    }
+
+    /// Sets the name.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the summary.
+    #[must_use]
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = Some(summary.into());
+        self
+    }
+
+    /// Adds tags.
+    #[must_use]
+    pub fn tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a middleware written as a closure that runs before the handler
+    /// (for one with an `after` hook, see [`layer`](Self::layer)).
+    #[must_use]
+    pub fn middleware(
+        self,
+        middleware: impl Fn(&mut Context) -> Result<(), Response> + Send + Sync + 'static,
+    ) -> Self {
+        self.layer(middleware)
+    }
+
+    /// Adds a [`Middleware`] (e.g. [`Logging`](super::Logging),
+    /// [`RateLimit`](super::RateLimit)) for this route only.
+    #[must_use]
+    pub fn layer(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// Adds a required authentication scheme: the route rejects requests
+    /// that the [`Router::authenticator`] registered under `scheme` refuses
+    /// (with several schemes, one accepting is enough). A scheme with no
+    /// authenticator is a configuration error ([`Router::validate`]).
+    #[must_use]
+    pub fn auth(mut self, scheme: impl Into<String>) -> Self {
+        self.auth.push(scheme.into());
+        self
+    }
+
+    /// Sets the slow-consumer policy.
+    #[must_use]
+    pub fn slow_consumer(mut self, policy: SlowConsumer) -> Self {
+        self.slow_consumer = policy;
+        self
+    }
+
+    /// Records the message types of a WebSocket route (the Forge
+    /// `WithWebSocketMessages`): `Receive` from the client, `Send` to it;
+    /// their JSON Schemas go into the AsyncAPI document.
+    #[must_use]
+    pub fn messages<Receive: schemars::JsonSchema, Send: schemars::JsonSchema>(mut self) -> Self {
+        self.messages = Some(MessageTypes {
+            receive: MessageType::of::<Receive>(),
+            send: MessageType::of::<Send>(),
+        });
+        self
+    }
+
+    /// Declares an event type an SSE route sends: events named `event`
+    /// whose data is JSON of type `T` (use `"message"` for unnamed events).
+    #[must_use]
+    pub fn sse_event<T: schemars::JsonSchema>(mut self, event: impl Into<String>) -> Self {
+        self.sse_events.push((event.into(), MessageType::of::<T>()));
+        self
+    }
+}
+
+impl std::fmt::Debug for RouteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteOptions")
+            .field("name", &self.name)
+            .field("summary", &self.summary)
+            .field("tags", &self.tags)
+            .field("middleware", &self.middleware.len())
+            .field("auth", &self.auth)
+            .field("messages", &self.messages)
+            .field("slow_consumer", &self.slow_consumer)
+            .field("sse_events", &self.sse_events)
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Endpoint {
+    WebSocket(Arc<dyn WebSocketHandler>),
+    Sse(Arc<dyn SseHandler>),
+    Get(Arc<dyn GetHandler>),
+}
+
+/// One registered route.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) pattern: Pattern,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) options: RouteOptions,
+    /// The middleware a request runs through, in order: the router's
+    /// layers, the route's authentication, the route's middleware (set by
+    /// [`Router::prepare`]).
+    pub(crate) chain: Vec<Arc<dyn Middleware>>,
+}
+
+/// A router that cannot serve as configured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouterError {
+    /// A route requires ([`RouteOptions::auth`]) a scheme that no
+    /// [`Router::authenticator`] provides.
+    #[error(
+        "route {route:?} requires authentication scheme {scheme:?}, which has no authenticator"
+    )]
+    UnknownAuthScheme {
+        /// The route's pattern.
+        route: String,
+        /// The scheme.
+        scheme: String,
+    },
+}
+
+/// Maps request paths to handlers. Routes are tried in registration order;
+/// the first whose pattern matches wins.
+///
+/// ```
+/// use tidings_framework::server::{Context, Html, Router, RouteOptions};
+/// use tidings_framework::{Connection, Error};
+///
+/// async fn echo(_ctx: Context, conn: Connection) -> Result<(), Error> {
+///     loop {
+///         let message = conn.read().await?;
+///         conn.write_message(&message).await?;
+///     }
+/// }
+///
+/// let router = Router::new()
+///     .get("/", |_ctx| async { Html("<h1>hello</h1>") })
+///     .websocket("/ws/echo", echo)
+///     .websocket_with("/ws/chat/:room", echo, RouteOptions::new().summary("Chat room").tags(["chat"]))
+///     .sse("/events", |ctx: tidings_framework::server::SseContext| async move {
+///         ctx.send_event("hello", "world").await
+///     });
+/// assert_eq!(router.len(), 4);
+/// ```
+#[derive(Clone, Default)]
+pub struct Router {
+    routes: Vec<Route>,
+    layers: Vec<Arc<dyn Middleware>>,
+    authenticators: Vec<(String, Arc<dyn Middleware>)>,
+}
+
+impl Router {
+    /// An empty router (every request gets 404).
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Adds a WebSocket route.
+    ///
+    /// # Panics
+    ///
+    /// If `pattern` is not a valid route pattern (see
+    /// [`Pattern::parse`](tidings_core::route::Pattern::parse)): routes are fixed
+    /// when the program starts, so this is a programming error.
+    #[must_use]
+    pub fn websocket(self, pattern: &str, handler: impl WebSocketHandler) -> Self {
+        self.websocket_with(pattern, handler, RouteOptions::default())
+    }
+
+    /// Adds a WebSocket route with options. Panics like [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn websocket_with(
+        self,
+        pattern: &str,
+        handler: impl WebSocketHandler,
+        options: RouteOptions,
+    ) -> Self {
+        self.add(pattern, Endpoint::WebSocket(Arc::new(handler)), options)
+    }
+
+    /// Adds a Server-Sent Events route: `GET` requests get an event stream
+    /// written by `handler` (see [`SseContext`](super::SseContext) and
+    /// [`Sse::from_stream`](super::Sse::from_stream)). Panics like
+    /// [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn sse(self, pattern: &str, handler: impl SseHandler) -> Self {
+        self.sse_with(pattern, handler, RouteOptions::default())
+    }
+
+    /// Adds a Server-Sent Events route with options (middleware runs before
+    /// the stream starts and may reject the request). Panics like
+    /// [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn sse_with(self, pattern: &str, handler: impl SseHandler, options: RouteOptions) -> Self {
+        self.add(pattern, Endpoint::Sse(Arc::new(handler)), options)
+    }
+
+    /// Adds a plain HTTP GET route. Panics like [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn get(self, pattern: &str, handler: impl GetHandler) -> Self {
+        self.get_with(pattern, handler, RouteOptions::default())
+    }
+
+    /// Adds a plain HTTP GET route with options. Panics like [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn get_with(self, pattern: &str, handler: impl GetHandler, options: RouteOptions) -> Self {
+        self.add(pattern, Endpoint::Get(Arc::new(handler)), options)
+    }
+
+    fn add(mut self, pattern: &str, endpoint: Endpoint, options: RouteOptions) -> Self {
+        let pattern = match Pattern::parse(pattern) {
+            Ok(pattern) => pattern,
+            Err(error) => panic!("invalid route pattern {pattern:?}: {error}"),
+        };
+        self.routes.push(Route {
+            pattern,
+            endpoint,
+            options,
+            chain: Vec::new(),
+        });
+        self
+    }
+
+    /// Adds a middleware that every route runs, before the route's own
+    /// authentication and middleware (layers run in the order added). Put
+    /// [`Logging`](super::Logging) first so it sees the rejections of the
+    /// others.
+    #[must_use]
+    pub fn layer(mut self, middleware: impl Middleware) -> Self {
+        self.layers.push(Arc::new(middleware));
+        self
+    }
+
+    /// Registers the authenticator of scheme `scheme` (replacing an earlier
+    /// one of that name), for the routes that require it with
+    /// [`RouteOptions::auth`]. Usually an [`Authenticator`](super::Authenticator);
+    /// any [`Middleware`] that rejects with 401 will do.
+    #[must_use]
+    pub fn authenticator(mut self, scheme: impl Into<String>, middleware: impl Middleware) -> Self {
+        let scheme = scheme.into();
+        self.authenticators.retain(|(name, _)| *name != scheme);
+        self.authenticators.push((scheme, Arc::new(middleware)));
+        self
+    }
+
+    /// Checks the configuration: every scheme a route requires has an
+    /// authenticator. The server runs this when it starts
+    /// ([`Server::bind_with`](super::Server::bind_with) returns the error;
+    /// [`Service::new`](super::Service::new) panics with it).
+    pub fn validate(&self) -> Result<(), RouterError> {
+        self.routes
+            .iter()
+            .try_for_each(|route| self.auth_of(route).map(drop))
+    }
+
+    /// The authenticators `route` requires (`None` if it requires none).
+    fn auth_of(&self, route: &Route) -> Result<Option<AnyOf>, RouterError> {
+        if route.options.auth.is_empty() {
+            return Ok(None);
+        }
+        route
+            .options
+            .auth
+            .iter()
+            .map(|scheme| {
+                self.authenticators
+                    .iter()
+                    .find(|(name, _)| name == scheme)
+                    .map(|(_, middleware)| middleware.clone())
+                    .ok_or_else(|| RouterError::UnknownAuthScheme {
+                        route: route.pattern.as_str().to_owned(),
+                        scheme: scheme.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|schemes| Some(AnyOf(schemes)))
+    }
+
+    /// Validates the router and fixes each route's middleware chain.
+    pub(crate) fn prepare(mut self) -> Result<Self, RouterError> {
+        let chains = self
+            .routes
+            .iter()
+            .map(|route| {
+                let auth = self.auth_of(route)?;
+                let mut chain = self.layers.clone();
+                chain.extend(auth.map(|auth| Arc::new(auth) as Arc<dyn Middleware>));
+                chain.extend(route.options.middleware.iter().cloned());
+                Ok(chain)
+            })
+            .collect::<Result<Vec<_>, RouterError>>()?;
+        for (route, chain) in self.routes.iter_mut().zip(chains) {
+            route.chain = chain;
+        }
+        Ok(self)
+    }
+
+    /// The number of routes.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Whether no route is registered.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Each route's pattern, whether it is a WebSocket route, and its
+    /// options, in registration order (for documentation generators).
+    pub fn routes(&self) -> impl Iterator<Item = (&str, bool, &RouteOptions)> {
+        self.routes.iter().map(|route| {
+            (
+                route.pattern.as_str(),
+                matches!(route.endpoint, Endpoint::WebSocket(_)),
+                &route.options,
+            )
+        })
+    }
+
+    /// Every route, in registration order.
+    pub(crate) fn all_routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The first route matching `path`, with its parameters.
+    pub(crate) fn find(&self, path: &str) -> Option<(&Route, Params)> {
+        self.routes
+            .iter()
+            .find_map(|route| route.pattern.matches(path).map(|params| (route, params)))
+    }
+}

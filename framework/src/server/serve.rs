@@ -1,0 +1,596 @@
+//! One socket's life on the server: request head, routing, middleware,
+//! plain HTTP response, SSE stream or WebSocket upgrade, then the handler
+//! joined with the socket pump in the same task.
+
+use core::net::SocketAddr;
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+
+use super::context::{Context, RouteInfo};
+use super::middleware::{self, Chain, End};
+use super::response::{self, IntoResponse, Response};
+use super::router::{BoxFuture, Endpoint};
+use super::{Service, release_slot, take_slot};
+use crate::connection::{Connection, Info, Pump, Shared};
+use crate::error::Error;
+use crate::hub::{ConnectionInfo, Protocol, Registration, Target};
+use crate::io_util::{close, read_some, with_deadline, write_all};
+use crate::runtime::{Runtime, Transport};
+use tidings_core::close::CloseCode;
+use tidings_core::head::HeadReader;
+use tidings_core::route::Query;
+use tidings_core::ws::{self, Role};
+
+/// The future of a task serving one socket.
+///
+/// The request, routing, middleware and handshake run in a boxed future
+/// that is freed once they are done: the task then keeps only what a
+/// WebSocket connection needs for its life (a future's size is that of its
+/// largest state, so an inline request phase would weigh on every idle
+/// connection). The socket and the addresses go straight into that box, and
+/// the task's future is written by hand: an `async fn` would keep its
+/// by-value arguments, and an awaited output next to the local it is moved
+/// to, in its state for its whole life.
+pub(super) fn serve<R: Runtime, T: Transport>(
+    service: Arc<Service>,
+    io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: R,
+) -> impl Future<Output = ()> + Send + 'static {
+    let request = Box::pin({
+        let service = service.clone();
+        async move {
+            let mut upgraded = None;
+            handle_request(&service, io, remote_addr, local_addr, &rt, &mut upgraded).await;
+            upgraded
+        }
+    });
+    service.task_started();
+    Task {
+        service,
+        phase: TaskPhase::Request(request),
+    }
+}
+
+/// A task serving one socket: the request phase, then the WebSocket
+/// connection it may have upgraded to. Counted as one of the service's
+/// tasks for as long as it lives.
+struct Task<T, R: Runtime, F> {
+    service: Arc<Service>,
+    phase: TaskPhase<T, R, F>,
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the connection lives inline in the task: boxing it would add an allocation"
+)]
+enum TaskPhase<T, R: Runtime, F> {
+    Request(Pin<Box<F>>),
+    Upgraded(Upgraded<T, R>),
+    Done,
+}
+
+impl<T: Transport, R: Runtime, F> Future for Task<T, R, F>
+where
+    F: Future<Output = Option<Upgraded<T, R>>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match &mut this.phase {
+                TaskPhase::Request(request) => match request.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    // Frees the request phase's box.
+                    Poll::Ready(Some(upgraded)) => this.phase = TaskPhase::Upgraded(upgraded),
+                    Poll::Ready(None) => this.phase = TaskPhase::Done,
+                },
+                TaskPhase::Upgraded(upgraded) => {
+                    if Pin::new(upgraded).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.phase = TaskPhase::Done;
+                }
+                TaskPhase::Done => return Poll::Ready(()),
+            }
+        }
+    }
+}
+
+impl<T, R: Runtime, F> Drop for Task<T, R, F> {
+    fn drop(&mut self) {
+        // The connection is gone before the task stops counting.
+        self.phase = TaskPhase::Done;
+        self.service.task_ended();
+    }
+}
+
+/// One of the service's WebSocket connection slots (its connection limit),
+/// held for as long as it lives.
+struct WebSocketSlot {
+    service: Arc<Service>,
+}
+
+impl WebSocketSlot {
+    /// Takes a slot if fewer than the configured maximum are taken.
+    fn acquire(service: &Arc<Service>) -> Option<Self> {
+        take_slot(&service.websockets, service.config.max_connections).then(|| WebSocketSlot {
+            service: service.clone(),
+        })
+    }
+}
+
+impl Drop for WebSocketSlot {
+    fn drop(&mut self) {
+        release_slot(&self.service.websockets);
+    }
+}
+
+/// A WebSocket connection after its handshake: the handler and the pump,
+/// and what must live as long as they run.
+struct Upgraded<T, R: Runtime> {
+    // Dropped in this order, as locals of one function were before.
+    session: Session<T, R>,
+    observer: Connection,
+    /// In the hub until the connection ends.
+    _registration: Registration,
+    /// Counts towards the server's connection limit.
+    _slot: WebSocketSlot,
+    /// The middleware that ran, if any; their `after` hooks run when it is
+    /// dropped. (Boxed: most routes have none, and it is large.)
+    chain: Option<Box<Chain>>,
+}
+
+impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if Pin::new(&mut this.session).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if let (Some(closed), Some(chain)) = (this.observer.close_info(), this.chain.as_mut()) {
+            chain.finish(End::Closed(closed));
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Serves the request on `io`; for a WebSocket upgrade, stops after the
+/// handshake and leaves the connection in `upgraded`.
+async fn handle_request<R: Runtime, T: Transport>(
+    service: &Arc<Service>,
+    mut io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: &R,
+    upgraded: &mut Option<Upgraded<T, R>>,
+) {
+    let deadline = rt.now() + service.config.handshake_timeout;
+    let (request, leftover) =
+        match with_deadline(rt, deadline, read_request(service, &mut io)).await {
+            Ok(Ok(Some(head))) => head,
+            // The peer went away before sending a whole head.
+            Ok(Ok(None)) => return,
+            Ok(Err(status)) => {
+                return respond(
+                    &mut io,
+                    (status, status.canonical_reason().unwrap_or("bad request")).into_response(),
+                )
+                .await;
+            }
+            Err(_elapsed) => {
+                return respond(
+                    &mut io,
+                    (
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head not received in time",
+                    )
+                        .into_response(),
+                )
+                .await;
+            }
+        };
+
+    let Some((route, params)) = service.router.find(request.uri().path()) else {
+        let response = (StatusCode::NOT_FOUND, "not found").into_response();
+        if wants_stream(&request) {
+            return reject(service, &mut io, response).await;
+        }
+        return respond(&mut io, response).await;
+    };
+    let streaming = !matches!(route.endpoint, Endpoint::Get(_));
+    let mut ctx = Context {
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        headers: request.headers().clone(),
+        params,
+        query: Query::parse(request.uri().query().unwrap_or("")),
+        remote_addr,
+        local_addr,
+        route: RouteInfo {
+            pattern: route.pattern.as_str().to_owned(),
+            name: route.options.name.clone(),
+            summary: route.options.summary.clone(),
+            tags: route.options.tags.clone(),
+        },
+        values: http::Extensions::new(),
+        hub: service.hub.clone(),
+        now: rt.now(),
+    };
+    let protocol = middleware::protocol_of(&route.endpoint);
+    // The middleware's `after` hooks run when `chain` is dropped.
+    let mut chain = match Chain::start(&route.chain, &mut ctx, protocol, service.clock(rt)) {
+        Ok(chain) => chain,
+        Err(rejection) if streaming => return reject(service, &mut io, rejection).await,
+        Err(rejection) => return respond(&mut io, rejection).await,
+    };
+
+    match &route.endpoint {
+        Endpoint::Get(handler) => {
+            if request.method() != Method::GET && request.method() != Method::HEAD {
+                let mut response =
+                    (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+                response.headers_mut().insert(
+                    http::header::ALLOW,
+                    http::HeaderValue::from_static("GET, HEAD"),
+                );
+                return respond(&mut io, response).await;
+            }
+            let head_only = request.method() == Method::HEAD;
+            // A GET handler's response is written only once complete, so a
+            // panic always finds nothing written yet: 500.
+            let response = match catch_panic(|| handler.call(ctx)) {
+                Some(future) => CatchPanic(future).await,
+                None => None,
+            };
+            let mut response = response.unwrap_or_else(|| {
+                (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked").into_response()
+            });
+            chain.finish(End::Responded(response.status()));
+            if head_only {
+                let length = response.body().len();
+                *response.body_mut() = Bytes::new();
+                response.headers_mut().insert(
+                    http::header::CONTENT_LENGTH,
+                    http::HeaderValue::from(length),
+                );
+            }
+            respond(&mut io, response).await;
+        }
+        Endpoint::Sse(handler) => {
+            if request.method() != Method::GET {
+                let mut response =
+                    (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+                response
+                    .headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+                return reject(service, &mut io, response).await;
+            }
+            // Whatever the client sent after the head is read and discarded
+            // by the stream's pump; `leftover` is dropped with it.
+            drop(leftover);
+            let policy = route.options.slow_consumer.clone();
+            if let Some(end) =
+                super::sse::serve(service, io, ctx, handler.as_ref(), policy, rt, deadline).await
+            {
+                chain.finish(End::SseEnded(end));
+            }
+        }
+        Endpoint::WebSocket(handler) => {
+            if service.shutdown.is_set() {
+                return reject(
+                    service,
+                    &mut io,
+                    (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response(),
+                )
+                .await;
+            }
+            let Some(slot) = WebSocketSlot::acquire(service) else {
+                return reject(
+                    service,
+                    &mut io,
+                    (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response(),
+                )
+                .await;
+            };
+            let accepted = match service.handshake.accept(&request) {
+                Ok(accepted) => accepted,
+                Err(rejection) => {
+                    service.hub.counters().rejected(rejection.status());
+                    let mut out = Vec::new();
+                    rejection.encode(&mut out);
+                    let _ = write_all(&mut io, &out).await;
+                    return close(&mut io).await;
+                }
+            };
+            let mut out = Vec::new();
+            accepted.encode(&mut out);
+            if with_deadline(rt, deadline, write_all(&mut io, &out))
+                .await
+                .is_err()
+            {
+                return;
+            }
+
+            let now = rt.now();
+            let mut protocol = ws::Connection::new(Role::Server, service.websocket.clone(), now)
+                .with_deflate(accepted.deflate);
+            protocol.handle_input(now, &leftover);
+            let id = service.next_stream_id("ws");
+            let id: Arc<str> = Arc::from(id);
+            let info = Info {
+                id: id.clone(),
+                remote_addr,
+                local_addr,
+                subprotocol: accepted.subprotocol.as_deref().map(Box::from),
+            };
+            let shared = Arc::new(Shared::new(
+                info,
+                service.connection_settings(rt),
+                protocol,
+                Some(service.hub.clone()),
+            ));
+            // In the hub (lookup, rooms, broadcast, statistics) until the
+            // connection's task ends; registered before the first input is
+            // parsed, so every received message is counted.
+            let registration = service.hub.register(
+                ConnectionInfo {
+                    id,
+                    protocol: Protocol::WebSocket,
+                    route: route.pattern.shared_str().clone(),
+                    remote_addr,
+                    started_at: now,
+                },
+                Target::WebSocket(shared.clone()),
+                route.options.slow_consumer.clone(),
+            );
+            shared.lock().drain_events();
+            let conn = Connection::from_shared(shared.clone());
+            conn.set_values(ctx.values.clone());
+            let observer = conn.clone();
+            let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
+            let session = Session {
+                pump: Some(pump),
+                handler: None,
+                conn: conn.clone(),
+            };
+            // The handler's synchronous part (before its first `.await`) runs
+            // in `call`; a panic there is caught like one in `poll`.
+            let session = match catch_panic(|| handler.call(ctx, conn)) {
+                Some(handler) => Session {
+                    handler: Some(handler),
+                    ..session
+                },
+                None => {
+                    session.handler_panicked();
+                    session
+                }
+            };
+            *upgraded = Some(Upgraded {
+                session,
+                observer,
+                _registration: registration,
+                _slot: slot,
+                chain: (!chain.is_empty()).then(|| Box::new(chain)),
+            });
+        }
+    }
+}
+
+/// Reads the request head: `Ok(None)` if the peer closed first, `Err(status)`
+/// for a head that breaks a limit or is malformed.
+async fn read_request<T: Transport>(
+    service: &Service,
+    io: &mut T,
+) -> Result<Option<(Request<()>, Bytes)>, StatusCode> {
+    let mut reader = HeadReader::new(service.config.head_limits.clone());
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        match reader.read_request(&buf) {
+            Ok(Some((request, n))) => {
+                let leftover = Bytes::copy_from_slice(buf.get(n..).unwrap_or_default());
+                return Ok(Some((request, leftover)));
+            }
+            Ok(None) => {}
+            Err(error) => return Err(error.status()),
+        }
+        match read_some(io, &mut buf, 4096).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Whether the request asks for a stream: a WebSocket upgrade or an event
+/// stream (for counting a 404 as a rejected handshake).
+fn wants_stream(request: &Request<()>) -> bool {
+    let has = |name: http::header::HeaderName, token: &str| {
+        request.headers().get_all(name).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|value| value.to_ascii_lowercase().contains(token))
+        })
+    };
+    has(http::header::UPGRADE, "websocket") || has(http::header::ACCEPT, "text/event-stream")
+}
+
+/// Answers a request for a WebSocket or SSE route with a refusal, counted
+/// in the statistics' rejected handshakes.
+pub(super) async fn reject<T: Transport>(service: &Service, io: &mut T, response: Response) {
+    service.hub.counters().rejected(response.status());
+    respond(io, response).await;
+}
+
+/// Writes a complete response and closes the transport.
+pub(super) async fn respond<T: Transport>(io: &mut T, response: Response) {
+    let mut out = Vec::new();
+    response::encode(&response, &mut out);
+    if write_all(io, &out).await.is_ok() {
+        close(io).await;
+        discard_pending_input(io).await;
+    }
+}
+
+/// Reads and drops whatever the peer has already sent (without waiting for
+/// more): closing a socket with unread input makes the kernel send a reset,
+/// which can destroy the response still in flight (e.g. a 431 for a head
+/// that was too large, most of it unread).
+async fn discard_pending_input<T: Transport>(io: &mut T) {
+    let mut scratch = [0u8; 1024];
+    std::future::poll_fn(|cx| {
+        loop {
+            match std::pin::Pin::new(&mut *io).poll_read(cx, &mut scratch) {
+                Poll::Ready(Ok(n)) if n > 0 => continue,
+                // End of stream, an error, or nothing more yet: done either way.
+                _ => return Poll::Ready(()),
+            }
+        }
+    })
+    .await;
+}
+
+/// The handler and the socket pump of one connection, polled together in
+/// one task so a message goes socket → protocol → handler without a
+/// cross-thread hand-off.
+struct Session<T, R: Runtime> {
+    pump: Option<Pump<T, R>>,
+    handler: Option<BoxFuture<Result<(), Error>>>,
+    conn: Connection,
+}
+
+impl<T: Transport, R: Runtime> Session<T, R> {
+    /// Polls the pump; `after_handler` right after the handler ran, when
+    /// only its output needs writing (see [`Pump::poll_output`]); else
+    /// before the handler, if it still runs (see [`Pump::poll_before_handler`]).
+    fn poll_pump(&mut self, cx: &mut TaskContext<'_>, after_handler: bool) {
+        if let Some(pump) = self.pump.as_mut() {
+            let done = if after_handler {
+                pump.poll_output(cx)
+            } else if self.handler.is_some() {
+                pump.poll_before_handler(cx)
+            } else {
+                Pin::new(pump).poll(cx)
+            };
+            if done.is_ready() {
+                self.pump = None;
+            }
+        }
+    }
+
+    /// Closes the connection after the handler panicked: 1011.
+    fn handler_panicked(&self) {
+        self.conn
+            .start_close(CloseCode::INTERNAL_ERROR, HANDLER_PANICKED);
+    }
+
+    /// Closes the connection once the handler has returned: 1000, or 1011
+    /// with the error as reason.
+    fn handler_returned(&self, result: Result<(), Error>) {
+        let (code, reason) = match &result {
+            Ok(()) | Err(Error::Closed(_)) => (CloseCode::NORMAL, String::new()),
+            Err(error) => (CloseCode::INTERNAL_ERROR, error.to_string()),
+        };
+        self.conn.start_close(code, ws::fit_close_reason(&reason));
+    }
+}
+
+impl<T: Transport, R: Runtime> Future for Session<T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.poll_pump(cx, false);
+        if let Some(handler) = this.handler.as_mut() {
+            match catch_panic(|| handler.as_mut().poll(cx)) {
+                Some(Poll::Ready(result)) => {
+                    this.handler = None;
+                    this.handler_returned(result);
+                }
+                Some(Poll::Pending) => {}
+                None => {
+                    drop_quietly(this.handler.take());
+                    this.handler_panicked();
+                }
+            }
+            // What the handler queued is written in this same poll.
+            this.poll_pump(cx, true);
+        }
+        if this.pump.is_none() && this.handler.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The close reason sent (with 1011) when a WebSocket handler panics.
+pub(super) const HANDLER_PANICKED: &str = "handler panicked";
+
+/// Runs `f`, returning `None` if it panicked.
+///
+/// Used around user code only (middleware; handlers' construction, each
+/// `poll`, their drop), so that a panic ends its own connection — 1011, an
+/// ended SSE stream, or a 500 — and not the task, the accept loop or the
+/// process. The panic is logged as a `tracing` error event with its message
+/// (the panic hook still runs as usual).
+///
+/// Why asserting unwind safety is sound: after a caught panic the handler
+/// future is dropped and never polled again, so its own possibly broken
+/// state is never observed. What outlives it is the state it shares with
+/// the server — the connection's or the SSE stream's state — and that sits
+/// behind mutexes whose `lock` ignores poisoning, and is only changed by
+/// library code that leaves it consistent between statements (a handler
+/// cannot panic in the middle of one of those updates: user code never runs
+/// while the lock is held).
+pub(super) fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            tracing::error!(
+                panic = panic_message(payload.as_ref()),
+                "user code panicked; its connection is ended (1011, an ended SSE stream or a 500) and the server goes on"
+            );
+            None
+        }
+    }
+}
+
+/// The text of a panic: `panic!` payloads are a `&str` or a `String`.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a panic payload that is not a string)")
+}
+
+/// Drops `value`, ignoring a panic in its destructor (a handler future
+/// whose locals panic on drop).
+pub(super) fn drop_quietly<T>(value: T) {
+    let _ = catch_panic(move || drop(value));
+}
+
+/// A future that resolves to `None` if polling `F` panicked.
+pub(super) struct CatchPanic<F>(pub(super) F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match catch_panic(|| Pin::new(&mut self.0).poll(cx)) {
+            Some(Poll::Ready(output)) => Poll::Ready(Some(output)),
+            Some(Poll::Pending) => Poll::Pending,
+            None => Poll::Ready(None),
+        }
+    }
+}

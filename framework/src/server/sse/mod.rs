@@ -1,0 +1,264 @@
+//! Server-Sent Events routes: the handler forms, the per-client
+//! [`SseContext`], [`SseTopic`] fan-out with replay, and the per-connection
+//! stream.
+//!
+//! An SSE route ([`Router::sse`](super::Router::sse)) answers `GET` with
+//!
+//! ```text
+//! HTTP/1.1 200 OK
+//! content-type: text/event-stream
+//! cache-control: no-cache
+//! x-accel-buffering: no
+//! connection: close
+//! ```
+//!
+//! and no `Content-Length` or chunked encoding: the body is the event
+//! stream, and it ends when the connection closes (the server serves one
+//! request per connection, so `Connection: close` says exactly that; a
+//! `keep-alive` would promise a reuse that never happens). The body is never
+//! compressed, and every event is written and flushed as soon as it is
+//! queued; `X-Accel-Buffering: no` asks nginx-style proxies not to buffer
+//! it. When [`SseConfig::retry`](super::SseConfig::retry) is set, the body
+//! starts with a `retry:` field.
+//!
+//! Other methods get 405 (`Allow: GET`); beyond
+//! [`SseConfig::max_connections`](super::SseConfig::max_connections) open
+//! streams (counted apart from WebSocket connections) and during shutdown,
+//! 503.
+//!
+//! The stream ends when the handler returns (after its queued events are
+//! written), when the client goes away, when the client is too slow (see
+//! [`SseConfig`](super::SseConfig)), or at server shutdown (after the queued
+//! events are written). An error returned by the handler is not sent to the
+//! client (it may hold internals); the stream just ends.
+
+mod context;
+mod stream;
+mod topic;
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use futures_core::Stream;
+use http::{HeaderValue, Response, StatusCode, header};
+
+pub use context::{Closed, SseContext};
+pub use stream::SseEnd;
+pub(crate) use stream::{Offer, Outbox};
+pub use topic::{RESET_EVENT, SseTopic, Subscription};
+
+use super::response::IntoResponse;
+use super::router::BoxFuture;
+use super::serve::{catch_panic, reject};
+use super::{Context, Service, Slot};
+use crate::error::Error;
+use crate::hub::{ConnectionInfo, Protocol, SlowConsumer, Target};
+use crate::io_util::{with_deadline, write_all};
+use crate::runtime::{Runtime, Transport};
+use stream::{Pump, Session, Timings};
+use tidings_core::sse::{Event, encode_retry};
+
+/// An SSE handler: `async fn(SseContext) -> Result<(), Error>`, or a
+/// stream of events made with [`Sse::from_stream`].
+///
+/// When it returns, the stream ends after what it queued is written.
+pub trait SseHandler: Send + Sync + 'static {
+    /// Runs the handler for one client.
+    fn call(&self, ctx: SseContext) -> BoxFuture<Result<(), Error>>;
+}
+
+impl<F, Fut> SseHandler for F
+where
+    F: Fn(SseContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    fn call(&self, ctx: SseContext) -> BoxFuture<Result<(), Error>> {
+        Box::pin(self(ctx))
+    }
+}
+
+/// The stream form of an SSE handler: for each client, a function of its
+/// [`SseContext`] makes a [`Stream`] of [`Event`]s, and every event it
+/// yields is sent. The response ends when the stream ends; the stream is
+/// dropped as soon as the client goes away.
+///
+/// ```
+/// use tidings_framework::server::{Router, Sse, SseContext};
+/// use tidings_core::sse::Event;
+///
+/// // Any `futures_core::Stream<Item = Event>` works; here a fixed list.
+/// struct Countdown(u32);
+/// impl futures_core::Stream for Countdown {
+///     type Item = Event;
+///     fn poll_next(
+///         mut self: std::pin::Pin<&mut Self>,
+///         _cx: &mut std::task::Context<'_>,
+///     ) -> std::task::Poll<Option<Event>> {
+///         let n = self.0;
+///         self.0 = n.saturating_sub(1);
+///         std::task::Poll::Ready((n > 0).then(|| Event::new().event("tick").data(n.to_string())))
+///     }
+/// }
+///
+/// let router = Router::new().sse(
+///     "/countdown",
+///     Sse::from_stream(|ctx: &SseContext| {
+///         Countdown(ctx.query("from").and_then(|n| n.parse().ok()).unwrap_or(3))
+///     }),
+/// );
+/// # assert_eq!(router.len(), 1);
+/// ```
+pub struct Sse<F> {
+    make: F,
+}
+
+impl<F> std::fmt::Debug for Sse<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sse")
+    }
+}
+
+impl<F> Sse<F> {
+    /// A handler that sends the events of the stream `make` returns for
+    /// each client. An event that cannot be encoded (a line break in its
+    /// name or id) ends the response with that error.
+    pub fn from_stream<S>(make: F) -> Self
+    where
+        F: Fn(&SseContext) -> S + Send + Sync + 'static,
+        S: Stream<Item = Event> + Send + 'static,
+    {
+        Sse { make }
+    }
+}
+
+impl<F, S> SseHandler for Sse<F>
+where
+    F: Fn(&SseContext) -> S + Send + Sync + 'static,
+    S: Stream<Item = Event> + Send + 'static,
+{
+    fn call(&self, ctx: SseContext) -> BoxFuture<Result<(), Error>> {
+        let events = (self.make)(&ctx);
+        Box::pin(async move {
+            let mut events = pin!(events);
+            loop {
+                let next = poll_fn(|cx| {
+                    if ctx.poll_closed(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                    events.as_mut().poll_next(cx)
+                })
+                .await;
+                let Some(event) = next else { return Ok(()) };
+                match ctx.send(event).await {
+                    Ok(()) => {}
+                    Err(error) if error.is_closed() => return Ok(()),
+                    Err(error) => return Err(error),
+                }
+            }
+        })
+    }
+}
+
+/// The response head of an SSE stream, and the `retry:` field if configured.
+fn stream_head(service: &Service) -> Vec<u8> {
+    let mut head = Response::new(());
+    *head.status_mut() = StatusCode::OK;
+    let headers = head.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let mut out = Vec::with_capacity(160);
+    tidings_core::head::encode_response_head(&head, &mut out);
+    if let Some(retry) = service.config.sse.retry {
+        encode_retry(retry, &mut out);
+    }
+    out
+}
+
+/// Serves an SSE route once the request is routed and the middleware has
+/// run: admission, the response head, then the handler joined with the
+/// stream's pump until both are done. Returns why the stream ended (`None`
+/// if it never started).
+pub(super) async fn serve<R: Runtime, T: Transport>(
+    service: &Service,
+    mut io: T,
+    ctx: Context,
+    handler: &dyn SseHandler,
+    policy: SlowConsumer,
+    rt: &R,
+    deadline: Instant,
+) -> Option<SseEnd> {
+    if service.shutdown.is_set() {
+        let response = (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
+        reject(service, &mut io, response).await;
+        return None;
+    }
+    let Some(_slot) = Slot::acquire(&service.sse_connections, service.config.sse.max_connections)
+    else {
+        let response = (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
+        reject(service, &mut io, response).await;
+        return None;
+    };
+    let head = stream_head(service);
+    if !matches!(
+        with_deadline(rt, deadline, write_all(&mut io, &head)).await,
+        Ok(Ok(()))
+    ) {
+        return None;
+    }
+
+    let outbox = Arc::new(Outbox::new(service.config.sse.buffer_size));
+    let id = service.next_stream_id("sse");
+    let info = ConnectionInfo {
+        id: Arc::from(id.as_str()),
+        protocol: Protocol::Sse,
+        route: Arc::from(ctx.route.pattern.as_str()),
+        remote_addr: ctx.remote_addr,
+        started_at: rt.now(),
+    };
+    let target = Target::Sse {
+        outbox: outbox.clone(),
+        values: ctx.values.clone(),
+    };
+    // In the hub (lookup, rooms, broadcast, statistics) until the stream's
+    // task ends.
+    let _registration = service.hub.register(info, target, policy);
+    let sse_ctx = SseContext::new(id, ctx, outbox.clone());
+    let timings = Timings {
+        // Zero would write keep-alive comments in a loop: treat it as off.
+        keep_alive: service
+            .config
+            .sse
+            .keep_alive
+            .filter(|interval| !interval.is_zero()),
+        send_timeout: service.config.sse.send_timeout,
+    };
+    let pump = Pump::new(
+        outbox.clone(),
+        io,
+        rt.clone(),
+        timings,
+        &service.hub.counters().sse_send_timeouts,
+        service.shutdown.clone(),
+    );
+    // The handler's synchronous part runs in `call`; a panic there ends
+    // the stream like one in `poll` (see `catch_panic`).
+    let handler = catch_panic(|| handler.call(sse_ctx));
+    if handler.is_none() {
+        outbox.end(SseEnd::HandlerPanicked);
+    }
+    Session {
+        pump: Some(pump),
+        handler,
+        outbox: outbox.clone(),
+    }
+    .await;
+    outbox.end_reason()
+}

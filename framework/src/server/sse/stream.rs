@@ -1,0 +1,471 @@
+//! One SSE stream on the server: the bounded outbox the handler fills, the
+//! pump that writes it to the socket (and reads the socket, to notice a
+//! client that goes away), and the session that runs the handler joined
+//! with the pump in one task.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::runtime::{Runtime, Transport};
+use crate::server::router::BoxFuture;
+use crate::server::serve::{catch_panic, drop_quietly};
+use crate::signal::{Signal, Waiter};
+use crate::timer::Timer;
+use crate::write_queue::WriteQueue;
+use tidings_core::sse::KEEP_ALIVE;
+
+/// Why an SSE stream ended (see [`SseContext::end_reason`](super::SseContext::end_reason)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SseEnd {
+    /// The client closed its side of the connection, or the socket failed.
+    ClientGone,
+    /// The client did not take events fast enough: its queue stayed full
+    /// for [`SseConfig::send_timeout`](crate::server::SseConfig::send_timeout).
+    /// It was disconnected without the rest of its queue.
+    TooSlow,
+    /// The server is shutting down; what was queued was still sent.
+    Shutdown,
+    /// The handler returned; what was queued was still sent.
+    HandlerReturned,
+    /// The handler panicked; what was queued was still sent.
+    HandlerPanicked,
+    /// The server closed it through the hub
+    /// ([`ConnectionHandle::close`](crate::hub::ConnectionHandle::close));
+    /// what was queued was still sent.
+    ClosedByServer,
+}
+
+impl SseEnd {
+    /// Whether the queued events are dropped rather than sent.
+    fn aborts(self) -> bool {
+        matches!(self, SseEnd::ClientGone | SseEnd::TooSlow)
+    }
+}
+
+/// Encoded events waiting for the socket, bounded by `capacity` entries.
+pub(crate) struct Outbox {
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+struct State {
+    queue: WriteQueue,
+    end: Option<SseEnd>,
+    pump: Option<Waker>,
+    /// Tasks waiting for room in the queue.
+    senders: Vec<Waker>,
+    /// Tasks waiting for the end.
+    closed: Vec<Waker>,
+}
+
+impl Outbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Outbox {
+            capacity: capacity.max(1),
+            state: Mutex::new(State {
+                queue: WriteQueue::default(),
+                end: None,
+                pump: None,
+                senders: Vec::new(),
+                closed: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every critical section leaves the state consistent (single pushes,
+        // pops and flag sets), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `bytes` if there is room; otherwise registers `cx` to be woken
+    /// when room frees or the stream ends.
+    pub(crate) fn poll_push(
+        &self,
+        cx: &mut TaskContext<'_>,
+        bytes: &Bytes,
+    ) -> Poll<Result<(), SseEnd>> {
+        let mut state = self.lock();
+        if let Some(end) = state.end {
+            return Poll::Ready(Err(end));
+        }
+        if state.queue.len() < self.capacity {
+            state.queue.push(bytes.clone());
+            if let Some(pump) = &state.pump {
+                pump.wake_by_ref();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        register(&mut state.senders, cx.waker());
+        // The pump measures how long a sender has been waiting.
+        if let Some(pump) = &state.pump {
+            pump.wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Queues `bytes` without waiting (a broadcast): when the queue holds
+    /// `capacity` entries or would go over `max_bytes` (an empty queue takes
+    /// any one event), the client is too slow and the stream ends
+    /// ([`SseEnd::TooSlow`]) instead.
+    pub(crate) fn offer(&self, bytes: &Bytes, max_bytes: usize) -> Offer {
+        let mut state = self.lock();
+        if state.end.is_some() {
+            return Offer::Ended;
+        }
+        // An empty queue takes any one event, however large.
+        if !state.queue.is_empty()
+            && (state.queue.len() >= self.capacity
+                || state.queue.remaining().saturating_add(bytes.len()) > max_bytes)
+        {
+            end(&mut state, SseEnd::TooSlow);
+            return Offer::Overflow;
+        }
+        state.queue.push(bytes.clone());
+        if let Some(pump) = &state.pump {
+            pump.wake_by_ref();
+        }
+        Offer::Queued
+    }
+
+    /// Ready with the reason once the stream has ended.
+    pub(crate) fn poll_end(&self, cx: &mut TaskContext<'_>) -> Poll<SseEnd> {
+        let mut state = self.lock();
+        match state.end {
+            Some(end) => Poll::Ready(end),
+            None => {
+                register(&mut state.closed, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+
+    pub(crate) fn end_reason(&self) -> Option<SseEnd> {
+        self.lock().end
+    }
+
+    /// Ends the stream with `reason` unless it has already ended.
+    pub(crate) fn end(&self, reason: SseEnd) {
+        end(&mut self.lock(), reason);
+    }
+}
+
+/// What [`Outbox::offer`] did.
+pub(crate) enum Offer {
+    Queued,
+    /// The outbox was full: the stream was ended as too slow.
+    Overflow,
+    /// The stream had ended already.
+    Ended,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("end", &self.end_reason())
+            .finish()
+    }
+}
+
+fn register(wakers: &mut Vec<Waker>, waker: &Waker) {
+    if !wakers.iter().any(|w| w.will_wake(waker)) {
+        wakers.push(waker.clone());
+    }
+}
+
+fn end(state: &mut State, reason: SseEnd) {
+    if state.end.is_some() {
+        return;
+    }
+    state.end = Some(reason);
+    if reason.aborts() {
+        state.queue.clear();
+    }
+    for waker in state.senders.drain(..).chain(state.closed.drain(..)) {
+        waker.wake();
+    }
+    if let Some(pump) = &state.pump {
+        pump.wake_by_ref();
+    }
+}
+
+/// The error `send` returns once the stream has ended: [`Error::Closed`]
+/// (cause `Eof`, no close frames — SSE has none), so `?` and
+/// [`Error::is_closed`] treat it as the normal end of a handler.
+pub(crate) fn closed_error() -> Error {
+    Error::Closed(Box::new(tidings_core::ws::Closed {
+        cause: tidings_core::ws::CloseCause::Eof,
+        sent: None,
+        received: None,
+    }))
+}
+
+/// Rounds of read/write work per poll before yielding to other tasks.
+const BUDGET: usize = 64;
+
+/// The timings a pump enforces.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timings {
+    pub(crate) keep_alive: Option<Duration>,
+    pub(crate) send_timeout: Duration,
+}
+
+/// Moves an outbox to a transport: writes (vectored, then one flush), reads
+/// and discards whatever the client sends so its FIN or RST is seen at once,
+/// sends keep-alive comments, enforces the slow-client timeout, and ends the
+/// stream on shutdown.
+pub(crate) struct Pump<'a, T, R: Runtime> {
+    outbox: Arc<Outbox>,
+    io: T,
+    rt: R,
+    timings: Timings,
+    slow_disconnects: &'a AtomicU64,
+    last_write: Instant,
+    /// Since when the queue has been full with a sender waiting and nothing
+    /// leaving it.
+    full_since: Option<Instant>,
+    read_buf: Vec<u8>,
+    write_failed: bool,
+    timer: Timer<R>,
+    shutdown: Option<Waiter<Arc<Signal>>>,
+    closing: bool,
+}
+
+impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
+    pub(crate) fn new(
+        outbox: Arc<Outbox>,
+        io: T,
+        rt: R,
+        timings: Timings,
+        slow_disconnects: &'a AtomicU64,
+        shutdown: Arc<Signal>,
+    ) -> Self {
+        let now = rt.now();
+        Pump {
+            outbox,
+            io,
+            rt,
+            timings,
+            slow_disconnects,
+            last_write: now,
+            full_since: None,
+            read_buf: Vec::new(),
+            write_failed: false,
+            timer: Timer::new(),
+            shutdown: Some(shutdown.waiter()),
+            closing: false,
+        }
+    }
+
+    fn poll_running(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let now = self.rt.now();
+        let outbox = self.outbox.clone();
+        let mut state = outbox.lock();
+        if !state.pump.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            state.pump = Some(cx.waker().clone());
+        }
+        if let Some(shutdown) = &mut self.shutdown {
+            if shutdown.poll_set(cx).is_ready() {
+                self.shutdown = None;
+                end(&mut state, SseEnd::Shutdown);
+            }
+        }
+
+        let mut wrote = false;
+        let mut exhausted = true;
+        for _ in 0..BUDGET {
+            let mut progressed = false;
+            if state.end.is_none() {
+                progressed |= self.read_and_discard(cx, &mut state);
+            }
+            if state.end.is_some_and(SseEnd::aborts) {
+                return Poll::Ready(());
+            }
+            if let Some(interval) = self.timings.keep_alive {
+                if state.queue.is_empty()
+                    && state.end.is_none()
+                    && now >= self.last_write + interval
+                {
+                    state.queue.push(Bytes::from_static(KEEP_ALIVE));
+                }
+            }
+            if !state.queue.is_empty() {
+                match self.write_some(cx, &mut state) {
+                    Poll::Ready(Ok(())) => {
+                        self.last_write = now;
+                        wrote = true;
+                        progressed = true;
+                    }
+                    Poll::Ready(Err(())) => {
+                        self.write_failed = true;
+                        end(&mut state, SseEnd::ClientGone);
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if !progressed {
+                exhausted = false;
+                break;
+            }
+        }
+        if wrote {
+            if let Poll::Ready(Err(_)) = Pin::new(&mut self.io).poll_flush(cx) {
+                self.write_failed = true;
+                end(&mut state, SseEnd::ClientGone);
+                return Poll::Ready(());
+            }
+        }
+        if exhausted {
+            cx.waker().wake_by_ref();
+        }
+        if state.end.is_some() && state.queue.is_empty() {
+            return Poll::Ready(());
+        }
+
+        // The slow-client policy: a full queue, a sender waiting, and nothing
+        // leaving the queue for `send_timeout`.
+        let waiting = state.queue.len() >= self.outbox.capacity && !state.senders.is_empty();
+        if !waiting {
+            self.full_since = None;
+        }
+        let slow_deadline = if waiting {
+            let since = *self.full_since.get_or_insert(now);
+            Some(since + self.timings.send_timeout)
+        } else {
+            None
+        };
+        if slow_deadline.is_some_and(|deadline| now >= deadline) {
+            self.slow_disconnects.fetch_add(1, Ordering::SeqCst);
+            end(&mut state, SseEnd::TooSlow);
+            return Poll::Ready(());
+        }
+        let keep_alive_deadline = match self.timings.keep_alive {
+            Some(interval) if state.queue.is_empty() && state.end.is_none() => {
+                Some(self.last_write + interval)
+            }
+            _ => None,
+        };
+        drop(state);
+
+        let deadline = match (slow_deadline, keep_alive_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.timer.poll(&self.rt, cx, deadline, now);
+        Poll::Pending
+    }
+
+    /// Reads once and throws the bytes away; on end of stream or an error
+    /// the client is gone. Returns whether anything happened.
+    fn read_and_discard(&mut self, cx: &mut TaskContext<'_>, state: &mut State) -> bool {
+        if self.read_buf.is_empty() {
+            self.read_buf.resize(512, 0);
+        }
+        match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                end(state, SseEnd::ClientGone);
+                true
+            }
+            Poll::Ready(Ok(_)) => true,
+            Poll::Pending => false,
+        }
+    }
+
+    /// One vectored write of the queue's head; removes what was fully
+    /// written. `Ready(Ok)` when bytes were written, `Ready(Err)` when the
+    /// transport failed.
+    fn write_some(&mut self, cx: &mut TaskContext<'_>, state: &mut State) -> Poll<Result<(), ()>> {
+        match state.queue.poll_write(&mut self.io, cx) {
+            Poll::Ready(Ok(done)) => {
+                if done > 0 {
+                    // An entry left the queue: a waiting sender has room.
+                    self.full_since = None;
+                    for waker in state.senders.drain(..) {
+                        waker.wake();
+                    }
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(_)) => Poll::Ready(Err(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: Transport, R: Runtime> Future for Pump<'_, T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if !this.closing {
+            if this.poll_running(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.closing = true;
+            this.timer.clear();
+        }
+        if !this.write_failed && Pin::new(&mut this.io).poll_close(cx).is_pending() {
+            return Poll::Pending;
+        }
+        Poll::Ready(())
+    }
+}
+
+/// The handler and the pump of one stream, polled together in one task.
+/// When the handler returns, the stream ends after its queue is written;
+/// when the stream ends first, the handler keeps running until it returns
+/// (its sends fail and `closed()` is ready, so it should return promptly).
+pub(crate) struct Session<'a, T, R: Runtime> {
+    pub(crate) pump: Option<Pump<'a, T, R>>,
+    pub(crate) handler: Option<BoxFuture<Result<(), Error>>>,
+    pub(crate) outbox: Arc<Outbox>,
+}
+
+impl<T: Transport, R: Runtime> Session<'_, T, R> {
+    fn poll_pump(&mut self, cx: &mut TaskContext<'_>) {
+        if let Some(pump) = self.pump.as_mut() {
+            if Pin::new(pump).poll(cx).is_ready() {
+                self.pump = None;
+            }
+        }
+    }
+}
+
+impl<T: Transport, R: Runtime> Future for Session<'_, T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        this.poll_pump(cx);
+        if let Some(handler) = this.handler.as_mut() {
+            match catch_panic(|| handler.as_mut().poll(cx)) {
+                Some(Poll::Ready(_)) => {
+                    this.handler = None;
+                    this.outbox.end(SseEnd::HandlerReturned);
+                }
+                Some(Poll::Pending) => {}
+                None => {
+                    // See `catch_panic` for why this is unwind safe.
+                    drop_quietly(this.handler.take());
+                    this.outbox.end(SseEnd::HandlerPanicked);
+                }
+            }
+            // What the handler queued is written in this same poll.
+            this.poll_pump(cx);
+        }
+        if this.pump.is_none() && this.handler.is_none() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! WebSocket echo server on every path: text and binary messages come back
+//! unchanged, compressed with permessage-deflate when the client offers it.
+//! Used by the Autobahn TestSuite and the benchmarks.
+//!
+//! `cargo run --release -p tidings-smol --example echo_smol -- [ADDR]`
+//! (default `127.0.0.1:9001`); prints `listening on ADDR` once bound.
+
+use tidings_smol::{DeflateConfig, Router, Server, ServerConfig, ws};
+
+fn main() -> std::io::Result<()> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    smol::block_on(async {
+        let server = Server::bind_with(
+            &addr,
+            Router::new().websocket("/*path", tidings_framework::server::echo),
+            ServerConfig::default()
+                .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
+        )
+        .await?;
+        println!("listening on {}", server.local_addr()?);
+        server.run().await;
+        Ok(())
+    })
+}
