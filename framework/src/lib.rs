@@ -17,7 +17,8 @@
 //! | [`hub`] | the streaming manager: connection registry, rooms, filtered encode-once broadcast, slow-consumer policy, statistics |
 //! | [`client`] | the WebSocket client handshake over a connected stream |
 //! | [`event_source`] | the Server-Sent Events client: connect, yield events, reconnect with `Last-Event-ID` |
-//! | [`testing`] | test helpers: an app on an ephemeral port, WebSocket and SSE test clients |
+//! | `testing` | test helpers: an app on an ephemeral port, WebSocket and SSE test clients (feature `testing`) |
+//! | [`porting`] | Porting from Forge: each Forge streaming API beside its tidings counterpart |
 //!
 //! ## What this crate does not do
 //!
@@ -34,6 +35,7 @@ mod error;
 pub mod event_source;
 pub mod hub;
 mod io_util;
+pub mod porting;
 pub mod runtime;
 pub mod server;
 mod signal;
