@@ -30,6 +30,7 @@
 
 pub mod client;
 pub mod connection;
+mod deque;
 mod error;
 pub mod event_source;
 pub mod hub;
@@ -40,6 +41,7 @@ mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;
+mod user_code;
 mod write_queue;
 
 pub use connection::Connection;

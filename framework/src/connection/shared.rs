@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
+use crate::deque::push_back_small;
 use crate::hub::{Counters, Hub};
 use tidings_core::close::CloseCode;
 use tidings_core::ws::{self, Closed, Event, Message, Outgoing, SendError};
@@ -296,17 +297,6 @@ impl Inner {
     pub(crate) fn has_write_capacity(&self, limit: usize) -> bool {
         self.ws.pending_transmit() + self.in_flight < limit
     }
-}
-
-/// Pushes onto `queue`, giving an unallocated queue room for one item only
-/// (a `VecDeque`'s first allocation is four): most connections never have
-/// two messages or chunks waiting, and the room stays allocated while the
-/// connection lives.
-pub(crate) fn push_back_small<T>(queue: &mut VecDeque<T>, item: T) {
-    if queue.capacity() == 0 {
-        queue.reserve_exact(1);
-    }
-    queue.push_back(item);
 }
 
 fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {

@@ -27,13 +27,13 @@ use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+pub use crate::user_code::BoxFuture;
 pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{
-    BoxFuture, GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError,
-    WebSocketHandler,
+    GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError, WebSocketHandler,
 };
 pub use sse::{
     Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
@@ -282,6 +282,13 @@ impl Service {
     pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
         format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// Answers a request for a WebSocket or SSE route with a refusal, counted
+/// in the statistics' rejected handshakes.
+async fn reject<T: Transport>(service: &Service, io: &mut T, response: Response) {
+    service.hub.counters().rejected(response.status());
+    response::respond(io, response).await;
 }
 
 /// Holds one slot of an admission counter (WebSocket connections or SSE

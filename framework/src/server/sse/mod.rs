@@ -51,13 +51,12 @@ pub(crate) use stream::{Offer, Outbox};
 pub use topic::{RESET_EVENT, SseTopic, Subscription};
 
 use super::response::IntoResponse;
-use super::router::BoxFuture;
-use super::serve::{catch_panic, reject};
-use super::{Context, Service, Slot};
+use super::{Context, Service, Slot, reject};
 use crate::error::Error;
 use crate::hub::{ConnectionInfo, Protocol, SlowConsumer, Target};
 use crate::io_util::{with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
+use crate::user_code::{BoxFuture, catch_panic};
 use stream::{Pump, Session, Timings};
 use tidings_core::sse::{Event, encode_retry};
 
