@@ -38,10 +38,9 @@ pub use router::{
 pub use sse::{
     Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
 };
-pub(crate) use sse::{Offer, Outbox as SseOutbox};
 
 use crate::connection::{BufferLimits, Clock, Settings};
-use crate::hub::{Hub, HubConfig, Stats};
+use crate::hub::{Hub, HubConfig, OutboxLimits, Stats};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
@@ -91,8 +90,10 @@ impl Service {
             .with_deflate(config.websocket.deflate.clone());
         let hub = Hub::new(HubConfig {
             websocket: config.websocket.clone(),
-            outbox_bytes: config.outbox_bytes,
-            outbox_messages: config.outbox_messages,
+            outbox: OutboxLimits {
+                bytes: config.outbox_bytes,
+                messages: config.outbox_messages,
+            },
             broadcast_compression: config.broadcast_compression,
         });
         let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));

@@ -18,7 +18,7 @@ use super::router::Endpoint;
 use super::{Service, reject, release_slot, take_slot};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Protocol, Registration, Target};
+use crate::hub::{ConnectionInfo, Protocol, Registration};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::user_code::{BoxFuture, CatchPanic, catch_panic, drop_quietly};
@@ -350,7 +350,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                     remote_addr,
                     started_at: now,
                 },
-                Target::WebSocket(shared.clone()),
+                shared.clone(),
                 route.options.slow_consumer.clone(),
             );
             shared.lock().drain_events();
