@@ -20,6 +20,30 @@
 //! | `testing` | test helpers: an app on an ephemeral port, WebSocket and SSE test clients (feature `testing`) |
 //! | [`porting`] | Porting from Forge: each Forge streaming API beside its tidings counterpart |
 //!
+//! ## Module order
+//!
+//! Each line uses only the lines below it (`.ci/check-import-cycles` fails
+//! on an import cycle):
+//!
+//! ```text
+//! testing                                  test helpers
+//! client, event_source                     the WebSocket and SSE clients
+//! server::serve, server::asyncapi          one socket's life; the AsyncAPI document
+//! server::router                           routes and their options
+//! server::sse, server::middleware          serving an SSE route; before/after hooks
+//! server, server::sse::context             Service and Server; an SSE handler's context
+//! server::{context, response, sse::stream} a request's context; responses; an SSE outbox and pump
+//! connection                               a WebSocket connection's state, handle and pump
+//! hub (broadcast, recipient)               registry, rooms, encode-once broadcast
+//! hub::{stats, registry, compression}      statistics and Protocol; rooms; shared deflate
+//! user_code, deque, write_queue, io_util,  leaf helpers
+//! signal, timer, runtime, error
+//! ```
+//!
+//! The hub talks to connections through a trait it owns (a WebSocket
+//! connection's state and an SSE stream implement it), so it never names
+//! them.
+//!
 //! ## What this crate does not do
 //!
 //! - It binds, accepts, connects, sleeps and spawns through the adapter's
@@ -31,6 +55,7 @@
 
 pub mod client;
 pub mod connection;
+mod deque;
 mod error;
 pub mod event_source;
 pub mod hub;
@@ -42,6 +67,7 @@ mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;
+mod user_code;
 mod write_queue;
 
 pub use connection::Connection;

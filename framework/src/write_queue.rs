@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
+use crate::deque::push_back_small;
 use crate::runtime::Transport;
 
 /// Buffers handed to one vectored write.
@@ -28,7 +29,7 @@ impl WriteQueue {
     pub(crate) fn push(&mut self, chunk: Bytes) {
         if !chunk.is_empty() {
             self.remaining += chunk.len();
-            crate::connection::push_back_small(&mut self.chunks, chunk);
+            push_back_small(&mut self.chunks, chunk);
         }
     }
 

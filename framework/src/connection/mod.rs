@@ -38,7 +38,7 @@ use serde::de::DeserializeOwned;
 
 pub(crate) use pump::Pump;
 use shared::Inner;
-pub(crate) use shared::{BufferLimits, Clock, Info, Settings, Shared, push_back_small};
+pub(crate) use shared::{BufferLimits, Clock, Info, Settings, Shared};
 
 use crate::error::Error;
 use crate::hub::Hub;

@@ -1,4 +1,5 @@
-//! The state a connection's handles and its pump share, behind one mutex.
+//! The state a connection's handles and its pump share, behind one mutex,
+//! and how the hub sends to it (its [`Recipient`] implementation).
 
 use core::net::SocketAddr;
 use std::collections::VecDeque;
@@ -7,8 +8,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::hub::{Counters, Hub};
+use crate::deque::push_back_small;
+use crate::hub::{
+    BroadcastCompression, Counters, Delivery, Hub, OutboxLimits, Parcel, Recipient, SlowConsumer,
+    WsEncoding, WsFrame,
+};
 use tidings_core::close::CloseCode;
+use tidings_core::frame::MAX_HEADER_LEN;
 use tidings_core::ws::{self, Closed, Event, Message, Outgoing, SendError};
 
 /// Sizes that bound a connection's buffers.
@@ -132,23 +138,23 @@ impl Shared {
         (self.settings.clock)()
     }
 
-    fn values(&self) -> MutexGuard<'_, http::Extensions> {
+    fn lock_values(&self) -> MutexGuard<'_, http::Extensions> {
         self.values.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A clone of the stored value of type `T`.
     pub(crate) fn value<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.values().get::<T>().cloned()
+        self.lock_values().get::<T>().cloned()
     }
 
     /// Stores a value, replacing one of the same type.
     pub(crate) fn set_value<T: Clone + Send + Sync + 'static>(&self, value: T) {
-        self.values().insert(value);
+        self.lock_values().insert(value);
     }
 
     /// Adds `values`, replacing those of the same types.
     pub(crate) fn extend_values(&self, values: http::Extensions) {
-        self.values().extend(values);
+        self.lock_values().extend(values);
     }
 
     /// Starts the close handshake if the connection is still open.
@@ -158,6 +164,70 @@ impl Shared {
             let _ = inner.ws.close(self.now(), code, reason);
             inner.wake_pump();
         }
+    }
+}
+
+/// How the hub reaches a WebSocket connection: broadcasts and hub sends are
+/// queued in its protocol state (never waiting), bounded by the outbox
+/// limits; closes start the close handshake.
+impl Recipient for Shared {
+    fn offer(&self, parcel: Parcel<'_>, limits: &OutboxLimits, policy: &SlowConsumer) -> Delivery {
+        let Parcel::WebSocket(frame) = parcel else {
+            return Delivery::Skipped;
+        };
+        let mut inner = self.lock();
+        if inner.closed.is_some() || inner.ws.state() != ws::State::Open {
+            return Delivery::Closed;
+        }
+        let queued = inner.ws.pending_transmit() + inner.in_flight;
+        let messages = inner.ws.pending_shared_frames() + inner.in_flight_chunks as usize + 1;
+        // What the message will take at most (a message compressed for this
+        // connection alone is bounded by its plain size plus a frame header).
+        let len = match &frame {
+            WsFrame::Shared(frame) => frame.len(),
+            WsFrame::Own(message) => message.len() + MAX_HEADER_LEN,
+        };
+        // An empty outbox takes any one message, however large: the bound is
+        // on what a client leaves unread, not on message size.
+        if queued > 0 && (queued + len > limits.bytes || messages > limits.messages) {
+            // The backlog would only delay the close frame behind what the
+            // client is not reading.
+            inner.ws.discard_transmit();
+            let _ = inner.ws.close(self.now(), policy.code(), policy.reason());
+            inner.wake_all();
+            return Delivery::Dropped;
+        }
+        // A pump with bytes in flight waits for the socket and takes the new
+        // frame when it can write again: waking it now would only make a
+        // stalled client's task spin once per broadcast.
+        let pump_idle = inner.in_flight == 0;
+        let sent = match frame {
+            WsFrame::Shared(frame) => inner.ws.send_shared(frame),
+            // Compressed (or not) with the connection's own context, in order
+            // with its other frames, so the client's inflater stays in step.
+            WsFrame::Own(message) => inner.ws.send(message),
+        };
+        match sent {
+            Ok(()) => {
+                if pump_idle {
+                    inner.wake_pump();
+                }
+                Delivery::Queued
+            }
+            Err(_) => Delivery::Closed,
+        }
+    }
+
+    fn close(&self, code: CloseCode, reason: &str) {
+        self.start_close(code, reason);
+    }
+
+    fn values(&self, f: &mut dyn FnMut(&http::Extensions)) {
+        f(&self.lock_values());
+    }
+
+    fn broadcast_encoding(&self, compression: BroadcastCompression) -> WsEncoding {
+        WsEncoding::of(&self.lock().ws, compression)
     }
 }
 
@@ -296,17 +366,6 @@ impl Inner {
     pub(crate) fn has_write_capacity(&self, limit: usize) -> bool {
         self.ws.pending_transmit() + self.in_flight < limit
     }
-}
-
-/// Pushes onto `queue`, giving an unallocated queue room for one item only
-/// (a `VecDeque`'s first allocation is four): most connections never have
-/// two messages or chunks waiting, and the room stays allocated while the
-/// connection lives.
-pub(crate) fn push_back_small<T>(queue: &mut VecDeque<T>, item: T) {
-    if queue.capacity() == 0 {
-        queue.reserve_exact(1);
-    }
-    queue.push_back(item);
 }
 
 fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {

@@ -29,9 +29,15 @@
 //!   1008 and a reason; an SSE client is disconnected. Either way it is
 //!   counted in [`Stats::slow_clients_dropped`].
 //! - **Statistics**: [`Hub::stats`] (the seed's `GetStats()`).
+//!
+//! The hub sits below the connections and the server: it reaches a
+//! connection only through a trait of its own (`Recipient`: offer a
+//! message, close, read its values), which a WebSocket connection's state
+//! and an SSE stream implement in their own modules.
 
 mod broadcast;
 mod compression;
+mod recipient;
 mod registry;
 mod stats;
 
@@ -44,27 +50,17 @@ use bytes::Bytes;
 
 pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
-pub use stats::{ConnectionCounts, Stats};
+pub use stats::{ConnectionCounts, Protocol, Stats};
 
-use crate::connection::Shared;
-use crate::server::{SseEnd, SseOutbox};
-use broadcast::{Encoded, WsFrame};
-use compression::{CompressorPool, WsEncoding};
+use broadcast::Encoded;
+pub(crate) use broadcast::WsFrame;
+use compression::CompressorPool;
+pub(crate) use compression::WsEncoding;
+pub(crate) use recipient::{OutboxLimits, Parcel, Recipient};
 pub(crate) use registry::Registry;
 pub(crate) use stats::Counters;
 use tidings_core::close::CloseCode;
-use tidings_core::frame::MAX_HEADER_LEN;
 use tidings_core::ws;
-
-/// The protocol of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// A WebSocket connection.
-    WebSocket,
-    /// A Server-Sent Events stream.
-    Sse,
-}
 
 /// What to do with a client whose outbox is full (set per route with
 /// [`RouteOptions::slow_consumer`](crate::server::RouteOptions::slow_consumer)).
@@ -129,10 +125,8 @@ impl Default for SlowConsumer {
 pub(crate) struct HubConfig {
     /// Frame splitting for WebSocket broadcasts.
     pub(crate) websocket: ws::Config,
-    /// Bytes queued per WebSocket or SSE client.
-    pub(crate) outbox_bytes: usize,
-    /// Shared messages queued per WebSocket client.
-    pub(crate) outbox_messages: usize,
+    /// The bounds of every outbox.
+    pub(crate) outbox: OutboxLimits,
     /// permessage-deflate for broadcasts.
     pub(crate) broadcast_compression: BroadcastCompression,
 }
@@ -155,18 +149,11 @@ pub struct ConnectionInfo {
     pub started_at: Instant,
 }
 
-/// Where a connection's messages go.
-pub(crate) enum Target {
-    WebSocket(Arc<Shared>),
-    Sse {
-        outbox: Arc<SseOutbox>,
-        values: http::Extensions,
-    },
-}
-
 pub(crate) struct Entry {
     info: ConnectionInfo,
-    target: Target,
+    /// Where its messages go: the WebSocket connection's shared state or
+    /// the SSE stream's context, through the hub's own seam.
+    recipient: Arc<dyn Recipient>,
     policy: SlowConsumer,
     /// How a WebSocket connection is sent broadcasts (`Plain` for SSE).
     encoding: WsEncoding,
@@ -214,29 +201,17 @@ impl Hub {
     pub(crate) fn register(
         self: &Arc<Self>,
         info: ConnectionInfo,
-        target: Target,
+        recipient: Arc<dyn Recipient>,
         policy: SlowConsumer,
     ) -> Registration {
-        let encoding = match &target {
-            Target::WebSocket(shared) => {
-                debug_assert!(
-                    shared
-                        .hub
-                        .as_ref()
-                        .is_some_and(|hub| Arc::ptr_eq(hub, self)),
-                    "a connection registers with the hub it was made for"
-                );
-                WsEncoding::of(&shared.lock().ws, self.config.broadcast_compression)
-            }
-            Target::Sse { .. } => WsEncoding::Plain,
-        };
+        let encoding = recipient.broadcast_encoding(self.config.broadcast_compression);
         // The id (shared with a WebSocket connection's state) is the
         // registry's key: shared, not copied.
         let key = info.id.clone();
         self.counters.opened(info.protocol, &info.route);
         let entry = Arc::new(Entry {
             info,
-            target,
+            recipient,
             policy,
             encoding,
         });
@@ -406,10 +381,11 @@ impl ConnectionHandle {
     /// A clone of the connection's value of type `T` (set by middleware or
     /// with `conn.set`), if any.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        match &self.entry.target {
-            Target::WebSocket(shared) => shared.value::<T>(),
-            Target::Sse { values, .. } => values.get::<T>().cloned(),
-        }
+        let mut value = None;
+        self.entry
+            .recipient
+            .values(&mut |values| value = values.get::<T>().cloned());
+        value
     }
 
     /// Sends `payload` to this connection alone (see [`Payload`] for what
@@ -432,28 +408,25 @@ impl ConnectionHandle {
     /// Closes the connection with `code` and `reason` (WebSocket; an SSE
     /// stream just ends after its queued events).
     pub fn close_with(&self, code: CloseCode, reason: &str) {
-        match &self.entry.target {
-            Target::WebSocket(shared) => shared.start_close(code, reason),
-            Target::Sse { outbox, .. } => outbox.end(SseEnd::ClosedByServer),
-        }
+        self.entry.recipient.close(code, reason);
     }
 
     /// Queues the encoded payload, or applies the slow-consumer policy.
     fn offer(&self, encoded: &Encoded<'_>) -> Delivery {
-        let config = &self.hub.config;
-        let delivery = match &self.entry.target {
-            Target::WebSocket(shared) => match encoded.ws_for(self.entry.encoding) {
-                Some(frame) => offer_ws(shared, frame, config, &self.entry.policy),
-                None => Delivery::Skipped,
-            },
-            Target::Sse { outbox, .. } => match encoded.sse() {
-                Some(bytes) => offer_sse(outbox, bytes, config),
-                None => Delivery::Skipped,
-            },
+        let entry = &self.entry;
+        let parcel = match entry.info.protocol {
+            Protocol::WebSocket => encoded.ws_for(entry.encoding).map(Parcel::WebSocket),
+            Protocol::Sse => encoded.sse().map(Parcel::Sse),
         };
+        let Some(parcel) = parcel else {
+            return Delivery::Skipped;
+        };
+        let delivery = entry
+            .recipient
+            .offer(parcel, &self.hub.config.outbox, &entry.policy);
         match delivery {
             Delivery::Queued => {
-                let len = match self.entry.info.protocol {
+                let len = match entry.info.protocol {
                     Protocol::WebSocket => encoded.ws_len(),
                     Protocol::Sse => encoded.sse().map_or(0, Bytes::len),
                 };
@@ -466,60 +439,16 @@ impl ConnectionHandle {
     }
 }
 
-fn offer_ws(
-    shared: &Shared,
-    frame: WsFrame<'_>,
-    config: &HubConfig,
-    policy: &SlowConsumer,
-) -> Delivery {
-    let mut inner = shared.lock();
-    if inner.closed.is_some() || inner.ws.state() != ws::State::Open {
-        return Delivery::Closed;
-    }
-    let queued = inner.ws.pending_transmit() + inner.in_flight;
-    let messages = inner.ws.pending_shared_frames() + inner.in_flight_chunks as usize + 1;
-    // What the message will take at most (a message compressed for this
-    // connection alone is bounded by its plain size plus a frame header).
-    let len = match &frame {
-        WsFrame::Shared(frame) => frame.len(),
-        WsFrame::Own(message) => message.len() + MAX_HEADER_LEN,
-    };
-    // An empty outbox takes any one message, however large: the bound is on
-    // what a client leaves unread, not on message size.
-    if queued > 0 && (queued + len > config.outbox_bytes || messages > config.outbox_messages) {
-        // The backlog would only delay the close frame behind what the
-        // client is not reading.
-        inner.ws.discard_transmit();
-        let _ = inner.ws.close(shared.now(), policy.code(), policy.reason());
-        inner.wake_all();
-        return Delivery::Dropped;
-    }
-    // A pump with bytes in flight waits for the socket and takes the new
-    // frame when it can write again: waking it now would only make a
-    // stalled client's task spin once per broadcast.
-    let pump_idle = inner.in_flight == 0;
-    let sent = match frame {
-        WsFrame::Shared(frame) => inner.ws.send_shared(frame),
-        // Compressed (or not) with the connection's own context, in order
-        // with its other frames, so the client's inflater stays in step.
-        WsFrame::Own(message) => inner.ws.send(message),
-    };
-    match sent {
-        Ok(()) => {
-            if pump_idle {
-                inner.wake_pump();
-            }
-            Delivery::Queued
-        }
-        Err(_) => Delivery::Closed,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::Entry;
 
-fn offer_sse(outbox: &SseOutbox, bytes: &Bytes, config: &HubConfig) -> Delivery {
-    use crate::server::Offer;
-    match outbox.offer(bytes, config.outbox_bytes) {
-        Offer::Queued => Delivery::Queued,
-        Offer::Overflow => Delivery::Dropped,
-        Offer::Ended => Delivery::Closed,
+    /// Every open connection has one hub entry for its whole life: the
+    /// recipient seam (a trait object) must not make it heavier than the
+    /// enum of connection types it replaced.
+    #[test]
+    fn a_hub_entry_stays_small() {
+        let size = size_of::<Entry>();
+        assert!(size <= 120, "hub::Entry is {size} bytes");
     }
 }

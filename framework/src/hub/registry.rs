@@ -1,6 +1,11 @@
 //! The hub's bookkeeping without any I/O: connections by id and rooms with
 //! their members, generic over what is stored per connection so it can be
 //! tested on its own.
+//!
+//! It stays in the framework rather than the sans-IO core: what it stores
+//! per connection is the hub's entry with its recipient (a trait object
+//! over a connection's live state), and its maps hash with `RandomState`
+//! (seeded from the OS), which the deterministic core does not allow.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -1,5 +1,7 @@
-//! Server statistics (the Forge `GetStats()`): live counters and the
-//! [`Stats`] snapshot they produce.
+//! Server statistics (the Forge `GetStats()`): live counters, the
+//! [`Stats`] snapshot they produce, and the [`Protocol`] of a connection
+//! they are counted by. Below the rest of the hub: it uses no other module
+//! of the crate.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,7 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-use super::Protocol;
+/// The protocol of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// A WebSocket connection.
+    WebSocket,
+    /// A Server-Sent Events stream.
+    Sse,
+}
 
 /// A snapshot of the server's statistics, serializable as JSON.
 ///

@@ -27,21 +27,20 @@ use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+pub use crate::user_code::BoxFuture;
 pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{
-    BoxFuture, GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError,
-    WebSocketHandler,
+    GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError, WebSocketHandler,
 };
 pub use sse::{
     Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
 };
-pub(crate) use sse::{Offer, Outbox as SseOutbox};
 
 use crate::connection::{BufferLimits, Clock, Settings};
-use crate::hub::{Hub, HubConfig, Stats};
+use crate::hub::{Hub, HubConfig, OutboxLimits, Stats};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
@@ -91,8 +90,10 @@ impl Service {
             .with_deflate(config.websocket.deflate.clone());
         let hub = Hub::new(HubConfig {
             websocket: config.websocket.clone(),
-            outbox_bytes: config.outbox_bytes,
-            outbox_messages: config.outbox_messages,
+            outbox: OutboxLimits {
+                bytes: config.outbox_bytes,
+                messages: config.outbox_messages,
+            },
             broadcast_compression: config.broadcast_compression,
         });
         let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
@@ -282,6 +283,13 @@ impl Service {
     pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
         format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// Answers a request for a WebSocket or SSE route with a refusal, counted
+/// in the statistics' rejected handshakes.
+async fn reject<T: Transport>(service: &Service, io: &mut T, response: Response) {
+    service.hub.counters().rejected(response.status());
+    response::respond(io, response).await;
 }
 
 /// Holds one slot of an admission counter (WebSocket connections or SSE

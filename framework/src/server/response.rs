@@ -1,8 +1,14 @@
 //! Plain HTTP responses for GET routes (the page that hosts a WebSocket
-//! client, a health check, a stats endpoint).
+//! client, a health check, a stats endpoint), and writing a complete
+//! response to a transport (also the refusals of WebSocket and SSE routes).
+
+use std::task::Poll;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+
+use crate::io_util::{close, write_all};
+use crate::runtime::Transport;
 
 /// An HTTP response with a complete body.
 pub type Response = http::Response<Bytes>;
@@ -97,4 +103,32 @@ pub(crate) fn encode(response: &Response, out: &mut Vec<u8>) {
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     tidings_core::head::encode_response_head(&head, out);
     out.extend_from_slice(response.body());
+}
+
+/// Writes a complete response and closes the transport.
+pub(super) async fn respond<T: Transport>(io: &mut T, response: Response) {
+    let mut out = Vec::new();
+    encode(&response, &mut out);
+    if write_all(io, &out).await.is_ok() {
+        close(io).await;
+        discard_pending_input(io).await;
+    }
+}
+
+/// Reads and drops whatever the peer has already sent (without waiting for
+/// more): closing a socket with unread input makes the kernel send a reset,
+/// which can destroy the response still in flight (e.g. a 431 for a head
+/// that was too large, most of it unread).
+async fn discard_pending_input<T: Transport>(io: &mut T) {
+    let mut scratch = [0u8; 1024];
+    std::future::poll_fn(|cx| {
+        loop {
+            match std::pin::Pin::new(&mut *io).poll_read(cx, &mut scratch) {
+                Poll::Ready(Ok(n)) if n > 0 => continue,
+                // End of stream, an error, or nothing more yet: done either way.
+                _ => return Poll::Ready(()),
+            }
+        }
+    })
+    .await;
 }

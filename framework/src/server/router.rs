@@ -2,20 +2,17 @@
 //! routes, route options and middleware.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use super::context::Context;
-use super::middleware::{Middleware, auth::AnyOf};
+use super::middleware::{Middleware, Protocol, auth::AnyOf};
 use super::response::{IntoResponse, Response};
 use super::sse::SseHandler;
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::hub::SlowConsumer;
+use crate::user_code::BoxFuture;
 use tidings_core::route::{Params, Pattern};
-
-/// A boxed, sendable future.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// A WebSocket handler: `async fn(Context, Connection) -> Result<(), Error>`.
 ///
@@ -225,6 +222,17 @@ pub(crate) enum Endpoint {
     WebSocket(Arc<dyn WebSocketHandler>),
     Sse(Arc<dyn SseHandler>),
     Get(Arc<dyn GetHandler>),
+}
+
+impl Endpoint {
+    /// The kind of route, as middleware is told it.
+    pub(crate) fn protocol(&self) -> Protocol {
+        match self {
+            Endpoint::WebSocket(_) => Protocol::WebSocket,
+            Endpoint::Sse(_) => Protocol::Sse,
+            Endpoint::Get(_) => Protocol::Http,
+        }
+    }
 }
 
 /// One registered route.

@@ -3,9 +3,7 @@
 //! joined with the socket pump in the same task.
 
 use core::net::SocketAddr;
-use std::any::Any;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -14,15 +12,16 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 
 use super::context::{Context, RouteInfo};
-use super::middleware::{self, Chain, End};
-use super::response::{self, IntoResponse, Response};
-use super::router::{BoxFuture, Endpoint};
-use super::{Service, release_slot, take_slot};
+use super::middleware::{Chain, End};
+use super::response::{IntoResponse, respond};
+use super::router::Endpoint;
+use super::{Service, reject, release_slot, take_slot};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Protocol, Registration, Target};
+use crate::hub::{ConnectionInfo, Protocol, Registration};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
+use crate::user_code::{BoxFuture, CatchPanic, catch_panic, drop_quietly};
 use tidings_core::close::CloseCode;
 use tidings_core::head::HeadReader;
 use tidings_core::route::Query;
@@ -227,7 +226,7 @@ async fn handle_request<R: Runtime, T: Transport>(
         hub: service.hub.clone(),
         now: rt.now(),
     };
-    let protocol = middleware::protocol_of(&route.endpoint);
+    let protocol = route.endpoint.protocol();
     // The middleware's `after` hooks run when `chain` is dropped.
     let mut chain = match Chain::start(&route.chain, &mut ctx, protocol, service.clock(rt)) {
         Ok(chain) => chain,
@@ -351,7 +350,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                     remote_addr,
                     started_at: now,
                 },
-                Target::WebSocket(shared.clone()),
+                shared.clone(),
                 route.options.slow_consumer.clone(),
             );
             shared.lock().drain_events();
@@ -422,41 +421,6 @@ fn wants_stream(request: &Request<()>) -> bool {
         })
     };
     has(http::header::UPGRADE, "websocket") || has(http::header::ACCEPT, "text/event-stream")
-}
-
-/// Answers a request for a WebSocket or SSE route with a refusal, counted
-/// in the statistics' rejected handshakes.
-pub(super) async fn reject<T: Transport>(service: &Service, io: &mut T, response: Response) {
-    service.hub.counters().rejected(response.status());
-    respond(io, response).await;
-}
-
-/// Writes a complete response and closes the transport.
-pub(super) async fn respond<T: Transport>(io: &mut T, response: Response) {
-    let mut out = Vec::new();
-    response::encode(&response, &mut out);
-    if write_all(io, &out).await.is_ok() {
-        close(io).await;
-        discard_pending_input(io).await;
-    }
-}
-
-/// Reads and drops whatever the peer has already sent (without waiting for
-/// more): closing a socket with unread input makes the kernel send a reset,
-/// which can destroy the response still in flight (e.g. a 431 for a head
-/// that was too large, most of it unread).
-async fn discard_pending_input<T: Transport>(io: &mut T) {
-    let mut scratch = [0u8; 1024];
-    std::future::poll_fn(|cx| {
-        loop {
-            match std::pin::Pin::new(&mut *io).poll_read(cx, &mut scratch) {
-                Poll::Ready(Ok(n)) if n > 0 => continue,
-                // End of stream, an error, or nothing more yet: done either way.
-                _ => return Poll::Ready(()),
-            }
-        }
-    })
-    .await;
 }
 
 /// The handler and the socket pump of one connection, polled together in
@@ -535,62 +499,3 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
 
 /// The close reason sent (with 1011) when a WebSocket handler panics.
 pub(super) const HANDLER_PANICKED: &str = "handler panicked";
-
-/// Runs `f`, returning `None` if it panicked.
-///
-/// Used around user code only (middleware; handlers' construction, each
-/// `poll`, their drop), so that a panic ends its own connection — 1011, an
-/// ended SSE stream, or a 500 — and not the task, the accept loop or the
-/// process. The panic is logged as a `tracing` error event with its message
-/// (the panic hook still runs as usual).
-///
-/// Why asserting unwind safety is sound: after a caught panic the handler
-/// future is dropped and never polled again, so its own possibly broken
-/// state is never observed. What outlives it is the state it shares with
-/// the server — the connection's or the SSE stream's state — and that sits
-/// behind mutexes whose `lock` ignores poisoning, and is only changed by
-/// library code that leaves it consistent between statements (a handler
-/// cannot panic in the middle of one of those updates: user code never runs
-/// while the lock is held).
-pub(super) fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => Some(value),
-        Err(payload) => {
-            tracing::error!(
-                panic = panic_message(payload.as_ref()),
-                "user code panicked; its connection is ended (1011, an ended SSE stream or a 500) and the server goes on"
-            );
-            None
-        }
-    }
-}
-
-/// The text of a panic: `panic!` payloads are a `&str` or a `String`.
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(a panic payload that is not a string)")
-}
-
-/// Drops `value`, ignoring a panic in its destructor (a handler future
-/// whose locals panic on drop).
-pub(super) fn drop_quietly<T>(value: T) {
-    let _ = catch_panic(move || drop(value));
-}
-
-/// A future that resolves to `None` if polling `F` panicked.
-pub(super) struct CatchPanic<F>(pub(super) F);
-
-impl<F: Future + Unpin> Future for CatchPanic<F> {
-    type Output = Option<F::Output>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        match catch_panic(|| Pin::new(&mut self.0).poll(cx)) {
-            Some(Poll::Ready(output)) => Poll::Ready(Some(output)),
-            Some(Poll::Pending) => Poll::Pending,
-            None => Poll::Ready(None),
-        }
-    }
-}

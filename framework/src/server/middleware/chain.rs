@@ -9,7 +9,7 @@ use http::StatusCode;
 use super::{End, Middleware, Outcome, Protocol};
 use crate::server::context::Context;
 use crate::server::response::{IntoResponse, Response};
-use crate::server::serve::catch_panic;
+use crate::user_code::catch_panic;
 
 /// Reads the runtime's clock.
 pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;

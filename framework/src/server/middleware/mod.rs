@@ -151,12 +151,3 @@ pub enum End {
     /// too slow during the handshake.
     NotStarted,
 }
-
-/// The protocol of an endpoint.
-pub(crate) fn protocol_of(endpoint: &super::router::Endpoint) -> Protocol {
-    match endpoint {
-        super::router::Endpoint::WebSocket(_) => Protocol::WebSocket,
-        super::router::Endpoint::Sse(_) => Protocol::Sse,
-        super::router::Endpoint::Get(_) => Protocol::Http,
-    }
-}

@@ -1,4 +1,5 @@
-//! The handle an SSE handler writes events through.
+//! The handle an SSE handler writes events through, and how the hub sends
+//! to the stream (its [`Recipient`] implementation).
 
 use core::net::SocketAddr;
 use std::future::{Future, poll_fn};
@@ -9,11 +10,12 @@ use std::task::{Context as TaskContext, Poll};
 use bytes::Bytes;
 use http::HeaderMap;
 
-use super::stream::{Outbox, SseEnd, closed_error};
+use super::stream::{Offer, Outbox, SseEnd, closed_error};
 use super::topic::{SseTopic, Subscription};
 use crate::error::Error;
-use crate::hub::Hub;
+use crate::hub::{Delivery, Hub, OutboxLimits, Parcel, Recipient, SlowConsumer};
 use crate::server::Context;
+use tidings_core::close::CloseCode;
 use tidings_core::sse::Event;
 
 /// One client's event stream, as its handler sees it (the Forge context of
@@ -85,6 +87,12 @@ impl SseContext {
                 outbox,
             }),
         }
+    }
+
+    /// The stream as the hub's registry holds it (the same allocation as
+    /// this handle's state: no copy of its values).
+    pub(crate) fn recipient(&self) -> Arc<dyn Recipient> {
+        self.inner.clone()
     }
 
     /// The stream's server-assigned id (`sse_1`, `sse_2`, …).
@@ -266,6 +274,31 @@ impl SseContext {
                 return;
             }
         }
+    }
+}
+
+/// How the hub reaches an SSE stream: broadcasts and hub sends are queued
+/// in its outbox (never waiting) or end it as too slow; a close ends it
+/// after its queued events.
+impl Recipient for Inner {
+    fn offer(&self, parcel: Parcel<'_>, limits: &OutboxLimits, _policy: &SlowConsumer) -> Delivery {
+        // SSE has no close code: the policy's only remedy is the disconnect.
+        let Parcel::Sse(bytes) = parcel else {
+            return Delivery::Skipped;
+        };
+        match self.outbox.offer(bytes, limits.bytes) {
+            Offer::Queued => Delivery::Queued,
+            Offer::Overflow => Delivery::Dropped,
+            Offer::Ended => Delivery::Closed,
+        }
+    }
+
+    fn close(&self, _code: CloseCode, _reason: &str) {
+        self.outbox.end(SseEnd::ClosedByServer);
+    }
+
+    fn values(&self, f: &mut dyn FnMut(&http::Extensions)) {
+        f(&self.request.values);
     }
 }
 

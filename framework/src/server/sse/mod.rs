@@ -46,18 +46,17 @@ use futures_core::Stream;
 use http::{HeaderValue, Response, StatusCode, header};
 
 pub use context::{Closed, SseContext};
+use stream::Outbox;
 pub use stream::SseEnd;
-pub(crate) use stream::{Offer, Outbox};
 pub use topic::{RESET_EVENT, SseTopic, Subscription};
 
 use super::response::IntoResponse;
-use super::router::BoxFuture;
-use super::serve::{catch_panic, reject};
-use super::{Context, Service, Slot};
+use super::{Context, Service, Slot, reject};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Protocol, SlowConsumer, Target};
+use crate::hub::{ConnectionInfo, Protocol, SlowConsumer};
 use crate::io_util::{with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
+use crate::user_code::{BoxFuture, catch_panic};
 use stream::{Pump, Session, Timings};
 use tidings_core::sse::{Event, encode_retry};
 
@@ -223,14 +222,10 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         remote_addr: ctx.remote_addr,
         started_at: rt.now(),
     };
-    let target = Target::Sse {
-        outbox: outbox.clone(),
-        values: ctx.values.clone(),
-    };
+    let sse_ctx = SseContext::new(id, ctx, outbox.clone());
     // In the hub (lookup, rooms, broadcast, statistics) until the stream's
     // task ends.
-    let _registration = service.hub.register(info, target, policy);
-    let sse_ctx = SseContext::new(id, ctx, outbox.clone());
+    let _registration = service.hub.register(info, sse_ctx.recipient(), policy);
     let timings = Timings {
         // Zero would write keep-alive comments in a loop: treat it as off.
         keep_alive: service

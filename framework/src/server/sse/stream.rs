@@ -14,10 +14,9 @@ use bytes::Bytes;
 
 use crate::error::Error;
 use crate::runtime::{Runtime, Transport};
-use crate::server::router::BoxFuture;
-use crate::server::serve::{catch_panic, drop_quietly};
 use crate::signal::{Signal, Waiter};
 use crate::timer::Timer;
+use crate::user_code::{BoxFuture, catch_panic, drop_quietly};
 use crate::write_queue::WriteQueue;
 use tidings_core::sse::KEEP_ALIVE;
 
