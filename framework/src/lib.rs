@@ -61,6 +61,7 @@ pub mod event_source;
 pub mod hub;
 mod io_util;
 pub mod porting;
+mod protocol;
 pub mod runtime;
 pub mod server;
 mod signal;
@@ -75,6 +76,7 @@ pub use error::Error;
 /// The `http` crate, whose request, response, header and status types the
 /// API uses.
 pub use http;
+pub use protocol::Protocol;
 /// The JSON Schema derive used by [`RouteOptions::messages`](server::RouteOptions::messages)
 /// (`#[derive(tidings_framework::schemars::JsonSchema)]` needs
 /// `#[schemars(crate = "tidings_framework::schemars")]`; or depend on `schemars` 1).

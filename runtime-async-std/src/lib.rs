@@ -30,7 +30,7 @@
 //! Connections run as tasks on async-std's global executor
 //! (`async_std::task::spawn`); timers are [`async_io::Timer`]s, the reactor
 //! async-std itself runs on. Sockets are async-io sockets (async-std's
-//! own), wrapped in [`Stream`], whose close shuts down the write half
+//! own), wrapped in [`TcpStream`], whose close shuts down the write half
 //! (async-std's own close only flushes) and whose reads skip the failing
 //! system call when the previous read drained the socket.
 
@@ -130,7 +130,7 @@ pub use tidings_async_io::Sleep;
 /// stream when a connection closes (async-std's own close only flushes), and
 /// a read that drained the socket makes the next one wait for readiness
 /// instead of failing first.
-pub use tidings_async_io::TcpStream as Stream;
+pub use tidings_async_io::TcpStream;
 
 impl Runtime for AsyncStd {
     type Sleep = Sleep;
@@ -160,7 +160,7 @@ impl Runtime for AsyncStd {
 }
 
 impl Net for AsyncStd {
-    type Stream = Stream;
+    type Stream = TcpStream;
     type Listener = Async<std::net::TcpListener>;
 
     async fn bind(addr: &str) -> io::Result<Self::Listener> {
@@ -171,22 +171,22 @@ impl Net for AsyncStd {
         listener.get_ref().local_addr()
     }
 
-    async fn accept(listener: &Self::Listener) -> io::Result<(Stream, SocketAddr)> {
+    async fn accept(listener: &Self::Listener) -> io::Result<(TcpStream, SocketAddr)> {
         tidings_async_io::accept(listener).await
     }
 
-    async fn connect(host: &str, port: u16) -> io::Result<Stream> {
+    async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
         tidings_async_io::connect((host, port).to_socket_addrs().await?).await
     }
 
-    fn addrs(stream: &Stream) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    fn addrs(stream: &TcpStream) -> (Option<SocketAddr>, Option<SocketAddr>) {
         stream.addrs()
     }
 }
 
 /// Performs the client handshake over an already-connected `futures-io`
 /// stream (e.g. TLS). The connection's end calls the stream's `poll_close`,
-/// which should shut the stream down (see [`Stream`]).
+/// which should shut the stream down (see [`TcpStream`]).
 pub async fn connect_stream<S: Transport>(
     stream: S,
     url: &str,

@@ -117,7 +117,7 @@ pub mod testing {
 /// A connected TCP stream (see [`tidings_async_io::TcpStream`]): smol's
 /// socket, whose reads skip the failing system call when the previous read
 /// drained the socket.
-pub use tidings_async_io::TcpStream as Stream;
+pub use tidings_async_io::TcpStream;
 
 /// The smol runtime, for the framework.
 #[derive(Clone, Copy, Debug, Default)]
@@ -154,7 +154,7 @@ impl Runtime for Smol {
 }
 
 impl Net for Smol {
-    type Stream = Stream;
+    type Stream = TcpStream;
     type Listener = Async<std::net::TcpListener>;
 
     async fn bind(addr: &str) -> io::Result<Self::Listener> {
@@ -165,15 +165,15 @@ impl Net for Smol {
         listener.get_ref().local_addr()
     }
 
-    async fn accept(listener: &Self::Listener) -> io::Result<(Stream, SocketAddr)> {
+    async fn accept(listener: &Self::Listener) -> io::Result<(TcpStream, SocketAddr)> {
         tidings_async_io::accept(listener).await
     }
 
-    async fn connect(host: &str, port: u16) -> io::Result<Stream> {
+    async fn connect(host: &str, port: u16) -> io::Result<TcpStream> {
         tidings_async_io::connect(smol::net::resolve((host, port)).await?).await
     }
 
-    fn addrs(stream: &Stream) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    fn addrs(stream: &TcpStream) -> (Option<SocketAddr>, Option<SocketAddr>) {
         stream.addrs()
     }
 }

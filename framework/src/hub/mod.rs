@@ -48,9 +48,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+pub use crate::protocol::Protocol;
 pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
-pub use stats::{ConnectionCounts, Protocol, Stats};
+pub use stats::{ConnectionCounts, Stats};
 
 use broadcast::Encoded;
 pub(crate) use broadcast::WsFrame;
@@ -417,6 +418,7 @@ impl ConnectionHandle {
         let parcel = match entry.info.protocol {
             Protocol::WebSocket => encoded.ws_for(entry.encoding).map(Parcel::WebSocket),
             Protocol::Sse => encoded.sse().map(Parcel::Sse),
+            Protocol::Http => None, // never registered
         };
         let Some(parcel) = parcel else {
             return Delivery::Skipped;
@@ -429,6 +431,7 @@ impl ConnectionHandle {
                 let len = match entry.info.protocol {
                     Protocol::WebSocket => encoded.ws_len(),
                     Protocol::Sse => encoded.sse().map_or(0, Bytes::len),
+                    Protocol::Http => 0,
                 };
                 self.hub.counters.sent(len);
             }

@@ -1,7 +1,6 @@
-//! Server statistics (the Forge `GetStats()`): live counters, the
-//! [`Stats`] snapshot they produce, and the [`Protocol`] of a connection
-//! they are counted by. Below the rest of the hub: it uses no other module
-//! of the crate.
+//! Server statistics: live counters and the [`Stats`] snapshot they
+//! produce, counted by [`Protocol`]. Below the rest of the hub: it uses no
+//! other module of the crate but the leaf `protocol`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -9,15 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
-/// The protocol of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// A WebSocket connection.
-    WebSocket,
-    /// A Server-Sent Events stream.
-    Sse,
-}
+use crate::protocol::Protocol;
 
 /// A snapshot of the server's statistics, serializable as JSON.
 ///
@@ -96,15 +87,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Counters {
-    fn open(&self, protocol: Protocol) -> &Open {
+    /// The counters of `protocol`'s connections (none for plain HTTP
+    /// requests, which are not connections of the hub).
+    fn open(&self, protocol: Protocol) -> Option<&Open> {
         match protocol {
-            Protocol::WebSocket => &self.websocket,
-            Protocol::Sse => &self.sse,
+            Protocol::WebSocket => Some(&self.websocket),
+            Protocol::Sse => Some(&self.sse),
+            Protocol::Http => None,
         }
     }
 
     pub(crate) fn opened(&self, protocol: Protocol, route: &str) {
-        let open = self.open(protocol);
+        let Some(open) = self.open(protocol) else {
+            return;
+        };
         open.active.fetch_add(1, Ordering::Relaxed);
         open.total.fetch_add(1, Ordering::Relaxed);
         let mut routes = lock(&self.routes);
@@ -114,7 +110,10 @@ impl Counters {
     }
 
     pub(crate) fn closed(&self, protocol: Protocol, route: &str) {
-        self.open(protocol).active.fetch_sub(1, Ordering::Relaxed);
+        let Some(open) = self.open(protocol) else {
+            return;
+        };
+        open.active.fetch_sub(1, Ordering::Relaxed);
         if let Some(counts) = lock(&self.routes).get_mut(route) {
             counts.active = counts.active.saturating_sub(1);
         }

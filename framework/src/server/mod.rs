@@ -36,7 +36,7 @@ pub use router::{
     GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError, WebSocketHandler,
 };
 pub use sse::{
-    Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
+    RESET_EVENT, Sse, SseClosed, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
 };
 
 use crate::connection::{BufferLimits, Clock, Settings};

@@ -5,12 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::context::Context;
-use super::middleware::{Middleware, Protocol, auth::AnyOf};
+use super::middleware::{Middleware, auth::AnyOf};
 use super::response::{IntoResponse, Response};
 use super::sse::SseHandler;
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::hub::SlowConsumer;
+use crate::protocol::Protocol;
 use crate::user_code::BoxFuture;
 use tidings_core::route::{Params, Pattern};
 

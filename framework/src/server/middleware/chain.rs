@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use http::StatusCode;
 
-use super::{End, Middleware, Outcome, Protocol};
+use super::{End, Middleware, Outcome};
+use crate::protocol::Protocol;
 use crate::server::context::Context;
 use crate::server::response::{IntoResponse, Response};
 use crate::user_code::catch_panic;

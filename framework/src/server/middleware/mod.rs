@@ -48,6 +48,7 @@ pub use rate_limit::RateLimit;
 use super::context::Context;
 use super::response::Response;
 use super::sse::SseEnd;
+use crate::protocol::Protocol;
 use tidings_core::ws::Closed;
 
 /// Code run around a route's handler (see the [module docs](self)).
@@ -109,29 +110,6 @@ pub struct Outcome {
     pub duration: Duration,
     /// What happened.
     pub end: End,
-}
-
-/// The kind of route a request matched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// A WebSocket route.
-    WebSocket,
-    /// A Server-Sent Events route.
-    Sse,
-    /// A plain HTTP GET route.
-    Http,
-}
-
-impl Protocol {
-    /// `"websocket"`, `"sse"` or `"http"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::WebSocket => "websocket",
-            Protocol::Sse => "sse",
-            Protocol::Http => "http",
-        }
-    }
 }
 
 /// What happened to a request (see [`Outcome`]).

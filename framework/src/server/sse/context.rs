@@ -227,8 +227,8 @@ impl SseContext {
     /// client closes its connection (the server reads the socket all the
     /// time, so it notices without waiting for the next event), when the
     /// client is disconnected as too slow, or at server shutdown.
-    pub fn closed(&self) -> Closed {
-        Closed {
+    pub fn closed(&self) -> SseClosed {
+        SseClosed {
             outbox: self.inner.outbox.clone(),
         }
     }
@@ -305,11 +305,11 @@ impl Recipient for Inner {
 /// The future of [`SseContext::closed`]: completes with the reason the
 /// stream ended.
 #[derive(Debug)]
-pub struct Closed {
+pub struct SseClosed {
     outbox: Arc<Outbox>,
 }
 
-impl Future for Closed {
+impl Future for SseClosed {
     type Output = SseEnd;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<SseEnd> {

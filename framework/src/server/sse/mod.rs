@@ -45,7 +45,7 @@ use std::time::Instant;
 use futures_core::Stream;
 use http::{HeaderValue, Response, StatusCode, header};
 
-pub use context::{Closed, SseContext};
+pub use context::{SseClosed, SseContext};
 use stream::Outbox;
 pub use stream::SseEnd;
 pub use topic::{RESET_EVENT, SseTopic, Subscription};

@@ -1,0 +1,32 @@
+//! [`Protocol`]: what a route serves and a connection speaks. A leaf: the
+//! hub counts and filters connections by it, middleware hears it for every
+//! request.
+
+use serde::Serialize;
+
+/// The protocol of a route, and of the connection it serves.
+///
+/// Connections in the [hub](crate::hub) are [`WebSocket`](Protocol::WebSocket)
+/// or [`Sse`](Protocol::Sse); [`Http`](Protocol::Http) is a plain request to
+/// a GET route, which middleware sees but the hub never registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// A WebSocket route or connection.
+    WebSocket,
+    /// A Server-Sent Events route or stream.
+    Sse,
+    /// A plain HTTP GET route.
+    Http,
+}
+
+impl Protocol {
+    /// `"websocket"`, `"sse"` or `"http"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::WebSocket => "websocket",
+            Protocol::Sse => "sse",
+            Protocol::Http => "http",
+        }
+    }
+}
