@@ -30,8 +30,8 @@ impl Role {
 
 /// Limits and timers of one WebSocket connection.
 ///
-/// The defaults are safe for a server on the open internet; the timers mirror
-/// the Forge `WebSocketConfig` (ping period 54 s, pong wait 60 s). Fields can
+/// The defaults are safe for a server on the open internet (ping period
+/// 54 s, pong wait 60 s). Fields can
 /// be read directly and set with the chainable methods of the same name:
 ///
 /// ```

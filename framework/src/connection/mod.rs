@@ -185,8 +185,8 @@ impl Connection {
         Ok(())
     }
 
-    /// A future that completes when the connection has closed (the Forge
-    /// `Context()` cancellation): use it to stop background tasks.
+    /// A future that completes when the connection has closed: use it to
+    /// stop background tasks.
     pub fn closed(&self) -> ClosedFuture {
         ClosedFuture {
             shared: self.shared().clone(),

@@ -193,8 +193,7 @@ impl<'a> Encoded<'a> {
 /// A user predicate on a connection.
 type Predicate = Arc<dyn Fn(&ConnectionHandle) -> bool + Send + Sync>;
 
-/// Who receives a broadcast (the seed's `Broadcast(message, filter...)`):
-/// every condition set must hold. [`Filter::all`] has none.
+/// Who receives a broadcast: every condition set must hold. [`Filter::all`] has none.
 ///
 /// ```
 /// use tidings_framework::hub::{Filter, Protocol};

@@ -1,5 +1,5 @@
 //! The streaming manager: every WebSocket and SSE connection of a server,
-//! rooms, filtered broadcast and statistics (the seed's `StreamingManager`).
+//! rooms, filtered broadcast and statistics.
 //!
 //! The server registers each connection when it opens and removes it (and
 //! takes it out of its rooms) when it ends. Reach the [`Hub`] from a
@@ -28,7 +28,7 @@
 //!   connection's backlog is dropped and it is closed with 1013 (default) or
 //!   1008 and a reason; an SSE client is disconnected. Either way it is
 //!   counted in [`Stats::slow_clients_dropped`].
-//! - **Statistics**: [`Hub::stats`] (the seed's `GetStats()`).
+//! - **Statistics**: [`Hub::stats`].
 //!
 //! The hub sits below the connections and the server: it reaches a
 //! connection only through a trait of its own (`Recipient`: offer a

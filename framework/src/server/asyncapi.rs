@@ -1,5 +1,4 @@
-//! The AsyncAPI 3.0 document of a router's streaming routes (the Forge
-//! `WithWebSocketMessages` documentation).
+//! The AsyncAPI 3.0 document of a router's streaming routes.
 //!
 //! Each WebSocket and SSE route becomes a channel whose `address` is the
 //! route pattern with `{name}` for each path parameter, and whose messages

@@ -1,4 +1,4 @@
-//! Server configuration, mirroring the Forge `WebSocketConfig` and `SSEConfig`.
+//! Server configuration: the server as a whole, and its SSE routes.
 
 use std::time::Duration;
 
@@ -25,10 +25,10 @@ pub struct ServerConfig {
     /// Protocol limits and timers of each connection: max frame and message
     /// size, ping period (54 s), pong wait (60 s), close timeout, idle timeout.
     pub websocket: ws::Config,
-    /// Bytes read from the socket per read call (Forge `ReadBufferSize`). Default 4 KiB.
+    /// Bytes read from the socket per read call. Default 4 KiB.
     pub read_buffer_size: usize,
     /// Encoded outgoing bytes a connection may queue before writers wait
-    /// (Forge `WriteBufferSize`). Default 64 KiB.
+    /// Default 64 KiB.
     pub write_buffer_size: usize,
     /// Received message bytes queued for the handler before the server stops
     /// reading that socket (back-pressure). Default 1 MiB.
@@ -41,7 +41,7 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Limits on the HTTP request head (8 KiB, 64 headers by default).
     pub head_limits: HeadLimits,
-    /// Which `Origin`s may open WebSocket connections (Forge `CheckOrigin`).
+    /// Which `Origin`s may open WebSocket connections.
     /// Default: any.
     pub origin: OriginPolicy,
     /// Subprotocols the server speaks, in order of preference.
@@ -119,7 +119,7 @@ setters! { ServerConfig {
     broadcast_compression: BroadcastCompression,
 }}
 
-/// Configuration of Server-Sent Events routes (the Forge `SSEConfig`).
+/// Configuration of Server-Sent Events routes.
 ///
 /// A client's events wait in a bounded queue of `buffer_size` events until
 /// the socket takes them. When the queue is full, [`send`] waits for room;
@@ -147,13 +147,13 @@ setters! { ServerConfig {
 #[non_exhaustive]
 pub struct SseConfig {
     /// The reconnection delay sent as a `retry:` field at the start of every
-    /// stream (Forge `RetryInterval`). Default `None`: the client's own
+    /// stream. Default `None`: the client's own
     /// default applies (3 s in browsers).
     pub retry: Option<Duration>,
     /// SSE streams open at once, counted apart from WebSocket connections;
     /// further requests get 503. Default 10,000.
     pub max_connections: usize,
-    /// Events queued per client before `send` waits (Forge `BufferSize`).
+    /// Events queued per client before `send` waits.
     /// Default 1,024.
     pub buffer_size: usize,
     /// When nothing was written for this long, a `: keep-alive` comment is

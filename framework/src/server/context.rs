@@ -10,8 +10,7 @@ use http::{HeaderMap, Method, Uri};
 use crate::hub::Hub;
 use tidings_core::route::{Params, Query};
 
-/// What a handler knows about the request that opened its connection (the
-/// Forge `forge.Context`).
+/// What a handler knows about the request that opened its connection.
 #[derive(Clone, Debug)]
 pub struct Context {
     pub(crate) method: Method,

@@ -147,7 +147,7 @@ impl Service {
         &self.hub
     }
 
-    /// A snapshot of the statistics (the seed's `GetStats()`).
+    /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
         self.hub.stats()
     }
@@ -467,7 +467,7 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
         self.service.hub()
     }
 
-    /// A snapshot of the statistics (the seed's `GetStats()`).
+    /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
         self.service.stats()
     }

@@ -52,7 +52,7 @@ where
     }
 }
 
-/// Documentation and policy attached to a route (the Forge route options).
+/// Documentation and policy attached to a route.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct RouteOptions {
@@ -182,8 +182,8 @@ impl RouteOptions {
         self
     }
 
-    /// Records the message types of a WebSocket route (the Forge
-    /// `WithWebSocketMessages`): `Receive` from the client, `Send` to it;
+    /// Records the message types of a WebSocket route: `Receive` from the
+    /// client, `Send` to it;
     /// their JSON Schemas go into the AsyncAPI document.
     #[must_use]
     pub fn messages<Receive: schemars::JsonSchema, Send: schemars::JsonSchema>(mut self) -> Self {

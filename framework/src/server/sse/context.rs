@@ -18,8 +18,7 @@ use crate::server::Context;
 use tidings_core::close::CloseCode;
 use tidings_core::sse::Event;
 
-/// One client's event stream, as its handler sees it (the Forge context of
-/// an SSE route, whose `WriteSSE` is [`send_event`](Self::send_event)).
+/// One client's event stream, as its handler sees it.
 ///
 /// Cheap to clone; every clone writes to the same stream, so another task
 /// may send too. Events are encoded when sent and queued (at most
@@ -163,8 +162,7 @@ impl SseContext {
         self.send_encoded(bytes).await
     }
 
-    /// Sends an event of type `name` with `data` (the seed's
-    /// `ctx.WriteSSE(event, data)`); for JSON data see
+    /// Sends an event of type `name` with `data`; for JSON data see
     /// [`send_json`](Self::send_json).
     ///
     /// # Errors
