@@ -1,7 +1,7 @@
 //! # tidings-tokio
 //!
 //! tidings on the [tokio] runtime: a WebSocket and SSE server with a
-//! router, and a WebSocket client. Everything but binding, accepting,
+//! router, and WebSocket and SSE clients. Everything but binding, accepting,
 //! connecting, sleeping and spawning lives in [`tidings_framework`] and is
 //! re-exported here.
 //!
