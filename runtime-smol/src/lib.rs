@@ -100,7 +100,9 @@ pub async fn connect_events_with(
 /// `[dev-dependencies]`).
 #[cfg(feature = "testing")]
 pub mod testing {
-    pub use tidings_framework::testing::{DEFAULT_TIMEOUT, asyncapi_problems};
+    pub use tidings_framework::testing::DEFAULT_TIMEOUT;
+    #[cfg(feature = "asyncapi")]
+    pub use tidings_framework::testing::asyncapi_problems;
 
     /// An app served on `127.0.0.1` at an ephemeral port, stopped when
     /// dropped (see [`tidings_framework::testing::TestApp`]).

@@ -8,6 +8,7 @@
 //! pump, Server-Sent Events streams ([`Router::sse`], [`SseContext`],
 //! [`SseTopic`]), and shutdown — is here, written once.
 
+#[cfg(feature = "asyncapi")]
 mod asyncapi;
 mod config;
 mod context;
@@ -31,9 +32,10 @@ pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
+#[cfg(feature = "asyncapi")]
+pub use router::{MessageType, MessageTypes};
 pub use router::{
-    BoxFuture, GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError,
-    WebSocketHandler,
+    BoxFuture, GetHandler, RouteOptions, Router, RouterError, WebSocketHandler,
 };
 pub use sse::{
     Closed as SseClosed, RESET_EVENT, Sse, SseContext, SseEnd, SseHandler, SseTopic, Subscription,

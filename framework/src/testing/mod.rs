@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+#[cfg(feature = "asyncapi")]
 mod asyncapi;
 mod http;
 mod sse;
@@ -31,6 +32,7 @@ mod ws;
 use core::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "asyncapi")]
 pub use asyncapi::asyncapi_problems;
 pub use sse::SseClient;
 pub use ws::WsClient;
