@@ -273,9 +273,8 @@ pub enum RouterError {
 /// the first whose pattern matches wins.
 ///
 /// ```
-/// use tidings_framework::server::{Context, Html, Router, RouteOptions};
-/// use tidings_framework::{Connection, Error};
-///
+/// # use tidings_framework::server::{Context, Html, Router, RouteOptions, SseContext};
+/// # use tidings_framework::{Connection, Error};
 /// async fn echo(_ctx: Context, conn: Connection) -> Result<(), Error> {
 ///     loop {
 ///         let message = conn.read().await?;
@@ -287,7 +286,7 @@ pub enum RouterError {
 ///     .get("/", |_ctx| async { Html("<h1>hello</h1>") })
 ///     .websocket("/ws/echo", echo)
 ///     .websocket_with("/ws/chat/:room", echo, RouteOptions::new().summary("Chat room").tags(["chat"]))
-///     .sse("/events", |ctx: tidings_framework::server::SseContext| async move {
+///     .sse("/events", |ctx: SseContext| async move {
 ///         ctx.send_event("hello", "world").await
 ///     });
 /// assert_eq!(router.len(), 4);

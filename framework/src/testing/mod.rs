@@ -4,23 +4,49 @@
 //! message, and check an AsyncAPI document.
 //!
 //! Each adapter exports this module with its runtime filled in
-//! (`tidings_tokio::testing::TestApp`, …). Every expectation waits at most
-//! the client's timeout (default [`DEFAULT_TIMEOUT`]), read from the
+//! (`tidings_tokio::testing::TestApp`, …; its documentation has the same
+//! example for that runtime, without the `N`). Every expectation waits at
+//! most the client's timeout (default [`DEFAULT_TIMEOUT`]), read from the
 //! runtime's clock.
 //!
-//! ```no_run
-//! # async fn demo<N: tidings_framework::runtime::Net + Default>() {
-//! use tidings_framework::server::{Router, ServerConfig, echo};
-//! use tidings_framework::testing::TestApp;
+//! - Request headers are `&[(name, value)]` for every client:
+//!   [`TestApp::ws_with`], [`TestApp::sse_with`], [`TestApp::get_with`].
+//! - A refused handshake is an expectation, not a panic:
+//!   [`TestApp::ws_rejected`] (for SSE, [`SseClient::expect_status`]).
+//! - Silence is an expectation: [`WsClient::expect_silence`],
+//!   [`SseClient::expect_silence`].
+//! - A failed expectation names the test's line (`expectation at
+//!   tests/chat.rs:42:12` ends the panic message): `#[track_caller]` has no
+//!   effect on an `async fn`, so the expectations are plain
+//!   `#[track_caller]` functions that capture the caller and return the
+//!   future to `.await`.
 //!
-//! let app = TestApp::<N>::start(Router::new().websocket("/echo", echo), ServerConfig::default()).await;
-//! let mut client = app.ws("/echo").await;
-//! client.send_text("hello").await;
-//! client.expect_text("hello").await;
-//! client.send_json(&serde_json::json!({ "n": 1 })).await;
-//! client.expect_json(&serde_json::json!({ "n": 1 })).await;
-//! // The server stops when `app` is dropped.
-//! # }
+//! ```no_run
+//! # use std::time::Duration;
+//! # use tidings_framework::runtime::Net;
+//! # use tidings_framework::server::{Authenticator, RouteOptions, Router, ServerConfig, SseContext, echo};
+//! # use tidings_framework::testing::TestApp;
+//! async fn members_only<N: Net + Default>() {
+//!     let router = Router::new()
+//!         .authenticator("bearer", Authenticator::bearer(|token| (token == "secret").then_some(())))
+//!         .websocket_with("/echo", echo, RouteOptions::new().auth("bearer"))
+//!         .sse_with("/feed", |ctx: SseContext| async move { ctx.send_event("hello", "1").await }, RouteOptions::new().auth("bearer"));
+//!     let app = TestApp::<N>::start(router, ServerConfig::default()).await;
+//!     let auth = [("authorization", "Bearer secret")];
+//!
+//!     app.ws_rejected("/echo", 401).await;
+//!     let client = app.ws_with("/echo", &auth).await;
+//!     client.send_json(&serde_json::json!({ "n": 1 })).await;
+//!     client.expect_json(&serde_json::json!({ "n": 1 })).await;
+//!     client.expect_silence(Duration::from_millis(100)).await;
+//!
+//!     app.sse("/feed").await.expect_status(401);
+//!     let mut feed = app.sse_with("/feed", &auth).await;
+//!     feed.expect_status(200);
+//!     feed.expect_event("hello", "1").await;
+//!     feed.expect_end().await;
+//!     // The server stops when `app` is dropped.
+//! }
 //! ```
 
 #[cfg(feature = "asyncapi")]
