@@ -19,8 +19,7 @@ use tidings_core::ws::{self, Role};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tidings_framework::client::ClientConfig;
-///
+/// # use tidings_framework::client::ClientConfig;
 /// let config = ClientConfig::default().handshake_timeout(Duration::from_secs(3));
 /// assert_eq!(config.handshake_timeout, Duration::from_secs(3));
 /// ```

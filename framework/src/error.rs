@@ -46,7 +46,8 @@ impl Error {
     /// Wraps an application error or message.
     ///
     /// ```
-    /// let error = tidings_framework::Error::other("room is full");
+    /// # use tidings_framework::Error;
+    /// let error = Error::other("room is full");
     /// assert_eq!(error.to_string(), "room is full");
     /// ```
     pub fn other(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {

@@ -51,6 +51,19 @@
 //! - It does not parse or write protocol bytes itself: that is
 //!   [`tidings_core`], whose public API is all it uses.
 //! - It does not implement TLS or HTTP/2.
+//!
+//! ## Cargo features
+//!
+//! The adapter crates have `asyncapi` and `testing` too and forward them
+//! here, so an application names them on its adapter, e.g.
+//! `tidings-tokio = { version = "0.1", default-features = false }` for a
+//! build without schemars.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `asyncapi` | on | the AsyncAPI 3.0 document of the streaming routes ([`Router::asyncapi`](server::Router::asyncapi)) with the JSON Schemas of their message types (`RouteOptions::messages`, `RouteOptions::sse_event`), the `schemars` re-export and `testing::asyncapi_problems`; pulls in `schemars` |
+//! | `deflate` | on | permessage-deflate (RFC 7692): compressed WebSocket messages; a feature of `tidings-core` |
+//! | `testing` | off | the `testing` module: an app on an ephemeral port, WebSocket and SSE test clients; enable it in `[dev-dependencies]` |
 #![warn(missing_docs)]
 
 pub mod client;
@@ -80,6 +93,8 @@ pub use protocol::Protocol;
 /// The JSON Schema derive used by [`RouteOptions::messages`](server::RouteOptions::messages)
 /// (`#[derive(tidings_framework::schemars::JsonSchema)]` needs
 /// `#[schemars(crate = "tidings_framework::schemars")]`; or depend on `schemars` 1).
+/// Needs the `asyncapi` feature.
+#[cfg(feature = "asyncapi")]
 pub use schemars;
 pub use tidings_core::{Message, Utf8Bytes};
 /// The sans-IO protocol modules the framework is built on.

@@ -50,7 +50,7 @@ pub use tidings_framework::event_source::{EventSourceConfig, EventSourceError};
 pub use tidings_framework::http::StatusCode;
 pub use tidings_framework::server::{
     Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit, Response,
-    RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic,
+    RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic, echo, middleware,
 };
 pub use tidings_framework::sse::DecodedEvent;
 pub use tidings_framework::{Connection, Error, Message, Utf8Bytes, deflate, hub, sse, ws};
@@ -95,12 +95,41 @@ pub async fn connect_events_with(
 }
 
 /// Test helpers on tokio (see [`tidings_framework::testing`]): an app on
-/// an ephemeral port, WebSocket and SSE test clients with expectations, and
-/// an AsyncAPI document check. Needs the `testing` feature (enable it in
+/// an ephemeral port, WebSocket and SSE test clients whose expectations
+/// time out, say what arrived instead and name the test's line, and an
+/// AsyncAPI document check. Needs the `testing` feature (enable it in
 /// `[dev-dependencies]`).
+///
+/// Headers are given as `&[(name, value)]` to every client (`ws_with`,
+/// `ws_rejected_with`, `sse_with`, `get_with`); a refused handshake is
+/// an expectation (`ws_rejected`), and so is silence (`expect_silence`).
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use tidings_tokio::testing::TestApp;
+/// use tidings_tokio::{Authenticator, RouteOptions, Router, ServerConfig, echo};
+///
+/// #[tokio::test]
+/// async fn echo_for_members_only() {
+///     let router = Router::new()
+///         .authenticator("bearer", Authenticator::bearer(|token| (token == "secret").then_some(())))
+///         .websocket_with("/echo", echo, RouteOptions::new().auth("bearer"));
+///     let app = TestApp::start(router, ServerConfig::default()).await;
+///
+///     app.ws_rejected("/echo", 401).await;
+///     let client = app.ws_with("/echo", &[("authorization", "Bearer secret")]).await;
+///     client.send_text("hello").await;
+///     client.expect_text("hello").await;
+///     client.expect_silence(Duration::from_millis(100)).await;
+///     // The server stops when `app` is dropped.
+/// }
+/// ```
 #[cfg(feature = "testing")]
 pub mod testing {
-    pub use tidings_framework::testing::{DEFAULT_TIMEOUT, asyncapi_problems};
+    pub use tidings_framework::testing::DEFAULT_TIMEOUT;
+    #[cfg(feature = "asyncapi")]
+    pub use tidings_framework::testing::asyncapi_problems;
 
     /// An app served on `127.0.0.1` at an ephemeral port, stopped when
     /// dropped (see [`tidings_framework::testing::TestApp`]).
@@ -113,6 +142,12 @@ pub mod testing {
     /// [`tidings_framework::testing::SseClient`]).
     pub type SseClient = tidings_framework::testing::SseClient<super::Tokio>;
 }
+
+// The README's examples are written for tokio: compiled here as doctests
+// (one needs the test helpers).
+#[cfg(all(doctest, feature = "testing"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 /// The tokio runtime, for the framework.
 #[derive(Clone, Copy, Debug, Default)]

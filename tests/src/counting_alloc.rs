@@ -7,9 +7,24 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// reallocation (deallocations are not reported). Install it in a test
 /// binary of its own:
 ///
-/// ```ignore
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use tidings_tests::CountingAllocator;
+///
+/// static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+///
+/// fn count_one() {
+///     ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+/// }
+///
 /// #[global_allocator]
 /// static ALLOCATOR: CountingAllocator = CountingAllocator { on_alloc: count_one };
+///
+/// fn main() {
+///     let before = ALLOCATIONS.load(Ordering::Relaxed);
+///     drop(std::hint::black_box(vec![0u8; 64]));
+///     assert!(ALLOCATIONS.load(Ordering::Relaxed) > before);
+/// }
 /// ```
 ///
 /// The hook runs inside the allocator: it must not allocate itself unless

@@ -196,8 +196,7 @@ type Predicate = Arc<dyn Fn(&ConnectionHandle) -> bool + Send + Sync>;
 /// Who receives a broadcast: every condition set must hold. [`Filter::all`] has none.
 ///
 /// ```
-/// use tidings_framework::hub::{Filter, Protocol};
-///
+/// # use tidings_framework::hub::{Filter, Protocol};
 /// // Everyone in `lobby` on a WebSocket, except the sender.
 /// let filter = Filter::room("lobby").protocol(Protocol::WebSocket).except("ws_1");
 /// # let _ = filter;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -47,11 +47,17 @@ pub struct Stats {
 }
 
 /// Open and total connections of one kind.
+///
+/// Counts of what is open now are `usize`, like every count of things held
+/// in memory (`ServerHandle::active_connections`, `Hub::len`,
+/// `ServerConfig::max_connections`); counts of what happened since the
+/// server started are `u64`, which no server outgrows, also on 32-bit
+/// targets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ConnectionCounts {
     /// Open now.
-    pub active: u64,
+    pub active: usize,
     /// Opened since the server started.
     pub total: u64,
 }
@@ -77,7 +83,7 @@ pub(crate) struct Counters {
 
 #[derive(Debug, Default)]
 struct Open {
-    active: AtomicU64,
+    active: AtomicUsize,
     total: AtomicU64,
 }
 

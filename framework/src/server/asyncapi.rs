@@ -21,8 +21,7 @@ impl Router {
     ///
     /// ```
     /// use schemars::JsonSchema;
-    /// use tidings_framework::server::{RouteOptions, Router, echo};
-    ///
+    /// # use tidings_framework::server::{RouteOptions, Router, echo};
     /// #[derive(JsonSchema)]
     /// struct Say { text: String }
     ///

@@ -12,8 +12,7 @@ use tidings_core::ws;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tidings_framework::server::ServerConfig;
-///
+/// # use tidings_framework::server::ServerConfig;
 /// let config = ServerConfig::default()
 ///     .max_connections(1_000)
 ///     .handshake_timeout(Duration::from_secs(5));
@@ -133,8 +132,7 @@ setters! { ServerConfig {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tidings_framework::server::{ServerConfig, SseConfig};
-///
+/// # use tidings_framework::server::{ServerConfig, SseConfig};
 /// let config = ServerConfig::default().sse(
 ///     SseConfig::default()
 ///         .retry(Some(Duration::from_secs(3)))

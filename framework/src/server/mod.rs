@@ -8,6 +8,7 @@
 //! pump, Server-Sent Events streams ([`Router::sse`], [`SseContext`],
 //! [`SseTopic`]), and shutdown — is here, written once.
 
+#[cfg(feature = "asyncapi")]
 mod asyncapi;
 mod config;
 mod context;
@@ -32,9 +33,9 @@ pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
-pub use router::{
-    GetHandler, MessageType, MessageTypes, RouteOptions, Router, RouterError, WebSocketHandler,
-};
+pub use router::{GetHandler, RouteOptions, Router, RouterError, WebSocketHandler};
+#[cfg(feature = "asyncapi")]
+pub use router::{MessageType, MessageTypes};
 pub use sse::{
     RESET_EVENT, Sse, SseClosed, SseContext, SseEnd, SseHandler, SseTopic, Subscription,
 };

@@ -73,17 +73,20 @@ pub struct RouteOptions {
     pub auth: Vec<String>,
     /// `WithWebSocketMessages`: the types of the messages the client sends
     /// and the server sends back, with their JSON Schemas, for the AsyncAPI
-    /// document ([`Router::asyncapi`]).
+    /// document ([`Router::asyncapi`]). Needs the `asyncapi` feature.
+    #[cfg(feature = "asyncapi")]
     pub messages: Option<MessageTypes>,
     /// What happens to a client of this route whose outbox overflows
     /// (default: close with 1013; see [`crate::hub`]).
     pub slow_consumer: SlowConsumer,
     /// The event types of an SSE route (event name and data type), for the
-    /// AsyncAPI document.
+    /// AsyncAPI document. Needs the `asyncapi` feature.
+    #[cfg(feature = "asyncapi")]
     pub sse_events: Vec<(String, MessageType)>,
 }
 
 /// The message types of a WebSocket route.
+#[cfg(feature = "asyncapi")]
 #[derive(Clone, Debug)]
 pub struct MessageTypes {
     /// What the client sends.
@@ -93,6 +96,7 @@ pub struct MessageTypes {
 }
 
 /// A message type: its Rust name and how to make its JSON Schema.
+#[cfg(feature = "asyncapi")]
 #[derive(Clone, Copy)]
 pub struct MessageType {
     /// The Rust type name (`std::any::type_name`).
@@ -103,6 +107,7 @@ pub struct MessageType {
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
+#[cfg(feature = "asyncapi")]
 impl MessageType {
     /// The message type `T`.
     pub fn of<T: schemars::JsonSchema>() -> Self {
@@ -114,6 +119,7 @@ impl MessageType {
     }
 }
 
+#[cfg(feature = "asyncapi")]
 impl std::fmt::Debug for MessageType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.type_name)
@@ -183,8 +189,9 @@ impl RouteOptions {
     }
 
     /// Records the message types of a WebSocket route: `Receive` from the
-    /// client, `Send` to it;
-    /// their JSON Schemas go into the AsyncAPI document.
+    /// client, `Send` to it; their JSON Schemas go into the AsyncAPI
+    /// document. Needs the `asyncapi` feature.
+    #[cfg(feature = "asyncapi")]
     #[must_use]
     pub fn messages<Receive: schemars::JsonSchema, Send: schemars::JsonSchema>(mut self) -> Self {
         self.messages = Some(MessageTypes {
@@ -196,6 +203,8 @@ impl RouteOptions {
 
     /// Declares an event type an SSE route sends: events named `event`
     /// whose data is JSON of type `T` (use `"message"` for unnamed events).
+    /// Needs the `asyncapi` feature.
+    #[cfg(feature = "asyncapi")]
     #[must_use]
     pub fn sse_event<T: schemars::JsonSchema>(mut self, event: impl Into<String>) -> Self {
         self.sse_events.push((event.into(), MessageType::of::<T>()));
@@ -205,16 +214,19 @@ impl RouteOptions {
 
 impl std::fmt::Debug for RouteOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RouteOptions")
+        let mut debug = f.debug_struct("RouteOptions");
+        debug
             .field("name", &self.name)
             .field("summary", &self.summary)
             .field("tags", &self.tags)
             .field("middleware", &self.middleware.len())
             .field("auth", &self.auth)
+            .field("slow_consumer", &self.slow_consumer);
+        #[cfg(feature = "asyncapi")]
+        debug
             .field("messages", &self.messages)
-            .field("slow_consumer", &self.slow_consumer)
-            .field("sse_events", &self.sse_events)
-            .finish()
+            .field("sse_events", &self.sse_events);
+        debug.finish()
     }
 }
 
@@ -269,9 +281,8 @@ pub enum RouterError {
 /// the first whose pattern matches wins.
 ///
 /// ```
-/// use tidings_framework::server::{Context, Html, Router, RouteOptions};
-/// use tidings_framework::{Connection, Error};
-///
+/// # use tidings_framework::server::{Context, Html, Router, RouteOptions, SseContext};
+/// # use tidings_framework::{Connection, Error};
 /// async fn echo(_ctx: Context, conn: Connection) -> Result<(), Error> {
 ///     loop {
 ///         let message = conn.read().await?;
@@ -283,7 +294,7 @@ pub enum RouterError {
 ///     .get("/", |_ctx| async { Html("<h1>hello</h1>") })
 ///     .websocket("/ws/echo", echo)
 ///     .websocket_with("/ws/chat/:room", echo, RouteOptions::new().summary("Chat room").tags(["chat"]))
-///     .sse("/events", |ctx: tidings_framework::server::SseContext| async move {
+///     .sse("/events", |ctx: SseContext| async move {
 ///         ctx.send_event("hello", "world").await
 ///     });
 /// assert_eq!(router.len(), 4);
@@ -463,7 +474,8 @@ impl Router {
         })
     }
 
-    /// Every route, in registration order.
+    /// Every route, in registration order (for the AsyncAPI document).
+    #[cfg(feature = "asyncapi")]
     pub(crate) fn all_routes(&self) -> &[Route] {
         &self.routes
     }

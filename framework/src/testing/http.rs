@@ -10,21 +10,18 @@ use crate::runtime::Net;
 use tidings_core::head::{HeadLimits, HeadReader};
 
 /// Connects to `addr`, sends `GET path` with `headers`, and reads the
-/// response head: the stream, the head, and the body bytes read with it.
-///
-/// # Panics
-///
-/// If the connection fails or no complete head arrives within
-/// [`DEFAULT_TIMEOUT`].
+/// response head: the stream, the head, and the body bytes read with it;
+/// or what went wrong (the connection failed, or no complete head arrived
+/// within [`DEFAULT_TIMEOUT`]), for the caller's panic message.
 pub(super) async fn get_head<N: Net>(
     rt: &N,
     addr: SocketAddr,
     path: &str,
     headers: &[(&str, &str)],
-) -> (N::Stream, Response<()>, Vec<u8>) {
+) -> Result<(N::Stream, Response<()>, Vec<u8>), String> {
     let mut stream = match N::connect(&addr.ip().to_string(), addr.port()).await {
         Ok(stream) => stream,
-        Err(error) => panic!("cannot connect to {addr}: {error}"),
+        Err(error) => return Err(format!("cannot connect to {addr}: {error}")),
     };
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
     for (name, value) in headers {
@@ -50,20 +47,30 @@ pub(super) async fn get_head<N: Net>(
     };
     let deadline = rt.now() + DEFAULT_TIMEOUT;
     match with_deadline(rt, deadline, exchange).await {
-        Ok(Ok((response, body))) => (stream, response, body),
-        Ok(Err(error)) => panic!("no response head for GET {path}: {error}"),
-        Err(_) => panic!("no response head for GET {path} within {DEFAULT_TIMEOUT:?}"),
+        Ok(Ok((response, body))) => Ok((stream, response, body)),
+        Ok(Err(error)) => Err(format!("no response head for GET {path}: {error}")),
+        Err(_) => Err(format!(
+            "no response head for GET {path} within {DEFAULT_TIMEOUT:?}"
+        )),
     }
 }
 
-/// `GET path`, the whole response (the server closes after it).
-pub(super) async fn get<N: Net>(rt: &N, addr: SocketAddr, path: &str) -> Response<Vec<u8>> {
-    let (mut stream, response, mut body) = get_head(rt, addr, path, &[]).await;
+/// `GET path`, the whole response (the server closes after it), or what
+/// went wrong.
+pub(super) async fn get<N: Net>(
+    rt: &N,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Response<Vec<u8>>, String> {
+    let (mut stream, response, mut body) = get_head(rt, addr, path, headers).await?;
     let deadline = rt.now() + DEFAULT_TIMEOUT;
     let read_all =
         async { while read_some(&mut stream, &mut body, 4096).await.unwrap_or(0) > 0 {} };
     if with_deadline(rt, deadline, read_all).await.is_err() {
-        panic!("the body of GET {path} did not end within {DEFAULT_TIMEOUT:?}");
+        return Err(format!(
+            "the body of GET {path} did not end within {DEFAULT_TIMEOUT:?}"
+        ));
     }
-    response.map(|()| body)
+    Ok(response.map(|()| body))
 }

@@ -1,23 +1,31 @@
 //! The WebSocket test client.
 
+use std::future::Future;
+use std::panic::Location;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::DEFAULT_TIMEOUT;
+use super::{DEFAULT_TIMEOUT, fail};
 use crate::client::{ClientConfig, connect};
 use crate::connection::Connection;
 use crate::error::Error;
 use crate::io_util::with_deadline;
 use crate::runtime::Net;
 use tidings_core::close::CloseCode;
+use tidings_core::handshake::ClientHandshakeError;
 use tidings_core::ws::Message;
 
 /// A WebSocket client for tests: send, and expect what the server sends
 /// next. Every `expect_*` waits at most [`timeout`](Self::timeout) and
 /// panics with what arrived instead (another message, a close with its
-/// code and reason, or nothing).
+/// code and reason, or nothing), naming the test line that set up the
+/// expectation.
+///
+/// The methods that can panic are plain functions returning a future
+/// (`.await` it), so that they record their caller's line:
+/// `#[track_caller]` has no effect on an `async fn`.
 pub struct WsClient<N: Net + Default> {
     conn: Connection,
     timeout: Duration,
@@ -47,16 +55,39 @@ fn describe(result: &Result<Message, Error>) -> String {
     }
 }
 
+/// The status of a handshake the server refused, if that is what `error`
+/// is.
+pub(super) fn rejected_status(error: &Error) -> Option<u16> {
+    match error {
+        Error::Handshake(ClientHandshakeError::UnexpectedStatus { status }) => {
+            Some(status.as_u16())
+        }
+        _ => None,
+    }
+}
+
 impl<N: Net + Default> WsClient<N> {
+    /// Connects to `url` with `config`: the client, or why the handshake
+    /// failed (a refusal is [`Error::Handshake`] with
+    /// `ClientHandshakeError::UnexpectedStatus`). Never panics.
+    pub async fn try_connect(url: &str, config: ClientConfig) -> Result<Self, Error> {
+        let conn = connect::<N>(url, config).await?;
+        Ok(WsClient {
+            conn,
+            timeout: DEFAULT_TIMEOUT,
+            rt: N::default(),
+        })
+    }
+
     /// Connects to `url`; panics if the handshake fails.
-    pub async fn connect(url: &str, config: ClientConfig) -> Self {
-        match connect::<N>(url, config).await {
-            Ok(conn) => WsClient {
-                conn,
-                timeout: DEFAULT_TIMEOUT,
-                rt: N::default(),
-            },
-            Err(error) => panic!("WsClient: cannot connect to {url}: {error}"),
+    #[track_caller]
+    pub fn connect(url: &str, config: ClientConfig) -> impl Future<Output = Self> {
+        let at = Location::caller();
+        async move {
+            match Self::try_connect(url, config).await {
+                Ok(client) => client,
+                Err(error) => fail(at, format!("WsClient: cannot connect to {url}: {error}")),
+            }
         }
     }
 
@@ -73,30 +104,49 @@ impl<N: Net + Default> WsClient<N> {
     }
 
     /// Sends a text message; panics if the connection is closed.
-    pub async fn send_text(&self, text: &str) {
-        if let Err(error) = self.conn.write(text).await {
-            panic!("WsClient: cannot send text {text:?}: {error}");
+    #[track_caller]
+    pub fn send_text(&self, text: &str) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            if let Err(error) = self.conn.write(text).await {
+                fail(at, format!("WsClient: cannot send text {text:?}: {error}"));
+            }
         }
     }
 
     /// Sends a binary message; panics if the connection is closed.
-    pub async fn send_binary(&self, bytes: &[u8]) {
-        if let Err(error) = self.conn.write_binary(bytes).await {
-            panic!("WsClient: cannot send binary {bytes:?}: {error}");
+    #[track_caller]
+    pub fn send_binary(&self, bytes: &[u8]) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            if let Err(error) = self.conn.write_binary(bytes).await {
+                fail(
+                    at,
+                    format!("WsClient: cannot send binary {bytes:?}: {error}"),
+                );
+            }
         }
     }
 
     /// Sends `value` as a JSON text message; panics if it cannot.
-    pub async fn send_json<T: Serialize + ?Sized>(&self, value: &T) {
-        if let Err(error) = self.conn.write_json(value).await {
-            panic!("WsClient: cannot send JSON: {error}");
+    #[track_caller]
+    pub fn send_json<T: Serialize + ?Sized>(&self, value: &T) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            if let Err(error) = self.conn.write_json(value).await {
+                fail(at, format!("WsClient: cannot send JSON: {error}"));
+            }
         }
     }
 
     /// The next message, or the error that ended the connection; `None` if
     /// nothing arrived within the timeout.
     pub async fn next(&self) -> Option<Result<Message, Error>> {
-        let deadline = self.rt.now() + self.timeout;
+        self.next_within(self.timeout).await
+    }
+
+    async fn next_within(&self, wait: Duration) -> Option<Result<Message, Error>> {
+        let deadline = self.rt.now() + wait;
         with_deadline(&self.rt, deadline, self.conn.read())
             .await
             .ok()
@@ -104,103 +154,179 @@ impl<N: Net + Default> WsClient<N> {
 
     /// The next message; panics if the connection ends or nothing arrives
     /// in time.
-    pub async fn expect_message(&self) -> Message {
-        match self.next().await {
-            Some(Ok(message)) => message,
-            Some(other) => panic!("expected a message, got {}", describe(&other)),
-            None => panic!(
-                "expected a message, nothing arrived within {:?}",
-                self.timeout
-            ),
+    #[track_caller]
+    pub fn expect_message(&self) -> impl Future<Output = Message> {
+        let at = Location::caller();
+        async move {
+            match self.next().await {
+                Some(Ok(message)) => message,
+                Some(other) => fail(at, format!("expected a message, got {}", describe(&other))),
+                None => fail(
+                    at,
+                    format!(
+                        "expected a message, nothing arrived within {:?}",
+                        self.timeout
+                    ),
+                ),
+            }
         }
     }
 
     /// Expects a text message equal to `expected`.
-    pub async fn expect_text(&self, expected: &str) {
-        let got = self.next().await;
-        match &got {
-            Some(Ok(Message::Text(text))) if text.as_str() == expected => {}
-            Some(other) => panic!("expected text {expected:?}, got {}", describe(other)),
-            None => panic!(
-                "expected text {expected:?}, nothing arrived within {:?}",
-                self.timeout
-            ),
+    #[track_caller]
+    pub fn expect_text(&self, expected: &str) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            match &self.next().await {
+                Some(Ok(Message::Text(text))) if text.as_str() == expected => {}
+                Some(other) => fail(
+                    at,
+                    format!("expected text {expected:?}, got {}", describe(other)),
+                ),
+                None => fail(
+                    at,
+                    format!(
+                        "expected text {expected:?}, nothing arrived within {:?}",
+                        self.timeout
+                    ),
+                ),
+            }
         }
     }
 
     /// Expects a binary message equal to `expected`.
-    pub async fn expect_binary(&self, expected: &[u8]) {
-        let got = self.next().await;
-        match &got {
-            Some(Ok(Message::Binary(bytes))) if bytes.as_ref() == expected => {}
-            Some(other) => panic!("expected binary {expected:?}, got {}", describe(other)),
-            None => panic!(
-                "expected binary {expected:?}, nothing arrived within {:?}",
-                self.timeout
-            ),
+    #[track_caller]
+    pub fn expect_binary(&self, expected: &[u8]) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            match &self.next().await {
+                Some(Ok(Message::Binary(bytes))) if bytes.as_ref() == expected => {}
+                Some(other) => fail(
+                    at,
+                    format!("expected binary {expected:?}, got {}", describe(other)),
+                ),
+                None => fail(
+                    at,
+                    format!(
+                        "expected binary {expected:?}, nothing arrived within {:?}",
+                        self.timeout
+                    ),
+                ),
+            }
         }
     }
 
     /// Expects a text message holding JSON equal to `expected` (compared as
     /// JSON values: key order and spacing do not matter).
-    pub async fn expect_json<T: Serialize + ?Sized>(&self, expected: &T) {
-        let expected = match serde_json::to_value(expected) {
-            Ok(value) => value,
-            Err(error) => panic!("expect_json: the expected value is not JSON: {error}"),
-        };
-        let got = self.next().await;
-        if let Some(Ok(Message::Text(text))) = &got {
-            if serde_json::from_str::<serde_json::Value>(text.as_str()).ok()
-                == Some(expected.clone())
-            {
-                return;
+    #[track_caller]
+    pub fn expect_json<T: Serialize + ?Sized>(&self, expected: &T) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        let expected = serde_json::to_value(expected);
+        async move {
+            let expected = match expected {
+                Ok(value) => value,
+                Err(error) => fail(
+                    at,
+                    format!("expect_json: the expected value is not JSON: {error}"),
+                ),
+            };
+            let got = self.next().await;
+            if let Some(Ok(Message::Text(text))) = &got {
+                if serde_json::from_str::<serde_json::Value>(text.as_str())
+                    .ok()
+                    .as_ref()
+                    == Some(&expected)
+                {
+                    return;
+                }
             }
-        }
-        match &got {
-            Some(other) => panic!("expected JSON {expected}, got {}", describe(other)),
-            None => panic!(
-                "expected JSON {expected}, nothing arrived within {:?}",
-                self.timeout
-            ),
+            match &got {
+                Some(other) => fail(
+                    at,
+                    format!("expected JSON {expected}, got {}", describe(other)),
+                ),
+                None => fail(
+                    at,
+                    format!(
+                        "expected JSON {expected}, nothing arrived within {:?}",
+                        self.timeout
+                    ),
+                ),
+            }
         }
     }
 
     /// Reads the next message as JSON of type `T`; panics otherwise.
-    pub async fn read_json<T: DeserializeOwned>(&self) -> T {
-        let got = self.next().await;
-        if let Some(Ok(Message::Text(text))) = &got {
-            match serde_json::from_str(text.as_str()) {
-                Ok(value) => return value,
-                Err(error) => panic!(
-                    "expected JSON of {}, got text {:?}: {error}",
-                    std::any::type_name::<T>(),
-                    text.as_str()
+    #[track_caller]
+    pub fn read_json<T: DeserializeOwned>(&self) -> impl Future<Output = T> {
+        let at = Location::caller();
+        async move {
+            let got = self.next().await;
+            if let Some(Ok(Message::Text(text))) = &got {
+                match serde_json::from_str(text.as_str()) {
+                    Ok(value) => return value,
+                    Err(error) => fail(
+                        at,
+                        format!(
+                            "expected JSON of {}, got text {:?}: {error}",
+                            std::any::type_name::<T>(),
+                            text.as_str()
+                        ),
+                    ),
+                }
+            }
+            match &got {
+                Some(other) => fail(at, format!("expected JSON, got {}", describe(other))),
+                None => fail(
+                    at,
+                    format!("expected JSON, nothing arrived within {:?}", self.timeout),
                 ),
             }
-        }
-        match &got {
-            Some(other) => panic!("expected JSON, got {}", describe(other)),
-            None => panic!("expected JSON, nothing arrived within {:?}", self.timeout),
         }
     }
 
     /// Expects the connection to close with `code` (the server's code, or
     /// ours if we closed first); messages still arriving before the close
     /// make it panic.
-    pub async fn expect_close(&self, code: CloseCode) {
-        let got = self.next().await;
-        match &got {
-            Some(Err(Error::Closed(closed))) if closed.code() == code => {}
-            Some(other) => panic!(
-                "expected close {}, got {}",
-                u16::from(code),
-                describe(other)
-            ),
-            None => panic!(
-                "expected close {}, nothing arrived within {:?}",
-                u16::from(code),
-                self.timeout
-            ),
+    #[track_caller]
+    pub fn expect_close(&self, code: CloseCode) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            match &self.next().await {
+                Some(Err(Error::Closed(closed))) if closed.code() == code => {}
+                Some(other) => fail(
+                    at,
+                    format!(
+                        "expected close {}, got {}",
+                        u16::from(code),
+                        describe(other)
+                    ),
+                ),
+                None => fail(
+                    at,
+                    format!(
+                        "expected close {}, nothing arrived within {:?}",
+                        u16::from(code),
+                        self.timeout
+                    ),
+                ),
+            }
+        }
+    }
+
+    /// Expects nothing for `wait`: no message and no close. Panics with
+    /// what arrived instead. (It waits the whole `wait`, whatever the
+    /// client's timeout.)
+    #[track_caller]
+    pub fn expect_silence(&self, wait: Duration) -> impl Future<Output = ()> {
+        let at = Location::caller();
+        async move {
+            if let Some(got) = self.next_within(wait).await {
+                fail(
+                    at,
+                    format!("expected nothing for {wait:?}, got {}", describe(&got)),
+                );
+            }
         }
     }
 

@@ -33,10 +33,9 @@ use crate::server::response::{IntoResponse, Response};
 /// - [`query`](Self::query): a named query parameter (`?token=…`).
 ///
 /// ```
-/// use tidings_framework::server::{Authenticator, RouteOptions, Router};
-/// use tidings_framework::{Connection, Error};
-/// use tidings_framework::server::Context;
-///
+/// # use tidings_framework::server::{Authenticator, RouteOptions, Router};
+/// # use tidings_framework::{Connection, Error};
+/// # use tidings_framework::server::Context;
 /// #[derive(Clone, Debug, PartialEq)]
 /// struct UserId(u64);
 ///

@@ -21,9 +21,8 @@ use crate::server::response::Response;
 /// subscriber.
 ///
 /// ```
-/// use tidings_framework::server::{Logging, Router};
-///
-/// let router = Router::new().layer(Logging::new()).websocket("/ws", tidings_framework::server::echo);
+/// # use tidings_framework::server::{Logging, Router, echo};
+/// let router = Router::new().layer(Logging::new()).websocket("/ws", echo);
 /// # assert_eq!(router.len(), 1);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]

@@ -55,9 +55,8 @@ use tidings_core::ws::Closed;
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use tidings_framework::server::middleware::{End, Middleware, Outcome};
-/// use tidings_framework::server::{Context, Response, Router, echo};
-///
+/// # use tidings_framework::server::middleware::{End, Middleware, Outcome};
+/// # use tidings_framework::server::{Context, Response, Router, echo};
 /// /// Counts WebSocket connections that ended uncleanly.
 /// #[derive(Default)]
 /// struct UncleanCloses(AtomicUsize);

@@ -30,12 +30,11 @@ use crate::server::response::{IntoResponse, Response};
 /// Time is the request's [`Context::now`], from the server's runtime.
 ///
 /// ```
-/// use tidings_framework::server::{RateLimit, Router};
-///
+/// # use tidings_framework::server::{RateLimit, Router, echo};
 /// // 2 connections per second per address, bursts of 5.
 /// let router = Router::new()
 ///     .layer(RateLimit::new(2.0, 5))
-///     .websocket("/ws", tidings_framework::server::echo);
+///     .websocket("/ws", echo);
 /// # assert_eq!(router.len(), 1);
 /// ```
 #[derive(Debug)]

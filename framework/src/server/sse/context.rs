@@ -31,10 +31,9 @@ use tidings_core::sse::Event;
 /// which.
 ///
 /// ```
-/// use tidings_framework::Error;
-/// use tidings_framework::server::{Router, SseContext};
-/// use tidings_core::sse::Event;
-///
+/// # use tidings_framework::Error;
+/// # use tidings_framework::server::{Router, SseContext};
+/// # use tidings_framework::sse::Event;
 /// async fn greet(ctx: SseContext) -> Result<(), Error> {
 ///     let name = ctx.query("name").unwrap_or("stranger").to_owned();
 ///     ctx.send_event("greeting", format!("hello, {name}")).await?;

@@ -85,9 +85,8 @@ where
 /// dropped as soon as the client goes away.
 ///
 /// ```
-/// use tidings_framework::server::{Router, Sse, SseContext};
-/// use tidings_core::sse::Event;
-///
+/// # use tidings_framework::server::{Router, Sse, SseContext};
+/// # use tidings_framework::sse::Event;
 /// // Any `futures_core::Stream<Item = Event>` works; here a fixed list.
 /// struct Countdown(u32);
 /// impl futures_core::Stream for Countdown {

@@ -43,12 +43,11 @@ pub const RESET_EVENT: &str = "reset";
 /// a per-process prefix) when that matters.
 ///
 /// ```
-/// use tidings_framework::server::{Router, SseTopic};
-/// use tidings_core::sse::Event;
-///
+/// # use tidings_framework::server::{Router, SseContext, SseTopic};
+/// # use tidings_framework::sse::Event;
 /// let topic = SseTopic::new(100);
 /// let feed = topic.clone();
-/// let router = Router::new().sse("/feed", move |ctx: tidings_framework::server::SseContext| {
+/// let router = Router::new().sse("/feed", move |ctx: SseContext| {
 ///     let feed = feed.clone();
 ///     async move {
 ///         ctx.subscribe(&feed).await;
