@@ -142,7 +142,7 @@ impl<N: TestRuntime> Drop for TestServer<N> {
     fn drop(&mut self) {
         // Stops the accept loop and closes what is left, so nothing outlives
         // the test on the global executors of async-std and smol.
-        self.handle.service().shutdown();
+        self.handle.begin_shutdown();
     }
 }
 

@@ -337,13 +337,13 @@ async fn stats_after_a_scripted_session<N: TestRuntime>() {
     drop(sse);
     assert!(
         wait_until::<N>(LIMIT, || {
-            let stats = handle.stats();
+            let stats = handle.hub().stats();
             stats.websocket.active == 0 && stats.sse.active == 0
         })
         .await
     );
 
-    let stats = handle.stats();
+    let stats = handle.hub().stats();
     println!("{}", serde_json::to_string_pretty(&stats).unwrap());
     assert_eq!((stats.websocket.active, stats.websocket.total), (0, 2));
     assert_eq!((stats.sse.active, stats.sse.total), (0, 1));
@@ -433,5 +433,5 @@ async fn slow_consumer_policy_per_route_and_sse_drop<N: TestRuntime>() {
     let mut ends = vec![ends_rx.recv().await.unwrap(), ends_rx.recv().await.unwrap()];
     ends.sort();
     assert_eq!(ends, ["1008 too slow", "sse true"]);
-    assert_eq!(server.handle.stats().slow_clients_dropped, 2);
+    assert_eq!(server.handle.hub().stats().slow_clients_dropped, 2);
 }

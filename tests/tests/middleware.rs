@@ -352,13 +352,6 @@ async fn route_requiring_an_unknown_scheme_is_refused_at_start<N: TestRuntime>()
     assert!(error.to_string().contains("\"jwt\""), "{error}");
 }
 
-#[test]
-#[should_panic(expected = "invalid router: route \"/ws\" requires authentication scheme \"jwt\"")]
-fn service_refuses_a_route_requiring_an_unknown_scheme() {
-    let router = Router::new().websocket_with("/ws", whoami, RouteOptions::new().auth("jwt"));
-    let _ = tidings_framework::server::Service::new(router, ServerConfig::default());
-}
-
 /// A middleware that records the outcomes its `after` hook is given.
 struct Recorder(std::sync::Arc<Mutex<Vec<String>>>);
 

@@ -157,7 +157,7 @@ async fn stalled_clients_are_dropped_and_memory_stays_bounded<N: TestRuntime>() 
         "stalled clients closed with {slow:?}"
     );
     assert_eq!(dropped, STALLED, "each stalled client dropped once");
-    let stats = server.handle.stats();
+    let stats = server.handle.hub().stats();
     assert_eq!(stats.slow_clients_dropped, STALLED as u64);
 
     let bound = (STALLED + HEALTHY) * OUTBOX_BYTES + SLACK_BYTES;

@@ -346,7 +346,7 @@ async fn slow_client_is_disconnected_and_counted<N: TestRuntime>() {
     assert!(sent < MAX_SENDS, "the handler was stopped (sent {sent})");
     assert!(closed, "send returned Error::Closed");
     assert_eq!(reason, Some(SseEnd::TooSlow));
-    assert_eq!(server.handle.sse_slow_disconnects(), 1);
+    assert_eq!(server.handle.hub().stats().sse_send_timeouts, 1);
     assert!(
         wait_until::<N>(Duration::from_secs(5), || server
             .handle

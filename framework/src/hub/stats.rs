@@ -40,6 +40,10 @@ pub struct Stats {
     /// because their outbox overflowed, SSE clients whose outbox overflowed
     /// or whose queue stayed full for the send timeout.
     pub slow_clients_dropped: u64,
+    /// Of [`slow_clients_dropped`](Self::slow_clients_dropped): SSE clients
+    /// disconnected because their queue stayed full for
+    /// `SseConfig::send_timeout`.
+    pub sse_send_timeouts: u64,
     /// Answers other than `101` / `200` to requests for a WebSocket or SSE
     /// route (or an upgrade request for no route), by status, e.g.
     /// `"429 Too Many Requests"`.
@@ -166,6 +170,7 @@ impl Counters {
             broadcasts: load(&self.broadcasts),
             broadcast_deliveries: load(&self.broadcast_deliveries),
             slow_clients_dropped: load(&self.slow_dropped) + load(&self.sse_send_timeouts),
+            sse_send_timeouts: load(&self.sse_send_timeouts),
             handshakes_rejected: lock(&self.rejected)
                 .iter()
                 .map(|(&status, &count)| (status_label(status), count))

@@ -124,7 +124,7 @@ setters! { ServerConfig {
 /// the socket takes them. When the queue is full, [`send`] waits for room;
 /// if no event leaves the queue for `send_timeout`, the client is too slow:
 /// it is disconnected, counted in
-/// [`Service::sse_slow_disconnects`](super::Service::sse_slow_disconnects),
+/// [`Stats::sse_send_timeouts`](crate::hub::Stats::sse_send_timeouts),
 /// and `send` returns [`Error::Closed`](crate::Error::Closed). Memory per
 /// client is therefore bounded by `buffer_size` events.
 ///

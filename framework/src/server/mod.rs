@@ -1,13 +1,15 @@
 //! The runtime-agnostic server: routing, the upgrade, one task per
 //! connection, admission limits and graceful shutdown.
 //!
-//! An adapter binds a listener and hands [`Service::accept_loop`] a function
-//! that accepts the next socket; everything after that — reading the request
+//! An adapter implements [`Net`](crate::runtime::Net) and exports
+//! [`Server`] and [`ServerHandle`] for its runtime; everything after the
+//! accept — reading the request
 //! head under the handshake timeout, routing, middleware, the handshake, the
 //! 503 beyond `max_connections`, running the handler joined with the socket
 //! pump, Server-Sent Events streams ([`Router::sse`], [`SseContext`],
 //! [`SseTopic`]), and shutdown — is here, written once.
 
+mod admission;
 #[cfg(feature = "asyncapi")]
 mod asyncapi;
 mod config;
@@ -41,16 +43,17 @@ pub use sse::{
 };
 
 use crate::connection::{BufferLimits, Clock, Settings};
-use crate::hub::{Hub, HubConfig, OutboxLimits, Stats};
+use crate::hub::{Hub, HubConfig, OutboxLimits};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
 use tidings_core::handshake::ServerHandshake;
 use tidings_core::ws;
 
-/// A router and its configuration, with the server-wide counters and the
-/// shutdown signal. Shared (`Arc`) by the accept loop and every connection.
-pub struct Service {
+/// A router and its configuration, with the admission counters and the
+/// shutdown signal. Shared (`Arc`) by the accept loop and every connection;
+/// users reach it through [`ServerHandle`].
+pub(crate) struct Service {
     router: Router,
     config: ServerConfig,
     handshake: ServerHandshake,
@@ -81,7 +84,7 @@ impl Service {
     ///
     /// If the router is misconfigured ([`Router::validate`]), like an
     /// invalid route pattern: check with `validate` first to handle it.
-    pub fn new(router: Router, config: ServerConfig) -> Arc<Self> {
+    pub(crate) fn new(router: Router, config: ServerConfig) -> Arc<Self> {
         let router = router
             .prepare()
             .unwrap_or_else(|error| panic!("invalid router: {error}"));
@@ -114,49 +117,24 @@ impl Service {
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &ServerConfig {
-        &self.config
-    }
-
-    /// The router.
-    pub fn router(&self) -> &Router {
-        &self.router
-    }
-
-    /// WebSocket connections open now.
-    pub fn active_connections(&self) -> usize {
-        self.websockets.load(Ordering::SeqCst)
-    }
-
-    /// Server-Sent Events streams open now.
-    pub fn active_sse_connections(&self) -> usize {
-        self.sse_connections.load(Ordering::SeqCst)
-    }
-
-    /// SSE clients disconnected so far because their queue stayed full for
-    /// [`SseConfig::send_timeout`] (the slow-client policy).
-    pub fn sse_slow_disconnects(&self) -> u64 {
-        self.hub
-            .counters()
-            .sse_send_timeouts
-            .load(Ordering::Relaxed)
-    }
-
     /// The hub: every connection, rooms, broadcast.
-    pub fn hub(&self) -> &Arc<Hub> {
+    pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.hub
     }
 
-    /// A snapshot of the statistics.
-    pub fn stats(&self) -> Stats {
-        self.hub.stats()
+    /// Open WebSocket connections and SSE streams holding a slot of their
+    /// limit now.
+    fn admitted(&self) -> (usize, usize) {
+        (
+            self.websockets.load(Ordering::SeqCst),
+            self.sse_connections.load(Ordering::SeqCst),
+        )
     }
 
     /// Accepts sockets with `accept` and serves each in its own task, until
     /// [`shutdown`](Self::shutdown) is called. Accept errors (e.g. too many
     /// open files) pause accepting for 100 ms rather than ending the loop.
-    pub async fn accept_loop<R, T, F, Fut>(
+    pub(crate) async fn accept_loop<R, T, F, Fut>(
         self: Arc<Self>,
         rt: R,
         local_addr: Option<SocketAddr>,
@@ -201,13 +179,13 @@ impl Service {
         }
     }
 
-    /// Serves one already-accepted transport (a TCP socket, a TLS stream, an
-    /// upgraded hyper connection): reads the request, routes it, and runs
-    /// the handler until the connection ends.
+    /// Serves one already-accepted transport (a TCP socket, a TLS stream):
+    /// reads the request, routes it, and runs the handler until the
+    /// connection ends.
     ///
     /// The returned future owns everything it needs (`'static`), so it can
     /// be spawned as it is.
-    pub fn serve_connection<R: Runtime, T: Transport>(
+    pub(crate) fn serve_connection<R: Runtime, T: Transport>(
         self: Arc<Self>,
         io: T,
         remote_addr: Option<SocketAddr>,
@@ -220,7 +198,7 @@ impl Service {
     /// Starts a graceful shutdown: stop accepting, close every open
     /// WebSocket connection with 1001 after what was already queued for it,
     /// and end every SSE stream after its queued events are written.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.shutdown.set();
         if self.tasks.load(Ordering::SeqCst) == 0 {
             self.drained.set();
@@ -229,7 +207,7 @@ impl Service {
 
     /// [`shutdown`](Self::shutdown), then waits until every connection has
     /// finished or `deadline` passes. Returns whether all finished.
-    pub async fn shutdown_and_wait<R: Runtime>(&self, rt: &R, deadline: Instant) -> bool {
+    pub(crate) async fn shutdown_and_wait<R: Runtime>(&self, rt: &R, deadline: Instant) -> bool {
         self.shutdown();
         with_deadline(rt, deadline, self.drained.wait())
             .await
@@ -291,40 +269,6 @@ impl Service {
 async fn reject<T: Transport>(service: &Service, io: &mut T, response: Response) {
     service.hub.counters().rejected(response.status());
     response::respond(io, response).await;
-}
-
-/// Holds one slot of an admission counter (WebSocket connections or SSE
-/// streams) for as long as it lives.
-pub(crate) struct Slot<'a> {
-    counter: &'a AtomicUsize,
-}
-
-impl<'a> Slot<'a> {
-    /// Takes a slot of `counter` if fewer than `max` are taken.
-    pub(crate) fn acquire(counter: &'a AtomicUsize, max: usize) -> Option<Self> {
-        take_slot(counter, max).then(|| Slot { counter })
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        release_slot(self.counter);
-    }
-}
-
-/// Takes a slot of `counter` if fewer than `max` are taken (for a guard
-/// that releases it with [`release_slot`]).
-pub(crate) fn take_slot(counter: &AtomicUsize, max: usize) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
-            (open < max).then_some(open + 1)
-        })
-        .is_ok()
-}
-
-/// Gives back a slot taken with [`take_slot`].
-pub(crate) fn release_slot(counter: &AtomicUsize) {
-    counter.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// A handler that echoes every message back unchanged, text as text and
@@ -448,29 +392,31 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
         self.service.shutdown_and_wait(&self.rt, deadline).await
     }
 
-    /// WebSocket connections open now.
+    /// Starts the same graceful shutdown without waiting for it (e.g. from
+    /// a `Drop` implementation); [`shutdown`](Self::shutdown) waits.
+    pub fn begin_shutdown(&self) {
+        self.service.shutdown();
+    }
+
+    /// WebSocket connections holding a slot of
+    /// [`ServerConfig::max_connections`] now: from before their handshake
+    /// until their task ends. (The hub's [`Stats`](crate::hub::Stats) count connections from
+    /// their registration, after the handshake, to their end.)
     pub fn active_connections(&self) -> usize {
-        self.service.active_connections()
+        self.service.admitted().0
     }
 
-    /// Server-Sent Events streams open now.
+    /// Server-Sent Events streams holding a slot of
+    /// [`SseConfig::max_connections`] now (see
+    /// [`active_connections`](Self::active_connections)).
     pub fn active_sse_connections(&self) -> usize {
-        self.service.active_sse_connections()
+        self.service.admitted().1
     }
 
-    /// SSE clients disconnected so far for being too slow.
-    pub fn sse_slow_disconnects(&self) -> u64 {
-        self.service.sse_slow_disconnects()
-    }
-
-    /// The hub: every connection, rooms, broadcast.
+    /// The hub: every connection, rooms, broadcast, and the statistics
+    /// ([`Hub::stats`]).
     pub fn hub(&self) -> &Arc<Hub> {
         self.service.hub()
-    }
-
-    /// A snapshot of the statistics.
-    pub fn stats(&self) -> Stats {
-        self.service.stats()
     }
 
     /// Serves an already-connected stream (e.g. TLS) as if accepted by the
@@ -485,10 +431,5 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
             .clone()
             .serve_connection(stream, remote, local, self.rt.clone())
             .await;
-    }
-
-    /// The service (router, configuration, counters).
-    pub fn service(&self) -> &Arc<Service> {
-        &self.service
     }
 }

@@ -402,8 +402,7 @@ impl Router {
 
     /// Checks the configuration: every scheme a route requires has an
     /// authenticator. The server runs this when it starts
-    /// ([`Server::bind_with`](super::Server::bind_with) returns the error;
-    /// [`Service::new`](super::Service::new) panics with it).
+    /// ([`Server::bind_with`](super::Server::bind_with) returns the error).
     pub fn validate(&self) -> Result<(), RouterError> {
         self.routes
             .iter()

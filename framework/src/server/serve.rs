@@ -11,11 +11,12 @@ use std::task::{Context as TaskContext, Poll};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 
+use super::admission::{Admission, WebSockets};
 use super::context::{Context, RouteInfo};
 use super::middleware::{Chain, End};
 use super::response::{IntoResponse, respond};
 use super::router::Endpoint;
-use super::{Service, reject, release_slot, take_slot};
+use super::{Service, reject};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
 use crate::hub::{ConnectionInfo, Protocol, Registration};
@@ -113,27 +114,6 @@ impl<T, R: Runtime, F> Drop for Task<T, R, F> {
     }
 }
 
-/// One of the service's WebSocket connection slots (its connection limit),
-/// held for as long as it lives.
-struct WebSocketSlot {
-    service: Arc<Service>,
-}
-
-impl WebSocketSlot {
-    /// Takes a slot if fewer than the configured maximum are taken.
-    fn acquire(service: &Arc<Service>) -> Option<Self> {
-        take_slot(&service.websockets, service.config.max_connections).then(|| WebSocketSlot {
-            service: service.clone(),
-        })
-    }
-}
-
-impl Drop for WebSocketSlot {
-    fn drop(&mut self) {
-        release_slot(&self.service.websockets);
-    }
-}
-
 /// A WebSocket connection after its handshake: the handler and the pump,
 /// and what must live as long as they run.
 struct Upgraded<T, R: Runtime> {
@@ -143,7 +123,7 @@ struct Upgraded<T, R: Runtime> {
     /// In the hub until the connection ends.
     _registration: Registration,
     /// Counts towards the server's connection limit.
-    _slot: WebSocketSlot,
+    _slot: Admission<WebSockets>,
     /// The middleware that ran, if any; their `after` hooks run when it is
     /// dropped. (Boxed: most routes have none, and it is large.)
     chain: Option<Box<Chain>>,
@@ -294,7 +274,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                 )
                 .await;
             }
-            let Some(slot) = WebSocketSlot::acquire(service) else {
+            let Some(slot) = Admission::<WebSockets>::acquire(service) else {
                 return reject(
                     service,
                     &mut io,

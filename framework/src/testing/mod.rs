@@ -1,6 +1,6 @@
-//! Test helpers for applications built on tidings: start an app on an ephemeral port, talk to it with a
-//! WebSocket or SSE test client whose expectations panic with a clear
-//! message, and check an AsyncAPI document.
+//! Test helpers for applications built on tidings: start an app on an
+//! ephemeral port, talk to it with a WebSocket or SSE test client whose
+//! expectations panic with a clear message, and check an AsyncAPI document.
 //!
 //! Each adapter exports this module with its runtime filled in
 //! (`tidings_tokio::testing::TestApp`, …; its documentation has the same
@@ -290,7 +290,7 @@ fn client_config(at: &Location<'_>, headers: &[(&str, &str)]) -> ClientConfig {
 
 impl<N: Net + Default> Drop for TestApp<N> {
     fn drop(&mut self) {
-        self.handle.service().shutdown();
+        self.handle.begin_shutdown();
     }
 }
 

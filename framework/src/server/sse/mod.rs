@@ -50,8 +50,9 @@ use stream::Outbox;
 pub use stream::SseEnd;
 pub use topic::{RESET_EVENT, SseTopic, Subscription};
 
+use super::admission::{Admission, SseStreams};
 use super::response::IntoResponse;
-use super::{Context, Service, Slot, reject};
+use super::{Context, Service, reject};
 use crate::error::Error;
 use crate::hub::{ConnectionInfo, Protocol, SlowConsumer};
 use crate::io_util::{with_deadline, write_all};
@@ -185,7 +186,7 @@ fn stream_head(service: &Service) -> Vec<u8> {
 /// stream's pump until both are done. Returns why the stream ended (`None`
 /// if it never started).
 pub(super) async fn serve<R: Runtime, T: Transport>(
-    service: &Service,
+    service: &Arc<Service>,
     mut io: T,
     ctx: Context,
     handler: &dyn SseHandler,
@@ -198,8 +199,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         reject(service, &mut io, response).await;
         return None;
     }
-    let Some(_slot) = Slot::acquire(&service.sse_connections, service.config.sse.max_connections)
-    else {
+    let Some(_slot) = Admission::<SseStreams>::acquire(service) else {
         let response = (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
         reject(service, &mut io, response).await;
         return None;
