@@ -37,7 +37,9 @@ mod decode;
 mod encode;
 mod lines;
 
-#[cfg(test)]
+// Shares its reference model with the fuzz helpers (`crate::fuzzing`),
+// which need the `deflate` feature.
+#[cfg(all(test, feature = "deflate"))]
 mod proptests;
 
 pub use decode::{DecodeError, DecodedEvent, Decoder, Limits};
