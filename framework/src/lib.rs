@@ -27,6 +27,9 @@
 //!   [`tidings_core`], whose public API is all it uses.
 //! - It does not implement TLS or HTTP/2.
 #![warn(missing_docs)]
+// No unsafe code (the policy of every tidings crate: unsafe only where a
+// measured hot loop needs it, with a reasoned allow; the core has two).
+#![deny(unsafe_code)]
 
 pub mod client;
 pub mod connection;

@@ -27,9 +27,15 @@
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     #[cfg(target_arch = "x86_64")]
     if buf.len() >= AVX2_MIN_LEN && std::arch::is_x86_feature_detected!("avx2") {
+        #[allow(
+            unsafe_code,
+            reason = "calls the AVX2 build of the masking loop (about 2x the throughput on 64 KiB, benches/mask.rs)"
+        )]
         // SAFETY: `mask_words_avx2` only needs the CPU to support AVX2,
         // which was just checked.
-        unsafe { mask_words_avx2(buf, key, offset) };
+        unsafe {
+            mask_words_avx2(buf, key, offset)
+        };
         return;
     }
     mask_words(buf, key, offset);
@@ -46,6 +52,10 @@ const AVX2_MIN_LEN: usize = 128;
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[allow(
+    unsafe_code,
+    reason = "a `target_feature` function is unsafe to call on Rust 1.85 (the MSRV); its body is safe code"
+)]
 unsafe fn mask_words_avx2(buf: &mut [u8], key: [u8; 4], offset: usize) {
     mask_words(buf, key, offset);
 }
