@@ -1,4 +1,4 @@
-//! The path that relies on the one `unsafe` block of the core
+//! The path that relies on one of the core's two `unsafe` places
 //! (`Utf8Bytes::as_str`): text validated piece by piece by a connection
 //! (split across frames and inside code points), then read as `str`. CI runs
 //! this file under Miri.
