@@ -19,9 +19,10 @@
 //! - [`SharedCompressor`] compresses a message once into a frame payload that
 //!   every connection whose own compressor does not take over context may
 //!   send (broadcast), see [`ws::Connection::accepts_shared_compression`]
-//!   and [`SharedFrame::compressed`]. The hub does this for its broadcasts;
-//!   [`BroadcastCompression`] says how it treats clients with context
-//!   takeover (CPU, bandwidth and memory trade-off).
+//!   and [`SharedFrame::compressed`]. The framework's hub does this for its
+//!   broadcasts; its `BroadcastCompression` (in `tidings-framework`) says
+//!   how it treats clients with context takeover (CPU, bandwidth and memory
+//!   trade-off).
 //!
 //! # Memory
 //!
@@ -56,7 +57,6 @@
 //! [`ws::Connection::with_deflate`]: crate::ws::Connection::with_deflate
 //! [`ws::Connection::accepts_shared_compression`]: crate::ws::Connection::accepts_shared_compression
 //! [`SharedFrame::compressed`]: crate::ws::SharedFrame::compressed
-//! [`BroadcastCompression`]: crate::hub::BroadcastCompression
 
 #[cfg(feature = "deflate")]
 mod codec;

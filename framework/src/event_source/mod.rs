@@ -19,8 +19,8 @@
 //! The reconnection delay is the latest `retry:` field received, or
 //! [`EventSourceConfig::reconnect_delay`] (3 s, as in browsers) before any,
 //! capped by [`EventSourceConfig::max_reconnect_delay`]. It is constant: no
-//! exponential backoff is added. These rules are the core's
-//! [`Reconnect`](tidings_core::sse::Reconnect) policy; time is read from
+//! exponential backoff is added. These rules are the core's [`Reconnect`]
+//! policy; time is read from
 //! the runtime ([`Runtime::now`](crate::runtime::Runtime::now)), never from
 //! the system clock directly.
 //!
