@@ -3,7 +3,7 @@
 //! in any release.
 //!
 //! Each `pub fn` here takes the fuzzer's bytes, decodes from them whatever it
-//! needs (chunk sizes, configuration, an operation list) with [`Input`], and
+//! needs (chunk sizes, configuration, an operation list) with [`Input`](crate::fuzzing::Input), and
 //! panics when a property does not hold, which is how a fuzz target reports
 //! a finding. Inputs that decode to nothing useful are simply accepted.
 //! Panicking on bad data is the purpose of this module, so the rule against

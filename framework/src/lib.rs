@@ -65,6 +65,9 @@
 //! | `deflate` | on | permessage-deflate (RFC 7692): compressed WebSocket messages; a feature of `tidings-core` |
 //! | `testing` | off | the `testing` module: an app on an ephemeral port, WebSocket and SSE test clients; enable it in `[dev-dependencies]` |
 #![warn(missing_docs)]
+// No unsafe code (the policy of every tidings crate: unsafe only where a
+// measured hot loop needs it, with a reasoned allow; the core has two).
+#![deny(unsafe_code)]
 
 pub mod client;
 pub mod connection;

@@ -13,6 +13,9 @@
 //!
 //! [async-io]: https://docs.rs/async-io
 
+// No unsafe code (the policy of every tidings crate).
+#![deny(unsafe_code)]
+
 use std::future::Future;
 use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener};

@@ -34,6 +34,9 @@
 //! (async-std's own close only flushes) and whose reads skip the failing
 //! system call when the previous read drained the socket.
 
+// No unsafe code (the policy of every tidings crate).
+#![deny(unsafe_code)]
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;

@@ -32,6 +32,9 @@
 //! future passed to `smol::block_on` only needs to drive the accept loop;
 //! no local executor is required.
 
+// No unsafe code (the policy of every tidings crate).
+#![deny(unsafe_code)]
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;

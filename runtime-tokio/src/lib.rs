@@ -27,6 +27,9 @@
 //! Requires a tokio runtime with the time and net drivers enabled (as
 //! `#[tokio::main]` gives).
 
+// No unsafe code (the policy of every tidings crate).
+#![deny(unsafe_code)]
+
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;

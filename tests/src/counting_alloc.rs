@@ -35,6 +35,10 @@ pub struct CountingAllocator {
     pub on_alloc: fn(),
 }
 
+#[allow(
+    unsafe_code,
+    reason = "a global allocator is an `unsafe impl GlobalAlloc`: the alloc_free tests count allocations through it"
+)]
 // SAFETY: every call is forwarded unchanged to the system allocator, which
 // upholds the GlobalAlloc contract; the hook only counts.
 unsafe impl GlobalAlloc for CountingAllocator {

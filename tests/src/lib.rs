@@ -12,6 +12,11 @@
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
+// Unsafe code only with a reasoned allow: the one place is
+// `CountingAllocator`'s `GlobalAlloc` impl (an allocator cannot be written
+// without it).
+#![deny(unsafe_code)]
+
 mod counting_alloc;
 mod log_capture;
 

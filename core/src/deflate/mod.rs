@@ -1,6 +1,14 @@
 //! permessage-deflate (RFC 7692): negotiation and the per-message codec,
 //! without I/O.
 //!
+//! The codec and the negotiation need the crate's `deflate` feature (on by
+//! default; it brings in flate2). Without it, [`DeflateConfig`], the
+//! constants and the settings that take a config stay, so code that
+//! configures the extension compiles either way, but the extension is never
+//! negotiated: a [server](crate::handshake::ServerHandshake::with_deflate)
+//! declines every offer, a [client](crate::handshake::ClientHandshake::with_deflate)
+//! offers none, and [`DeflateParams`] has no values.
+//!
 //! - [`DeflateConfig`] says what an endpoint offers (client) or accepts
 //!   (server), and how hard it compresses. It lives in
 //!   [`ws::Config::deflate`](crate::ws::Config::deflate); `None` (the
@@ -11,9 +19,10 @@
 //! - [`SharedCompressor`] compresses a message once into a frame payload that
 //!   every connection whose own compressor does not take over context may
 //!   send (broadcast), see [`ws::Connection::accepts_shared_compression`]
-//!   and [`SharedFrame::compressed`]. The hub does this for its broadcasts;
-//!   [`BroadcastCompression`] says how it treats clients with context
-//!   takeover (CPU, bandwidth and memory trade-off).
+//!   and [`SharedFrame::compressed`]. The framework's hub does this for its
+//!   broadcasts; its `BroadcastCompression` (in `tidings-framework`) says
+//!   how it treats clients with context takeover (CPU, bandwidth and memory
+//!   trade-off).
 //!
 //! # Memory
 //!
@@ -48,16 +57,25 @@
 //! [`ws::Connection::with_deflate`]: crate::ws::Connection::with_deflate
 //! [`ws::Connection::accepts_shared_compression`]: crate::ws::Connection::accepts_shared_compression
 //! [`SharedFrame::compressed`]: crate::ws::SharedFrame::compressed
-//! [`BroadcastCompression`]: crate::hub::BroadcastCompression
 
+#[cfg(feature = "deflate")]
 mod codec;
+#[cfg(not(feature = "deflate"))]
+#[path = "off.rs"]
+mod codec;
+#[cfg(feature = "deflate")]
 mod negotiate;
-#[cfg(test)]
+#[cfg(all(test, feature = "deflate"))]
 mod tests;
 
+#[cfg(feature = "deflate")]
 pub use codec::SharedCompressor;
+#[cfg(not(feature = "deflate"))]
+pub(crate) use codec::SharedCompressor;
 pub(crate) use codec::{Codec, InflateError};
+#[cfg(feature = "deflate")]
 pub use negotiate::{Extension, ExtensionParseError, client_offer, parse_extensions};
+#[cfg(feature = "deflate")]
 pub(crate) use negotiate::{accept_offers, verify_response};
 
 /// The extension's name in `Sec-WebSocket-Extensions`.
@@ -170,6 +188,10 @@ impl DeflateConfig {
 }
 
 /// The parameters both ends agreed on in the handshake.
+///
+/// Without the `deflate` feature this type has no values (no handshake
+/// negotiates the extension then), so an `Option<DeflateParams>` is always
+/// `None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct DeflateParams {
@@ -181,8 +203,12 @@ pub struct DeflateParams {
     pub server_max_window_bits: u8,
     /// The client compresses with a window of at most 2^this bytes.
     pub client_max_window_bits: u8,
+    /// Makes the type uninhabited without the codec.
+    #[cfg(not(feature = "deflate"))]
+    pub(crate) never: std::convert::Infallible,
 }
 
+#[cfg(feature = "deflate")]
 impl Default for DeflateParams {
     /// The parameters of a bare `permessage-deflate` (context takeover both
     /// ways, 2^15 windows).

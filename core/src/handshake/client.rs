@@ -10,7 +10,9 @@ use http::header::{
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 
 use super::{WEBSOCKET_VERSION, accept_key, has_token, list_elements, single_value};
-use crate::deflate::{self, DeflateConfig, DeflateParams};
+#[cfg(feature = "deflate")]
+use crate::deflate;
+use crate::deflate::{DeflateConfig, DeflateParams};
 use crate::head::encode_request_head;
 
 /// The scheme of a WebSocket URL.
@@ -264,6 +266,10 @@ impl ClientHandshake {
 
     /// Offers permessage-deflate with `config` (`None`, the default: offer
     /// no extension).
+    ///
+    /// Without the crate's `deflate` feature the setting is kept but has no
+    /// effect: no extension is offered, as with `None` (and a response that
+    /// selects one is [`UnexpectedExtensions`](ClientHandshakeError::UnexpectedExtensions)).
     pub fn with_deflate(mut self, config: Option<DeflateConfig>) -> Self {
         self.deflate = config;
         self
@@ -312,6 +318,7 @@ impl ClientHandshake {
                 headers.insert(SEC_WEBSOCKET_PROTOCOL, offer);
             }
         }
+        #[cfg(feature = "deflate")]
         if let Some(config) = &self.deflate {
             // Built from tokens, `;`, `=`, digits and spaces: always valid.
             if let Ok(offer) = HeaderValue::try_from(deflate::client_offer(config)) {
@@ -377,21 +384,24 @@ impl ClientHandshake {
         &self,
         headers: &HeaderMap,
     ) -> Result<Option<DeflateParams>, ClientHandshakeError> {
-        let Some(config) = &self.deflate else {
-            return match list_elements(headers, &SEC_WEBSOCKET_EXTENSIONS).next() {
-                Some(_) => Err(ClientHandshakeError::UnexpectedExtensions),
-                None => Ok(None),
-            };
-        };
-        let selected = deflate::parse_extensions(
-            headers
-                .get_all(SEC_WEBSOCKET_EXTENSIONS)
-                .iter()
-                .map(HeaderValue::as_bytes),
-        )
-        .map_err(|_| ClientHandshakeError::InvalidExtensions)?;
-        deflate::verify_response(config, &selected)
-            .map_err(|()| ClientHandshakeError::InvalidExtensions)
+        #[cfg(feature = "deflate")]
+        if let Some(config) = &self.deflate {
+            let selected = deflate::parse_extensions(
+                headers
+                    .get_all(SEC_WEBSOCKET_EXTENSIONS)
+                    .iter()
+                    .map(HeaderValue::as_bytes),
+            )
+            .map_err(|_| ClientHandshakeError::InvalidExtensions)?;
+            return deflate::verify_response(config, &selected)
+                .map_err(|()| ClientHandshakeError::InvalidExtensions);
+        }
+        // Nothing offered (without the `deflate` feature, never anything):
+        // the response must select nothing.
+        match list_elements(headers, &SEC_WEBSOCKET_EXTENSIONS).next() {
+            Some(_) => Err(ClientHandshakeError::UnexpectedExtensions),
+            None => Ok(None),
+        }
     }
 }
 

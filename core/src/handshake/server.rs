@@ -13,7 +13,9 @@ use http::header::{
 use http::{Method, Request, Response, StatusCode, Version};
 
 use super::{WEBSOCKET_VERSION, accept_key, has_token, list_elements, single_value};
-use crate::deflate::{self, DeflateConfig, DeflateParams};
+#[cfg(feature = "deflate")]
+use crate::deflate;
+use crate::deflate::{DeflateConfig, DeflateParams};
 use crate::head::encode_response_head;
 
 /// Server-side handshake settings: which subprotocols to offer and which
@@ -131,6 +133,9 @@ impl ServerHandshake {
     }
 
     /// Accepts permessage-deflate offers with `config` (`None`: decline them).
+    ///
+    /// Without the crate's `deflate` feature the setting is kept but has no
+    /// effect: every offer is declined, as with `None`.
     pub fn with_deflate(mut self, config: Option<DeflateConfig>) -> Self {
         self.deflate = config;
         self
@@ -139,6 +144,7 @@ impl ServerHandshake {
     /// The permessage-deflate response to the request's offers: the first
     /// acceptable offer wins; offers with unknown, repeated or invalid
     /// parameters are declined, and so is a header that does not parse.
+    #[cfg(feature = "deflate")]
     fn negotiate_deflate(&self, headers: &HeaderMap) -> Option<(DeflateParams, HeaderValue)> {
         let config = self.deflate.as_ref()?;
         let offers = deflate::parse_extensions(
@@ -154,6 +160,12 @@ impl ServerHandshake {
         Some((params, response))
     }
 
+    /// Without the `deflate` feature every offer is declined.
+    #[cfg(not(feature = "deflate"))]
+    fn negotiate_deflate(&self, _headers: &HeaderMap) -> Option<(DeflateParams, HeaderValue)> {
+        None
+    }
+
     /// Checks an upgrade request (RFC 6455 §4.2.1) and returns the `101`
     /// response to send, or the reason to refuse it.
     ///
@@ -165,7 +177,8 @@ impl ServerHandshake {
     ///
     /// The request target is not looked at (routing is the caller's job).
     /// Extensions: permessage-deflate when [`deflate`](Self::deflate) is set
-    /// and offered; every other offer is ignored.
+    /// and offered (and the crate's `deflate` feature is on); every other
+    /// offer is ignored.
     pub fn accept<B>(&self, req: &Request<B>) -> Result<Accepted, Rejection> {
         let headers = req.headers();
         if req.method() != Method::GET {

@@ -783,3 +783,54 @@ proptest! {
         );
     }
 }
+
+/// Without the `deflate` feature the settings are kept but nothing is
+/// negotiated: the server declines every offer, the client offers none and
+/// refuses a response that selects one.
+#[cfg(not(feature = "deflate"))]
+#[test]
+fn without_the_deflate_feature_nothing_is_negotiated() {
+    use crate::deflate::DeflateConfig;
+
+    let server = ServerHandshake::default().with_deflate(Some(DeflateConfig::default()));
+    let req = modified(
+        &[],
+        &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
+    );
+    let accepted = server.accept(&req).unwrap();
+    assert_eq!(accepted.deflate, None);
+    assert!(
+        accepted
+            .response
+            .headers()
+            .get("sec-websocket-extensions")
+            .is_none()
+    );
+
+    let client = ClientHandshake::new("ws://example.com/", *b"the sample nonce")
+        .unwrap()
+        .with_deflate(Some(DeflateConfig::default()));
+    assert!(
+        client
+            .request()
+            .headers()
+            .get("sec-websocket-extensions")
+            .is_none()
+    );
+    assert_eq!(
+        round_trip(&client, &server),
+        Ok(Negotiated {
+            subprotocol: None,
+            deflate: None
+        })
+    );
+    let mut resp = good_response(&client);
+    resp.headers_mut().insert(
+        "sec-websocket-extensions",
+        HeaderValue::from_static("permessage-deflate"),
+    );
+    assert_eq!(
+        client.verify(&resp),
+        Err(ClientHandshakeError::UnexpectedExtensions)
+    );
+}

@@ -221,7 +221,7 @@ impl Event {
         self.event.as_deref()
     }
 
-    /// The data set with [`Event::data`] or [`Event::json_data`], if any.
+    /// The data set with [`Event::data`] (or the framework's JSON helper), if any.
     pub fn data_value(&self) -> Option<&str> {
         self.data.as_deref()
     }

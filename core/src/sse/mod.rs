@@ -9,6 +9,10 @@
 //!   server makes besides events.
 //! - [`Decoder`] reads an event stream as a browser's `EventSource` does,
 //!   yielding [`DecodedEvent`]s, with memory bounded by [`Limits`].
+//! - [`StreamSchedule`] says when a server stream's next keep-alive comment
+//!   is due and when a blocked sender has timed out; [`Reconnect`] is a
+//!   client's reconnection policy (delay, `retry:`, `Last-Event-ID`, when to
+//!   give up). Both take `now` from the caller.
 //!
 //! ```
 //! use tidings_core::sse::{Decoder, Event};
@@ -28,17 +32,23 @@
 //!   `Last-Event-ID` request header and the status checks of a reconnecting
 //!   client belong to the caller. The decoder only keeps what reconnection
 //!   needs: [`Decoder::last_event_id`] and [`Decoder::retry`].
-//! - No timers: keep-alives and reconnection delays are the caller's to
-//!   schedule.
+//! - No timers: [`StreamSchedule`] and [`Reconnect`] say when keep-alives
+//!   and reconnections are due; the caller sleeps until then.
 //! - No compression or buffering: each encoded event is meant to be written
 //!   and flushed as is.
 
 mod decode;
 mod encode;
 mod lines;
+mod reconnect;
+mod schedule;
 
-#[cfg(test)]
+// Shares its reference model with the fuzz helpers (`crate::fuzzing`),
+// which need the `deflate` feature.
+#[cfg(all(test, feature = "deflate"))]
 mod proptests;
 
 pub use decode::{DecodeError, DecodedEvent, Decoder, Limits};
 pub use encode::{EncodeError, Event, KEEP_ALIVE, encode_retry};
+pub use reconnect::{Reconnect, ReconnectConfig, Retry};
+pub use schedule::StreamSchedule;

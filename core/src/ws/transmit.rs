@@ -81,6 +81,7 @@ impl SharedFrame {
     ///
     /// # Errors
     /// [`SendError::ControlPayloadTooLong`] for a ping or pong over 125 bytes.
+    #[cfg(feature = "deflate")]
     pub fn compressed(
         message: Outgoing<'_>,
         compressor: &mut SharedCompressor,

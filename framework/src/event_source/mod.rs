@@ -19,8 +19,10 @@
 //! The reconnection delay is the latest `retry:` field received, or
 //! [`EventSourceConfig::reconnect_delay`] (3 s, as in browsers) before any,
 //! capped by [`EventSourceConfig::max_reconnect_delay`]. It is constant: no
-//! exponential backoff is added. Time is read from the runtime
-//! ([`Runtime::now`](crate::runtime::Runtime::now)), never from the system clock directly.
+//! exponential backoff is added. These rules are the core's [`Reconnect`]
+//! policy; time is read from
+//! the runtime ([`Runtime::now`](crate::runtime::Runtime::now)), never from
+//! the system clock directly.
 //!
 //! ```no_run
 //! # async fn demo<N: tidings_framework::runtime::Net + Default>() -> Result<(), tidings_framework::event_source::EventSourceError> {
@@ -57,7 +59,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::{
     ACCEPT, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap,
@@ -73,7 +75,9 @@ use tidings_core::head::{HeadError, HeadLimits, HeadReader, encode_request_head}
 
 use crate::io_util::{read_some, with_deadline, write_all};
 use crate::runtime::Net;
-use tidings_core::sse::{DecodeError, DecodedEvent, Decoder, Limits};
+use tidings_core::sse::{
+    DecodeError, DecodedEvent, Decoder, Limits, Reconnect, ReconnectConfig, Retry,
+};
 
 /// The `Last-Event-ID` request header.
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
@@ -398,10 +402,8 @@ pub struct EventSource<N: Net> {
     config: Arc<EventSourceConfig>,
     decoder: Decoder,
     state: State<N>,
-    /// Reconnection attempts that failed in a row.
-    failures: u32,
-    /// Successful reconnections so far.
-    reconnects: u64,
+    /// When to reconnect and when to give up.
+    reconnect: Reconnect,
     /// A fatal error to yield once the events before it have been.
     pending_error: Option<EventSourceError>,
     buf: Vec<u8>,
@@ -438,13 +440,18 @@ impl<N: Net + Default> EventSource<N> {
     pub async fn connect(url: &str, config: EventSourceConfig) -> Result<Self, EventSourceError> {
         let target = Arc::new(parse_url(url)?);
         let decoder = Decoder::with_limits(config.decoder_limits);
+        let reconnect = Reconnect::new(
+            ReconnectConfig::default()
+                .delay(config.reconnect_delay)
+                .max_delay(config.max_reconnect_delay)
+                .max_retries(config.max_retries),
+        );
         let mut source = EventSource {
             target,
             config: Arc::new(config),
             decoder,
             state: State::Closed,
-            failures: 0,
-            reconnects: 0,
+            reconnect,
             pending_error: None,
             buf: Vec::new(),
         };
@@ -482,26 +489,21 @@ impl<N: Net + Default> EventSource<N> {
                 State::Closed => return Poll::Ready(None),
                 State::Waiting(sleep) => {
                     ready!(sleep.as_mut().poll(cx));
+                    self.reconnect.handle_attempt();
                     self.state = State::Connecting(self.open());
                 }
                 State::Connecting(future) => match ready!(future.as_mut().poll(cx)) {
                     Ok(Opened::NoContent) => self.state = State::Closed,
                     Ok(Opened::Stream(stream, body, leftover)) => {
-                        self.failures = 0;
-                        self.reconnects += 1;
+                        self.reconnect.handle_reconnected();
                         self.state = State::Open { stream, body };
                         self.handle_body(&leftover);
                     }
                     Err(error) if error.is_retryable() => {
-                        self.failures = self.failures.saturating_add(1);
-                        if self
-                            .config
-                            .max_retries
-                            .is_some_and(|max| self.failures >= max)
-                        {
-                            self.fail(error);
-                        } else {
-                            self.schedule_reconnect();
+                        let now = N::default().now();
+                        match self.reconnect.handle_failure(now, self.decoder.retry()) {
+                            Retry::At(at) => self.wait_until(at),
+                            _ => self.fail(error),
                         }
                     }
                     Err(error) => self.fail(error),
@@ -537,15 +539,12 @@ impl<N: Net + Default> EventSource<N> {
     /// received, or [`EventSourceConfig::reconnect_delay`], capped by
     /// [`EventSourceConfig::max_reconnect_delay`].
     pub fn reconnect_delay(&self) -> Duration {
-        self.decoder
-            .retry()
-            .unwrap_or(self.config.reconnect_delay)
-            .min(self.config.max_reconnect_delay)
+        self.reconnect.delay(self.decoder.retry())
     }
 
     /// How many times the client has reconnected successfully.
     pub fn reconnects(&self) -> u64 {
-        self.reconnects
+        self.reconnect.reconnects()
     }
 
     /// Whether the client has finished: `next` returns `None` (once queued
@@ -595,18 +594,20 @@ impl<N: Net + Default> EventSource<N> {
     /// reconnect unless reconnection is off.
     fn stream_ended(&mut self, error: Option<EventSourceError>) {
         self.decoder.finish();
-        if self.config.max_retries == Some(0) {
-            self.state = State::Closed;
-            self.pending_error = error;
-        } else {
-            self.schedule_reconnect();
+        let now = N::default().now();
+        match self.reconnect.handle_stream_end(now, self.decoder.retry()) {
+            Retry::At(at) => self.wait_until(at),
+            _ => {
+                self.state = State::Closed;
+                self.pending_error = error;
+            }
         }
     }
 
-    fn schedule_reconnect(&mut self) {
+    /// Waits until `at`, then reconnects.
+    fn wait_until(&mut self, at: Instant) {
         let rt = N::default();
-        let deadline = rt.now() + self.reconnect_delay();
-        self.state = State::Waiting(Box::pin(rt.sleep_until(deadline)));
+        self.state = State::Waiting(Box::pin(rt.sleep_until(at)));
     }
 
     fn fail(&mut self, error: EventSourceError) {
@@ -639,13 +640,9 @@ fn encode_request(target: &Target, config: &EventSourceConfig, last_event_id: &s
     }
     headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // An id is decoded text without CR, LF or NUL, sent as UTF-8 like a
-    // browser does; other control bytes make it an invalid header value, and
-    // then it is not sent.
-    if !last_event_id.is_empty() {
-        if let Ok(id) = HeaderValue::from_bytes(last_event_id.as_bytes()) {
-            headers.insert(LAST_EVENT_ID, id);
-        }
+    // Not when empty, nor when it holds control bytes a header cannot carry.
+    if let Some(id) = Reconnect::last_event_id_header(last_event_id) {
+        headers.insert(LAST_EVENT_ID, id);
     }
     let mut out = Vec::with_capacity(256);
     encode_request_head(&request, &mut out);

@@ -374,6 +374,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "deflate")]
     fn compressed_once_per_window_above_the_threshold() {
         let config = ws::Config::default().deflate(Some(DeflateConfig::default().threshold(40)));
         let compressors = CompressorPool::new(1);

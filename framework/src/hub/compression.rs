@@ -1,10 +1,16 @@
 //! permessage-deflate for broadcasts: the policy ([`BroadcastCompression`]),
 //! how each recipient is served ([`WsEncoding`]), and the hub's compressors
 //! ([`CompressorPool`]).
+//!
+//! Without the `deflate` feature no connection negotiates the extension,
+//! every recipient is [`WsEncoding::Plain`] and the pool holds nothing.
 
+#[cfg(feature = "deflate")]
 use std::sync::Mutex;
 
-use tidings_core::deflate::{MAX_WINDOW_BITS, MIN_WINDOW_BITS, SharedCompressor};
+#[cfg(feature = "deflate")]
+use tidings_core::deflate::SharedCompressor;
+use tidings_core::deflate::{MAX_WINDOW_BITS, MIN_WINDOW_BITS};
 use tidings_core::ws::{self, Outgoing, SharedFrame};
 
 /// How a broadcast (or a [hub](crate::hub) send) is compressed for
@@ -109,12 +115,14 @@ pub(crate) const WINDOW_SIZES: usize = (MAX_WINDOW_BITS - MIN_WINDOW_BITS + 1) a
 /// µs at level 1, `deflate_figures` on a loaded machine; the kept
 /// compressor's own reset, which clears its hash table, is most of the
 /// rest).
+#[cfg(feature = "deflate")]
 #[derive(Debug)]
 pub(crate) struct CompressorPool {
     level: u32,
     idle: Mutex<[Option<SharedCompressor>; WINDOW_SIZES]>,
 }
 
+#[cfg(feature = "deflate")]
 impl CompressorPool {
     pub(crate) fn new(level: u32) -> Self {
         CompressorPool {
@@ -153,7 +161,30 @@ impl CompressorPool {
     }
 }
 
-#[cfg(test)]
+/// Without the `deflate` feature: nothing to compress with, and nobody to
+/// compress for (no recipient is [`WsEncoding::Shared`]).
+#[cfg(not(feature = "deflate"))]
+#[derive(Debug)]
+pub(crate) struct CompressorPool;
+
+#[cfg(not(feature = "deflate"))]
+impl CompressorPool {
+    pub(crate) fn new(_level: u32) -> Self {
+        CompressorPool
+    }
+
+    /// Never compresses: the caller sends the plain frame.
+    pub(crate) fn compress(
+        &self,
+        _bits: u8,
+        _message: Outgoing<'_>,
+        _config: &ws::Config,
+    ) -> Option<SharedFrame> {
+        None
+    }
+}
+
+#[cfg(all(test, feature = "deflate"))]
 mod tests {
     use super::*;
 

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -18,7 +18,7 @@ use crate::signal::{Signal, Waiter};
 use crate::timer::Timer;
 use crate::user_code::{BoxFuture, catch_panic, drop_quietly};
 use crate::write_queue::WriteQueue;
-use tidings_core::sse::KEEP_ALIVE;
+use tidings_core::sse::{KEEP_ALIVE, StreamSchedule};
 
 /// Why an SSE stream ended (see [`SseContext::end_reason`](super::SseContext::end_reason)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,17 +220,14 @@ pub(crate) struct Timings {
 /// Moves an outbox to a transport: writes (vectored, then one flush), reads
 /// and discards whatever the client sends so its FIN or RST is seen at once,
 /// sends keep-alive comments, enforces the slow-client timeout, and ends the
-/// stream on shutdown.
+/// stream on shutdown. When keep-alives and the timeout are due is the
+/// core's [`StreamSchedule`]; the pump reads the clock and arms the timer.
 pub(crate) struct Pump<'a, T, R: Runtime> {
     outbox: Arc<Outbox>,
     io: T,
     rt: R,
-    timings: Timings,
     slow_disconnects: &'a AtomicU64,
-    last_write: Instant,
-    /// Since when the queue has been full with a sender waiting and nothing
-    /// leaving it.
-    full_since: Option<Instant>,
+    schedule: StreamSchedule,
     read_buf: Vec<u8>,
     write_failed: bool,
     timer: Timer<R>,
@@ -252,10 +249,8 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             outbox,
             io,
             rt,
-            timings,
             slow_disconnects,
-            last_write: now,
-            full_since: None,
+            schedule: StreamSchedule::new(timings.keep_alive, timings.send_timeout, now),
             read_buf: Vec::new(),
             write_failed: false,
             timer: Timer::new(),
@@ -288,18 +283,14 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             if state.end.is_some_and(SseEnd::aborts) {
                 return Poll::Ready(());
             }
-            if let Some(interval) = self.timings.keep_alive {
-                if state.queue.is_empty()
-                    && state.end.is_none()
-                    && now >= self.last_write + interval
-                {
-                    state.queue.push(Bytes::from_static(KEEP_ALIVE));
-                }
+            let idle = state.queue.is_empty() && state.end.is_none();
+            if self.schedule.keep_alive_due(now, idle) {
+                state.queue.push(Bytes::from_static(KEEP_ALIVE));
             }
             if !state.queue.is_empty() {
                 match self.write_some(cx, &mut state) {
                     Poll::Ready(Ok(())) => {
-                        self.last_write = now;
+                        self.schedule.handle_write(now);
                         wrote = true;
                         progressed = true;
                     }
@@ -332,33 +323,17 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
 
         // The slow-client policy: a full queue, a sender waiting, and nothing
         // leaving the queue for `send_timeout`.
-        let waiting = state.queue.len() >= self.outbox.capacity && !state.senders.is_empty();
-        if !waiting {
-            self.full_since = None;
-        }
-        let slow_deadline = if waiting {
-            let since = *self.full_since.get_or_insert(now);
-            Some(since + self.timings.send_timeout)
-        } else {
-            None
-        };
-        if slow_deadline.is_some_and(|deadline| now >= deadline) {
+        let blocked = state.queue.len() >= self.outbox.capacity && !state.senders.is_empty();
+        self.schedule.handle_blocked(now, blocked);
+        if self.schedule.timed_out(now) {
             self.slow_disconnects.fetch_add(1, Ordering::SeqCst);
             end(&mut state, SseEnd::TooSlow);
             return Poll::Ready(());
         }
-        let keep_alive_deadline = match self.timings.keep_alive {
-            Some(interval) if state.queue.is_empty() && state.end.is_none() => {
-                Some(self.last_write + interval)
-            }
-            _ => None,
-        };
+        let idle = state.queue.is_empty() && state.end.is_none();
         drop(state);
 
-        let deadline = match (slow_deadline, keep_alive_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.schedule.poll_timeout(idle);
         self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
     }
@@ -387,7 +362,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             Poll::Ready(Ok(done)) => {
                 if done > 0 {
                     // An entry left the queue: a waiting sender has room.
-                    self.full_since = None;
+                    self.schedule.handle_drained();
                     for waker in state.senders.drain(..) {
                         waker.wake();
                     }
