@@ -20,6 +20,7 @@
 //! | [`ws`] | the WebSocket connection state machine, one per connection |
 //! | [`deflate`] | permessage-deflate (RFC 7692): negotiation and the bounded codec (feature `deflate`, default on) |
 //! | [`sse`] | the Server-Sent Events encoder and a WHATWG-exact decoder |
+//! | [`registry`] | connections by id and rooms with their members (the bookkeeping of a hub) |
 //! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`) and query strings |
 //!
 //! ## What this crate does not do
@@ -53,6 +54,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod head;
+pub mod registry;
 pub mod route;
 pub mod sse;
 pub mod ws;

@@ -38,10 +38,10 @@
 mod broadcast;
 mod compression;
 mod recipient;
-mod registry;
 mod stats;
 
 use core::net::SocketAddr;
+use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -58,9 +58,9 @@ pub(crate) use broadcast::WsFrame;
 use compression::CompressorPool;
 pub(crate) use compression::WsEncoding;
 pub(crate) use recipient::{OutboxLimits, Parcel, Recipient};
-pub(crate) use registry::Registry;
 pub(crate) use stats::Counters;
 use tidings_core::close::CloseCode;
+use tidings_core::registry::Registry;
 use tidings_core::ws;
 
 /// What to do with a client whose outbox is full (set per route with
@@ -163,7 +163,7 @@ pub(crate) struct Entry {
 /// The registry of a server's connections, rooms, broadcast and statistics.
 /// Shared (`Arc`) by the server and every connection.
 pub struct Hub {
-    registry: Mutex<Registry<Arc<Entry>>>,
+    registry: Mutex<Registry<Arc<Entry>, RandomState>>,
     counters: Arc<Counters>,
     config: HubConfig,
     /// The compressors of messages compressed once for many connections.
@@ -189,7 +189,7 @@ impl Hub {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Registry<Arc<Entry>>> {
+    fn lock(&self) -> MutexGuard<'_, Registry<Arc<Entry>, RandomState>> {
         // Every registry operation leaves it consistent between statements.
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }

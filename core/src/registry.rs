@@ -1,13 +1,27 @@
-//! The hub's bookkeeping without any I/O: connections by id and rooms with
-//! their members, generic over what is stored per connection so it can be
-//! tested on its own.
+//! Rooms and a connection registry without any I/O: connections by id and
+//! rooms with their members, generic over what is stored per connection
+//! (`T`) and over the maps' hasher (`S`).
 //!
-//! It stays in the framework rather than the sans-IO core: what it stores
-//! per connection is the hub's entry with its recipient (a trait object
-//! over a connection's live state), and its maps hash with `RandomState`
-//! (seeded from the OS), which the deterministic core does not allow.
+//! The hasher comes from the caller, so the core stays deterministic: a
+//! server facing the network passes `std::collections::hash_map::RandomState`
+//! (keys chosen by clients cannot be made to collide), a test or a
+//! simulation a fixed one.
+//!
+//! ```
+//! use std::hash::{BuildHasherDefault, DefaultHasher};
+//! use tidings_core::registry::Registry;
+//!
+//! let mut registry: Registry<u32, BuildHasherDefault<DefaultHasher>> = Registry::default();
+//! registry.insert("ws_1", 1);
+//! registry.insert("ws_2", 2);
+//! registry.join("ws_1", "lobby");
+//! assert_eq!(registry.members("lobby").map(|(id, _)| id).collect::<Vec<_>>(), ["ws_1"]);
+//! registry.remove("ws_1"); // and out of its rooms
+//! assert!(registry.rooms().is_empty());
+//! ```
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Connections by id, and rooms by name. A room exists while it has
@@ -17,9 +31,9 @@ use std::sync::Arc;
 /// A connection's key is its id as a shared `Arc<str>`: a WebSocket
 /// connection's key is the very id its state holds, not a copy.
 #[derive(Debug)]
-pub(crate) struct Registry<T> {
-    connections: HashMap<Arc<str>, Member<T>>,
-    rooms: HashMap<String, HashMap<String, T>>,
+pub struct Registry<T, S> {
+    connections: HashMap<Arc<str>, Member<T>, S>,
+    rooms: HashMap<String, HashMap<String, T, S>, S>,
 }
 
 #[derive(Debug)]
@@ -32,18 +46,18 @@ struct Member<T> {
     rooms: Option<Box<BTreeSet<String>>>,
 }
 
-impl<T> Default for Registry<T> {
+impl<T, S: Default> Default for Registry<T, S> {
     fn default() -> Self {
         Registry {
-            connections: HashMap::new(),
-            rooms: HashMap::new(),
+            connections: HashMap::default(),
+            rooms: HashMap::default(),
         }
     }
 }
 
-impl<T: Clone> Registry<T> {
+impl<T: Clone, S: BuildHasher + Default> Registry<T, S> {
     /// Adds a connection; `false` (and nothing changes) if the id is taken.
-    pub(crate) fn insert(&mut self, id: impl Into<Arc<str>>, value: T) -> bool {
+    pub fn insert(&mut self, id: impl Into<Arc<str>>, value: T) -> bool {
         let id = id.into();
         if self.connections.contains_key(&*id) {
             return false;
@@ -54,7 +68,7 @@ impl<T: Clone> Registry<T> {
     }
 
     /// Removes a connection and leaves its rooms.
-    pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
+    pub fn remove(&mut self, id: &str) -> Option<T> {
         let member = self.connections.remove(id)?;
         for room in member.rooms.iter().flat_map(|rooms| rooms.iter()) {
             self.remove_from_room(room, id);
@@ -62,23 +76,30 @@ impl<T: Clone> Registry<T> {
         Some(member.value)
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<&T> {
+    /// What is stored for connection `id`.
+    pub fn get(&self, id: &str) -> Option<&T> {
         self.connections.get(id).map(|member| &member.value)
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// How many connections there are.
+    pub fn len(&self) -> usize {
         self.connections.len()
     }
 
+    /// Whether there is no connection.
+    pub fn is_empty(&self) -> bool {
+        self.connections.is_empty()
+    }
+
     /// Every connection, in no particular order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = (&str, &T)> {
+    pub fn values(&self) -> impl Iterator<Item = (&str, &T)> {
         self.connections
             .iter()
             .map(|(id, member)| (&**id, &member.value))
     }
 
     /// Puts connection `id` in `room`; `false` if it is unknown or already there.
-    pub(crate) fn join(&mut self, id: &str, room: &str) -> bool {
+    pub fn join(&mut self, id: &str, room: &str) -> bool {
         let Some(member) = self.connections.get_mut(id) else {
             return false;
         };
@@ -97,7 +118,7 @@ impl<T: Clone> Registry<T> {
     }
 
     /// Takes connection `id` out of `room`; `false` if it was not there.
-    pub(crate) fn leave(&mut self, id: &str, room: &str) -> bool {
+    pub fn leave(&mut self, id: &str, room: &str) -> bool {
         let Some(member) = self.connections.get_mut(id) else {
             return false;
         };
@@ -124,7 +145,7 @@ impl<T: Clone> Registry<T> {
     }
 
     /// The members of `room`, in no particular order (empty if none).
-    pub(crate) fn members(&self, room: &str) -> impl Iterator<Item = (&str, &T)> {
+    pub fn members(&self, room: &str) -> impl Iterator<Item = (&str, &T)> {
         self.rooms
             .get(room)
             .into_iter()
@@ -132,7 +153,7 @@ impl<T: Clone> Registry<T> {
     }
 
     /// The rooms of connection `id`, sorted.
-    pub(crate) fn rooms_of(&self, id: &str) -> Vec<String> {
+    pub fn rooms_of(&self, id: &str) -> Vec<String> {
         self.connections
             .get(id)
             .and_then(|member| member.rooms.as_ref())
@@ -141,7 +162,7 @@ impl<T: Clone> Registry<T> {
     }
 
     /// Every room with its member count, sorted by name.
-    pub(crate) fn rooms(&self) -> Vec<(String, usize)> {
+    pub fn rooms(&self) -> Vec<(String, usize)> {
         let mut rooms: Vec<_> = self
             .rooms
             .iter()
@@ -154,7 +175,9 @@ impl<T: Clone> Registry<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::hash::{BuildHasherDefault, DefaultHasher};
+
+    type Registry = super::Registry<u32, BuildHasherDefault<DefaultHasher>>;
 
     fn sorted<'a>(ids: impl Iterator<Item = (&'a str, &'a u32)>) -> Vec<&'a str> {
         let mut ids: Vec<_> = ids.map(|(id, _)| id).collect();
