@@ -90,7 +90,7 @@ fn compress_message(compress: &mut Compress, payload: &[u8], out: &mut Vec<u8>) 
 /// that broadcasts sets [`DeflateConfig::server_no_context_takeover`]).
 ///
 /// ```
-/// use tidings_core::deflate::SharedCompressor;
+/// # use tidings_core::deflate::SharedCompressor;
 ///
 /// let mut shared = SharedCompressor::new(15, 6);
 /// let payload = shared.compress(b"hello hello hello hello hello hello").unwrap();

@@ -94,8 +94,8 @@ pub const MIN_WINDOW_BITS: u8 = 8;
 /// require in its response; a client puts them in its offer.
 ///
 /// ```
-/// use tidings_core::deflate::DeflateConfig;
-/// use tidings_core::ws::Config;
+/// # use tidings_core::deflate::DeflateConfig;
+/// # use tidings_core::ws::Config;
 ///
 /// let config = Config::default().deflate(Some(DeflateConfig::default().level(3).threshold(128)));
 /// assert_eq!(config.deflate.unwrap().level, 3);

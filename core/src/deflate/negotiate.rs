@@ -34,7 +34,7 @@ pub struct ExtensionParseError {
 /// elements are skipped.
 ///
 /// ```
-/// use tidings_core::deflate::parse_extensions;
+/// # use tidings_core::deflate::parse_extensions;
 ///
 /// let list = parse_extensions([&b"permessage-deflate; client_max_window_bits, x-foo"[..],
 ///                              &b"permessage-deflate; server_max_window_bits=\"10\""[..]]).unwrap();
@@ -275,7 +275,7 @@ fn accept_offer(config: &DeflateConfig, offer: &RawParams) -> Option<(DeflatePar
 /// when below 15), which tells the server this client can limit its window.
 ///
 /// ```
-/// use tidings_core::deflate::{DeflateConfig, client_offer};
+/// # use tidings_core::deflate::{DeflateConfig, client_offer};
 ///
 /// assert_eq!(client_offer(&DeflateConfig::default()), "permessage-deflate; client_max_window_bits");
 /// ```

@@ -36,7 +36,7 @@ impl Limits {
     /// These limits with [`Limits::max_line_len`] set to `bytes`.
     ///
     /// ```
-    /// use tidings_core::sse::{Decoder, Limits};
+    /// # use tidings_core::sse::{Decoder, Limits};
     /// let limits = Limits::default().with_max_line_len(64 << 10).with_max_data_len(1 << 20);
     /// let decoder = Decoder::with_limits(limits);
     /// ```
@@ -153,7 +153,7 @@ enum Bom {
 /// have not been polled yet.
 ///
 /// ```
-/// use tidings_core::sse::Decoder;
+/// # use tidings_core::sse::Decoder;
 ///
 /// let mut decoder = Decoder::new();
 /// decoder.feed(b"id: 1\nevent: greet\ndata: hello\r")?;

@@ -71,8 +71,9 @@ pub enum EncodeError {
 /// client reads back the data with every line break turned into LF.
 ///
 /// ```
+/// # use tidings_core::sse::EncodeError;
 /// use std::time::Duration;
-/// use tidings_core::sse::Event;
+/// # use tidings_core::sse::Event;
 ///
 /// let event = Event::new()
 ///     .event("chat")
@@ -83,8 +84,8 @@ pub enum EncodeError {
 /// assert_eq!(out, b"id: 42\nevent: chat\ndata: hello\ndata:  world\n\n");
 ///
 /// let err = Event::new().id("a\nb").encode(&mut out).unwrap_err();
-/// assert_eq!(err, tidings_core::sse::EncodeError::LineBreakInId { at: 1 });
-/// # Ok::<(), tidings_core::sse::EncodeError>(())
+/// assert_eq!(err, EncodeError::LineBreakInId { at: 1 });
+/// # Ok::<(), EncodeError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Event {
@@ -256,8 +257,9 @@ impl Event {
 ///
 /// ```
 /// use std::time::Duration;
+/// # use tidings_core::sse::encode_retry;
 /// let mut out = Vec::new();
-/// tidings_core::sse::encode_retry(Duration::from_millis(2500), &mut out);
+/// encode_retry(Duration::from_millis(2500), &mut out);
 /// assert_eq!(out, b"retry: 2500\n\n");
 /// ```
 pub fn encode_retry(delay: Duration, out: &mut Vec<u8>) {

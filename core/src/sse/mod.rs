@@ -15,7 +15,7 @@
 //!   give up). Both take `now` from the caller.
 //!
 //! ```
-//! use tidings_core::sse::{Decoder, Event};
+//! # use tidings_core::sse::{Decoder, Event};
 //!
 //! let bytes = Event::new().event("tick").id("7").data("one\ntwo").to_bytes()?;
 //! let mut decoder = Decoder::new();

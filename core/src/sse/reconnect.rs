@@ -10,7 +10,7 @@ use http::HeaderValue;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tidings_core::sse::ReconnectConfig;
+/// # use tidings_core::sse::ReconnectConfig;
 ///
 /// let config = ReconnectConfig::default().delay(Duration::from_millis(500)).max_retries(Some(5));
 /// assert_eq!(config.max_delay, Duration::from_secs(60));
@@ -100,7 +100,7 @@ pub enum Retry {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use tidings_core::sse::{Reconnect, ReconnectConfig, Retry};
+/// # use tidings_core::sse::{Reconnect, ReconnectConfig, Retry};
 ///
 /// let mut policy = Reconnect::new(ReconnectConfig::default().max_retries(Some(2)));
 /// let now = Instant::now();

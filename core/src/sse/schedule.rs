@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use tidings_core::sse::StreamSchedule;
+/// # use tidings_core::sse::StreamSchedule;
 ///
 /// let start = Instant::now();
 /// let mut schedule = StreamSchedule::new(Some(Duration::from_secs(15)), Duration::from_secs(30), start);

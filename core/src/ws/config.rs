@@ -36,7 +36,7 @@ impl Role {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tidings_core::ws::Config;
+/// # use tidings_core::ws::Config;
 ///
 /// let config = Config::default().max_message_size(1 << 20).ping_period(Some(Duration::from_secs(20)));
 /// assert_eq!(config.max_message_size, 1 << 20);

@@ -22,7 +22,7 @@ use super::Connection;
 ///
 /// ```
 /// use std::time::Instant;
-/// use tidings_core::ws::{Config, Connection, Event, Role};
+/// # use tidings_core::ws::{Config, Connection, Event, Role};
 ///
 /// // `now` comes from the caller's clock.
 /// fn read_into_the_connection(now: Instant) {

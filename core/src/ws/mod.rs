@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use tidings_core::ws::{Config, Connection, Event, Message, Outgoing, Role};
+//! # use tidings_core::ws::{Config, Connection, Event, Message, Outgoing, Role};
 //!
 //! // `now` comes from the caller's clock (an adapter, a test's virtual clock).
 //! fn exchange(now: Instant) {
@@ -1049,8 +1049,9 @@ impl Connection {
 /// ([`MAX_CLOSE_REASON`] bytes), cut on a char boundary.
 ///
 /// ```
+/// # use tidings_core::ws::fit_close_reason;
 /// let long = "é".repeat(100); // 200 bytes
-/// let reason = tidings_core::ws::fit_close_reason(&long);
+/// let reason = fit_close_reason(&long);
 /// assert_eq!(reason.len(), 122);
 /// ```
 pub fn fit_close_reason(reason: &str) -> &str {

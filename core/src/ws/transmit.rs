@@ -20,7 +20,7 @@ use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode, RSV
 /// Cloning it clones a refcounted [`Bytes`]: cheap.
 ///
 /// ```
-/// use tidings_core::ws::SharedFrame;
+/// # use tidings_core::ws::SharedFrame;
 ///
 /// let frame = SharedFrame::text("hello");
 /// assert_eq!(frame.as_bytes(), b"\x81\x05hello");
@@ -68,8 +68,8 @@ impl SharedFrame {
     /// [`payload_len`](Self::payload_len) stays the uncompressed length.
     ///
     /// ```
-    /// use tidings_core::deflate::SharedCompressor;
-    /// use tidings_core::ws::{Config, Outgoing, SharedFrame};
+    /// # use tidings_core::deflate::SharedCompressor;
+    /// # use tidings_core::ws::{Config, Outgoing, SharedFrame};
     ///
     /// let mut compressor = SharedCompressor::new(15, 1);
     /// let text = "tick tick tick tick tick tick tick tick";

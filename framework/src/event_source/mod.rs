@@ -86,8 +86,8 @@ const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 ///
 /// ```
 /// use std::time::Duration;
-/// use tidings_framework::event_source::EventSourceConfig;
-/// use tidings_framework::http::{HeaderName, HeaderValue};
+/// # use tidings_framework::event_source::EventSourceConfig;
+/// # use tidings_framework::http::{HeaderName, HeaderValue};
 ///
 /// let config = EventSourceConfig::default()
 ///     .reconnect_delay(Duration::from_millis(500))
