@@ -31,18 +31,19 @@
 //! server::serve, server::asyncapi          one socket's life; the AsyncAPI document
 //! server::router                           routes and their options
 //! server::sse, server::middleware          serving an SSE route; before/after hooks
-//! server, server::sse::context             Service and Server; an SSE handler's context
+//! server, server::sse::context             Server, ServerHandle; an SSE handler's context
 //! server::{context, response, sse::stream} a request's context; responses; an SSE outbox and pump
 //! connection                               a WebSocket connection's state, handle and pump
-//! hub (broadcast, recipient)               registry, rooms, encode-once broadcast
-//! hub::{stats, registry, compression}      statistics and Protocol; rooms; shared deflate
-//! user_code, deque, write_queue, io_util,  leaf helpers
-//! signal, timer, runtime, error
+//! hub (broadcast, recipient)               connections, rooms, encode-once broadcast
+//! hub::{stats, compression}                statistics; shared deflate
+//! protocol, user_code, deque, write_queue, leaf helpers
+//! io_util, signal, timer, runtime, error
 //! ```
 //!
 //! The hub talks to connections through a trait it owns (a WebSocket
 //! connection's state and an SSE stream implement it), so it never names
-//! them.
+//! them; its bookkeeping of connections and rooms is the core's
+//! [`registry::Registry`](tidings_core::registry::Registry).
 //!
 //! ## What this crate does not do
 //!
@@ -54,15 +55,15 @@
 //!
 //! ## Cargo features
 //!
-//! The adapter crates have `asyncapi` and `testing` too and forward them
-//! here, so an application names them on its adapter, e.g.
+//! The adapter crates have the same three features and forward them here,
+//! so an application names them on its adapter, e.g.
 //! `tidings-tokio = { version = "0.1", default-features = false }` for a
-//! build without schemars.
+//! build without schemars and flate2.
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `asyncapi` | on | the AsyncAPI 3.0 document of the streaming routes ([`Router::asyncapi`](server::Router::asyncapi)) with the JSON Schemas of their message types (`RouteOptions::messages`, `RouteOptions::sse_event`), the `schemars` re-export and `testing::asyncapi_problems`; pulls in `schemars` |
-//! | `deflate` | on | permessage-deflate (RFC 7692): compressed WebSocket messages; a feature of `tidings-core` |
+//! | `deflate` | on | permessage-deflate (RFC 7692): compressed WebSocket messages (forwarded to `tidings-core`; without it the settings stay but the extension is never negotiated, and flate2 is not built) |
 //! | `testing` | off | the `testing` module: an app on an ephemeral port, WebSocket and SSE test clients; enable it in `[dev-dependencies]` |
 #![warn(missing_docs)]
 // No unsafe code (the policy of every tidings crate: unsafe only where a

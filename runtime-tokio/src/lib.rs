@@ -56,7 +56,9 @@ pub use tidings_framework::server::{
     RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic, echo, middleware,
 };
 pub use tidings_framework::sse::DecodedEvent;
-pub use tidings_framework::{Connection, Error, Message, Utf8Bytes, deflate, hub, sse, ws};
+pub use tidings_framework::{
+    Connection, Error, Message, Protocol, Utf8Bytes, deflate, hub, sse, ws,
+};
 
 /// A WebSocket and SSE server on tokio: bind, then `run` (see
 /// [`tidings_framework::server::Server`]).
