@@ -102,15 +102,18 @@ pub enum Retry {
 /// use std::time::{Duration, Instant};
 /// # use tidings_core::sse::{Reconnect, ReconnectConfig, Retry};
 ///
-/// let mut policy = Reconnect::new(ReconnectConfig::default().max_retries(Some(2)));
-/// let now = Instant::now();
-/// // The stream ended; the server had sent `retry: 500`.
-/// let retry = Some(Duration::from_millis(500));
-/// assert_eq!(policy.handle_stream_end(now, retry), Retry::At(now + Duration::from_millis(500)));
-/// policy.handle_attempt();
-/// assert!(matches!(policy.handle_failure(now, retry), Retry::At(_)));
-/// policy.handle_attempt();
-/// assert_eq!(policy.handle_failure(now, retry), Retry::GiveUp);
+/// // `now` comes from the caller's clock (an adapter, a test's virtual clock).
+/// fn reconnect(now: Instant) {
+///     let mut policy = Reconnect::new(ReconnectConfig::default().max_retries(Some(2)));
+///     // The stream ended; the server had sent `retry: 500`.
+///     let retry = Some(Duration::from_millis(500));
+///     assert_eq!(policy.handle_stream_end(now, retry), Retry::At(now + Duration::from_millis(500)));
+///     policy.handle_attempt();
+///     assert!(matches!(policy.handle_failure(now, retry), Retry::At(_)));
+///     policy.handle_attempt();
+///     assert_eq!(policy.handle_failure(now, retry), Retry::GiveUp);
+/// }
+/// # reconnect(<Instant>::now());
 /// ```
 #[derive(Clone, Debug)]
 pub struct Reconnect {

@@ -32,14 +32,17 @@ use std::time::{Duration, Instant};
 /// use std::time::{Duration, Instant};
 /// # use tidings_core::sse::StreamSchedule;
 ///
-/// let start = Instant::now();
-/// let mut schedule = StreamSchedule::new(Some(Duration::from_secs(15)), Duration::from_secs(30), start);
-/// assert!(!schedule.keep_alive_due(start, true));
-/// assert_eq!(schedule.poll_timeout(true), Some(start + Duration::from_secs(15)));
-/// let later = start + Duration::from_secs(15);
-/// assert!(schedule.keep_alive_due(later, true));
-/// schedule.handle_write(later);
-/// assert_eq!(schedule.poll_timeout(true), Some(later + Duration::from_secs(15)));
+/// // `start` comes from the caller's clock (an adapter, a test's virtual clock).
+/// fn keep_alive(start: Instant) {
+///     let mut schedule = StreamSchedule::new(Some(Duration::from_secs(15)), Duration::from_secs(30), start);
+///     assert!(!schedule.keep_alive_due(start, true));
+///     assert_eq!(schedule.poll_timeout(true), Some(start + Duration::from_secs(15)));
+///     let later = start + Duration::from_secs(15);
+///     assert!(schedule.keep_alive_due(later, true));
+///     schedule.handle_write(later);
+///     assert_eq!(schedule.poll_timeout(true), Some(later + Duration::from_secs(15)));
+/// }
+/// # keep_alive(<Instant>::now());
 /// ```
 #[derive(Clone, Debug)]
 pub struct StreamSchedule {
