@@ -156,12 +156,6 @@ fn a_retry_field_from_the_stream_sets_the_next_delay() {
         Retry::At(t.at(10) + Duration::from_millis(1500))
     );
     assert_eq!(
-        p.poll_timeout(),
-        Some(t.at(10) + Duration::from_millis(1500))
-    );
-    p.handle_attempt();
-    assert_eq!(p.poll_timeout(), None);
-    assert_eq!(
         Reconnect::last_event_id_header(decoder.last_event_id()).unwrap(),
         "7"
     );
@@ -174,7 +168,6 @@ fn a_stream_end_reconnects_unless_reconnection_is_off() {
     assert_eq!(p.handle_stream_end(t.at(0), None), Retry::At(t.at(3)));
     let mut off = policy(Some(0));
     assert_eq!(off.handle_stream_end(t.at(0), None), Retry::GiveUp);
-    assert_eq!(off.poll_timeout(), None);
     // A stream end does not count as a failure.
     let mut one = policy(Some(1));
     for i in 0..5 {
@@ -188,14 +181,10 @@ fn failures_in_a_row_give_up_at_max_retries() {
     let t = clock();
     let mut p = policy(Some(3));
     assert_eq!(p.handle_stream_end(t.at(0), None), Retry::At(t.at(3)));
-    p.handle_attempt();
     assert_eq!(p.handle_failure(t.at(3), None), Retry::At(t.at(6)));
-    p.handle_attempt();
     assert_eq!(p.handle_failure(t.at(6), None), Retry::At(t.at(9)));
-    p.handle_attempt();
     assert_eq!(p.handle_failure(t.at(9), None), Retry::GiveUp);
     assert_eq!(p.failures(), 3);
-    assert_eq!(p.poll_timeout(), None);
 }
 
 #[test]
@@ -203,13 +192,10 @@ fn a_success_resets_the_failure_count() {
     let t = clock();
     let mut p = policy(Some(2));
     assert_eq!(p.handle_failure(t.at(0), None), Retry::At(t.at(3)));
-    p.handle_attempt();
     p.handle_reconnected();
     assert_eq!((p.failures(), p.reconnects()), (0, 1));
     assert_eq!(p.handle_stream_end(t.at(50), None), Retry::At(t.at(53)));
-    p.handle_attempt();
     assert_eq!(p.handle_failure(t.at(53), None), Retry::At(t.at(56)));
-    p.handle_attempt();
     assert_eq!(p.handle_failure(t.at(56), None), Retry::GiveUp);
 }
 
@@ -219,7 +205,6 @@ fn never_giving_up_by_default() {
     let mut p = policy(None);
     for i in 0..1000 {
         assert_eq!(p.handle_failure(t.at(i), None), Retry::At(t.at(i + 3)));
-        p.handle_attempt();
     }
     assert_eq!(p.failures(), 1000);
 }

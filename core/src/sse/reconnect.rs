@@ -94,8 +94,7 @@ pub enum Retry {
 /// Call order: after the first connection, on each end of a stream
 /// [`handle_stream_end`](Self::handle_stream_end), on each failed attempt
 /// [`handle_failure`](Self::handle_failure); on [`Retry::At`] wait until
-/// then ([`poll_timeout`](Self::poll_timeout) keeps the instant), call
-/// [`handle_attempt`](Self::handle_attempt) and connect; on success
+/// then and connect; on success
 /// [`handle_reconnected`](Self::handle_reconnected).
 ///
 /// ```
@@ -108,9 +107,7 @@ pub enum Retry {
 ///     // The stream ended; the server had sent `retry: 500`.
 ///     let retry = Some(Duration::from_millis(500));
 ///     assert_eq!(policy.handle_stream_end(now, retry), Retry::At(now + Duration::from_millis(500)));
-///     policy.handle_attempt();
 ///     assert!(matches!(policy.handle_failure(now, retry), Retry::At(_)));
-///     policy.handle_attempt();
 ///     assert_eq!(policy.handle_failure(now, retry), Retry::GiveUp);
 /// }
 /// # reconnect(<Instant>::now());
@@ -122,8 +119,6 @@ pub struct Reconnect {
     failures: u32,
     /// Successful reconnections so far.
     reconnects: u64,
-    /// When the next attempt is due, while waiting for it.
-    next_attempt: Option<Instant>,
 }
 
 impl Reconnect {
@@ -133,7 +128,6 @@ impl Reconnect {
             config,
             failures: 0,
             reconnects: 0,
-            next_attempt: None,
         }
     }
 
@@ -155,7 +149,6 @@ impl Reconnect {
     /// framing error); `retry` as for [`delay`](Self::delay).
     pub fn handle_stream_end(&mut self, now: Instant, retry: Option<Duration>) -> Retry {
         if self.config.max_retries == Some(0) {
-            self.next_attempt = None;
             return Retry::GiveUp;
         }
         self.schedule(now, retry)
@@ -170,28 +163,15 @@ impl Reconnect {
             .max_retries
             .is_some_and(|max| self.failures >= max)
         {
-            self.next_attempt = None;
             return Retry::GiveUp;
         }
         self.schedule(now, retry)
-    }
-
-    /// The attempt scheduled by [`Retry::At`] starts.
-    pub fn handle_attempt(&mut self) {
-        self.next_attempt = None;
     }
 
     /// A reconnection succeeded: the failure count restarts.
     pub fn handle_reconnected(&mut self) {
         self.failures = 0;
         self.reconnects += 1;
-    }
-
-    /// When the next attempt is due, between a [`Retry::At`] and
-    /// [`handle_attempt`](Self::handle_attempt).
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_attempt
     }
 
     /// Successful reconnections so far.
@@ -216,14 +196,13 @@ impl Reconnect {
         HeaderValue::from_bytes(last_event_id.as_bytes()).ok()
     }
 
-    fn schedule(&mut self, now: Instant, retry: Option<Duration>) -> Retry {
+    fn schedule(&self, now: Instant, retry: Option<Duration>) -> Retry {
         // A delay too large for `Instant` waits as long as it can.
         let delay = self.delay(retry);
-        let at = now
-            .checked_add(delay)
-            .unwrap_or_else(|| far_future(now, delay));
-        self.next_attempt = Some(at);
-        Retry::At(at)
+        Retry::At(
+            now.checked_add(delay)
+                .unwrap_or_else(|| far_future(now, delay)),
+        )
     }
 }
 

@@ -489,7 +489,6 @@ impl<N: Net + Default> EventSource<N> {
                 State::Closed => return Poll::Ready(None),
                 State::Waiting(sleep) => {
                     ready!(sleep.as_mut().poll(cx));
-                    self.reconnect.handle_attempt();
                     self.state = State::Connecting(self.open());
                 }
                 State::Connecting(future) => match ready!(future.as_mut().poll(cx)) {

@@ -122,15 +122,6 @@ impl Service {
         &self.hub
     }
 
-    /// Open WebSocket connections and SSE streams holding a slot of their
-    /// limit now.
-    fn admitted(&self) -> (usize, usize) {
-        (
-            self.websockets.load(Ordering::SeqCst),
-            self.sse_connections.load(Ordering::SeqCst),
-        )
-    }
-
     /// Accepts sockets with `accept` and serves each in its own task, until
     /// [`shutdown`](Self::shutdown) is called. Accept errors (e.g. too many
     /// open files) pause accepting for 100 ms rather than ending the loop.
@@ -403,14 +394,14 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// until their task ends. (The hub's [`Stats`](crate::hub::Stats) count connections from
     /// their registration, after the handshake, to their end.)
     pub fn active_connections(&self) -> usize {
-        self.service.admitted().0
+        self.service.websockets.load(Ordering::SeqCst)
     }
 
     /// Server-Sent Events streams holding a slot of
     /// [`SseConfig::max_connections`] now (see
     /// [`active_connections`](Self::active_connections)).
     pub fn active_sse_connections(&self) -> usize {
-        self.service.admitted().1
+        self.service.sse_connections.load(Ordering::SeqCst)
     }
 
     /// The hub: every connection, rooms, broadcast, and the statistics
