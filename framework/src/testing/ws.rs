@@ -152,6 +152,26 @@ impl<N: Net + Default> WsClient<N> {
             .ok()
     }
 
+    /// Fails at `at`: `expected` did not come, `got` did (or nothing within
+    /// the timeout).
+    fn unexpected(
+        &self,
+        at: &Location<'_>,
+        expected: impl std::fmt::Display,
+        got: &Option<Result<Message, Error>>,
+    ) -> ! {
+        match got {
+            Some(other) => fail(at, format!("expected {expected}, got {}", describe(other))),
+            None => fail(
+                at,
+                format!(
+                    "expected {expected}, nothing arrived within {:?}",
+                    self.timeout
+                ),
+            ),
+        }
+    }
+
     /// The next message; panics if the connection ends or nothing arrives
     /// in time.
     #[track_caller]
@@ -160,14 +180,7 @@ impl<N: Net + Default> WsClient<N> {
         async move {
             match self.next().await {
                 Some(Ok(message)) => message,
-                Some(other) => fail(at, format!("expected a message, got {}", describe(&other))),
-                None => fail(
-                    at,
-                    format!(
-                        "expected a message, nothing arrived within {:?}",
-                        self.timeout
-                    ),
-                ),
+                got => self.unexpected(at, "a message", &got),
             }
         }
     }
@@ -177,19 +190,9 @@ impl<N: Net + Default> WsClient<N> {
     pub fn expect_text(&self, expected: &str) -> impl Future<Output = ()> {
         let at = Location::caller();
         async move {
-            match &self.next().await {
-                Some(Ok(Message::Text(text))) if text.as_str() == expected => {}
-                Some(other) => fail(
-                    at,
-                    format!("expected text {expected:?}, got {}", describe(other)),
-                ),
-                None => fail(
-                    at,
-                    format!(
-                        "expected text {expected:?}, nothing arrived within {:?}",
-                        self.timeout
-                    ),
-                ),
+            let got = self.next().await;
+            if !matches!(&got, Some(Ok(Message::Text(text))) if text.as_str() == expected) {
+                self.unexpected(at, format_args!("text {expected:?}"), &got);
             }
         }
     }
@@ -199,19 +202,9 @@ impl<N: Net + Default> WsClient<N> {
     pub fn expect_binary(&self, expected: &[u8]) -> impl Future<Output = ()> {
         let at = Location::caller();
         async move {
-            match &self.next().await {
-                Some(Ok(Message::Binary(bytes))) if bytes.as_ref() == expected => {}
-                Some(other) => fail(
-                    at,
-                    format!("expected binary {expected:?}, got {}", describe(other)),
-                ),
-                None => fail(
-                    at,
-                    format!(
-                        "expected binary {expected:?}, nothing arrived within {:?}",
-                        self.timeout
-                    ),
-                ),
+            let got = self.next().await;
+            if !matches!(&got, Some(Ok(Message::Binary(bytes))) if bytes.as_ref() == expected) {
+                self.unexpected(at, format_args!("binary {expected:?}"), &got);
             }
         }
     }
@@ -231,27 +224,14 @@ impl<N: Net + Default> WsClient<N> {
                 ),
             };
             let got = self.next().await;
-            if let Some(Ok(Message::Text(text))) = &got {
-                if serde_json::from_str::<serde_json::Value>(text.as_str())
+            let equal = |text: &str| {
+                serde_json::from_str::<serde_json::Value>(text)
                     .ok()
                     .as_ref()
                     == Some(&expected)
-                {
-                    return;
-                }
-            }
-            match &got {
-                Some(other) => fail(
-                    at,
-                    format!("expected JSON {expected}, got {}", describe(other)),
-                ),
-                None => fail(
-                    at,
-                    format!(
-                        "expected JSON {expected}, nothing arrived within {:?}",
-                        self.timeout
-                    ),
-                ),
+            };
+            if !matches!(&got, Some(Ok(Message::Text(text))) if equal(text.as_str())) {
+                self.unexpected(at, format_args!("JSON {expected}"), &got);
             }
         }
     }
@@ -262,24 +242,18 @@ impl<N: Net + Default> WsClient<N> {
         let at = Location::caller();
         async move {
             let got = self.next().await;
-            if let Some(Ok(Message::Text(text))) = &got {
-                match serde_json::from_str(text.as_str()) {
-                    Ok(value) => return value,
-                    Err(error) => fail(
-                        at,
-                        format!(
-                            "expected JSON of {}, got text {:?}: {error}",
-                            std::any::type_name::<T>(),
-                            text.as_str()
-                        ),
-                    ),
-                }
-            }
-            match &got {
-                Some(other) => fail(at, format!("expected JSON, got {}", describe(other))),
-                None => fail(
+            let Some(Ok(Message::Text(text))) = &got else {
+                self.unexpected(at, "JSON", &got);
+            };
+            match serde_json::from_str(text.as_str()) {
+                Ok(value) => value,
+                Err(error) => fail(
                     at,
-                    format!("expected JSON, nothing arrived within {:?}", self.timeout),
+                    format!(
+                        "expected JSON of {}, got text {:?}: {error}",
+                        std::any::type_name::<T>(),
+                        text.as_str()
+                    ),
                 ),
             }
         }
@@ -292,24 +266,9 @@ impl<N: Net + Default> WsClient<N> {
     pub fn expect_close(&self, code: CloseCode) -> impl Future<Output = ()> {
         let at = Location::caller();
         async move {
-            match &self.next().await {
-                Some(Err(Error::Closed(closed))) if closed.code() == code => {}
-                Some(other) => fail(
-                    at,
-                    format!(
-                        "expected close {}, got {}",
-                        u16::from(code),
-                        describe(other)
-                    ),
-                ),
-                None => fail(
-                    at,
-                    format!(
-                        "expected close {}, nothing arrived within {:?}",
-                        u16::from(code),
-                        self.timeout
-                    ),
-                ),
+            let got = self.next().await;
+            if !matches!(&got, Some(Err(Error::Closed(closed))) if closed.code() == code) {
+                self.unexpected(at, format_args!("close {}", u16::from(code)), &got);
             }
         }
     }
