@@ -51,11 +51,12 @@
 //!   traits only: it depends on no async runtime.
 //! - It does not parse or write protocol bytes itself: that is
 //!   [`tidings_core`], whose public API is all it uses.
-//! - It does not implement TLS or HTTP/2.
+//! - It does not implement TLS (rustls does, see [`tls`](crate#cargo-features))
+//!   or HTTP/2.
 //!
 //! ## Cargo features
 //!
-//! The adapter crates have the same three features and forward them here,
+//! The adapter crates have the same features and forward them here,
 //! so an application names them on its adapter, e.g.
 //! `tidings-tokio = { version = "0.1", default-features = false }` for a
 //! build without schemars and flate2.
@@ -64,6 +65,10 @@
 //! |---|---|---|
 //! | `asyncapi` | on | the AsyncAPI 3.0 document of the streaming routes ([`Router::asyncapi`](server::Router::asyncapi)) with the JSON Schemas of their message types (`RouteOptions::messages`, `RouteOptions::sse_event`), the `schemars` re-export and `testing::asyncapi_problems`; pulls in `schemars` |
 //! | `deflate` | on | permessage-deflate (RFC 7692): compressed WebSocket messages (forwarded to `tidings-core`; without it the settings stay but the extension is never negotiated, and flate2 is not built) |
+//! | `ring` | on | TLS (module `tls`: `wss://`, `https://`, server and clients) with rustls and the *ring* crypto provider |
+//! | `aws-lc-rs` | off | TLS with the aws-lc-rs crypto provider (chosen over *ring* when both are on) |
+//! | `webpki-roots` | on | client trust roots: Mozilla's root program, compiled in |
+//! | `native-roots` | off | client trust roots: the operating system's store, read at run time |
 //! | `testing` | off | the `testing` module: an app on an ephemeral port, WebSocket and SSE test clients; enable it in `[dev-dependencies]` |
 #![warn(missing_docs)]
 // No unsafe code (the policy of every tidings crate: unsafe only where a
@@ -85,6 +90,8 @@ mod signal;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;
+#[cfg(feature = "_tls")]
+pub mod tls;
 mod user_code;
 mod write_queue;
 

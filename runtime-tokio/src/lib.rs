@@ -56,6 +56,10 @@ pub use tidings_framework::server::{
     RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic, echo, middleware,
 };
 pub use tidings_framework::sse::DecodedEvent;
+/// TLS with rustls (features `ring`, default, or `aws-lc-rs`): see
+/// [`tidings_framework::tls`].
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+pub use tidings_framework::tls;
 pub use tidings_framework::{
     Connection, Error, Message, Protocol, Utf8Bytes, deflate, hub, sse, ws,
 };
