@@ -9,6 +9,7 @@
 //!   bytes over the runtime's own TCP stream.
 //! - [`sleep`] and [`timeout`] use the runtime's timer; every test body is
 //!   bounded by [`TEST_TIMEOUT`] so a hang fails instead of blocking CI.
+//! - [`certs`] makes test certificates (a CA and leaves it signs).
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -17,6 +18,7 @@
 // without it).
 #![deny(unsafe_code)]
 
+pub mod certs;
 mod counting_alloc;
 mod log_capture;
 
