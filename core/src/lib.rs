@@ -17,6 +17,8 @@
 //! | [`handshake`] | the WebSocket opening handshake, server and client side |
 //! | [`frame`] | the frame header codec and payload masking |
 //! | [`close`] | close codes and their validity rules |
+//! | [`backoff`] | exponential backoff with jitter from a caller-supplied random value |
+//! | [`proxy`] | the bytes of HTTP `CONNECT` and SOCKS5 tunnels (client side) |
 //! | [`ws`] | the WebSocket connection state machine, one per connection |
 //! | [`deflate`] | permessage-deflate (RFC 7692): negotiation and the bounded codec (feature `deflate`, default on) |
 //! | [`sse`] | the Server-Sent Events encoder and a WHATWG-exact decoder |
@@ -43,6 +45,7 @@
 // `Utf8Bytes::as_str`).
 #![deny(unsafe_code)]
 
+pub mod backoff;
 pub mod close;
 pub mod deflate;
 pub mod frame;
@@ -54,6 +57,7 @@ pub mod frame;
 pub mod fuzzing;
 pub mod handshake;
 pub mod head;
+pub mod proxy;
 pub mod registry;
 pub mod route;
 pub mod sse;

@@ -7,6 +7,8 @@ use tidings_core::handshake::{ClientConfigError, ClientHandshakeError};
 use tidings_core::head::HeadError;
 use tidings_core::ws::{Closed, SendError};
 
+use crate::dial::{DialError, ProxyError, TlsError};
+
 /// Everything that can go wrong on a connection, a connect or in a handler.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -34,9 +36,17 @@ pub enum Error {
     /// The peer's HTTP head could not be parsed.
     #[error("bad HTTP head: {0}")]
     Head(#[from] HeadError),
-    /// An operation did not finish in time (e.g. the opening handshake).
+    /// An operation did not finish in time (connecting, the opening
+    /// handshake).
     #[error("timed out")]
     Timeout,
+    /// TLS failed when connecting to a `wss://` server; the text names the
+    /// cause (expired certificate, wrong host, unknown issuer, …).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The proxy could not open a tunnel to the server.
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     /// An application error, e.g. returned by a handler.
     #[error("{0}")]
     Other(Box<dyn std::error::Error + Send + Sync>),
@@ -57,5 +67,16 @@ impl Error {
     /// Whether this is [`Error::Closed`]: the normal end of a read loop.
     pub fn is_closed(&self) -> bool {
         matches!(self, Error::Closed(_))
+    }
+}
+
+impl From<DialError> for Error {
+    fn from(error: DialError) -> Self {
+        match error {
+            DialError::Io(error) => Error::Io(error),
+            DialError::Timeout => Error::Timeout,
+            DialError::Proxy(error) => Error::Proxy(error),
+            DialError::Tls(error) => Error::Tls(error),
+        }
     }
 }

@@ -78,6 +78,7 @@
 pub mod client;
 pub mod connection;
 mod deque;
+pub mod dial;
 mod error;
 pub mod event_source;
 pub mod hub;
@@ -92,6 +93,7 @@ pub mod testing;
 mod timer;
 #[cfg(feature = "_tls")]
 pub mod tls;
+mod tls_error;
 mod user_code;
 mod write_queue;
 

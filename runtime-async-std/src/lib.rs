@@ -49,10 +49,15 @@ use tidings_framework::runtime::{Net, Runtime, Transport};
 
 // The framework's API, re-exported: everything but the runtime lives in
 // `tidings-framework` (and the protocol modules in `tidings-core`).
-pub use tidings_framework::client::ClientConfig;
+pub use tidings_framework::client::{
+    ClientConfig, IntoClientRequest, ReconnectingConfig, StopRule,
+};
 pub use tidings_framework::close::CloseCode;
 pub use tidings_framework::deflate::DeflateConfig;
-pub use tidings_framework::event_source::{EventSourceConfig, EventSourceError};
+pub use tidings_framework::dial::{Proxy, ProxyConfig, ProxyError, TlsError, TlsErrorKind};
+pub use tidings_framework::event_source::{
+    EventSourceConfig, EventSourceError, IntoEventSourceRequest,
+};
 pub use tidings_framework::http::StatusCode;
 pub use tidings_framework::server::{
     Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit, Response,
@@ -80,30 +85,42 @@ pub type ServerHandle = tidings_framework::server::ServerHandle<AsyncStd>;
 /// then `next().await` or use it as a `Stream`.
 pub type EventSource = tidings_framework::event_source::EventSource<AsyncStd>;
 
-/// Connects to a `ws://` URL with the default client configuration and
-/// performs the opening handshake.
-pub async fn connect(url: &str) -> Result<Connection, Error> {
-    connect_with(url, ClientConfig::default()).await
+/// A WebSocket client on async-std that reconnects with backoff (see
+/// [`tidings_framework::client::Reconnecting`]).
+pub type Reconnecting = tidings_framework::client::Reconnecting<AsyncStd>;
+
+/// Connects to a `ws://` or `wss://` URL, or an `http::Request` with
+/// headers ([`IntoClientRequest`]), with the default client configuration
+/// and performs the opening handshake.
+pub async fn connect(request: impl IntoClientRequest) -> Result<Connection, Error> {
+    connect_with(request, ClientConfig::default()).await
 }
 
-/// Connects to a `ws://` URL with `config`.
-pub async fn connect_with(url: &str, config: ClientConfig) -> Result<Connection, Error> {
-    tidings_framework::client::connect::<AsyncStd>(url, config).await
+/// Connects to a URL or request with `config` (timeouts, proxy, TLS
+/// configuration: see [`ClientConfig`]).
+pub async fn connect_with(
+    request: impl IntoClientRequest,
+    config: ClientConfig,
+) -> Result<Connection, Error> {
+    tidings_framework::client::connect::<AsyncStd>(request, config).await
 }
 
-/// Connects a Server-Sent Events client to an `http://` URL with the
-/// default configuration (reconnects forever, 3 s delay until the server
-/// sends `retry:`).
-pub async fn connect_events(url: &str) -> Result<EventSource, EventSourceError> {
-    EventSource::connect(url, EventSourceConfig::default()).await
+/// Connects a Server-Sent Events client to an `http://` or `https://` URL,
+/// or an `http::Request` with method, headers and body
+/// ([`IntoEventSourceRequest`]), with the default configuration
+/// (reconnects forever, 3 s delay until the server sends `retry:`).
+pub async fn connect_events(
+    request: impl IntoEventSourceRequest,
+) -> Result<EventSource, EventSourceError> {
+    EventSource::connect(request, EventSourceConfig::default()).await
 }
 
-/// Connects a Server-Sent Events client to an `http://` URL with `config`.
+/// Connects a Server-Sent Events client to a URL or request with `config`.
 pub async fn connect_events_with(
-    url: &str,
+    request: impl IntoEventSourceRequest,
     config: EventSourceConfig,
 ) -> Result<EventSource, EventSourceError> {
-    EventSource::connect(url, config).await
+    EventSource::connect(request, config).await
 }
 
 /// Test helpers on async-std (see [`tidings_framework::testing`]): an app on
@@ -229,8 +246,8 @@ impl Net for AsyncStd {
 /// which should shut the stream down (see [`TcpStream`]).
 pub async fn connect_stream<S: Transport>(
     stream: S,
-    url: &str,
+    request: impl IntoClientRequest,
     config: ClientConfig,
 ) -> Result<Connection, Error> {
-    tidings_framework::client::connect_over(stream, url, config, AsyncStd, (None, None)).await
+    tidings_framework::client::connect_over(stream, request, config, AsyncStd, (None, None)).await
 }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 
+use crate::backoff::{Backoff, between};
+
 /// [`Reconnect`] settings.
 ///
 /// ```
@@ -81,7 +83,10 @@ pub enum Retry {
 /// - The delay is the latest `retry:` value the stream set
 ///   ([`Decoder::retry`](super::Decoder::retry)), or
 ///   [`ReconnectConfig::delay`] before any, capped by
-///   [`ReconnectConfig::max_delay`]. It is constant: no backoff is added.
+///   [`ReconnectConfig::max_delay`]. After a clean end of stream it is
+///   exactly that; after failed attempts in a row,
+///   [`handle_failure_with_jitter`](Self::handle_failure_with_jitter) adds
+///   exponential backoff with jitter above it.
 /// - A stream that ends (end of body, connection closed or failed) is
 ///   reconnected after the delay, unless `max_retries` is `Some(0)`.
 /// - An attempt that fails with a network error counts; after
@@ -155,8 +160,41 @@ impl Reconnect {
     }
 
     /// A reconnection attempt failed at `now` with a network error (no
-    /// connection, I/O error, timeout, EOF before the response head).
+    /// connection, I/O error, timeout, EOF before the response head). The
+    /// next attempt waits the plain [`delay`](Self::delay): no backoff (see
+    /// [`handle_failure_with_jitter`](Self::handle_failure_with_jitter)).
     pub fn handle_failure(&mut self, now: Instant, retry: Option<Duration>) -> Retry {
+        self.handle_failure_with_jitter(now, retry, 0)
+    }
+
+    /// [`handle_failure`](Self::handle_failure) with exponential backoff:
+    /// after the `n`th failure in a row the client waits a delay drawn by
+    /// `random` (from the caller's random generator) between the plain
+    /// delay `d` (the server's `retry:`, never shortened) and
+    /// `d × 2ⁿ`, capped by [`ReconnectConfig::max_delay`]. The WHATWG
+    /// algorithm allows this ("if the previous attempt failed, user agents
+    /// might introduce an exponential backoff delay"); a clean end of
+    /// stream still waits exactly `d`. `random` 0 gives `d`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # use tidings_core::sse::{Reconnect, ReconnectConfig, Retry};
+    /// fn backoff(now: Instant) {
+    ///     let mut policy = Reconnect::new(ReconnectConfig::default());
+    ///     let retry = Some(Duration::from_secs(1));
+    ///     // First failure: between 1 s and 2 s; the largest draw gives 2 s.
+    ///     assert_eq!(policy.handle_failure_with_jitter(now, retry, u64::MAX), Retry::At(now + Duration::from_secs(2)));
+    ///     // Second failure: up to 4 s.
+    ///     assert_eq!(policy.handle_failure_with_jitter(now, retry, u64::MAX), Retry::At(now + Duration::from_secs(4)));
+    /// }
+    /// # backoff(<Instant>::now());
+    /// ```
+    pub fn handle_failure_with_jitter(
+        &mut self,
+        now: Instant,
+        retry: Option<Duration>,
+        random: u64,
+    ) -> Retry {
         self.failures = self.failures.saturating_add(1);
         if self
             .config
@@ -165,7 +203,9 @@ impl Reconnect {
         {
             return Retry::GiveUp;
         }
-        self.schedule(now, retry)
+        let base = self.delay(retry);
+        let ceiling = Backoff::new(base, self.config.max_delay.max(base)).ceiling(self.failures);
+        at_or_far(now, between(base, ceiling, random))
     }
 
     /// A reconnection succeeded: the failure count restarts.
@@ -197,13 +237,17 @@ impl Reconnect {
     }
 
     fn schedule(&self, now: Instant, retry: Option<Duration>) -> Retry {
-        // A delay too large for `Instant` waits as long as it can.
-        let delay = self.delay(retry);
-        Retry::At(
-            now.checked_add(delay)
-                .unwrap_or_else(|| far_future(now, delay)),
-        )
+        at_or_far(now, self.delay(retry))
     }
+}
+
+/// `now + delay`, or as late as `Instant` can hold when that overflows (a
+/// delay too large waits as long as it can).
+fn at_or_far(now: Instant, delay: Duration) -> Retry {
+    Retry::At(
+        now.checked_add(delay)
+            .unwrap_or_else(|| far_future(now, delay)),
+    )
 }
 
 /// The latest instant after `now` within `delay` that `Instant` can hold.

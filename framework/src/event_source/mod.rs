@@ -1,10 +1,14 @@
 //! The Server-Sent Events client: a runtime-generic [`EventSource`] with the
 //! semantics of a browser's, built on the core [`Decoder`].
 //!
-//! [`EventSource::connect`] sends `GET` with `Accept: text/event-stream` and
-//! `Cache-Control: no-cache` over TCP on runtime `N` (an adapter's runtime
-//! type; each adapter also exports a non-generic `EventSource` alias and
-//! `connect_events`). Then [`EventSource::next`] (or the
+//! [`EventSource::connect`] sends `GET` (or the method, headers and body of
+//! an [`http::Request`], see [`IntoEventSourceRequest`]: `POST` for the
+//! LLM streaming APIs) with `Accept: text/event-stream` and
+//! `Cache-Control: no-cache` on runtime `N` (an adapter's runtime type;
+//! each adapter also exports a non-generic `EventSource` alias and
+//! `connect_events`), over TCP, through a proxy if
+//! [`EventSourceConfig::proxy`] names one, with TLS for `https://` (see
+//! [`dial`](crate::dial)). Then [`EventSource::next`] (or the
 //! [`Stream`](futures_core::Stream) impl) yields each event as the WHATWG
 //! algorithm fires it, and reconnects by itself when the stream ends:
 //!
@@ -14,15 +18,23 @@
 //! | ends the body, closes the connection, or the connection fails | waits the reconnection delay, reconnects with `Last-Event-ID` (if an id was received) |
 //! | answers 204 No Content | stops: [`next`](EventSource::next) returns `None` |
 //! | answers another status (redirects included) or content type | fails without retrying: one `Err`, then `None` |
-//! | cannot be reached when reconnecting | tries again after the delay, up to [`EventSourceConfig::max_retries`] times in a row |
+//! | cannot be reached when reconnecting | tries again after the delay (with backoff, below), up to [`EventSourceConfig::max_retries`] times in a row |
+//! | sends nothing for [`EventSourceConfig::idle_timeout`] (off by default) | drops the connection and reconnects, as if it had ended |
 //!
 //! The reconnection delay is the latest `retry:` field received, or
 //! [`EventSourceConfig::reconnect_delay`] (3 s, as in browsers) before any,
-//! capped by [`EventSourceConfig::max_reconnect_delay`]. It is constant: no
-//! exponential backoff is added. These rules are the core's [`Reconnect`]
-//! policy; time is read from
-//! the runtime ([`Runtime::now`](crate::runtime::Runtime::now)), never from
-//! the system clock directly.
+//! capped by [`EventSourceConfig::max_reconnect_delay`]. After a stream that
+//! ended it is exactly that delay. After attempts that failed in a row,
+//! with [`EventSourceConfig::backoff`] (on by default), the `n`th waits a
+//! random delay between that delay and `delay × 2ⁿ` (capped the same way):
+//! exponential backoff with jitter whose base is the server's `retry:`,
+//! never shorter. These rules are the core's [`Reconnect`] policy; time is
+//! read from the runtime ([`Runtime::now`](crate::runtime::Runtime::now)),
+//! never from the system clock directly, and the jitter comes from
+//! [`Runtime::fill_random`](crate::runtime::Runtime::fill_random).
+//!
+//! The head of the latest response (status and headers: rate-limit
+//! counters, request ids) is [`EventSource::response`].
 //!
 //! ```no_run
 //! # async fn demo<N: tidings_framework::runtime::Net + Default>() -> Result<(), tidings_framework::event_source::EventSourceError> {
@@ -40,18 +52,17 @@
 //!
 //! ## What this module does not do
 //!
-//! - No TLS: `https://` URLs are refused with
+//! - No TLS in a build without the `ring` and `aws-lc-rs` features:
+//!   `https://` URLs are then refused with
 //!   [`EventSourceError::TlsUnsupported`].
 //! - No redirects, no cookies, no credentials from the URL, no HTTP/2, no
 //!   content codings (it sends no `Accept-Encoding`; a compressed response
 //!   fails).
-//! - No idle timeout: a server that goes silent without closing keeps the
-//!   client waiting; servers send keep-alive comments, and the caller can race
-//!   [`next`](EventSource::next) against a timer.
 //! - The first connection is not retried: [`EventSource::connect`] returns its
 //!   error, so a wrong URL or a server that is down shows at once.
 
 mod chunked;
+mod request;
 
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -69,10 +80,14 @@ use http::{Method, Request, Response, StatusCode, Uri};
 
 pub use chunked::ChunkedError;
 use chunked::{Chunk, ChunkedDecoder};
+pub use request::IntoEventSourceRequest;
 
 use futures_io::AsyncRead;
 use tidings_core::head::{HeadError, HeadLimits, HeadReader, encode_request_head};
 
+use bytes::Bytes;
+
+use crate::dial::{ClientStream, Dial, ProxyConfig, ProxyError, TlsError, TlsErrorKind};
 use crate::io_util::{read_some, with_deadline, write_all};
 use crate::runtime::Net;
 use tidings_core::sse::{
@@ -111,9 +126,25 @@ pub struct EventSourceConfig {
     /// the end of the client. The count restarts after each successful
     /// connection.
     pub max_retries: Option<u32>,
-    /// Time allowed to connect, send the request and receive the response
-    /// head, per attempt. Default 10 s.
+    /// Time allowed to connect (TCP, proxy, TLS), send the request and
+    /// receive the response head, per attempt. Default 10 s.
     pub connect_timeout: Duration,
+    /// Exponential backoff with jitter after failed reconnection attempts
+    /// (see the [module docs](self)). Default on; off: every attempt waits
+    /// the plain delay, as browsers do.
+    pub backoff: bool,
+    /// How long the stream may stay silent (no bytes at all, keep-alive
+    /// comments count) before the client drops it and reconnects. `None`
+    /// (the default): wait for ever. Set it a little above the server's
+    /// keep-alive period.
+    pub idle_timeout: Option<Duration>,
+    /// The proxies to go through ([`ProxyConfig::all`],
+    /// [`ProxyConfig::from_env`]). Default: none.
+    pub proxy: Option<ProxyConfig>,
+    /// The TLS configuration for `https://`; `None` (the default):
+    /// [`tls::default_client_config`](crate::tls::default_client_config).
+    #[cfg(feature = "_tls")]
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Limits on the server's response head.
     pub head_limits: HeadLimits,
     /// Limits of the event-stream decoder (line length, event data size).
@@ -133,6 +164,11 @@ impl Default for EventSourceConfig {
             max_reconnect_delay: Duration::from_secs(60),
             max_retries: None,
             connect_timeout: Duration::from_secs(10),
+            backoff: true,
+            idle_timeout: None,
+            proxy: None,
+            #[cfg(feature = "_tls")]
+            tls: None,
             head_limits: HeadLimits::default(),
             decoder_limits: Limits::default(),
             read_buffer_size: 8 << 10,
@@ -191,6 +227,36 @@ impl EventSourceConfig {
         self
     }
 
+    /// Sets [`EventSourceConfig::backoff`](#structfield.backoff).
+    #[must_use]
+    pub fn backoff(mut self, on: bool) -> Self {
+        self.backoff = on;
+        self
+    }
+
+    /// Sets [`EventSourceConfig::idle_timeout`](#structfield.idle_timeout).
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`EventSourceConfig::proxy`](#structfield.proxy).
+    #[must_use]
+    pub fn proxy(mut self, proxy: ProxyConfig) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Sets [`EventSourceConfig::tls`](#structfield.tls): a rustls
+    /// configuration of your own, used as is.
+    #[cfg(feature = "_tls")]
+    #[must_use]
+    pub fn tls(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Adds an extra request header (appended: a name may repeat).
     #[must_use]
     pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
@@ -207,17 +273,31 @@ impl EventSourceConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EventSourceError {
-    /// The URL is not an absolute `http://` URL with a host. Local misuse:
-    /// fix the URL.
+    /// The URL is not an absolute `http://` or `https://` URL with a host.
+    /// Local misuse: fix the URL.
     #[error("invalid event-stream URL: {reason}")]
     InvalidUrl {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The URL is `https://`, which needs TLS, which tidings does not provide
-    /// yet.
-    #[error("https:// needs TLS, which tidings does not support yet")]
+    /// The URL is `https://`, and this build of tidings has no TLS (neither
+    /// the `ring` nor the `aws-lc-rs` feature).
+    #[error(
+        "https:// needs TLS, which this build of tidings does not include (enable the `ring` or `aws-lc-rs` feature)"
+    )]
     TlsUnsupported,
+    /// TLS failed; the text names the cause (expired certificate, wrong
+    /// host, unknown issuer, …). Not retried.
+    #[error(transparent)]
+    Tls(TlsError),
+    /// The proxy could not open a tunnel. Retried when
+    /// [`ProxyError::is_transient`] (e.g. a 502 from the proxy).
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    /// The stream stayed silent for [`EventSourceConfig::idle_timeout`].
+    /// Retried.
+    #[error("the event stream sent nothing for {0:?}")]
+    Idle(Duration),
     /// Connecting, writing or reading failed, or the server closed the
     /// connection before its response head. Retried.
     #[error("I/O error: {0}")]
@@ -268,10 +348,29 @@ impl EventSourceError {
     /// Whether the client retries after this error (network failures: I/O,
     /// timeout, broken chunked framing) rather than stopping.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            EventSourceError::Io(_) | EventSourceError::Timeout | EventSourceError::Chunked(_)
-        )
+        match self {
+            EventSourceError::Io(_)
+            | EventSourceError::Timeout
+            | EventSourceError::Chunked(_)
+            | EventSourceError::Idle(_) => true,
+            EventSourceError::Proxy(error) => error.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+impl From<crate::dial::DialError> for EventSourceError {
+    fn from(error: crate::dial::DialError) -> Self {
+        use crate::dial::DialError;
+        match error {
+            DialError::Io(error) => EventSourceError::Io(error),
+            DialError::Timeout => EventSourceError::Timeout,
+            DialError::Proxy(error) => EventSourceError::Proxy(error),
+            DialError::Tls(error) if error.kind() == TlsErrorKind::NotCompiled => {
+                EventSourceError::TlsUnsupported
+            }
+            DialError::Tls(error) => EventSourceError::Tls(error),
+        }
     }
 }
 
@@ -290,32 +389,42 @@ impl From<EventSourceError> for crate::Error {
     }
 }
 
-/// Where to connect, read from an `http://` URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where to connect, read from an `http://` or `https://` URL, and what
+/// to send there.
+#[derive(Clone, Debug)]
 struct Target {
     /// The host as written, without the brackets of an IPv6 address.
     host: String,
     port: u16,
+    /// `https`.
+    tls: bool,
+    /// The request's method, extra headers and body.
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
     /// The `Host` header value.
     authority: String,
     /// The path and query, `/` at least.
     resource: String,
 }
 
+#[cfg(test)]
 fn parse_url(url: &str) -> Result<Target, EventSourceError> {
+    parse_request(url.into_event_source_request()?)
+}
+
+fn parse_request(request: Request<Bytes>) -> Result<Target, EventSourceError> {
     let invalid = |reason| EventSourceError::InvalidUrl { reason };
-    // The fragment is never sent.
-    let url = url.split_once('#').map_or(url, |(before, _)| before);
-    let uri = Uri::try_from(url).map_err(|_| invalid("not a valid absolute URL"))?;
+    let (parts, body) = request.into_parts();
+    let uri = parts.uri;
     let scheme = uri
         .scheme_str()
         .ok_or(invalid("not a valid absolute URL"))?;
-    if scheme.eq_ignore_ascii_case("https") {
-        return Err(EventSourceError::TlsUnsupported);
+    let tls = scheme.eq_ignore_ascii_case("https");
+    if !tls && !scheme.eq_ignore_ascii_case("http") {
+        return Err(invalid("the scheme must be http or https"));
     }
-    if !scheme.eq_ignore_ascii_case("http") {
-        return Err(invalid("the scheme must be http"));
-    }
+    let default_port = if tls { 443 } else { 80 };
     let authority = uri.authority().ok_or(invalid("not a valid absolute URL"))?;
     if authority.as_str().contains('@') {
         return Err(invalid(
@@ -324,7 +433,7 @@ fn parse_url(url: &str) -> Result<Target, EventSourceError> {
     }
     let host = authority.host();
     let port = match authority.as_str().strip_prefix(host) {
-        Some("" | ":") => 80,
+        Some("" | ":") => default_port,
         _ => authority
             .port_u16()
             .ok_or(invalid("the port is not valid"))?,
@@ -336,7 +445,7 @@ fn parse_url(url: &str) -> Result<Target, EventSourceError> {
     if bare_host.is_empty() {
         return Err(invalid("the URL has no host"));
     }
-    let authority = if port == 80 {
+    let authority = if port == default_port {
         host.to_owned()
     } else {
         format!("{host}:{port}")
@@ -349,6 +458,10 @@ fn parse_url(url: &str) -> Result<Target, EventSourceError> {
     Ok(Target {
         host: bare_host.to_owned(),
         port,
+        tls,
+        method: parts.method,
+        headers: parts.headers,
+        body,
         authority,
         resource,
     })
@@ -367,20 +480,28 @@ enum Body {
 
 /// The outcome of one successful request.
 enum Opened<S> {
-    /// 200 with an event stream: the stream, its framing, and the body bytes
-    /// read with the head.
-    Stream(S, Body, Vec<u8>),
+    /// 200 with an event stream: the stream, its framing, the response head
+    /// and the body bytes read with it.
+    Stream(S, Body, Response<()>, Vec<u8>),
     /// 204: stop.
     NoContent,
 }
 
 type OpenFuture<S> = Pin<Box<dyn Future<Output = Result<Opened<S>, EventSourceError>> + Send>>;
 
+/// The connection of an open stream: TCP or TLS.
+type Stream<N> = ClientStream<<N as Net>::Stream>;
+
 enum State<N: Net> {
     /// A request is under way.
-    Connecting(OpenFuture<N::Stream>),
-    /// Reading the event stream.
-    Open { stream: N::Stream, body: Body },
+    Connecting(OpenFuture<Stream<N>>),
+    /// Reading the event stream; `idle` fires after
+    /// [`EventSourceConfig::idle_timeout`] without bytes.
+    Open {
+        stream: Stream<N>,
+        body: Body,
+        idle: Option<Pin<Box<N::Sleep>>>,
+    },
     /// Waiting to reconnect.
     Waiting(Pin<Box<N::Sleep>>),
     /// Finished: 204, a fatal error, retries exhausted, or closed.
@@ -406,6 +527,8 @@ pub struct EventSource<N: Net> {
     reconnect: Reconnect,
     /// A fatal error to yield once the events before it have been.
     pending_error: Option<EventSourceError>,
+    /// The head of the latest response.
+    response: Option<Response<()>>,
     buf: Vec<u8>,
 }
 
@@ -427,18 +550,22 @@ impl<N: Net> fmt::Debug for EventSource<N> {
 }
 
 impl<N: Net + Default> EventSource<N> {
-    /// Connects to `url` (`http://host[:port]/path?query`) and waits for the
-    /// response head.
+    /// Connects to `request` (a URL, `http://host[:port]/path?query` or
+    /// `https://…`, or an [`http::Request`] with method, headers and body:
+    /// see [`IntoEventSourceRequest`]) and waits for the response head.
     ///
     /// # Errors
     /// The URL's ([`InvalidUrl`](EventSourceError::InvalidUrl),
     /// [`TlsUnsupported`](EventSourceError::TlsUnsupported)), and any failure
-    /// of this first request, which is not retried: I/O, timeout, a status
-    /// other than 200 and 204, a content type other than
+    /// of this first request, which is not retried: I/O, timeout, TLS,
+    /// proxy, a status other than 200 and 204, a content type other than
     /// `text/event-stream`, unsupported framing. A 204 is not an error: the
     /// client is returned finished, and `next` returns `None`.
-    pub async fn connect(url: &str, config: EventSourceConfig) -> Result<Self, EventSourceError> {
-        let target = Arc::new(parse_url(url)?);
+    pub async fn connect(
+        request: impl IntoEventSourceRequest,
+        config: EventSourceConfig,
+    ) -> Result<Self, EventSourceError> {
+        let target = Arc::new(parse_request(request.into_event_source_request()?)?);
         let decoder = Decoder::with_limits(config.decoder_limits);
         let reconnect = Reconnect::new(
             ReconnectConfig::default()
@@ -453,15 +580,11 @@ impl<N: Net + Default> EventSource<N> {
             state: State::Closed,
             reconnect,
             pending_error: None,
+            response: None,
             buf: Vec::new(),
         };
-        match source.open().await? {
-            Opened::NoContent => {}
-            Opened::Stream(stream, body, leftover) => {
-                source.state = State::Open { stream, body };
-                source.handle_body(&leftover);
-            }
-        }
+        let opened = source.open().await?;
+        source.opened(opened);
         Ok(source)
     }
 
@@ -492,26 +615,43 @@ impl<N: Net + Default> EventSource<N> {
                     self.state = State::Connecting(self.open());
                 }
                 State::Connecting(future) => match ready!(future.as_mut().poll(cx)) {
-                    Ok(Opened::NoContent) => self.state = State::Closed,
-                    Ok(Opened::Stream(stream, body, leftover)) => {
+                    Ok(opened) => {
                         self.reconnect.handle_reconnected();
-                        self.state = State::Open { stream, body };
-                        self.handle_body(&leftover);
+                        self.opened(opened);
                     }
                     Err(error) if error.is_retryable() => {
-                        let now = N::default().now();
-                        match self.reconnect.handle_failure(now, self.decoder.retry()) {
+                        let rt = N::default();
+                        let mut random = [0u8; 8];
+                        if self.config.backoff {
+                            rt.fill_random(&mut random);
+                        }
+                        let retry = self.reconnect.handle_failure_with_jitter(
+                            rt.now(),
+                            self.decoder.retry(),
+                            u64::from_le_bytes(random),
+                        );
+                        match retry {
                             Retry::At(at) => self.wait_until(at),
                             _ => self.fail(error),
                         }
                     }
                     Err(error) => self.fail(error),
                 },
-                State::Open { stream, .. } => {
+                State::Open { stream, idle, .. } => {
+                    if let Some(sleep) = idle {
+                        if sleep.as_mut().poll(cx).is_ready() {
+                            let silent = self.config.idle_timeout.unwrap_or_default();
+                            self.stream_ended(Some(EventSourceError::Idle(silent)));
+                            continue;
+                        }
+                    }
                     let mut buf = std::mem::take(&mut self.buf);
                     buf.resize(self.config.read_buffer_size.max(1), 0);
                     let result = Pin::new(stream).poll_read(cx, &mut buf);
                     let pending = result.is_pending();
+                    if !pending {
+                        self.rearm_idle();
+                    }
                     match result {
                         Poll::Pending => {}
                         Poll::Ready(Ok(0)) => self.stream_ended(None),
@@ -541,6 +681,13 @@ impl<N: Net + Default> EventSource<N> {
         self.reconnect.delay(self.decoder.retry())
     }
 
+    /// The head (status, headers) of the latest successful response: the
+    /// first connection's, then each reconnection's. `None` only for a
+    /// client whose first response was a 204.
+    pub fn response(&self) -> Option<&Response<()>> {
+        self.response.as_ref()
+    }
+
     /// How many times the client has reconnected successfully.
     pub fn reconnects(&self) -> u64 {
         self.reconnect.reconnects()
@@ -561,7 +708,7 @@ impl<N: Net + Default> EventSource<N> {
 
     /// The future of one request with the current last event id. It owns
     /// what it needs, so a reconnection survives a dropped `next()`.
-    fn open(&self) -> OpenFuture<N::Stream> {
+    fn open(&self) -> OpenFuture<Stream<N>> {
         let target = Arc::clone(&self.target);
         let config = Arc::clone(&self.config);
         let request = encode_request(&target, &config, self.decoder.last_event_id());
@@ -572,6 +719,33 @@ impl<N: Net + Default> EventSource<N> {
                 .await
                 .map_err(|_| EventSourceError::Timeout)?
         })
+    }
+
+    /// A request succeeded: read its stream, or stop on 204.
+    fn opened(&mut self, opened: Opened<Stream<N>>) {
+        match opened {
+            Opened::NoContent => self.state = State::Closed,
+            Opened::Stream(stream, body, response, leftover) => {
+                self.response = Some(response);
+                self.state = State::Open {
+                    stream,
+                    body,
+                    idle: None,
+                };
+                self.rearm_idle();
+                self.handle_body(&leftover);
+            }
+        }
+    }
+
+    /// Starts the idle timer again (bytes arrived, or the stream opened).
+    fn rearm_idle(&mut self) {
+        if let (State::Open { idle, .. }, Some(timeout)) =
+            (&mut self.state, self.config.idle_timeout)
+        {
+            let rt = N::default();
+            *idle = Some(Box::pin(rt.sleep_until(rt.now() + timeout)));
+        }
     }
 
     /// Feeds body bytes to the decoder; ends the stream at the end of the
@@ -625,14 +799,27 @@ impl<N: Net + Default> futures_core::Stream for EventSource<N> {
     }
 }
 
-/// The request head: `GET`, the extra headers, then the client's own.
+/// The request: the method, the configuration's headers, the request's,
+/// then the client's own; the body with its `Content-Length`.
 fn encode_request(target: &Target, config: &EventSourceConfig, last_event_id: &str) -> Vec<u8> {
     let mut request = Request::new(());
-    *request.method_mut() = Method::GET;
+    *request.method_mut() = target.method.clone();
     // `resource` came out of a parsed `Uri`, so it parses again; `/` if not.
     *request.uri_mut() = Uri::try_from(target.resource.as_str()).unwrap_or_default();
     let headers = request.headers_mut();
     headers.clone_from(&config.headers);
+    let mut last_name = None;
+    for (name, value) in &target.headers {
+        // A name the request sets replaces the configuration's.
+        if last_name.as_ref() != Some(name) {
+            headers.remove(name);
+            last_name = Some(name.clone());
+        }
+        headers.append(name, value.clone());
+    }
+    if !target.body.is_empty() || target.method == Method::POST || target.method == Method::PUT {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(target.body.len()));
+    }
     // The authority came out of a parsed `Uri` too: it is a valid value.
     if let Ok(host) = HeaderValue::from_str(&target.authority) {
         headers.insert(HOST, host);
@@ -643,18 +830,29 @@ fn encode_request(target: &Target, config: &EventSourceConfig, last_event_id: &s
     if let Some(id) = Reconnect::last_event_id_header(last_event_id) {
         headers.insert(LAST_EVENT_ID, id);
     }
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(256 + target.body.len());
     encode_request_head(&request, &mut out);
+    out.extend_from_slice(&target.body);
     out
 }
 
 /// Connects, sends `request`, reads and checks the response head.
-async fn open_stream<N: Net>(
+async fn open_stream<N: Net + Default>(
     target: Arc<Target>,
     config: Arc<EventSourceConfig>,
     request: Vec<u8>,
-) -> Result<Opened<N::Stream>, EventSourceError> {
-    let mut stream = N::connect(&target.host, target.port).await?;
+) -> Result<Opened<Stream<N>>, EventSourceError> {
+    let dial = Dial {
+        host: &target.host,
+        port: target.port,
+        tls: target.tls,
+        proxy: config.proxy.as_ref(),
+        #[cfg(feature = "_tls")]
+        tls_config: config.tls.as_ref(),
+        // The caller bounds the whole request by the same timeout.
+        timeout: config.connect_timeout,
+    };
+    let (mut stream, _) = dial.connect::<N>().await?;
     write_all(&mut stream, &request).await?;
     let mut reader = HeadReader::new(config.head_limits.clone());
     let mut buf = Vec::with_capacity(1024);
@@ -664,7 +862,7 @@ async fn open_stream<N: Net>(
             // `n <= buf.len()` and `split_off` cannot panic.
             let leftover = buf.split_off(n);
             return Ok(match check_response(&response)? {
-                Some(body) => Opened::Stream(stream, body, leftover),
+                Some(body) => Opened::Stream(stream, body, response, leftover),
                 None => Opened::NoContent,
             });
         }

@@ -35,11 +35,14 @@ fn parses_http_urls() {
 }
 
 #[test]
-fn refuses_other_urls() {
-    assert!(matches!(
-        parse_url("https://example.com/events"),
-        Err(EventSourceError::TlsUnsupported)
-    ));
+fn parses_https_and_refuses_other_urls() {
+    let t = parse_url("https://example.com/events").unwrap();
+    assert_eq!(
+        (t.tls, t.port, t.authority.as_str()),
+        (true, 443, "example.com")
+    );
+    let t = parse_url("https://example.com:8443/").unwrap();
+    assert_eq!((t.port, t.authority.as_str()), (8443, "example.com:8443"));
     for url in [
         "ws://example.com/",
         "/events",
@@ -232,4 +235,35 @@ fn converts_to_the_crate_error() {
         error.to_string(),
         "the server answered 404 Not Found instead of 200"
     );
+}
+
+#[test]
+fn request_with_method_headers_and_body() {
+    let request = Request::post("http://127.0.0.1:8080/v1/chat")
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer from-request")
+        .body(r#"{"stream":true}"#)
+        .unwrap();
+    let target = parse_request(request.into_event_source_request().unwrap()).unwrap();
+    let config = EventSourceConfig::default().header(
+        HeaderName::from_static("authorization"),
+        HeaderValue::from_static("Bearer from-config"),
+    );
+    let text = String::from_utf8(encode_request(&target, &config, "9")).unwrap();
+    assert!(text.starts_with("POST /v1/chat HTTP/1.1\r\n"), "{text}");
+    assert!(
+        text.contains("authorization: Bearer from-request\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("from-config"), "{text}");
+    assert!(
+        text.contains("content-type: application/json\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("content-length: 15\r\n"), "{text}");
+    assert!(text.contains("last-event-id: 9\r\n"), "{text}");
+    assert!(text.ends_with("\r\n\r\n{\"stream\":true}"), "{text}");
+    // A GET has no body and no Content-Length.
+    let get = request_text(&EventSourceConfig::default(), "");
+    assert!(!get.contains("content-length"), "{get}");
 }

@@ -34,9 +34,14 @@
 //!
 //! [futures-rustls]: https://docs.rs/futures-rustls
 
+pub mod client;
+
 use std::sync::Arc;
 
+pub use client::{ALPN_HTTP_1_1, client_config, default_client_config};
 pub use rustls;
+
+pub use crate::tls_error::{TlsError, TlsErrorKind};
 use rustls::crypto::CryptoProvider;
 
 /// The crypto provider tidings builds its TLS configurations with: aws-lc-rs
