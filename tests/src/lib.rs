@@ -9,7 +9,8 @@
 //!   bytes over the runtime's own TCP stream.
 //! - [`sleep`] and [`timeout`] use the runtime's timer; every test body is
 //!   bounded by [`TEST_TIMEOUT`] so a hang fails instead of blocking CI.
-//! - [`certs`] makes test certificates (a CA and leaves it signs).
+//! - [`certs`] makes test certificates (a CA and leaves it signs);
+//!   [`tls_server`] serves a router over TLS with one of them.
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -21,6 +22,7 @@
 pub mod certs;
 mod counting_alloc;
 mod log_capture;
+pub mod tls_server;
 
 pub use counting_alloc::CountingAllocator;
 pub use log_capture::{capture_logs, logged_events};

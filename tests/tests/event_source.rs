@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use futures_util::io::{AsyncReadExt, AsyncWriteExt};
 use tidings_framework::event_source::{EventSource, EventSourceConfig, EventSourceError};
-use tidings_framework::http::{HeaderName, HeaderValue};
+use tidings_framework::http::{HeaderName, HeaderValue, Request};
 use tidings_framework::sse::DecodedEvent;
 use tidings_tests::channel::{Receiver, unbounded};
 use tidings_tests::{TestRuntime, all_runtimes, has_header, sleep, timeout};
@@ -35,7 +35,8 @@ impl Reply {
 const SSE_HEAD: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
 
 /// Serves `replies` in order, one per connection, then stops listening (at
-/// once, or after 5 s without a connection). Sends each request head, and
+/// once, or after 5 s without a connection). Sends each request head (with
+/// its body, if any), and
 /// `"EOF"` when a held connection is closed by the client, to the receiver.
 /// Returns the base URL (`http://127.0.0.1:PORT`).
 async fn serve<N: TestRuntime>(replies: Vec<Reply>) -> (String, Receiver<String>) {
@@ -57,7 +58,22 @@ async fn serve<N: TestRuntime>(replies: Vec<Reply>) -> (String, Receiver<String>
                     _ => return,
                 }
             }
-            let _ = tx.try_send(String::from_utf8(head).expect("a UTF-8 request head"));
+            // A request body (`Content-Length`) follows the head in the report.
+            let text = String::from_utf8(head.clone()).expect("a UTF-8 request head");
+            let length = text
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|n| n.trim().parse::<usize>().expect("a length"))
+                })
+                .unwrap_or(0);
+            let mut body = vec![0u8; length];
+            if stream.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            head.extend_from_slice(&body);
+            let _ = tx.try_send(String::from_utf8(head).expect("a UTF-8 request"));
             for (i, piece) in reply.pieces.iter().enumerate() {
                 if i > 0 {
                     sleep::<N>(Duration::from_millis(15)).await;
@@ -444,7 +460,94 @@ async fn close_and_stream<N: TestRuntime>() {
     assert_eq!(events, [event("message", "a", ""), event("b", "b", "")]);
 }
 
+/// A `POST` with a JSON body and headers, as LLM streaming APIs take it;
+/// the response head (status, headers) is readable; a reconnection sends
+/// the same request again, with `Last-Event-ID`.
+async fn post_request_with_body_and_response_head<N: TestRuntime>() {
+    let (url, heads) = serve::<N>(vec![
+        Reply::close(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Request-Id: r1\r\n\r\n",
+            b"retry: 20\nid: 5\ndata: {\"token\":\"Hel\"}\n\n",
+        ),
+        Reply::close(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nX-Request-Id: r2\r\n\r\n",
+            b"data: [DONE]\n\n",
+        ),
+    ])
+    .await;
+    let body = r#"{"model":"m","stream":true}"#;
+    let request = Request::post(format!("{url}/v1/chat"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer sk-test")
+        .body(body)
+        .unwrap();
+    let config = EventSourceConfig::default().max_retries(Some(0));
+    let mut source = EventSource::<N>::connect(request, config.max_retries(Some(1)))
+        .await
+        .expect("connect");
+    let response = source.response().expect("a response head");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "r1");
+    assert_eq!(next_event(&mut source).await.data, r#"{"token":"Hel"}"#);
+    assert_eq!(next_event(&mut source).await.data, "[DONE]");
+    assert_eq!(source.response().unwrap().headers()["x-request-id"], "r2");
+    for (i, sent) in [head(&heads).await, head(&heads).await].iter().enumerate() {
+        assert!(sent.starts_with("POST /v1/chat HTTP/1.1\r\n"), "{sent}");
+        assert!(
+            has_header(sent, "content-type", "application/json"),
+            "{sent}"
+        );
+        assert!(
+            has_header(sent, "authorization", "Bearer sk-test"),
+            "{sent}"
+        );
+        assert!(
+            has_header(sent, "content-length", &body.len().to_string()),
+            "{sent}"
+        );
+        assert!(has_header(sent, "accept", "text/event-stream"), "{sent}");
+        assert!(sent.ends_with(&format!("\r\n\r\n{body}")), "{sent}");
+        assert_eq!(has_header(sent, "last-event-id", "5"), i == 1, "{sent}");
+    }
+}
+
+/// A stream that goes silent longer than the idle timeout is dropped and
+/// reconnected.
+async fn idle_timeout_reconnects<N: TestRuntime>() {
+    let (url, heads) = serve::<N>(vec![
+        Reply {
+            pieces: vec![
+                SSE_HEAD.as_bytes().to_vec(),
+                b"retry: 10\nid: 1\ndata: a\n\n".to_vec(),
+            ],
+            hold: true,
+        },
+        Reply::close(SSE_HEAD, b"data: b\n\n"),
+    ])
+    .await;
+    let config = EventSourceConfig::default()
+        .idle_timeout(Some(Duration::from_millis(300)))
+        .max_retries(Some(1));
+    let mut source = EventSource::<N>::connect(&url, config)
+        .await
+        .expect("connect");
+    assert_eq!(next_event(&mut source).await.data, "a");
+    let silent_from = Instant::now();
+    assert_eq!(next_event(&mut source).await.data, "b");
+    let waited = silent_from.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+        "reconnected after {waited:?}, expected the 300 ms idle timeout"
+    );
+    assert_eq!(source.reconnects(), 1);
+    head(&heads).await;
+    // The silent connection was closed by the client.
+    assert_eq!(head(&heads).await, "EOF");
+}
+
 all_runtimes!(
+    post_request_with_body_and_response_head,
+    idle_timeout_reconnects,
     yields_events_and_sends_eventsource_headers,
     reconnects_with_last_event_id_after_retry_delay,
     no_content_stops,

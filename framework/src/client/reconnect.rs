@@ -178,7 +178,7 @@ impl<N: Net + Default> Reconnecting<N> {
         config: ReconnectingConfig,
     ) -> Result<Self, Error> {
         let request = request.into_client_request()?;
-        let connection = connect::<N>(request.clone(), config.client.clone()).await?;
+        let connection = Box::pin(connect::<N>(request.clone(), config.client.clone())).await?;
         Ok(Reconnecting {
             request,
             config,
@@ -224,7 +224,9 @@ impl<N: Net + Default> Reconnecting<N> {
         loop {
             match self.connection.read().await {
                 Ok(message) => return Ok(message),
-                Err(error) => self.reconnect(error).await?,
+                // Boxed: the dialing and handshake futures are large, and
+                // `read` is awaited in loops on small stacks.
+                Err(error) => Box::pin(self.reconnect(error)).await?,
             }
         }
     }
