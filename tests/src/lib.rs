@@ -11,6 +11,7 @@
 //!   bounded by [`TEST_TIMEOUT`] so a hang fails instead of blocking CI.
 //! - [`certs`] makes test certificates (a CA and leaves it signs);
 //!   [`tls_server`] serves a router over TLS with one of them.
+//! - [`proxies`] starts real HTTP and SOCKS5 proxies (tinyproxy, danted).
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -22,6 +23,7 @@
 pub mod certs;
 mod counting_alloc;
 mod log_capture;
+pub mod proxies;
 pub mod tls_server;
 
 pub use counting_alloc::CountingAllocator;
