@@ -2,12 +2,14 @@
 //! run points it at a Python `websockets` server): text, binary, empty,
 //! large and fragmented messages, a ping, and the close handshake.
 //!
-//! `cargo run --release -p tidings-tokio --example client_check -- URL`
-//! Prints one PASS/FAIL line per check; exits 0 only if all passed.
+//! `cargo run --release -p tidings-tokio --example client_check -- URL [--ca CA.pem]`
+//! Prints one PASS/FAIL line per check; exits 0 only if all passed. For a
+//! `wss://` URL, `--ca` names the PEM file of the CA to trust (instead of
+//! the default roots), e.g. the test CA the interop server writes.
 
 use std::process::ExitCode;
 
-use tidings_tokio::{ClientConfig, CloseCode, Connection, Message, connect_with, ws};
+use tidings_tokio::{ClientConfig, CloseCode, Connection, Message, connect_with, tls, ws};
 
 async fn echo_matches(conn: &Connection, sent: Message) -> Result<String, String> {
     conn.write_message(&sent)
@@ -25,15 +27,44 @@ async fn echo_matches(conn: &Connection, sent: Message) -> Result<String, String
     }
 }
 
+/// A TLS client configuration trusting the certificates of the PEM file
+/// at `path` only.
+fn trusting(path: &str) -> Result<std::sync::Arc<tls::rustls::ClientConfig>, String> {
+    use tls::rustls::pki_types::CertificateDer;
+    use tls::rustls::pki_types::pem::PemObject;
+
+    let mut roots = tls::rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| e.to_string())? {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(tls::client_config(roots))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Some(url) = std::env::args().nth(1) else {
-        eprintln!("usage: client_check URL");
-        return ExitCode::FAILURE;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (url, ca) = match args.as_slice() {
+        [url] => (url.clone(), None),
+        [url, flag, ca] if flag == "--ca" => (url.clone(), Some(ca.clone())),
+        _ => {
+            eprintln!("usage: client_check URL [--ca CA.pem]");
+            return ExitCode::FAILURE;
+        }
     };
     // Messages over 16 KiB go out in 16 KiB fragments.
-    let config = ClientConfig::default()
+    let mut config = ClientConfig::default()
         .websocket(ws::Config::default().max_outgoing_frame_size(Some(16 << 10)));
+    if let Some(path) = ca {
+        match trusting(&path) {
+            Ok(tls) => config = config.tls(tls),
+            Err(error) => {
+                println!("FAIL reading the CA {path}: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let conn = match connect_with(&url, config).await {
         Ok(conn) => conn,
         Err(error) => {

@@ -5,13 +5,14 @@
 #     bash tests/interop/run.sh
 #
 # 1. Installs the peers into .interop/ (gitignored) unless already there:
-#    Python `websockets` 17.x in .interop/venv, Node `ws` 8.x in
+#    Python `websockets` 17.x (and trustme 1.x) in .interop/venv, Node `ws` 8.x in
 #    .interop/node_modules.
 # 2. Builds the `echo` example of tidings-tokio, -async-std and -smol
 #    (release), starts each on its own port (9011, 9012, 9013), runs
 #    check_python.py and check_node.js against each, stops them by PID.
 # 3. Client direction: starts echo_server.py (Python websockets) and runs the
-#    `client_check` example of tidings-tokio against it, if that example exists.
+#    `client_check` example of tidings-tokio against it, if that example exists;
+#    then the same over wss:// (echo_server.py --tls, certificates by trustme).
 #
 # Exits non-zero if any check failed. Environment (optional):
 #   SERVER_CRATES        crates whose echo is tested (default all three)
@@ -37,13 +38,14 @@ trap stop_all EXIT
 mkdir -p "$WORK"
 
 install_peers() {
-    if "$PY" -c 'import websockets, sys; sys.exit(0 if websockets.__version__.startswith("17.") else 1)' 2>/dev/null; then
-        log "python websockets $("$PY" -c 'import websockets; print(websockets.__version__)') already in $INTEROP_DIR/venv"
+    if "$PY" -c 'import websockets, trustme, sys; sys.exit(0 if websockets.__version__.startswith("17.") else 1)' 2>/dev/null; then
+        log "python websockets $("$PY" -c 'import websockets; print(websockets.__version__)') and trustme already in $INTEROP_DIR/venv"
     else
-        log "installing python websockets 17.x into $INTEROP_DIR/venv"
+        # trustme: the test CA and certificate of the wss:// echo server.
+        log "installing python websockets 17.x and trustme 1.x into $INTEROP_DIR/venv"
         rm -rf "$INTEROP_DIR/venv"
         python3 -m venv "$INTEROP_DIR/venv"
-        "$PY" -m pip install --quiet 'websockets>=17,<18'
+        "$PY" -m pip install --quiet 'websockets>=17,<18' 'trustme>=1,<2'
     fi
     if [[ -f $INTEROP_DIR/node_modules/ws/package.json ]] &&
         node -e 'process.exit(require(process.argv[1]).version.startsWith("8.") ? 0 : 1)' \
@@ -107,6 +109,17 @@ if [[ -f $ROOT/runtime-tokio/examples/client_check.rs ]]; then
     cargo build --release -p tidings-tokio --example client_check
     run_check "tidings-tokio client_check -> python websockets echo" \
         cargo run --release -p tidings-tokio --example client_check -- "ws://127.0.0.1:$port"
+    stop_pid "$BG_PID"
+    # The same over wss://: the server's CA (made by trustme) is the only
+    # root the client trusts.
+    port=$((port + 1))
+    require_port_free "$port"
+    ca="$WORK/python-echo-ca.pem"
+    rm -f "$ca"
+    start_bg "$WORK/python-echo-server-tls.log" "$PY" "$HERE/echo_server.py" "127.0.0.1:$port" --tls "$ca"
+    wait_for_line "$BG_PID" "$WORK/python-echo-server-tls.log" "listening on"
+    run_check "tidings-tokio client_check -> python websockets echo over wss" \
+        cargo run --release -p tidings-tokio --example client_check -- "wss://localhost:$port" --ca "$ca"
     stop_pid "$BG_PID"
 else
     loud "SKIPPED: tidings client vs Python websockets server: no runtime-tokio/examples/client_check.rs yet"
