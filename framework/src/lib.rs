@@ -15,8 +15,9 @@
 //! | [`connection`] | the async [`Connection`] handle: read, write, JSON, close, values |
 //! | [`server`] | [`Router`](server::Router), [`Context`](server::Context), config, the per-connection task, shutdown |
 //! | [`hub`] | the streaming manager: connection registry, rooms, filtered encode-once broadcast, slow-consumer policy, statistics |
-//! | [`client`] | the WebSocket client handshake over a connected stream |
-//! | [`event_source`] | the Server-Sent Events client: connect, yield events, reconnect with `Last-Event-ID` |
+//! | [`client`] | the WebSocket client: `connect` a URL or an `http::Request` (`ws://`, `wss://`), the handshake over a connected stream, [`Reconnecting`](client::Reconnecting) with backoff |
+//! | [`event_source`] | the Server-Sent Events client: `GET` or any request with a body (`http://`, `https://`), yield events, reconnect with `Last-Event-ID` and backoff, idle timeout |
+//! | [`dial`] | how the clients reach a server: TCP, HTTP `CONNECT` / SOCKS5 proxies ([`ProxyConfig`](dial::ProxyConfig)), TLS; [`TlsError`](dial::TlsError) names certificate problems |
 //! | `testing` | test helpers: an app on an ephemeral port, WebSocket and SSE test clients (feature `testing`) |
 //! | [`porting`] | Porting from Forge: each Forge streaming API beside its tidings counterpart |
 //!
@@ -28,6 +29,7 @@
 //! ```text
 //! testing                                  test helpers
 //! client, event_source                     the WebSocket and SSE clients
+//! dial (proxy, stream), tls::client        TCP, proxy tunnels, TLS for the clients
 //! server::serve, server::asyncapi          one socket's life; the AsyncAPI document
 //! server::router                           routes and their options
 //! server::sse, server::middleware          serving an SSE route; before/after hooks
@@ -38,6 +40,7 @@
 //! hub::{stats, compression}                statistics; shared deflate
 //! protocol, user_code, deque, write_queue, leaf helpers
 //! io_util, signal, timer, runtime, error
+//! tls_error, dial::{failure, proxy_error}  the clients' TLS and proxy errors
 //! ```
 //!
 //! The hub talks to connections through a trait it owns (a WebSocket
@@ -67,8 +70,8 @@
 //! | `deflate` | on | permessage-deflate (RFC 7692): compressed WebSocket messages (forwarded to `tidings-core`; without it the settings stay but the extension is never negotiated, and flate2 is not built) |
 //! | `ring` | on | TLS (module `tls`: `wss://`, `https://`, server and clients) with rustls and the *ring* crypto provider |
 //! | `aws-lc-rs` | off | TLS with the aws-lc-rs crypto provider (chosen over *ring* when both are on) |
-//! | `webpki-roots` | on | client trust roots: Mozilla's root program, compiled in |
-//! | `native-roots` | off | client trust roots: the operating system's store, read at run time |
+//! | `webpki-roots` | on | client trust roots: Mozilla's root program, compiled in (the same on every machine, nothing needed from the OS) |
+//! | `native-roots` | off | client trust roots: the operating system's store, read at run time; with `webpki-roots` too, the union of both; with neither, the clients need a `rustls::ClientConfig` (see the `tls::client` module) |
 //! | `testing` | off | the `testing` module: an app on an ephemeral port, WebSocket and SSE test clients; enable it in `[dev-dependencies]` |
 #![warn(missing_docs)]
 // No unsafe code (the policy of every tidings crate: unsafe only where a

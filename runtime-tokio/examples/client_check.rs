@@ -9,7 +9,9 @@
 
 use std::process::ExitCode;
 
-use tidings_tokio::{ClientConfig, CloseCode, Connection, Message, connect_with, tls, ws};
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+use tidings_tokio::tls;
+use tidings_tokio::{ClientConfig, CloseCode, Connection, Message, connect_with, ws};
 
 async fn echo_matches(conn: &Connection, sent: Message) -> Result<String, String> {
     conn.write_message(&sent)
@@ -29,6 +31,7 @@ async fn echo_matches(conn: &Connection, sent: Message) -> Result<String, String
 
 /// A TLS client configuration trusting the certificates of the PEM file
 /// at `path` only.
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 fn trusting(path: &str) -> Result<std::sync::Arc<tls::rustls::ClientConfig>, String> {
     use tls::rustls::pki_types::CertificateDer;
     use tls::rustls::pki_types::pem::PemObject;
@@ -54,15 +57,22 @@ async fn main() -> ExitCode {
         }
     };
     // Messages over 16 KiB go out in 16 KiB fragments.
+    #[cfg_attr(not(any(feature = "ring", feature = "aws-lc-rs")), allow(unused_mut))]
     let mut config = ClientConfig::default()
         .websocket(ws::Config::default().max_outgoing_frame_size(Some(16 << 10)));
     if let Some(path) = ca {
+        #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
         match trusting(&path) {
             Ok(tls) => config = config.tls(tls),
             Err(error) => {
                 println!("FAIL reading the CA {path}: {error}");
                 return ExitCode::FAILURE;
             }
+        }
+        #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+        {
+            println!("FAIL --ca {path}: this build has no TLS (features ring, aws-lc-rs)");
+            return ExitCode::FAILURE;
         }
     }
     let conn = match connect_with(&url, config).await {

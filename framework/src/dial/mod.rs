@@ -1,6 +1,6 @@
 //! How the clients reach a server: TCP, then a proxy tunnel if configured
 //! ([`ProxyConfig`]), then TLS for `wss://` and `https://` (with the
-//! features `ring` or `aws-lc-rs`; see [`tls`](crate::tls)). The WebSocket
+//! features `ring` or `aws-lc-rs`; see the `tls` module). The WebSocket
 //! client and the [`EventSource`](crate::event_source::EventSource) share
 //! this path, bounded as a whole by their `connect_timeout`.
 //!
