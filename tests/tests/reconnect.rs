@@ -4,12 +4,14 @@
 //! 4000-4999 by default), `max_attempts` once the server is gone.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tidings_framework::client::{Reconnecting, ReconnectingConfig, StopRule};
+use tidings_framework::client::{IntoClientRequest, Reconnecting, ReconnectingConfig, StopRule};
 use tidings_framework::close::CloseCode;
-use tidings_framework::server::Context;
+use tidings_framework::handshake::ClientHandshakeError;
+use tidings_framework::http::{HeaderValue, header};
+use tidings_framework::server::{Authenticator, Context, RouteOptions};
 use tidings_tests::{
     Connection, Error, Message, Router, ServerConfig, TestRuntime, all_runtimes, expect_closed,
     start_server, timeout,
@@ -142,7 +144,72 @@ async fn a_local_close_is_not_reconnected<N: TestRuntime>() {
     assert_eq!(client.reconnects(), 1);
 }
 
+/// A server that lets a bearer token in while `open` is set; each
+/// connection is greeted and closed with 1012 at once.
+fn gated(open: Arc<AtomicBool>) -> Router {
+    Router::new()
+        .authenticator(
+            "bearer",
+            Authenticator::bearer(move |token| {
+                (open.load(Ordering::SeqCst) && token == "t1").then_some(())
+            }),
+        )
+        .websocket_with(
+            "/ws",
+            |_ctx: Context, conn: Connection| async move {
+                conn.write("hi").await?;
+                conn.close_with(CloseCode::from(1012), "restart").await
+            },
+            RouteOptions::new().auth("bearer"),
+        )
+}
+
+/// The request's headers (the token) go with every reconnection; once the
+/// server refuses them with 401, the client stops instead of retrying
+/// (a default stop rule), or retries up to `max_attempts` without rules.
+async fn stops_when_the_handshake_is_refused<N: TestRuntime>() {
+    let open = Arc::new(AtomicBool::new(true));
+    let server = start_server::<N>(gated(open.clone()), ServerConfig::default()).await;
+    let request = || {
+        let mut request = server.url("/ws").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t1"));
+        request
+    };
+    let mut client = Reconnecting::<N>::connect(request(), fast())
+        .await
+        .expect("first connection");
+    assert_eq!(text(&mut client).await, "hi");
+    // Closed with 1012: reconnected with the same token.
+    assert_eq!(text(&mut client).await, "hi");
+    assert_eq!(client.reconnects(), 1);
+    open.store(false, Ordering::SeqCst);
+    let result = timeout::<N, _>(Duration::from_secs(5), client.read())
+        .await
+        .expect("the client stops at once");
+    let Err(Error::Handshake(ClientHandshakeError::UnexpectedStatus { status })) = result else {
+        panic!("expected the refused handshake, got {result:?}")
+    };
+    assert_eq!(status, 401);
+    assert_eq!(client.reconnects(), 1);
+
+    // Without stop rules the refusal is retried, up to `max_attempts`.
+    open.store(true, Ordering::SeqCst);
+    let config = fast().no_stop_rules().max_attempts(Some(3));
+    let mut client = Reconnecting::<N>::connect(request(), config)
+        .await
+        .expect("connect");
+    assert_eq!(text(&mut client).await, "hi");
+    open.store(false, Ordering::SeqCst);
+    let result = timeout::<N, _>(Duration::from_secs(5), client.read())
+        .await
+        .expect("the client gives up within 5 s");
+    assert!(matches!(result, Err(Error::Handshake(_))), "{result:?}");
+}
+
 all_runtimes!(
+    stops_when_the_handshake_is_refused,
     reconnects_and_runs_the_hook,
     stops_on_an_application_close_code,
     gives_up_after_max_attempts_when_the_server_is_gone,

@@ -215,6 +215,10 @@ impl<N: Net + Default> Reconnecting<N> {
 
     /// The next message, reconnecting as often as needed.
     ///
+    /// Cancel-safe for messages (none is lost when the future is dropped);
+    /// a reconnection in progress is abandoned and starts over, from the
+    /// first backoff step, at the next call.
+    ///
     /// # Errors
     /// The error that ended the client: a stop rule matched, a local close,
     /// an error that cannot heal, or

@@ -197,6 +197,30 @@ mod tests {
         assert_eq!(describe("h", &alert).kind(), TlsErrorKind::Handshake);
     }
 
+    #[cfg(any(feature = "webpki-roots", feature = "native-roots"))]
+    #[test]
+    fn the_default_configuration_has_roots_and_offers_http_1_1() {
+        let config = default_client_config().expect("roots from the enabled features");
+        assert_eq!(config.alpn_protocols, [ALPN_HTTP_1_1.to_vec()]);
+        // Cached: the same configuration each time.
+        assert!(Arc::ptr_eq(&config, &default_client_config().unwrap()));
+    }
+
+    /// Run with `--no-default-features --features ring`.
+    #[cfg(not(any(feature = "webpki-roots", feature = "native-roots")))]
+    #[test]
+    fn without_a_roots_feature_the_default_configuration_says_so() {
+        let error = default_client_config()
+            .unwrap_err()
+            .with_host("example.com");
+        assert_eq!(error.kind(), TlsErrorKind::NoTrustRoots);
+        let text = error.to_string();
+        assert!(
+            text.contains("example.com") && text.contains("`webpki-roots`"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn an_io_error_without_rustls_inside_stays_io() {
         let error = io::Error::from(io::ErrorKind::ConnectionReset);
