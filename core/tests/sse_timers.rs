@@ -229,3 +229,34 @@ fn a_delay_beyond_instant_waits_as_long_as_it_can() {
     };
     assert!(at > t.at(1 << 40));
 }
+
+#[test]
+fn backoff_grows_from_the_retry_delay_and_stops_at_the_maximum() {
+    let t = clock();
+    let mut p = Reconnect::new(ReconnectConfig::default().max_delay(20 * SECOND));
+    let retry = Some(2 * SECOND);
+    // The largest draw: the ceiling, 2 s × 2ⁿ, capped at 20 s.
+    let ceilings: Vec<Retry> = (0..5)
+        .map(|_| p.handle_failure_with_jitter(t.at(0), retry, u64::MAX))
+        .collect();
+    let expected: Vec<Retry> = [4, 8, 16, 20, 20].map(|s| Retry::At(t.at(s))).to_vec();
+    assert_eq!(ceilings, expected);
+    // The smallest draw: never below the server's `retry:`.
+    assert_eq!(
+        p.handle_failure_with_jitter(t.at(0), retry, 0),
+        Retry::At(t.at(2))
+    );
+    // A middle draw lands in between.
+    let Retry::At(at) = p.handle_failure_with_jitter(t.at(0), retry, u64::MAX / 2) else {
+        panic!("expected a reconnection")
+    };
+    assert!(at > t.at(2) && at < t.at(20), "{:?}", at - t.at(0));
+    // A stream that ended cleanly still waits exactly `retry:`, and a
+    // success restarts the backoff.
+    p.handle_reconnected();
+    assert_eq!(p.handle_stream_end(t.at(0), retry), Retry::At(t.at(2)));
+    assert_eq!(
+        p.handle_failure_with_jitter(t.at(0), retry, u64::MAX),
+        Retry::At(t.at(4))
+    );
+}

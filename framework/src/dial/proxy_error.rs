@@ -31,7 +31,7 @@ pub enum ProxyError {
         error: HeadError,
     },
     /// The SOCKS5 handshake failed.
-    #[error("SOCKS5 proxy {proxy}: {error}")]
+    #[error("proxy {proxy}: {error}")]
     Socks5 {
         /// The proxy's `host:port`.
         proxy: String,
