@@ -49,7 +49,9 @@ pub struct ClientConfig {
     /// Protocol limits and timers (keep-alive pings are off by default for
     /// clients: the server usually pings).
     pub websocket: ws::Config,
-    /// Subprotocols to offer, in order of preference.
+    /// Subprotocols to offer, in order of preference, unless the request
+    /// given to [`connect`] has its own `Sec-WebSocket-Protocol` header
+    /// (which then wins).
     pub subprotocols: Vec<String>,
     /// Time allowed to reach the server: TCP connect, the proxy tunnel and
     /// the TLS handshake together. Default 10 s.
@@ -74,8 +76,9 @@ pub struct ClientConfig {
     pub write_buffer_size: usize,
     /// Received message bytes queued before reading pauses. Default 1 MiB.
     pub read_queue_size: usize,
-    /// Extra request headers (`Authorization`, `Cookie`, `Origin`, …); the
-    /// handshake's own headers are refused when connecting
+    /// Extra request headers (`Authorization`, `Cookie`, `Origin`, …), sent
+    /// before those of the request given to [`connect`]; the handshake's
+    /// own headers are refused when connecting
     /// ([`ClientConfigError::ReservedHeader`]).
     pub headers: http::HeaderMap,
 }
