@@ -286,6 +286,27 @@ mod tests {
         assert!(Socks5::new("h", 1, Some(("", "p"))).is_err());
     }
 
+    proptest::proptest! {
+        /// Hostile replies never panic, a request for more bytes always
+        /// asks for more than were given, and `Done` never claims more
+        /// than the input.
+        #[test]
+        fn any_reply_is_handled(
+            auth in proptest::bool::ANY,
+            replies in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 1..4),
+        ) {
+            let credentials = auth.then_some(("user", "password"));
+            let mut socks = Socks5::new("example.com", 443, credentials).unwrap();
+            for reply in &replies {
+                match socks.handle(reply) {
+                    Ok(Step::NeedMore(n)) => proptest::prop_assert!(n > reply.len()),
+                    Ok(Step::Done(n)) => proptest::prop_assert!(n <= reply.len()),
+                    Ok(Step::Send(_)) | Err(_) => {}
+                }
+            }
+        }
+    }
+
     #[test]
     fn ipv6_targets_go_as_addresses() {
         let mut socks = Socks5::new("[::1]", 443, None).unwrap();

@@ -616,7 +616,9 @@ impl<N: Net + Default> EventSource<N> {
                 }
                 State::Connecting(future) => match ready!(future.as_mut().poll(cx)) {
                     Ok(opened) => {
-                        self.reconnect.handle_reconnected();
+                        if matches!(opened, Opened::Stream(..)) {
+                            self.reconnect.handle_reconnected();
+                        }
                         self.opened(opened);
                     }
                     Err(error) if error.is_retryable() => {
