@@ -264,6 +264,53 @@ async fn no_content_stops<N: TestRuntime>() {
     assert!(heads.try_recv().is_err(), "reconnected after a 204");
 }
 
+/// An API's refusal comes with its headers and its error body (framed by
+/// `Content-Length` or chunked; the connection stays open after it).
+async fn error_status_keeps_headers_and_body<N: TestRuntime>() {
+    let json = r#"{"error":{"type":"rate_limit","message":"slow down"}}"#;
+    let (url, _heads) = serve::<N>(vec![
+        Reply {
+            pieces: vec![
+                format!(
+                    "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\n\
+                     Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    json.len()
+                )
+                .into_bytes(),
+                json.as_bytes().to_vec(),
+            ],
+            hold: true,
+        },
+        Reply {
+            pieces: vec![
+                b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+                chunked(b"invalid API key", &[7, 8]),
+            ],
+            hold: true,
+        },
+    ])
+    .await;
+    let request = Request::post(format!("{url}/v1/chat")).body("{}").unwrap();
+    match EventSource::<N>::connect(request, EventSourceConfig::default()).await {
+        Err(EventSourceError::Status {
+            status,
+            headers,
+            body,
+        }) => {
+            assert_eq!(status, 429);
+            assert_eq!(headers["retry-after"], "7");
+            assert_eq!(body, json);
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+    match EventSource::<N>::connect(&url, EventSourceConfig::default()).await {
+        Err(EventSourceError::Status { status, body, .. }) => {
+            assert_eq!((status.as_u16(), body.as_str()), (401, "invalid API key"));
+        }
+        other => panic!("expected a status error, got {other:?}"),
+    }
+}
+
 /// A status other than 200 fails without retry, first time or later.
 async fn error_status_fails_without_retry<N: TestRuntime>() {
     let body = b"<h1>oops</h1>";
@@ -273,7 +320,10 @@ async fn error_status_fails_without_retry<N: TestRuntime>() {
     )])
     .await;
     match EventSource::<N>::connect(&url, EventSourceConfig::default()).await {
-        Err(EventSourceError::Status { status }) => assert_eq!(status, 500),
+        // The body ends with the connection: kept.
+        Err(EventSourceError::Status { status, body, .. }) => {
+            assert_eq!((status.as_u16(), body.as_str()), (500, "<h1>oops</h1>"));
+        }
         other => panic!("expected a status error, got {other:?}"),
     }
 
@@ -288,7 +338,7 @@ async fn error_status_fails_without_retry<N: TestRuntime>() {
         .expect("connect");
     assert_eq!(next_event(&mut source).await, event("message", "one", ""));
     match next_end(&mut source).await {
-        Some(Err(EventSourceError::Status { status })) => assert_eq!(status, 503),
+        Some(Err(EventSourceError::Status { status, .. })) => assert_eq!(status, 503),
         other => panic!("expected a status error, got {other:?}"),
     }
     assert!(next_end(&mut source).await.is_none());
@@ -547,6 +597,7 @@ async fn idle_timeout_reconnects<N: TestRuntime>() {
 
 all_runtimes!(
     post_request_with_body_and_response_head,
+    error_status_keeps_headers_and_body,
     idle_timeout_reconnects,
     yields_events_and_sends_eventsource_headers,
     reconnects_with_last_event_id_after_retry_delay,

@@ -17,7 +17,7 @@
 //! | answers 200 with `Content-Type: text/event-stream` (parameters allowed) | reads the body: close-delimited, `Content-Length` or chunked |
 //! | ends the body, closes the connection, or the connection fails | waits the reconnection delay, reconnects with `Last-Event-ID` (if an id was received) |
 //! | answers 204 No Content | stops: [`next`](EventSource::next) returns `None` |
-//! | answers another status (redirects included) or content type | fails without retrying: one `Err`, then `None` |
+//! | answers another status (redirects included) or content type | fails without retrying: one `Err`, then `None` (a status error carries the response headers and the start of its body: an API's error message) |
 //! | cannot be reached when reconnecting | tries again after the delay (with backoff, below), up to [`EventSourceConfig::max_retries`] times in a row |
 //! | sends nothing for [`EventSourceConfig::idle_timeout`] (off by default) | drops the connection and reconnects, as if it had ended |
 //!
@@ -321,6 +321,12 @@ pub enum EventSourceError {
     Status {
         /// The status received.
         status: StatusCode,
+        /// The response headers (`Retry-After`, rate-limit counters, …).
+        headers: Box<HeaderMap>,
+        /// The start of the response body, lossily decoded: an API's error
+        /// message (at most [`ERROR_BODY_LIMIT`] bytes, read for at most
+        /// [`ERROR_BODY_WAIT`]; empty if none arrived).
+        body: String,
     },
     /// The server answered 200 with a content type other than
     /// `text/event-stream`: the URL is not an event stream. Not retried.
@@ -863,10 +869,21 @@ async fn open_stream<N: Net + Default>(
             // `n` is the length of a head parsed from `buf`, so
             // `n <= buf.len()` and `split_off` cannot panic.
             let leftover = buf.split_off(n);
-            return Ok(match check_response(&response)? {
-                Some(body) => Opened::Stream(stream, body, response, leftover),
-                None => Opened::NoContent,
-            });
+            return match check_response(&response) {
+                Ok(Some(body)) => Ok(Opened::Stream(stream, body, response, leftover)),
+                Ok(None) => Ok(Opened::NoContent),
+                Err(EventSourceError::Status {
+                    status, headers, ..
+                }) => {
+                    let body = error_body::<N>(&mut stream, &headers, leftover).await;
+                    Err(EventSourceError::Status {
+                        status,
+                        headers,
+                        body,
+                    })
+                }
+                Err(error) => Err(error),
+            };
         }
         if read_some(&mut stream, &mut buf, 4096).await? == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
@@ -882,7 +899,11 @@ fn check_response(response: &Response<()>) -> Result<Option<Body>, EventSourceEr
         return Ok(None);
     }
     if status != StatusCode::OK {
-        return Err(EventSourceError::Status { status });
+        return Err(EventSourceError::Status {
+            status,
+            headers: Box::new(response.headers().clone()),
+            body: String::new(),
+        });
     }
     let headers = response.headers();
     let content_type = headers.get(CONTENT_TYPE);
@@ -891,6 +912,11 @@ fn check_response(response: &Response<()>) -> Result<Option<Body>, EventSourceEr
             content_type: content_type.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         });
     }
+    framing(headers).map(Some)
+}
+
+/// How a response body with `headers` ends, or why it is not supported.
+fn framing(headers: &HeaderMap) -> Result<Body, EventSourceError> {
     let unsupported =
         |header: HeaderName, value: &HeaderValue| EventSourceError::UnsupportedFraming {
             header,
@@ -917,18 +943,18 @@ fn check_response(response: &Response<()>) -> Result<Option<Body>, EventSourceEr
                 return Err(unsupported(TRANSFER_ENCODING, value));
             }
         }
-        return Ok(Some(Body::Chunked(ChunkedDecoder::new())));
+        return Ok(Body::Chunked(ChunkedDecoder::new()));
     }
     let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
     let Some(first) = lengths.next() else {
-        return Ok(Some(Body::Close));
+        return Ok(Body::Close);
     };
     let length = std::str::from_utf8(first.as_bytes().trim_ascii())
         .ok()
         .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<u64>().ok());
     match length {
-        Some(length) if lengths.all(|other| other == first) => Ok(Some(Body::Length(length))),
+        Some(length) if lengths.all(|other| other == first) => Ok(Body::Length(length)),
         _ => Err(unsupported(CONTENT_LENGTH, first)),
     }
 }
@@ -949,28 +975,80 @@ fn feed_body(
     decoder: &mut Decoder,
     input: &mut &[u8],
 ) -> Result<bool, EventSourceError> {
+    unframe(body, input, |data| decoder.feed(data).map_err(Into::into))
+}
+
+/// Passes the body bytes in `input` (framing removed) to `sink`; `Ok(true)`
+/// when the body is complete (bytes after its end are ignored).
+fn unframe(
+    body: &mut Body,
+    input: &mut &[u8],
+    mut sink: impl FnMut(&[u8]) -> Result<(), EventSourceError>,
+) -> Result<bool, EventSourceError> {
     match body {
         Body::Close => {
-            decoder.feed(input)?;
+            sink(input)?;
             Ok(false)
         }
         Body::Length(remaining) => {
             let n = usize::try_from(*remaining)
                 .unwrap_or(usize::MAX)
                 .min(input.len());
-            decoder.feed(input.get(..n).unwrap_or_default())?;
+            sink(input.get(..n).unwrap_or_default())?;
             // `n <= remaining`.
             *remaining -= n as u64;
             Ok(*remaining == 0)
         }
         Body::Chunked(chunked) => loop {
             match chunked.decode(input)? {
-                Chunk::Data(data) => decoder.feed(data)?,
+                Chunk::Data(data) => sink(data)?,
                 Chunk::NeedMore => return Ok(false),
                 Chunk::End => return Ok(true),
             }
         },
     }
+}
+
+/// The most of an error response's body [`EventSourceError::Status`] keeps.
+pub const ERROR_BODY_LIMIT: usize = 64 << 10;
+
+/// The longest wait for an error response's body.
+pub const ERROR_BODY_WAIT: Duration = Duration::from_secs(1);
+
+/// Reads the start of an error response's body (framed by `headers`, the
+/// first bytes in `leftover`): up to [`ERROR_BODY_LIMIT`] bytes, for at
+/// most [`ERROR_BODY_WAIT`]; what arrived, lossily decoded.
+async fn error_body<N: Net + Default>(
+    stream: &mut Stream<N>,
+    headers: &HeaderMap,
+    leftover: Vec<u8>,
+) -> String {
+    let Ok(mut body) = framing(headers) else {
+        return String::new();
+    };
+    let mut kept = Vec::new();
+    let mut input = leftover;
+    let read = async {
+        loop {
+            let mut rest = input.as_slice();
+            let done = unframe(&mut body, &mut rest, |data| {
+                let room = ERROR_BODY_LIMIT.saturating_sub(kept.len());
+                kept.extend_from_slice(data.get(..room.min(data.len())).unwrap_or_default());
+                Ok(())
+            });
+            if !matches!(done, Ok(false)) || kept.len() >= ERROR_BODY_LIMIT {
+                return;
+            }
+            input.clear();
+            if !matches!(read_some(stream, &mut input, 4096).await, Ok(1..)) {
+                return;
+            }
+        }
+    };
+    let rt = N::default();
+    // Elapsed: keep what arrived.
+    let _ = with_deadline(&rt, rt.now() + ERROR_BODY_WAIT, read).await;
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 #[cfg(test)]

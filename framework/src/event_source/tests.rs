@@ -157,7 +157,7 @@ fn refuses_other_responses_without_retry() {
         assert!(!error.is_retryable(), "{error}");
     }
     match check_response(&cases[0]) {
-        Err(EventSourceError::Status { status }) => assert_eq!(status, 500),
+        Err(EventSourceError::Status { status, .. }) => assert_eq!(status, 500),
         other => panic!("{other:?}"),
     }
     match check_response(&cases[2]) {
@@ -229,6 +229,8 @@ fn converts_to_the_crate_error() {
     assert!(matches!(error, crate::Error::Timeout));
     let error: crate::Error = EventSourceError::Status {
         status: StatusCode::NOT_FOUND,
+        headers: Box::default(),
+        body: String::new(),
     }
     .into();
     assert_eq!(
