@@ -316,6 +316,8 @@ pub async fn connect<N: Net + Default>(
         tls_config: config.tls.as_ref(),
         timeout: config.connect_timeout,
     };
-    let (stream, addrs) = dial.connect::<N>().await?;
+    // Boxed: TCP, proxy and TLS states together are large, and callers
+    // await `connect` inside their own futures.
+    let (stream, addrs) = Box::pin(dial.connect::<N>()).await?;
     finish(stream, handshake, config, rt, addrs).await
 }
