@@ -1,0 +1,938 @@
+//! The connection driven by hand-built client bytes: Chromium's draft-02
+//! sequence from start to end, the newer drafts' `:protocol`, buffering of
+//! early streams, and each hostile input with its HTTP/3 error.
+
+use super::*;
+use crate::h3::settings;
+
+/// Chromium 156's SETTINGS: QPACK, datagrams in two codepoints,
+/// ENABLE_WEBTRANSPORT, and a GREASE identifier.
+fn chromium_settings() -> Vec<(u64, u64)> {
+    vec![
+        (settings::QPACK_MAX_TABLE_CAPACITY, 100),
+        (settings::QPACK_BLOCKED_STREAMS, 100),
+        (settings::H3_DATAGRAM, 1),
+        (settings::H3_DATAGRAM_DRAFT04, 1),
+        (settings::ENABLE_WEBTRANSPORT, 1),
+        (0x21 + 0x1f * 7, 5),
+    ]
+}
+
+fn control_stream(pairs: &[(u64, u64)]) -> Vec<u8> {
+    let mut out = vec![0x00];
+    let mut payload = Vec::new();
+    for &(id, value) in pairs {
+        varint::encode(id, &mut payload);
+        varint::encode(value, &mut payload);
+    }
+    frame::encode(frame::SETTINGS, &payload, &mut out);
+    out
+}
+
+const CHROMIUM_CONNECT: [(&str, &str); 7] = [
+    (":method", "CONNECT"),
+    (":protocol", "webtransport"),
+    (":scheme", "https"),
+    (":authority", "127.0.0.1:4433"),
+    (":path", "/echo"),
+    ("sec-webtransport-http3-draft02", "1"),
+    ("origin", "http://127.0.0.1:8000"),
+];
+
+fn headers_frame(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut section = Vec::new();
+    qpack::encode_field_section(
+        fields.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())),
+        &mut section,
+    );
+    let mut out = Vec::new();
+    frame::encode(frame::HEADERS, &section, &mut out);
+    out
+}
+
+fn data_frame(capsule: &Capsule) -> Vec<u8> {
+    let mut value = Vec::new();
+    capsule.encode(&mut value);
+    let mut out = Vec::new();
+    frame::encode(frame::DATA, &value, &mut out);
+    out
+}
+
+fn events(conn: &mut Connection) -> Vec<Event> {
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+fn transmits(conn: &mut Connection) -> Vec<Transmit> {
+    std::iter::from_fn(|| conn.poll_transmit()).collect()
+}
+
+/// A server past its own control stream, with Chromium's control stream
+/// and QPACK streams read.
+fn server_with_peer(config: Config) -> Connection {
+    let mut conn = Connection::server(config);
+    assert!(matches!(conn.poll_transmit(), Some(Transmit::Control(_))));
+    assert_eq!(
+        conn.handle_stream_data(2, &control_stream(&chromium_settings()), false),
+        StreamRead::Consumed
+    );
+    assert_eq!(
+        conn.handle_stream_data(6, &[0x02, 0x20], false),
+        StreamRead::Consumed
+    );
+    assert_eq!(
+        conn.handle_stream_data(10, &[0x03], false),
+        StreamRead::Consumed
+    );
+    conn
+}
+
+/// A server with session 0 requested (the event taken).
+fn requested(config: Config) -> Connection {
+    let mut conn = server_with_peer(config);
+    assert_eq!(
+        conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false),
+        StreamRead::Consumed
+    );
+    let events = events(&mut conn);
+    assert!(
+        matches!(
+            &events[..],
+            [Event::SessionRequest {
+                session: SessionId(0),
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    conn
+}
+
+fn open(config: Config) -> Connection {
+    let mut conn = requested(config);
+    conn.accept(SessionId(0)).unwrap();
+    let _ = transmits(&mut conn);
+    conn
+}
+
+fn closed_with(conn: &mut Connection, code: ErrorCode) {
+    let events = events(conn);
+    match events.last() {
+        Some(Event::ConnectionClosed(err)) => assert_eq!(err.code(), code, "{err}"),
+        other => panic!("expected the connection to close with {code}, got {other:?}"),
+    }
+    let transmits = transmits(conn);
+    assert!(
+        matches!(transmits.last(), Some(Transmit::CloseConnection { code: c, .. }) if *c == code),
+        "{transmits:?}"
+    );
+    assert!(conn.is_closed());
+}
+
+#[test]
+fn our_settings_advertise_old_and_new_codepoints() {
+    let mut conn = Connection::server(Config::default());
+    let Some(Transmit::Control(bytes)) = conn.poll_transmit() else {
+        panic!()
+    };
+    assert_eq!(bytes[0], 0x00, "control stream type");
+    let mut reader = FrameReader::default();
+    let mut input = &bytes[1..];
+    assert_eq!(
+        reader.read(&mut input),
+        Some(FramePiece::Header {
+            frame_type: frame::SETTINGS,
+            len: input.len() as u64
+        })
+    );
+    let settings = Settings::decode_payload(input).unwrap();
+    for (id, value) in [
+        (settings::ENABLE_CONNECT_PROTOCOL, 1),
+        (settings::H3_DATAGRAM, 1),
+        (settings::H3_DATAGRAM_DRAFT04, 1),
+        (settings::ENABLE_WEBTRANSPORT, 1),
+        (settings::WEBTRANSPORT_MAX_SESSIONS_DRAFT07, 1),
+        (settings::WT_MAX_SESSIONS, 1),
+        (settings::MAX_FIELD_SECTION_SIZE, 16 << 10),
+    ] {
+        assert_eq!(settings.get(id), Some(value), "{id:#x}");
+    }
+    assert_eq!(
+        settings.get(settings::QPACK_MAX_TABLE_CAPACITY),
+        None,
+        "capacity stays at its default 0"
+    );
+}
+
+#[test]
+fn chromium_session_from_start_to_end() {
+    let mut conn = server_with_peer(Config::default());
+    // A GREASE frame on the control stream is skipped.
+    assert_eq!(
+        conn.handle_stream_data(2, &[0x40, 0x40, 0x02, 0xaa, 0xbb], false),
+        StreamRead::Consumed
+    );
+    assert_eq!(
+        conn.peer_settings()
+            .unwrap()
+            .get(settings::ENABLE_WEBTRANSPORT),
+        Some(1)
+    );
+
+    // CONNECT on stream 0.
+    assert_eq!(
+        conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false),
+        StreamRead::Consumed
+    );
+    let Some(Event::SessionRequest { session, request }) = conn.poll_event() else {
+        panic!()
+    };
+    assert_eq!(session, SessionId(0));
+    assert_eq!(
+        (request.path.as_str(), request.origin.as_deref()),
+        ("/echo", Some("http://127.0.0.1:8000"))
+    );
+    assert!(request.is_draft02());
+    conn.accept(session).unwrap();
+    assert_eq!(conn.accept(session), Err(SendError::AlreadyAnswered));
+    let Some(Transmit::Stream {
+        id: 0,
+        data,
+        fin: false,
+    }) = conn.poll_transmit()
+    else {
+        panic!()
+    };
+    let mut reader = FrameReader::default();
+    let mut input = &data[..];
+    let Some(FramePiece::Header {
+        frame_type: frame::HEADERS,
+        len,
+    }) = reader.read(&mut input)
+    else {
+        panic!()
+    };
+    assert_eq!(len as usize, input.len());
+    let response = qpack::decode_field_section(input, 1000).unwrap();
+    let response: Vec<(&[u8], &[u8])> = response
+        .iter()
+        .map(|f| (&f.name[..], &f.value[..]))
+        .collect();
+    assert_eq!(
+        response,
+        [
+            (&b":status"[..], &b"200"[..]),
+            (b"sec-webtransport-http3-draft", b"draft02")
+        ]
+    );
+
+    // Chrome's GREASE capsule first, then a DRAIN.
+    let mut capsules = vec![0x00, 0x04, 0x40, 0x21, 0x01, 0x00];
+    capsules.extend(data_frame(&Capsule::Drain));
+    assert_eq!(
+        conn.handle_stream_data(0, &capsules, false),
+        StreamRead::Consumed
+    );
+    assert_eq!(events(&mut conn), [Event::SessionDraining { session }]);
+
+    // A client bidi stream: signal 0x41 (two-byte varint) + session 0.
+    let read = conn.handle_stream_data(4, b"\x40\x41\x00hello", false);
+    assert_eq!(
+        read,
+        StreamRead::Payload {
+            session,
+            header_len: 3
+        }
+    );
+    // A client uni stream: type 0x54 + session 0, split in the header.
+    assert_eq!(
+        conn.handle_stream_data(14, b"\x40", false),
+        StreamRead::Consumed
+    );
+    assert_eq!(
+        conn.handle_stream_data(14, b"\x54\x00uni", false),
+        StreamRead::Payload {
+            session,
+            header_len: 2
+        }
+    );
+    assert_eq!(
+        conn.handle_stream_data(14, b"more", true),
+        StreamRead::Payload {
+            session,
+            header_len: 0
+        }
+    );
+    assert_eq!(
+        events(&mut conn),
+        [
+            Event::IncomingStream {
+                session,
+                stream: StreamId(4),
+                bidi: true
+            },
+            Event::IncomingStream {
+                session,
+                stream: StreamId(14),
+                bidi: false
+            },
+        ]
+    );
+
+    // Datagrams both ways.
+    conn.handle_datagram(Bytes::from_static(b"\x00ping"));
+    assert_eq!(
+        events(&mut conn),
+        [Event::Datagram {
+            session,
+            payload: Bytes::from_static(b"ping")
+        }]
+    );
+    let mut out = Vec::new();
+    conn.send_datagram(session, b"pong", &mut out).unwrap();
+    assert_eq!(out, b"\x00pong");
+    assert_eq!(
+        conn.send_datagram(session, &[0; 1201], &mut out),
+        Err(SendError::DatagramTooLarge {
+            len: 1201,
+            max: 1200
+        })
+    );
+
+    // Server-opened streams.
+    assert_eq!(
+        conn.open_stream(session, 1).unwrap().as_bytes(),
+        [0x40, 0x41, 0x00]
+    );
+    assert_eq!(
+        conn.open_stream(session, 3).unwrap().as_bytes(),
+        [0x40, 0x54, 0x00]
+    );
+    assert_eq!(
+        conn.open_stream(session, 1),
+        Err(SendError::InvalidStreamId(1))
+    );
+    assert_eq!(
+        conn.open_stream(session, 8),
+        Err(SendError::InvalidStreamId(8))
+    );
+    assert!(transmits(&mut conn).is_empty());
+
+    // Chrome closes: CLOSE_WEBTRANSPORT_SESSION, then FIN.
+    let close = data_frame(&Capsule::Close {
+        code: 7,
+        reason: "done".into(),
+    });
+    assert_eq!(
+        conn.handle_stream_data(0, &close, false),
+        StreamRead::Consumed
+    );
+    assert_eq!(
+        events(&mut conn),
+        [Event::SessionClosed {
+            session,
+            end: SessionEnd::Closed {
+                code: 7,
+                reason: "done".into()
+            }
+        }]
+    );
+    let gone = ErrorCode::WEBTRANSPORT_SESSION_GONE;
+    let resets = transmits(&mut conn);
+    for expected in [
+        Transmit::ResetStream { id: 1, code: gone },
+        Transmit::StopSending { id: 1, code: gone },
+        Transmit::ResetStream { id: 3, code: gone },
+        Transmit::ResetStream { id: 4, code: gone },
+        Transmit::StopSending { id: 4, code: gone },
+        Transmit::StopSending { id: 14, code: gone },
+    ] {
+        assert!(
+            resets.contains(&expected),
+            "{expected:?} missing from {resets:?}"
+        );
+    }
+    assert_eq!(resets.len(), 6, "{resets:?}");
+    assert_eq!(conn.handle_stream_data(0, &[], true), StreamRead::Discard);
+    assert_eq!(
+        transmits(&mut conn),
+        [Transmit::Stream {
+            id: 0,
+            data: Bytes::new(),
+            fin: true
+        }]
+    );
+    assert!(events(&mut conn).is_empty());
+    // The session is gone: its streams and datagrams are refused or dropped.
+    assert_eq!(
+        conn.handle_stream_data(4, b"late", false),
+        StreamRead::Discard
+    );
+    conn.handle_datagram(Bytes::from_static(b"\x00late"));
+    assert!(events(&mut conn).is_empty());
+    assert_eq!(
+        conn.handle_stream_data(18, b"\x40\x54\x00", false),
+        StreamRead::Discard
+    );
+    assert_eq!(
+        transmits(&mut conn),
+        [Transmit::StopSending { id: 18, code: gone }]
+    );
+    assert!(!conn.is_closed());
+}
+
+#[test]
+fn byte_at_a_time_gives_the_same_request() {
+    let mut conn = server_with_peer(Config::default());
+    for &byte in &headers_frame(&CHROMIUM_CONNECT) {
+        assert_eq!(
+            conn.handle_stream_data(0, &[byte], false),
+            StreamRead::Consumed
+        );
+    }
+    let events = events(&mut conn);
+    let [Event::SessionRequest { request, .. }] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(request.authority, "127.0.0.1:4433");
+}
+
+#[test]
+fn newer_drafts_protocol_token() {
+    let mut conn = server_with_peer(Config::default());
+    let mut fields = CHROMIUM_CONNECT[..5].to_vec();
+    fields[1].1 = "webtransport-h3";
+    conn.handle_stream_data(0, &headers_frame(&fields), false);
+    let Some(Event::SessionRequest { session, request }) = conn.poll_event() else {
+        panic!()
+    };
+    assert!(!request.is_draft02());
+    conn.accept(session).unwrap();
+    let Some(Transmit::Stream { data, .. }) = conn.poll_transmit() else {
+        panic!()
+    };
+    assert_eq!(&data[..], [0x01, 0x03, 0x00, 0x00, 0xd9], "a bare 200");
+}
+
+#[test]
+fn request_before_settings_waits_for_them() {
+    let mut conn = Connection::server(Config::default());
+    conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false);
+    assert!(events(&mut conn).is_empty());
+    conn.handle_stream_data(2, &control_stream(&chromium_settings()), false);
+    assert!(matches!(
+        &events(&mut conn)[..],
+        [Event::SessionRequest { .. }]
+    ));
+
+    // A peer whose SETTINGS lack WebTransport gets a 400.
+    let mut conn = Connection::server(Config::default());
+    let _ = transmits(&mut conn);
+    conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false);
+    conn.handle_stream_data(2, &control_stream(&[(settings::H3_DATAGRAM, 1)]), false);
+    assert!(events(&mut conn).is_empty());
+    let transmits = transmits(&mut conn);
+    assert!(
+        matches!(
+            &transmits[0],
+            Transmit::Stream {
+                id: 0,
+                fin: true,
+                ..
+            }
+        ),
+        "{transmits:?}"
+    );
+}
+
+#[test]
+fn early_streams_and_datagrams_are_buffered_then_delivered() {
+    let mut conn = server_with_peer(Config::default().max_buffered_streams(2));
+    // Streams and a datagram for session 0 before its CONNECT.
+    assert_eq!(
+        conn.handle_stream_data(4, b"\x40\x41\x00early", false),
+        StreamRead::Buffered { header_len: 3 }
+    );
+    assert_eq!(
+        conn.handle_stream_data(14, b"\x40\x54\x00", false),
+        StreamRead::Buffered { header_len: 3 }
+    );
+    conn.handle_datagram(Bytes::from_static(b"\x00dg"));
+    // A third stream exceeds the buffer.
+    assert_eq!(
+        conn.handle_stream_data(8, b"\x40\x41\x00", false),
+        StreamRead::Discard
+    );
+    let rejected = ErrorCode::WEBTRANSPORT_BUFFERED_STREAM_REJECTED;
+    assert_eq!(
+        transmits(&mut conn),
+        [
+            Transmit::ResetStream {
+                id: 8,
+                code: rejected
+            },
+            Transmit::StopSending {
+                id: 8,
+                code: rejected
+            }
+        ]
+    );
+    assert!(events(&mut conn).is_empty());
+    conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false);
+    assert!(matches!(
+        &events(&mut conn)[..],
+        [Event::SessionRequest { .. }]
+    ));
+    // Still pending until accepted.
+    assert_eq!(
+        conn.handle_stream_data(4, b"more", false),
+        StreamRead::Buffered { header_len: 0 }
+    );
+    conn.accept(SessionId(0)).unwrap();
+    let session = SessionId(0);
+    assert_eq!(
+        events(&mut conn),
+        [
+            Event::IncomingStream {
+                session,
+                stream: StreamId(4),
+                bidi: true
+            },
+            Event::IncomingStream {
+                session,
+                stream: StreamId(14),
+                bidi: false
+            },
+            Event::Datagram {
+                session,
+                payload: Bytes::from_static(b"dg")
+            },
+        ]
+    );
+    assert_eq!(
+        conn.handle_stream_data(4, b"more", false),
+        StreamRead::Payload {
+            session,
+            header_len: 0
+        }
+    );
+}
+
+#[test]
+fn reject_refuses_waiting_streams() {
+    let mut conn = requested(Config::default());
+    assert_eq!(
+        conn.handle_stream_data(4, b"\x40\x41\x00", false),
+        StreamRead::Buffered { header_len: 3 }
+    );
+    assert_eq!(
+        conn.reject(SessionId(0), 200),
+        Err(SendError::InvalidStatus(200))
+    );
+    conn.reject(SessionId(0), 403).unwrap();
+    let transmits = transmits(&mut conn);
+    let Transmit::Stream {
+        id: 0,
+        data,
+        fin: true,
+    } = &transmits[0]
+    else {
+        panic!("{transmits:?}")
+    };
+    let section = qpack::decode_field_section(&data[2..], 1000).unwrap();
+    assert_eq!(section[0].value, "403");
+    let rejected = ErrorCode::WEBTRANSPORT_BUFFERED_STREAM_REJECTED;
+    assert!(transmits.contains(&Transmit::ResetStream {
+        id: 4,
+        code: rejected
+    }));
+    assert_eq!(conn.accept(SessionId(0)), Err(SendError::UnknownSession));
+    // The client's CLOSE after the rejection is skipped.
+    let close = data_frame(&Capsule::Close {
+        code: 0,
+        reason: String::new(),
+    });
+    assert_eq!(
+        conn.handle_stream_data(0, &close, true),
+        StreamRead::Discard
+    );
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn local_close_sends_the_capsule_and_fin() {
+    let mut conn = open(Config::default());
+    conn.handle_stream_data(4, b"\x40\x41\x00", false);
+    let _ = events(&mut conn);
+    assert_eq!(
+        conn.close_session(SessionId(0), 1, &"x".repeat(1025)),
+        Err(SendError::ReasonTooLong(1025))
+    );
+    conn.close_session(SessionId(0), 0x1234_5678, "bye")
+        .unwrap();
+    let transmits = transmits(&mut conn);
+    let mut expected = data_frame(&Capsule::Close {
+        code: 0x1234_5678,
+        reason: "bye".into(),
+    });
+    assert_eq!(
+        &expected[..2],
+        [0x00, 0x0a],
+        "DATA of 10 bytes: type 2, length 1, code 4, reason 3"
+    );
+    assert_eq!(
+        transmits[0],
+        Transmit::Stream {
+            id: 0,
+            data: Bytes::from(std::mem::take(&mut expected)),
+            fin: true
+        }
+    );
+    assert!(transmits.contains(&Transmit::ResetStream {
+        id: 4,
+        code: ErrorCode::WEBTRANSPORT_SESSION_GONE
+    }));
+    assert_eq!(
+        conn.drain_session(SessionId(0)),
+        Err(SendError::UnknownSession)
+    );
+    // The peer's own CLOSE and FIN that cross ours raise nothing.
+    let close = data_frame(&Capsule::Close {
+        code: 0,
+        reason: String::new(),
+    });
+    conn.handle_stream_data(0, &close, true);
+    assert!(events(&mut conn).is_empty());
+}
+
+#[test]
+fn peer_fin_without_capsule_and_reset_end_the_session() {
+    let mut conn = open(Config::default());
+    assert_eq!(conn.handle_stream_data(0, &[], true), StreamRead::Discard);
+    assert_eq!(
+        events(&mut conn),
+        [Event::SessionClosed {
+            session: SessionId(0),
+            end: SessionEnd::Closed {
+                code: 0,
+                reason: String::new()
+            }
+        }]
+    );
+
+    let mut conn = open(Config::default());
+    conn.handle_stream_reset(0, ErrorCode(0x10c));
+    assert_eq!(
+        events(&mut conn),
+        [Event::SessionClosed {
+            session: SessionId(0),
+            end: SessionEnd::Reset(ErrorCode(0x10c))
+        }]
+    );
+}
+
+#[test]
+fn malformed_capsule_ends_the_session_with_message_error() {
+    let mut conn = open(Config::default());
+    // CLOSE with a 3-byte payload.
+    let mut frame_bytes = Vec::new();
+    frame::encode(frame::DATA, &[0x68, 0x43, 0x03, 0, 0, 0], &mut frame_bytes);
+    conn.handle_stream_data(0, &frame_bytes, false);
+    let error = ErrorCode::MESSAGE_ERROR;
+    assert_eq!(
+        events(&mut conn),
+        [Event::SessionClosed {
+            session: SessionId(0),
+            end: SessionEnd::Error(error)
+        }]
+    );
+    assert!(transmits(&mut conn).contains(&Transmit::ResetStream { id: 0, code: error }));
+
+    // Data after the CLOSE capsule.
+    let mut conn = open(Config::default());
+    let mut bytes = data_frame(&Capsule::Close {
+        code: 1,
+        reason: String::new(),
+    });
+    bytes.extend(data_frame(&Capsule::Drain));
+    conn.handle_stream_data(0, &bytes, false);
+    let _ = events(&mut conn);
+    assert!(transmits(&mut conn).contains(&Transmit::ResetStream { id: 0, code: error }));
+    assert!(!conn.is_closed());
+}
+
+#[test]
+fn session_limits() {
+    // A second CONNECT with max_sessions 1 is answered 429.
+    let mut conn = open(Config::default());
+    conn.handle_stream_data(8, &headers_frame(&CHROMIUM_CONNECT), false);
+    assert!(events(&mut conn).is_empty());
+    let transmits_ = transmits(&mut conn);
+    let Transmit::Stream {
+        id: 8,
+        data,
+        fin: true,
+    } = &transmits_[0]
+    else {
+        panic!("{transmits_:?}")
+    };
+    assert_eq!(
+        qpack::decode_field_section(&data[2..], 1000).unwrap()[0].value,
+        "429"
+    );
+
+    // Streams per session.
+    let mut conn = open(Config::default().max_streams_per_session(1));
+    assert!(matches!(
+        conn.handle_stream_data(4, b"\x40\x41\x00", false),
+        StreamRead::Payload { .. }
+    ));
+    assert_eq!(
+        conn.handle_stream_data(8, b"\x40\x41\x00", false),
+        StreamRead::Discard
+    );
+    assert!(transmits(&mut conn).contains(&Transmit::ResetStream {
+        id: 8,
+        code: ErrorCode::REQUEST_REJECTED
+    }));
+    assert_eq!(
+        conn.open_stream(SessionId(0), 1),
+        Err(SendError::TooManyStreams)
+    );
+    conn.handle_stream_closed(4);
+    assert!(conn.open_stream(SessionId(0), 1).is_ok());
+}
+
+#[test]
+fn refused_requests() {
+    let reject = |fields: &[(&str, &str)]| {
+        let mut conn = server_with_peer(Config::default());
+        conn.handle_stream_data(0, &headers_frame(fields), false);
+        assert!(events(&mut conn).is_empty());
+        assert!(!conn.is_closed());
+        transmits(&mut conn)
+    };
+    let status = |transmits: &[Transmit]| match &transmits[0] {
+        Transmit::Stream {
+            data, fin: true, ..
+        } => qpack::decode_field_section(&data[2..], 1000).unwrap()[0]
+            .value
+            .clone(),
+        other => panic!("{other:?}"),
+    };
+    // Missing :path: malformed.
+    let missing: Vec<_> = CHROMIUM_CONNECT
+        .iter()
+        .copied()
+        .filter(|(n, _)| *n != ":path")
+        .collect();
+    assert_eq!(
+        reject(&missing),
+        [
+            Transmit::ResetStream {
+                id: 0,
+                code: ErrorCode::MESSAGE_ERROR
+            },
+            Transmit::StopSending {
+                id: 0,
+                code: ErrorCode::MESSAGE_ERROR
+            },
+        ]
+    );
+    // Another protocol: 501.
+    let mut other = CHROMIUM_CONNECT.to_vec();
+    other[1].1 = "connect-udp";
+    assert_eq!(status(&reject(&other)), "501");
+    // A GET: 404.
+    assert_eq!(
+        status(&reject(&[
+            (":method", "GET"),
+            (":scheme", "https"),
+            (":authority", "a"),
+            (":path", "/")
+        ])),
+        "404"
+    );
+    // Oversized headers: 431, whether by frame length or decoded size.
+    let mut conn = server_with_peer(Config::default().max_field_section_size(100));
+    conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false);
+    assert_eq!(status(&transmits(&mut conn)), "431");
+    let mut conn = server_with_peer(Config::default().max_field_section_size(100));
+    conn.handle_stream_data(0, &[0x01, 0x40, 0xff], false);
+    assert_eq!(status(&transmits(&mut conn)), "431");
+    // The rest of the oversized frame is skipped.
+    assert_eq!(
+        conn.handle_stream_data(0, &[0; 255], false),
+        StreamRead::Consumed
+    );
+    assert!(!conn.is_closed());
+    // A request that ends before its HEADERS.
+    let mut conn = server_with_peer(Config::default());
+    assert_eq!(conn.handle_stream_data(0, &[], true), StreamRead::Discard);
+    assert_eq!(
+        transmits(&mut conn),
+        [Transmit::ResetStream {
+            id: 0,
+            code: ErrorCode::REQUEST_INCOMPLETE
+        }]
+    );
+}
+
+#[test]
+fn unknown_uni_streams_are_stopped() {
+    let mut conn = server_with_peer(Config::default());
+    // A GREASE stream type (0x21 + 0x1f), then more of it.
+    assert_eq!(
+        conn.handle_stream_data(14, &[0x40, 0x40, 1, 2, 3], false),
+        StreamRead::Discard
+    );
+    assert_eq!(
+        transmits(&mut conn),
+        [Transmit::StopSending {
+            id: 14,
+            code: ErrorCode::STREAM_CREATION_ERROR
+        }]
+    );
+    assert_eq!(
+        conn.handle_stream_data(14, &[4], false),
+        StreamRead::Discard
+    );
+    assert!(!conn.is_closed());
+}
+
+/// Each hostile input and the connection error that answers it.
+#[test]
+fn connection_errors() {
+    let fresh = || {
+        let mut conn = Connection::server(Config::default());
+        let _ = transmits(&mut conn);
+        conn
+    };
+    let with_peer = || server_with_peer(Config::default());
+
+    // Duplicate setting identifier.
+    let mut conn = fresh();
+    conn.handle_stream_data(2, &control_stream(&[(0x33, 1), (0x33, 1)]), false);
+    closed_with(&mut conn, ErrorCode::SETTINGS_ERROR);
+    // An HTTP/2 setting.
+    let mut conn = fresh();
+    conn.handle_stream_data(2, &control_stream(&[(0x04, 1)]), false);
+    closed_with(&mut conn, ErrorCode::SETTINGS_ERROR);
+    // A second SETTINGS frame.
+    let mut conn = with_peer();
+    conn.handle_stream_data(2, &[0x04, 0x00], false);
+    closed_with(&mut conn, ErrorCode::FRAME_UNEXPECTED);
+    // A control stream that does not start with SETTINGS.
+    let mut conn = fresh();
+    conn.handle_stream_data(2, &[0x00, 0x07, 0x01, 0x00], false);
+    closed_with(&mut conn, ErrorCode::MISSING_SETTINGS);
+    // A second control stream.
+    let mut conn = with_peer();
+    conn.handle_stream_data(14, &control_stream(&[]), false);
+    closed_with(&mut conn, ErrorCode::STREAM_CREATION_ERROR);
+    // A second QPACK encoder stream.
+    let mut conn = with_peer();
+    conn.handle_stream_data(14, &[0x02], false);
+    closed_with(&mut conn, ErrorCode::STREAM_CREATION_ERROR);
+    // A push stream from the client.
+    let mut conn = with_peer();
+    conn.handle_stream_data(14, &[0x01], false);
+    closed_with(&mut conn, ErrorCode::STREAM_CREATION_ERROR);
+    // The control stream ends, or is reset.
+    let mut conn = with_peer();
+    conn.handle_stream_data(2, &[], true);
+    closed_with(&mut conn, ErrorCode::CLOSED_CRITICAL_STREAM);
+    let mut conn = with_peer();
+    conn.handle_stream_reset(6, ErrorCode::NO_ERROR);
+    closed_with(&mut conn, ErrorCode::CLOSED_CRITICAL_STREAM);
+    // DATA on the control stream.
+    let mut conn = with_peer();
+    conn.handle_stream_data(2, &[0x00, 0x01, 0xaa], false);
+    closed_with(&mut conn, ErrorCode::FRAME_UNEXPECTED);
+    // HTTP/2-only frame types, on the control stream and on a request.
+    for frame_type in [0x02, 0x06, 0x08, 0x09] {
+        let mut conn = with_peer();
+        conn.handle_stream_data(2, &[frame_type, 0x00], false);
+        closed_with(&mut conn, ErrorCode::FRAME_UNEXPECTED);
+        let mut conn = with_peer();
+        conn.handle_stream_data(0, &[frame_type, 0x00], false);
+        closed_with(&mut conn, ErrorCode::FRAME_UNEXPECTED);
+    }
+    // DATA before HEADERS on a request stream; SETTINGS on a request.
+    let mut conn = with_peer();
+    conn.handle_stream_data(0, &[0x00, 0x00], false);
+    closed_with(&mut conn, ErrorCode::FRAME_UNEXPECTED);
+    let mut conn = with_peer();
+    conn.handle_stream_data(0, &[0x04, 0x00], false);
+    closed_with(&mut conn, ErrorCode::FRAME_UNEXPECTED);
+    // A request stream that ends inside a frame.
+    let mut conn = with_peer();
+    conn.handle_stream_data(0, &[0x01, 0x05, 0x00], true);
+    closed_with(&mut conn, ErrorCode::FRAME_ERROR);
+    // A SETTINGS frame larger than the limit.
+    let mut conn = fresh();
+    conn.handle_stream_data(2, &[0x00, 0x04, 0x80, 0x01, 0x00, 0x00], false);
+    closed_with(&mut conn, ErrorCode::EXCESSIVE_LOAD);
+    // A SETTINGS payload ending inside a parameter.
+    let mut conn = fresh();
+    conn.handle_stream_data(2, &[0x00, 0x04, 0x01, 0x33], false);
+    closed_with(&mut conn, ErrorCode::FRAME_ERROR);
+    // A dynamic table reference in a request.
+    let mut conn = with_peer();
+    conn.handle_stream_data(0, &[0x01, 0x03, 0x00, 0x00, 0x80], false);
+    closed_with(&mut conn, ErrorCode::QPACK_DECOMPRESSION_FAILED);
+    // An insertion on the QPACK encoder stream.
+    let mut conn = with_peer();
+    conn.handle_stream_data(6, &[0xc0 | 17, 0x01, b'x'], false);
+    closed_with(&mut conn, ErrorCode::QPACK_ENCODER_STREAM_ERROR);
+    // A section acknowledgment on the QPACK decoder stream.
+    let mut conn = with_peer();
+    conn.handle_stream_data(10, &[0x80], false);
+    closed_with(&mut conn, ErrorCode::QPACK_DECODER_STREAM_ERROR);
+    // A data stream naming a session id that is not a client bidi stream.
+    let mut conn = with_peer();
+    conn.handle_stream_data(14, &[0x40, 0x54, 0x02], false);
+    closed_with(&mut conn, ErrorCode::ID_ERROR);
+    // A datagram without a whole prefix, and one with a quarter id of 2^60.
+    let mut conn = with_peer();
+    conn.handle_datagram(Bytes::from_static(&[0x40]));
+    closed_with(&mut conn, ErrorCode::DATAGRAM_ERROR);
+    let mut conn = with_peer();
+    conn.handle_datagram(Bytes::from_static(&[0xd0, 0, 0, 0, 0, 0, 0, 0]));
+    closed_with(&mut conn, ErrorCode::DATAGRAM_ERROR);
+    // A stream id far ahead of the others.
+    let mut conn = with_peer();
+    conn.handle_stream_data(4 * (MAX_STREAM_ID_GAP + 2), &[0x01], false);
+    closed_with(&mut conn, ErrorCode::ID_ERROR);
+    // After the failure every input is ignored.
+    assert_eq!(
+        conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false),
+        StreamRead::Discard
+    );
+    assert!(conn.poll_event().is_none() && conn.poll_transmit().is_none());
+}
+
+#[test]
+fn send_errors() {
+    let mut conn = requested(Config::default());
+    let mut out = Vec::new();
+    assert_eq!(
+        conn.send_datagram(SessionId(0), b"x", &mut out),
+        Err(SendError::NotOpen)
+    );
+    assert_eq!(conn.open_stream(SessionId(0), 1), Err(SendError::NotOpen));
+    assert_eq!(
+        conn.drain_session(SessionId(4)),
+        Err(SendError::UnknownSession)
+    );
+    conn.accept(SessionId(0)).unwrap();
+    conn.drain_session(SessionId(0)).unwrap();
+    let transmits = transmits(&mut conn);
+    assert_eq!(
+        transmits[1],
+        Transmit::Stream {
+            id: 0,
+            data: Bytes::from(data_frame(&Capsule::Drain)),
+            fin: false
+        }
+    );
+}
