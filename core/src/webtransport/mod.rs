@@ -894,7 +894,11 @@ impl Connection {
                     self.end_session(id, Some(SessionEnd::Closed { code, reason }));
                 }
                 Ok(Some(Capsule::Drain)) => {
-                    if self.sessions.contains_key(&id) {
+                    let announced = self
+                        .sessions
+                        .get(&id)
+                        .is_some_and(|s| !matches!(s.state, SessionState::AwaitingSettings(_)));
+                    if announced {
                         self.events.push_back(Event::SessionDraining {
                             session: SessionId(id),
                         });

@@ -936,3 +936,22 @@ fn send_errors() {
         }
     );
 }
+
+/// Found by the wt_connection fuzz target: a DRAIN for a session still
+/// waiting for the peer's SETTINGS raised an event for a session the
+/// application never saw.
+#[test]
+fn capsules_of_a_session_awaiting_settings_raise_no_event() {
+    let mut conn = Connection::server(Config::default());
+    conn.handle_stream_data(0, &headers_frame(&CHROMIUM_CONNECT), false);
+    let mut bytes = data_frame(&Capsule::Drain);
+    bytes.extend(data_frame(&Capsule::Close {
+        code: 1,
+        reason: String::new(),
+    }));
+    conn.handle_stream_data(0, &bytes, false);
+    assert!(events(&mut conn).is_empty());
+    // The session ended before it was announced: the SETTINGS announce nothing.
+    conn.handle_stream_data(2, &control_stream(&chromium_settings()), false);
+    assert!(events(&mut conn).is_empty());
+}
