@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::{Input, split};
 use crate::h3::{ErrorCode, FramePiece, FrameReader, Settings, frame, varint};
-use crate::qpack::{self, DecoderStreamReader, EncoderStreamReader, huffman};
+use crate::qpack::{self, DecoderStreamReader, EncoderStreamReader, InstructionError, huffman};
 use crate::webtransport::capsule::{Capsule, CapsuleReader};
 use crate::webtransport::{Config, Connection, Event, SessionId, StreamRead, Transmit};
 
@@ -160,21 +160,25 @@ pub fn qpack_field_section(data: &[u8]) {
         }
     }
     if mode & 2 != 0 {
-        let whole = EncoderStreamReader::default().read(bytes);
-        let mut reader = EncoderStreamReader::default();
-        let chunked = split(bytes, &sizes)
-            .into_iter()
-            .try_for_each(|piece| reader.read(piece));
-        assert_eq!(whole, chunked);
+        same_verdict_in_chunks(bytes, &sizes, EncoderStreamReader::read);
     }
     if mode & 4 != 0 {
-        let whole = DecoderStreamReader::default().read(bytes);
-        let mut reader = DecoderStreamReader::default();
-        let chunked = split(bytes, &sizes)
-            .into_iter()
-            .try_for_each(|piece| reader.read(piece));
-        assert_eq!(whole, chunked);
+        same_verdict_in_chunks(bytes, &sizes, DecoderStreamReader::read);
     }
+}
+
+/// A QPACK stream reader gives the same verdict in chunks as at once.
+fn same_verdict_in_chunks<R: Default>(
+    bytes: &[u8],
+    sizes: &[usize],
+    read: impl Fn(&mut R, &[u8]) -> Result<(), InstructionError>,
+) {
+    let whole = read(&mut R::default(), bytes);
+    let mut reader = R::default();
+    let chunked = split(bytes, sizes)
+        .into_iter()
+        .try_for_each(|piece| read(&mut reader, piece));
+    assert_eq!(whole, chunked);
 }
 
 fn read_capsules(pieces: &[&[u8]], max_datagram: usize) -> (Vec<Capsule>, Option<String>, bool) {
@@ -341,6 +345,7 @@ impl Observer {
 ///  6 drain, 7 open stream (stream), 8 send datagram (short bytes):
 ///    each with a session byte (times 4)
 ///  9 stream closed: stream
+/// 10 GOAWAY
 /// ```
 ///
 /// Checks: nothing panics; a returned header length is within the input;
@@ -367,7 +372,7 @@ pub fn wt_connection(data: &[u8]) {
     let stream = |input: &mut Input<'_>| STREAM_IDS[usize::from(input.byte()) % STREAM_IDS.len()];
     let session = |input: &mut Input<'_>| SessionId(u64::from(input.byte() % 4) * 4);
     while !input.is_empty() {
-        match input.byte() % 10 {
+        match input.byte() % 11 {
             0 => {
                 let id = stream(&mut input);
                 let fin = input.byte() & 1 != 0;
@@ -422,7 +427,8 @@ pub fn wt_connection(data: &[u8]) {
                     assert_eq!(varint::decode(&out).unwrap().0, session.0 / 4);
                 }
             }
-            _ => conn.handle_stream_closed(stream(&mut input)),
+            9 => conn.handle_stream_closed(stream(&mut input)),
+            _ => conn.go_away(),
         }
         observe.drain(&mut conn, max_datagram);
     }

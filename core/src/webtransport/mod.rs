@@ -77,7 +77,7 @@ use crate::h3::{
     self, ErrorCode, FramePiece, FrameReader, Settings, StreamId, frame, varint,
     varint::VarIntReader,
 };
-use crate::qpack::{self, DecodeError, DecoderStreamReader, EncoderStreamReader};
+use crate::qpack::{self, DecodeError, DecoderStreamReader, EncoderStreamReader, InstructionError};
 use capsule::{Capsule, CapsuleReader};
 use connect::Verdict;
 
@@ -320,6 +320,8 @@ pub struct Connection {
     seen_control: bool,
     seen_qpack_encoder: bool,
     seen_qpack_decoder: bool,
+    /// The stream id sent in GOAWAY: requests from it on are refused.
+    goaway: Option<u64>,
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
     failed: bool,
@@ -347,6 +349,7 @@ impl Connection {
             seen_control: false,
             seen_qpack_encoder: false,
             seen_qpack_decoder: false,
+            goaway: None,
             events: VecDeque::new(),
             transmits: VecDeque::from([Transmit::Control(Bytes::from(control))]),
             failed: false,
@@ -528,7 +531,7 @@ impl Connection {
             }
             Stream::UniSession(mut reader) => match reader.read(input) {
                 Some(session) => {
-                    let read = self.attach_stream(id, session, fin);
+                    let read = self.attach_stream(id, session);
                     (None, read)
                 }
                 None => (
@@ -548,19 +551,13 @@ impl Connection {
                 (Some(Stream::Control(control)), StreamRead::Consumed)
             }
             Stream::QpackEncoder(mut reader) => {
-                if let Err(err) = reader.read(input) {
-                    self.fail(err.into());
-                } else if fin {
-                    self.fail(ProtocolError::ClosedCriticalStream("QPACK encoder"));
-                }
+                let checked = reader.read(input);
+                self.on_qpack_stream(checked, fin, "QPACK encoder");
                 (Some(Stream::QpackEncoder(reader)), StreamRead::Consumed)
             }
             Stream::QpackDecoder(mut reader) => {
-                if let Err(err) = reader.read(input) {
-                    self.fail(err.into());
-                } else if fin {
-                    self.fail(ProtocolError::ClosedCriticalStream("QPACK decoder"));
-                }
+                let checked = reader.read(input);
+                self.on_qpack_stream(checked, fin, "QPACK decoder");
                 (Some(Stream::QpackDecoder(reader)), StreamRead::Consumed)
             }
             Stream::Request(mut request) => self.read_request(id, &mut request, input, fin).map_or(
@@ -588,6 +585,21 @@ impl Connection {
                 };
                 (Some(Stream::Data { session }), read)
             }
+        }
+    }
+
+    /// Fails the connection for an invalid instruction on a QPACK stream,
+    /// or for its end (it is a critical stream).
+    fn on_qpack_stream(
+        &mut self,
+        checked: Result<(), InstructionError>,
+        fin: bool,
+        kind: &'static str,
+    ) {
+        match checked {
+            Err(err) => self.fail(err.into()),
+            Ok(()) if fin => self.fail(ProtocolError::ClosedCriticalStream(kind)),
+            Ok(()) => {}
         }
     }
 
@@ -717,10 +729,15 @@ impl Connection {
             match piece {
                 FramePiece::Header { frame_type, len } => match frame_type {
                     frame::WEBTRANSPORT_STREAM if request.phase == Phase::Start => {
-                        return Some(RequestRead::Data(self.attach_stream(id, len, fin)));
+                        return Some(RequestRead::Data(self.attach_stream(id, len)));
                     }
                     frame::HEADERS if request.phase == Phase::Start => {
-                        if len > self.config.max_field_section_size as u64 {
+                        if self.goaway.is_some_and(|first_refused| id >= first_refused) {
+                            // After GOAWAY (RFC 9114 §5.2): not processed,
+                            // safe to retry on a new connection.
+                            self.abort_stream(id, ErrorCode::REQUEST_REJECTED);
+                            request.phase = Phase::Done;
+                        } else if len > self.config.max_field_section_size as u64 {
                             self.respond(id, 431, false, true);
                             request.phase = Phase::Done;
                         } else {
@@ -866,14 +883,7 @@ impl Connection {
                 Some(Phase::Done)
             }
             Verdict::Malformed(_) => {
-                self.transmits.push_back(Transmit::ResetStream {
-                    id,
-                    code: ErrorCode::MESSAGE_ERROR,
-                });
-                self.transmits.push_back(Transmit::StopSending {
-                    id,
-                    code: ErrorCode::MESSAGE_ERROR,
-                });
+                self.abort_stream(id, ErrorCode::MESSAGE_ERROR);
                 Some(Phase::Done)
             }
         }
@@ -915,13 +925,12 @@ impl Connection {
 
     /// Ends a session for a rule its CONNECT stream broke.
     fn session_error(&mut self, id: u64, code: ErrorCode) {
-        self.transmits.push_back(Transmit::ResetStream { id, code });
-        self.transmits.push_back(Transmit::StopSending { id, code });
+        self.abort_stream(id, code);
         self.end_session(id, Some(SessionEnd::Error(code)));
     }
 
     /// Ties a data stream (its header just read) to session `session`.
-    fn attach_stream(&mut self, id: u64, session: u64, fin: bool) -> StreamRead {
+    fn attach_stream(&mut self, id: u64, session: u64) -> StreamRead {
         let bidi = StreamId(id).is_bidi();
         let session_stream = StreamId(session);
         if !session_stream.is_client_initiated()
@@ -932,12 +941,7 @@ impl Connection {
             return StreamRead::Discard;
         }
         let refuse = |this: &mut Self, code: ErrorCode| {
-            if bidi {
-                this.transmits.push_back(Transmit::ResetStream { id, code });
-            }
-            if !fin {
-                this.transmits.push_back(Transmit::StopSending { id, code });
-            }
+            this.abort_stream(id, code);
             StreamRead::Discard
         };
         match self.sessions.get_mut(&session) {
@@ -1084,17 +1088,22 @@ impl Connection {
         self.buffered_datagrams.retain(|&(s, _)| s != session);
         for stream in streams {
             self.streams.remove(&stream);
-            let stream_id = StreamId(stream);
-            if stream_id.is_bidi() || !stream_id.is_client_initiated() {
-                self.transmits
-                    .push_back(Transmit::ResetStream { id: stream, code });
-            }
-            if stream_id.is_bidi() || stream_id.is_client_initiated() {
-                self.transmits
-                    .push_back(Transmit::StopSending { id: stream, code });
-            }
+            self.abort_stream(stream, code);
         }
         Some(removed)
+    }
+
+    /// Queues RESET_STREAM for the sending side of stream `id` (if this
+    /// endpoint sends on it) and STOP_SENDING for its receiving side (if
+    /// the peer sends on it), both with `code`.
+    fn abort_stream(&mut self, id: u64, code: ErrorCode) {
+        let stream = StreamId(id);
+        if stream.is_bidi() || !stream.is_client_initiated() {
+            self.transmits.push_back(Transmit::ResetStream { id, code });
+        }
+        if stream.is_bidi() || stream.is_client_initiated() {
+            self.transmits.push_back(Transmit::StopSending { id, code });
+        }
     }
 
     /// Ends a session by the peer's doing, reporting `end` when the
@@ -1109,6 +1118,27 @@ impl Connection {
                 });
             }
         }
+    }
+
+    /// Starts a graceful shutdown (RFC 9114 §5.2): queues a GOAWAY frame on
+    /// the control stream with the first request stream id not seen yet;
+    /// requests on that stream and later ones are refused with
+    /// H3_REQUEST_REJECTED. Sessions already open go on (their data
+    /// streams are not requests); ask them to end with
+    /// [`drain_session`](Self::drain_session) and close the connection once
+    /// they are over. A second call changes nothing.
+    pub fn go_away(&mut self) {
+        if self.failed || self.goaway.is_some() {
+            return;
+        }
+        let first_refused = self.client_bidi.next * 4;
+        self.goaway = Some(first_refused);
+        let mut payload = Vec::new();
+        varint::encode(first_refused, &mut payload);
+        let mut out = Vec::new();
+        frame::encode(frame::GOAWAY, &payload, &mut out);
+        self.transmits
+            .push_back(Transmit::Control(Bytes::from(out)));
     }
 
     /// Accepts a requested session: queues the 200 response (with
@@ -1140,16 +1170,7 @@ impl Connection {
                 .ok_or(SendError::UnknownSession)?;
             if s.streams.len() >= self.config.max_streams_per_session {
                 self.streams.remove(&id);
-                if bidi {
-                    self.transmits.push_back(Transmit::ResetStream {
-                        id,
-                        code: ErrorCode::REQUEST_REJECTED,
-                    });
-                }
-                self.transmits.push_back(Transmit::StopSending {
-                    id,
-                    code: ErrorCode::REQUEST_REJECTED,
-                });
+                self.abort_stream(id, ErrorCode::REQUEST_REJECTED);
                 continue;
             }
             s.streams.insert(id);

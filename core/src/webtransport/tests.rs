@@ -955,3 +955,53 @@ fn capsules_of_a_session_awaiting_settings_raise_no_event() {
     conn.handle_stream_data(2, &control_stream(&chromium_settings()), false);
     assert!(events(&mut conn).is_empty());
 }
+
+#[test]
+fn go_away_refuses_later_requests_but_not_session_streams() {
+    let mut conn = open(Config::default().max_sessions(2));
+    conn.go_away();
+    assert_eq!(
+        transmits(&mut conn),
+        [Transmit::Control(Bytes::from_static(&[0x07, 0x01, 0x04]))]
+    );
+    conn.go_away();
+    assert!(transmits(&mut conn).is_empty(), "one GOAWAY");
+    // A request on stream 4 (not seen before the GOAWAY) is refused...
+    conn.handle_stream_data(4, &headers_frame(&CHROMIUM_CONNECT), false);
+    assert!(events(&mut conn).is_empty());
+    let rejected = ErrorCode::REQUEST_REJECTED;
+    assert_eq!(
+        transmits(&mut conn),
+        [
+            Transmit::ResetStream {
+                id: 4,
+                code: rejected
+            },
+            Transmit::StopSending {
+                id: 4,
+                code: rejected
+            }
+        ]
+    );
+    // ...while a data stream of the open session on stream 8 is taken.
+    let session = SessionId(0);
+    assert_eq!(
+        conn.handle_stream_data(8, b"\x40\x41\x00", false),
+        StreamRead::Payload {
+            session,
+            header_len: 3
+        }
+    );
+}
+
+/// Per-connection and per-stream memory, so that a regression fails loudly
+/// (measured on x86_64: 368, 32, 144 and 48 bytes; request streams are
+/// boxed, so a data stream costs its map entry only).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn state_sizes() {
+    assert!(std::mem::size_of::<Connection>() <= 400);
+    assert!(std::mem::size_of::<Stream>() <= 32);
+    assert!(std::mem::size_of::<RequestStream>() <= 160);
+    assert!(std::mem::size_of::<Session>() <= 48);
+}
