@@ -1005,3 +1005,113 @@ fn state_sizes() {
     assert!(std::mem::size_of::<RequestStream>() <= 160);
     assert!(std::mem::size_of::<Session>() <= 48);
 }
+
+/// What aioquic 1.7.2's `H3Connection` (client, `enable_webtransport=True`)
+/// sent over a QUIC stand-in that recorded its writes: its control stream
+/// (SETTINGS with QPACK capacity 4096, a GREASE setting, H3_DATAGRAM and
+/// ENABLE_WEBTRANSPORT; then MAX_PUSH_ID), its QPACK streams, a CONNECT
+/// whose strings pylsqpack Huffman-coded, a bidi and a uni WebTransport
+/// stream, a datagram, and a CLOSE capsule with FIN. Each write is one
+/// (stream, hex, fin).
+const AIOQUIC_CLIENT: [(u64, &str, bool); 13] = [
+    (2, "00", false),
+    (2, "04100150000710080121013301ab60374201", false),
+    (2, "0d0108", false),
+    (6, "02", false),
+    (10, "03", false),
+    (6, "", false),
+    (
+        0,
+        "0140450000cfd7508aa0e41d139d09b8d34cb3518960a49cffe5873d30072f00b95d8749c87a3f89f058d360ea4567b13f5f4b8c9d29ad1718628390744e74275f5085198fdad313",
+        false,
+    ),
+    (4, "404100", false),
+    (4, "68656c6c6f", false),
+    (14, "4054", false),
+    (14, "00", false),
+    (14, "756e69", true),
+    (0, "000a68430700000007627965", true),
+];
+const AIOQUIC_DATAGRAM: &str = "0070696e67";
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The core driven as an adapter would: bytes of streams the core handed
+/// over go to the application, not to the core.
+#[test]
+fn aioquic_client_transcript() {
+    let mut conn = Connection::server(Config::default());
+    let _ = transmits(&mut conn);
+    let mut app: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+    let mut parked: std::collections::BTreeMap<u64, Vec<u8>> = Default::default();
+    let mut closed = Vec::new();
+    let mut request = None;
+    let mut datagrams = Vec::new();
+    for (i, (id, hex, fin)) in AIOQUIC_CLIENT.into_iter().enumerate() {
+        if i == AIOQUIC_CLIENT.len() - 1 {
+            // The datagram, sent before the CLOSE.
+            conn.handle_datagram(Bytes::from(unhex(AIOQUIC_DATAGRAM)));
+        }
+        let data = unhex(hex);
+        if let Some(payload) = app.get_mut(&id) {
+            payload.extend_from_slice(&data);
+            continue;
+        }
+        if let Some(payload) = parked.get_mut(&id) {
+            payload.extend_from_slice(&data);
+            continue;
+        }
+        match conn.handle_stream_data(id, &data, fin) {
+            StreamRead::Payload { header_len, .. } => {
+                app.insert(id, data[header_len..].to_vec());
+            }
+            StreamRead::Buffered { header_len } => {
+                parked.insert(id, data[header_len..].to_vec());
+            }
+            StreamRead::Consumed | StreamRead::Discard => {}
+        }
+        for event in events(&mut conn) {
+            match event {
+                Event::SessionRequest {
+                    session,
+                    request: r,
+                } => {
+                    request = Some(r);
+                    conn.accept(session).unwrap();
+                }
+                Event::IncomingStream { stream, .. } => {
+                    let leftover = parked.remove(&stream.0).unwrap_or_default();
+                    app.entry(stream.0).or_default().extend(leftover);
+                }
+                Event::SessionClosed { end, .. } => closed.push(end),
+                Event::Datagram { payload, .. } => datagrams.push(payload),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    let request = request.expect("no session request");
+    assert_eq!(request.authority, "localhost:4433");
+    assert_eq!(request.path, "/echo?room=1");
+    assert_eq!(request.origin.as_deref(), Some("https://localhost"));
+    assert_eq!(request.headers["user-agent"], "aioquic");
+    assert_eq!(app[&4], b"hello");
+    assert_eq!(app[&14], b"uni");
+    assert_eq!(
+        closed,
+        [SessionEnd::Closed {
+            code: 7,
+            reason: "bye".into()
+        }]
+    );
+    // The datagram came after the session ended: dropped.
+    assert!(events(&mut conn).is_empty());
+    assert!(!conn.is_closed());
+    let peer = conn.peer_settings().unwrap();
+    assert_eq!(peer.get(settings::QPACK_MAX_TABLE_CAPACITY), Some(4096));
+    assert!(peer.supports_webtransport() && peer.supports_datagrams());
+}
