@@ -293,3 +293,12 @@ write("wt_connection", "prologue_then_close", b"\x01" + b"\x03\x00" + b"\x05\x00
 write("wt_connection", "reject", b"\x01" + op_data(S8, b"\x40\x41\x00") + b"\x04\x00\x67" + op_data(S0, h3_frame(0x00, CLOSE), True))
 write("wt_connection", "hostile", b"\x00" + op_data(S2, b"\x00" + h3_frame(0x04, b"\x33\x01\x33\x01")))
 write("wt_connection", "second_session", b"\x09" + b"\x03\x00" + op_data(S8, REQUEST) + b"\x03\x02" + op_data(S4, b"\x40\x41\x08"))
+
+# The client role (flags bit 5) after its prologue (CONNECT on 0, the
+# server's SETTINGS, a 200): server streams, a datagram, DRAIN and CLOSE.
+write("wt_connection", "client", b"\x21" + op_data(L1, b"\x40\x41\x00server bidi") + op_data(L7, b"\x40\x54\x00uni", True)
+      + op_datagram(b"\x00dg") + b"\x07\x00" + bytes([S4]) + b"\x08\x00\x02hi"
+      + op_data(S0, h3_frame(0x00, DRAIN + CLOSE), True))
+# A client whose CONNECT is answered 404 (static index 27).
+write("wt_connection", "client_rejected", b"\x20" + b"\x03\x00" + op_data(L3, CONTROL)
+      + op_data(S0, h3_frame(0x01, b"\x00\x00\xdb")))

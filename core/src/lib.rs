@@ -23,7 +23,7 @@
 //! | [`sse`] | the Server-Sent Events encoder and a WHATWG-exact decoder |
 //! | [`h3`] | HTTP/3 wire pieces (RFC 9114): varints, frames, SETTINGS, stream types, error codes |
 //! | [`qpack`] | QPACK (RFC 9204) with the static table and Huffman coding only (dynamic table capacity 0) |
-//! | [`webtransport`] | the server side of an HTTP/3 connection carrying WebTransport sessions, keyed by QUIC stream id |
+//! | [`webtransport`] | an HTTP/3 connection carrying WebTransport sessions (server side, and a client side), keyed by QUIC stream id |
 //! | [`registry`] | connections by id and rooms with their members (the bookkeeping of a hub) |
 //! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`) and query strings |
 //!

@@ -260,13 +260,34 @@ fn prologue(conn: &mut Connection, observe: &mut Observer) {
     observe.read(0, request.len(), read);
 }
 
+/// A valid start for a client: a CONNECT on 0, the server's control stream
+/// (id 3) and a 200 response.
+fn client_prologue(conn: &mut Connection, observe: &mut Observer) {
+    conn.connect(0, "a", "/", None).expect("first CONNECT");
+    observe.requested.insert(0);
+    let mut control = vec![0x00];
+    let mut payload = Vec::new();
+    Config::default().settings().encode_payload(&mut payload);
+    frame::encode(frame::SETTINGS, &payload, &mut control);
+    let read = conn.handle_stream_data(3, &control, false);
+    observe.read(3, control.len(), read);
+    let mut section = Vec::new();
+    qpack::encode_field_section([(&b":status"[..], &b"200"[..])], &mut section);
+    let mut response = Vec::new();
+    frame::encode(frame::HEADERS, &section, &mut response);
+    let read = conn.handle_stream_data(0, &response, false);
+    observe.read(0, response.len(), read);
+}
+
 /// What the connection fuzzer has seen, to check events against.
 #[derive(Default)]
 struct Observer {
     requested: BTreeSet<u64>,
     incoming: BTreeSet<u64>,
-    /// Server streams registered with `open_stream`.
+    /// Local streams registered with `open_stream`.
     opened: BTreeSet<u64>,
+    /// Whether the connection is a client.
+    client: bool,
     closed: bool,
     close_transmitted: bool,
 }
@@ -277,8 +298,8 @@ impl Observer {
             StreamRead::Payload { header_len, .. } | StreamRead::Buffered { header_len } => {
                 assert!(header_len <= len, "header longer than the input");
                 assert!(
-                    id & 1 == 0 || self.opened.contains(&id),
-                    "payload on a server stream the core never opened"
+                    (id & 1 == 1) == self.client || self.opened.contains(&id),
+                    "payload on a local stream the core never opened"
                 );
             }
             StreamRead::Consumed | StreamRead::Discard => {}
@@ -290,8 +311,16 @@ impl Observer {
             assert!(!self.closed, "event after ConnectionClosed: {event:?}");
             match event {
                 Event::SessionRequest { session, .. } => {
+                    assert!(!self.client, "a request on a client");
                     assert!(self.requested.insert(session.0), "session requested twice");
                     assert_eq!(session.0 % 4, 0);
+                }
+                Event::SessionEstablished { session } | Event::SessionRejected { session, .. } => {
+                    assert!(self.client, "a response on a server");
+                    assert!(
+                        self.requested.contains(&session.0),
+                        "response to no CONNECT"
+                    );
                 }
                 Event::IncomingStream {
                     session, stream, ..
@@ -334,7 +363,9 @@ impl Observer {
 
 /// Layout: a flags byte (bit 0: start with a valid control stream and
 /// CONNECT; bits 1-2: buffered streams limit 0-3; bit 3: max sessions 2
-/// instead of 1; bit 4: two streams per session at most), then operations,
+/// instead of 1; bit 4: two streams per session at most; bit 5: the client
+/// role, whose start is a CONNECT on 0 answered 200 and whose opcode 3 is
+/// `connect`), then operations,
 /// each an opcode byte and its arguments:
 ///
 /// ```text
@@ -363,10 +394,22 @@ pub fn wt_connection(data: &[u8]) {
         .max_datagram_size(64)
         .max_field_section_size(512);
     let max_datagram = config.max_datagram_size;
-    let mut conn = Connection::server(config);
-    let mut observe = Observer::default();
+    let client = flags & 32 != 0;
+    let mut conn = if client {
+        Connection::client(config)
+    } else {
+        Connection::server(config)
+    };
+    let mut observe = Observer {
+        client,
+        ..Observer::default()
+    };
     if flags & 1 != 0 {
-        prologue(&mut conn, &mut observe);
+        if client {
+            client_prologue(&mut conn, &mut observe);
+        } else {
+            prologue(&mut conn, &mut observe);
+        }
     }
     observe.drain(&mut conn, max_datagram);
     let stream = |input: &mut Input<'_>| STREAM_IDS[usize::from(input.byte()) % STREAM_IDS.len()];
@@ -384,6 +427,12 @@ pub fn wt_connection(data: &[u8]) {
             2 => {
                 let id = stream(&mut input);
                 conn.handle_stream_reset(id, ErrorCode(u64::from(input.byte())));
+            }
+            3 if client => {
+                let session = session(&mut input);
+                if conn.connect(session.0, "a", "/", None).is_ok() {
+                    observe.requested.insert(session.0);
+                }
             }
             3 => {
                 let _ = conn.accept(session(&mut input));
@@ -405,7 +454,7 @@ pub fn wt_connection(data: &[u8]) {
                 let session = session(&mut input);
                 let id = stream(&mut input);
                 if let Ok(header) = conn.open_stream(session, id) {
-                    assert!(id & 1 == 1);
+                    assert_eq!(id & 1 == 0, client, "open_stream took a peer's stream id");
                     observe.opened.insert(id);
                     assert_eq!(
                         varint::decode(

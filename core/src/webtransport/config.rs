@@ -17,7 +17,8 @@ use crate::h3::{Settings, settings};
 #[non_exhaustive]
 pub struct Config {
     /// Sessions open (or awaiting an answer) at once on the connection;
-    /// one more CONNECT is answered with 429. Advertised as the
+    /// one more CONNECT is answered with 429 (a client's
+    /// [`connect`](super::Connection::connect) fails instead). Advertised as the
     /// WT_MAX_SESSIONS settings. Default 1: draft-02 (Chromium) allows one
     /// session per connection.
     pub max_sessions: u64,
@@ -122,5 +123,19 @@ impl Config {
             settings.set(id, value);
         }
         settings
+    }
+
+    /// The SETTINGS a client sends: the server's set without
+    /// ENABLE_CONNECT_PROTOCOL (a server setting, RFC 9220 §3); then
+    /// [`Config::extra_settings`].
+    pub fn client_settings(&self) -> Settings {
+        let server = self.settings();
+        Settings::from_pairs(
+            server
+                .pairs()
+                .iter()
+                .copied()
+                .filter(|&(id, _)| id != settings::ENABLE_CONNECT_PROTOCOL),
+        )
     }
 }

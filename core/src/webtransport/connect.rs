@@ -162,6 +162,45 @@ pub(super) fn validate(fields: &[Field]) -> Verdict {
     })
 }
 
+/// Appends the field section of a client's extended CONNECT for a
+/// WebTransport session: the five pseudo-headers (`:protocol
+/// webtransport`), `sec-webtransport-http3-draft02: 1` and `origin`.
+pub(super) fn encode_request(authority: &str, path: &str, origin: Option<&str>, out: &mut Vec<u8>) {
+    let mut fields: Vec<(&[u8], &[u8])> = vec![
+        (b":method", b"CONNECT"),
+        (b":protocol", PROTOCOL_DRAFT02.as_bytes()),
+        (b":scheme", b"https"),
+        (b":authority", authority.as_bytes()),
+        (b":path", path.as_bytes()),
+        (DRAFT02_HEADER.as_bytes(), b"1"),
+    ];
+    if let Some(origin) = origin {
+        fields.push((b"origin", origin.as_bytes()));
+    }
+    qpack::encode_field_section(fields, out);
+}
+
+/// The status of a response's field section: `None` when it is malformed
+/// (no `:status`, a repeated or unknown pseudo-header, a status that is not
+/// three digits).
+pub(super) fn response_status(fields: &[Field]) -> Option<u16> {
+    let mut status = None;
+    for field in fields {
+        match &field.name[..] {
+            b":status" if status.is_none() => {
+                let digits = &field.value[..];
+                if digits.len() != 3 || !digits.iter().all(u8::is_ascii_digit) {
+                    return None;
+                }
+                status = std::str::from_utf8(digits).ok()?.parse().ok();
+            }
+            name if name.starts_with(b":") => return None,
+            _ => {}
+        }
+    }
+    status.filter(|s| (100..=599).contains(s))
+}
+
 /// Appends the HEADERS frame's field section of a response with `status`;
 /// with `draft02`, adds `sec-webtransport-http3-draft: draft02`, which
 /// Chromium's draft-02 client requires in a 200.
@@ -264,6 +303,44 @@ mod tests {
         assert!(
             matches!(validate(&fields(&pairs)), Verdict::Malformed(_)),
             "empty :path"
+        );
+    }
+
+    #[test]
+    fn client_request_validates() {
+        let mut out = Vec::new();
+        encode_request(
+            "example.com:443",
+            "/wt",
+            Some("https://example.com"),
+            &mut out,
+        );
+        let section = qpack::decode_field_section(&out, 1000).unwrap();
+        let Verdict::Session(request) = validate(&section) else {
+            panic!()
+        };
+        assert!(request.is_draft02());
+        assert_eq!(request.origin.as_deref(), Some("https://example.com"));
+    }
+
+    #[test]
+    fn response_statuses() {
+        assert_eq!(
+            response_status(&fields(&[(":status", "200"), ("server", "x")])),
+            Some(200)
+        );
+        assert_eq!(response_status(&fields(&[(":status", "103")])), Some(103));
+        assert_eq!(response_status(&fields(&[("server", "x")])), None);
+        assert_eq!(response_status(&fields(&[(":status", "20")])), None);
+        assert_eq!(response_status(&fields(&[(":status", "+20")])), None);
+        assert_eq!(response_status(&fields(&[(":status", "099")])), None);
+        assert_eq!(
+            response_status(&fields(&[(":status", "200"), (":status", "200")])),
+            None
+        );
+        assert_eq!(
+            response_status(&fields(&[(":status", "200"), (":path", "/")])),
+            None
         );
     }
 

@@ -148,6 +148,9 @@ pub enum SendError {
         /// The largest payload allowed (0 when the peer takes none).
         max: usize,
     },
+    /// The connection already has its maximum number of sessions.
+    #[error("the connection has its maximum number of sessions")]
+    TooManySessions,
     /// The session already has its maximum number of streams.
     #[error("the session has its maximum number of streams")]
     TooManyStreams,

@@ -32,6 +32,19 @@ pub enum Event {
         /// The validated request.
         request: ConnectRequest,
     },
+    /// A client's session was accepted (a 2xx response to its CONNECT).
+    SessionEstablished {
+        /// The session.
+        session: SessionId,
+    },
+    /// A client's session was refused with this status (not 1xx or 2xx);
+    /// its CONNECT stream is over.
+    SessionRejected {
+        /// The session.
+        session: SessionId,
+        /// The response status.
+        status: u16,
+    },
     /// A data stream of an open session is the application's now: its
     /// payload starts after the header the core has read (see
     /// [`StreamRead`](super::StreamRead)).
@@ -56,8 +69,9 @@ pub enum Event {
         /// The session.
         session: SessionId,
     },
-    /// A session announced by [`Event::SessionRequest`] ended, by the
-    /// peer or by a session-level error. Its data streams have been reset
+    /// A session announced by [`Event::SessionRequest`] (or opened by
+    /// [`connect`](super::Connection::connect)) ended, by the peer or by a
+    /// session-level error. Its data streams have been reset
     /// (WEBTRANSPORT_SESSION_GONE). Not reported for sessions this
     /// endpoint closes or rejects.
     SessionClosed {

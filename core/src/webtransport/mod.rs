@@ -1,7 +1,9 @@
 //! WebTransport over HTTP/3 (draft-ietf-webtrans-http3, draft-02 as
-//! Chromium speaks it and the later drafts): the server side of an HTTP/3
-//! connection whose requests open WebTransport sessions, as a state
-//! machine keyed by QUIC stream id. It owns no QUIC: the caller's QUIC
+//! Chromium speaks it and the later drafts): an HTTP/3 connection whose
+//! extended CONNECT requests open WebTransport sessions, as a state machine
+//! keyed by QUIC stream id. The server side is the main one; a client side
+//! (opening sessions with [`Connection::connect`]) shares all of it but the
+//! request handling. It owns no QUIC: the caller's QUIC
 //! engine (quinn, or any other) carries streams and datagrams, feeds what
 //! arrives in, and writes out what [`Connection::poll_transmit`] gives.
 //!
@@ -240,11 +242,21 @@ struct ControlStream {
     keep: Option<Vec<u8>>,
 }
 
+/// Which end of the HTTP/3 connection this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Server,
+    Client,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Phase {
     /// Before the first frame's header.
     Start,
-    /// Collecting the HEADERS payload.
+    /// A client's CONNECT stream, before the (final) response's HEADERS.
+    Response,
+    /// Collecting the HEADERS payload (a request's, or a client's
+    /// response).
     Headers,
     /// The CONNECT of a session: capsules follow in DATA frames.
     Session,
@@ -268,6 +280,8 @@ enum SessionState {
     AwaitingSettings(Box<ConnectRequest>),
     /// Announced, waiting for accept or reject.
     Requested,
+    /// A client's CONNECT, waiting for the response.
+    Connecting,
     Open,
 }
 
@@ -279,13 +293,13 @@ struct Session {
     streams: BTreeSet<u64>,
 }
 
-/// The server side of one HTTP/3 connection carrying WebTransport
-/// sessions, keyed by QUIC stream id.
+/// One HTTP/3 connection carrying WebTransport sessions, server or client
+/// side, keyed by QUIC stream id.
 ///
 /// # Call order for an adapter
 ///
-/// 1. Create it with [`Connection::server`] when the QUIC handshake is
-///    done (ALPN `h3`), and write out what
+/// 1. Create it with [`Connection::server`] (or [`Connection::client`])
+///    when the QUIC handshake is done (ALPN `h3`), and write out what
 ///    [`poll_transmit`](Self::poll_transmit) gives: first the control
 ///    stream with this endpoint's SETTINGS.
 /// 2. For every peer-initiated stream (bidirectional or unidirectional),
@@ -296,8 +310,11 @@ struct Session {
 /// 3. After each input or local call, drain
 ///    [`poll_event`](Self::poll_event), then
 ///    [`poll_transmit`](Self::poll_transmit), until both return `None`.
-/// 4. Answer each [`Event::SessionRequest`] with [`accept`](Self::accept)
-///    or [`reject`](Self::reject). Open data streams with the QUIC engine
+/// 4. A server answers each [`Event::SessionRequest`] with
+///    [`accept`](Self::accept) or [`reject`](Self::reject); a client opens
+///    a bidirectional stream, calls [`connect`](Self::connect) with its id,
+///    feeds that stream's incoming bytes in too, and waits for
+///    [`Event::SessionEstablished`]. Open data streams with the QUIC engine
 ///    and register them with [`open_stream`](Self::open_stream), whose
 ///    header goes first on the stream. When a data stream is over in both
 ///    directions, call [`handle_stream_closed`](Self::handle_stream_closed).
@@ -310,8 +327,10 @@ pub struct Connection {
     config: Config,
     peer_settings: Option<Settings>,
     streams: BTreeMap<u64, Stream>,
-    client_bidi: IdTracker,
-    client_uni: IdTracker,
+    role: Role,
+    /// Peer-initiated stream ids seen.
+    peer_bidi: IdTracker,
+    peer_uni: IdTracker,
     sessions: BTreeMap<u64, Session>,
     /// Data streams waiting for their session, in arrival order.
     buffered_streams: VecDeque<(u64, u64)>,
@@ -332,17 +351,32 @@ impl Connection {
     /// the SETTINGS of [`Config::settings`] is queued for
     /// [`poll_transmit`](Self::poll_transmit).
     pub fn server(config: Config) -> Self {
+        let settings = config.settings();
+        Self::new(Role::Server, config, &settings)
+    }
+
+    /// The client side of a new HTTP/3 connection: its control stream with
+    /// the SETTINGS of [`Config::client_settings`] is queued for
+    /// [`poll_transmit`](Self::poll_transmit). Sessions are opened with
+    /// [`connect`](Self::connect).
+    pub fn client(config: Config) -> Self {
+        let settings = config.client_settings();
+        Self::new(Role::Client, config, &settings)
+    }
+
+    fn new(role: Role, config: Config, settings: &Settings) -> Self {
         let mut control = Vec::new();
         varint::encode(h3::STREAM_CONTROL, &mut control);
         let mut payload = Vec::new();
-        config.settings().encode_payload(&mut payload);
+        settings.encode_payload(&mut payload);
         frame::encode(frame::SETTINGS, &payload, &mut control);
         Connection {
             config,
+            role,
             peer_settings: None,
             streams: BTreeMap::new(),
-            client_bidi: IdTracker::default(),
-            client_uni: IdTracker::default(),
+            peer_bidi: IdTracker::default(),
+            peer_uni: IdTracker::default(),
             sessions: BTreeMap::new(),
             buffered_streams: VecDeque::new(),
             buffered_datagrams: VecDeque::new(),
@@ -411,12 +445,12 @@ impl Connection {
         let stream_id = StreamId(id);
         let stream = match self.streams.remove(&id) {
             Some(stream) => stream,
-            None if !stream_id.is_client_initiated() => return StreamRead::Discard,
+            None if !self.is_peer(id) => return StreamRead::Discard,
             None => {
                 let tracker = if stream_id.is_bidi() {
-                    &mut self.client_bidi
+                    &mut self.peer_bidi
                 } else {
-                    &mut self.client_uni
+                    &mut self.peer_uni
                 };
                 match tracker.first_sight(id >> 2) {
                     Ok(true) => {}
@@ -728,8 +762,26 @@ impl Connection {
         while let Some(piece) = request.reader.read(input) {
             match piece {
                 FramePiece::Header { frame_type, len } => match frame_type {
+                    // A server opens no request streams (RFC 9114 §6.1).
+                    _ if self.role == Role::Client
+                        && request.phase == Phase::Start
+                        && frame_type != frame::WEBTRANSPORT_STREAM
+                        && !h3::is_grease(frame_type) =>
+                    {
+                        self.fail(ProtocolError::StreamCreation("bidirectional"));
+                        return None;
+                    }
                     frame::WEBTRANSPORT_STREAM if request.phase == Phase::Start => {
                         return Some(RequestRead::Data(self.attach_stream(id, len)));
+                    }
+                    frame::HEADERS if request.phase == Phase::Response => {
+                        if len > self.config.max_field_section_size as u64 {
+                            self.session_error(id, ErrorCode::EXCESSIVE_LOAD);
+                            request.phase = Phase::Done;
+                        } else {
+                            request.phase = Phase::Headers;
+                            request.headers = Vec::with_capacity(len as usize);
+                        }
                     }
                     frame::HEADERS if request.phase == Phase::Start => {
                         if self.goaway.is_some_and(|first_refused| id >= first_refused) {
@@ -745,7 +797,7 @@ impl Connection {
                             request.headers = Vec::with_capacity(len as usize);
                         }
                     }
-                    frame::DATA if request.phase == Phase::Start => {
+                    frame::DATA if matches!(request.phase, Phase::Start | Phase::Response) => {
                         self.fail(ProtocolError::UnexpectedFrame {
                             frame_type,
                             stream: STREAM,
@@ -782,7 +834,10 @@ impl Connection {
                         request.headers.extend_from_slice(data);
                         if end {
                             let headers = std::mem::take(&mut request.headers);
-                            request.phase = self.on_request_headers(id, &headers)?;
+                            request.phase = match self.role {
+                                Role::Server => self.on_request_headers(id, &headers)?,
+                                Role::Client => self.on_response_headers(id, &headers)?,
+                            };
                         }
                     } else if frame_type == frame::DATA
                         && request.phase == Phase::Session
@@ -803,10 +858,19 @@ impl Connection {
             return None;
         }
         match request.phase {
-            Phase::Start | Phase::Headers => {
+            Phase::Start | Phase::Headers if self.role == Role::Server => {
                 self.transmits.push_back(Transmit::ResetStream {
                     id,
                     code: ErrorCode::REQUEST_INCOMPLETE,
+                });
+            }
+            Phase::Start => {}
+            Phase::Response | Phase::Headers => {
+                // The server ended the CONNECT stream without a response.
+                self.end_session(id, Some(SessionEnd::Error(ErrorCode::MESSAGE_ERROR)));
+                self.transmits.push_back(Transmit::ResetStream {
+                    id,
+                    code: ErrorCode::REQUEST_CANCELLED,
                 });
             }
             Phase::Session => {
@@ -830,6 +894,46 @@ impl Connection {
             Phase::Done => {}
         }
         Some(RequestRead::Drop)
+    }
+
+    /// Handles the complete HEADERS payload of a response to this client's
+    /// CONNECT; `None` when the connection failed.
+    fn on_response_headers(&mut self, id: u64, headers: &[u8]) -> Option<Phase> {
+        let fields = match qpack::decode_field_section(headers, self.config.max_field_section_size)
+        {
+            Ok(fields) => fields,
+            Err(DecodeError::TooLarge { .. }) => {
+                self.session_error(id, ErrorCode::EXCESSIVE_LOAD);
+                return Some(Phase::Done);
+            }
+            Err(err) => {
+                self.fail(err.into());
+                return None;
+            }
+        };
+        let Some(status) = connect::response_status(&fields) else {
+            self.session_error(id, ErrorCode::MESSAGE_ERROR);
+            return Some(Phase::Done);
+        };
+        let session = SessionId(id);
+        match status {
+            // Interim responses: the final one follows.
+            100..=199 => Some(Phase::Response),
+            200..=299 => {
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.state = SessionState::Open;
+                }
+                self.events.push_back(Event::SessionEstablished { session });
+                self.release_waiting(session);
+                Some(Phase::Session)
+            }
+            _ => {
+                self.events
+                    .push_back(Event::SessionRejected { session, status });
+                self.remove_session(id, ErrorCode::WEBTRANSPORT_BUFFERED_STREAM_REJECTED);
+                Some(Phase::Done)
+            }
+        }
     }
 
     /// Handles a request's complete HEADERS payload; `None` when the
@@ -963,7 +1067,9 @@ impl Connection {
             }
             // The session is pending, or its CONNECT has not arrived yet.
             Some(_) => self.buffer_stream(id, session, refuse),
-            None if !self.client_bidi.seen(session >> 2) => self.buffer_stream(id, session, refuse),
+            None if self.role == Role::Server && !self.peer_bidi.seen(session >> 2) => {
+                self.buffer_stream(id, session, refuse)
+            }
             None => refuse(self, ErrorCode::WEBTRANSPORT_SESSION_GONE),
         }
     }
@@ -1012,7 +1118,9 @@ impl Connection {
                 });
             }
             Some(_) => self.buffer_datagram(session, payload),
-            None if !self.client_bidi.seen(session >> 2) => self.buffer_datagram(session, payload),
+            None if self.role == Role::Server && !self.peer_bidi.seen(session >> 2) => {
+                self.buffer_datagram(session, payload)
+            }
             None => {}
         }
     }
@@ -1097,13 +1205,18 @@ impl Connection {
     /// endpoint sends on it) and STOP_SENDING for its receiving side (if
     /// the peer sends on it), both with `code`.
     fn abort_stream(&mut self, id: u64, code: ErrorCode) {
-        let stream = StreamId(id);
-        if stream.is_bidi() || !stream.is_client_initiated() {
+        let bidi = StreamId(id).is_bidi();
+        if bidi || !self.is_peer(id) {
             self.transmits.push_back(Transmit::ResetStream { id, code });
         }
-        if stream.is_bidi() || stream.is_client_initiated() {
+        if bidi || self.is_peer(id) {
             self.transmits.push_back(Transmit::StopSending { id, code });
         }
+    }
+
+    /// Whether the peer opened stream `id`.
+    fn is_peer(&self, id: u64) -> bool {
+        StreamId(id).is_client_initiated() == (self.role == Role::Server)
     }
 
     /// Ends a session by the peer's doing, reporting `end` when the
@@ -1126,12 +1239,13 @@ impl Connection {
     /// H3_REQUEST_REJECTED. Sessions already open go on (their data
     /// streams are not requests); ask them to end with
     /// [`drain_session`](Self::drain_session) and close the connection once
-    /// they are over. A second call changes nothing.
+    /// they are over. A second call changes nothing, and so does a call on
+    /// a client (whose GOAWAY would name push ids, which it never allows).
     pub fn go_away(&mut self) {
-        if self.failed || self.goaway.is_some() {
+        if self.failed || self.goaway.is_some() || self.role == Role::Client {
             return;
         }
-        let first_refused = self.client_bidi.next * 4;
+        let first_refused = self.peer_bidi.next * 4;
         self.goaway = Some(first_refused);
         let mut payload = Vec::new();
         varint::encode(first_refused, &mut payload);
@@ -1155,6 +1269,13 @@ impl Connection {
         s.state = SessionState::Open;
         let draft02 = s.draft02;
         self.respond(session.0, 200, draft02, false);
+        self.release_waiting(session);
+        Ok(())
+    }
+
+    /// Hands the streams and datagrams that waited for `session` (now
+    /// open) to the application, refusing streams beyond the limit.
+    fn release_waiting(&mut self, session: SessionId) {
         let waiting: Vec<u64> = self
             .buffered_streams
             .iter()
@@ -1164,10 +1285,9 @@ impl Connection {
         self.buffered_streams.retain(|&(_, s)| s != session.0);
         for id in waiting {
             let bidi = StreamId(id).is_bidi();
-            let s = self
-                .sessions
-                .get_mut(&session.0)
-                .ok_or(SendError::UnknownSession)?;
+            let Some(s) = self.sessions.get_mut(&session.0) else {
+                return;
+            };
             if s.streams.len() >= self.config.max_streams_per_session {
                 self.streams.remove(&id);
                 self.abort_stream(id, ErrorCode::REQUEST_REJECTED);
@@ -1190,7 +1310,64 @@ impl Connection {
         for payload in datagrams {
             self.events.push_back(Event::Datagram { session, payload });
         }
-        Ok(())
+    }
+
+    /// Opens a session as a client: the adapter opened bidirectional stream
+    /// `id` with its QUIC engine; the extended CONNECT (`:protocol
+    /// webtransport`, with `sec-webtransport-http3-draft02: 1` so that
+    /// draft-02 servers answer too) is queued on it. Feed the stream's
+    /// incoming bytes to [`handle_stream_data`](Self::handle_stream_data);
+    /// [`Event::SessionEstablished`] or [`Event::SessionRejected`] follows.
+    pub fn connect(
+        &mut self,
+        id: u64,
+        authority: &str,
+        path: &str,
+        origin: Option<&str>,
+    ) -> Result<SessionId, SendError> {
+        if self.failed {
+            return Err(SendError::ConnectionClosed);
+        }
+        let stream = StreamId(id);
+        if self.role != Role::Client
+            || !stream.is_client_initiated()
+            || !stream.is_bidi()
+            || id > varint::MAX
+            || self.streams.contains_key(&id)
+        {
+            return Err(SendError::InvalidStreamId(id));
+        }
+        if self.sessions.len() as u64 >= self.config.max_sessions {
+            return Err(SendError::TooManySessions);
+        }
+        let mut section = Vec::new();
+        connect::encode_request(authority, path, origin, &mut section);
+        let mut out = Vec::new();
+        frame::encode(frame::HEADERS, &section, &mut out);
+        self.transmits.push_back(Transmit::Stream {
+            id,
+            data: Bytes::from(out),
+            fin: false,
+        });
+        self.sessions.insert(
+            id,
+            Session {
+                state: SessionState::Connecting,
+                draft02: true,
+                streams: BTreeSet::new(),
+            },
+        );
+        self.streams.insert(
+            id,
+            Stream::Request(Box::new(RequestStream {
+                reader: FrameReader::default(),
+                phase: Phase::Response,
+                headers: Vec::new(),
+                capsules: CapsuleReader::new(self.config.max_datagram_size),
+                peer_closed: false,
+            })),
+        );
+        Ok(SessionId(id))
     }
 
     /// Rejects a requested session with `status` (300-599): queues the
@@ -1287,11 +1464,11 @@ impl Connection {
     }
 
     /// Registers a data stream this endpoint opened with its QUIC engine
-    /// (server-initiated id `id`; bidirectional or not by the id) for an
-    /// open session, and gives the header to write first on it.
+    /// (id `id`, which says whether it is bidirectional) for an open
+    /// session, and gives the header to write first on it.
     pub fn open_stream(&mut self, session: SessionId, id: u64) -> Result<StreamHeader, SendError> {
         let stream_id = StreamId(id);
-        if stream_id.is_client_initiated() || id > varint::MAX || self.streams.contains_key(&id) {
+        if self.is_peer(id) || id > varint::MAX || self.streams.contains_key(&id) {
             return Err(SendError::InvalidStreamId(id));
         }
         let max = self.config.max_streams_per_session;

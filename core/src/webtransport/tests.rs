@@ -1115,3 +1115,340 @@ fn aioquic_client_transcript() {
     assert_eq!(peer.get(settings::QPACK_MAX_TABLE_CAPACITY), Some(4096));
     assert!(peer.supports_webtransport() && peer.supports_datagrams());
 }
+
+/// A client and a server core joined as a QUIC engine would join them: each
+/// one's control stream reaches the other (client 2, server 3), stream
+/// writes reach the same stream id, resets become peer resets.
+struct Pair {
+    client: Connection,
+    server: Connection,
+    /// Bytes of data streams handed to the application, by receiver and id.
+    client_app: std::collections::BTreeMap<u64, Vec<u8>>,
+    server_app: std::collections::BTreeMap<u64, Vec<u8>>,
+    client_events: Vec<Event>,
+    server_events: Vec<Event>,
+}
+
+impl Pair {
+    fn new(config: Config) -> Self {
+        Pair {
+            client: Connection::client(config.clone()),
+            server: Connection::server(config),
+            client_app: Default::default(),
+            server_app: Default::default(),
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+        }
+    }
+
+    /// Moves everything until neither side has anything to send.
+    fn run(&mut self) {
+        loop {
+            let mut moved = false;
+            while let Some(t) = self.client.poll_transmit() {
+                moved = true;
+                Self::deliver(t, 2, &mut self.server, &mut self.server_app);
+            }
+            self.server_events
+                .extend(std::iter::from_fn(|| self.server.poll_event()));
+            while let Some(t) = self.server.poll_transmit() {
+                moved = true;
+                Self::deliver(t, 3, &mut self.client, &mut self.client_app);
+            }
+            self.client_events
+                .extend(std::iter::from_fn(|| self.client.poll_event()));
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn deliver(
+        t: Transmit,
+        control: u64,
+        to: &mut Connection,
+        app: &mut std::collections::BTreeMap<u64, Vec<u8>>,
+    ) {
+        match t {
+            Transmit::Control(data) => {
+                assert_eq!(
+                    to.handle_stream_data(control, &data, false),
+                    StreamRead::Consumed
+                );
+            }
+            Transmit::Stream { id, data, fin } => Self::write(to, app, id, &data, fin),
+            Transmit::ResetStream { id, code } => to.handle_stream_reset(id, code),
+            Transmit::StopSending { .. } => {}
+            Transmit::CloseConnection { code, reason } => {
+                panic!("connection closed: {code} {reason}")
+            }
+        }
+    }
+
+    /// A stream write arriving at `to`, routed as an adapter routes it.
+    fn write(
+        to: &mut Connection,
+        app: &mut std::collections::BTreeMap<u64, Vec<u8>>,
+        id: u64,
+        data: &[u8],
+        fin: bool,
+    ) {
+        if let Some(bytes) = app.get_mut(&id) {
+            bytes.extend_from_slice(data);
+            return;
+        }
+        if let StreamRead::Payload { header_len, .. } = to.handle_stream_data(id, data, fin) {
+            app.insert(id, data[header_len..].to_vec());
+        }
+    }
+
+    /// A session open on stream 0.
+    fn open(config: Config) -> Self {
+        let mut pair = Pair::new(config);
+        assert_eq!(
+            pair.client
+                .connect(0, "example.com", "/chat", Some("https://example.com")),
+            Ok(SessionId(0))
+        );
+        pair.run();
+        let [Event::SessionRequest { session, request }] = &pair.server_events[..] else {
+            panic!("{:?}", pair.server_events)
+        };
+        assert_eq!(
+            (request.path.as_str(), request.is_draft02()),
+            ("/chat", true)
+        );
+        pair.server.accept(*session).unwrap();
+        pair.run();
+        assert_eq!(
+            pair.client_events,
+            [Event::SessionEstablished {
+                session: SessionId(0)
+            }]
+        );
+        pair.client_events.clear();
+        pair.server_events.clear();
+        pair
+    }
+}
+
+#[test]
+fn client_and_server_cores_talk() {
+    let mut pair = Pair::open(Config::default());
+    let session = SessionId(0);
+    // The client's settings carry no ENABLE_CONNECT_PROTOCOL; the server's do.
+    assert_eq!(
+        pair.server
+            .peer_settings()
+            .unwrap()
+            .get(settings::ENABLE_CONNECT_PROTOCOL),
+        None
+    );
+    assert_eq!(
+        pair.client
+            .peer_settings()
+            .unwrap()
+            .get(settings::ENABLE_CONNECT_PROTOCOL),
+        Some(1)
+    );
+
+    // Streams both ways: client bidi 4 and uni 6 (2 is its control stream),
+    // server bidi 1 and uni 7 (3 is its control stream).
+    for (from_client, id, text) in [
+        (true, 4, "c-bidi"),
+        (true, 6, "c-uni"),
+        (false, 1, "s-bidi"),
+        (false, 7, "s-uni"),
+    ] {
+        let (from, to, app) = if from_client {
+            (&mut pair.client, &mut pair.server, &mut pair.server_app)
+        } else {
+            (&mut pair.server, &mut pair.client, &mut pair.client_app)
+        };
+        let mut bytes = from.open_stream(session, id).unwrap().as_bytes().to_vec();
+        bytes.extend_from_slice(text.as_bytes());
+        Pair::write(to, app, id, &bytes, false);
+    }
+    pair.run();
+    assert_eq!(pair.server_app[&4], b"c-bidi");
+    assert_eq!(pair.server_app[&6], b"c-uni");
+    assert_eq!(pair.client_app[&1], b"s-bidi");
+    assert_eq!(pair.client_app[&7], b"s-uni");
+    assert_eq!(
+        pair.client.open_stream(session, 5),
+        Err(SendError::InvalidStreamId(5))
+    );
+
+    // Datagrams both ways.
+    let mut out = Vec::new();
+    pair.client
+        .send_datagram(session, b"to server", &mut out)
+        .unwrap();
+    pair.server.handle_datagram(Bytes::from(out.clone()));
+    pair.server
+        .send_datagram(session, b"to client", &mut out)
+        .unwrap();
+    pair.client.handle_datagram(Bytes::from(out));
+    pair.run();
+    assert!(pair.server_events.contains(&Event::Datagram {
+        session,
+        payload: Bytes::from_static(b"to server")
+    }));
+    assert!(pair.client_events.contains(&Event::Datagram {
+        session,
+        payload: Bytes::from_static(b"to client")
+    }));
+
+    // The server drains then closes; the client sees both, its streams reset.
+    pair.server.drain_session(session).unwrap();
+    pair.server.close_session(session, 42, "over").unwrap();
+    pair.client_events.clear();
+    pair.run();
+    assert_eq!(
+        pair.client_events,
+        [
+            Event::SessionDraining { session },
+            Event::SessionClosed {
+                session,
+                end: SessionEnd::Closed {
+                    code: 42,
+                    reason: "over".into()
+                }
+            },
+        ]
+    );
+    assert!(!pair.client.is_closed() && !pair.server.is_closed());
+}
+
+#[test]
+fn client_sees_rejection_and_interim_responses() {
+    let mut pair = Pair::new(Config::default());
+    pair.client
+        .connect(0, "example.com", "/nope", None)
+        .unwrap();
+    pair.run();
+    pair.server.reject(SessionId(0), 404).unwrap();
+    pair.run();
+    assert_eq!(
+        pair.client_events,
+        [Event::SessionRejected {
+            session: SessionId(0),
+            status: 404
+        }]
+    );
+    assert!(!pair.client.is_closed());
+
+    // An interim 103 then a 200.
+    let mut client = Connection::client(Config::default());
+    client.connect(0, "a", "/", None).unwrap();
+    let mut response = headers_frame(&[(":status", "103")]);
+    response.extend(headers_frame(&[(":status", "200")]));
+    assert_eq!(
+        client.handle_stream_data(0, &response, false),
+        StreamRead::Consumed
+    );
+    assert_eq!(
+        events(&mut client),
+        [Event::SessionEstablished {
+            session: SessionId(0)
+        }]
+    );
+}
+
+#[test]
+fn client_errors() {
+    let mut client = Connection::client(Config::default());
+    let _ = transmits(&mut client);
+    assert_eq!(
+        client.connect(1, "a", "/", None),
+        Err(SendError::InvalidStreamId(1))
+    );
+    assert_eq!(
+        client.connect(2, "a", "/", None),
+        Err(SendError::InvalidStreamId(2))
+    );
+    client.connect(0, "a", "/", None).unwrap();
+    assert_eq!(
+        client.connect(0, "a", "/", None),
+        Err(SendError::InvalidStreamId(0))
+    );
+    assert_eq!(
+        client.connect(4, "a", "/", None),
+        Err(SendError::TooManySessions)
+    );
+    let mut server = Connection::server(Config::default());
+    assert_eq!(
+        server.connect(0, "a", "/", None),
+        Err(SendError::InvalidStreamId(0))
+    );
+
+    // A response without :status ends the session with H3_MESSAGE_ERROR.
+    assert_eq!(
+        client.handle_stream_data(0, &headers_frame(&[("server", "x")]), false),
+        StreamRead::Consumed
+    );
+    let error = ErrorCode::MESSAGE_ERROR;
+    assert_eq!(
+        events(&mut client),
+        [Event::SessionClosed {
+            session: SessionId(0),
+            end: SessionEnd::Error(error)
+        }]
+    );
+    assert!(transmits(&mut client).contains(&Transmit::ResetStream { id: 0, code: error }));
+
+    // The server ends the CONNECT stream without a response.
+    let mut client = Connection::client(Config::default());
+    client.connect(0, "a", "/", None).unwrap();
+    assert_eq!(client.handle_stream_data(0, &[], true), StreamRead::Discard);
+    assert_eq!(
+        events(&mut client),
+        [Event::SessionClosed {
+            session: SessionId(0),
+            end: SessionEnd::Error(error)
+        }]
+    );
+
+    // A server-initiated bidirectional stream that is not WebTransport.
+    let mut client = Connection::client(Config::default());
+    client.handle_stream_data(1, &headers_frame(&[(":status", "200")]), false);
+    closed_with(&mut client, ErrorCode::STREAM_CREATION_ERROR);
+    // DATA before the response.
+    let mut client = Connection::client(Config::default());
+    client.connect(0, "a", "/", None).unwrap();
+    client.handle_stream_data(0, &[0x00, 0x00], false);
+    closed_with(&mut client, ErrorCode::FRAME_UNEXPECTED);
+}
+
+#[test]
+fn client_buffers_streams_that_beat_the_response() {
+    let mut client = Connection::client(Config::default());
+    client.connect(0, "a", "/", None).unwrap();
+    assert_eq!(
+        client.handle_stream_data(1, b"\x40\x41\x00early", false),
+        StreamRead::Buffered { header_len: 3 }
+    );
+    client.handle_datagram(Bytes::from_static(b"\x00dg"));
+    // A stream for a session the client never opened is gone.
+    assert_eq!(
+        client.handle_stream_data(7, b"\x40\x54\x04", false),
+        StreamRead::Discard
+    );
+    client.handle_stream_data(0, &headers_frame(&[(":status", "200")]), false);
+    let session = SessionId(0);
+    assert_eq!(
+        events(&mut client),
+        [
+            Event::SessionEstablished { session },
+            Event::IncomingStream {
+                session,
+                stream: StreamId(1),
+                bidi: true
+            },
+            Event::Datagram {
+                session,
+                payload: Bytes::from_static(b"dg")
+            },
+        ]
+    );
+}
