@@ -433,8 +433,9 @@ impl Connection {
         self.buffered_datagrams.clear();
     }
 
-    /// Bytes that arrived on peer-initiated stream `id`, with `fin` when
-    /// they end it (possibly with no bytes). See [`StreamRead`] for what to
+    /// Bytes that arrived on stream `id` (one the peer opened, or a
+    /// client's CONNECT stream), with `fin` when they end it (possibly with
+    /// no bytes). See [`StreamRead`] for what to
     /// do next. Data for a stream the core has dropped, or for a locally
     /// opened stream, is [`StreamRead::Discard`] or
     /// [`StreamRead::Payload`] with no header.
