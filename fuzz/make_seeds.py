@@ -203,3 +203,102 @@ write("deflate_negotiation", "offers", b"\x03\x02\x01\x09" + b"\x01\x00\x05\x01"
       + b" permessage-deflate; server_no_context_takeover; client_no_context_takeover")
 write("deflate_negotiation", "bad", b"\x00\x00\x00\x00\x02\x07\x07\x06"
       + b"permessage-deflate; server_max_window_bits=16; foo=\"a\\\"b\", permessage-deflate; x")
+
+
+# --- HTTP/3 and WebTransport (tidings_core::fuzzing::http3) ---
+def varint(v):
+    if v < 0x40:
+        return bytes([v])
+    if v < 0x4000:
+        return struct.pack(">H", v | 0x4000)
+    if v < 0x40000000:
+        return struct.pack(">I", v | 0x80000000)
+    return struct.pack(">Q", v | 0xC000000000000000)
+
+
+def h3_frame(ty, payload):
+    return varint(ty) + varint(len(payload)) + payload
+
+
+def settings(pairs):
+    return b"".join(varint(i) + varint(v) for i, v in pairs)
+
+
+CHROMIUM_SETTINGS = settings([(0x01, 100), (0x07, 100), (0x33, 1), (0xffd277, 1), (0x2b603742, 1), (0x21 + 0x1f * 7, 5)])
+
+
+def qpack_connect(protocol=b"webtransport"):
+    def lit_name(name, value):
+        assert len(name) >= 7 and len(value) < 127
+        return bytes([0x27, len(name) - 7]) + name + bytes([len(value)]) + value
+    return (b"\x00\x00" + bytes([0xc0 | 15, 0xc0 | 23])
+            + b"\x50" + bytes([14]) + b"localhost:4433"
+            + b"\x51" + bytes([5]) + b"/echo"
+            + lit_name(b":protocol", protocol)
+            + lit_name(b"sec-webtransport-http3-draft02", b"1")
+            + b"\x5f" + bytes([90 - 15, 21]) + b"http://localhost:8000")
+
+
+def capsule(ty, value):
+    return varint(ty) + varint(len(value)) + value
+
+
+CLOSE = capsule(0x2843, struct.pack(">I", 7) + b"done")
+DRAIN = capsule(0x78ae, b"")
+
+# h3_frames: chunk sizes, then a stream
+write("h3_frames", "control", b"\x02\x01\x03" + h3_frame(0x04, CHROMIUM_SETTINGS) + h3_frame(0x40, b"\xaa\xbb") + h3_frame(0x07, b"\x00"))
+write("h3_frames", "request", b"\x00" + h3_frame(0x01, qpack_connect()) + h3_frame(0x00, b"\x40\x21\x00" + CLOSE))
+write("h3_frames", "wt_bidi", b"\x01\x01" + b"\x40\x41\x00payload")
+write("h3_frames", "settings_errors", b"\x00" + h3_frame(0x04, settings([(0x33, 1), (0x33, 1)])) + h3_frame(0x04, b"\x02\x00") + h3_frame(0x04, b"\x40"))
+write("h3_frames", "truncated", b"\x00" + b"\x01\x40\x80\x00")
+
+# qpack_field_section: limit byte, mode byte, [chunk sizes], bytes
+write("qpack_field_section", "connect", b"\x40\x00" + qpack_connect())
+write("qpack_field_section", "rfc9204_b1", b"\x10\x00" + bytes.fromhex("0000510b2f696e6465782e68746d6c"))
+write("qpack_field_section", "dynamic_refs", b"\x10\x00" + b"\x02\x80\x80\x10")
+write("qpack_field_section", "too_large", b"\x01\x00" + b"\x00\x00\xd9\xd9\xd9")
+write("qpack_field_section", "huffman_c4", b"\x00\x01" + bytes.fromhex("f1e3c2e5f23a6ba0ab90f4ff"))
+write("qpack_field_section", "encoder_stream", b"\x00\x02\x01\x01" + b"\x20\x3f\x01")
+write("qpack_field_section", "decoder_stream", b"\x00\x04\x01\x01" + b"\x44\x7f\x05\x80")
+
+# wt_capsules: datagram limit, chunk sizes, data
+# The GREASE capsule type 0x21 first, as Chrome sends one.
+write("wt_capsules", "chrome", b"\x40\x01\x02" + capsule(0x21, b"\x00") + DRAIN + capsule(0x00, b"dg") + CLOSE)
+write("wt_capsules", "bad_close", b"\x10\x00" + capsule(0x2843, b"\x00\x01"))
+write("wt_capsules", "big_datagram", b"\x04\x01\x01" + capsule(0x00, b"x" * 10) + capsule(0x1234567, b"u" * 20) + CLOSE)
+
+
+# wt_connection: flags, then operations
+def op_data(stream_index, data, fin=False):
+    assert len(data) < 256
+    return b"\x00" + bytes([stream_index, fin]) + bytes([len(data)]) + data
+
+
+def op_datagram(data):
+    return b"\x01" + bytes([len(data)]) + data
+
+
+S0, S4, S8, S2, S6, S10, S14, L1, L5, L3, L7 = range(11)
+CONTROL = b"\x00" + h3_frame(0x04, CHROMIUM_SETTINGS)
+REQUEST = h3_frame(0x01, qpack_connect())
+write("wt_connection", "chromium", b"\x00" + op_data(S2, CONTROL) + op_data(S6, b"\x02\x20") + op_data(S10, b"\x03")
+      + op_data(S0, REQUEST) + b"\x03\x00"  # accept session 0
+      + op_data(S4, b"\x40\x41\x00hello") + op_data(S14, b"\x40\x54\x00uni", True) + op_datagram(b"\x00ping")
+      + b"\x07\x00" + bytes([L1]) + b"\x07\x00" + bytes([L3]) + b"\x08\x00\x04pong"
+      + op_data(S0, h3_frame(0x00, DRAIN + CLOSE)) + op_data(S0, b"", True))
+write("wt_connection", "early_streams", b"\x04" + op_data(S4, b"\x40\x41\x00early") + op_datagram(b"\x00dg")
+      + op_data(S2, CONTROL) + op_data(S0, REQUEST) + b"\x03\x00" + b"\x09" + bytes([S4]))
+write("wt_connection", "prologue_then_close", b"\x01" + b"\x03\x00" + b"\x05\x00\x00\x2a\x03bye" + op_data(S0, b"", True))
+write("wt_connection", "reject", b"\x01" + op_data(S8, b"\x40\x41\x00") + b"\x04\x00\x67" + op_data(S0, h3_frame(0x00, CLOSE), True))
+write("wt_connection", "hostile", b"\x00" + op_data(S2, b"\x00" + h3_frame(0x04, b"\x33\x01\x33\x01")))
+write("wt_connection", "second_session", b"\x09" + b"\x03\x00" + op_data(S8, REQUEST) + b"\x03\x02" + op_data(S4, b"\x40\x41\x08"))
+
+# The client role (flags bit 5) after its prologue (CONNECT on 0, the
+# server's SETTINGS, a 200): server streams, a datagram, DRAIN and CLOSE.
+write("wt_connection", "client", b"\x21" + op_data(L1, b"\x40\x41\x00server bidi") + op_data(L7, b"\x40\x54\x00uni", True)
+      + op_datagram(b"\x00dg") + b"\x07\x00" + bytes([S4]) + b"\x08\x00\x02hi"
+      + op_data(S0, h3_frame(0x00, DRAIN + CLOSE), True))
+# A client whose CONNECT is answered 404 (static index 27).
+write("wt_connection", "client_rejected", b"\x20" + b"\x03\x00" + op_data(L3, CONTROL)
+      + op_data(S0, h3_frame(0x01, b"\x00\x00\xdb")))

@@ -1,8 +1,9 @@
 //! # tidings-core
 //!
 //! The sans-IO protocol core of tidings: WebSocket (RFC 6455), its
-//! permessage-deflate extension (RFC 7692) and Server-Sent Events (WHATWG
-//! HTML), as pure state machines and codecs for library authors who drive
+//! permessage-deflate extension (RFC 7692), Server-Sent Events (WHATWG
+//! HTML) and WebTransport over HTTP/3 (draft-ietf-webtrans-http3), as pure
+//! state machines and codecs for library authors who drive
 //! them from any event loop: an async runtime, a hyper/axum upgrade,
 //! io_uring, an embedded loop, a simulation or a test.
 //!
@@ -22,6 +23,9 @@
 //! | [`ws`] | the WebSocket connection state machine, one per connection |
 //! | [`deflate`] | permessage-deflate (RFC 7692): negotiation and the bounded codec (feature `deflate`, default on) |
 //! | [`sse`] | the Server-Sent Events encoder and a WHATWG-exact decoder |
+//! | [`h3`] | HTTP/3 wire pieces (RFC 9114): varints, frames, SETTINGS, stream types, error codes |
+//! | [`qpack`] | QPACK (RFC 9204) with the static table and Huffman coding only (dynamic table capacity 0) |
+//! | [`webtransport`] | an HTTP/3 connection carrying WebTransport sessions (server side, and a client side), keyed by QUIC stream id |
 //! | [`registry`] | connections by id and rooms with their members (the bookkeeping of a hub) |
 //! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`) and query strings |
 //!
@@ -34,7 +38,10 @@
 //!   caller (a key, or a seed).
 //! - No async, no runtime, no threads: it spawns nothing and depends on no
 //!   executor.
-//! - No TLS and no HTTP/2.
+//! - No TLS, no QUIC and no HTTP/2: [`webtransport`] names streams by
+//!   their QUIC stream id and leaves the transport to the caller's QUIC
+//!   engine. Its HTTP/3 serves WebTransport sessions only (other requests
+//!   are refused), and its QPACK never uses the dynamic table.
 //!
 //! The compiler holds the crate to the first three: `clippy.toml` in this
 //! crate's folder disallows the clock, sockets and threads.
@@ -55,12 +62,15 @@ pub mod frame;
 #[cfg(all(feature = "deflate", any(test, fuzzing, feature = "_fuzzing")))]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod h3;
 pub mod handshake;
 pub mod head;
 pub mod proxy;
+pub mod qpack;
 pub mod registry;
 pub mod route;
 pub mod sse;
+pub mod webtransport;
 pub mod ws;
 
 pub use ws::{Message, Utf8Bytes};

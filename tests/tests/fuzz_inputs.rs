@@ -17,6 +17,10 @@ fn check(target: &str, data: &[u8]) {
         "sse_decoder" => fuzzing::sse_decoder(data),
         "sse_roundtrip" => fuzzing::sse_roundtrip(data),
         "deflate_negotiation" => fuzzing::deflate_negotiation(data),
+        "h3_frames" => fuzzing::h3_frames(data),
+        "qpack_field_section" => fuzzing::qpack_field_section(data),
+        "wt_capsules" => fuzzing::wt_capsules(data),
+        "wt_connection" => fuzzing::wt_connection(data),
         "frame_header" => {} // its checks live in its fuzz target
         other => panic!("no checks for fuzz corpus {other}"),
     }

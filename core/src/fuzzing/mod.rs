@@ -33,6 +33,10 @@ use crate::ws::{
     State,
 };
 
+mod http3;
+
+pub use http3::{h3_frames, qpack_field_section, wt_capsules, wt_connection};
+
 // ---- input decoding -------------------------------------------------------
 
 /// A cursor over the fuzzer's bytes; reads past the end give zeros and empty
