@@ -75,9 +75,10 @@ pub struct TlsHandshakeFailures {
     /// protocol version, cipher suite or application protocol (ALPN) in
     /// common, …; rustls answered with an alert.
     pub protocol: u64,
-    /// The client closed the connection during the handshake.
+    /// The client closed or reset the connection during the handshake
+    /// (browsers close spare connections they opened ahead of need).
     pub closed: u64,
-    /// The socket failed (e.g. a reset).
+    /// Any other socket error.
     pub io: u64,
     /// Refused before the handshake: [`ServerConfig::max_tls_handshakes`](crate::server::ServerConfig)
     /// handshakes were already in progress.

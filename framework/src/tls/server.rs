@@ -401,7 +401,13 @@ fn classify(error: &io::Error) -> TlsFailure {
     match (tls_error, error.kind()) {
         (Some(rustls::Error::AlertReceived(_)), _) => TlsFailure::PeerAlert,
         (Some(_), _) => TlsFailure::Protocol,
-        (None, io::ErrorKind::UnexpectedEof) => TlsFailure::Closed,
+        (
+            None,
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe,
+        ) => TlsFailure::Closed,
         (None, _) => TlsFailure::Io,
     }
 }
@@ -537,7 +543,8 @@ mod tests {
         );
         assert_eq!(
             classify(&io::ErrorKind::ConnectionReset.into()),
-            TlsFailure::Io
+            TlsFailure::Closed
         );
+        assert_eq!(classify(&io::ErrorKind::Other.into()), TlsFailure::Io);
     }
 }

@@ -18,45 +18,69 @@ use tidings_framework::tls::ServerTls;
 /// from the PEM files if `--tls-cert` and `--tls-key` were given. Exits
 /// with status 2 and the reason on a bad command line or an unusable
 /// certificate or key.
+#[allow(
+    dead_code,
+    reason = "not every example that includes this file uses it"
+)]
 pub(crate) fn server_config(default_addr: &str, config: ServerConfig) -> (String, ServerConfig) {
-    parse(std::env::args().skip(1), default_addr, config).unwrap_or_else(|error| {
+    let parsed = take_tls(std::env::args().skip(1)).and_then(|(rest, tls)| {
+        let mut rest = rest.into_iter();
+        let addr = match rest.next() {
+            Some(flag) if flag.starts_with("--") => {
+                return Err(usage(format!("unknown option {flag}")));
+            }
+            addr => addr.unwrap_or_else(|| default_addr.to_owned()),
+        };
+        if let Some(extra) = rest.next() {
+            return Err(usage(format!("unexpected argument {extra}")));
+        }
+        Ok((addr, with_tls(config, tls)))
+    });
+    parsed.unwrap_or_else(|error| {
         eprintln!("{error}");
         std::process::exit(2)
     })
 }
 
-fn parse(
+/// `config`, serving TLS if `tls` is set.
+pub(crate) fn with_tls(config: ServerConfig, tls: Option<ServerTls>) -> ServerConfig {
+    match tls {
+        Some(tls) => config.tls(tls),
+        None => config,
+    }
+}
+
+/// Takes `--tls-cert FILE --tls-key FILE` out of `args`: the other
+/// arguments, in order, and the TLS the two files make, if given.
+pub(crate) fn take_tls(
     mut args: impl Iterator<Item = String>,
-    default_addr: &str,
-    config: ServerConfig,
-) -> io::Result<(String, ServerConfig)> {
-    let usage = |problem: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{problem}\nusage: [ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]"),
-        )
-    };
-    let (mut addr, mut cert, mut key) = (None, None, None);
+) -> io::Result<(Vec<String>, Option<ServerTls>)> {
+    let (mut rest, mut cert, mut key) = (Vec::new(), None, None);
     while let Some(arg) = args.next() {
         let slot = match arg.as_str() {
             "--tls-cert" => &mut cert,
             "--tls-key" => &mut key,
-            flag if flag.starts_with("--") => return Err(usage(format!("unknown option {flag}"))),
-            _ if addr.is_none() => {
-                addr = Some(arg);
+            _ => {
+                rest.push(arg);
                 continue;
             }
-            _ => return Err(usage(format!("unexpected argument {arg}"))),
         };
         *slot = Some(
             args.next()
                 .ok_or_else(|| usage(format!("{arg} needs a file")))?,
         );
     }
-    let config = match (cert, key) {
-        (None, None) => config,
-        (Some(cert), Some(key)) => config.tls(ServerTls::from_pem_files(cert, key)?),
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
         _ => return Err(usage("--tls-cert and --tls-key go together".into())),
     };
-    Ok((addr.unwrap_or_else(|| default_addr.to_owned()), config))
+    Ok((rest, tls))
+}
+
+fn usage(problem: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{problem}\nusage: [ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]"),
+    )
 }
