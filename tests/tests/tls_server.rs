@@ -23,6 +23,7 @@ use tidings_tests::{
 
 all_runtimes!(
     wss_echo,
+    large_output_to_a_slow_reader_arrives_whole,
     sse_over_https,
     get_route_over_https,
     certificate_swap_leaves_open_connections_alone,
@@ -43,9 +44,26 @@ async fn server<N: TestRuntime>(config: ServerConfig) -> TestServer<N> {
             }
             Ok(())
         })
-        .get("/hello", |_ctx: Context| async { "hello over TLS" });
+        .get("/hello", |_ctx: Context| async { "hello over TLS" })
+        .websocket(
+            "/push",
+            |_ctx: Context, conn: tidings_framework::Connection| async move {
+                for n in 0..PUSHED {
+                    conn.write_binary(vec![n as u8; PUSHED_SIZE]).await?;
+                }
+                // Nothing more is written: what the socket did not take must
+                // still leave the TLS stream's buffer.
+                let _ = conn.read().await;
+                Ok(())
+            },
+        );
     start_server_on::<N>(Wire::Tls, router, config).await
 }
+
+/// Messages `/push` writes, and their size: 8 MiB in all, far more than
+/// the socket buffers hold.
+const PUSHED: usize = 32;
+const PUSHED_SIZE: usize = 256 << 10;
 
 fn tls_of<N: TestRuntime>(server: &TestServer<N>) -> &TestTls {
     server.tls.as_ref().expect("a TLS server")
@@ -87,6 +105,21 @@ async fn wss_echo<N: TestRuntime>() {
             == 0)
         .await
     );
+}
+
+async fn large_output_to_a_slow_reader_arrives_whole<N: TestRuntime>() {
+    let server = server::<N>(ServerConfig::default()).await;
+    let conn = server.ws("/push", ClientConfig::default()).await;
+    // Not reading for a while: the server's socket fills, and its TLS
+    // stream keeps what the socket would not take.
+    tidings_tests::sleep::<N>(Duration::from_millis(300)).await;
+    for n in 0..PUSHED {
+        let message = timeout::<N, _>(Duration::from_secs(5), conn.read())
+            .await
+            .unwrap_or_else(|_| panic!("message {n} of {PUSHED} never came"))
+            .expect("a message");
+        assert_eq!(message, Message::from(vec![n as u8; PUSHED_SIZE]));
+    }
 }
 
 async fn sse_over_https<N: TestRuntime>() {
