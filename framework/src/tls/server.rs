@@ -192,7 +192,7 @@ impl fmt::Debug for ServerTls {
                     .map(|protocol| String::from_utf8_lossy(protocol))
                     .collect::<Vec<_>>(),
             )
-            .field("cert_resolver", &config.cert_resolver)
+            // Not the resolver: its Debug prints whole certificates.
             .finish_non_exhaustive()
     }
 }
