@@ -17,6 +17,13 @@ echo scenarios, e.g. "b,c"), BENCH_EXTRA (more echo binaries, see below), BENCH_
 servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
 machine busy with other work, wake-ups otherwise wait behind it and every figure
 measures the scheduler), BENCH_NICE (a niceness for both, a milder alternative).
+
+BENCH_TLS=1: the same echo and memory parts over TLS (wss://). Every server is
+started with `--tls-cert CERT.pem --tls-key KEY.pem` (one ECDSA P-256 leaf for
+all, from make_certs) and the load generator speaks TLS 1.3 with one cipher
+suite (TLS13_AES_128_GCM_SHA256, rustls' *ring* provider on both sides); the
+servers are tidings (tokio, async-std, smol) and tokio-tungstenite over
+tokio-rustls, the one competitor; scenarios a-d by default.
 """
 
 import json
@@ -34,7 +41,8 @@ SECS = float(os.environ.get("BENCH_SECS", "1" if QUICK else "2"))
 WARMUP = 0.3 if QUICK else 0.5
 MANY = 2_000 if QUICK else 10_000
 BROADCAST_ROUNDS = 3 if QUICK else 5
-PARTS = os.environ.get("BENCH_PARTS", "echo,memory,broadcast").split(",")
+TLS = os.environ.get("BENCH_TLS") == "1"
+PARTS = os.environ.get("BENCH_PARTS", "echo,memory" if TLS else "echo,memory,broadcast").split(",")
 SERVER_CORE, LOAD_CORE = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NICE = os.environ.get("BENCH_NICE")
@@ -46,12 +54,12 @@ def pinned(core, *cmd):
     priority = ["chrt", "-f", "10"] if RT else ["nice", "-n", NICE] if NICE else []
     return [*priority, "taskset", "-c", core, *cmd]
 
-COMPETITORS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+COMPETITORS = ["tokio-tungstenite"] if TLS else ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
 TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
 # Not a competitor: the least work any WebSocket echo server can do (one
 # read, unmask, one write; no validation), i.e. what the kernel and tokio
-# cost per message. A server's CPU cannot go much below it.
-FLOOR = ["floor"]
+# cost per message. A server's CPU cannot go much below it. (No TLS.)
+FLOOR = [] if TLS else ["floor"]
 ECHO_BINARIES = {
     "floor": "echo_floor",
     "tokio-tungstenite": "echo_tungstenite",
@@ -76,7 +84,12 @@ SCENARIOS = {
     "e": (100, 16, 16),
 }
 SCENARIOS = {k: v for k, v in SCENARIOS.items()
-             if k in os.environ.get("BENCH_SCENARIOS", ",".join(SCENARIOS)).split(",")}
+             if k in os.environ.get("BENCH_SCENARIOS", "a,b,c,d" if TLS else ",".join(SCENARIOS)).split(",")}
+
+# BENCH_TLS: the certificates every server and the load generator use.
+CERTS = os.path.join(BIN, "tls")
+SERVER_TLS_ARGS = ["--tls-cert", os.path.join(CERTS, "cert.pem"), "--tls-key", os.path.join(CERTS, "key.pem")] if TLS else []
+LOADGEN_TLS_ARGS = ["--tls", os.path.join(CERTS, "ca.pem")] if TLS else []
 
 
 def log(*words):
@@ -96,7 +109,7 @@ class Server:
         self.addr = f"127.0.0.1:{free_port()}"
         env = dict(os.environ, TOKIO_WORKER_THREADS="1", ASYNC_STD_THREAD_COUNT="1", SMOL_THREADS="1")
         self.proc = subprocess.Popen(
-            pinned(SERVER_CORE, os.path.join(BIN, binary), self.addr),
+            pinned(SERVER_CORE, os.path.join(BIN, binary), self.addr, *SERVER_TLS_ARGS),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
         )
         line = self.proc.stdout.readline()
@@ -135,7 +148,7 @@ def run_echo(results):
                     with Server(ECHO_BINARIES[name]) as server:
                         r = loadgen("echo", "--addr", server.addr, "--conns", conns, "--size", size,
                                     "--inflight", inflight, "--warmup", WARMUP, "--secs", SECS,
-                                    "--pid", server.proc.pid, timeout=60)
+                                    "--pid", server.proc.pid, *LOADGEN_TLS_ARGS, timeout=60)
                 except Exception as error:  # one failure must not hide the other figures
                     log(f"round {round_ + 1} {name} ({scenario}) failed: {error}")
                     continue
@@ -174,6 +187,9 @@ def ratio(value, best):
 
 
 def print_echo(results):
+    if TLS:
+        print("\nOVER TLS (BENCH_TLS=1): wss://, TLS 1.3, TLS13_AES_128_GCM_SHA256, ECDSA P-256 "
+              "certificate, rustls with *ring* on every side.")
     print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
           f"(1 worker), load generator on core {LOAD_CORE}.")
     print("Ratios: rate / best competitor's rate in the same round (higher is better) and CPU /\n"
@@ -216,7 +232,7 @@ def run_memory(results):
         with Server(ECHO_BINARIES[name]) as server:
             try:
                 results[name] = loadgen("memory", "--addr", server.addr, "--conns", MANY,
-                                        "--pid", server.proc.pid, timeout=120)
+                                        "--pid", server.proc.pid, *LOADGEN_TLS_ARGS, timeout=180)
             except Exception as error:
                 log(f"memory {name} failed: {error}")
                 continue
@@ -259,6 +275,8 @@ def print_broadcast(results):
 
 def main():
     started = time.monotonic()
+    if TLS:
+        subprocess.run([os.path.join(BIN, "make_certs"), CERTS], check=True)
     results = {"echo": {}, "memory": {}, "broadcast": {}}
     if "echo" in PARTS:
         run_echo(results["echo"])

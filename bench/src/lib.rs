@@ -72,3 +72,33 @@ pub fn broadcast_message() -> String {
     text.push_str("~END");
     text
 }
+
+/// The TLS options after ADDR, as the tidings examples take them:
+/// `--tls-cert CERT.pem --tls-key KEY.pem`. With them, an acceptor with the
+/// configuration tidings builds by default (rustls' *ring* provider, TLS 1.3
+/// and 1.2, ALPN `http/1.1`); without, `None`.
+pub fn tls_acceptor_arg() -> Option<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let value = |flag: &str| {
+        let at = args.iter().position(|arg| arg == flag)?;
+        args.get(at + 1).cloned()
+    };
+    let (cert, key) = (value("--tls-cert")?, value("--tls-key")?);
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .unwrap_or_else(|error| panic!("{cert}: {error}"));
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap_or_else(|error| panic!("{key}: {error}"));
+    // The provider tidings builds its configurations with (*ring* here).
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(tidings_framework::tls::provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring's protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a usable certificate and key");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}

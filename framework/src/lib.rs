@@ -37,6 +37,7 @@
 //! server::{context, response, sse::stream} a request's context; responses; an SSE outbox and pump
 //! connection                               a WebSocket connection's state, handle and pump
 //! hub (broadcast, recipient)               connections, rooms, encode-once broadcast
+//! tls::server                              ServerTls; a server connection's TLS handshake
 //! hub::{stats, compression}                statistics; shared deflate
 //! protocol, user_code, deque, write_queue, leaf helpers
 //! io_util, signal, timer, runtime, error

@@ -4,19 +4,25 @@
 //!
 //! `cargo run --release -p tidings-async-std --example echo_async_std -- [ADDR]`
 //! (default `127.0.0.1:9001`); prints `listening on ADDR` once bound.
+//! With `-- ADDR --tls-cert CERT.pem --tls-key KEY.pem`, the same echo over
+//! TLS (`wss://`).
+
+#[path = "../../runtime-tokio/examples/common/args.rs"]
+mod args;
 
 use tidings_async_std::{DeflateConfig, Router, Server, ServerConfig, ws};
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let (addr, config) = args::server_config(
+        "127.0.0.1:9001",
+        ServerConfig::default()
+            .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
+    );
     async_std::task::block_on(async {
         let server = Server::bind_with(
             &addr,
             Router::new().websocket("/*path", tidings_framework::server::echo),
-            ServerConfig::default()
-                .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
+            config,
         )
         .await?;
         println!("listening on {}", server.local_addr()?);

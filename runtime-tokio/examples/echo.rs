@@ -4,19 +4,25 @@
 //!
 //! `cargo run --release -p tidings-tokio --example echo -- [ADDR]`
 //! (default `127.0.0.1:9001`); prints `listening on ADDR` once bound.
+//! With `-- ADDR --tls-cert CERT.pem --tls-key KEY.pem`, the same echo over
+//! TLS (`wss://`).
+
+#[path = "common/args.rs"]
+mod args;
 
 use tidings_tokio::{DeflateConfig, Router, Server, ServerConfig, ws};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9001".to_owned());
+    let (addr, config) = args::server_config(
+        "127.0.0.1:9001",
+        ServerConfig::default()
+            .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
+    );
     let server = Server::bind_with(
         &addr,
         Router::new().websocket("/*path", tidings_framework::server::echo),
-        ServerConfig::default()
-            .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
+        config,
     )
     .await?;
     println!("listening on {}", server.local_addr()?);

@@ -2,15 +2,19 @@
 // Checks a WebSocket echo server with the Node `ws` (8.x) client.
 //
 //     NODE_PATH=.interop/node_modules node check_node.js ws://127.0.0.1:9001/some/path
+//     NODE_PATH=.interop/node_modules node check_node.js wss://127.0.0.1:9443/some/path --ca CA.pem
 //
 // The same checks as check_python.py: text echo (ASCII, unicode, empty), binary
 // echo (small, empty, 7/16/64-bit length boundaries, 1 MiB), a fragmented text
 // and a fragmented binary message, ping/pong with a payload, and a clean close
 // with code 1000 and a reason. Prints one PASS/FAIL line a check and
-// "N passed, N failed"; exits 0 only when every check passed.
+// "N passed, N failed"; exits 0 only when every check passed. For `wss://`,
+// the server's certificate is verified against CA.pem only (and its name
+// against the URL's host): no check is ever disabled.
 'use strict';
 
 const crypto = require('crypto');
+const fs = require('fs');
 const WebSocket = require('ws');
 
 const STEP_TIMEOUT_MS = 10000;
@@ -67,8 +71,9 @@ async function echoCheck(ws, name, parts, isBinary) {
   }
 }
 
-async function run(url) {
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, handshakeTimeout: STEP_TIMEOUT_MS });
+async function run(url, ca) {
+  const tls = ca ? { ca: fs.readFileSync(ca), ALPNProtocols: ['http/1.1'] } : {};
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 64 << 20, handshakeTimeout: STEP_TIMEOUT_MS, ...tls });
   const closedPromise = new Promise((resolve) => {
     ws.on('close', (code, reason) => {
       closed = { code, reason: reason.toString() };
@@ -88,7 +93,9 @@ async function run(url) {
       ws.once('open', resolve);
       ws.once('error', reject);
     }), 'the handshake');
-    report('handshake', true, url);
+    const socket = ws._socket;
+    const detail = ca ? ` (${socket.getProtocol()}, ${socket.getCipher().name}, ALPN ${socket.alpnProtocol})` : '';
+    report('handshake', true, url + detail);
   } catch (e) {
     report('handshake', false, e.message);
     return;
@@ -135,14 +142,16 @@ async function run(url) {
 
 async function main() {
   const url = process.argv[2];
-  if (!url || process.argv.length !== 3) {
-    console.error('usage: node check_node.js ws://HOST:PORT/PATH');
+  const withCa = process.argv.length === 5 && process.argv[3] === '--ca';
+  if (!url || (process.argv.length !== 3 && !withCa)) {
+    console.error('usage: node check_node.js ws://HOST:PORT/PATH | wss://HOST:PORT/PATH --ca CA.pem');
     return 2;
   }
+  const ca = withCa ? process.argv[4] : null;
   const version = require('ws/package.json').version;
   console.log(`node ws ${version} against ${url}`);
   try {
-    await run(url);
+    await run(url, ca);
   } catch (e) {
     report('connection', false, e.message);
   }

@@ -171,13 +171,16 @@ echo_command() {
     fi
 }
 
-# start_echo CRATE PORT BINDIR LOGDIR: starts the echo server for CRATE on
-# 127.0.0.1:PORT and waits for its "listening on" line; sets BG_PID.
+# start_echo CRATE PORT BINDIR LOGDIR [ARG...]: starts the echo server for
+# CRATE on 127.0.0.1:PORT, with the extra ARGs (e.g. --tls-cert C --tls-key K),
+# and waits for its "listening on" line; sets BG_PID.
 start_echo() {
-    local crate=$1 port=$2 bindir=$3 logdir=$4 cmd
+    local crate=$1 port=$2 bindir=$3 logdir=$4 cmd logfile
+    shift 4
     require_port_free "$port"
     mapfile -t cmd < <(echo_command "$crate" "127.0.0.1:$port" "$bindir")
-    start_bg "$logdir/echo-$crate.log" "${cmd[@]}"
-    wait_for_line "$BG_PID" "$logdir/echo-$crate.log" "listening on"
+    logfile="$logdir/echo-$crate-$port.log"
+    start_bg "$logfile" "${cmd[@]}" "$@"
+    wait_for_line "$BG_PID" "$logfile" "listening on"
     log "$crate echo server is up on 127.0.0.1:$port (pid $BG_PID)"
 }

@@ -10,6 +10,11 @@
 # 2. Builds the `echo` example of tidings-tokio, -async-std and -smol
 #    (release), starts each on its own port (9011, 9012, 9013), runs
 #    check_python.py and check_node.js against each, stops them by PID.
+#    Then the same over TLS: make_certs.py (Python `trustme`, in the same
+#    venv) writes a fresh test CA and a leaf for 127.0.0.1, each echo is
+#    started with `--tls-cert/--tls-key` (ports 9021, 9022, 9023), and both
+#    clients connect to `wss://` trusting that CA explicitly (verification
+#    stays on).
 # 3. Client direction: starts echo_server.py (Python websockets) and runs the
 #    `client_check` example of tidings-tokio against it, if that example exists;
 #    then the same over wss:// (echo_server.py --tls, certificates by trustme).
@@ -94,6 +99,26 @@ for crate in $SERVER_CRATES; do
     stop_pid "$BG_PID"
     port=$((port + 1))
 done
+
+# ---- the same clients over TLS (wss://) --------------------------------------
+if [[ -z ${ECHO_CMD:-} ]]; then
+    certs="$WORK/certs"
+    rm -rf "$certs"
+    "$PY" "$HERE/make_certs.py" "$certs"
+    tls_port=$((BASE_PORT + 10))
+    for crate in $SERVER_CRATES; do
+        start_echo "$crate" "$tls_port" "$bindir" "$WORK" \
+            --tls-cert "$certs/cert.pem" --tls-key "$certs/key.pem"
+        run_check "python websockets -> $crate echo over TLS" "$PY" "$HERE/check_python.py" \
+            "wss://127.0.0.1:$tls_port/interop/python" --ca "$certs/ca.pem"
+        run_check "node ws -> $crate echo over TLS" node "$HERE/check_node.js" \
+            "wss://127.0.0.1:$tls_port/interop/node" --ca "$certs/ca.pem"
+        stop_pid "$BG_PID"
+        tls_port=$((tls_port + 1))
+    done
+else
+    loud "SKIPPED: the TLS checks (the stand-in of ECHO_CMD takes no certificate)"
+fi
 
 # ---- tidings' client against a real server --------------------------------------
 # TODO(client direction): tidings-tokio's `client_check` example does not exist

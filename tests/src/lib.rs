@@ -9,8 +9,12 @@
 //!   bytes over the runtime's own TCP stream.
 //! - [`sleep`] and [`timeout`] use the runtime's timer; every test body is
 //!   bounded by [`TEST_TIMEOUT`] so a hang fails instead of blocking CI.
-//! - [`certs`] makes test certificates (a CA and leaves it signs);
-//!   [`tls_server`] serves a router over TLS with one of them.
+//! - [`certs`] makes test certificates (a CA and leaves it signs); [`tls`]
+//!   connects to a server over TLS with futures-rustls, and
+//!   [`start_server_on`] starts one on plain TCP or TLS ([`Wire`]), so a
+//!   battery of cases can run over either.
+//! - [`tls_server`] fronts a router with a bare futures-rustls acceptor
+//!   (not the server's own TLS), so the clients' tests do not rest on it.
 //! - [`proxies`] starts real HTTP and SOCKS5 proxies (tinyproxy, danted).
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
@@ -24,6 +28,7 @@ pub mod certs;
 mod counting_alloc;
 mod log_capture;
 pub mod proxies;
+pub mod tls;
 pub mod tls_server;
 
 pub use counting_alloc::CountingAllocator;
@@ -140,13 +145,45 @@ pub struct TestServer<N: TestRuntime> {
     pub addr: SocketAddr,
     /// Its handle (shutdown, connection count).
     pub handle: ServerHandle<N>,
+    /// For a server on [`Wire::Tls`]: its CA and a client configuration
+    /// that trusts it.
+    pub tls: Option<tls::TestTls>,
 }
 
 impl<N: TestRuntime> TestServer<N> {
-    /// `ws://ADDR{path}`.
+    /// `ws://ADDR{path}` (`wss://` over TLS).
     pub fn url(&self, path: &str) -> String {
-        format!("ws://{}{path}", self.addr)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}{path}", self.addr)
     }
+
+    /// A raw client connected to the server, over TLS if it serves TLS.
+    pub async fn raw(&self) -> RawClient<N> {
+        match &self.tls {
+            None => RawClient::connect(self.addr).await,
+            Some(tls) => RawClient::from_stream(tls::connect::<N>(self.addr, &tls.client).await),
+        }
+    }
+
+    /// The tidings WebSocket client connected to `path` (over TLS if the
+    /// server serves TLS: futures-rustls, then the client handshake over
+    /// that stream).
+    pub async fn ws(&self, path: &str, config: ClientConfig) -> Connection {
+        match &self.tls {
+            None => client::<N>(&self.url(path), config).await,
+            Some(tls) => tls::ws::<N>(self.addr, path, &tls.client, config).await,
+        }
+    }
+}
+
+/// What a test server speaks: plain TCP, or TLS with a certificate of a
+/// fresh test CA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// HTTP and WebSocket over TCP.
+    Plain,
+    /// The same over TLS (`https://`, `wss://`).
+    Tls,
 }
 
 impl<N: TestRuntime> Drop for TestServer<N> {
@@ -160,13 +197,30 @@ impl<N: TestRuntime> Drop for TestServer<N> {
 /// Binds `router` with `config` on `127.0.0.1:0` and runs the server on a
 /// task of runtime `N`.
 pub async fn start_server<N: TestRuntime>(router: Router, config: ServerConfig) -> TestServer<N> {
+    start_server_on(Wire::Plain, router, config).await
+}
+
+/// [`start_server`] on `wire`: over TLS with a leaf for `127.0.0.1` of a
+/// fresh test CA.
+pub async fn start_server_on<N: TestRuntime>(
+    wire: Wire,
+    router: Router,
+    config: ServerConfig,
+) -> TestServer<N> {
+    let (config, tls) = match wire {
+        Wire::Plain => (config, None),
+        Wire::Tls => {
+            let tls = tls::TestTls::new();
+            (config.tls(tls.server_tls()), Some(tls))
+        }
+    };
     let server = Server::<N>::bind_with("127.0.0.1:0", router, config)
         .await
         .expect("bind 127.0.0.1:0");
     let addr = server.local_addr().expect("the bound address");
     let handle = server.handle();
     N::default().spawn(server.run());
-    TestServer { addr, handle }
+    TestServer { addr, handle, tls }
 }
 
 /// Connects the tidings client to `url` on runtime `N`.
@@ -196,11 +250,22 @@ pub fn upgrade_request(path: &str) -> String {
     )
 }
 
-/// A TCP client that writes and reads raw bytes, over runtime `N`'s stream.
+/// A byte stream a [`RawClient`] speaks over: runtime `N`'s TCP stream, or a
+/// TLS client stream over it.
+pub trait RawStream:
+    futures_util::io::AsyncRead + futures_util::io::AsyncWrite + Send + Unpin
+{
+}
+
+impl<T: futures_util::io::AsyncRead + futures_util::io::AsyncWrite + Send + Unpin> RawStream for T {}
+
+/// A client that writes and reads raw bytes, over runtime `N`'s TCP stream
+/// or TLS over it ([`TestServer::raw`]).
 pub struct RawClient<N: TestRuntime> {
-    stream: N::Stream,
+    stream: Box<dyn RawStream>,
     /// Bytes read past the last complete head.
     pub buffered: Vec<u8>,
+    runtime: std::marker::PhantomData<fn() -> N>,
 }
 
 impl<N: TestRuntime> RawClient<N> {
@@ -209,22 +274,24 @@ impl<N: TestRuntime> RawClient<N> {
         let stream = N::connect(&addr.ip().to_string(), addr.port())
             .await
             .expect("raw TCP connect");
-        RawClient {
-            stream,
-            buffered: Vec::new(),
-        }
+        Self::from_stream(stream)
     }
 
     /// Connects and completes a WebSocket handshake for `path` by hand.
     pub async fn upgrade(addr: SocketAddr, path: &str) -> Self {
-        let mut raw = Self::connect(addr).await;
-        raw.send(upgrade_request(path).as_bytes()).await;
-        let head = raw.read_head().await;
+        Self::connect(addr).await.upgraded(path).await
+    }
+
+    /// Completes a WebSocket handshake for `path` by hand on this
+    /// connection.
+    pub async fn upgraded(mut self, path: &str) -> Self {
+        self.send(upgrade_request(path).as_bytes()).await;
+        let head = self.read_head().await;
         assert!(
             head.starts_with("HTTP/1.1 101 "),
             "expected 101, got {head:?}"
         );
-        raw
+        self
     }
 
     /// Writes all of `bytes`.
@@ -345,7 +412,11 @@ pub struct SseClient<N: TestRuntime> {
 impl<N: TestRuntime> SseClient<N> {
     /// Connects, sends [`sse_request`] and reads the response head.
     pub async fn open(addr: SocketAddr, path: &str, extra: &[(&str, &str)]) -> Self {
-        let mut raw = RawClient::<N>::connect(addr).await;
+        Self::open_on(RawClient::<N>::connect(addr).await, path, extra).await
+    }
+
+    /// [`open`](Self::open) on a connected client (e.g. over TLS).
+    pub async fn open_on(mut raw: RawClient<N>, path: &str, extra: &[(&str, &str)]) -> Self {
         raw.send(sse_request(path, extra).as_bytes()).await;
         let head = raw.read_head().await;
         let mut client = SseClient {
@@ -410,11 +481,12 @@ impl<N: TestRuntime> SseClient<N> {
 
 impl<N: TestRuntime> RawClient<N> {
     /// Wraps an already-connected stream (e.g. one accepted by a raw test
-    /// server).
-    pub fn from_stream(stream: N::Stream) -> Self {
+    /// server, or a TLS stream).
+    pub fn from_stream(stream: impl RawStream + 'static) -> Self {
         RawClient {
-            stream,
+            stream: Box::new(stream),
             buffered: Vec::new(),
+            runtime: std::marker::PhantomData,
         }
     }
 }

@@ -1,4 +1,6 @@
 //! Hostile clients, written by hand over raw TCP, and panicking handlers.
+//! The WebSocket cases run over plain TCP on every runtime and again
+//! through TLS on tokio (`websocket_cases!`).
 //!
 //! Each case asserts the exact outcome the peer sees (HTTP status, close
 //! code, or EOF) and then that the same server still serves a well-behaved
@@ -13,11 +15,39 @@ use tidings_framework::close::CloseCode;
 use tidings_framework::server::{Context, RouteOptions, SseContext};
 use tidings_tests::{
     ClientConfig, Connection, Message, RawClient, Router, ServerConfig, TestRuntime, TestServer,
-    all_runtimes, client, client_frame, masked_frame, server_frames, start_server, status_line,
-    timeout, upgrade_request, wait_until,
+    Wire, all_runtimes, client, client_frame, masked_frame, server_frames, start_server_on,
+    status_line, timeout, upgrade_request, wait_until,
 };
 
-all_runtimes!(
+/// The WebSocket cases, each an `async fn case<N>(wire: Wire)`: over plain
+/// TCP on every runtime (`plain::tokio_rt::case`, …) and through TLS on
+/// tokio (`tls_tokio::case`). The same bodies, the transport a parameter:
+/// the server of [`server`] / [`panic_server`] on that wire, and every
+/// client from it (`TestServer::raw`, `TestServer::ws`).
+macro_rules! websocket_cases {
+    ($($case:ident),+ $(,)?) => {
+        mod plain {
+            use super::*;
+
+            $(async fn $case<N: TestRuntime>() {
+                super::$case::<N>(Wire::Plain).await;
+            })+
+
+            all_runtimes!($($case),+);
+        }
+
+        mod tls_tokio {
+            $(#[test]
+            fn $case() {
+                tidings_tests::run_tokio(super::$case::<tidings_tests::Tokio>(
+                    tidings_tests::Wire::Tls,
+                ));
+            })+
+        }
+    };
+}
+
+websocket_cases!(
     trickled_head_gets_408_at_the_timeout,
     oversized_head_gets_431,
     too_many_headers_gets_431,
@@ -32,11 +62,14 @@ all_runtimes!(
     invalid_utf8_across_fragments_gets_1007_early,
     unmasked_client_frame_gets_1002,
     data_after_close_is_ignored,
-    client_refuses_masked_server_frame,
-    abandoned_handshakes_leave_nothing_behind,
     reset_mid_frame_leaves_nothing_behind,
     websocket_handler_panic_closes_with_1011,
     websocket_handler_panic_before_first_await_closes_with_1011,
+);
+
+all_runtimes!(
+    client_refuses_masked_server_frame,
+    abandoned_handshakes_leave_nothing_behind,
     sse_handler_panic_ends_the_stream,
     get_handler_panic_answers_500,
     middleware_panic_answers_500,
@@ -63,18 +96,18 @@ static MEMORY_TEST: smol::lock::Mutex<()> = smol::lock::Mutex::new(());
 
 /// An echo server on `/ws` with a short handshake timeout and a small max
 /// message size.
-async fn server<N: TestRuntime>() -> TestServer<N> {
+async fn server<N: TestRuntime>(wire: Wire) -> TestServer<N> {
     let router = Router::new().websocket("/ws", tidings_framework::server::echo);
     let config = ServerConfig::default()
         .handshake_timeout(HANDSHAKE_TIMEOUT)
         .websocket(tidings_framework::ws::Config::default().max_message_size(MAX_MESSAGE));
-    start_server::<N>(router, config).await
+    start_server_on::<N>(wire, router, config).await
 }
 
 /// The server still serves: a fresh client's echo round trip works, and
 /// once it is gone no WebSocket connection is left registered.
 async fn still_serves<N: TestRuntime>(server: &TestServer<N>) {
-    let conn = client::<N>(&server.url("/ws"), ClientConfig::default()).await;
+    let conn = server.ws("/ws", ClientConfig::default()).await;
     conn.write("still here").await.expect("write");
     assert_eq!(
         conn.read().await.expect("echo"),
@@ -97,7 +130,7 @@ async fn still_serves<N: TestRuntime>(server: &TestServer<N>) {
 
 /// Sends `request` and reads everything until the server closes.
 async fn exchange<N: TestRuntime>(server: &TestServer<N>, request: &[u8]) -> Vec<u8> {
-    let mut raw = RawClient::<N>::connect(server.addr).await;
+    let mut raw = server.raw().await;
     raw.send(request).await;
     raw.read_to_end().await
 }
@@ -105,7 +138,7 @@ async fn exchange<N: TestRuntime>(server: &TestServer<N>, request: &[u8]) -> Vec
 /// Sends `bytes` after a good upgrade and returns the frames the server
 /// sent until it closed the TCP connection.
 async fn after_upgrade<N: TestRuntime>(server: &TestServer<N>, bytes: &[u8]) -> Vec<u16> {
-    let mut raw = RawClient::<N>::upgrade(server.addr, "/ws").await;
+    let mut raw = server.raw().await.upgraded("/ws").await;
     raw.send(bytes).await;
     let frames = server_frames(&raw.read_to_end().await);
     frames
@@ -120,9 +153,9 @@ async fn after_upgrade<N: TestRuntime>(server: &TestServer<N>, bytes: &[u8]) -> 
 
 // --- The request head ---
 
-async fn trickled_head_gets_408_at_the_timeout<N: TestRuntime>() {
-    let server = server::<N>().await;
-    let mut raw = RawClient::<N>::connect(server.addr).await;
+async fn trickled_head_gets_408_at_the_timeout<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
+    let mut raw = server.raw().await;
     let start = Instant::now();
     // One byte per 100 ms for 400 ms: the deadline counts from the
     // connection, not from the last byte, so the 408 comes at ~500 ms.
@@ -142,8 +175,8 @@ async fn trickled_head_gets_408_at_the_timeout<N: TestRuntime>() {
     still_serves(&server).await;
 }
 
-async fn oversized_head_gets_431<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn oversized_head_gets_431<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let padding = "a".repeat(8300);
     let request =
         upgrade_request("/ws").replace("\r\n\r\n", &format!("\r\nX-Pad: {padding}\r\n\r\n"));
@@ -155,8 +188,8 @@ async fn oversized_head_gets_431<N: TestRuntime>() {
     still_serves(&server).await;
 }
 
-async fn too_many_headers_gets_431<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn too_many_headers_gets_431<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     // The upgrade request has 5 fields; 60 more make 65, one over the
     // default limit of 64.
     let extra: String = (0..60).map(|i| format!("X-Extra-{i}: {i}\r\n")).collect();
@@ -169,26 +202,26 @@ async fn too_many_headers_gets_431<N: TestRuntime>() {
     still_serves(&server).await;
 }
 
-async fn missing_upgrade_gets_426<N: TestRuntime>() {
+async fn missing_upgrade_gets_426<N: TestRuntime>(wire: Wire) {
     // `RejectReason::NotAnUpgrade`: 426 Upgrade Required.
-    let server = server::<N>().await;
+    let server = server::<N>(wire).await;
     let request = upgrade_request("/ws").replace("Upgrade: websocket\r\n", "");
     let response = exchange(&server, request.as_bytes()).await;
     assert_eq!(status_line(&response), "HTTP/1.1 426 Upgrade Required");
     still_serves(&server).await;
 }
 
-async fn wrong_upgrade_gets_426<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn wrong_upgrade_gets_426<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let request = upgrade_request("/ws").replace("Upgrade: websocket", "Upgrade: h2c");
     let response = exchange(&server, request.as_bytes()).await;
     assert_eq!(status_line(&response), "HTTP/1.1 426 Upgrade Required");
     still_serves(&server).await;
 }
 
-async fn missing_connection_upgrade_gets_400<N: TestRuntime>() {
+async fn missing_connection_upgrade_gets_400<N: TestRuntime>(wire: Wire) {
     // `RejectReason::MissingConnectionUpgrade`: 400 Bad Request.
-    let server = server::<N>().await;
+    let server = server::<N>(wire).await;
     let request = upgrade_request("/ws").replace("Connection: Upgrade\r\n", "");
     let response = exchange(&server, request.as_bytes()).await;
     assert_eq!(status_line(&response), "HTTP/1.1 400 Bad Request");
@@ -206,8 +239,8 @@ fn header_64(len: u64) -> Vec<u8> {
     header
 }
 
-async fn huge_frame_header_gets_1009_at_once<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn huge_frame_header_gets_1009_at_once<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     // Only the header: the close must come without any payload being sent,
     // so nothing was waited for (or buffered) first.
     let codes = after_upgrade(&server, &header_64(1 << 40)).await;
@@ -215,15 +248,15 @@ async fn huge_frame_header_gets_1009_at_once<N: TestRuntime>() {
     still_serves(&server).await;
 }
 
-async fn length_with_top_bit_gets_1002<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn length_with_top_bit_gets_1002<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let codes = after_upgrade(&server, &header_64(1 << 63 | 5)).await;
     assert_eq!(codes, [1002]);
     still_serves(&server).await;
 }
 
-async fn many_tiny_fragments_get_1009<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn many_tiny_fragments_get_1009<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let mut bytes = masked_frame(false, 0x1, b"0123456789");
     // 10 bytes each: 120 fragments carry 1,210 bytes, over the 1,000 limit;
     // no FIN, so only the size limit can end it.
@@ -235,23 +268,23 @@ async fn many_tiny_fragments_get_1009<N: TestRuntime>() {
     still_serves(&server).await;
 }
 
-async fn long_control_frame_gets_1002<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn long_control_frame_gets_1002<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let codes = after_upgrade(&server, &masked_frame(true, 0x9, &[b'p'; 126])).await;
     assert_eq!(codes, [1002]);
     still_serves(&server).await;
 }
 
-async fn fragmented_control_frame_gets_1002<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn fragmented_control_frame_gets_1002<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let codes = after_upgrade(&server, &masked_frame(false, 0x9, b"ping")).await;
     assert_eq!(codes, [1002]);
     still_serves(&server).await;
 }
 
-async fn invalid_utf8_across_fragments_gets_1007_early<N: TestRuntime>() {
-    let server = server::<N>().await;
-    let mut raw = RawClient::<N>::upgrade(server.addr, "/ws").await;
+async fn invalid_utf8_across_fragments_gets_1007_early<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
+    let mut raw = server.raw().await.upgraded("/ws").await;
     // Valid text ending with the first byte of a 3-byte sequence (U+20AC is
     // E2 82 AC) ...
     raw.send(&masked_frame(false, 0x1, b"price: \xe2")).await;
@@ -264,15 +297,15 @@ async fn invalid_utf8_across_fragments_gets_1007_early<N: TestRuntime>() {
     still_serves(&server).await;
 }
 
-async fn unmasked_client_frame_gets_1002<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn unmasked_client_frame_gets_1002<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let codes = after_upgrade(&server, &[0x81, 0x02, b'h', b'i']).await;
     assert_eq!(codes, [1002]);
     still_serves(&server).await;
 }
 
-async fn data_after_close_is_ignored<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn data_after_close_is_ignored<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     let mut bytes = client_frame(0x8, &1000u16.to_be_bytes());
     bytes.extend(client_frame(0x1, b"too late"));
     bytes.extend(client_frame(0x9, b"ping"));
@@ -387,7 +420,7 @@ async fn abandoned_handshakes_leave_nothing_behind<N: TestRuntime>() {
         .unwrap_or(ABANDONED);
     quiet_intended_panics();
     let _alone = MEMORY_TEST.lock().await;
-    let server = server::<N>().await;
+    let server = server::<N>(Wire::Plain).await;
     // A warm-up first, so the allocator's and runtime's one-time growth is
     // not counted.
     abandon_handshakes(&server, 100).await;
@@ -407,10 +440,10 @@ async fn abandoned_handshakes_leave_nothing_behind<N: TestRuntime>() {
     }
 }
 
-async fn reset_mid_frame_leaves_nothing_behind<N: TestRuntime>() {
-    let server = server::<N>().await;
+async fn reset_mid_frame_leaves_nothing_behind<N: TestRuntime>(wire: Wire) {
+    let server = server::<N>(wire).await;
     for _ in 0..20 {
-        let mut raw = RawClient::<N>::upgrade(server.addr, "/ws").await;
+        let mut raw = server.raw().await.upgraded("/ws").await;
         let frame = masked_frame(true, 0x2, &[7; 300]);
         raw.send(&frame[..150]).await;
         // The runtime streams do not expose SO_LINGER; a plain drop.
@@ -494,7 +527,7 @@ fn panicking_middleware(_ctx: &mut Context) -> Result<(), tidings_framework::ser
     Ok(())
 }
 
-async fn panic_server<N: TestRuntime>() -> TestServer<N> {
+async fn panic_server<N: TestRuntime>(wire: Wire) -> TestServer<N> {
     quiet_intended_panics();
     tidings_tests::capture_logs();
     let router = Router::new()
@@ -508,13 +541,13 @@ async fn panic_server<N: TestRuntime>() -> TestServer<N> {
             tidings_framework::server::echo,
             RouteOptions::new().middleware(panicking_middleware),
         );
-    start_server::<N>(router, ServerConfig::default()).await
+    start_server_on::<N>(wire, router, ServerConfig::default()).await
 }
 
-async fn websocket_handler_panic_closes_with_1011<N: TestRuntime>() {
-    let server = panic_server::<N>().await;
+async fn websocket_handler_panic_closes_with_1011<N: TestRuntime>(wire: Wire) {
+    let server = panic_server::<N>(wire).await;
     for _ in 0..3 {
-        let conn = client::<N>(&server.url("/ws-panic"), ClientConfig::default()).await;
+        let conn = server.ws("/ws-panic", ClientConfig::default()).await;
         let boom = format!("boom on {}", std::any::type_name::<N>());
         conn.write(boom.as_str()).await.expect("write");
         let closed = tidings_tests::expect_closed(conn.read().await);
@@ -526,9 +559,9 @@ async fn websocket_handler_panic_closes_with_1011<N: TestRuntime>() {
     still_serves(&server).await;
 }
 
-async fn websocket_handler_panic_before_first_await_closes_with_1011<N: TestRuntime>() {
-    let server = panic_server::<N>().await;
-    let conn = client::<N>(&server.url("/ws-panic-early"), ClientConfig::default()).await;
+async fn websocket_handler_panic_before_first_await_closes_with_1011<N: TestRuntime>(wire: Wire) {
+    let server = panic_server::<N>(wire).await;
+    let conn = server.ws("/ws-panic-early", ClientConfig::default()).await;
     let closed = tidings_tests::expect_closed(conn.read().await);
     let received = closed.received.expect("the server sent a close frame");
     assert_eq!(received.code, CloseCode::INTERNAL_ERROR);
@@ -538,7 +571,7 @@ async fn websocket_handler_panic_before_first_await_closes_with_1011<N: TestRunt
 }
 
 async fn sse_handler_panic_ends_the_stream<N: TestRuntime>() {
-    let server = panic_server::<N>().await;
+    let server = panic_server::<N>(Wire::Plain).await;
     let mut sse = tidings_tests::SseClient::<N>::open(server.addr, "/sse-panic", &[]).await;
     assert_eq!(status_line(sse.head.as_bytes()), "HTTP/1.1 200 OK");
     let events = sse.events_to_end().await;
@@ -556,7 +589,7 @@ async fn sse_handler_panic_ends_the_stream<N: TestRuntime>() {
 }
 
 async fn get_handler_panic_answers_500<N: TestRuntime>() {
-    let server = panic_server::<N>().await;
+    let server = panic_server::<N>(Wire::Plain).await;
     let response = exchange(
         &server,
         b"GET /get-panic HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -569,7 +602,7 @@ async fn get_handler_panic_answers_500<N: TestRuntime>() {
 }
 
 async fn middleware_panic_answers_500<N: TestRuntime>() {
-    let server = panic_server::<N>().await;
+    let server = panic_server::<N>(Wire::Plain).await;
     let response = exchange(&server, upgrade_request("/ws-middleware-panic").as_bytes()).await;
     assert_eq!(status_line(&response), "HTTP/1.1 500 Internal Server Error");
     assert!(response.ends_with(b"middleware panicked"));

@@ -118,6 +118,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 io,
                 out: WriteQueue::default(),
                 write_failed: false,
+                flush_pending: false,
             },
             rt,
             read_done: false,
@@ -209,7 +210,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // Write what the protocol has queued: its chunks (own frames and
             // shared broadcast frames) as they are, vectored.
             self.socket.take_output(&mut inner);
-            if !self.socket.out.is_empty() {
+            if !self.socket.out.is_empty() || self.socket.flush_pending {
                 // Written without the lock, so that broadcasts and writers on
                 // other threads are not held up by the system calls.
                 drop(inner);
@@ -364,6 +365,11 @@ struct Socket<T> {
     /// and not yet completely written.
     out: WriteQueue,
     write_failed: bool,
+    /// A flush returned `Pending`: the transport still holds bytes (a TLS
+    /// stream buffers what the socket did not take), so it is flushed again
+    /// when the task wakes, though `out` is empty. Never set on TCP, whose
+    /// flush does nothing.
+    flush_pending: bool,
 }
 
 impl<T: Transport> Socket<T> {
@@ -404,8 +410,9 @@ impl<T: Transport> Socket<T> {
     }
 
     /// Writes `out` (vectored) as far as the transport accepts, then
-    /// flushes once it is empty. `Some(progressed)`, or `None` when the
-    /// transport failed (the output is abandoned).
+    /// flushes once it is empty (again until a flush completes, see
+    /// `flush_pending`). `Some(progressed)`, or `None` when the transport
+    /// failed (the output is abandoned).
     fn write_output(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let mut progressed = false;
         while !self.out.is_empty() {
@@ -418,8 +425,15 @@ impl<T: Transport> Socket<T> {
                 Poll::Pending => break,
             }
         }
-        if self.out.is_empty() && progressed {
-            let _ = Pin::new(&mut self.io).poll_flush(cx);
+        if self.out.is_empty() && (progressed || self.flush_pending) {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.flush_pending = false,
+                Poll::Pending => self.flush_pending = true,
+                Poll::Ready(Err(_)) => {
+                    self.abandon_output();
+                    return None;
+                }
+            }
         }
         Some(progressed)
     }
@@ -427,6 +441,7 @@ impl<T: Transport> Socket<T> {
     /// Gives up on the output not yet written.
     fn abandon_output(&mut self) {
         self.write_failed = true;
+        self.flush_pending = false;
         self.out.clear();
     }
 }

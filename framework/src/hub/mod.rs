@@ -51,7 +51,8 @@ use bytes::Bytes;
 pub use crate::protocol::Protocol;
 pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
-pub use stats::{ConnectionCounts, Stats};
+pub(crate) use stats::TlsFailure;
+pub use stats::{ConnectionCounts, Stats, TlsHandshakeFailures};
 
 use broadcast::Encoded;
 pub(crate) use broadcast::WsFrame;

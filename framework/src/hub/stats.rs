@@ -48,6 +48,84 @@ pub struct Stats {
     /// route (or an upgrade request for no route), by status, e.g.
     /// `"429 Too Many Requests"`.
     pub handshakes_rejected: BTreeMap<String, u64>,
+    /// TLS handshakes completed (a server with
+    /// [`ServerConfig::tls`](crate::server::ServerConfig)); 0 without TLS.
+    pub tls_handshakes: u64,
+    /// TLS handshakes that failed, by reason.
+    pub tls_handshake_failures: TlsHandshakeFailures,
+}
+
+/// Failed TLS handshakes of a server, by reason (see
+/// [`Stats::tls_handshake_failures`]). Each failure is also logged, at
+/// debug level, with the peer's address and the error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TlsHandshakeFailures {
+    /// Not finished within the handshake timeout (a stalled or very slow
+    /// client); the socket is closed at the deadline.
+    pub timeout: u64,
+    /// The first byte was not a TLS handshake record: plaintext (e.g. an
+    /// `http://` request, answered with a 400 that says so) or garbage,
+    /// closed at once.
+    pub not_tls: u64,
+    /// The client refused the handshake with an alert, e.g. `unknown_ca` or
+    /// `bad_certificate` when it does not trust the server's certificate.
+    pub peer_alert: u64,
+    /// A TLS protocol error on the client's side: a malformed message, no
+    /// protocol version, cipher suite or application protocol (ALPN) in
+    /// common, …; rustls answered with an alert.
+    pub protocol: u64,
+    /// The client closed or reset the connection during the handshake
+    /// (browsers close spare connections they opened ahead of need).
+    pub closed: u64,
+    /// Any other socket error.
+    pub io: u64,
+    /// Refused before the handshake: [`ServerConfig::max_tls_handshakes`](crate::server::ServerConfig)
+    /// handshakes were already in progress.
+    pub busy: u64,
+}
+
+impl TlsHandshakeFailures {
+    /// All failures, whatever the reason.
+    pub fn total(&self) -> u64 {
+        let TlsHandshakeFailures {
+            timeout,
+            not_tls,
+            peer_alert,
+            protocol,
+            closed,
+            io,
+            busy,
+        } = *self;
+        timeout + not_tls + peer_alert + protocol + closed + io + busy
+    }
+}
+
+/// Why a TLS handshake failed: one field of [`TlsHandshakeFailures`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TlsFailure {
+    Timeout,
+    NotTls,
+    PeerAlert,
+    Protocol,
+    Closed,
+    Io,
+    Busy,
+}
+
+impl TlsFailure {
+    /// The name of its field, for logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TlsFailure::Timeout => "timeout",
+            TlsFailure::NotTls => "not_tls",
+            TlsFailure::PeerAlert => "peer_alert",
+            TlsFailure::Protocol => "protocol",
+            TlsFailure::Closed => "closed",
+            TlsFailure::Io => "io",
+            TlsFailure::Busy => "busy",
+        }
+    }
 }
 
 /// Open and total connections of one kind.
@@ -83,6 +161,9 @@ pub(crate) struct Counters {
     /// timeout while a handler's send waited.
     pub(crate) sse_send_timeouts: AtomicU64,
     rejected: Mutex<BTreeMap<u16, u64>>,
+    tls_handshakes: AtomicU64,
+    /// Indexed by [`TlsFailure`] (its discriminant).
+    tls_failures: [AtomicU64; 7],
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +234,14 @@ impl Counters {
         *lock(&self.rejected).entry(status.as_u16()).or_default() += 1;
     }
 
+    pub(crate) fn tls_handshake(&self) {
+        self.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tls_failed(&self, reason: TlsFailure) {
+        self.tls_failures[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let counts = |open: &Open| ConnectionCounts {
             active: open.active.load(Ordering::Relaxed),
@@ -175,6 +264,19 @@ impl Counters {
                 .iter()
                 .map(|(&status, &count)| (status_label(status), count))
                 .collect(),
+            tls_handshakes: load(&self.tls_handshakes),
+            tls_handshake_failures: {
+                let failed = |reason: TlsFailure| load(&self.tls_failures[reason as usize]);
+                TlsHandshakeFailures {
+                    timeout: failed(TlsFailure::Timeout),
+                    not_tls: failed(TlsFailure::NotTls),
+                    peer_alert: failed(TlsFailure::PeerAlert),
+                    protocol: failed(TlsFailure::Protocol),
+                    closed: failed(TlsFailure::Closed),
+                    io: failed(TlsFailure::Io),
+                    busy: failed(TlsFailure::Busy),
+                }
+            },
         }
     }
 }
@@ -218,5 +320,44 @@ mod tests {
         assert_eq!((stats.broadcasts, stats.broadcast_deliveries), (1, 2));
         assert_eq!(stats.slow_clients_dropped, 1);
         assert_eq!(stats.handshakes_rejected["429 Too Many Requests"], 2);
+        assert_eq!(stats.tls_handshake_failures.total(), 0);
+    }
+
+    #[test]
+    fn tls_failures_land_in_their_own_fields() {
+        let counters = Counters::default();
+        counters.tls_handshake();
+        let reasons = [
+            TlsFailure::Timeout,
+            TlsFailure::NotTls,
+            TlsFailure::PeerAlert,
+            TlsFailure::Protocol,
+            TlsFailure::Closed,
+            TlsFailure::Io,
+            TlsFailure::Busy,
+        ];
+        for (n, reason) in reasons.into_iter().enumerate() {
+            for _ in 0..=n {
+                counters.tls_failed(reason);
+            }
+        }
+        let stats = counters.snapshot();
+        assert_eq!(stats.tls_handshakes, 1);
+        let failed = stats.tls_handshake_failures;
+        assert_eq!(
+            [
+                failed.timeout,
+                failed.not_tls,
+                failed.peer_alert,
+                failed.protocol,
+                failed.closed,
+                failed.io,
+                failed.busy
+            ],
+            [1, 2, 3, 4, 5, 6, 7]
+        );
+        assert_eq!(failed.total(), 28);
+        let json = serde_json::to_value(&stats).unwrap();
+        assert_eq!(json["tls_handshake_failures"]["not_tls"], 2);
     }
 }

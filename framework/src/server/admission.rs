@@ -1,7 +1,8 @@
 //! The one admission guard: a slot of one of the server's connection limits
 //! ([`ServerConfig::max_connections`](super::ServerConfig::max_connections)
 //! for WebSocket connections, [`SseConfig::max_connections`](super::SseConfig::max_connections)
-//! for SSE streams), held for as long as the connection lives.
+//! for SSE streams), held for as long as the connection lives; and of
+//! `ServerConfig::max_tls_handshakes`, held during a TLS handshake.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -40,6 +41,21 @@ impl Limit for SseStreams {
 
     fn max(service: &Service) -> usize {
         service.config.sse.max_connections
+    }
+}
+
+/// The limit on TLS handshakes in progress.
+#[cfg(feature = "_tls")]
+pub(crate) struct TlsHandshakes;
+
+#[cfg(feature = "_tls")]
+impl Limit for TlsHandshakes {
+    fn counter(service: &Service) -> &AtomicUsize {
+        &service.tls_handshakes
+    }
+
+    fn max(service: &Service) -> usize {
+        service.config.max_tls_handshakes
     }
 }
 

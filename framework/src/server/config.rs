@@ -32,8 +32,8 @@ pub struct ServerConfig {
     /// Received message bytes queued for the handler before the server stops
     /// reading that socket (back-pressure). Default 1 MiB.
     pub read_queue_size: usize,
-    /// Time allowed from accepting a socket to a complete request head.
-    /// Default 10 s.
+    /// Time allowed from accepting a socket to a complete request head,
+    /// the TLS handshake included (one deadline for both). Default 10 s.
     pub handshake_timeout: Duration,
     /// WebSocket connections open at once; further upgrade requests get 503
     /// before the upgrade. Default 10,000.
@@ -65,6 +65,27 @@ pub struct ServerConfig {
     /// See [`BroadcastCompression`] for the trade-off (CPU, bandwidth,
     /// memory). Default [`BroadcastCompression::Shared`].
     pub broadcast_compression: BroadcastCompression,
+    /// Serve TLS (`https://`, `wss://`) on every connection with this
+    /// certificate or configuration; set with [`tls`](Self::tls). Default
+    /// `None`: plain HTTP. Needs the `ring` or `aws-lc-rs` feature.
+    ///
+    /// Each connection's TLS handshake runs in its own task, after the
+    /// accept, under [`handshake_timeout`](Self::handshake_timeout): the
+    /// deadline set at the accept covers the TLS handshake and the request
+    /// head together. At most [`max_tls_handshakes`](Self::max_tls_handshakes)
+    /// run at once. Once through, a TLS connection counts against the same
+    /// limits as a plain one ([`max_connections`](Self::max_connections),
+    /// [`SseConfig::max_connections`]). Failed handshakes are counted by
+    /// reason in [`Stats::tls_handshake_failures`](crate::hub::Stats::tls_handshake_failures)
+    /// and logged at debug level.
+    #[cfg(feature = "_tls")]
+    pub tls: Option<crate::tls::ServerTls>,
+    /// TLS handshakes in progress at once; a connection accepted beyond
+    /// it is closed before its handshake starts (counted as
+    /// [`busy`](crate::hub::TlsHandshakeFailures::busy)), so a flood of
+    /// handshakes cannot take unbounded memory. Default 1,000.
+    #[cfg(feature = "_tls")]
+    pub max_tls_handshakes: usize,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +104,10 @@ impl Default for ServerConfig {
             outbox_bytes: 1 << 20,
             outbox_messages: 1_024,
             broadcast_compression: BroadcastCompression::default(),
+            #[cfg(feature = "_tls")]
+            tls: None,
+            #[cfg(feature = "_tls")]
+            max_tls_handshakes: 1_000,
         }
     }
 }
@@ -117,6 +142,30 @@ setters! { ServerConfig {
     outbox_messages: usize,
     broadcast_compression: BroadcastCompression,
 }}
+
+#[cfg(feature = "_tls")]
+setters! { ServerConfig {
+    max_tls_handshakes: usize,
+}}
+
+#[cfg(feature = "_tls")]
+impl ServerConfig {
+    /// Serves TLS with `tls` (sets [`ServerConfig::tls`](#structfield.tls)).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), tidings_framework::tls::ServerTlsError> {
+    /// use tidings_framework::server::ServerConfig;
+    /// use tidings_framework::tls::ServerTls;
+    ///
+    /// let config = ServerConfig::default().tls(ServerTls::from_pem_files("cert.pem", "key.pem")?);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+}
 
 /// Configuration of Server-Sent Events routes.
 ///

@@ -61,6 +61,9 @@ pub(crate) struct Service {
     websockets: AtomicUsize,
     /// Open SSE streams (admission control).
     sse_connections: AtomicUsize,
+    /// TLS handshakes in progress (admission control).
+    #[cfg(feature = "_tls")]
+    tls_handshakes: AtomicUsize,
     /// Connections, rooms, broadcast and statistics.
     hub: Arc<Hub>,
     /// Tasks serving a socket, in any phase.
@@ -110,6 +113,8 @@ impl Service {
             hub,
             websockets: AtomicUsize::new(0),
             sse_connections: AtomicUsize::new(0),
+            #[cfg(feature = "_tls")]
+            tls_handshakes: AtomicUsize::new(0),
             tasks: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             shutdown: Arc::new(Signal::new()),
@@ -122,7 +127,8 @@ impl Service {
         &self.hub
     }
 
-    /// Accepts sockets with `accept` and serves each in its own task, until
+    /// Accepts sockets with `accept` and serves each in its own task (over
+    /// TLS if the configuration has [`tls`](ServerConfig::tls)), until
     /// [`shutdown`](Self::shutdown) is called. Accept errors (e.g. too many
     /// open files) pause accepting for 100 ms rather than ending the loop.
     pub(crate) async fn accept_loop<R, T, F, Fut>(
@@ -151,6 +157,18 @@ impl Service {
             match accepted {
                 None => return,
                 Some(Ok((io, remote_addr))) => {
+                    #[cfg(feature = "_tls")]
+                    if let Some(tls) = &self.config.tls {
+                        rt.spawn(serve::serve_tls(
+                            self.clone(),
+                            tls.config(),
+                            io,
+                            remote_addr,
+                            local_addr,
+                            rt.clone(),
+                        ));
+                        continue;
+                    }
                     rt.spawn(self.clone().serve_connection(
                         io,
                         remote_addr,
@@ -410,8 +428,24 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
         self.service.hub()
     }
 
-    /// Serves an already-connected stream (e.g. TLS) as if accepted by the
-    /// server; completes when that connection ends.
+    /// The server's TLS certificate or configuration, if it serves TLS
+    /// ([`ServerConfig::tls`]): replace the certificate through it while
+    /// the server runs ([`ServerTls::reload_pem_files`](crate::tls::ServerTls::reload_pem_files)).
+    #[cfg(feature = "_tls")]
+    pub fn tls(&self) -> Option<&crate::tls::ServerTls> {
+        self.service.config.tls.as_ref()
+    }
+
+    /// TLS handshakes in progress now (at most
+    /// [`ServerConfig::max_tls_handshakes`]).
+    #[cfg(feature = "_tls")]
+    pub fn active_tls_handshakes(&self) -> usize {
+        self.service.tls_handshakes.load(Ordering::SeqCst)
+    }
+
+    /// Serves an already-connected stream (e.g. TLS the application set up
+    /// itself) as if accepted by the server, without the server's own
+    /// [`tls`](ServerConfig::tls); completes when that connection ends.
     pub async fn serve_stream<T: Transport>(
         &self,
         stream: T,

@@ -7,10 +7,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 
+#[cfg(feature = "_tls")]
+use super::admission::TlsHandshakes;
 use super::admission::{Admission, WebSockets};
 use super::context::{Context, RouteInfo};
 use super::middleware::{Chain, End};
@@ -48,11 +51,99 @@ pub(super) fn serve<R: Runtime, T: Transport>(
     let request = Box::pin({
         let service = service.clone();
         async move {
+            let deadline = rt.now() + service.config.handshake_timeout;
             let mut upgraded = None;
-            handle_request(&service, io, remote_addr, local_addr, &rt, &mut upgraded).await;
+            let addrs = (remote_addr, local_addr);
+            handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
             upgraded
         }
     });
+    task(service, request)
+}
+
+/// [`serve`] over TLS: the task runs the TLS handshake (see
+/// [`tls_handshake`]) before the request, in the same boxed request phase
+/// and under the same deadline. A plain server never builds this future,
+/// so its tasks are the same as without TLS.
+#[cfg(feature = "_tls")]
+pub(super) fn serve_tls<R: Runtime, T: Transport>(
+    service: Arc<Service>,
+    tls: Arc<rustls::ServerConfig>,
+    io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: R,
+) -> impl Future<Output = ()> + Send + 'static {
+    let request = Box::pin({
+        let service = service.clone();
+        async move {
+            let deadline = rt.now() + service.config.handshake_timeout;
+            let mut upgraded = None;
+            if let Some(io) = tls_handshake(&service, tls, io, remote_addr, &rt, deadline).await {
+                let addrs = (remote_addr, local_addr);
+                handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
+            }
+            upgraded
+        }
+    });
+    task(service, request)
+}
+
+/// The TLS handshake on an accepted socket, holding a slot of
+/// [`ServerConfig::max_tls_handshakes`](super::ServerConfig::max_tls_handshakes)
+/// and bounded by `deadline`; counted in the statistics, and a failure
+/// logged (debug: failed handshakes from the internet are routine).
+#[cfg(feature = "_tls")]
+async fn tls_handshake<R: Runtime, T: Transport>(
+    service: &Arc<Service>,
+    tls: Arc<rustls::ServerConfig>,
+    io: T,
+    remote_addr: Option<SocketAddr>,
+    rt: &R,
+    deadline: Instant,
+) -> Option<crate::tls::TlsStream<T>> {
+    use crate::hub::TlsFailure;
+    use crate::tls::HandshakeFailure;
+
+    let counters = service.hub.counters();
+    let result = match Admission::<TlsHandshakes>::acquire(service) {
+        Some(_slot) => match with_deadline(rt, deadline, crate::tls::accept(tls, io)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(HandshakeFailure {
+                reason: TlsFailure::Timeout,
+                error: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "not finished within the handshake timeout",
+                ),
+            }),
+        },
+        // Dropping `io` closes the socket.
+        None => Err(HandshakeFailure {
+            reason: TlsFailure::Busy,
+            error: std::io::Error::other("max_tls_handshakes handshakes already in progress"),
+        }),
+    };
+    match result {
+        Ok(stream) => {
+            counters.tls_handshake();
+            Some(stream)
+        }
+        Err(HandshakeFailure { reason, error }) => {
+            counters.tls_failed(reason);
+            tracing::debug!(
+                remote_addr = ?remote_addr,
+                reason = reason.as_str(),
+                %error,
+                "TLS handshake failed"
+            );
+            None
+        }
+    }
+}
+
+/// The task of a connection whose request phase is `request`, counted as
+/// one of the service's tasks until it ends.
+fn task<T, R: Runtime, F>(service: Arc<Service>, request: Pin<Box<F>>) -> Task<T, R, F> {
     service.task_started();
     Task {
         service,
@@ -144,17 +235,17 @@ impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
     }
 }
 
-/// Serves the request on `io`; for a WebSocket upgrade, stops after the
-/// handshake and leaves the connection in `upgraded`.
+/// Serves the request on `io` (its head due by `deadline`); for a
+/// WebSocket upgrade, stops after the handshake and leaves the connection
+/// in `upgraded`.
 async fn handle_request<R: Runtime, T: Transport>(
     service: &Arc<Service>,
     mut io: T,
-    remote_addr: Option<SocketAddr>,
-    local_addr: Option<SocketAddr>,
+    (remote_addr, local_addr): (Option<SocketAddr>, Option<SocketAddr>),
     rt: &R,
+    deadline: Instant,
     upgraded: &mut Option<Upgraded<T, R>>,
 ) {
-    let deadline = rt.now() + service.config.handshake_timeout;
     let (request, leftover) =
         match with_deadline(rt, deadline, read_request(service, &mut io)).await {
             Ok(Ok(Some(head))) => head,
@@ -479,3 +570,89 @@ impl<T: Transport, R: Runtime> Future for Session<T, R> {
 
 /// The close reason sent (with 1011) when a WebSocket handler panics.
 pub(super) const HANDLER_PANICKED: &str = "handler panicked";
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::server::{Router, ServerConfig};
+
+    /// A runtime that is never run: only the futures' sizes are looked at.
+    #[derive(Clone, Copy, Default)]
+    struct Inert;
+
+    impl Runtime for Inert {
+        type Sleep = std::future::Pending<()>;
+        fn sleep_until(&self, _deadline: Instant) -> Self::Sleep {
+            std::future::pending()
+        }
+        fn spawn<F: Future<Output = ()> + Send + 'static>(&self, _task: F) {}
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+        fn fill_random(&self, buf: &mut [u8]) {
+            buf.fill(4);
+        }
+    }
+
+    /// A stream the size of a tokio TCP stream in its compatibility
+    /// wrapper (40 bytes).
+    #[allow(dead_code, reason = "only its size matters")]
+    struct Socket([u64; 5]);
+
+    impl futures_io::AsyncRead for Socket {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut [u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(0))
+        }
+    }
+
+    impl futures_io::AsyncWrite for Socket {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// What an idle plain connection's task weighs besides its shared
+    /// state: TLS support must not add to it (280 bytes before TLS came).
+    #[test]
+    fn a_plain_connection_task_stays_small() {
+        let service = Service::new(Router::new(), ServerConfig::default());
+        let task = serve(service, Socket([0; 5]), None, None, Inert);
+        assert!(size_of_val(&task) <= 280, "{} bytes", size_of_val(&task));
+    }
+
+    /// A TLS connection's task holds rustls' connection state inline.
+    #[cfg(feature = "_tls")]
+    #[test]
+    fn a_tls_connection_task_holds_the_rustls_state() {
+        let service = Service::new(Router::new(), ServerConfig::default());
+        let plain = size_of_val(&serve(service.clone(), Socket([0; 5]), None, None, Inert));
+        let config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(rustls::server::ResolvesServerCertUsingSni::new()));
+        let task = serve_tls(service, Arc::new(config), Socket([0; 5]), None, None, Inert);
+        let tls = size_of_val(&task);
+        println!("task: plain {plain} bytes, TLS {tls} bytes");
+        assert!(tls > plain);
+    }
+}

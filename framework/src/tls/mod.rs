@@ -63,3 +63,8 @@ pub fn provider() -> Arc<CryptoProvider> {
     let provider = rustls::crypto::ring::default_provider();
     Arc::new(provider)
 }
+
+mod server;
+
+pub use server::{ALPN_HTTP_1_1, ServerTls, ServerTlsError, server_config};
+pub(crate) use server::{HandshakeFailure, TlsStream, accept};

@@ -6,8 +6,10 @@
 //! was reported, and none failed; it exits 1 on any failure, and by itself
 //! after `--timeout` seconds (default 60) if the browser never finishes.
 //!
-//! `cargo run -p tidings-tokio --example browser_check -- [ADDR] [--timeout SECS]`
-//! (default `127.0.0.1:0`); prints `listening on ADDR` once bound.
+//! `cargo run -p tidings-tokio --example browser_check -- [ADDR] [--timeout SECS] [--tls-cert CERT.pem --tls-key KEY.pem]`
+//! (default `127.0.0.1:0`); prints `listening on ADDR` once bound. With the
+//! TLS options everything is served over TLS (the page over `https://`, its
+//! sockets on `wss://`) and the page must also report `page.https`.
 //!
 //! Routes:
 //! - `GET /`: the check page (`page.html`, inline script, no external resources).
@@ -46,11 +48,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tidings_tokio::sse::Event as SseEvent;
+use tidings_tokio::tls::ServerTls;
 use tidings_tokio::{
     CloseCode, Connection, Context, DeflateConfig, Error, Html, Router, Server, ServerConfig,
     SseConfig, SseContext, ws,
 };
 use tokio::sync::mpsc;
+
+#[path = "../common/args.rs"]
+mod args;
 
 /// The check page.
 const PAGE: &str = include_str!("page.html");
@@ -109,6 +115,11 @@ const REQUIRED_PAGE_CHECKS: &[&str] = &[
     "sse.retry",
     "sse.reconnect",
 ];
+
+/// Checks the page must report when served over TLS (`--tls-cert`): it was
+/// loaded over `https:` as a secure context (so its WebSockets are `wss://`
+/// and its EventSources `https://`).
+const REQUIRED_TLS_CHECKS: &[&str] = &["page.https"];
 
 /// How long to wait, once the page is done, for the server's own checks.
 const AFTER_DONE: Duration = Duration::from_secs(5);
@@ -344,11 +355,13 @@ async fn report(events: Events, conn: Connection) -> Result<(), Error> {
     }
 }
 
-/// Arguments: `[ADDR] [--timeout SECS]`.
-fn parse_args() -> Result<(String, Duration), String> {
+/// Arguments: `[ADDR] [--timeout SECS] [--tls-cert CERT.pem --tls-key KEY.pem]`.
+fn parse_args() -> Result<(String, Duration, Option<ServerTls>), String> {
     let mut addr = "127.0.0.1:0".to_owned();
     let mut timeout = Duration::from_secs(60);
-    let mut args = std::env::args().skip(1);
+    let (args, tls) =
+        args::take_tls(std::env::args().skip(1)).map_err(|error| error.to_string())?;
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         if arg == "--timeout" {
             let secs = args
@@ -362,24 +375,28 @@ fn parse_args() -> Result<(String, Duration), String> {
             addr = arg;
         }
     }
-    Ok((addr, timeout))
+    Ok((addr, timeout, tls))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (addr, timeout) = match parse_args() {
+    let (addr, timeout, tls) = match parse_args() {
         Ok(args) => args,
         Err(error) => {
             eprintln!("browser_check: {error}");
-            eprintln!("usage: browser_check [ADDR] [--timeout SECS]");
+            eprintln!(
+                "usage: browser_check [ADDR] [--timeout SECS] [--tls-cert CERT.pem --tls-key KEY.pem]"
+            );
             return ExitCode::from(2);
         }
     };
+    let over_tls = tls.is_some();
     let (events, mut received) = mpsc::unbounded_channel();
     let config = ServerConfig::default()
         .websocket(ws::Config::default().deflate(Some(DeflateConfig::default())))
         .subprotocols(vec![SUBPROTOCOL.to_owned()])
         .sse(SseConfig::default().retry(Some(SSE_RETRY)));
+    let config = args::with_tls(config, tls);
     let server = match Server::bind_with(&addr, router(events), config).await {
         Ok(server) => server,
         Err(error) => {
@@ -394,9 +411,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    let handle = server.handle();
     tokio::spawn(server.run());
 
-    let mut verdict = Verdict::default();
+    let mut verdict = Verdict {
+        over_tls,
+        ..Verdict::default()
+    };
     let finished = tokio::time::timeout(timeout, collect(&mut received, &mut verdict))
         .await
         .is_ok();
@@ -410,6 +431,15 @@ async fn main() -> ExitCode {
             ),
         );
     }
+    if over_tls {
+        let stats = handle.hub().stats();
+        println!(
+            "INFO server.tls: {} TLS handshakes, {} failed ({:?})",
+            stats.tls_handshakes,
+            stats.tls_handshake_failures.total(),
+            stats.tls_handshake_failures
+        );
+    }
     verdict.finish()
 }
 
@@ -421,6 +451,8 @@ struct Verdict {
     failures: usize,
     infos: usize,
     done: bool,
+    /// Served over TLS: [`REQUIRED_TLS_CHECKS`] are required too.
+    over_tls: bool,
 }
 
 impl Verdict {
@@ -460,6 +492,11 @@ impl Verdict {
             .missing(REQUIRED_PAGE_CHECKS)
             .into_iter()
             .chain(self.missing(REQUIRED_SERVER_CHECKS))
+            .chain(self.missing(if self.over_tls {
+                REQUIRED_TLS_CHECKS
+            } else {
+                &[]
+            }))
             .collect();
         for name in &missing {
             self.fail(name, "never reported".to_owned());

@@ -53,7 +53,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
             "200",
         ),
     };
-    let streams = connect_many(&request, &addr, status, clients).await?;
+    let streams = connect_many(&request, &addr, status, clients, None).await?;
     let progress = Arc::new(Progress::default());
     for (stream, rest) in streams {
         tokio::spawn(listen(stream, rest, progress.clone()));
@@ -100,7 +100,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
 }
 
 /// Counts the markers arriving on one client's socket.
-async fn listen(mut stream: TcpStream, mut buf: Vec<u8>, progress: Arc<Progress>) {
+async fn listen(mut stream: crate::wire::Conn, mut buf: Vec<u8>, progress: Arc<Progress>) {
     loop {
         let found = buf.windows(MARKER.len()).filter(|w| *w == MARKER).count();
         progress.count(found);

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::wire::Conn;
 use crate::{Args, connect_many, proc_stat, wire};
 
 /// What one connection measured.
@@ -37,8 +37,9 @@ pub async fn run(args: &Args) -> io::Result<String> {
     let frame = wire::masked_text_frame(&vec![b'a'; size]);
     let frame_len = frame.len();
     let batch: Arc<[u8]> = frame.repeat(inflight).into();
-    let streams =
-        connect_many(&wire::upgrade_request(&addr, "/bench"), &addr, "101", conns).await?;
+    let tls = args.tls()?;
+    let request = wire::upgrade_request(&addr, "/bench");
+    let streams = connect_many(&request, &addr, "101", conns, tls.as_ref()).await?;
 
     let from = Instant::now() + warmup;
     let window = Window {
@@ -81,7 +82,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
 /// Keeps `inflight` messages in flight on `stream` until the window ends:
 /// every read answers all the echoes it completed with one write.
 async fn drive(
-    mut stream: TcpStream,
+    mut stream: Conn,
     batch: Arc<[u8]>,
     frame_len: usize,
     inflight: usize,
@@ -94,6 +95,7 @@ async fn drive(
     let mut sent = VecDeque::with_capacity(inflight);
     let mut buf = Vec::with_capacity((2 * batch.len()).max(64 << 10));
     stream.write_all(&batch).await?;
+    stream.flush().await?;
     sent.extend(std::iter::repeat_n(Instant::now(), inflight));
     loop {
         if buf.capacity() - buf.len() < frame_len {
@@ -123,6 +125,7 @@ async fn drive(
         }
         if completed > 0 {
             stream.write_all(&batch[..completed * frame_len]).await?;
+            stream.flush().await?;
             sent.extend(std::iter::repeat_n(Instant::now(), completed));
         }
     }

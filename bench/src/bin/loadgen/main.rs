@@ -3,11 +3,12 @@
 //!
 //! ```text
 //! loadgen echo      --addr A [--conns N] [--size BYTES] [--inflight K]
-//!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID]
-//! loadgen memory    --addr A [--conns N] --pid SERVER_PID [--settle SECS]
+//!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID] [--tls CA.pem]
+//! loadgen memory    --addr A [--conns N] --pid SERVER_PID [--settle SECS] [--tls CA.pem]
 //! loadgen broadcast --addr A --kind ws|sse [--clients N] [--rounds R]
 //! ```
 //!
+//! `--tls CA.pem`: over TLS, trusting that CA (see `wire::tls_connector`).
 //! Each prints one JSON object on stdout (see `bench/run.py`); `--timeout
 //! SECS` (default 300) bounds the whole run.
 
@@ -22,7 +23,8 @@ use std::io;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use wire::Conn;
 
 /// `--key value` pairs after the mode.
 pub struct Args(HashMap<String, String>);
@@ -56,6 +58,14 @@ impl Args {
         })
     }
 
+    /// The TLS client of `--tls CA.pem`, if given.
+    pub fn tls(&self) -> io::Result<Option<TlsConnector>> {
+        self.0
+            .get("tls")
+            .map(|ca| wire::tls_connector(ca))
+            .transpose()
+    }
+
     pub fn float(&self, key: &str, default: f64) -> io::Result<f64> {
         self.0.get(key).map_or(Ok(default), |v| {
             v.parse().map_err(|_| invalid(format!("--{key}: {v}")))
@@ -67,16 +77,18 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
-/// Opens `n` connections sending `request` (at most 64 handshakes at once);
-/// each comes with the bytes read after the answer's head.
+/// Opens `n` connections (over TLS with `tls`) sending `request` (at most
+/// 64 handshakes at once); each comes with the bytes read after the
+/// answer's head.
 pub async fn connect_many(
     request: &[u8],
     addr: &str,
     status: &str,
     n: usize,
-) -> io::Result<Vec<(TcpStream, Vec<u8>)>> {
+    tls: Option<&TlsConnector>,
+) -> io::Result<Vec<(Conn, Vec<u8>)>> {
     futures_util::stream::iter(0..n)
-        .map(|_| wire::connect(addr, request, status))
+        .map(|_| wire::connect(addr, request, status, tls))
         .buffer_unordered(64)
         .collect::<Vec<_>>()
         .await

@@ -16,14 +16,16 @@ pub async fn run(args: &Args) -> io::Result<String> {
 
     tokio::time::sleep(settle).await;
     let rss_start = proc_stat::rss_bytes(pid);
-    let mut streams =
-        connect_many(&wire::upgrade_request(&addr, "/bench"), &addr, "101", conns).await?;
+    let tls = args.tls()?;
+    let request = wire::upgrade_request(&addr, "/bench");
+    let mut streams = connect_many(&request, &addr, "101", conns, tls.as_ref()).await?;
     tokio::time::sleep(settle).await;
     let rss_idle = proc_stat::rss_bytes(pid);
 
     let frame = wire::masked_text_frame(&[b'a'; 16]);
     for (stream, _) in &mut streams {
         stream.write_all(&frame).await?;
+        stream.flush().await?;
     }
     for (stream, rest) in &mut streams {
         while wire::complete_frame(rest).is_none() {

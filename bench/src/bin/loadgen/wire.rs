@@ -2,21 +2,112 @@
 //! finding complete (unmasked) server frames in a byte buffer.
 
 use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
-/// Connects to `addr`, sets TCP_NODELAY and sends `request` (a complete
-/// request head); returns the socket and any bytes read after the answer's
-/// head. Fails unless the status is `expected_status`.
+/// A connection to the server under test: TCP, or TLS over it (`--tls`).
+pub enum Conn {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            Conn::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// The client side of the TLS runs: trusts the CA in `ca_pem` only, TLS 1.3
+/// with one cipher suite (TLS13_AES_128_GCM_SHA256), so that every server
+/// is measured with the same suite; rustls' *ring* provider; ALPN
+/// `http/1.1`.
+pub fn tls_connector(ca_pem: &str) -> io::Result<TlsConnector> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).map_err(io::Error::other)? {
+        roots
+            .add(cert.map_err(io::Error::other)?)
+            .map_err(io::Error::other)?;
+    }
+    // The provider tidings builds its configurations with (*ring* here).
+    let mut provider = rustls::crypto::CryptoProvider::clone(&tidings_framework::tls::provider());
+    provider
+        .cipher_suites
+        .retain(|suite| suite.suite() == rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// Connects to `addr` (over TLS with `tls`), sets TCP_NODELAY and sends
+/// `request` (a complete request head); returns the connection and any
+/// bytes read after the answer's head. Fails unless the status is
+/// `expected_status`.
 pub async fn connect(
     addr: &str,
     request: &[u8],
     expected_status: &str,
-) -> io::Result<(TcpStream, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
+    tls: Option<&TlsConnector>,
+) -> io::Result<(Conn, Vec<u8>)> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut stream = match tls {
+        None => Conn::Plain(tcp),
+        Some(connector) => {
+            let ip = tcp.peer_addr()?.ip();
+            let tls = connector.connect(ip.into(), tcp).await?;
+            Conn::Tls(Box::new(tls))
+        }
+    };
     stream.write_all(request).await?;
+    // A TLS stream may keep what the socket did not take until flushed.
+    stream.flush().await?;
     let mut head = Vec::with_capacity(512);
     loop {
         if stream.read_buf(&mut head).await? == 0 {

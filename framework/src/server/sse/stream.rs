@@ -230,6 +230,9 @@ pub(crate) struct Pump<'a, T, R: Runtime> {
     schedule: StreamSchedule,
     read_buf: Vec<u8>,
     write_failed: bool,
+    /// A flush returned `Pending`: the transport (e.g. TLS) still holds
+    /// bytes, flushed again at the next wake though nothing new was written.
+    flush_pending: bool,
     timer: Timer<R>,
     shutdown: Option<Waiter<Arc<Signal>>>,
     closing: bool,
@@ -253,6 +256,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             schedule: StreamSchedule::new(timings.keep_alive, timings.send_timeout, now),
             read_buf: Vec::new(),
             write_failed: false,
+            flush_pending: false,
             timer: Timer::new(),
             shutdown: Some(shutdown.waiter()),
             closing: false,
@@ -307,11 +311,15 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
                 break;
             }
         }
-        if wrote {
-            if let Poll::Ready(Err(_)) = Pin::new(&mut self.io).poll_flush(cx) {
-                self.write_failed = true;
-                end(&mut state, SseEnd::ClientGone);
-                return Poll::Ready(());
+        if wrote || self.flush_pending {
+            match Pin::new(&mut self.io).poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.flush_pending = false,
+                Poll::Pending => self.flush_pending = true,
+                Poll::Ready(Err(_)) => {
+                    self.write_failed = true;
+                    end(&mut state, SseEnd::ClientGone);
+                    return Poll::Ready(());
+                }
             }
         }
         if exhausted {

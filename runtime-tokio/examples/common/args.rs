@@ -1,0 +1,86 @@
+//! The command line of the servers among the examples (the echo of each
+//! runtime, the chat): `[ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]`.
+//! With both TLS options the server speaks TLS only (`https://`,
+//! `wss://`), with that certificate chain and key.
+//!
+//! Not an example itself: cargo ignores `examples/common/` (no `main.rs`).
+//! The tokio examples declare it with `#[path = "../common/args.rs"] mod args;`,
+//! the async-std and smol echoes with
+//! `#[path = "../../runtime-tokio/examples/common/args.rs"] mod args;`
+//! (one parser for every runtime: the server API is the same).
+
+use std::io;
+
+use tidings_framework::server::ServerConfig;
+use tidings_framework::tls::ServerTls;
+
+/// The address to bind (`default_addr` unless given) and `config`, with TLS
+/// from the PEM files if `--tls-cert` and `--tls-key` were given. Exits
+/// with status 2 and the reason on a bad command line or an unusable
+/// certificate or key.
+#[allow(
+    dead_code,
+    reason = "not every example that includes this file uses it"
+)]
+pub(crate) fn server_config(default_addr: &str, config: ServerConfig) -> (String, ServerConfig) {
+    let parsed = take_tls(std::env::args().skip(1)).and_then(|(rest, tls)| {
+        let mut rest = rest.into_iter();
+        let addr = match rest.next() {
+            Some(flag) if flag.starts_with("--") => {
+                return Err(usage(format!("unknown option {flag}")));
+            }
+            addr => addr.unwrap_or_else(|| default_addr.to_owned()),
+        };
+        if let Some(extra) = rest.next() {
+            return Err(usage(format!("unexpected argument {extra}")));
+        }
+        Ok((addr, with_tls(config, tls)))
+    });
+    parsed.unwrap_or_else(|error| {
+        eprintln!("{error}");
+        std::process::exit(2)
+    })
+}
+
+/// `config`, serving TLS if `tls` is set.
+pub(crate) fn with_tls(config: ServerConfig, tls: Option<ServerTls>) -> ServerConfig {
+    match tls {
+        Some(tls) => config.tls(tls),
+        None => config,
+    }
+}
+
+/// Takes `--tls-cert FILE --tls-key FILE` out of `args`: the other
+/// arguments, in order, and the TLS the two files make, if given.
+pub(crate) fn take_tls(
+    mut args: impl Iterator<Item = String>,
+) -> io::Result<(Vec<String>, Option<ServerTls>)> {
+    let (mut rest, mut cert, mut key) = (Vec::new(), None, None);
+    while let Some(arg) = args.next() {
+        let slot = match arg.as_str() {
+            "--tls-cert" => &mut cert,
+            "--tls-key" => &mut key,
+            _ => {
+                rest.push(arg);
+                continue;
+            }
+        };
+        *slot = Some(
+            args.next()
+                .ok_or_else(|| usage(format!("{arg} needs a file")))?,
+        );
+    }
+    let tls = match (cert, key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
+        _ => return Err(usage("--tls-cert and --tls-key go together".into())),
+    };
+    Ok((rest, tls))
+}
+
+fn usage(problem: String) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{problem}\nusage: [ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]"),
+    )
+}
