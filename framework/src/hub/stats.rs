@@ -48,6 +48,63 @@ pub struct Stats {
     /// route (or an upgrade request for no route), by status, e.g.
     /// `"429 Too Many Requests"`.
     pub handshakes_rejected: BTreeMap<String, u64>,
+    /// The cluster engine's state and counters, when the server has one
+    /// ([`ServerConfig::engine`](crate::server::ServerConfig::engine)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineStats>,
+}
+
+/// The state and counters of a cluster [`Engine`](crate::hub::cluster::Engine).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// This node's name.
+    pub node: String,
+    /// Connected to the other nodes, or not.
+    pub status: EngineStatus,
+    /// Messages sent to other nodes.
+    pub published: u64,
+    /// Messages from other nodes applied here.
+    pub received: u64,
+    /// Messages lost: not sent (engine away, outgoing queue full or too
+    /// old) or not delivered.
+    pub dropped: u64,
+    /// Times the engine connected again after losing its connection.
+    pub reconnects: u64,
+    /// Outgoing messages waiting to be sent now.
+    pub queued: usize,
+}
+
+impl EngineStats {
+    /// Zero counters for `node`, connected.
+    pub fn new(node: impl Into<String>) -> Self {
+        EngineStats {
+            node: node.into(),
+            status: EngineStatus::Connected,
+            published: 0,
+            received: 0,
+            dropped: 0,
+            reconnects: 0,
+            queued: 0,
+        }
+    }
+}
+
+/// Whether a cluster engine reaches the other nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+#[non_exhaustive]
+pub enum EngineStatus {
+    /// Connected: messages flow.
+    Connected,
+    /// The connection was lost this long ago (milliseconds); the engine is
+    /// trying again, with backoff, and queues what it must send.
+    Reconnecting {
+        /// Milliseconds since the connection was lost.
+        for_ms: u64,
+    },
+    /// Cut off, not trying (or shut down).
+    Down,
 }
 
 /// Open and total connections of one kind.
@@ -175,6 +232,7 @@ impl Counters {
                 .iter()
                 .map(|(&status, &count)| (status_label(status), count))
                 .collect(),
+            engine: None,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Server configuration: the server as a whole, and its SSE routes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::hub::BroadcastCompression;
+use crate::hub::cluster::Engine;
 use tidings_core::handshake::OriginPolicy;
 use tidings_core::head::HeadLimits;
 use tidings_core::ws;
@@ -65,6 +67,11 @@ pub struct ServerConfig {
     /// See [`BroadcastCompression`] for the trade-off (CPU, bandwidth,
     /// memory). Default [`BroadcastCompression::Shared`].
     pub broadcast_compression: BroadcastCompression,
+    /// The cluster engine through which the hub reaches the other nodes of
+    /// a multi-process deployment (broadcast, send and close by id): see
+    /// [`hub::cluster`](crate::hub::cluster). Default `None`: one process,
+    /// no cost. Set it with [`engine`](Self::engine).
+    pub engine: Option<Arc<dyn Engine>>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +90,7 @@ impl Default for ServerConfig {
             outbox_bytes: 1 << 20,
             outbox_messages: 1_024,
             broadcast_compression: BroadcastCompression::default(),
+            engine: None,
         }
     }
 }
@@ -117,6 +125,16 @@ setters! { ServerConfig {
     outbox_messages: usize,
     broadcast_compression: BroadcastCompression,
 }}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::engine`](#structfield.engine): this server is one
+    /// node of a cluster that `engine` connects.
+    #[must_use]
+    pub fn engine(mut self, engine: Arc<dyn Engine>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+}
 
 /// Configuration of Server-Sent Events routes.
 ///

@@ -99,6 +99,7 @@ impl Service {
                 messages: config.outbox_messages,
             },
             broadcast_compression: config.broadcast_compression,
+            engine: config.engine.clone(),
         });
         let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
         Arc::new(Service {
@@ -249,9 +250,14 @@ impl Service {
         }
     }
 
-    /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …).
+    /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …), or
+    /// `{node}.{prefix}_{n}` on a node of a cluster.
     pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
-        format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        match self.hub.node() {
+            Some(node) => format!("{node}.{prefix}_{n}"),
+            None => format!("{prefix}_{n}"),
+        }
     }
 }
 
