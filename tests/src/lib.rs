@@ -10,6 +10,7 @@
 //! - [`sleep`] and [`timeout`] use the runtime's timer; every test body is
 //!   bounded by [`TEST_TIMEOUT`] so a hang fails instead of blocking CI.
 //! - [`certs`] makes test certificates (a CA and leaves it signs).
+//! - [`RedisServer`] runs a real `redis-server` on a free loopback port.
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -21,9 +22,12 @@
 pub mod certs;
 mod counting_alloc;
 mod log_capture;
+mod redis_server;
+pub mod rooms;
 
 pub use counting_alloc::CountingAllocator;
 pub use log_capture::{capture_logs, logged_events};
+pub use redis_server::RedisServer;
 
 use std::future::Future;
 use std::net::SocketAddr;

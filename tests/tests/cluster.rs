@@ -7,15 +7,14 @@
 //! node cut off and back, each seen in the engine statistics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tidings_framework::close::CloseCode;
 use tidings_framework::hub::cluster::{MemoryBus, MemoryEngine};
 use tidings_framework::hub::{Delivery, EngineStatus, Filter, Payload};
-use tidings_framework::server::Context;
+use tidings_tests::rooms::{WAIT, expect_in_order, join_room, read_text, room_router};
 use tidings_tests::{
-    ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, TestServer, all_runtimes,
-    client, expect_closed, start_server, timeout,
+    Message, ServerConfig, TestRuntime, TestServer, all_runtimes, expect_closed, start_server,
+    timeout,
 };
 
 all_runtimes!(
@@ -25,28 +24,7 @@ all_runtimes!(
     faults_lost_held_reordered_and_cut_off,
 );
 
-const LIMIT: Duration = Duration::from_secs(5);
-
-/// Joins the room of the path, tells the client its id, then broadcasts
-/// every text message to the room except the sender.
-async fn room_handler(ctx: Context, conn: Connection) -> Result<(), tidings_framework::Error> {
-    let room = ctx.param("room").unwrap_or("none").to_owned();
-    conn.join(&room);
-    conn.write(conn.id()).await?;
-    loop {
-        let Message::Text(text) = conn.read().await? else {
-            continue;
-        };
-        let filter = Filter::room(room.as_str()).except(conn.id());
-        ctx.hub().broadcast(Payload::text(text.as_str()), filter);
-    }
-}
-
-fn router() -> Router {
-    Router::new()
-        .websocket("/ws/:room", room_handler)
-        .websocket("/other/:room", room_handler)
-}
+const LIMIT: std::time::Duration = WAIT;
 
 /// Three servers, `a`, `b`, `c`, on one bus.
 async fn nodes<N: TestRuntime>() -> Vec<(TestServer<N>, Arc<MemoryEngine>)> {
@@ -55,32 +33,18 @@ async fn nodes<N: TestRuntime>() -> Vec<(TestServer<N>, Arc<MemoryEngine>)> {
     for name in ["a", "b", "c"] {
         let engine = bus.engine(name).expect("a fresh node name");
         let config = ServerConfig::default().engine(engine.clone());
-        nodes.push((start_server::<N>(router(), config).await, engine));
+        nodes.push((start_server::<N>(room_router(), config).await, engine));
     }
     nodes
 }
 
-/// Connects to `path` on `server`; returns the connection and its id.
-async fn join<N: TestRuntime>(server: &TestServer<N>, path: &str) -> (Connection, String) {
-    let conn = client::<N>(&server.url(path), ClientConfig::default()).await;
-    let id = read_text::<N>(&conn).await;
-    (conn, id)
-}
-
-async fn read_text<N: TestRuntime>(conn: &Connection) -> String {
-    match timeout::<N, _>(LIMIT, conn.read()).await {
-        Ok(Ok(Message::Text(text))) => text.to_string(),
-        other => panic!("expected a text message, got {other:?}"),
-    }
-}
-
 async fn broadcast_reaches_every_node_once_in_order<N: TestRuntime>() {
     let nodes = nodes::<N>().await;
-    let (a1, a1_id) = join(&nodes[0].0, "/ws/lobby").await;
-    let (a2, _) = join(&nodes[0].0, "/ws/lobby").await;
-    let (b, b_id) = join(&nodes[1].0, "/ws/lobby").await;
-    let (c, _) = join(&nodes[2].0, "/ws/lobby").await;
-    let (elsewhere, _) = join(&nodes[2].0, "/ws/kitchen").await;
+    let (a1, a1_id) = join_room(&nodes[0].0, "/ws/lobby").await;
+    let (a2, _) = join_room(&nodes[0].0, "/ws/lobby").await;
+    let (b, b_id) = join_room(&nodes[1].0, "/ws/lobby").await;
+    let (c, _) = join_room(&nodes[2].0, "/ws/lobby").await;
+    let (elsewhere, _) = join_room(&nodes[2].0, "/ws/kitchen").await;
     assert!(a1_id.starts_with("a.ws_"), "{a1_id}");
     assert!(b_id.starts_with("b.ws_"), "{b_id}");
 
@@ -90,15 +54,7 @@ async fn broadcast_reaches_every_node_once_in_order<N: TestRuntime>() {
     }
     // Every other member gets each message once, in each sender's order.
     for (conn, senders) in [(&a2, "ab"), (&b, "a"), (&c, "ab"), (&a1, "b")] {
-        let mut next = [0, 0];
-        for _ in 0..20 * senders.len() {
-            let got = read_text::<N>(conn).await;
-            let (sender, n) = got.split_at(1);
-            let slot = usize::from(sender == "b");
-            assert!(senders.contains(sender), "{got} reached a sender");
-            assert_eq!(n.parse::<usize>().unwrap(), next[slot], "order of {sender}");
-            next[slot] += 1;
-        }
+        expect_in_order::<N>(conn, senders, 20).await;
     }
     // Nothing for the other room; the marker proves nothing was queued before it.
     nodes[0]
@@ -126,9 +82,9 @@ async fn broadcast_reaches_every_node_once_in_order<N: TestRuntime>() {
 
 async fn filters_across_nodes<N: TestRuntime>() {
     let nodes = nodes::<N>().await;
-    let (ws_b, _) = join(&nodes[1].0, "/ws/r").await;
-    let (other_b, other_b_id) = join(&nodes[1].0, "/other/r").await;
-    let (other_c, _) = join(&nodes[2].0, "/other/r").await;
+    let (ws_b, _) = join_room(&nodes[1].0, "/ws/r").await;
+    let (other_b, other_b_id) = join_room(&nodes[1].0, "/other/r").await;
+    let (other_c, _) = join_room(&nodes[2].0, "/other/r").await;
     let hub_a = nodes[0].0.handle.hub();
 
     // Route filter, with a remote connection excluded by id.
@@ -166,8 +122,8 @@ async fn filters_across_nodes<N: TestRuntime>() {
 
 async fn send_and_close_by_id_on_another_node<N: TestRuntime>() {
     let nodes = nodes::<N>().await;
-    let (b, b_id) = join(&nodes[1].0, "/ws/r").await;
-    let (a, a_id) = join(&nodes[0].0, "/ws/r").await;
+    let (b, b_id) = join_room(&nodes[1].0, "/ws/r").await;
+    let (a, a_id) = join_room(&nodes[0].0, "/ws/r").await;
     let hub_c = nodes[2].0.handle.hub();
 
     assert!(hub_c.get_connection(&b_id).is_none(), "handles are local");
@@ -207,7 +163,7 @@ async fn send_and_close_by_id_on_another_node<N: TestRuntime>() {
 
 async fn faults_lost_held_reordered_and_cut_off<N: TestRuntime>() {
     let nodes = nodes::<N>().await;
-    let (b, _) = join(&nodes[1].0, "/ws/r").await;
+    let (b, _) = join_room(&nodes[1].0, "/ws/r").await;
     let (hub_a, engine_a) = (nodes[0].0.handle.hub(), &nodes[0].1);
     let engine_b = &nodes[1].1;
     let say = |text: &str| {

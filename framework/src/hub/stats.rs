@@ -71,6 +71,10 @@ pub struct EngineStats {
     pub dropped: u64,
     /// Times the engine connected again after losing its connection.
     pub reconnects: u64,
+    /// Times a liveness probe found the subscription silent (a wedged or
+    /// dropped subscription loses messages without an error): the engine
+    /// subscribes again.
+    pub stalls: u64,
     /// Outgoing messages waiting to be sent now.
     pub queued: usize,
 }
@@ -85,6 +89,7 @@ impl EngineStats {
             received: 0,
             dropped: 0,
             reconnects: 0,
+            stalls: 0,
             queued: 0,
         }
     }

@@ -224,6 +224,7 @@ impl Engine for MemoryEngine {
             received: load(&self.received),
             dropped: load(&self.dropped),
             reconnects: load(&self.reconnects),
+            stalls: 0,
             queued: 0,
         }
     }

@@ -1,0 +1,498 @@
+//! [`RedisEngine`]: the engine, its configuration, and the task that
+//! publishes, reconnects and probes.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Value};
+use tidings_framework::hub::cluster::{Arrival, Destination, Engine, Inbox, valid_node_name};
+use tidings_framework::hub::{EngineStats, EngineStatus};
+use tidings_framework::runtime::Runtime;
+
+use crate::outgoing::{Outgoing, QueueLimits};
+
+/// Settings of a [`RedisEngine`]; set fields with the chainable methods of
+/// the same name.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// The first part of every channel name, so that several clusters can
+    /// share one Redis. Default `tidings`.
+    pub prefix: String,
+    /// The bounds of the queue of messages waiting to be published.
+    pub queue: QueueLimits,
+    /// Messages sent in one pipeline at most. Default 256.
+    pub batch: usize,
+    /// How often the liveness probe runs. Default 1 s.
+    pub probe_interval: Duration,
+    /// How long a probe may take to come back before the subscription is
+    /// taken for stalled. Default 3 s.
+    pub probe_timeout: Duration,
+    /// The time limit of a connection attempt and of each command.
+    /// Default 2 s.
+    pub command_timeout: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            prefix: "tidings".to_owned(),
+            queue: QueueLimits::default(),
+            batch: 256,
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+            command_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Sets [`prefix`](Self::prefix).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`queue`](Self::queue).
+    #[must_use]
+    pub fn queue(mut self, queue: QueueLimits) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Sets [`batch`](Self::batch) (at least 1).
+    #[must_use]
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Sets [`probe_interval`](Self::probe_interval).
+    #[must_use]
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval;
+        self
+    }
+
+    /// Sets [`probe_timeout`](Self::probe_timeout).
+    #[must_use]
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// Sets [`command_timeout`](Self::command_timeout).
+    #[must_use]
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+}
+
+/// Why [`RedisEngine::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The node name is not a
+    /// [valid node name](tidings_framework::hub::cluster::valid_node_name).
+    #[error("invalid node name {0:?}: 1 to 64 ASCII letters, digits, '-' or '_'")]
+    InvalidNode(String),
+    /// The URL, the connection or the subscription failed.
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+}
+
+/// A cluster engine over Redis pub/sub (see the [crate](crate) docs).
+/// Give it to a server with `ServerConfig::default().engine(engine)`.
+///
+/// Its background task ends when the engine is dropped (with the last
+/// server configuration holding it).
+pub struct RedisEngine {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RedisEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisEngine")
+            .field("node", &self.shared.node)
+            .finish_non_exhaustive()
+    }
+}
+
+type Clock = Box<dyn Fn() -> Instant + Send + Sync>;
+
+/// What the engine, its push handler and its task share.
+struct Shared {
+    node: Arc<str>,
+    channels: Channels,
+    config: RedisConfig,
+    clock: Clock,
+    inbox: OnceLock<Inbox>,
+    outgoing: Mutex<Outgoing>,
+    /// Wakes the task when a message is queued or the engine is dropped.
+    waker: AtomicWaker,
+    closed: AtomicBool,
+    link: Mutex<Link>,
+    published: AtomicU64,
+    received: AtomicU64,
+    dropped: AtomicU64,
+    reconnects: AtomicU64,
+    stalls: AtomicU64,
+}
+
+/// The channel names of one node.
+struct Channels {
+    /// Broadcasts: every node subscribes.
+    all: String,
+    /// `{prefix}:node:` — followed by a node name, that node's channel.
+    node_prefix: String,
+    /// This node's own channel.
+    own: String,
+    /// This node's liveness probes.
+    probe: String,
+}
+
+/// The state of the two connections.
+#[derive(Debug, Default)]
+struct Link {
+    /// Since when the subscription is lost (disconnected or stalled).
+    subscription_lost: Option<Instant>,
+    /// Since when publishing fails.
+    publisher_lost: Option<Instant>,
+    /// When the probe in flight was sent.
+    probe_sent: Option<Instant>,
+}
+
+impl RedisEngine {
+    /// Connects to the Redis at `url` (`redis://HOST:PORT[/DB]`, RESP3 is
+    /// chosen by the engine) as node `node`, subscribes, and starts the
+    /// engine's task on `rt`.
+    ///
+    /// # Errors
+    /// An invalid node name; a URL Redis does not accept; Redis not
+    /// reachable within [`command_timeout`](RedisConfig::command_timeout).
+    pub async fn connect<R: Runtime>(
+        rt: R,
+        url: &str,
+        node: &str,
+        config: RedisConfig,
+    ) -> Result<Arc<RedisEngine>, ConnectError> {
+        if !valid_node_name(node) {
+            return Err(ConnectError::InvalidNode(node.to_owned()));
+        }
+        let info = url.into_connection_info()?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(settings))?;
+        let prefix = &config.prefix;
+        let channels = Channels {
+            all: format!("{prefix}:all"),
+            node_prefix: format!("{prefix}:node:"),
+            own: format!("{prefix}:node:{node}"),
+            probe: format!("{prefix}:probe:{node}"),
+        };
+        let clock_rt = rt.clone();
+        let shared = Arc::new(Shared {
+            node: Arc::from(node),
+            channels,
+            outgoing: Mutex::new(Outgoing::new(config.queue)),
+            config,
+            clock: Box::new(move || clock_rt.now()),
+            inbox: OnceLock::new(),
+            waker: AtomicWaker::new(),
+            closed: AtomicBool::new(false),
+            link: Mutex::new(Link::default()),
+            published: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
+        });
+        let manager_config = || {
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(shared.config.command_timeout))
+                .set_response_timeout(Some(shared.config.command_timeout))
+                .set_max_delay(Duration::from_secs(2))
+        };
+        let on_push = {
+            let shared = shared.clone();
+            move |push: PushInfo| -> Result<(), ()> {
+                shared.on_push(push);
+                Ok(())
+            }
+        };
+        let mut subscriber = ConnectionManager::new_with_config(
+            client.clone(),
+            manager_config()
+                .set_push_sender(on_push)
+                .set_automatic_resubscription(),
+        )
+        .await?;
+        subscriber.subscribe(shared.channels.subscribed()).await?;
+        let publisher = ConnectionManager::new_with_config(client, manager_config()).await?;
+        rt.spawn(run(rt.clone(), shared.clone(), publisher, subscriber));
+        Ok(Arc::new(RedisEngine { shared }))
+    }
+}
+
+impl Drop for RedisEngine {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.waker.wake();
+    }
+}
+
+impl Channels {
+    fn subscribed(&self) -> Vec<&str> {
+        vec![&self.all, &self.own, &self.probe]
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain state, replaced field by field: consistent after a panic.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn count(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A push from the subscription connection (it never waits).
+    fn on_push(&self, push: PushInfo) {
+        match push.kind {
+            PushKind::Message => {
+                let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+                    (push.data.first(), push.data.get(1))
+                else {
+                    return;
+                };
+                if *channel == self.channels.probe.as_bytes() {
+                    let mut link = lock(&self.link);
+                    link.probe_sent = None;
+                    self.recovered(&mut link.subscription_lost);
+                    return;
+                }
+                let Some(inbox) = self.inbox.get() else {
+                    return;
+                };
+                match inbox.deliver(payload) {
+                    Ok(Arrival::Applied) => Self::count(&self.received, 1),
+                    Ok(_) => {}
+                    Err(_) => Self::count(&self.dropped, 1),
+                }
+            }
+            PushKind::Disconnection => {
+                let now = (self.clock)();
+                lock(&self.link).subscription_lost.get_or_insert(now);
+            }
+            PushKind::Subscribe => {
+                let mut link = lock(&self.link);
+                self.recovered(&mut link.subscription_lost);
+            }
+            _ => {}
+        }
+    }
+
+    /// A lost connection works again: counted once.
+    fn recovered(&self, lost: &mut Option<Instant>) {
+        if lost.take().is_some() {
+            Self::count(&self.reconnects, 1);
+        }
+    }
+
+    fn channel_of(&self, to: Destination<'_>) -> String {
+        match to {
+            Destination::Node(node) => format!("{}{node}", self.channels.node_prefix),
+            _ => self.channels.all.clone(),
+        }
+    }
+}
+
+impl Engine for RedisEngine {
+    fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    fn attach(&self, inbox: Inbox) {
+        let _ = self.shared.inbox.set(inbox);
+    }
+
+    fn publish(&self, to: Destination<'_>, message: Bytes) {
+        let shared = &self.shared;
+        let channel = shared.channel_of(to);
+        let queued = lock(&shared.outgoing).push(channel, message, (shared.clock)());
+        if queued {
+            shared.waker.wake();
+        } else {
+            Shared::count(&shared.dropped, 1);
+        }
+    }
+
+    fn stats(&self) -> EngineStats {
+        let shared = &self.shared;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut stats = EngineStats::new(&*shared.node);
+        stats.status = if shared.closed.load(Ordering::SeqCst) {
+            EngineStatus::Down
+        } else {
+            let link = lock(&shared.link);
+            match link
+                .subscription_lost
+                .into_iter()
+                .chain(link.publisher_lost)
+                .min()
+            {
+                Some(since) => EngineStatus::Reconnecting {
+                    for_ms: u64::try_from(
+                        (shared.clock)()
+                            .saturating_duration_since(since)
+                            .as_millis(),
+                    )
+                    .unwrap_or(u64::MAX),
+                },
+                None => EngineStatus::Connected,
+            }
+        };
+        stats.published = load(&shared.published);
+        stats.received = load(&shared.received);
+        stats.dropped = load(&shared.dropped);
+        stats.reconnects = load(&shared.reconnects);
+        stats.stalls = load(&shared.stalls);
+        stats.queued = lock(&shared.outgoing).len();
+        stats
+    }
+}
+
+/// The engine's task: publishes what is queued in pipelines, renews a lost
+/// publishing connection with backoff, runs the liveness probe; ends when
+/// the engine is dropped.
+async fn run<R: Runtime>(
+    rt: R,
+    shared: Arc<Shared>,
+    mut publisher: ConnectionManager,
+    mut subscriber: ConnectionManager,
+) {
+    let mut next_probe = rt.now() + shared.config.probe_interval;
+    let mut backoff = Duration::ZERO;
+    loop {
+        wait_for_work(&rt, &shared, next_probe).await;
+        if shared.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = rt.now();
+        if now >= next_probe {
+            probe(&shared, &mut publisher, &mut subscriber, now).await;
+            next_probe = rt.now() + shared.config.probe_interval;
+        }
+        let expired = lock(&shared.outgoing).expire(now);
+        Shared::count(&shared.dropped, expired);
+
+        if lock(&shared.link).publisher_lost.is_some() {
+            let ping = redis::cmd("PING")
+                .query_async::<Value>(&mut publisher)
+                .await;
+            if ping.is_err() {
+                backoff = (backoff * 2).clamp(Duration::from_millis(50), Duration::from_secs(2));
+                let deadline = rt.now() + backoff;
+                rt.sleep_until(deadline.min(next_probe)).await;
+                continue;
+            }
+            backoff = Duration::ZERO;
+            let mut link = lock(&shared.link);
+            shared.recovered(&mut link.publisher_lost);
+        }
+
+        let batch = lock(&shared.outgoing).take(shared.config.batch);
+        if batch.is_empty() {
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for item in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(&item.channel)
+                .arg(&item.message[..])
+                .ignore();
+        }
+        match pipe.query_async::<()>(&mut publisher).await {
+            Ok(()) => Shared::count(&shared.published, batch.len()),
+            Err(_) => {
+                // Sent or not, unknown: never again (at most once).
+                Shared::count(&shared.dropped, batch.len());
+                let now = rt.now();
+                lock(&shared.link).publisher_lost.get_or_insert(now);
+            }
+        }
+    }
+}
+
+/// Waits until a message is queued, the engine is dropped, or `deadline`.
+async fn wait_for_work<R: Runtime>(rt: &R, shared: &Shared, deadline: Instant) {
+    let mut sleep = pin!(rt.sleep_until(deadline));
+    poll_fn(|cx| {
+        shared.waker.register(cx.waker());
+        if shared.closed.load(Ordering::SeqCst) || !lock(&shared.outgoing).is_empty() {
+            return Poll::Ready(());
+        }
+        sleep.as_mut().poll(cx)
+    })
+    .await;
+}
+
+/// The liveness probe: a probe still unanswered after the timeout means the
+/// subscription stopped delivering (counted as a stall; subscribe again); a
+/// PING on the subscription connection makes it reconnect if it dropped;
+/// then a new probe is published to this node's probe channel.
+async fn probe(
+    shared: &Shared,
+    publisher: &mut ConnectionManager,
+    subscriber: &mut ConnectionManager,
+    now: Instant,
+) {
+    let stalled = {
+        let mut link = lock(&shared.link);
+        let late = link
+            .probe_sent
+            .is_some_and(|sent| now.saturating_duration_since(sent) > shared.config.probe_timeout);
+        if late {
+            link.probe_sent = None;
+            if link.subscription_lost.is_none() {
+                link.subscription_lost = Some(now);
+                Shared::count(&shared.stalls, 1);
+            }
+        }
+        late
+    };
+    if stalled {
+        let _ = subscriber.subscribe(shared.channels.subscribed()).await;
+    }
+    let _ = redis::cmd("PING").query_async::<Value>(subscriber).await;
+    {
+        // Marked before it is sent: the echo may come back before the
+        // PUBLISH's answer.
+        let mut link = lock(&shared.link);
+        if link.probe_sent.is_some() {
+            return;
+        }
+        link.probe_sent = Some(now);
+    }
+    let sent = redis::cmd("PUBLISH")
+        .arg(&shared.channels.probe)
+        .arg("probe")
+        .query_async::<Value>(publisher)
+        .await;
+    if sent.is_err() {
+        lock(&shared.link).probe_sent = None;
+    }
+}
