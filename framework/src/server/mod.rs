@@ -363,6 +363,44 @@ impl<N: crate::runtime::Net + Default> Server<N> {
     }
 }
 
+impl<N: crate::runtime::Net + Default> Server<N> {
+    /// Serves until `stop` completes (e.g. the adapter's
+    /// `shutdown_signal()`: SIGTERM or Ctrl-C), then drains: stops
+    /// accepting, closes every WebSocket connection with 1001 (going away)
+    /// after what was queued for it, ends every SSE stream after its queued
+    /// events (so EventSource clients reconnect, through the load balancer,
+    /// to another node, and resume by `Last-Event-ID`), and waits until all
+    /// connections are done or `grace` has passed. Returns whether all
+    /// finished in time.
+    ///
+    /// ```no_run
+    /// # async fn demo<N: tidings_framework::runtime::Net + Default>(
+    /// #     server: tidings_framework::server::Server<N>,
+    /// #     signal: impl std::future::Future<Output = ()>,
+    /// # ) {
+    /// use std::time::Duration;
+    /// // With tidings-tokio: server.run_until(tidings_tokio::shutdown_signal(), …)
+    /// let drained = server.run_until(signal, Duration::from_secs(10)).await;
+    /// std::process::exit(if drained { 0 } else { 1 });
+    /// # }
+    /// ```
+    pub async fn run_until(self, stop: impl Future<Output = ()>, grace: Duration) -> bool {
+        let handle = self.handle();
+        {
+            let mut run = pin!(self.run());
+            let mut stop = pin!(stop);
+            poll_fn(|cx| {
+                if run.as_mut().poll(cx).is_ready() || stop.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            })
+            .await;
+        }
+        handle.shutdown(grace).await
+    }
+}
+
 /// Controls a running [`Server`]: shutdown, statistics, extra streams.
 pub struct ServerHandle<N: crate::runtime::Net> {
     service: Arc<Service>,

@@ -1,27 +1,56 @@
 //! The Forge chat room server: a page at `/` where you pick a name and a
 //! room, and WebSocket rooms at `/ws/chat/:room?user=NAME`. See `app.rs`.
 //!
-//! `cargo run --release -p tidings-tokio --example chat -- [ADDR]`
+//! `cargo run --release -p tidings-tokio --example chat -- [ADDR] [--redis redis://HOST:PORT [--node NAME]]`
 //! (default `127.0.0.1:8080`); prints `listening on ADDR` once bound, then
 //! open `http://ADDR/` in two browser tabs.
+//!
+//! With `--redis`, the server is one node of a multi-process chat: its
+//! rooms and broadcasts span every node on that Redis (node name: `--node`,
+//! default `node-PID`), and `/stats` shows the engine's state. SIGTERM or
+//! Ctrl-C drains the node (WebSocket clients get 1001, SSE streams end so
+//! that browsers reconnect elsewhere) and exits 0.
 
 mod app;
 #[path = "../common/rfc3339.rs"]
 mod rfc3339;
 
-use tidings_tokio::{DeflateConfig, Server, ServerConfig, ws};
+use std::time::Duration;
+
+use tidings_redis::{RedisConfig, RedisEngine};
+use tidings_tokio::{DeflateConfig, Server, ServerConfig, Tokio, ws};
+
+/// The value after `flag` on the command line, if any.
+fn flag(args: &[String], flag: &str) -> Option<String> {
+    let at = args.iter().position(|arg| arg == flag)?;
+    args.get(at + 1).cloned()
+}
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let addr = std::env::args()
-        .nth(1)
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = args
+        .first()
+        .filter(|arg| !arg.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
     // permessage-deflate for browsers that offer it (all do): chat messages
     // are small and alike, so context takeover pays off.
-    let config = ServerConfig::default()
+    let mut config = ServerConfig::default()
         .websocket(ws::Config::default().deflate(Some(DeflateConfig::default())));
+    if let Some(url) = flag(&args, "--redis") {
+        let node = flag(&args, "--node").unwrap_or_else(|| format!("node-{}", std::process::id()));
+        let engine = RedisEngine::connect(Tokio, &url, &node, RedisConfig::default()).await?;
+        println!("node {node} on {url}");
+        config = config.engine(engine);
+    }
     let server = Server::bind_with(&addr, app::router(), config).await?;
     println!("listening on {}", server.local_addr()?);
-    server.run().await;
+    // SIGTERM or Ctrl-C: drain (WebSocket clients get 1001 after what was
+    // queued, SSE streams end), wait up to 10 s, exit 0.
+    let grace = Duration::from_secs(10);
+    server
+        .run_until(tidings_tokio::shutdown_signal()?, grace)
+        .await;
     Ok(())
 }
