@@ -125,6 +125,44 @@ impl RedisServer {
         Some(String::from_utf8_lossy(&answer).trim_end().to_owned())
     }
 
+    /// A numeric field of `INFO` (e.g. `total_net_input_bytes`).
+    ///
+    /// # Panics
+    /// When the server does not answer within 2 s.
+    pub fn info(&self, field: &str) -> Option<u64> {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis-server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .expect("set a timeout");
+        stream.write_all(b"INFO\r\n").expect("send INFO");
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        // `$LEN\r\n` then LEN bytes then `\r\n`.
+        let total = loop {
+            let n = stream.read(&mut chunk).expect("read INFO");
+            assert!(n > 0, "redis-server closed the connection");
+            answer.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, _)) = text.split_once("\r\n") {
+                let len: usize = head.trim_start_matches('$').parse().expect("a bulk length");
+                break head.len() + 2 + len + 2;
+            }
+        };
+        while answer.len() < total {
+            let n = stream.read(&mut chunk).expect("read INFO");
+            assert!(n > 0, "redis-server closed the connection");
+            answer.extend_from_slice(&chunk[..n]);
+        }
+        String::from_utf8_lossy(&answer).lines().find_map(|line| {
+            line.strip_prefix(field)?
+                .strip_prefix(':')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
     fn answers(&self) -> bool {
         self.try_command("PING").as_deref() == Some("+PONG")
     }

@@ -4,7 +4,9 @@
 //! echo ignored, filters, send and close by id on another node, the
 //! counters), and an outage (redis-server SIGKILLed then restarted): local
 //! delivery goes on, the engine reports it, reconnects, resubscribes and
-//! cross-node delivery resumes. Skips loudly when redis-server is missing
+//! cross-node delivery resumes; a subscriber Redis disconnects for going
+//! over `client-output-buffer-limit pubsub` is noticed (counted, status)
+//! and recovers. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use tidings_tests::{
 all_runtimes!(
     three_nodes_one_hub_through_redis,
     redis_restart_reconnects_and_delivery_resumes,
+    a_subscriber_redis_drops_is_noticed_and_recovers,
 );
 
 /// A quick probe, so an outage is seen within a second.
@@ -179,4 +182,57 @@ async fn redis_restart_reconnects_and_delivery_resumes<N: TestRuntime>() {
     assert!(stats.reconnects >= 1, "{stats:?}");
     assert!(engine(b.handle.hub()).reconnects >= 1);
     drop(a_local);
+}
+
+/// Sends `text`-numbered broadcasts from `hub` to room `r` until `conn`
+/// gets one (each attempt a new message: delivery is at most once), at
+/// most 50 attempts of 200 ms.
+async fn until_delivered<N: TestRuntime>(
+    hub: &Arc<Hub>,
+    conn: &tidings_tests::Connection,
+    text: &str,
+) {
+    for attempt in 0..50 {
+        hub.broadcast(Payload::text(format!("{text}{attempt}")), Filter::room("r"));
+        loop {
+            match timeout::<N, _>(Duration::from_millis(200), conn.read()).await {
+                Ok(Ok(tidings_tests::Message::Text(got))) if got.as_str().starts_with(text) => {
+                    return;
+                }
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => panic!("{error}"),
+                Err(_) => break,
+            }
+        }
+    }
+    panic!("{text}: cross-node delivery did not resume");
+}
+
+async fn a_subscriber_redis_drops_is_noticed_and_recovers<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node::<N>(&redis, "a").await;
+    let b = node::<N>(&redis, "b").await;
+    let (b_remote, _) = join_room(&b, "/ws/r").await;
+    let hub_a = a.handle.hub().clone();
+    until_delivered::<N>(&hub_a, &b_remote, "warm").await;
+
+    // A subscriber may hold at most 64 KiB of unsent pub/sub output: one
+    // 256 KiB broadcast goes over it, and Redis disconnects every
+    // subscriber of the channel (b's and a's own subscription).
+    assert_eq!(
+        redis.command("CONFIG SET client-output-buffer-limit \"pubsub 64kb 64kb 0\""),
+        "+OK"
+    );
+    hub_a.broadcast(Payload::text("x".repeat(256 << 10)), Filter::room("r"));
+    until::<N>(b.handle.hub(), "b notices and reconnects", |s| {
+        s.reconnects >= 1
+    })
+    .await;
+    until::<N>(b.handle.hub(), "b connected", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    until_delivered::<N>(&hub_a, &b_remote, "after").await;
 }
