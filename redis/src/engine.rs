@@ -1,6 +1,7 @@
 //! [`RedisEngine`]: the engine, its configuration, and the task that
 //! publishes, reconnects and probes.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -16,8 +17,11 @@ use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Red
 use tidings_framework::hub::cluster::{Arrival, Destination, Engine, Inbox, valid_node_name};
 use tidings_framework::hub::{EngineStats, EngineStatus};
 use tidings_framework::runtime::Runtime;
+use tidings_framework::server::SseTopic;
 
+use crate::keys::{APPEND_SCRIPT, Channels, Target};
 use crate::outgoing::{Outgoing, QueueLimits};
+use crate::topic_wire;
 
 /// Settings of a [`RedisEngine`]; set fields with the chainable methods of
 /// the same name.
@@ -117,7 +121,7 @@ pub enum ConnectError {
 /// Its background task ends when the engine is dropped (with the last
 /// server configuration holding it).
 pub struct RedisEngine {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl fmt::Debug for RedisEngine {
@@ -129,15 +133,23 @@ impl fmt::Debug for RedisEngine {
 }
 
 type Clock = Box<dyn Fn() -> Instant + Send + Sync>;
+type Random = Box<dyn Fn(&mut [u8]) + Send + Sync>;
 
-/// What the engine, its push handler and its task share.
-struct Shared {
+/// What the engine, its push handler, its task and its topics share.
+pub(crate) struct Shared {
     node: Arc<str>,
-    channels: Channels,
+    pub(crate) channels: Channels,
     config: RedisConfig,
     clock: Clock,
+    random: Random,
     inbox: OnceLock<Inbox>,
-    outgoing: Mutex<Outgoing>,
+    outgoing: Mutex<Outgoing<Target>>,
+    /// The connections (clones share them): queries, and subscribing to
+    /// topics' channels.
+    pub(crate) publisher: OnceLock<ConnectionManager>,
+    pub(crate) subscriber: OnceLock<ConnectionManager>,
+    /// This node's copy of each topic, by channel.
+    pub(crate) topics: Mutex<HashMap<String, SseTopic>>,
     /// Wakes the task when a message is queued or the engine is dropped.
     waker: AtomicWaker,
     closed: AtomicBool,
@@ -147,18 +159,6 @@ struct Shared {
     dropped: AtomicU64,
     reconnects: AtomicU64,
     stalls: AtomicU64,
-}
-
-/// The channel names of one node.
-struct Channels {
-    /// Broadcasts: every node subscribes.
-    all: String,
-    /// `{prefix}:node:` — followed by a node name, that node's channel.
-    node_prefix: String,
-    /// This node's own channel.
-    own: String,
-    /// This node's liveness probes.
-    probe: String,
 }
 
 /// The state of the two connections.
@@ -195,21 +195,19 @@ impl RedisEngine {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let client = Client::open(info.set_redis_settings(settings))?;
-        let prefix = &config.prefix;
-        let channels = Channels {
-            all: format!("{prefix}:all"),
-            node_prefix: format!("{prefix}:node:"),
-            own: format!("{prefix}:node:{node}"),
-            probe: format!("{prefix}:probe:{node}"),
-        };
-        let clock_rt = rt.clone();
+        let channels = Channels::new(&config.prefix, node);
+        let (clock_rt, random_rt) = (rt.clone(), rt.clone());
         let shared = Arc::new(Shared {
             node: Arc::from(node),
             channels,
             outgoing: Mutex::new(Outgoing::new(config.queue)),
             config,
             clock: Box::new(move || clock_rt.now()),
+            random: Box::new(move |buf| random_rt.fill_random(buf)),
             inbox: OnceLock::new(),
+            publisher: OnceLock::new(),
+            subscriber: OnceLock::new(),
+            topics: Mutex::new(HashMap::new()),
             waker: AtomicWaker::new(),
             closed: AtomicBool::new(false),
             link: Mutex::new(Link::default()),
@@ -241,6 +239,8 @@ impl RedisEngine {
         .await?;
         subscriber.subscribe(shared.channels.subscribed()).await?;
         let publisher = ConnectionManager::new_with_config(client, manager_config()).await?;
+        let _ = shared.publisher.set(publisher.clone());
+        let _ = shared.subscriber.set(subscriber.clone());
         rt.spawn(run(rt.clone(), shared.clone(), publisher, subscriber));
         Ok(Arc::new(RedisEngine { shared }))
     }
@@ -253,13 +253,7 @@ impl Drop for RedisEngine {
     }
 }
 
-impl Channels {
-    fn subscribed(&self) -> Vec<&str> {
-        vec![&self.all, &self.own, &self.probe]
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Plain state, replaced field by field: consistent after a panic.
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -284,6 +278,10 @@ impl Shared {
                     self.recovered(&mut link.subscription_lost);
                     return;
                 }
+                if channel.starts_with(self.channels.topic_prefix.as_bytes()) {
+                    self.on_topic_event(channel, payload);
+                    return;
+                }
                 let Some(inbox) = self.inbox.get() else {
                     return;
                 };
@@ -302,6 +300,35 @@ impl Shared {
                 self.recovered(&mut link.subscription_lost);
             }
             _ => {}
+        }
+    }
+
+    /// A new event of a topic, from its channel: into this node's copy,
+    /// with its cluster-wide id.
+    fn on_topic_event(&self, channel: &[u8], payload: &[u8]) {
+        let topic = std::str::from_utf8(channel)
+            .ok()
+            .and_then(|channel| lock(&self.topics).get(channel).cloned());
+        let event = topic_wire::published(payload);
+        match (topic, event) {
+            (Some(topic), Some(event)) => {
+                if topic.publish(event).is_ok() {
+                    Self::count(&self.received, 1);
+                }
+            }
+            (Some(_), None) => Self::count(&self.dropped, 1),
+            (None, _) => {}
+        }
+    }
+
+    /// Queues an append to a topic (see [`publish`](Engine::publish) for
+    /// the queue's rules).
+    pub(crate) fn queue(&self, target: Target, message: Bytes) {
+        let queued = lock(&self.outgoing).push(target, message, (self.clock)());
+        if queued {
+            self.waker.wake();
+        } else {
+            Self::count(&self.dropped, 1);
         }
     }
 
@@ -330,14 +357,8 @@ impl Engine for RedisEngine {
     }
 
     fn publish(&self, to: Destination<'_>, message: Bytes) {
-        let shared = &self.shared;
-        let channel = shared.channel_of(to);
-        let queued = lock(&shared.outgoing).push(channel, message, (shared.clock)());
-        if queued {
-            shared.waker.wake();
-        } else {
-            Shared::count(&shared.dropped, 1);
-        }
+        let channel = self.shared.channel_of(to);
+        self.shared.queue(Target::Channel(channel), message);
     }
 
     fn stats(&self) -> EngineStats {
@@ -420,10 +441,26 @@ async fn run<R: Runtime>(
         }
         let mut pipe = redis::pipe();
         for item in &batch {
-            pipe.cmd("PUBLISH")
-                .arg(&item.channel)
-                .arg(&item.message[..])
-                .ignore();
+            match &item.target {
+                Target::Channel(channel) => {
+                    pipe.cmd("PUBLISH").arg(channel).arg(&item.message[..]);
+                }
+                Target::Topic(keys) => {
+                    let mut epoch = [0u8; 8];
+                    (shared.random)(&mut epoch);
+                    let epoch: String = epoch.iter().map(|b| format!("{b:02x}")).collect();
+                    pipe.cmd("EVAL")
+                        .arg(APPEND_SCRIPT)
+                        .arg(3)
+                        .arg(&keys.stream)
+                        .arg(&keys.epoch)
+                        .arg(&keys.channel)
+                        .arg(keys.capacity)
+                        .arg(&item.message[..])
+                        .arg(epoch);
+                }
+            }
+            pipe.ignore();
         }
         match pipe.query_async::<()>(&mut publisher).await {
             Ok(()) => Shared::count(&shared.published, batch.len()),

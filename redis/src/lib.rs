@@ -38,6 +38,14 @@
 //! that stopped delivering without an error, and subscribes again. State and
 //! counters are in [`Stats::engine`](tidings_framework::hub::Stats::engine).
 //!
+//! ## SSE topics across nodes
+//!
+//! [`RedisEngine::topic`] gives a [`RedisTopic`]: an SSE topic whose events
+//! get cluster-wide ids from a Redis stream per topic (Centrifugo's design:
+//! an epoch, the stream trimmed to the topic's capacity, recovery by
+//! `XRANGE`), so a client that reconnects to any node with `Last-Event-ID`
+//! resumes exactly, or gets the `reset` event when its events are gone.
+//!
 //! ## Runtimes
 //!
 //! Feature `tokio` (default) for tidings-tokio; feature `smol` for
@@ -48,7 +56,11 @@
 #![deny(unsafe_code)]
 
 mod engine;
+mod keys;
 mod outgoing;
+mod topic;
+mod topic_wire;
 
 pub use engine::{ConnectError, RedisConfig, RedisEngine};
 pub use outgoing::QueueLimits;
+pub use topic::RedisTopic;

@@ -54,23 +54,23 @@ impl QueueLimits {
     }
 }
 
-/// One message to publish on one channel.
+/// One message and where it goes (`T`: a channel, a topic).
 #[derive(Debug)]
-pub(crate) struct Item {
-    pub(crate) channel: String,
+pub(crate) struct Item<T> {
+    pub(crate) target: T,
     pub(crate) message: Bytes,
     queued_at: Instant,
 }
 
 /// Messages waiting to be published, oldest first.
 #[derive(Debug)]
-pub(crate) struct Outgoing {
-    items: VecDeque<Item>,
+pub(crate) struct Outgoing<T> {
+    items: VecDeque<Item<T>>,
     bytes: usize,
     limits: QueueLimits,
 }
 
-impl Outgoing {
+impl<T> Outgoing<T> {
     pub(crate) fn new(limits: QueueLimits) -> Self {
         Outgoing {
             items: VecDeque::new(),
@@ -81,7 +81,7 @@ impl Outgoing {
 
     /// Queues a message; `false` (and nothing queued) when it would go over
     /// the count or byte bound.
-    pub(crate) fn push(&mut self, channel: String, message: Bytes, now: Instant) -> bool {
+    pub(crate) fn push(&mut self, target: T, message: Bytes, now: Instant) -> bool {
         if self.items.len() >= self.limits.messages
             || self.bytes.saturating_add(message.len()) > self.limits.bytes
         {
@@ -89,7 +89,7 @@ impl Outgoing {
         }
         self.bytes += message.len();
         self.items.push_back(Item {
-            channel,
+            target,
             message,
             queued_at: now,
         });
@@ -112,9 +112,9 @@ impl Outgoing {
     }
 
     /// Takes up to `max` of the oldest messages.
-    pub(crate) fn take(&mut self, max: usize) -> Vec<Item> {
+    pub(crate) fn take(&mut self, max: usize) -> Vec<Item<T>> {
         let n = max.min(self.items.len());
-        let batch: Vec<Item> = self.items.drain(..n).collect();
+        let batch: Vec<Item<T>> = self.items.drain(..n).collect();
         self.bytes -= batch.iter().map(|item| item.message.len()).sum::<usize>();
         batch
     }
@@ -143,7 +143,7 @@ mod tests {
             .messages(3)
             .bytes(10)
             .max_age(Duration::from_secs(1));
-        let mut q = Outgoing::new(limits);
+        let mut q = Outgoing::<String>::new(limits);
         assert!(q.push("c".into(), msg(4), t0));
         assert!(q.push("c".into(), msg(4), t0));
         assert!(!q.push("c".into(), msg(4), t0), "12 bytes > 10");
@@ -170,9 +170,9 @@ mod tests {
         for n in 0..5 {
             assert!(q.push(format!("c{n}"), msg(n), t0));
         }
-        let first: Vec<_> = q.take(2).into_iter().map(|i| i.channel).collect();
+        let first: Vec<_> = q.take(2).into_iter().map(|i| i.target).collect();
         assert_eq!(first, ["c0", "c1"]);
-        let rest: Vec<_> = q.take(10).into_iter().map(|i| i.channel).collect();
+        let rest: Vec<_> = q.take(10).into_iter().map(|i| i.target).collect();
         assert_eq!(rest, ["c2", "c3", "c4"]);
     }
 }

@@ -6,7 +6,10 @@
 //! delivery goes on, the engine reports it, reconnects, resubscribes and
 //! cross-node delivery resumes; a subscriber Redis disconnects for going
 //! over `client-output-buffer-limit pubsub` is noticed (counted, status)
-//! and recovers. Skips loudly when redis-server is missing
+//! and recovers; an SSE topic across nodes: a client resumes with
+//! `Last-Event-ID` on another node (one that saw the events, one started
+//! after them) exactly, or gets `reset` for an id of another epoch or one
+//! trimmed away. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
 use std::sync::Arc;
@@ -14,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use tidings_framework::close::CloseCode;
 use tidings_framework::hub::{Delivery, EngineStats, EngineStatus, Filter, Hub, Payload};
-use tidings_redis::{RedisConfig, RedisEngine};
+use tidings_framework::server::{RESET_EVENT, Router, SseContext};
+use tidings_framework::sse::Event;
+use tidings_framework::testing::SseClient;
+use tidings_redis::{RedisConfig, RedisEngine, RedisTopic};
 use tidings_tests::rooms::{WAIT, expect_in_order, join_room, read_text, room_router};
 use tidings_tests::{
     RedisServer, ServerConfig, TestRuntime, TestServer, all_runtimes, expect_closed, sleep,
@@ -25,6 +31,7 @@ all_runtimes!(
     three_nodes_one_hub_through_redis,
     redis_restart_reconnects_and_delivery_resumes,
     a_subscriber_redis_drops_is_noticed_and_recovers,
+    an_sse_topic_resumes_exactly_on_any_node,
 );
 
 /// A quick probe, so an outage is seen within a second.
@@ -235,4 +242,116 @@ async fn a_subscriber_redis_drops_is_noticed_and_recovers<N: TestRuntime>() {
     })
     .await;
     until_delivered::<N>(&hub_a, &b_remote, "after").await;
+}
+
+/// A server for node `name` serving `/events` from topic `feed` (capacity
+/// `capacity`) of its engine; returns the server and the topic.
+async fn topic_node<N: TestRuntime>(
+    redis: &RedisServer,
+    name: &str,
+    capacity: usize,
+) -> (TestServer<N>, RedisTopic) {
+    let engine = RedisEngine::connect(N::default(), &redis.url(), name, config())
+        .await
+        .expect("connect to redis-server");
+    let topic = engine
+        .topic("feed", capacity)
+        .await
+        .expect("open the topic");
+    let feed = topic.clone();
+    let router = Router::new().sse("/events", move |ctx: SseContext| {
+        let feed = feed.clone();
+        async move {
+            let subscription = feed.subscribe(ctx.last_event_id()).await;
+            ctx.forward(subscription).await;
+            Ok(())
+        }
+    });
+    let server = start_server::<N>(router, ServerConfig::default().engine(engine)).await;
+    (server, topic)
+}
+
+/// Publishes `from..to` as `tick` events.
+fn ticks(topic: &RedisTopic, range: std::ops::Range<u32>) {
+    for n in range {
+        topic
+            .publish(&Event::new().event("tick").data(n.to_string()))
+            .unwrap();
+    }
+}
+
+/// Reads the next `range` ticks, in order; returns their ids.
+async fn expect_ticks<N: TestRuntime>(
+    sse: &mut SseClient<N>,
+    range: std::ops::Range<u32>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in range {
+        let event = sse.next_event().await;
+        assert_eq!(
+            (event.event_type.as_str(), event.data.as_str()),
+            ("tick", &*n.to_string())
+        );
+        ids.push(event.last_event_id);
+    }
+    ids
+}
+
+async fn an_sse_topic_resumes_exactly_on_any_node<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
+    let (b, topic_b) = topic_node::<N>(&redis, "b", 100).await;
+    let mut on_a = SseClient::<N>::open(a.addr, "/events", &[]).await;
+    // Each node's events in its order (two publishers have no order
+    // between them, so one publishes after the other's events arrived).
+    ticks(&topic_a, 0..5);
+    let mut ids = expect_ticks(&mut on_a, 0..5).await;
+    ticks(&topic_b, 5..10);
+    ids.extend(expect_ticks(&mut on_a, 5..10).await);
+    assert!(ids.iter().all(|id| id.split('-').count() == 3), "{ids:?}");
+    drop(on_a);
+
+    // Missed 10..15; resume on b (which saw them) after event 4.
+    ticks(&topic_a, 10..15);
+    let wait = Instant::now();
+    while topic_b.local().len() < 15 {
+        assert!(wait.elapsed() < Duration::from_secs(5), "b's copy");
+        sleep::<N>(Duration::from_millis(10)).await;
+    }
+    let headers = [("Last-Event-ID", ids[4].as_str())];
+    let mut on_b = SseClient::<N>::open(b.addr, "/events", &headers).await;
+    expect_ticks(&mut on_b, 5..15).await;
+    ticks(&topic_b, 15..16);
+    expect_ticks(&mut on_b, 15..16).await;
+
+    // A node started after those events: its copy is empty, so it reads
+    // the stream, then continues live without a duplicate.
+    let (c, _topic_c) = topic_node::<N>(&redis, "c", 100).await;
+    let mut on_c = SseClient::<N>::open(c.addr, "/events", &headers).await;
+    expect_ticks(&mut on_c, 5..16).await;
+    ticks(&topic_a, 16..17);
+    expect_ticks(&mut on_c, 16..17).await;
+
+    // An id of another epoch: reset, then live.
+    let headers = [("Last-Event-ID", "0000-1-0")];
+    let mut stale = SseClient::<N>::open(c.addr, "/events", &headers).await;
+    assert_eq!(stale.next_event().await.event_type, RESET_EVENT);
+    ticks(&topic_a, 17..18);
+    expect_ticks(&mut stale, 17..18).await;
+
+    let (e, topic_e) = topic_node::<N>(&redis, "e", 3).await;
+    // Capacity 3 on a topic of the same name trims the stream to 3 from
+    // the next append on.
+    ticks(&topic_e, 18..19);
+    let wait = Instant::now();
+    while topic_e.local().is_empty() {
+        assert!(wait.elapsed() < Duration::from_secs(5), "e's copy");
+        sleep::<N>(Duration::from_millis(10)).await;
+    }
+    let headers = [("Last-Event-ID", ids[4].as_str())];
+    let mut trimmed = SseClient::<N>::open(e.addr, "/events", &headers).await;
+    assert_eq!(trimmed.next_event().await.event_type, RESET_EVENT);
+    drop((a, b));
 }
