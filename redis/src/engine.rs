@@ -17,7 +17,8 @@ use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Red
 use tidings_framework::hub::cluster::{Arrival, Destination, Engine, Inbox, valid_node_name};
 use tidings_framework::hub::{EngineStats, EngineStatus};
 use tidings_framework::runtime::Runtime;
-use tidings_framework::server::SseTopic;
+use tidings_framework::server::{RESET_EVENT, SseTopic};
+use tidings_framework::sse::Event;
 
 use crate::keys::{APPEND_SCRIPT, Channels, Target};
 use crate::outgoing::{Outgoing, QueueLimits};
@@ -149,7 +150,7 @@ pub(crate) struct Shared {
     pub(crate) publisher: OnceLock<ConnectionManager>,
     pub(crate) subscriber: OnceLock<ConnectionManager>,
     /// This node's copy of each topic, by channel.
-    pub(crate) topics: Mutex<HashMap<String, SseTopic>>,
+    pub(crate) topics: Mutex<HashMap<String, Arc<TopicCopy>>>,
     /// Wakes the task when a message is queued or the engine is dropped.
     waker: AtomicWaker,
     closed: AtomicBool,
@@ -159,6 +160,39 @@ pub(crate) struct Shared {
     dropped: AtomicU64,
     reconnects: AtomicU64,
     stalls: AtomicU64,
+}
+
+/// This node's copy of a topic: the events its channel brought.
+#[derive(Debug)]
+pub(crate) struct TopicCopy {
+    pub(crate) local: SseTopic,
+    /// The id of the newest event received.
+    last: Mutex<Option<String>>,
+    /// Set for good once the subscription was lost: the copy may miss
+    /// events, so clients resume from the stream, not from the copy.
+    pub(crate) gapped: AtomicBool,
+}
+
+impl TopicCopy {
+    pub(crate) fn new(capacity: usize) -> Self {
+        TopicCopy {
+            local: SseTopic::new(capacity),
+            last: Mutex::new(None),
+            gapped: AtomicBool::new(false),
+        }
+    }
+
+    /// After a loss: the copy's live subscribers get the reset event (with
+    /// the id of the last event received, from which a reconnecting client
+    /// resumes exactly through the stream).
+    fn gap(&self) {
+        self.gapped.store(true, Ordering::SeqCst);
+        let mut reset = Event::new().event(RESET_EVENT).data("");
+        if let Some(last) = lock(&self.last).clone() {
+            reset = reset.id(last);
+        }
+        let _ = self.local.publish(reset);
+    }
 }
 
 /// The state of the two connections.
@@ -275,7 +309,7 @@ impl Shared {
                 if *channel == self.channels.probe.as_bytes() {
                     let mut link = lock(&self.link);
                     link.probe_sent = None;
-                    self.recovered(&mut link.subscription_lost);
+                    self.subscription_recovered(&mut link);
                     return;
                 }
                 if channel.starts_with(self.channels.topic_prefix.as_bytes()) {
@@ -297,7 +331,7 @@ impl Shared {
             }
             PushKind::Subscribe => {
                 let mut link = lock(&self.link);
-                self.recovered(&mut link.subscription_lost);
+                self.subscription_recovered(&mut link);
             }
             _ => {}
         }
@@ -312,7 +346,9 @@ impl Shared {
         let event = topic_wire::published(payload);
         match (topic, event) {
             (Some(topic), Some(event)) => {
-                if topic.publish(event).is_ok() {
+                let id = event.id_value().map(str::to_owned);
+                if topic.local.publish(event).is_ok() {
+                    *lock(&topic.last) = id;
                     Self::count(&self.received, 1);
                 }
             }
@@ -329,6 +365,19 @@ impl Shared {
             self.waker.wake();
         } else {
             Self::count(&self.dropped, 1);
+        }
+    }
+
+    /// The subscription works again (resubscribed, or a probe came back):
+    /// counted, and every topic copy marked as possibly missing events.
+    fn subscription_recovered(&self, link: &mut Link) {
+        if link.subscription_lost.is_none() {
+            return;
+        }
+        self.recovered(&mut link.subscription_lost);
+        let topics: Vec<_> = lock(&self.topics).values().cloned().collect();
+        for topic in topics {
+            topic.gap();
         }
     }
 

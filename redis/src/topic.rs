@@ -2,13 +2,14 @@
 //! and history in a Redis stream.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use redis::{RedisError, Value};
-use tidings_framework::server::{SseTopic, Subscription};
+use tidings_framework::server::{RESET_EVENT, SseTopic, Subscription};
 use tidings_framework::sse::{EncodeError, Event};
 
-use crate::engine::{RedisEngine, Shared, lock};
+use crate::engine::{RedisEngine, Shared, TopicCopy, lock};
 use crate::keys::{Target, TopicKeys};
 use crate::topic_wire;
 
@@ -31,11 +32,14 @@ use crate::topic_wire;
 ///
 /// Live delivery is at most once, as for every cross-node message: an event
 /// published while Redis is away may be lost (counted in the engine's
-/// `dropped`); a node whose subscription was down misses the events of that
-/// time in its copy, and its clients that need them get `reset`.
+/// `dropped`). A node whose subscription was down may miss events in its
+/// copy: when it is back, the copy's live subscribers get the `reset` event
+/// (with the id of the last event the node received, from which a
+/// reconnecting client resumes exactly), and from then on clients resume
+/// from the stream, never from the copy.
 #[derive(Clone)]
 pub struct RedisTopic {
-    local: SseTopic,
+    copy: Arc<TopicCopy>,
     keys: Arc<TopicKeys>,
     shared: Arc<Shared>,
 }
@@ -44,7 +48,7 @@ impl std::fmt::Debug for RedisTopic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisTopic")
             .field("channel", &self.keys.channel)
-            .field("local", &self.local)
+            .field("local", &self.copy.local)
             .finish()
     }
 }
@@ -61,15 +65,15 @@ impl RedisEngine {
         let shared = &self.shared;
         let capacity = capacity.max(1);
         let keys = Arc::new(TopicKeys::new(&shared.channels, name, capacity));
-        let local = lock(&shared.topics)
+        let copy = lock(&shared.topics)
             .entry(keys.channel.clone())
-            .or_insert_with(|| SseTopic::new(capacity))
+            .or_insert_with(|| Arc::new(TopicCopy::new(capacity)))
             .clone();
         if let Some(subscriber) = shared.subscriber.get() {
             subscriber.clone().subscribe(&keys.channel).await?;
         }
         Ok(RedisTopic {
-            local,
+            copy,
             keys,
             shared: shared.clone(),
         })
@@ -95,28 +99,42 @@ impl RedisTopic {
     /// the `reset` event, then live. Forward it with
     /// `SseContext::forward`.
     pub async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
+        let local = &self.copy.local;
         let Some(id) = last_event_id else {
-            return self.local.subscribe(None);
+            return local.subscribe(None);
         };
-        if self.local.contains(id) {
-            return self.local.subscribe(Some(id));
+        // A copy that may miss events (its subscription was lost once)
+        // resumes from the stream.
+        if !self.copy.gapped.load(Ordering::SeqCst) && local.contains(id) {
+            return local.subscribe(Some(id));
         }
         if let Ok(Some((replay, last))) = self.history_after(id).await {
             // This node subscribed to the topic's channel before reading
             // the history: what its copy holds after `last` completes it.
             let is_newer = |kept: &str| topic_wire::is_newer(kept, &last);
-            if let Some(subscription) = self.local.resume_after(replay, is_newer) {
+            if let Some(subscription) = local.resume_after(replay, is_newer) {
                 return subscription;
             }
         }
-        // Not found anywhere: the reset event, then live.
-        self.local.subscribe(Some(id))
+        // Not found anywhere: the reset event (with the newest id this
+        // node has), then live. (Not `local.subscribe(Some(id))`: a gapped
+        // copy may hold `id` before its gap.)
+        let mut reset = Event::new().event(RESET_EVENT).data("");
+        if let Some(newest) = local.last_id() {
+            reset = reset.id(newest);
+        }
+        let reset = reset
+            .to_bytes()
+            .unwrap_or_else(|_| Bytes::from_static(b"\n"));
+        local
+            .resume_after(vec![reset], |_| false)
+            .unwrap_or_else(|| local.subscribe(None))
     }
 
     /// This node's copy: the events it received, with their cluster-wide
     /// ids (read-only use: publish through [`publish`](Self::publish)).
     pub fn local(&self) -> &SseTopic {
-        &self.local
+        &self.copy.local
     }
 
     /// The encoded events after `id` in the stream, and the id of the

@@ -9,7 +9,8 @@
 //! and recovers; an SSE topic across nodes: a client resumes with
 //! `Last-Event-ID` on another node (one that saw the events, one started
 //! after them) exactly, or gets `reset` for an id of another epoch or one
-//! trimmed away. Skips loudly when redis-server is missing
+//! trimmed away; after an outage a node's live SSE clients get `reset`
+//! and resumes come from the stream. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
 use std::sync::Arc;
@@ -32,6 +33,8 @@ all_runtimes!(
     redis_restart_reconnects_and_delivery_resumes,
     a_subscriber_redis_drops_is_noticed_and_recovers,
     an_sse_topic_resumes_exactly_on_any_node,
+    sse_clients_get_reset_after_an_outage,
+    a_node_that_lost_its_subscription_resumes_clients_from_the_stream,
 );
 
 /// A quick probe, so an outage is seen within a second.
@@ -354,4 +357,101 @@ async fn an_sse_topic_resumes_exactly_on_any_node<N: TestRuntime>() {
     let mut trimmed = SseClient::<N>::open(e.addr, "/events", &headers).await;
     assert_eq!(trimmed.next_event().await.event_type, RESET_EVENT);
     drop((a, b));
+}
+
+async fn sse_clients_get_reset_after_an_outage<N: TestRuntime>() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
+    let (b, _topic_b) = topic_node::<N>(&redis, "b", 100).await;
+    let mut live = SseClient::<N>::open(b.addr, "/events", &[]).await;
+    ticks(&topic_a, 0..1);
+    let before = expect_ticks(&mut live, 0..1).await.remove(0);
+
+    // Redis restarts without persistence: the stream and its epoch are gone.
+    redis.kill();
+    until::<N>(b.handle.hub(), "b sees the outage", |s| {
+        matches!(s.status, EngineStatus::Reconnecting { .. })
+    })
+    .await;
+    redis.restart();
+    until::<N>(b.handle.hub(), "b reconnects", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    until::<N>(a.handle.hub(), "a reconnects", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    // b's live client is told it may have missed events, with the last id
+    // b received.
+    let reset = live.next_event().await;
+    assert_eq!(
+        (reset.event_type.as_str(), reset.last_event_id.as_str()),
+        (RESET_EVENT, before.as_str())
+    );
+    // Then live again, in the new epoch (each attempt a new event: at most once).
+    let mut after = None;
+    for n in 1..50u32 {
+        ticks(&topic_a, n..n + 1);
+        if let Ok(event) = timeout::<N, _>(Duration::from_millis(200), live.next_event()).await {
+            assert_eq!(event.event_type, "tick");
+            after = Some(event.last_event_id);
+            break;
+        }
+    }
+    let after = after.expect("live again after the outage");
+    assert_ne!(
+        after.split('-').next(),
+        before.split('-').next(),
+        "a new epoch"
+    );
+    // Resuming from the old epoch's id on b: from the stream, which lost it.
+    let headers = [("Last-Event-ID", before.as_str())];
+    let mut resumed = SseClient::<N>::open(b.addr, "/events", &headers).await;
+    assert_eq!(resumed.next_event().await.event_type, RESET_EVENT);
+}
+
+async fn a_node_that_lost_its_subscription_resumes_clients_from_the_stream<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
+    let (b, topic_b) = topic_node::<N>(&redis, "b", 100).await;
+    let mut on_b = SseClient::<N>::open(b.addr, "/events", &[]).await;
+    ticks(&topic_a, 0..1);
+    let first = expect_ticks(&mut on_b, 0..1).await.remove(0);
+    drop(on_b);
+
+    // Redis drops every subscriber (not the publishing connections): the
+    // stream keeps everything, b's copy may miss what came meanwhile.
+    assert!(redis.command("CLIENT KILL TYPE pubsub").starts_with(':'));
+    ticks(&topic_a, 1..10);
+    until::<N>(b.handle.hub(), "b resubscribed", |s| s.reconnects >= 1).await;
+    until::<N>(a.handle.hub(), "a published", |s| s.queued == 0).await;
+    // Resuming on b after event 0: from the stream, exactly.
+    let headers = [("Last-Event-ID", first.as_str())];
+    let mut resumed = SseClient::<N>::open(b.addr, "/events", &headers).await;
+    expect_ticks(&mut resumed, 1..10).await;
+    // Then live, once: publish until one arrives (at most once while the
+    // subscriptions come back), each a new event.
+    let mut n = 10;
+    loop {
+        ticks(&topic_b, n..n + 1);
+        match timeout::<N, _>(Duration::from_millis(200), resumed.next_event()).await {
+            Ok(event) => {
+                // One of the attempts (a slow one may come after a later
+                // attempt was sent), never an event before 10 again.
+                let got: u32 = event.data.parse().expect("a tick");
+                assert_eq!(event.event_type, "tick");
+                assert!((10..=n).contains(&got), "{got} after 9");
+                break;
+            }
+            Err(_) => {
+                n += 1;
+                assert!(n < 60, "live again after the subscription came back");
+            }
+        }
+    }
 }
