@@ -1,7 +1,7 @@
 //! [`RedisEngine`]: the engine, its configuration, and the task that
 //! publishes, reconnects and probes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::pin;
@@ -17,10 +17,11 @@ use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Red
 use tidings_framework::hub::cluster::{Arrival, Destination, Engine, Inbox, valid_node_name};
 use tidings_framework::hub::{EngineStats, EngineStatus};
 use tidings_framework::runtime::Runtime;
+use tidings_framework::server::BoxFuture;
 use tidings_framework::server::{RESET_EVENT, SseTopic};
 use tidings_framework::sse::Event;
 
-use crate::keys::{APPEND_SCRIPT, Channels, Target};
+use crate::keys::{APPEND_SCRIPT, Channels, JOIN_SCRIPT, MEMBERS_SCRIPT, Target};
 use crate::outgoing::{Outgoing, QueueLimits};
 use crate::topic_wire;
 
@@ -44,6 +45,10 @@ pub struct RedisConfig {
     /// The time limit of a connection attempt and of each command.
     /// Default 2 s.
     pub command_timeout: Duration,
+    /// How long a member stays in a room's presence without being
+    /// refreshed: a node refreshes its members every third of it, so a dead
+    /// node's members disappear within it. Default 10 s.
+    pub presence_ttl: Duration,
 }
 
 impl Default for RedisConfig {
@@ -55,6 +60,7 @@ impl Default for RedisConfig {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_secs(3),
             command_timeout: Duration::from_secs(2),
+            presence_ttl: Duration::from_secs(10),
         }
     }
 }
@@ -92,6 +98,13 @@ impl RedisConfig {
     #[must_use]
     pub fn probe_timeout(mut self, timeout: Duration) -> Self {
         self.probe_timeout = timeout;
+        self
+    }
+
+    /// Sets [`presence_ttl`](Self::presence_ttl) (at least 30 ms).
+    #[must_use]
+    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
+        self.presence_ttl = ttl.max(Duration::from_millis(30));
         self
     }
 
@@ -149,6 +162,9 @@ pub(crate) struct Shared {
     /// topics' channels.
     pub(crate) publisher: OnceLock<ConnectionManager>,
     pub(crate) subscriber: OnceLock<ConnectionManager>,
+    /// This node's room members (refreshed in Redis every third of the
+    /// presence TTL), by room.
+    presence: Mutex<HashMap<String, HashSet<String>>>,
     /// This node's copy of each topic, by channel.
     pub(crate) topics: Mutex<HashMap<String, Arc<TopicCopy>>>,
     /// Wakes the task when a message is queued or the engine is dropped.
@@ -242,6 +258,7 @@ impl RedisEngine {
             publisher: OnceLock::new(),
             subscriber: OnceLock::new(),
             topics: Mutex::new(HashMap::new()),
+            presence: Mutex::new(HashMap::new()),
             waker: AtomicWaker::new(),
             closed: AtomicBool::new(false),
             link: Mutex::new(Link::default()),
@@ -388,6 +405,26 @@ impl Shared {
         }
     }
 
+    fn presence_key(&self, room: &str) -> String {
+        format!("{}{room}", self.channels.presence_prefix)
+    }
+
+    /// Re-adds every member of this node with a fresh expiry.
+    fn refresh_presence(&self) {
+        let rooms: Vec<(String, Vec<String>)> = lock(&self.presence)
+            .iter()
+            .map(|(room, ids)| (room.clone(), ids.iter().cloned().collect()))
+            .collect();
+        for (room, ids) in rooms {
+            // One script call per room: ids (which have no line break)
+            // separated by `\n`.
+            self.queue(
+                Target::Join(self.presence_key(&room)),
+                Bytes::from(ids.join("\n")),
+            );
+        }
+    }
+
     fn channel_of(&self, to: Destination<'_>) -> String {
         match to {
             Destination::Node(node) => format!("{}{node}", self.channels.node_prefix),
@@ -408,6 +445,59 @@ impl Engine for RedisEngine {
     fn publish(&self, to: Destination<'_>, message: Bytes) {
         let channel = self.shared.channel_of(to);
         self.shared.queue(Target::Channel(channel), message);
+    }
+
+    fn joined(&self, room: &str, id: &str) {
+        let shared = &self.shared;
+        lock(&shared.presence)
+            .entry(room.to_owned())
+            .or_default()
+            .insert(id.to_owned());
+        let key = shared.presence_key(room);
+        shared.queue(Target::Join(key), Bytes::copy_from_slice(id.as_bytes()));
+    }
+
+    fn left(&self, room: &str, id: &str) {
+        let shared = &self.shared;
+        {
+            let mut presence = lock(&shared.presence);
+            if let Some(ids) = presence.get_mut(room) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    presence.remove(room);
+                }
+            }
+        }
+        let key = shared.presence_key(room);
+        shared.queue(Target::Leave(key), Bytes::copy_from_slice(id.as_bytes()));
+    }
+
+    fn members(&self, room: &str) -> Option<BoxFuture<Vec<String>>> {
+        let shared = self.shared.clone();
+        let room = room.to_owned();
+        Some(Box::pin(async move {
+            let key = shared.presence_key(&room);
+            let reply = match shared.publisher.get().cloned() {
+                Some(mut conn) => {
+                    redis::cmd("EVAL")
+                        .arg(MEMBERS_SCRIPT)
+                        .arg(1)
+                        .arg(&key)
+                        .query_async::<Vec<String>>(&mut conn)
+                        .await
+                }
+                None => Err(RedisError::from(std::io::Error::other("not connected"))),
+            };
+            let mut ids = reply.unwrap_or_else(|_| {
+                // Redis away: this node's members, the part it knows.
+                lock(&shared.presence)
+                    .get(&room)
+                    .map(|ids| ids.iter().cloned().collect())
+                    .unwrap_or_default()
+            });
+            ids.sort();
+            ids
+        }))
     }
 
     fn stats(&self) -> EngineStats {
@@ -455,9 +545,11 @@ async fn run<R: Runtime>(
     mut subscriber: ConnectionManager,
 ) {
     let mut next_probe = rt.now() + shared.config.probe_interval;
+    let presence_ttl_ms = u64::try_from(shared.config.presence_ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut next_refresh = rt.now() + shared.config.presence_ttl / 3;
     let mut backoff = Duration::ZERO;
     loop {
-        wait_for_work(&rt, &shared, next_probe).await;
+        wait_for_work(&rt, &shared, next_probe.min(next_refresh)).await;
         if shared.closed.load(Ordering::SeqCst) {
             return;
         }
@@ -465,6 +557,10 @@ async fn run<R: Runtime>(
         if now >= next_probe {
             probe(&shared, &mut publisher, &mut subscriber, now).await;
             next_probe = rt.now() + shared.config.probe_interval;
+        }
+        if now >= next_refresh {
+            shared.refresh_presence();
+            next_refresh = now + shared.config.presence_ttl / 3;
         }
         let expired = lock(&shared.outgoing).expire(now);
         Shared::count(&shared.dropped, expired);
@@ -494,6 +590,16 @@ async fn run<R: Runtime>(
                 Target::Channel(channel) => {
                     pipe.cmd("PUBLISH").arg(channel).arg(&item.message[..]);
                 }
+                Target::Join(key) => {
+                    let join = pipe.cmd("EVAL").arg(JOIN_SCRIPT).arg(1).arg(key);
+                    join.arg(presence_ttl_ms);
+                    for id in item.message.split(|&b| b == b'\n') {
+                        join.arg(id);
+                    }
+                }
+                Target::Leave(key) => {
+                    pipe.cmd("ZREM").arg(key).arg(&item.message[..]);
+                }
                 Target::Topic(keys) => {
                     let mut epoch = [0u8; 8];
                     (shared.random)(&mut epoch);
@@ -512,7 +618,14 @@ async fn run<R: Runtime>(
             pipe.ignore();
         }
         match pipe.query_async::<()>(&mut publisher).await {
-            Ok(()) => Shared::count(&shared.published, batch.len()),
+            Ok(()) => {
+                // Messages to other nodes; presence updates are not.
+                let messages = batch
+                    .iter()
+                    .filter(|item| matches!(item.target, Target::Channel(_) | Target::Topic(_)))
+                    .count();
+                Shared::count(&shared.published, messages);
+            }
             Err(_) => {
                 // Sent or not, unknown: never again (at most once).
                 Shared::count(&shared.dropped, batch.len());

@@ -16,6 +16,9 @@ pub(crate) struct Channels {
     pub(crate) probe: String,
     /// `{prefix}:topic:` — followed by a topic name, its channel.
     pub(crate) topic_prefix: String,
+    /// `{prefix}:presence:` — followed by a room name, its members (a
+    /// sorted set: connection id, scored by when it expires).
+    pub(crate) presence_prefix: String,
 }
 
 impl Channels {
@@ -26,6 +29,7 @@ impl Channels {
             own: format!("{prefix}:node:{node}"),
             probe: format!("{prefix}:probe:{node}"),
             topic_prefix: format!("{prefix}:topic:"),
+            presence_prefix: format!("{prefix}:presence:"),
         }
     }
 
@@ -69,7 +73,34 @@ pub(crate) enum Target {
     Channel(String),
     /// Append to this topic (stream and channel, atomically).
     Topic(Arc<TopicKeys>),
+    /// Add (or refresh) the members (ids separated by `\n`) in this
+    /// presence key.
+    Join(String),
+    /// Remove the member from this presence key.
+    Leave(String),
 }
+
+/// Adds or refreshes members of a room: each expires `ttl` after Redis's
+/// own clock (one clock for every node), and the key itself after twice
+/// that (a room whose nodes all died goes away). KEYS: the presence key.
+/// ARGV: ttl in ms, then the connection ids.
+pub(crate) const JOIN_SCRIPT: &str = "\
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return #ARGV - 1";
+
+/// The live members of a room: drops the expired ones, returns the rest.
+/// KEYS: the presence key.
+pub(crate) const MEMBERS_SCRIPT: &str = "\
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)";
 
 /// Appends an event to a topic's stream (trimmed to its capacity) and
 /// publishes it with its id and the epoch, in one step, so stream order and

@@ -38,6 +38,14 @@
 //! that stopped delivering without an error, and subscribes again. State and
 //! counters are in [`Stats::engine`](tidings_framework::hub::Stats::engine).
 //!
+//! ## Presence
+//!
+//! `hub.cluster_members(room).await` lists a room's members on every node:
+//! each node keeps its members in a sorted set per room
+//! (`{prefix}:presence:{room}`, scored by an expiry on Redis's clock) and
+//! refreshes them every third of [`presence_ttl`](RedisConfig::presence_ttl),
+//! so the members of a node that died (or lost Redis) disappear within it.
+//!
 //! ## SSE topics across nodes
 //!
 //! [`RedisEngine::topic`] gives a [`RedisTopic`]: an SSE topic whose events

@@ -24,10 +24,12 @@ mod counting_alloc;
 mod log_capture;
 mod redis_server;
 pub mod rooms;
+mod tcp_proxy;
 
 pub use counting_alloc::CountingAllocator;
 pub use log_capture::{capture_logs, logged_events};
 pub use redis_server::RedisServer;
+pub use tcp_proxy::TcpProxy;
 
 use std::future::Future;
 use std::net::SocketAddr;

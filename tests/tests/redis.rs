@@ -10,7 +10,9 @@
 //! `Last-Event-ID` on another node (one that saw the events, one started
 //! after them) exactly, or gets `reset` for an id of another epoch or one
 //! trimmed away; after an outage a node's live SSE clients get `reset`
-//! and resumes come from the stream. Skips loudly when redis-server is missing
+//! and resumes come from the stream; presence across nodes, where a node
+//! cut off from Redis (a TCP proxy the test cuts) loses its members within
+//! the TTL. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
 use std::sync::Arc;
@@ -24,8 +26,8 @@ use tidings_framework::testing::SseClient;
 use tidings_redis::{RedisConfig, RedisEngine, RedisTopic};
 use tidings_tests::rooms::{WAIT, expect_in_order, join_room, read_text, room_router};
 use tidings_tests::{
-    RedisServer, ServerConfig, TestRuntime, TestServer, all_runtimes, expect_closed, sleep,
-    start_server, timeout,
+    RedisServer, ServerConfig, TcpProxy, TestRuntime, TestServer, all_runtimes, expect_closed,
+    sleep, start_server, timeout,
 };
 
 all_runtimes!(
@@ -35,6 +37,7 @@ all_runtimes!(
     an_sse_topic_resumes_exactly_on_any_node,
     sse_clients_get_reset_after_an_outage,
     a_node_that_lost_its_subscription_resumes_clients_from_the_stream,
+    presence_across_nodes_and_a_dead_nodes_members_expire,
 );
 
 /// A quick probe, so an outage is seen within a second.
@@ -454,4 +457,61 @@ async fn a_node_that_lost_its_subscription_resumes_clients_from_the_stream<N: Te
             }
         }
     }
+}
+
+async fn presence_across_nodes_and_a_dead_nodes_members_expire<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ttl = Duration::from_millis(600);
+    let connect = |url: String, name: &'static str| async move {
+        let config = config().presence_ttl(ttl);
+        let engine = RedisEngine::connect(N::default(), &url, name, config)
+            .await
+            .expect("connect to redis-server");
+        start_server::<N>(room_router(), ServerConfig::default().engine(engine)).await
+    };
+    let a = connect(redis.url(), "a").await;
+    // b reaches Redis through a proxy: cutting it is b dying, as Redis sees it.
+    let proxy = TcpProxy::start(redis.port()).expect("a proxy");
+    let b = connect(format!("redis://127.0.0.1:{}", proxy.port()), "b").await;
+    let (a1, a1_id) = join_room(&a, "/ws/lobby").await;
+    let (a2, a2_id) = join_room(&a, "/ws/lobby").await;
+    let (b1, b1_id) = join_room(&b, "/ws/lobby").await;
+    let hub_a = a.handle.hub().clone();
+    let members_until = |want: Vec<String>, what: &'static str| {
+        let hub = hub_a.clone();
+        async move {
+            let start = Instant::now();
+            loop {
+                let got = hub.cluster_members("lobby").await;
+                if got == want {
+                    return start.elapsed();
+                }
+                assert!(start.elapsed() < Duration::from_secs(10), "{what}: {got:?}");
+                sleep::<N>(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let mut all = vec![a1_id.clone(), a2_id.clone(), b1_id.clone()];
+    all.sort();
+    members_until(all, "all three").await;
+    assert_eq!(
+        hub_a.members("lobby").len(),
+        2,
+        "members() stays this node's"
+    );
+
+    // A leave is seen everywhere.
+    drop(a2);
+    let mut two = vec![a1_id.clone(), b1_id.clone()];
+    two.sort();
+    members_until(two, "a2 left").await;
+
+    // b is cut off: its member expires within the TTL (plus a refresh).
+    proxy.cut();
+    let gone = members_until(vec![a1_id.clone()], "b's member expired").await;
+    assert!(gone < ttl * 3, "expired after {gone:?}");
+    eprintln!("a cut-off node's members left after {gone:?} (TTL {ttl:?})");
+    drop((a1, b1));
 }

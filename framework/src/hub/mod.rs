@@ -293,12 +293,31 @@ impl Hub {
     /// Puts connection `id` in `room`. Returns `false` if it is unknown or
     /// already there.
     pub fn join(&self, id: &str, room: &str) -> bool {
-        self.lock().join(id, room)
+        let joined = self.lock().join(id, room);
+        if joined && let Some(engine) = &self.config.engine {
+            engine.joined(room, id);
+        }
+        joined
     }
 
     /// Takes connection `id` out of `room`. Returns `false` if it was not there.
     pub fn leave(&self, id: &str, room: &str) -> bool {
-        self.lock().leave(id, room)
+        let left = self.lock().leave(id, room);
+        if left && let Some(engine) = &self.config.engine {
+            engine.left(room, id);
+        }
+        left
+    }
+
+    /// The ids of `room`'s members on every node, sorted, when the cluster
+    /// engine keeps presence (see [`cluster`]); else this node's
+    /// ([`members`](Self::members)).
+    pub async fn cluster_members(&self, room: &str) -> Vec<String> {
+        let query = self.config.engine.as_ref().and_then(|e| e.members(room));
+        match query {
+            Some(query) => query.await,
+            None => self.members(room),
+        }
     }
 
     /// The ids of `room`'s members, sorted.
@@ -449,7 +468,14 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let removed = self.hub.lock().remove(&self.entry.info.id);
+        let id = &self.entry.info.id;
+        if let Some(engine) = &self.hub.config.engine {
+            let rooms = self.hub.lock().rooms_of(id);
+            for room in rooms {
+                engine.left(&room, id);
+            }
+        }
+        let removed = self.hub.lock().remove(id);
         if let Some(entry) = removed {
             self.hub
                 .counters

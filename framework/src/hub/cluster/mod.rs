@@ -20,6 +20,11 @@
 //!   connection on any node; [`Hub::get_connection`](super::Hub::get_connection)
 //!   gives handles to this node's connections only (a handle reads the
 //!   connection's values synchronously, which another process cannot give).
+//! - **Presence**: [`Hub::cluster_members`](super::Hub::cluster_members)
+//!   gives a room's members on every node, when the engine keeps presence
+//!   (the Redis engine does, with a per-node expiry so that a dead node's
+//!   members disappear); [`Hub::members`](super::Hub::members) stays this
+//!   node's.
 //! - **Delivery** across nodes is at most once, like Redis pub/sub,
 //!   Socket.IO's and Phoenix's adapters: a message published while the
 //!   engine is away may be lost, and is counted.
@@ -42,6 +47,7 @@ pub use wire::WireError;
 
 use super::Hub;
 use super::stats::EngineStats;
+use crate::user_code::BoxFuture;
 
 /// Where a cluster message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +81,25 @@ pub trait Engine: fmt::Debug + Send + Sync + 'static {
     /// The engine's state and counters, shown in
     /// [`Stats::engine`](super::Stats::engine).
     fn stats(&self) -> EngineStats;
+
+    /// Connection `id` of this node joined `room` (for presence across
+    /// nodes). Never waits. The default keeps no presence.
+    fn joined(&self, room: &str, id: &str) {
+        let _ = (room, id);
+    }
+
+    /// Connection `id` of this node left `room` (or closed). Never waits.
+    fn left(&self, room: &str, id: &str) {
+        let _ = (room, id);
+    }
+
+    /// The ids of `room`'s members on every live node, sorted, or `None`
+    /// when the engine keeps no presence (the hub then answers with this
+    /// node's members).
+    fn members(&self, room: &str) -> Option<BoxFuture<Vec<String>>> {
+        let _ = room;
+        None
+    }
 }
 
 /// Whether `name` can name a node: 1 to 64 ASCII letters, digits, `-` or
