@@ -7,7 +7,9 @@
 //!
 //! With `--redis`, the server is one node of a multi-process chat: its
 //! rooms and broadcasts span every node on that Redis (node name: `--node`,
-//! default `node-PID`), and `/stats` shows the engine's state. SIGTERM or
+//! default `node-PID`), `/events` is a topic every node shares (an
+//! `EventSource` that reconnects to another node resumes exactly by
+//! `Last-Event-ID`), and `/stats` shows the engine's state. SIGTERM or
 //! Ctrl-C drains the node (WebSocket clients get 1001, SSE streams end so
 //! that browsers reconnect elsewhere) and exits 0.
 
@@ -15,6 +17,7 @@ mod app;
 #[path = "../common/rfc3339.rs"]
 mod rfc3339;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_redis::{RedisConfig, RedisEngine};
@@ -38,13 +41,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // are small and alike, so context takeover pays off.
     let mut config = ServerConfig::default()
         .websocket(ws::Config::default().deflate(Some(DeflateConfig::default())));
-    if let Some(url) = flag(&args, "--redis") {
-        let node = flag(&args, "--node").unwrap_or_else(|| format!("node-{}", std::process::id()));
-        let engine = RedisEngine::connect(Tokio, &url, &node, RedisConfig::default()).await?;
-        println!("node {node} on {url}");
-        config = config.engine(engine);
-    }
-    let server = Server::bind_with(&addr, app::router(), config).await?;
+    let router = match flag(&args, "--redis") {
+        Some(url) => {
+            let node =
+                flag(&args, "--node").unwrap_or_else(|| format!("node-{}", std::process::id()));
+            let engine = RedisEngine::connect(Tokio, &url, &node, RedisConfig::default()).await?;
+            // `/events` on a topic every node shares: replay across nodes.
+            let feed = engine.topic("chat-events", app::FEED_REPLAY).await?;
+            println!("node {node} on {url}");
+            config = config.engine(engine);
+            app::router_with(Arc::new(app::Rooms::clustered(feed)))
+        }
+        None => app::router(),
+    };
+    let server = Server::bind_with(&addr, router, config).await?;
     println!("listening on {}", server.local_addr()?);
     // SIGTERM or Ctrl-C: drain (WebSocket clients get 1001 after what was
     // queued, SSE streams end), wait up to 10 s, exit 0.
