@@ -15,13 +15,13 @@ use futures_util::task::AtomicWaker;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Value};
 use tidings_framework::hub::cluster::{Arrival, Destination, Engine, Inbox, valid_node_name};
-use tidings_framework::hub::{EngineStats, EngineStatus};
+use tidings_framework::hub::{ClusterCounts, EngineStats, EngineStatus};
 use tidings_framework::runtime::Runtime;
 use tidings_framework::server::BoxFuture;
 use tidings_framework::server::{RESET_EVENT, SseTopic};
 use tidings_framework::sse::Event;
 
-use crate::keys::{APPEND_SCRIPT, Channels, JOIN_SCRIPT, MEMBERS_SCRIPT, Target};
+use crate::keys::{APPEND_SCRIPT, Channels, JOIN_SCRIPT, MEMBERS_SCRIPT, NODES_SCRIPT, Target};
 use crate::outgoing::{Outgoing, QueueLimits};
 use crate::topic_wire;
 
@@ -176,6 +176,11 @@ pub(crate) struct Shared {
     dropped: AtomicU64,
     reconnects: AtomicU64,
     stalls: AtomicU64,
+    gaps: AtomicU64,
+    pub(crate) recovered: AtomicU64,
+    pub(crate) resets: AtomicU64,
+    /// The open connections of every live node, as last read.
+    cluster: Mutex<Option<ClusterCounts>>,
 }
 
 /// This node's copy of a topic: the events its channel brought.
@@ -267,6 +272,10 @@ impl RedisEngine {
             dropped: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             stalls: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
+            cluster: Mutex::new(None),
         });
         let manager_config = || {
             ConnectionManagerConfig::new()
@@ -310,7 +319,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn count(counter: &AtomicU64, n: usize) {
+    pub(crate) fn count(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
     }
 
@@ -395,6 +404,7 @@ impl Shared {
         let topics: Vec<_> = lock(&self.topics).values().cloned().collect();
         for topic in topics {
             topic.gap();
+            Self::count(&self.gaps, 1);
         }
     }
 
@@ -530,6 +540,10 @@ impl Engine for RedisEngine {
         stats.dropped = load(&shared.dropped);
         stats.reconnects = load(&shared.reconnects);
         stats.stalls = load(&shared.stalls);
+        stats.gaps = load(&shared.gaps);
+        stats.recovered = load(&shared.recovered);
+        stats.resets = load(&shared.resets);
+        stats.cluster = *lock(&shared.cluster);
         stats.queued = lock(&shared.outgoing).len();
         stats
     }
@@ -546,7 +560,7 @@ async fn run<R: Runtime>(
 ) {
     let mut next_probe = rt.now() + shared.config.probe_interval;
     let presence_ttl_ms = u64::try_from(shared.config.presence_ttl.as_millis()).unwrap_or(u64::MAX);
-    let mut next_refresh = rt.now() + shared.config.presence_ttl / 3;
+    let mut next_refresh = rt.now();
     let mut backoff = Duration::ZERO;
     loop {
         wait_for_work(&rt, &shared, next_probe.min(next_refresh)).await;
@@ -560,6 +574,8 @@ async fn run<R: Runtime>(
         }
         if now >= next_refresh {
             shared.refresh_presence();
+            let counts = count_nodes(&shared, &mut publisher, presence_ttl_ms).await;
+            *lock(&shared.cluster) = counts;
             next_refresh = now + shared.config.presence_ttl / 3;
         }
         let expired = lock(&shared.outgoing).expire(now);
@@ -633,6 +649,31 @@ async fn run<R: Runtime>(
                 lock(&shared.link).publisher_lost.get_or_insert(now);
             }
         }
+    }
+}
+
+/// Records this node's open connections and reads every live node's
+/// (`None` when Redis does not answer).
+async fn count_nodes(
+    shared: &Shared,
+    publisher: &mut ConnectionManager,
+    ttl_ms: u64,
+) -> Option<ClusterCounts> {
+    let own = shared.inbox.get()?.open_connections()?;
+    let totals: Vec<usize> = redis::cmd("EVAL")
+        .arg(NODES_SCRIPT)
+        .arg(1)
+        .arg(&shared.channels.nodes)
+        .arg(&*shared.node)
+        .arg(ttl_ms)
+        .arg(own.websocket)
+        .arg(own.sse)
+        .query_async(publisher)
+        .await
+        .ok()?;
+    match totals[..] {
+        [nodes, websocket, sse] => Some(ClusterCounts::new(nodes, websocket, sse)),
+        _ => None,
     }
 }
 

@@ -19,6 +19,9 @@ pub(crate) struct Channels {
     /// `{prefix}:presence:` — followed by a room name, its members (a
     /// sorted set: connection id, scored by when it expires).
     pub(crate) presence_prefix: String,
+    /// `{prefix}:nodes`: each node's open connections and when that
+    /// expires (a hash).
+    pub(crate) nodes: String,
 }
 
 impl Channels {
@@ -30,6 +33,7 @@ impl Channels {
             probe: format!("{prefix}:probe:{node}"),
             topic_prefix: format!("{prefix}:topic:"),
             presence_prefix: format!("{prefix}:presence:"),
+            nodes: format!("{prefix}:nodes"),
         }
     }
 
@@ -116,3 +120,25 @@ end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'e', ARGV[2])
 redis.call('PUBLISH', KEYS[3], epoch .. '\\n' .. id .. '\\n' .. ARGV[2])
 return id";
+
+/// Records this node's open connections (expiring after the TTL, on Redis's
+/// clock), drops the expired nodes' and returns the live totals: nodes,
+/// WebSocket connections, SSE streams. KEYS: the nodes hash. ARGV: node,
+/// ttl in ms, WebSocket count, SSE count.
+pub(crate) const NODES_SCRIPT: &str = "\
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], (now + tonumber(ARGV[2])) .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
+local all = redis.call('HGETALL', KEYS[1])
+local nodes, ws, sse = 0, 0, 0
+for i = 1, #all, 2 do
+  local expiry, w, s = string.match(all[i + 1], '(%d+) (%d+) (%d+)')
+  if expiry and tonumber(expiry) > now then
+    nodes = nodes + 1
+    ws = ws + tonumber(w)
+    sse = sse + tonumber(s)
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+return {nodes, ws, sse}";

@@ -113,6 +113,7 @@ impl RedisTopic {
             // the history: what its copy holds after `last` completes it.
             let is_newer = |kept: &str| topic_wire::is_newer(kept, &last);
             if let Some(subscription) = local.resume_after(replay, is_newer) {
+                Shared::count(&self.shared.recovered, 1);
                 return subscription;
             }
         }
@@ -126,6 +127,7 @@ impl RedisTopic {
         let reset = reset
             .to_bytes()
             .unwrap_or_else(|_| Bytes::from_static(b"\n"));
+        Shared::count(&self.shared.resets, 1);
         local
             .resume_after(vec![reset], |_| false)
             .unwrap_or_else(|| local.subscribe(None))

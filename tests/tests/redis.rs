@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tidings_framework::close::CloseCode;
-use tidings_framework::hub::{Delivery, EngineStats, EngineStatus, Filter, Hub, Payload};
+use tidings_framework::hub::{
+    ClusterCounts, Delivery, EngineStats, EngineStatus, Filter, Hub, Payload,
+};
 use tidings_framework::server::{RESET_EVENT, Router, SseContext};
 use tidings_framework::sse::Event;
 use tidings_framework::testing::SseClient;
@@ -46,6 +48,7 @@ fn config() -> RedisConfig {
         .probe_interval(Duration::from_millis(200))
         .probe_timeout(Duration::from_millis(600))
         .command_timeout(Duration::from_millis(500))
+        .presence_ttl(Duration::from_millis(900))
 }
 
 /// A server for node `name` on `redis`.
@@ -90,6 +93,12 @@ async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
     let (c1, _) = join_room(&c, "/ws/lobby").await;
     let (c_other, _) = join_room(&c, "/other/lobby").await;
     assert!(a1_id.starts_with("a.ws_") && b1_id.starts_with("b.ws_"));
+    // Every node's open connections, added up in Redis (refreshed every
+    // third of the presence TTL).
+    until::<N>(a.handle.hub(), "cluster-wide counts", |s| {
+        s.cluster == Some(ClusterCounts::new(3, 5, 0))
+    })
+    .await;
 
     for n in 0..50 {
         a1.write(format!("a{n}")).await.unwrap();
@@ -337,6 +346,8 @@ async fn an_sse_topic_resumes_exactly_on_any_node<N: TestRuntime>() {
     let (c, _topic_c) = topic_node::<N>(&redis, "c", 100).await;
     let mut on_c = SseClient::<N>::open(c.addr, "/events", &headers).await;
     expect_ticks(&mut on_c, 5..16).await;
+    assert_eq!(engine(c.handle.hub()).recovered, 1, "from the stream");
+    assert_eq!(engine(b.handle.hub()).recovered, 0, "from b's copy");
     ticks(&topic_a, 16..17);
     expect_ticks(&mut on_c, 16..17).await;
 
@@ -344,6 +355,7 @@ async fn an_sse_topic_resumes_exactly_on_any_node<N: TestRuntime>() {
     let headers = [("Last-Event-ID", "0000-1-0")];
     let mut stale = SseClient::<N>::open(c.addr, "/events", &headers).await;
     assert_eq!(stale.next_event().await.event_type, RESET_EVENT);
+    assert_eq!(engine(c.handle.hub()).resets, 1);
     ticks(&topic_a, 17..18);
     expect_ticks(&mut stale, 17..18).await;
 
@@ -390,6 +402,7 @@ async fn sse_clients_get_reset_after_an_outage<N: TestRuntime>() {
     // b's live client is told it may have missed events, with the last id
     // b received.
     let reset = live.next_event().await;
+    assert_eq!(engine(b.handle.hub()).gaps, 1, "one topic, one outage");
     assert_eq!(
         (reset.event_type.as_str(), reset.last_event_id.as_str()),
         (RESET_EVENT, before.as_str())

@@ -57,7 +57,7 @@ use bytes::Bytes;
 pub use crate::protocol::Protocol;
 pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
-pub use stats::{ConnectionCounts, EngineStats, EngineStatus, Stats};
+pub use stats::{ClusterCounts, ConnectionCounts, EngineStats, EngineStatus, Stats};
 
 use broadcast::Encoded;
 pub(crate) use broadcast::WsFrame;

@@ -77,6 +77,43 @@ pub struct EngineStats {
     pub stalls: u64,
     /// Outgoing messages waiting to be sent now.
     pub queued: usize,
+    /// Cluster-wide SSE topics: times this node's copy of a topic may have
+    /// missed events (its subscription was lost); its live subscribers got
+    /// the reset event then.
+    pub gaps: u64,
+    /// Cluster-wide SSE topics: clients resumed from the shared history
+    /// (their last id was not in this node's copy, or the copy had a gap).
+    pub recovered: u64,
+    /// Cluster-wide SSE topics: clients that got the reset event instead of
+    /// a resume (their events were gone: trimmed, another epoch, Redis
+    /// away).
+    pub resets: u64,
+    /// Open connections of every live node, when the engine knows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterCounts>,
+}
+
+/// Open connections across the nodes of a cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ClusterCounts {
+    /// Live nodes (this one included).
+    pub nodes: usize,
+    /// Open WebSocket connections on them.
+    pub websocket: usize,
+    /// Open SSE streams on them.
+    pub sse: usize,
+}
+
+impl ClusterCounts {
+    /// `nodes` nodes with `websocket` and `sse` connections open.
+    pub fn new(nodes: usize, websocket: usize, sse: usize) -> Self {
+        ClusterCounts {
+            nodes,
+            websocket,
+            sse,
+        }
+    }
 }
 
 impl EngineStats {
@@ -91,6 +128,10 @@ impl EngineStats {
             reconnects: 0,
             stalls: 0,
             queued: 0,
+            gaps: 0,
+            recovered: 0,
+            resets: 0,
+            cluster: None,
         }
     }
 }

@@ -213,19 +213,14 @@ impl Engine for MemoryEngine {
 
     fn stats(&self) -> EngineStats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        EngineStats {
-            node: self.node.to_string(),
-            status: if self.faults().disconnected {
-                EngineStatus::Down
-            } else {
-                EngineStatus::Connected
-            },
-            published: load(&self.published),
-            received: load(&self.received),
-            dropped: load(&self.dropped),
-            reconnects: load(&self.reconnects),
-            stalls: 0,
-            queued: 0,
+        let mut stats = EngineStats::new(&*self.node);
+        if self.faults().disconnected {
+            stats.status = EngineStatus::Down;
         }
+        stats.published = load(&self.published);
+        stats.received = load(&self.received);
+        stats.dropped = load(&self.dropped);
+        stats.reconnects = load(&self.reconnects);
+        stats
     }
 }

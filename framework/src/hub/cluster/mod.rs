@@ -46,7 +46,7 @@ pub use memory::{MemoryBus, MemoryEngine};
 pub use wire::WireError;
 
 use super::Hub;
-use super::stats::EngineStats;
+use super::stats::{ClusterCounts, EngineStats};
 use crate::user_code::BoxFuture;
 
 /// Where a cluster message goes.
@@ -144,6 +144,19 @@ impl Inbox {
             hub: Arc::downgrade(hub),
             node: Arc::from(node),
         }
+    }
+
+    /// This node's open WebSocket connections and SSE streams (`nodes` 1),
+    /// for an engine that adds them up across nodes; `None` when the hub is
+    /// gone.
+    pub fn open_connections(&self) -> Option<ClusterCounts> {
+        let hub = self.hub.upgrade()?;
+        let stats = hub.counters().snapshot();
+        Some(ClusterCounts::new(
+            1,
+            stats.websocket.active,
+            stats.sse.active,
+        ))
     }
 
     /// Applies a message another node published (a broadcast to this
