@@ -67,7 +67,10 @@ pub struct EngineStats {
     /// Messages from other nodes applied here.
     pub received: u64,
     /// Messages lost: not sent (engine away, outgoing queue full or too
-    /// old) or not delivered.
+    /// old, in flight when the connection broke; presence updates
+    /// included) or received but not understood. Messages another node
+    /// published while this node's subscription was down are not seen by
+    /// any node, so not counted (SSE topics recover them from history).
     pub dropped: u64,
     /// Times the engine connected again after losing its connection.
     pub reconnects: u64,
