@@ -25,6 +25,10 @@ use std::time::Instant;
 
 use async_io::{Async, Timer};
 
+mod signal;
+
+pub use signal::shutdown_signal;
+
 /// A sleep on the reactor's timers: an [`async_io::Timer`] that completes
 /// with `()`.
 #[derive(Debug)]

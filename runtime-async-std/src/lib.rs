@@ -189,6 +189,11 @@ pub use tidings_async_io::Sleep;
 /// instead of failing first.
 pub use tidings_async_io::TcpStream;
 
+/// A future that completes on the process's first SIGTERM or SIGINT
+/// (Ctrl-C), for `Server::run_until` (see
+/// [`tidings_async_io::shutdown_signal`]).
+pub use tidings_async_io::shutdown_signal;
+
 impl Runtime for AsyncStd {
     type Sleep = Sleep;
 

@@ -26,7 +26,12 @@ fn main() -> std::io::Result<()> {
         )
         .await?;
         println!("listening on {}", server.local_addr()?);
-        server.run().await;
+        // SIGTERM or Ctrl-C: drain (WebSocket clients get 1001 after what was
+        // queued, SSE streams end), wait up to 10 s, exit 0.
+        let grace = std::time::Duration::from_secs(10);
+        server
+            .run_until(tidings_smol::shutdown_signal()?, grace)
+            .await;
         Ok(())
     })
 }

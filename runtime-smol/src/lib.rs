@@ -176,6 +176,11 @@ pub mod testing {
 /// drained the socket.
 pub use tidings_async_io::TcpStream;
 
+/// A future that completes on the process's first SIGTERM or SIGINT
+/// (Ctrl-C), for `Server::run_until` (see
+/// [`tidings_async_io::shutdown_signal`]).
+pub use tidings_async_io::shutdown_signal;
+
 /// The smol runtime, for the framework.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Smol;

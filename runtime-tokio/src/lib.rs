@@ -40,8 +40,10 @@ use tokio_util::compat::TokioAsyncReadCompatExt;
 
 use tidings_framework::runtime::{Net, Runtime};
 
+mod signal;
 mod stream;
 
+pub use signal::shutdown_signal;
 pub use stream::TokioStream;
 
 // The framework's API, re-exported: everything but the runtime lives in

@@ -923,7 +923,7 @@ async fn chat_serves_its_asyncapi_document() {
             .keys()
             .collect();
         events.sort_unstable();
-        assert_eq!(events, ["join", "leave", "messages", "stats"]);
+        assert_eq!(events, ["join", "leave", "message", "messages", "stats"]);
         let mut operations: Vec<&String> = doc["operations"]
             .as_object()
             .expect("operations")

@@ -16,6 +16,7 @@
 //! - [`tls_server`] fronts a router with a bare futures-rustls acceptor
 //!   (not the server's own TLS), so the clients' tests do not rest on it.
 //! - [`proxies`] starts real HTTP and SOCKS5 proxies (tinyproxy, danted).
+//! - [`RedisServer`] runs a real `redis-server` on a free loopback port.
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -28,11 +29,16 @@ pub mod certs;
 mod counting_alloc;
 mod log_capture;
 pub mod proxies;
+mod redis_server;
+pub mod rooms;
+mod tcp_proxy;
 pub mod tls;
 pub mod tls_server;
 
 pub use counting_alloc::CountingAllocator;
 pub use log_capture::{capture_logs, logged_events};
+pub use redis_server::RedisServer;
+pub use tcp_proxy::TcpProxy;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -1,9 +1,13 @@
-//! Graceful shutdown: queued messages are delivered before the 1001 close.
+//! Graceful shutdown: queued messages are delivered before the 1001 close;
+//! `Server::run_until` drains WebSocket and SSE clients when its stop
+//! future completes (what the examples wire to SIGTERM / Ctrl-C).
 
 use std::time::Duration;
 
 use futures_util::future::join;
 use tidings_framework::close::CloseCode;
+use tidings_framework::server::{Server, SseContext};
+use tidings_framework::testing::SseClient;
 use tidings_tests::{
     ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, all_runtimes, channel,
     client, expect_closed, start_server,
@@ -11,7 +15,8 @@ use tidings_tests::{
 
 all_runtimes!(
     shutdown_delivers_queued_messages,
-    shutdown_flushes_what_is_still_queued_inside_tidings
+    shutdown_flushes_what_is_still_queued_inside_tidings,
+    run_until_drains_websocket_and_sse_clients,
 );
 
 const COUNT: usize = 100;
@@ -99,4 +104,66 @@ async fn shutdown_flushes_what_is_still_queued_inside_tidings<N: TestRuntime>() 
         Some(CloseCode::GOING_AWAY)
     );
     assert!(closed.is_clean(), "{closed:?}");
+}
+
+async fn run_until_drains_websocket_and_sse_clients<N: TestRuntime>() {
+    let router = Router::new()
+        .websocket("/ws", |_ctx, conn: Connection| async move {
+            for i in 0..10 {
+                conn.write(format!("message {i}")).await?;
+            }
+            conn.closed().await;
+            Ok(())
+        })
+        .sse("/events", |ctx: SseContext| async move {
+            for i in 0..3 {
+                ctx.send_event("tick", i.to_string()).await?;
+            }
+            ctx.closed().await;
+            Ok(())
+        });
+    let server = Server::<N>::bind("127.0.0.1:0", router).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop_tx, stop_rx) = channel::bounded::<()>(1);
+    let (done_tx, done_rx) = channel::bounded::<bool>(1);
+    N::default().spawn(async move {
+        let stop = async move {
+            let _ = stop_rx.recv().await;
+        };
+        let drained = server.run_until(stop, Duration::from_secs(5)).await;
+        let _ = done_tx.send(drained).await;
+    });
+    let conn = client::<N>(&format!("ws://{addr}/ws"), ClientConfig::default()).await;
+    assert_eq!(conn.read().await.unwrap(), Message::from("message 0"));
+    let mut sse = SseClient::<N>::open(addr, "/events", &[]).await;
+    sse.expect_event("tick", "0").await;
+
+    stop_tx.send(()).await.unwrap();
+    for i in 1..10 {
+        assert_eq!(
+            conn.read().await.unwrap(),
+            Message::from(format!("message {i}"))
+        );
+    }
+    let closed = expect_closed(conn.read().await);
+    assert_eq!(
+        closed.received.as_ref().map(|frame| frame.code),
+        Some(CloseCode::GOING_AWAY)
+    );
+    sse.expect_event("tick", "1").await;
+    sse.expect_event("tick", "2").await;
+    sse.expect_end().await;
+    assert!(
+        done_rx.recv().await.unwrap(),
+        "drained before the grace period"
+    );
+    assert!(
+        tidings_framework::client::connect::<N>(
+            &format!("ws://{addr}/ws"),
+            ClientConfig::default()
+        )
+        .await
+        .is_err(),
+        "no longer accepting"
+    );
 }

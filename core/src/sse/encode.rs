@@ -227,6 +227,16 @@ impl Event {
         self.data.as_deref()
     }
 
+    /// The reconnection delay set with [`Event::retry`], if any.
+    pub fn retry_value(&self) -> Option<Duration> {
+        self.retry
+    }
+
+    /// The comments added with [`Event::comment`], in order.
+    pub fn comments(&self) -> &[String] {
+        &self.comments
+    }
+
     fn validate(&self) -> Result<(), EncodeError> {
         if let Some(name) = &self.event {
             check_event_name(name)?;

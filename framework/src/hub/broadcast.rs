@@ -24,12 +24,12 @@ use tidings_core::ws::{self, Outgoing, SharedFrame};
 /// | [`event`](Self::event) | the event's data as a text message | the event as it is |
 #[derive(Clone, Debug)]
 pub struct Payload {
-    kind: Kind,
-    sse_event: Option<String>,
+    pub(crate) kind: Kind,
+    pub(crate) sse_event: Option<String>,
 }
 
 #[derive(Clone, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Text(String),
     Binary(Bytes),
     Event(Event),
@@ -208,6 +208,8 @@ pub struct Filter {
     pub(crate) protocol: Option<Protocol>,
     pub(crate) except: Vec<String>,
     pub(crate) predicate: Option<Predicate>,
+    /// This node's connections only (with a cluster engine).
+    pub(crate) local: bool,
 }
 
 impl Filter {
@@ -247,7 +249,10 @@ impl Filter {
 
     /// Only connections for which `predicate` holds, e.g. on a value stored
     /// with `set` (`|conn| conn.get::<Role>() == Some(Role::Admin)`). It
-    /// runs without the hub's lock held.
+    /// runs without the hub's lock held. A closure cannot cross processes:
+    /// with a cluster engine, a broadcast with a predicate reaches this
+    /// node's connections only (see [`local`](Self::local)); to reach every
+    /// node, broadcast to a room the wanted connections join.
     #[must_use]
     pub fn matching(
         mut self,
@@ -255,6 +260,20 @@ impl Filter {
     ) -> Self {
         self.predicate = Some(Arc::new(predicate));
         self
+    }
+
+    /// This node's connections only: not published to other nodes when the
+    /// server has a cluster [`Engine`](super::cluster::Engine). (A filter
+    /// with a [predicate](Self::matching) is always local.)
+    #[must_use]
+    pub fn local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
+    /// Whether a broadcast with this filter is published to other nodes.
+    pub(crate) fn crosses_nodes(&self) -> bool {
+        !self.local && self.predicate.is_none()
     }
 
     /// The conditions that need no user code: route, protocol, exclusion.
@@ -273,6 +292,7 @@ impl fmt::Debug for Filter {
             .field("protocol", &self.protocol)
             .field("except", &self.except)
             .field("predicate", &self.predicate.is_some())
+            .field("local", &self.local)
             .finish()
     }
 }
@@ -290,6 +310,9 @@ pub enum Delivery {
     Closed,
     /// The payload has nothing for this protocol (binary data for SSE).
     Skipped,
+    /// Sent to the node the connection lives on (with a cluster engine);
+    /// what becomes of it there is not reported back.
+    Forwarded,
 }
 
 /// What a broadcast did.
@@ -310,7 +333,7 @@ impl BroadcastReport {
         match delivery {
             Delivery::Queued => self.delivered += 1,
             Delivery::Dropped => self.dropped += 1,
-            Delivery::Closed | Delivery::Skipped => self.skipped += 1,
+            Delivery::Closed | Delivery::Skipped | Delivery::Forwarded => self.skipped += 1,
         }
     }
 }

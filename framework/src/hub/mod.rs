@@ -29,6 +29,11 @@
 //!   1008 and a reason; an SSE client is disconnected. Either way it is
 //!   counted in [`Stats::slow_clients_dropped`].
 //! - **Statistics**: [`Hub::stats`].
+//! - **Many nodes**: with a cluster [`Engine`]
+//!   ([`ServerConfig::engine`](crate::server::ServerConfig::engine)),
+//!   broadcasts reach every node's connections and [`Hub::send_to`] /
+//!   [`Hub::close_connection`] reach a connection on any node: see
+//!   [`cluster`].
 //!
 //! The hub sits below the connections and the server: it reaches a
 //! connection only through a trait of its own (`Recipient`: offer a
@@ -36,6 +41,7 @@
 //! and an SSE stream implement in their own modules.
 
 mod broadcast;
+pub mod cluster;
 mod compression;
 mod recipient;
 mod stats;
@@ -52,10 +58,14 @@ pub use crate::protocol::Protocol;
 pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
 pub(crate) use stats::TlsFailure;
-pub use stats::{ConnectionCounts, Stats, TlsHandshakeFailures};
+pub use stats::{
+    ClusterCounts, ConnectionCounts, EngineStats, EngineStatus, Stats, TlsHandshakeFailures,
+};
 
 use broadcast::Encoded;
 pub(crate) use broadcast::WsFrame;
+use cluster::wire::{self, ClusterMessage};
+use cluster::{Destination, Engine, Inbox};
 use compression::CompressorPool;
 pub(crate) use compression::WsEncoding;
 pub(crate) use recipient::{OutboxLimits, Parcel, Recipient};
@@ -131,6 +141,8 @@ pub(crate) struct HubConfig {
     pub(crate) outbox: OutboxLimits,
     /// permessage-deflate for broadcasts.
     pub(crate) broadcast_compression: BroadcastCompression,
+    /// The other nodes, if any.
+    pub(crate) engine: Option<Arc<dyn Engine>>,
 }
 
 /// What the hub knows about a connection.
@@ -182,12 +194,37 @@ impl fmt::Debug for Hub {
 impl Hub {
     pub(crate) fn new(config: HubConfig) -> Arc<Self> {
         let level = config.websocket.deflate.as_ref().map_or(1, |d| d.level);
-        Arc::new(Hub {
+        let hub = Arc::new(Hub {
             registry: Mutex::new(Registry::default()),
             counters: Arc::new(Counters::default()),
             compressors: CompressorPool::new(level),
             config,
-        })
+        });
+        if let Some(engine) = &hub.config.engine {
+            engine.attach(Inbox::new(&hub, engine.node()));
+        }
+        hub
+    }
+
+    /// This node's name, when the hub has a cluster engine (connection ids
+    /// are then `{node}.ws_1`).
+    pub fn node(&self) -> Option<&str> {
+        self.config.engine.as_deref().map(Engine::node)
+    }
+
+    /// Publishes `message` through the engine, if any.
+    fn publish(&self, to: Destination<'_>, message: &ClusterMessage) -> bool {
+        let Some(engine) = &self.config.engine else {
+            return false;
+        };
+        engine.publish(to, wire::encode(engine.node(), message));
+        true
+    }
+
+    /// The node another node's connection `id` lives on, if it is one.
+    fn remote_node<'a>(&self, id: &'a str) -> Option<&'a str> {
+        let node = cluster::node_of(id)?;
+        (self.node()? != node).then_some(node)
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry<Arc<Entry>, RandomState>> {
@@ -245,7 +282,9 @@ impl Hub {
         all
     }
 
-    /// The open connection with this id.
+    /// The open connection with this id, on this node (see
+    /// [`send_to`](Self::send_to) and [`close_connection`](Self::close_connection)
+    /// for connections on other nodes).
     pub fn get_connection(self: &Arc<Self>, id: &str) -> Option<ConnectionHandle> {
         let entry = self.lock().get(id).cloned()?;
         Some(ConnectionHandle {
@@ -257,12 +296,31 @@ impl Hub {
     /// Puts connection `id` in `room`. Returns `false` if it is unknown or
     /// already there.
     pub fn join(&self, id: &str, room: &str) -> bool {
-        self.lock().join(id, room)
+        let joined = self.lock().join(id, room);
+        if joined && let Some(engine) = &self.config.engine {
+            engine.joined(room, id);
+        }
+        joined
     }
 
     /// Takes connection `id` out of `room`. Returns `false` if it was not there.
     pub fn leave(&self, id: &str, room: &str) -> bool {
-        self.lock().leave(id, room)
+        let left = self.lock().leave(id, room);
+        if left && let Some(engine) = &self.config.engine {
+            engine.left(room, id);
+        }
+        left
+    }
+
+    /// The ids of `room`'s members on every node, sorted, when the cluster
+    /// engine keeps presence (see [`cluster`]); else this node's
+    /// ([`members`](Self::members)).
+    pub async fn cluster_members(&self, room: &str) -> Vec<String> {
+        let query = self.config.engine.as_ref().and_then(|e| e.members(room));
+        match query {
+            Some(query) => query.await,
+            None => self.members(room),
+        }
     }
 
     /// The ids of `room`'s members, sorted.
@@ -290,7 +348,80 @@ impl Hub {
     /// encoded once per protocol, the bytes shared by all recipients. A
     /// recipient whose outbox is full is dropped by its route's
     /// [`SlowConsumer`] policy.
+    ///
+    /// With a cluster engine, this node's connections get it first, then it
+    /// is published to the other nodes (unless the filter has a predicate or
+    /// is [`local`](Filter::local)); the report counts this node's
+    /// recipients.
     pub fn broadcast(self: &Arc<Self>, payload: Payload, filter: Filter) -> BroadcastReport {
+        let report = self.broadcast_local(&payload, &filter);
+        if self.config.engine.is_some() && filter.crosses_nodes() {
+            self.publish(
+                Destination::All,
+                &ClusterMessage::Broadcast { filter, payload },
+            );
+        }
+        report
+    }
+
+    /// Sends `payload` to connection `id`, on this node or (with a cluster
+    /// engine) another: [`Delivery::Forwarded`] then, whatever becomes of
+    /// it there. [`Delivery::Closed`] when no such connection is open here.
+    pub fn send_to(self: &Arc<Self>, id: &str, payload: &Payload) -> Delivery {
+        if let Some(node) = self.remote_node(id) {
+            let message = ClusterMessage::Send {
+                id: id.to_owned(),
+                payload: payload.clone(),
+            };
+            self.publish(Destination::Node(node), &message);
+            return Delivery::Forwarded;
+        }
+        match self.get_connection(id) {
+            Some(handle) => handle.send(payload),
+            None => Delivery::Closed,
+        }
+    }
+
+    /// Closes connection `id` with `code` and `reason` (see
+    /// [`ConnectionHandle::close_with`]), on this node or another. Returns
+    /// `false` when it is not open on this node nor on another node's.
+    pub fn close_connection(&self, id: &str, code: CloseCode, reason: &str) -> bool {
+        if let Some(node) = self.remote_node(id) {
+            let message = ClusterMessage::Close {
+                id: id.to_owned(),
+                code,
+                reason: reason.to_owned(),
+            };
+            return self.publish(Destination::Node(node), &message);
+        }
+        let entry = self.lock().get(id).cloned();
+        entry.is_some_and(|entry| {
+            entry.recipient.close(code, reason);
+            true
+        })
+    }
+
+    /// A message from another node, for this node's connections.
+    pub(crate) fn apply_remote(self: &Arc<Self>, message: ClusterMessage) {
+        match message {
+            ClusterMessage::Broadcast { filter, payload } => {
+                self.broadcast_local(&payload, &filter);
+            }
+            ClusterMessage::Send { id, payload } => {
+                if let Some(handle) = self.get_connection(&id) {
+                    handle.send(&payload);
+                }
+            }
+            ClusterMessage::Close { id, code, reason } => {
+                if let Some(handle) = self.get_connection(&id) {
+                    handle.close_with(code, &reason);
+                }
+            }
+        }
+    }
+
+    /// [`broadcast`](Self::broadcast) to this node's connections.
+    fn broadcast_local(self: &Arc<Self>, payload: &Payload, filter: &Filter) -> BroadcastReport {
         let recipients: Vec<Arc<Entry>> = {
             let registry = self.lock();
             let admitted = |(id, entry): (&str, &Arc<Entry>)| {
@@ -303,7 +434,7 @@ impl Hub {
                 None => registry.values().filter_map(admitted).collect(),
             }
         };
-        let encoded = self.encode(&payload);
+        let encoded = self.encode(payload);
         let mut report = BroadcastReport::default();
         for entry in recipients {
             let handle = ConnectionHandle {
@@ -321,7 +452,9 @@ impl Hub {
 
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot()
+        let mut stats = self.counters.snapshot();
+        stats.engine = self.config.engine.as_ref().map(|engine| engine.stats());
+        stats
     }
 
     fn encode<'a>(&'a self, payload: &'a Payload) -> Encoded<'a> {
@@ -338,7 +471,14 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let removed = self.hub.lock().remove(&self.entry.info.id);
+        let id = &self.entry.info.id;
+        if let Some(engine) = &self.hub.config.engine {
+            let rooms = self.hub.lock().rooms_of(id);
+            for room in rooms {
+                engine.left(&room, id);
+            }
+        }
+        let removed = self.hub.lock().remove(id);
         if let Some(entry) = removed {
             self.hub
                 .counters
@@ -437,7 +577,7 @@ impl ConnectionHandle {
                 self.hub.counters.sent(len);
             }
             Delivery::Dropped => self.hub.counters.slow_dropped(),
-            Delivery::Closed | Delivery::Skipped => {}
+            Delivery::Closed | Delivery::Skipped | Delivery::Forwarded => {}
         }
         delivery
     }

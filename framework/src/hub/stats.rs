@@ -53,6 +53,10 @@ pub struct Stats {
     pub tls_handshakes: u64,
     /// TLS handshakes that failed, by reason.
     pub tls_handshake_failures: TlsHandshakeFailures,
+    /// The cluster engine's state and counters, when the server has one
+    /// ([`ServerConfig::engine`](crate::server::ServerConfig::engine)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineStats>,
 }
 
 /// Failed TLS handshakes of a server, by reason (see
@@ -126,6 +130,108 @@ impl TlsFailure {
             TlsFailure::Busy => "busy",
         }
     }
+}
+
+/// The state and counters of a cluster [`Engine`](crate::hub::cluster::Engine).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// This node's name.
+    pub node: String,
+    /// Connected to the other nodes, or not.
+    pub status: EngineStatus,
+    /// Messages sent to other nodes.
+    pub published: u64,
+    /// Messages from other nodes applied here.
+    pub received: u64,
+    /// Messages lost: not sent (engine away, outgoing queue full or too
+    /// old, in flight when the connection broke; presence updates
+    /// included) or received but not understood. Messages another node
+    /// published while this node's subscription was down are not seen by
+    /// any node, so not counted (SSE topics recover them from history).
+    pub dropped: u64,
+    /// Times the engine connected again after losing its connection.
+    pub reconnects: u64,
+    /// Times a liveness probe found the subscription silent (a wedged or
+    /// dropped subscription loses messages without an error): the engine
+    /// subscribes again.
+    pub stalls: u64,
+    /// Outgoing messages waiting to be sent now.
+    pub queued: usize,
+    /// Cluster-wide SSE topics: times this node's copy of a topic may have
+    /// missed events (its subscription was lost); its live subscribers got
+    /// the reset event then.
+    pub gaps: u64,
+    /// Cluster-wide SSE topics: clients resumed from the shared history
+    /// (their last id was not in this node's copy, or the copy had a gap).
+    pub recovered: u64,
+    /// Cluster-wide SSE topics: clients that got the reset event instead of
+    /// a resume (their events were gone: trimmed, another epoch, Redis
+    /// away).
+    pub resets: u64,
+    /// Open connections of every live node, when the engine knows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterCounts>,
+}
+
+/// Open connections across the nodes of a cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ClusterCounts {
+    /// Live nodes (this one included).
+    pub nodes: usize,
+    /// Open WebSocket connections on them.
+    pub websocket: usize,
+    /// Open SSE streams on them.
+    pub sse: usize,
+}
+
+impl ClusterCounts {
+    /// `nodes` nodes with `websocket` and `sse` connections open.
+    pub fn new(nodes: usize, websocket: usize, sse: usize) -> Self {
+        ClusterCounts {
+            nodes,
+            websocket,
+            sse,
+        }
+    }
+}
+
+impl EngineStats {
+    /// Zero counters for `node`, connected.
+    pub fn new(node: impl Into<String>) -> Self {
+        EngineStats {
+            node: node.into(),
+            status: EngineStatus::Connected,
+            published: 0,
+            received: 0,
+            dropped: 0,
+            reconnects: 0,
+            stalls: 0,
+            queued: 0,
+            gaps: 0,
+            recovered: 0,
+            resets: 0,
+            cluster: None,
+        }
+    }
+}
+
+/// Whether a cluster engine reaches the other nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+#[non_exhaustive]
+pub enum EngineStatus {
+    /// Connected: messages flow.
+    Connected,
+    /// The connection was lost this long ago (milliseconds); the engine is
+    /// trying again, with backoff, and queues what it must send.
+    Reconnecting {
+        /// Milliseconds since the connection was lost.
+        for_ms: u64,
+    },
+    /// Cut off, not trying (or shut down).
+    Down,
 }
 
 /// Open and total connections of one kind.
@@ -277,6 +383,7 @@ impl Counters {
                     busy: failed(TlsFailure::Busy),
                 }
             },
+            engine: None,
         }
     }
 }

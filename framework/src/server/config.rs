@@ -1,8 +1,10 @@
 //! Server configuration: the server as a whole, and its SSE routes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::hub::BroadcastCompression;
+use crate::hub::cluster::Engine;
 use tidings_core::handshake::OriginPolicy;
 use tidings_core::head::HeadLimits;
 use tidings_core::ws;
@@ -86,6 +88,11 @@ pub struct ServerConfig {
     /// handshakes cannot take unbounded memory. Default 1,000.
     #[cfg(feature = "_tls")]
     pub max_tls_handshakes: usize,
+    /// The cluster engine through which the hub reaches the other nodes of
+    /// a multi-process deployment (broadcast, send and close by id): see
+    /// [`hub::cluster`](crate::hub::cluster). Default `None`: one process,
+    /// no cost. Set it with [`engine`](Self::engine).
+    pub engine: Option<Arc<dyn Engine>>,
 }
 
 impl Default for ServerConfig {
@@ -108,6 +115,7 @@ impl Default for ServerConfig {
             tls: None,
             #[cfg(feature = "_tls")]
             max_tls_handshakes: 1_000,
+            engine: None,
         }
     }
 }
@@ -163,6 +171,16 @@ impl ServerConfig {
     #[must_use]
     pub fn tls(mut self, tls: crate::tls::ServerTls) -> Self {
         self.tls = Some(tls);
+        self
+    }
+}
+
+impl ServerConfig {
+    /// Sets [`ServerConfig::engine`](#structfield.engine): this server is one
+    /// node of a cluster that `engine` connects.
+    #[must_use]
+    pub fn engine(mut self, engine: Arc<dyn Engine>) -> Self {
+        self.engine = Some(engine);
         self
     }
 }

@@ -102,6 +102,7 @@ impl Service {
                 messages: config.outbox_messages,
             },
             broadcast_compression: config.broadcast_compression,
+            engine: config.engine.clone(),
         });
         let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
         Arc::new(Service {
@@ -267,9 +268,14 @@ impl Service {
         }
     }
 
-    /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …).
+    /// A new connection id, `{prefix}_{n}` (`ws_1`, `sse_2`, …), or
+    /// `{node}.{prefix}_{n}` on a node of a cluster.
     pub(crate) fn next_stream_id(&self, prefix: &str) -> String {
-        format!("{prefix}_{}", self.next_id.fetch_add(1, Ordering::Relaxed))
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        match self.hub.node() {
+            Some(node) => format!("{node}.{prefix}_{n}"),
+            None => format!("{prefix}_{n}"),
+        }
     }
 }
 
@@ -372,6 +378,44 @@ impl<N: crate::runtime::Net + Default> Server<N> {
                     .map(|(stream, peer)| (stream, Some(peer)))
             })
             .await;
+    }
+}
+
+impl<N: crate::runtime::Net + Default> Server<N> {
+    /// Serves until `stop` completes (e.g. the adapter's
+    /// `shutdown_signal()`: SIGTERM or Ctrl-C), then drains: stops
+    /// accepting, closes every WebSocket connection with 1001 (going away)
+    /// after what was queued for it, ends every SSE stream after its queued
+    /// events (so EventSource clients reconnect, through the load balancer,
+    /// to another node, and resume by `Last-Event-ID`), and waits until all
+    /// connections are done or `grace` has passed. Returns whether all
+    /// finished in time.
+    ///
+    /// ```no_run
+    /// # async fn demo<N: tidings_framework::runtime::Net + Default>(
+    /// #     server: tidings_framework::server::Server<N>,
+    /// #     signal: impl std::future::Future<Output = ()>,
+    /// # ) {
+    /// use std::time::Duration;
+    /// // With tidings-tokio: server.run_until(tidings_tokio::shutdown_signal(), …)
+    /// let drained = server.run_until(signal, Duration::from_secs(10)).await;
+    /// std::process::exit(if drained { 0 } else { 1 });
+    /// # }
+    /// ```
+    pub async fn run_until(self, stop: impl Future<Output = ()>, grace: Duration) -> bool {
+        let handle = self.handle();
+        {
+            let mut run = pin!(self.run());
+            let mut stop = pin!(stop);
+            poll_fn(|cx| {
+                if run.as_mut().poll(cx).is_ready() || stop.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(());
+                }
+                Poll::Pending
+            })
+            .await;
+        }
+        handle.shutdown(grace).await
     }
 }
 

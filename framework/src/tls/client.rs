@@ -35,12 +35,9 @@ use futures_rustls::client::TlsStream;
 use rustls::{CertificateError, RootCertStore};
 use rustls_pki_types::ServerName;
 
+use super::ALPN_HTTP_1_1;
 use crate::runtime::Transport;
 use crate::tls_error::{TlsError, TlsErrorKind};
-
-/// The ALPN protocol tidings' clients offer: WebSocket and SSE run over
-/// HTTP/1.1.
-pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
 /// A client configuration trusting `roots`, with tidings'
 /// [`provider`](super::provider), the safe default protocol versions (TLS

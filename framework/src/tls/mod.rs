@@ -35,14 +35,17 @@
 //! [futures-rustls]: https://docs.rs/futures-rustls
 
 pub mod client;
+mod server;
 
 use std::sync::Arc;
 
-pub use client::{ALPN_HTTP_1_1, client_config, default_client_config};
+pub use client::{client_config, default_client_config};
 pub use rustls;
 
 pub use crate::tls_error::{TlsError, TlsErrorKind};
 use rustls::crypto::CryptoProvider;
+pub(crate) use server::{HandshakeFailure, TlsStream, accept};
+pub use server::{ServerTls, ServerTlsError, server_config};
 
 /// The crypto provider tidings builds its TLS configurations with: aws-lc-rs
 /// with the `aws-lc-rs` feature, *ring* otherwise. Never the process-wide
@@ -64,7 +67,7 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
-mod server;
-
-pub use server::{ALPN_HTTP_1_1, ServerTls, ServerTlsError, server_config};
-pub(crate) use server::{HandshakeFailure, TlsStream, accept};
+/// The application protocol (ALPN) tidings speaks over TLS: HTTP/1.1. Its
+/// clients offer it and its server advertises it (HTTP/2, `h2`, comes with
+/// tidings' HTTP/2 support).
+pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";

@@ -24,15 +24,10 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::provider;
+use super::{ALPN_HTTP_1_1, provider};
 use crate::hub::TlsFailure;
 use crate::io_util::{close, write_all};
 use crate::runtime::Transport;
-
-/// The application protocol (ALPN) tidings serves over TLS: HTTP/1.1, the
-/// one its configurations advertise. (HTTP/2, `h2`, comes with tidings'
-/// HTTP/2 support.)
-pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
 /// The certificate a server serves TLS with, or a whole
 /// [`rustls::ServerConfig`]; set it with

@@ -26,6 +26,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tidings_framework::server::Subscription;
+use tidings_redis::RedisTopic;
 use tidings_tokio::hub::{Filter, Hub, Payload};
 use tidings_tokio::sse::Event;
 use tidings_tokio::{
@@ -83,15 +85,24 @@ pub(crate) const FEED_REPLAY: usize = 256;
 /// The activity feed behind `/events`: one [`SseTopic`] (ids `1`, `2`, …;
 /// the last [`FEED_REPLAY`] events kept for reconnecting clients) carrying
 ///
+/// - `message`: every chat message, `{"room", "user", "content", "time"}`;
 /// - `join` and `leave`: `{"room", "user", "members"}` (members after the change);
 /// - `messages`: `{"room", "count"}`, the room's message count after each message;
 /// - `stats`: `{"rooms": {name: members}, "chatters", "listeners"}`, after
 ///   every join and leave and whenever an `/events` listener comes or goes;
 /// - `server-stats`: the server's [`Stats`](tidings_tokio::hub::Stats)
 ///   (as served at `/stats`), right after each `stats` event.
+///
+/// On a node of a multi-process chat ([`Rooms::clustered`]) the feed is a
+/// [`RedisTopic`] shared by every node: cluster-wide ids, so an
+/// `EventSource` that reconnects to another node resumes exactly; member
+/// and message counts are then the publishing node's.
 #[derive(Debug)]
 pub(crate) struct Feed {
+    /// The events (on a cluster node: this node's copy of the shared topic).
     pub(crate) topic: SseTopic,
+    /// The topic shared by every node, on a node of a multi-process chat.
+    cluster: Option<RedisTopic>,
     listeners: AtomicUsize,
     /// Messages per room, dropped with the room.
     messages: Mutex<HashMap<String, u64>>,
@@ -101,6 +112,7 @@ impl Default for Feed {
     fn default() -> Self {
         Feed {
             topic: SseTopic::new(FEED_REPLAY),
+            cluster: None,
             listeners: AtomicUsize::new(0),
             messages: Mutex::new(HashMap::new()),
         }
@@ -110,9 +122,20 @@ impl Default for Feed {
 impl Feed {
     fn publish(&self, name: &str, data: serde_json::Value) {
         // A JSON value always serializes, and compact JSON has no line break.
-        let _ = self
-            .topic
-            .publish(Event::new().event(name).data(data.to_string()));
+        let event = Event::new().event(name).data(data.to_string());
+        let _ = match &self.cluster {
+            Some(cluster) => cluster.publish(&event),
+            None => self.topic.publish(event).map(drop),
+        };
+    }
+
+    /// A subscription after `last_event_id` (on a cluster node: resumed
+    /// from the shared history when this node's copy lacks it).
+    async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
+        match &self.cluster {
+            Some(cluster) => cluster.subscribe(last_event_id).await,
+            None => self.topic.subscribe(last_event_id),
+        }
     }
 
     fn count_message(&self, room: &str) -> u64 {
@@ -124,6 +147,19 @@ impl Feed {
 }
 
 impl Rooms {
+    /// Rooms of one node of a multi-process chat, whose `/events` feed is
+    /// `topic`, shared by every node.
+    pub(crate) fn clustered(topic: RedisTopic) -> Self {
+        Rooms {
+            hub: OnceLock::new(),
+            feed: Feed {
+                topic: topic.local().clone(),
+                cluster: Some(topic),
+                ..Feed::default()
+            },
+        }
+    }
+
     /// Records the server's hub (every handler passes it; it is one hub).
     fn attach(&self, hub: &Arc<Hub>) -> &Arc<Hub> {
         self.hub.get_or_init(|| hub.clone())
@@ -237,6 +273,17 @@ pub(crate) struct RoomChange {
     members: usize,
 }
 
+/// `message` events of `/events` (documentation of their data).
+#[derive(JsonSchema)]
+#[allow(dead_code, reason = "describes JSON the feed publishes")]
+pub(crate) struct ChatMessageEvent {
+    room: String,
+    user: String,
+    content: String,
+    /// RFC 3339 UTC.
+    time: String,
+}
+
 /// `messages` events of `/events` (documentation of their data).
 #[derive(JsonSchema)]
 #[allow(dead_code, reason = "describes JSON the feed publishes")]
@@ -273,6 +320,7 @@ fn chat_routes(rooms: Arc<Rooms>) -> Router {
                 .name("events")
                 .summary("Room activity and server stats")
                 .tags(["chat"])
+                .sse_event::<ChatMessageEvent>("message")
                 .sse_event::<RoomChange>("join")
                 .sse_event::<RoomChange>("leave")
                 .sse_event::<MessageCount>("messages")
@@ -319,6 +367,10 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
                     time: rfc3339::now(),
                     content: incoming.content,
                 };
+                rooms.feed.publish(
+                    "message",
+                    json!({ "room": room, "user": user, "content": message.content, "time": message.time }),
+                );
                 let count = rooms.feed.count_message(&room);
                 rooms
                     .feed
@@ -345,7 +397,7 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
 /// that counts it.
 async fn events(rooms: Arc<Rooms>, ctx: SseContext) -> Result<(), Error> {
     rooms.attach(ctx.hub());
-    let subscription = rooms.feed.topic.subscribe(ctx.last_event_id());
+    let subscription = rooms.feed.subscribe(ctx.last_event_id()).await;
     let _listener = Listener::new(&rooms);
     ctx.forward(subscription).await;
     Ok(())

@@ -1,5 +1,6 @@
 //! The command line of the servers among the examples (the echo of each
-//! runtime, the chat): `[ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]`.
+//! runtime, the chat): `[ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]`,
+//! and for the chat also `[--redis redis://HOST:PORT [--node NAME]]`.
 //! With both TLS options the server speaks TLS only (`https://`,
 //! `wss://`), with that certificate chain and key.
 //!
@@ -23,7 +24,23 @@ use tidings_framework::tls::ServerTls;
     reason = "not every example that includes this file uses it"
 )]
 pub(crate) fn server_config(default_addr: &str, config: ServerConfig) -> (String, ServerConfig) {
+    let (addr, config, _) = parse(default_addr, config, &[]);
+    (addr, config)
+}
+
+/// [`server_config`], and the values of the options named in `extra`
+/// (each `--name VALUE`), in that order.
+#[allow(
+    dead_code,
+    reason = "not every example that includes this file uses it"
+)]
+pub(crate) fn parse(
+    default_addr: &str,
+    config: ServerConfig,
+    extra: &[&str],
+) -> (String, ServerConfig, Vec<Option<String>>) {
     let parsed = take_tls(std::env::args().skip(1)).and_then(|(rest, tls)| {
+        let (rest, values) = take_values(rest.into_iter(), extra)?;
         let mut rest = rest.into_iter();
         let addr = match rest.next() {
             Some(flag) if flag.starts_with("--") => {
@@ -34,7 +51,7 @@ pub(crate) fn server_config(default_addr: &str, config: ServerConfig) -> (String
         if let Some(extra) = rest.next() {
             return Err(usage(format!("unexpected argument {extra}")));
         }
-        Ok((addr, with_tls(config, tls)))
+        Ok((addr, with_tls(config, tls), values))
     });
     parsed.unwrap_or_else(|error| {
         eprintln!("{error}");
@@ -78,9 +95,32 @@ pub(crate) fn take_tls(
     Ok((rest, tls))
 }
 
+/// Takes `--NAME VALUE` for each name of `names` out of `args`: the other
+/// arguments, in order, and each name's value, if given.
+fn take_values(
+    mut args: impl Iterator<Item = String>,
+    names: &[&str],
+) -> io::Result<(Vec<String>, Vec<Option<String>>)> {
+    let (mut rest, mut values) = (Vec::new(), vec![None; names.len()]);
+    while let Some(arg) = args.next() {
+        let Some(at) = names.iter().position(|name| *name == arg) else {
+            rest.push(arg);
+            continue;
+        };
+        values[at] = Some(
+            args.next()
+                .ok_or_else(|| usage(format!("{arg} needs a value")))?,
+        );
+    }
+    Ok((rest, values))
+}
+
 fn usage(problem: String) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("{problem}\nusage: [ADDR] [--tls-cert CERT.pem --tls-key KEY.pem]"),
+        format!(
+            "{problem}\nusage: [ADDR] [--tls-cert CERT.pem --tls-key KEY.pem] \
+             (the chat also: [--redis redis://HOST:PORT [--node NAME]])"
+        ),
     )
 }

@@ -174,8 +174,49 @@ impl SseTopic {
             topic: self.clone(),
             key,
             next,
-            reset,
+            first: reset.into_iter().collect(),
         }
+    }
+
+    /// Whether an event with this id is kept for replay.
+    pub fn contains(&self, id: &str) -> bool {
+        self.lock().ring.iter().any(|entry| entry.id == id)
+    }
+
+    /// A subscription that yields `replay` (encoded events, e.g. read from
+    /// a cluster's shared history) first, then this topic's events from the
+    /// oldest kept one whose id `is_newer` accepts (or from the next
+    /// published one). For ids with an order (a cluster engine's stream
+    /// ids) and a topic that started receiving before the history was read,
+    /// that is exact: what the topic holds up to the replay's end is
+    /// skipped, what came after follows. `None` when events may be missing
+    /// in between: the topic is full and even its oldest kept event is
+    /// newer (some were evicted).
+    pub fn resume_after(
+        &self,
+        replay: Vec<Bytes>,
+        is_newer: impl Fn(&str) -> bool,
+    ) -> Option<Subscription> {
+        let mut state = self.lock();
+        let newer = state.ring.iter().find(|entry| is_newer(&entry.id));
+        let next = match newer {
+            Some(entry) if entry.seq == state.ring.front().map_or(0, |oldest| oldest.seq) => {
+                if state.ring.len() >= self.inner.capacity {
+                    return None;
+                }
+                entry.seq
+            }
+            Some(entry) => entry.seq,
+            None => state.next_seq,
+        };
+        let key = state.next_key;
+        state.next_key += 1;
+        Some(Subscription {
+            topic: self.clone(),
+            key,
+            next,
+            first: replay.into(),
+        })
     }
 
     /// Events kept for replay now.
@@ -221,15 +262,16 @@ pub struct Subscription {
     key: u64,
     /// Sequence number of the next event to yield.
     next: u64,
-    /// A reset event to yield before anything else.
-    reset: Option<Bytes>,
+    /// Events to yield before anything else: a reset event, or the
+    /// replay of a [`resume`](SseTopic::resume).
+    first: VecDeque<Bytes>,
 }
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscription")
             .field("next", &self.next)
-            .field("reset", &self.reset.is_some())
+            .field("first", &self.first.len())
             .finish()
     }
 }
@@ -238,8 +280,8 @@ impl Subscription {
     /// The next encoded event, or `Pending` (waking `cx` when one is
     /// published).
     pub fn poll_next_bytes(&mut self, cx: &mut TaskContext<'_>) -> Poll<Bytes> {
-        if let Some(reset) = self.reset.take() {
-            return Poll::Ready(reset);
+        if let Some(first) = self.first.pop_front() {
+            return Poll::Ready(first);
         }
         let mut state = self.topic.lock();
         let Some(oldest) = state.ring.front().map(|entry| entry.seq) else {
@@ -373,6 +415,56 @@ mod tests {
             poll(&mut sub),
             Some(("message".into(), "3".into(), "a".into()))
         );
+    }
+
+    #[test]
+    fn resume_replays_then_continues_after_the_named_event() {
+        let topic = SseTopic::new(4);
+        for n in 1..=3 {
+            publish(&topic, n);
+        }
+        assert!(topic.contains("2") && !topic.contains("9"));
+        let newer_than = |n: u32| move |id: &str| id.parse::<u32>().is_ok_and(|id| id > n);
+        let replay = vec![
+            Event::new()
+                .event("old")
+                .data("a")
+                .id("x1")
+                .to_bytes()
+                .unwrap(),
+            Event::new()
+                .event("old")
+                .data("b")
+                .id("x2")
+                .to_bytes()
+                .unwrap(),
+        ];
+        let mut sub = topic.resume_after(replay, newer_than(2)).unwrap();
+        assert_eq!(
+            poll(&mut sub),
+            Some(("old".into(), "a".into(), "x1".into()))
+        );
+        assert_eq!(
+            poll(&mut sub),
+            Some(("old".into(), "b".into(), "x2".into()))
+        );
+        assert_eq!(poll(&mut sub), news(3));
+        assert_eq!(poll(&mut sub), None);
+        publish(&topic, 4);
+        assert_eq!(poll(&mut sub), news(4));
+        // Nothing newer kept: from the next published event.
+        let mut live = topic.resume_after(Vec::new(), newer_than(9)).unwrap();
+        assert_eq!(poll(&mut live), None);
+        publish(&topic, 5);
+        assert_eq!(poll(&mut live), news(5));
+        // Full, and the oldest kept (2) is already newer than 1: 1's
+        // successor may have been evicted.
+        assert!(topic.resume_after(Vec::new(), newer_than(1)).is_none());
+        // Not full: the oldest kept may follow directly.
+        let small = SseTopic::new(4);
+        publish(&small, 1);
+        let mut sub = small.resume_after(Vec::new(), newer_than(0)).unwrap();
+        assert_eq!(poll(&mut sub), news(1));
     }
 
     #[test]

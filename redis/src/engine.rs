@@ -1,0 +1,738 @@
+//! [`RedisEngine`]: the engine, its configuration, and the task that
+//! publishes, reconnects and probes.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Value};
+use tidings_framework::hub::cluster::{Arrival, Destination, Engine, Inbox, valid_node_name};
+use tidings_framework::hub::{ClusterCounts, EngineStats, EngineStatus};
+use tidings_framework::runtime::Runtime;
+use tidings_framework::server::BoxFuture;
+use tidings_framework::server::{RESET_EVENT, SseTopic};
+use tidings_framework::sse::Event;
+
+use crate::keys::{APPEND_SCRIPT, Channels, JOIN_SCRIPT, MEMBERS_SCRIPT, NODES_SCRIPT, Target};
+use crate::outgoing::{Outgoing, QueueLimits};
+use crate::topic_wire;
+
+/// Settings of a [`RedisEngine`]; set fields with the chainable methods of
+/// the same name.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RedisConfig {
+    /// The first part of every channel name, so that several clusters can
+    /// share one Redis. Default `tidings`.
+    pub prefix: String,
+    /// The bounds of the queue of messages waiting to be published.
+    pub queue: QueueLimits,
+    /// Messages sent in one pipeline at most. Default 256.
+    pub batch: usize,
+    /// How often the liveness probe runs. Default 1 s.
+    pub probe_interval: Duration,
+    /// How long a probe may take to come back before the subscription is
+    /// taken for stalled. Default 3 s.
+    pub probe_timeout: Duration,
+    /// The time limit of a connection attempt and of each command.
+    /// Default 2 s.
+    pub command_timeout: Duration,
+    /// How long a member stays in a room's presence without being
+    /// refreshed: a node refreshes its members every third of it, so a dead
+    /// node's members disappear within it. Default 10 s.
+    pub presence_ttl: Duration,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            prefix: "tidings".to_owned(),
+            queue: QueueLimits::default(),
+            batch: 256,
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_secs(3),
+            command_timeout: Duration::from_secs(2),
+            presence_ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RedisConfig {
+    /// Sets [`prefix`](Self::prefix).
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`queue`](Self::queue).
+    #[must_use]
+    pub fn queue(mut self, queue: QueueLimits) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Sets [`batch`](Self::batch) (at least 1).
+    #[must_use]
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
+    /// Sets [`probe_interval`](Self::probe_interval).
+    #[must_use]
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval;
+        self
+    }
+
+    /// Sets [`probe_timeout`](Self::probe_timeout).
+    #[must_use]
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.probe_timeout = timeout;
+        self
+    }
+
+    /// Sets [`presence_ttl`](Self::presence_ttl) (at least 30 ms).
+    #[must_use]
+    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
+        self.presence_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+
+    /// Sets [`command_timeout`](Self::command_timeout).
+    #[must_use]
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+}
+
+/// Why [`RedisEngine::connect`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The node name is not a
+    /// [valid node name](tidings_framework::hub::cluster::valid_node_name).
+    #[error("invalid node name {0:?}: 1 to 64 ASCII letters, digits, '-' or '_'")]
+    InvalidNode(String),
+    /// The URL, the connection or the subscription failed.
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+}
+
+/// A cluster engine over Redis pub/sub (see the [crate](crate) docs).
+/// Give it to a server with `ServerConfig::default().engine(engine)`.
+///
+/// Its background task ends when the engine is dropped (with the last
+/// server configuration holding it).
+pub struct RedisEngine {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RedisEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisEngine")
+            .field("node", &self.shared.node)
+            .finish_non_exhaustive()
+    }
+}
+
+type Clock = Box<dyn Fn() -> Instant + Send + Sync>;
+type Random = Box<dyn Fn(&mut [u8]) + Send + Sync>;
+
+/// What the engine, its push handler, its task and its topics share.
+pub(crate) struct Shared {
+    node: Arc<str>,
+    pub(crate) channels: Channels,
+    config: RedisConfig,
+    clock: Clock,
+    random: Random,
+    inbox: OnceLock<Inbox>,
+    outgoing: Mutex<Outgoing<Target>>,
+    /// The connections (clones share them): queries, and subscribing to
+    /// topics' channels.
+    pub(crate) publisher: OnceLock<ConnectionManager>,
+    pub(crate) subscriber: OnceLock<ConnectionManager>,
+    /// This node's room members (refreshed in Redis every third of the
+    /// presence TTL), by room.
+    presence: Mutex<HashMap<String, HashSet<String>>>,
+    /// This node's copy of each topic, by channel.
+    pub(crate) topics: Mutex<HashMap<String, Arc<TopicCopy>>>,
+    /// Wakes the task when a message is queued or the engine is dropped.
+    waker: AtomicWaker,
+    closed: AtomicBool,
+    link: Mutex<Link>,
+    published: AtomicU64,
+    received: AtomicU64,
+    dropped: AtomicU64,
+    reconnects: AtomicU64,
+    stalls: AtomicU64,
+    gaps: AtomicU64,
+    pub(crate) recovered: AtomicU64,
+    pub(crate) resets: AtomicU64,
+    /// The open connections of every live node, as last read.
+    cluster: Mutex<Option<ClusterCounts>>,
+}
+
+/// This node's copy of a topic: the events its channel brought.
+#[derive(Debug)]
+pub(crate) struct TopicCopy {
+    pub(crate) local: SseTopic,
+    /// The id of the newest event received.
+    last: Mutex<Option<String>>,
+    /// Set for good once the subscription was lost: the copy may miss
+    /// events, so clients resume from the stream, not from the copy.
+    pub(crate) gapped: AtomicBool,
+}
+
+impl TopicCopy {
+    pub(crate) fn new(capacity: usize) -> Self {
+        TopicCopy {
+            local: SseTopic::new(capacity),
+            last: Mutex::new(None),
+            gapped: AtomicBool::new(false),
+        }
+    }
+
+    /// After a loss: the copy's live subscribers get the reset event (with
+    /// the id of the last event received, from which a reconnecting client
+    /// resumes exactly through the stream).
+    fn gap(&self) {
+        self.gapped.store(true, Ordering::SeqCst);
+        let mut reset = Event::new().event(RESET_EVENT).data("");
+        if let Some(last) = lock(&self.last).clone() {
+            reset = reset.id(last);
+        }
+        let _ = self.local.publish(reset);
+    }
+}
+
+/// The state of the two connections.
+#[derive(Debug, Default)]
+struct Link {
+    /// Since when the subscription is lost (disconnected or stalled).
+    subscription_lost: Option<Instant>,
+    /// Since when publishing fails.
+    publisher_lost: Option<Instant>,
+    /// When the probe in flight was sent.
+    probe_sent: Option<Instant>,
+}
+
+impl RedisEngine {
+    /// Connects to the Redis at `url` (`redis://HOST:PORT[/DB]`, RESP3 is
+    /// chosen by the engine) as node `node`, subscribes, and starts the
+    /// engine's task on `rt`.
+    ///
+    /// # Errors
+    /// An invalid node name; a URL Redis does not accept; Redis not
+    /// reachable within [`command_timeout`](RedisConfig::command_timeout).
+    pub async fn connect<R: Runtime>(
+        rt: R,
+        url: &str,
+        node: &str,
+        config: RedisConfig,
+    ) -> Result<Arc<RedisEngine>, ConnectError> {
+        if !valid_node_name(node) {
+            return Err(ConnectError::InvalidNode(node.to_owned()));
+        }
+        let info = url.into_connection_info()?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let client = Client::open(info.set_redis_settings(settings))?;
+        let channels = Channels::new(&config.prefix, node);
+        let (clock_rt, random_rt) = (rt.clone(), rt.clone());
+        let shared = Arc::new(Shared {
+            node: Arc::from(node),
+            channels,
+            outgoing: Mutex::new(Outgoing::new(config.queue)),
+            config,
+            clock: Box::new(move || clock_rt.now()),
+            random: Box::new(move |buf| random_rt.fill_random(buf)),
+            inbox: OnceLock::new(),
+            publisher: OnceLock::new(),
+            subscriber: OnceLock::new(),
+            topics: Mutex::new(HashMap::new()),
+            presence: Mutex::new(HashMap::new()),
+            waker: AtomicWaker::new(),
+            closed: AtomicBool::new(false),
+            link: Mutex::new(Link::default()),
+            published: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            stalls: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            recovered: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
+            cluster: Mutex::new(None),
+        });
+        let manager_config = || {
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(shared.config.command_timeout))
+                .set_response_timeout(Some(shared.config.command_timeout))
+                .set_max_delay(Duration::from_secs(2))
+        };
+        let on_push = {
+            let shared = shared.clone();
+            move |push: PushInfo| -> Result<(), ()> {
+                shared.on_push(push);
+                Ok(())
+            }
+        };
+        let mut subscriber = ConnectionManager::new_with_config(
+            client.clone(),
+            manager_config()
+                .set_push_sender(on_push)
+                .set_automatic_resubscription(),
+        )
+        .await?;
+        subscriber.subscribe(shared.channels.subscribed()).await?;
+        let publisher = ConnectionManager::new_with_config(client, manager_config()).await?;
+        let _ = shared.publisher.set(publisher.clone());
+        let _ = shared.subscriber.set(subscriber.clone());
+        rt.spawn(run(rt.clone(), shared.clone(), publisher, subscriber));
+        Ok(Arc::new(RedisEngine { shared }))
+    }
+}
+
+impl Drop for RedisEngine {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.waker.wake();
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain state, replaced field by field: consistent after a panic.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn count(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// A push from the subscription connection (it never waits).
+    fn on_push(&self, push: PushInfo) {
+        match push.kind {
+            PushKind::Message => {
+                let (Some(Value::BulkString(channel)), Some(Value::BulkString(payload))) =
+                    (push.data.first(), push.data.get(1))
+                else {
+                    return;
+                };
+                if *channel == self.channels.probe.as_bytes() {
+                    let mut link = lock(&self.link);
+                    link.probe_sent = None;
+                    self.subscription_recovered(&mut link);
+                    return;
+                }
+                if channel.starts_with(self.channels.topic_prefix.as_bytes()) {
+                    self.on_topic_event(channel, payload);
+                    return;
+                }
+                let Some(inbox) = self.inbox.get() else {
+                    return;
+                };
+                match inbox.deliver(payload) {
+                    Ok(Arrival::Applied) => Self::count(&self.received, 1),
+                    Ok(_) => {}
+                    Err(_) => Self::count(&self.dropped, 1),
+                }
+            }
+            PushKind::Disconnection => {
+                let now = (self.clock)();
+                lock(&self.link).subscription_lost.get_or_insert(now);
+            }
+            PushKind::Subscribe => {
+                let mut link = lock(&self.link);
+                self.subscription_recovered(&mut link);
+            }
+            _ => {}
+        }
+    }
+
+    /// A new event of a topic, from its channel: into this node's copy,
+    /// with its cluster-wide id.
+    fn on_topic_event(&self, channel: &[u8], payload: &[u8]) {
+        let topic = std::str::from_utf8(channel)
+            .ok()
+            .and_then(|channel| lock(&self.topics).get(channel).cloned());
+        let event = topic_wire::published(payload);
+        match (topic, event) {
+            (Some(topic), Some(event)) => {
+                let id = event.id_value().map(str::to_owned);
+                if topic.local.publish(event).is_ok() {
+                    *lock(&topic.last) = id;
+                    Self::count(&self.received, 1);
+                }
+            }
+            (Some(_), None) => Self::count(&self.dropped, 1),
+            (None, _) => {}
+        }
+    }
+
+    /// Queues an append to a topic (see [`publish`](Engine::publish) for
+    /// the queue's rules).
+    pub(crate) fn queue(&self, target: Target, message: Bytes) {
+        let queued = lock(&self.outgoing).push(target, message, (self.clock)());
+        if queued {
+            self.waker.wake();
+        } else {
+            Self::count(&self.dropped, 1);
+        }
+    }
+
+    /// The subscription works again (resubscribed, or a probe came back):
+    /// counted, and every topic copy marked as possibly missing events.
+    fn subscription_recovered(&self, link: &mut Link) {
+        if link.subscription_lost.is_none() {
+            return;
+        }
+        self.recovered(&mut link.subscription_lost);
+        let topics: Vec<_> = lock(&self.topics).values().cloned().collect();
+        for topic in topics {
+            topic.gap();
+            Self::count(&self.gaps, 1);
+        }
+    }
+
+    /// A lost connection works again: counted once.
+    fn recovered(&self, lost: &mut Option<Instant>) {
+        if lost.take().is_some() {
+            Self::count(&self.reconnects, 1);
+        }
+    }
+
+    fn presence_key(&self, room: &str) -> String {
+        format!("{}{room}", self.channels.presence_prefix)
+    }
+
+    /// Re-adds every member of this node with a fresh expiry.
+    fn refresh_presence(&self) {
+        let rooms: Vec<(String, Vec<String>)> = lock(&self.presence)
+            .iter()
+            .map(|(room, ids)| (room.clone(), ids.iter().cloned().collect()))
+            .collect();
+        for (room, ids) in rooms {
+            // One script call per room: ids (which have no line break)
+            // separated by `\n`.
+            self.queue(
+                Target::Join(self.presence_key(&room)),
+                Bytes::from(ids.join("\n")),
+            );
+        }
+    }
+
+    fn channel_of(&self, to: Destination<'_>) -> String {
+        match to {
+            Destination::Node(node) => format!("{}{node}", self.channels.node_prefix),
+            _ => self.channels.all.clone(),
+        }
+    }
+}
+
+impl Engine for RedisEngine {
+    fn node(&self) -> &str {
+        &self.shared.node
+    }
+
+    fn attach(&self, inbox: Inbox) {
+        let _ = self.shared.inbox.set(inbox);
+    }
+
+    fn publish(&self, to: Destination<'_>, message: Bytes) {
+        let channel = self.shared.channel_of(to);
+        self.shared.queue(Target::Channel(channel), message);
+    }
+
+    fn joined(&self, room: &str, id: &str) {
+        let shared = &self.shared;
+        lock(&shared.presence)
+            .entry(room.to_owned())
+            .or_default()
+            .insert(id.to_owned());
+        let key = shared.presence_key(room);
+        shared.queue(Target::Join(key), Bytes::copy_from_slice(id.as_bytes()));
+    }
+
+    fn left(&self, room: &str, id: &str) {
+        let shared = &self.shared;
+        {
+            let mut presence = lock(&shared.presence);
+            if let Some(ids) = presence.get_mut(room) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    presence.remove(room);
+                }
+            }
+        }
+        let key = shared.presence_key(room);
+        shared.queue(Target::Leave(key), Bytes::copy_from_slice(id.as_bytes()));
+    }
+
+    fn members(&self, room: &str) -> Option<BoxFuture<Vec<String>>> {
+        let shared = self.shared.clone();
+        let room = room.to_owned();
+        Some(Box::pin(async move {
+            let key = shared.presence_key(&room);
+            let reply = match shared.publisher.get().cloned() {
+                Some(mut conn) => {
+                    redis::cmd("EVAL")
+                        .arg(MEMBERS_SCRIPT)
+                        .arg(1)
+                        .arg(&key)
+                        .query_async::<Vec<String>>(&mut conn)
+                        .await
+                }
+                None => Err(RedisError::from(std::io::Error::other("not connected"))),
+            };
+            let mut ids = reply.unwrap_or_else(|_| {
+                // Redis away: this node's members, the part it knows.
+                lock(&shared.presence)
+                    .get(&room)
+                    .map(|ids| ids.iter().cloned().collect())
+                    .unwrap_or_default()
+            });
+            ids.sort();
+            ids
+        }))
+    }
+
+    fn stats(&self) -> EngineStats {
+        let shared = &self.shared;
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut stats = EngineStats::new(&*shared.node);
+        stats.status = if shared.closed.load(Ordering::SeqCst) {
+            EngineStatus::Down
+        } else {
+            let link = lock(&shared.link);
+            match link
+                .subscription_lost
+                .into_iter()
+                .chain(link.publisher_lost)
+                .min()
+            {
+                Some(since) => EngineStatus::Reconnecting {
+                    for_ms: u64::try_from(
+                        (shared.clock)()
+                            .saturating_duration_since(since)
+                            .as_millis(),
+                    )
+                    .unwrap_or(u64::MAX),
+                },
+                None => EngineStatus::Connected,
+            }
+        };
+        stats.published = load(&shared.published);
+        stats.received = load(&shared.received);
+        stats.dropped = load(&shared.dropped);
+        stats.reconnects = load(&shared.reconnects);
+        stats.stalls = load(&shared.stalls);
+        stats.gaps = load(&shared.gaps);
+        stats.recovered = load(&shared.recovered);
+        stats.resets = load(&shared.resets);
+        stats.cluster = *lock(&shared.cluster);
+        stats.queued = lock(&shared.outgoing).len();
+        stats
+    }
+}
+
+/// The engine's task: publishes what is queued in pipelines, renews a lost
+/// publishing connection with backoff, runs the liveness probe; ends when
+/// the engine is dropped.
+async fn run<R: Runtime>(
+    rt: R,
+    shared: Arc<Shared>,
+    mut publisher: ConnectionManager,
+    mut subscriber: ConnectionManager,
+) {
+    let mut next_probe = rt.now() + shared.config.probe_interval;
+    let presence_ttl_ms = u64::try_from(shared.config.presence_ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut next_refresh = rt.now();
+    let mut backoff = Duration::ZERO;
+    loop {
+        wait_for_work(&rt, &shared, next_probe.min(next_refresh)).await;
+        if shared.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = rt.now();
+        if now >= next_probe {
+            probe(&shared, &mut publisher, &mut subscriber, now).await;
+            next_probe = rt.now() + shared.config.probe_interval;
+        }
+        if now >= next_refresh {
+            shared.refresh_presence();
+            let counts = count_nodes(&shared, &mut publisher, presence_ttl_ms).await;
+            *lock(&shared.cluster) = counts;
+            next_refresh = now + shared.config.presence_ttl / 3;
+        }
+        let expired = lock(&shared.outgoing).expire(now);
+        Shared::count(&shared.dropped, expired);
+
+        if lock(&shared.link).publisher_lost.is_some() {
+            let ping = redis::cmd("PING")
+                .query_async::<Value>(&mut publisher)
+                .await;
+            if ping.is_err() {
+                backoff = (backoff * 2).clamp(Duration::from_millis(50), Duration::from_secs(2));
+                let deadline = rt.now() + backoff;
+                rt.sleep_until(deadline.min(next_probe)).await;
+                continue;
+            }
+            backoff = Duration::ZERO;
+            let mut link = lock(&shared.link);
+            shared.recovered(&mut link.publisher_lost);
+        }
+
+        let batch = lock(&shared.outgoing).take(shared.config.batch);
+        if batch.is_empty() {
+            continue;
+        }
+        let mut pipe = redis::pipe();
+        for item in &batch {
+            match &item.target {
+                Target::Channel(channel) => {
+                    pipe.cmd("PUBLISH").arg(channel).arg(&item.message[..]);
+                }
+                Target::Join(key) => {
+                    let join = pipe.cmd("EVAL").arg(JOIN_SCRIPT).arg(1).arg(key);
+                    join.arg(presence_ttl_ms);
+                    for id in item.message.split(|&b| b == b'\n') {
+                        join.arg(id);
+                    }
+                }
+                Target::Leave(key) => {
+                    pipe.cmd("ZREM").arg(key).arg(&item.message[..]);
+                }
+                Target::Topic(keys) => {
+                    let mut epoch = [0u8; 8];
+                    (shared.random)(&mut epoch);
+                    let epoch: String = epoch.iter().map(|b| format!("{b:02x}")).collect();
+                    pipe.cmd("EVAL")
+                        .arg(APPEND_SCRIPT)
+                        .arg(3)
+                        .arg(&keys.stream)
+                        .arg(&keys.epoch)
+                        .arg(&keys.channel)
+                        .arg(keys.capacity)
+                        .arg(&item.message[..])
+                        .arg(epoch);
+                }
+            }
+            pipe.ignore();
+        }
+        match pipe.query_async::<()>(&mut publisher).await {
+            Ok(()) => {
+                // Messages to other nodes; presence updates are not.
+                let messages = batch
+                    .iter()
+                    .filter(|item| matches!(item.target, Target::Channel(_) | Target::Topic(_)))
+                    .count();
+                Shared::count(&shared.published, messages);
+            }
+            Err(_) => {
+                // Sent or not, unknown: never again (at most once).
+                Shared::count(&shared.dropped, batch.len());
+                let now = rt.now();
+                lock(&shared.link).publisher_lost.get_or_insert(now);
+            }
+        }
+    }
+}
+
+/// Records this node's open connections and reads every live node's
+/// (`None` when Redis does not answer).
+async fn count_nodes(
+    shared: &Shared,
+    publisher: &mut ConnectionManager,
+    ttl_ms: u64,
+) -> Option<ClusterCounts> {
+    let own = shared.inbox.get()?.open_connections()?;
+    let totals: Vec<usize> = redis::cmd("EVAL")
+        .arg(NODES_SCRIPT)
+        .arg(1)
+        .arg(&shared.channels.nodes)
+        .arg(&*shared.node)
+        .arg(ttl_ms)
+        .arg(own.websocket)
+        .arg(own.sse)
+        .query_async(publisher)
+        .await
+        .ok()?;
+    match totals[..] {
+        [nodes, websocket, sse] => Some(ClusterCounts::new(nodes, websocket, sse)),
+        _ => None,
+    }
+}
+
+/// Waits until a message is queued, the engine is dropped, or `deadline`.
+async fn wait_for_work<R: Runtime>(rt: &R, shared: &Shared, deadline: Instant) {
+    let mut sleep = pin!(rt.sleep_until(deadline));
+    poll_fn(|cx| {
+        shared.waker.register(cx.waker());
+        if shared.closed.load(Ordering::SeqCst) || !lock(&shared.outgoing).is_empty() {
+            return Poll::Ready(());
+        }
+        sleep.as_mut().poll(cx)
+    })
+    .await;
+}
+
+/// The liveness probe: a probe still unanswered after the timeout means the
+/// subscription stopped delivering (counted as a stall; subscribe again); a
+/// PING on the subscription connection makes it reconnect if it dropped;
+/// then a new probe is published to this node's probe channel.
+async fn probe(
+    shared: &Shared,
+    publisher: &mut ConnectionManager,
+    subscriber: &mut ConnectionManager,
+    now: Instant,
+) {
+    let stalled = {
+        let mut link = lock(&shared.link);
+        let late = link
+            .probe_sent
+            .is_some_and(|sent| now.saturating_duration_since(sent) > shared.config.probe_timeout);
+        if late {
+            link.probe_sent = None;
+            if link.subscription_lost.is_none() {
+                link.subscription_lost = Some(now);
+                Shared::count(&shared.stalls, 1);
+            }
+        }
+        late
+    };
+    if stalled {
+        let _ = subscriber.subscribe(shared.channels.subscribed()).await;
+    }
+    let _ = redis::cmd("PING").query_async::<Value>(subscriber).await;
+    {
+        // Marked before it is sent: the echo may come back before the
+        // PUBLISH's answer.
+        let mut link = lock(&shared.link);
+        if link.probe_sent.is_some() {
+            return;
+        }
+        link.probe_sent = Some(now);
+    }
+    let sent = redis::cmd("PUBLISH")
+        .arg(&shared.channels.probe)
+        .arg("probe")
+        .query_async::<Value>(publisher)
+        .await;
+    if sent.is_err() {
+        lock(&shared.link).probe_sent = None;
+    }
+}

@@ -1,0 +1,74 @@
+//! # tidings-redis
+//!
+//! A Redis [`Engine`](tidings_framework::hub::cluster::Engine) for tidings:
+//! run many server processes behind a load balancer as one hub. Broadcasts
+//! (room, route, protocol, sender exclusion) reach the matching connections
+//! of every node; `hub.send_to(id, …)` and `hub.close_connection(id, …)`
+//! reach a connection on any node; connection ids are `{node}.ws_1`. See
+//! [`tidings_framework::hub::cluster`] for the semantics.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tidings_redis::{RedisConfig, RedisEngine};
+//! use tidings_tokio::{Router, Server, ServerConfig, Tokio};
+//!
+//! let engine = RedisEngine::connect(Tokio, "redis://127.0.0.1:6379", "node-a", RedisConfig::default()).await?;
+//! let config = ServerConfig::default().engine(engine);
+//! let server = Server::bind_with("127.0.0.1:8080", Router::new(), config).await?;
+//! server.run().await;
+//! # Ok(()) }
+//! ```
+//!
+//! ## How it uses Redis
+//!
+//! Pub/sub, like Socket.IO's Redis adapter and Phoenix.PubSub: every node
+//! subscribes to `{prefix}:all` (broadcasts) and `{prefix}:node:{node}`
+//! (sends and closes by id for its connections), and skips its own echo by
+//! the node name each message carries. Two connections (the `redis`
+//! crate's `ConnectionManager`, RESP3): one subscribes, one publishes, so a
+//! flood of incoming messages never delays what this node sends.
+//!
+//! Delivery across nodes is at most once. When Redis goes away, local
+//! delivery goes on; outgoing messages wait in a bounded queue
+//! ([`QueueLimits`]: count, bytes, age) and what does not fit, or waited too
+//! long, or was in flight when the connection broke, is dropped and counted.
+//! Both connections reconnect with backoff and the subscription is renewed.
+//! A liveness probe (a message to itself every
+//! [`probe_interval`](RedisConfig::probe_interval)) detects a subscription
+//! that stopped delivering without an error, and subscribes again. State and
+//! counters are in [`Stats::engine`](tidings_framework::hub::Stats::engine).
+//!
+//! ## Presence
+//!
+//! `hub.cluster_members(room).await` lists a room's members on every node:
+//! each node keeps its members in a sorted set per room
+//! (`{prefix}:presence:{room}`, scored by an expiry on Redis's clock) and
+//! refreshes them every third of [`presence_ttl`](RedisConfig::presence_ttl),
+//! so the members of a node that died (or lost Redis) disappear within it.
+//!
+//! ## SSE topics across nodes
+//!
+//! [`RedisEngine::topic`] gives a [`RedisTopic`]: an SSE topic whose events
+//! get cluster-wide ids from a Redis stream per topic (Centrifugo's design:
+//! an epoch, the stream trimmed to the topic's capacity, recovery by
+//! `XRANGE`), so a client that reconnects to any node with `Last-Event-ID`
+//! resumes exactly, or gets the `reset` event when its events are gone.
+//!
+//! ## Runtimes
+//!
+//! Feature `tokio` (default) for tidings-tokio; feature `smol` for
+//! tidings-smol and tidings-async-std (both run on the async-io reactor,
+//! which the `redis` crate's smol support uses). With both, the `redis`
+//! crate uses tokio when called inside a tokio runtime and smol otherwise.
+
+#![deny(unsafe_code)]
+
+mod engine;
+mod keys;
+mod outgoing;
+mod topic;
+mod topic_wire;
+
+pub use engine::{ConnectError, RedisConfig, RedisEngine};
+pub use outgoing::QueueLimits;
+pub use topic::RedisTopic;

@@ -1,0 +1,228 @@
+//! [`RedisTopic`]: an SSE topic shared by every node, with cluster-wide ids
+//! and history in a Redis stream.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use redis::{RedisError, Value};
+use tidings_framework::server::{RESET_EVENT, SseTopic, Subscription};
+use tidings_framework::sse::{EncodeError, Event};
+
+use crate::engine::{RedisEngine, Shared, TopicCopy, lock};
+use crate::keys::{Target, TopicKeys};
+use crate::topic_wire;
+
+/// An SSE topic across nodes (Centrifugo's design): events get
+/// cluster-wide ids from a Redis stream per topic (with an epoch, trimmed
+/// to the topic's capacity), so a client that reconnects to **any** node
+/// with `Last-Event-ID` gets exactly the events it missed, in order,
+/// without duplicates, or the `reset` event when they are gone (trimmed,
+/// or Redis lost the stream: the epoch changed).
+///
+/// - [`publish`](Self::publish) never waits: the event (its type and data)
+///   is queued like every cross-node message, appended to the stream and
+///   published to every node in one step (a Lua script), so every node's
+///   copy ([`local`](Self::local), an [`SseTopic`]) holds the same events
+///   in the same order, with ids `{epoch}-{stream-id}`. The publishing
+///   node's clients get it when it comes back from Redis, like everyone's.
+/// - [`subscribe`](Self::subscribe) resumes from this node's copy when it
+///   holds the client's last id, else from the stream (`XRANGE`), then
+///   continues live.
+///
+/// Live delivery is at most once, as for every cross-node message: an event
+/// published while Redis is away may be lost (counted in the engine's
+/// `dropped`). A node whose subscription was down may miss events in its
+/// copy: when it is back, the copy's live subscribers get the `reset` event
+/// (with the id of the last event the node received, from which a
+/// reconnecting client resumes exactly), and from then on clients resume
+/// from the stream, never from the copy.
+#[derive(Clone)]
+pub struct RedisTopic {
+    copy: Arc<TopicCopy>,
+    keys: Arc<TopicKeys>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RedisTopic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTopic")
+            .field("channel", &self.keys.channel)
+            .field("local", &self.copy.local)
+            .finish()
+    }
+}
+
+impl RedisEngine {
+    /// The topic `name` (shared by every node that opens it with the same
+    /// engine prefix), keeping the last `capacity` events in Redis and in
+    /// this node's copy. Subscribes this node to its channel; open each
+    /// topic once per node and clone it.
+    ///
+    /// # Errors
+    /// When Redis refuses the subscription.
+    pub async fn topic(&self, name: &str, capacity: usize) -> Result<RedisTopic, RedisError> {
+        let shared = &self.shared;
+        let capacity = capacity.max(1);
+        let keys = Arc::new(TopicKeys::new(&shared.channels, name, capacity));
+        let copy = lock(&shared.topics)
+            .entry(keys.channel.clone())
+            .or_insert_with(|| Arc::new(TopicCopy::new(capacity)))
+            .clone();
+        if let Some(subscriber) = shared.subscriber.get() {
+            subscriber.clone().subscribe(&keys.channel).await?;
+        }
+        Ok(RedisTopic {
+            copy,
+            keys,
+            shared: shared.clone(),
+        })
+    }
+}
+
+impl RedisTopic {
+    /// Publishes `event` (its type and data; an id, comments or retry of
+    /// its own are not kept: the cluster gives the id) to every node's
+    /// subscribers, without waiting.
+    ///
+    /// # Errors
+    /// An event type with a line break; nothing is published then.
+    pub fn publish(&self, event: &Event) -> Result<(), EncodeError> {
+        let body = topic_wire::body(event)?;
+        self.shared.queue(Target::Topic(self.keys.clone()), body);
+        Ok(())
+    }
+
+    /// A subscription after `last_event_id`: from this node's copy when it
+    /// holds that id; else the missed events from the stream followed by
+    /// the live ones; else (too old, trimmed, another epoch, Redis away)
+    /// the `reset` event, then live. Forward it with
+    /// `SseContext::forward`.
+    pub async fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
+        let local = &self.copy.local;
+        let Some(id) = last_event_id else {
+            return local.subscribe(None);
+        };
+        // A copy that may miss events (its subscription was lost once)
+        // resumes from the stream.
+        if !self.copy.gapped.load(Ordering::SeqCst) && local.contains(id) {
+            return local.subscribe(Some(id));
+        }
+        if let Ok(Some((replay, last))) = self.history_after(id).await {
+            // This node subscribed to the topic's channel before reading
+            // the history: what its copy holds after `last` completes it.
+            let is_newer = |kept: &str| topic_wire::is_newer(kept, &last);
+            if let Some(subscription) = local.resume_after(replay, is_newer) {
+                Shared::count(&self.shared.recovered, 1);
+                return subscription;
+            }
+        }
+        // Not found anywhere: the reset event (with the newest id this
+        // node has), then live. (Not `local.subscribe(Some(id))`: a gapped
+        // copy may hold `id` before its gap.)
+        let mut reset = Event::new().event(RESET_EVENT).data("");
+        if let Some(newest) = local.last_id() {
+            reset = reset.id(newest);
+        }
+        let reset = reset
+            .to_bytes()
+            .unwrap_or_else(|_| Bytes::from_static(b"\n"));
+        Shared::count(&self.shared.resets, 1);
+        local
+            .resume_after(vec![reset], |_| false)
+            .unwrap_or_else(|| local.subscribe(None))
+    }
+
+    /// This node's copy: the events it received, with their cluster-wide
+    /// ids (read-only use: publish through [`publish`](Self::publish)).
+    pub fn local(&self) -> &SseTopic {
+        &self.copy.local
+    }
+
+    /// The encoded events after `id` in the stream, and the id of the
+    /// newest of them (`id` itself when none came after); `None` when `id`
+    /// is not of this stream's epoch or no longer in it.
+    async fn history_after(&self, id: &str) -> Result<Option<(Vec<Bytes>, String)>, RedisError> {
+        let Some((epoch, stream_id)) = topic_wire::split_id(id) else {
+            return Ok(None);
+        };
+        let Some(mut conn) = self.shared.publisher.get().cloned() else {
+            return Ok(None);
+        };
+        let current: Option<String> = redis::cmd("GET")
+            .arg(&self.keys.epoch)
+            .query_async(&mut conn)
+            .await?;
+        if current.as_deref() != Some(epoch) {
+            return Ok(None);
+        }
+        let itself: Value = redis::cmd("XRANGE")
+            .arg(&self.keys.stream)
+            .arg(stream_id)
+            .arg(stream_id)
+            .query_async(&mut conn)
+            .await?;
+        if entries(itself).is_empty() {
+            return Ok(None);
+        }
+        let after: Value = redis::cmd("XRANGE")
+            .arg(&self.keys.stream)
+            .arg(format!("({stream_id}"))
+            .arg("+")
+            .arg("COUNT")
+            .arg(self.keys.capacity)
+            .query_async(&mut conn)
+            .await?;
+        let mut last = id.to_owned();
+        let mut replay = Vec::new();
+        for (entry_id, body) in entries(after) {
+            let cluster_id = topic_wire::cluster_id(epoch, &entry_id);
+            let Some(bytes) = topic_wire::event(cluster_id.clone(), &body)
+                .and_then(|event| event.to_bytes().ok())
+            else {
+                continue;
+            };
+            replay.push(bytes);
+            last = cluster_id;
+        }
+        Ok(Some((replay, last)))
+    }
+}
+
+/// The `(id, field e)` pairs of an `XRANGE` reply.
+fn entries(reply: Value) -> Vec<(String, Vec<u8>)> {
+    let Value::Array(items) = reply else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(mut parts) = item else {
+                return None;
+            };
+            let fields = parts.pop()?;
+            let id = match parts.pop()? {
+                Value::BulkString(id) => String::from_utf8(id).ok()?,
+                Value::SimpleString(id) => id,
+                _ => return None,
+            };
+            let pairs: Vec<(Value, Value)> = match fields {
+                Value::Array(flat) => {
+                    let mut flat = flat.into_iter();
+                    std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
+                }
+                Value::Map(pairs) => pairs,
+                _ => return None,
+            };
+            let body = pairs
+                .into_iter()
+                .find_map(|(key, value)| match (key, value) {
+                    (Value::BulkString(key), Value::BulkString(value)) if key == b"e" => {
+                        Some(value)
+                    }
+                    _ => None,
+                })?;
+            Some((id, body))
+        })
+        .collect()
+}

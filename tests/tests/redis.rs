@@ -1,0 +1,619 @@
+//! The Redis engine against a real `redis-server` (started by each test on
+//! a free loopback port, stopped by pid), on every runtime: three servers
+//! on one Redis as one hub (broadcast once and in order per sender, own
+//! echo ignored, filters, send and close by id on another node, the
+//! counters), and an outage (redis-server SIGKILLed then restarted): local
+//! delivery goes on, the engine reports it, reconnects, resubscribes and
+//! cross-node delivery resumes; a subscriber Redis disconnects for going
+//! over `client-output-buffer-limit pubsub` is noticed (counted, status)
+//! and recovers; an SSE topic across nodes: a client resumes with
+//! `Last-Event-ID` on another node (one that saw the events, one started
+//! after them) exactly, or gets `reset` for an id of another epoch or one
+//! trimmed away; after an outage a node's live SSE clients get `reset`
+//! and resumes come from the stream; presence across nodes, where a node
+//! cut off from Redis (a TCP proxy the test cuts) loses its members within
+//! the TTL. Skips loudly when redis-server is missing
+//! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tidings_framework::close::CloseCode;
+use tidings_framework::hub::{
+    ClusterCounts, Delivery, EngineStats, EngineStatus, Filter, Hub, Payload,
+};
+use tidings_framework::server::{RESET_EVENT, Router, SseContext};
+use tidings_framework::sse::Event;
+use tidings_framework::testing::SseClient;
+use tidings_redis::{RedisConfig, RedisEngine, RedisTopic};
+use tidings_tests::rooms::{WAIT, expect_in_order, join_room, read_text, room_router};
+use tidings_tests::{
+    RedisServer, ServerConfig, TcpProxy, TestRuntime, TestServer, all_runtimes, expect_closed,
+    sleep, start_server, timeout,
+};
+
+all_runtimes!(
+    three_nodes_one_hub_through_redis,
+    redis_restart_reconnects_and_delivery_resumes,
+    a_subscriber_redis_drops_is_noticed_and_recovers,
+    an_sse_topic_resumes_exactly_on_any_node,
+    sse_clients_get_reset_after_an_outage,
+    a_node_that_lost_its_subscription_resumes_clients_from_the_stream,
+    presence_across_nodes_and_a_dead_nodes_members_expire,
+    a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_duplicates,
+);
+
+/// A quick probe, so an outage is seen within a second.
+fn config() -> RedisConfig {
+    RedisConfig::default()
+        .probe_interval(Duration::from_millis(200))
+        .probe_timeout(Duration::from_millis(600))
+        .command_timeout(Duration::from_millis(500))
+        .presence_ttl(Duration::from_millis(900))
+}
+
+/// A server for node `name` on `redis`.
+async fn node<N: TestRuntime>(redis: &RedisServer, name: &str) -> TestServer<N> {
+    let engine = RedisEngine::connect(N::default(), &redis.url(), name, config())
+        .await
+        .expect("connect to redis-server");
+    start_server::<N>(room_router(), ServerConfig::default().engine(engine)).await
+}
+
+fn engine(hub: &Arc<Hub>) -> EngineStats {
+    hub.stats().engine.expect("an engine")
+}
+
+/// Waits (at most 10 s) until `condition` holds for node's engine stats.
+async fn until<N: TestRuntime>(
+    hub: &Arc<Hub>,
+    what: &str,
+    condition: impl Fn(&EngineStats) -> bool,
+) {
+    let start = Instant::now();
+    while !condition(&engine(hub)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what}: not within 10 s ({:?})",
+            engine(hub)
+        );
+        sleep::<N>(Duration::from_millis(20)).await;
+    }
+}
+
+async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node::<N>(&redis, "a").await;
+    let b = node::<N>(&redis, "b").await;
+    let c = node::<N>(&redis, "c").await;
+    let (a1, a1_id) = join_room(&a, "/ws/lobby").await;
+    let (a2, _) = join_room(&a, "/ws/lobby").await;
+    let (b1, b1_id) = join_room(&b, "/ws/lobby").await;
+    let (c1, _) = join_room(&c, "/ws/lobby").await;
+    let (c_other, _) = join_room(&c, "/other/lobby").await;
+    assert!(a1_id.starts_with("a.ws_") && b1_id.starts_with("b.ws_"));
+    // Every node's open connections, added up in Redis (refreshed every
+    // third of the presence TTL).
+    until::<N>(a.handle.hub(), "cluster-wide counts", |s| {
+        s.cluster == Some(ClusterCounts::new(3, 5, 0))
+    })
+    .await;
+
+    for n in 0..50 {
+        a1.write(format!("a{n}")).await.unwrap();
+        b1.write(format!("b{n}")).await.unwrap();
+    }
+    expect_in_order::<N>(&a2, "ab", 50).await;
+    expect_in_order::<N>(&b1, "a", 50).await;
+    expect_in_order::<N>(&c1, "ab", 50).await;
+    expect_in_order::<N>(&c_other, "ab", 50).await;
+    expect_in_order::<N>(&a1, "b", 50).await;
+
+    // A route filter: only c's /other client; then a marker to everyone
+    // proves nothing else was queued before it.
+    let hub_b = b.handle.hub();
+    hub_b.broadcast(Payload::text("route"), Filter::all().route("/other/:room"));
+    assert_eq!(read_text::<N>(&c_other).await, "route");
+    hub_b.broadcast(Payload::text("marker"), Filter::room("lobby"));
+    for conn in [&a1, &a2, &b1, &c1, &c_other] {
+        assert_eq!(read_text::<N>(conn).await, "marker");
+    }
+
+    // Send and close by id on another node.
+    let hub_c = c.handle.hub();
+    assert_eq!(
+        hub_c.send_to(&a1_id, &Payload::text("to a1")),
+        Delivery::Forwarded
+    );
+    assert_eq!(read_text::<N>(&a1).await, "to a1");
+    assert!(hub_c.close_connection(&b1_id, CloseCode(4001), "moved"));
+    let closed = expect_closed(timeout::<N, _>(WAIT, b1.read()).await.expect("in time"));
+    let received = closed.received.expect("the server's close frame");
+    assert_eq!(
+        (received.code, received.reason.as_str()),
+        (CloseCode(4001), "moved")
+    );
+
+    let stats = engine(a.handle.hub());
+    assert_eq!(stats.status, EngineStatus::Connected);
+    assert_eq!(stats.published, 50, "a's 50 broadcasts");
+    assert_eq!(
+        stats.received, 53,
+        "b's 50, route, marker, c's send; its own echo not counted"
+    );
+    assert_eq!((stats.dropped, stats.stalls, stats.queued), (0, 0, 0));
+    assert_eq!(engine(hub_c).published, 2, "the send and the close");
+    drop((a2, c1));
+}
+
+async fn redis_restart_reconnects_and_delivery_resumes<N: TestRuntime>() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node::<N>(&redis, "a").await;
+    let b = node::<N>(&redis, "b").await;
+    let (a_local, _) = join_room(&a, "/ws/r").await;
+    let (b_remote, _) = join_room(&b, "/ws/r").await;
+    let hub_a = a.handle.hub().clone();
+    hub_a.broadcast(Payload::text("before"), Filter::room("r"));
+    assert_eq!(read_text::<N>(&b_remote).await, "before");
+
+    redis.kill();
+    until::<N>(&hub_a, "a sees the outage", |s| {
+        matches!(s.status, EngineStatus::Reconnecting { .. })
+    })
+    .await;
+    // Local delivery goes on while Redis is away.
+    hub_a.broadcast(Payload::text("during"), Filter::room("r"));
+    assert_eq!(read_text::<N>(&a_local).await, "before");
+    assert_eq!(read_text::<N>(&a_local).await, "during");
+
+    let outage = Instant::now();
+    redis.restart();
+    until::<N>(&hub_a, "a reconnects", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    until::<N>(b.handle.hub(), "b reconnects", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    // Cross-node delivery resumes: "during" may or may not have crossed
+    // (at most once); each attempt is a new message, until one arrives.
+    let mut resumed = None;
+    for attempt in 0..50 {
+        hub_a.broadcast(Payload::text(format!("after{attempt}")), Filter::room("r"));
+        let got = loop {
+            match timeout::<N, _>(Duration::from_millis(200), b_remote.read()).await {
+                Ok(Ok(tidings_tests::Message::Text(text))) if text.as_str() == "during" => continue,
+                Ok(Ok(tidings_tests::Message::Text(text))) => break Some(text.to_string()),
+                Ok(other) => panic!("{other:?}"),
+                Err(_) => break None,
+            }
+        };
+        if let Some(text) = got {
+            assert!(text.starts_with("after"), "{text}");
+            resumed = Some(outage.elapsed());
+            break;
+        }
+    }
+    let resumed = resumed.expect("cross-node delivery resumed");
+    eprintln!("cross-node delivery resumed {resumed:?} after redis-server restarted");
+    let stats = engine(&hub_a);
+    assert!(stats.reconnects >= 1, "{stats:?}");
+    assert!(engine(b.handle.hub()).reconnects >= 1);
+    drop(a_local);
+}
+
+/// Sends `text`-numbered broadcasts from `hub` to room `r` until `conn`
+/// gets one (each attempt a new message: delivery is at most once), at
+/// most 50 attempts of 200 ms.
+async fn until_delivered<N: TestRuntime>(
+    hub: &Arc<Hub>,
+    conn: &tidings_tests::Connection,
+    text: &str,
+) {
+    for attempt in 0..50 {
+        hub.broadcast(Payload::text(format!("{text}{attempt}")), Filter::room("r"));
+        loop {
+            match timeout::<N, _>(Duration::from_millis(200), conn.read()).await {
+                Ok(Ok(tidings_tests::Message::Text(got))) if got.as_str().starts_with(text) => {
+                    return;
+                }
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => panic!("{error}"),
+                Err(_) => break,
+            }
+        }
+    }
+    panic!("{text}: cross-node delivery did not resume");
+}
+
+async fn a_subscriber_redis_drops_is_noticed_and_recovers<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node::<N>(&redis, "a").await;
+    let b = node::<N>(&redis, "b").await;
+    let (b_remote, _) = join_room(&b, "/ws/r").await;
+    let hub_a = a.handle.hub().clone();
+    until_delivered::<N>(&hub_a, &b_remote, "warm").await;
+
+    // A subscriber may hold at most 64 KiB of unsent pub/sub output: one
+    // 256 KiB broadcast goes over it, and Redis disconnects every
+    // subscriber of the channel (b's and a's own subscription).
+    assert_eq!(
+        redis.command("CONFIG SET client-output-buffer-limit \"pubsub 64kb 64kb 0\""),
+        "+OK"
+    );
+    hub_a.broadcast(Payload::text("x".repeat(256 << 10)), Filter::room("r"));
+    until::<N>(b.handle.hub(), "b notices and reconnects", |s| {
+        s.reconnects >= 1
+    })
+    .await;
+    until::<N>(b.handle.hub(), "b connected", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    until_delivered::<N>(&hub_a, &b_remote, "after").await;
+}
+
+/// A server for node `name` serving `/events` from topic `feed` (capacity
+/// `capacity`) of its engine; returns the server and the topic.
+async fn topic_node<N: TestRuntime>(
+    redis: &RedisServer,
+    name: &str,
+    capacity: usize,
+) -> (TestServer<N>, RedisTopic) {
+    let engine = RedisEngine::connect(N::default(), &redis.url(), name, config())
+        .await
+        .expect("connect to redis-server");
+    let topic = engine
+        .topic("feed", capacity)
+        .await
+        .expect("open the topic");
+    let feed = topic.clone();
+    let router = Router::new().sse("/events", move |ctx: SseContext| {
+        let feed = feed.clone();
+        async move {
+            let subscription = feed.subscribe(ctx.last_event_id()).await;
+            ctx.forward(subscription).await;
+            Ok(())
+        }
+    });
+    let server = start_server::<N>(router, ServerConfig::default().engine(engine)).await;
+    (server, topic)
+}
+
+/// Publishes `from..to` as `tick` events.
+fn ticks(topic: &RedisTopic, range: std::ops::Range<u32>) {
+    for n in range {
+        topic
+            .publish(&Event::new().event("tick").data(n.to_string()))
+            .unwrap();
+    }
+}
+
+/// Reads the next `range` ticks, in order; returns their ids.
+async fn expect_ticks<N: TestRuntime>(
+    sse: &mut SseClient<N>,
+    range: std::ops::Range<u32>,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for n in range {
+        let event = sse.next_event().await;
+        assert_eq!(
+            (event.event_type.as_str(), event.data.as_str()),
+            ("tick", &*n.to_string())
+        );
+        ids.push(event.last_event_id);
+    }
+    ids
+}
+
+async fn an_sse_topic_resumes_exactly_on_any_node<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
+    let (b, topic_b) = topic_node::<N>(&redis, "b", 100).await;
+    let mut on_a = SseClient::<N>::open(a.addr, "/events", &[]).await;
+    // Each node's events in its order (two publishers have no order
+    // between them, so one publishes after the other's events arrived).
+    ticks(&topic_a, 0..5);
+    let mut ids = expect_ticks(&mut on_a, 0..5).await;
+    ticks(&topic_b, 5..10);
+    ids.extend(expect_ticks(&mut on_a, 5..10).await);
+    assert!(ids.iter().all(|id| id.split('-').count() == 3), "{ids:?}");
+    drop(on_a);
+
+    // Missed 10..15; resume on b (which saw them) after event 4.
+    ticks(&topic_a, 10..15);
+    let wait = Instant::now();
+    while topic_b.local().len() < 15 {
+        assert!(wait.elapsed() < Duration::from_secs(5), "b's copy");
+        sleep::<N>(Duration::from_millis(10)).await;
+    }
+    let headers = [("Last-Event-ID", ids[4].as_str())];
+    let mut on_b = SseClient::<N>::open(b.addr, "/events", &headers).await;
+    expect_ticks(&mut on_b, 5..15).await;
+    ticks(&topic_b, 15..16);
+    expect_ticks(&mut on_b, 15..16).await;
+
+    // A node started after those events: its copy is empty, so it reads
+    // the stream, then continues live without a duplicate.
+    let (c, _topic_c) = topic_node::<N>(&redis, "c", 100).await;
+    let mut on_c = SseClient::<N>::open(c.addr, "/events", &headers).await;
+    expect_ticks(&mut on_c, 5..16).await;
+    assert_eq!(engine(c.handle.hub()).recovered, 1, "from the stream");
+    assert_eq!(engine(b.handle.hub()).recovered, 0, "from b's copy");
+    ticks(&topic_a, 16..17);
+    expect_ticks(&mut on_c, 16..17).await;
+
+    // An id of another epoch: reset, then live.
+    let headers = [("Last-Event-ID", "0000-1-0")];
+    let mut stale = SseClient::<N>::open(c.addr, "/events", &headers).await;
+    assert_eq!(stale.next_event().await.event_type, RESET_EVENT);
+    assert_eq!(engine(c.handle.hub()).resets, 1);
+    ticks(&topic_a, 17..18);
+    expect_ticks(&mut stale, 17..18).await;
+
+    let (e, topic_e) = topic_node::<N>(&redis, "e", 3).await;
+    // Capacity 3 on a topic of the same name trims the stream to 3 from
+    // the next append on.
+    ticks(&topic_e, 18..19);
+    let wait = Instant::now();
+    while topic_e.local().is_empty() {
+        assert!(wait.elapsed() < Duration::from_secs(5), "e's copy");
+        sleep::<N>(Duration::from_millis(10)).await;
+    }
+    let headers = [("Last-Event-ID", ids[4].as_str())];
+    let mut trimmed = SseClient::<N>::open(e.addr, "/events", &headers).await;
+    assert_eq!(trimmed.next_event().await.event_type, RESET_EVENT);
+    drop((a, b));
+}
+
+async fn sse_clients_get_reset_after_an_outage<N: TestRuntime>() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
+    let (b, _topic_b) = topic_node::<N>(&redis, "b", 100).await;
+    let mut live = SseClient::<N>::open(b.addr, "/events", &[]).await;
+    ticks(&topic_a, 0..1);
+    let before = expect_ticks(&mut live, 0..1).await.remove(0);
+
+    // Redis restarts without persistence: the stream and its epoch are gone.
+    redis.kill();
+    until::<N>(b.handle.hub(), "b sees the outage", |s| {
+        matches!(s.status, EngineStatus::Reconnecting { .. })
+    })
+    .await;
+    redis.restart();
+    until::<N>(b.handle.hub(), "b reconnects", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    until::<N>(a.handle.hub(), "a reconnects", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    // b's live client is told it may have missed events, with the last id
+    // b received.
+    let reset = live.next_event().await;
+    assert_eq!(engine(b.handle.hub()).gaps, 1, "one topic, one outage");
+    assert_eq!(
+        (reset.event_type.as_str(), reset.last_event_id.as_str()),
+        (RESET_EVENT, before.as_str())
+    );
+    // Then live again, in the new epoch (each attempt a new event: at most once).
+    let mut after = None;
+    for n in 1..50u32 {
+        ticks(&topic_a, n..n + 1);
+        if let Ok(event) = timeout::<N, _>(Duration::from_millis(200), live.next_event()).await {
+            assert_eq!(event.event_type, "tick");
+            after = Some(event.last_event_id);
+            break;
+        }
+    }
+    let after = after.expect("live again after the outage");
+    assert_ne!(
+        after.split('-').next(),
+        before.split('-').next(),
+        "a new epoch"
+    );
+    // Resuming from the old epoch's id on b: from the stream, which lost it.
+    let headers = [("Last-Event-ID", before.as_str())];
+    let mut resumed = SseClient::<N>::open(b.addr, "/events", &headers).await;
+    assert_eq!(resumed.next_event().await.event_type, RESET_EVENT);
+}
+
+async fn a_node_that_lost_its_subscription_resumes_clients_from_the_stream<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
+    let (b, topic_b) = topic_node::<N>(&redis, "b", 100).await;
+    let mut on_b = SseClient::<N>::open(b.addr, "/events", &[]).await;
+    ticks(&topic_a, 0..1);
+    let first = expect_ticks(&mut on_b, 0..1).await.remove(0);
+    drop(on_b);
+
+    // Redis drops every subscriber (not the publishing connections): the
+    // stream keeps everything, b's copy may miss what came meanwhile.
+    assert!(redis.command("CLIENT KILL TYPE pubsub").starts_with(':'));
+    ticks(&topic_a, 1..10);
+    until::<N>(b.handle.hub(), "b resubscribed", |s| s.reconnects >= 1).await;
+    until::<N>(a.handle.hub(), "a published", |s| s.queued == 0).await;
+    // Resuming on b after event 0: from the stream, exactly.
+    let headers = [("Last-Event-ID", first.as_str())];
+    let mut resumed = SseClient::<N>::open(b.addr, "/events", &headers).await;
+    expect_ticks(&mut resumed, 1..10).await;
+    // Then live, once: publish until one arrives (at most once while the
+    // subscriptions come back), each a new event.
+    let mut n = 10;
+    loop {
+        ticks(&topic_b, n..n + 1);
+        match timeout::<N, _>(Duration::from_millis(200), resumed.next_event()).await {
+            Ok(event) => {
+                // One of the attempts (a slow one may come after a later
+                // attempt was sent), never an event before 10 again.
+                let got: u32 = event.data.parse().expect("a tick");
+                assert_eq!(event.event_type, "tick");
+                assert!((10..=n).contains(&got), "{got} after 9");
+                break;
+            }
+            Err(_) => {
+                n += 1;
+                assert!(n < 60, "live again after the subscription came back");
+            }
+        }
+    }
+}
+
+async fn presence_across_nodes_and_a_dead_nodes_members_expire<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ttl = Duration::from_millis(600);
+    let connect = |url: String, name: &'static str| async move {
+        let config = config().presence_ttl(ttl);
+        let engine = RedisEngine::connect(N::default(), &url, name, config)
+            .await
+            .expect("connect to redis-server");
+        start_server::<N>(room_router(), ServerConfig::default().engine(engine)).await
+    };
+    let a = connect(redis.url(), "a").await;
+    // b reaches Redis through a proxy: cutting it is b dying, as Redis sees it.
+    let proxy = TcpProxy::start(redis.port()).expect("a proxy");
+    let b = connect(format!("redis://127.0.0.1:{}", proxy.port()), "b").await;
+    let (a1, a1_id) = join_room(&a, "/ws/lobby").await;
+    let (a2, a2_id) = join_room(&a, "/ws/lobby").await;
+    let (b1, b1_id) = join_room(&b, "/ws/lobby").await;
+    let hub_a = a.handle.hub().clone();
+    let members_until = |want: Vec<String>, what: &'static str| {
+        let hub = hub_a.clone();
+        async move {
+            let start = Instant::now();
+            loop {
+                let got = hub.cluster_members("lobby").await;
+                if got == want {
+                    return start.elapsed();
+                }
+                assert!(start.elapsed() < Duration::from_secs(10), "{what}: {got:?}");
+                sleep::<N>(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let mut all = vec![a1_id.clone(), a2_id.clone(), b1_id.clone()];
+    all.sort();
+    members_until(all, "all three").await;
+    assert_eq!(
+        hub_a.members("lobby").len(),
+        2,
+        "members() stays this node's"
+    );
+
+    // A leave is seen everywhere.
+    drop(a2);
+    let mut two = vec![a1_id.clone(), b1_id.clone()];
+    two.sort();
+    members_until(two, "a2 left").await;
+
+    // b is cut off: its member expires within the TTL (plus a refresh).
+    proxy.cut();
+    let gone = members_until(vec![a1_id.clone()], "b's member expired").await;
+    assert!(gone < ttl * 3, "expired after {gone:?}");
+    eprintln!("a cut-off node's members left after {gone:?} (TTL {ttl:?})");
+    drop((a1, b1));
+}
+
+async fn a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_duplicates<
+    N: TestRuntime,
+>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = node::<N>(&redis, "a").await;
+    let b = node::<N>(&redis, "b").await;
+    let (on_b, _) = join_room(&b, "/ws/r").await;
+    let hub_a = a.handle.hub().clone();
+    until_delivered::<N>(&hub_a, &on_b, "warm").await;
+
+    // 1,000 messages/s from a for 2 s; redis-server is SIGKILLed after
+    // 0.5 s and restarted 0.3 s later.
+    const COUNT: u32 = 2_000;
+    let rt = N::default();
+    let start = rt.now();
+    let sender = {
+        let hub = hub_a.clone();
+        let rt = rt.clone();
+        async move {
+            for n in 0..COUNT {
+                rt.sleep_until(start + Duration::from_millis(u64::from(n)))
+                    .await;
+                hub.broadcast(Payload::text(n.to_string()), Filter::room("r"));
+            }
+        }
+    };
+    rt.spawn(sender);
+    // The outage on a thread of its own (restart waits for the server), so
+    // that receiving goes on meanwhile.
+    let (restarted_tx, restarted_rx) = tidings_tests::channel::bounded(1);
+    let mut redis = redis;
+    let outage = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        redis.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        redis.restart();
+        let _ = restarted_tx.send_blocking(Instant::now());
+        redis
+    });
+
+    let mut got: Vec<(u32, Instant)> = Vec::new();
+    loop {
+        match timeout::<N, _>(Duration::from_secs(2), on_b.read()).await {
+            Ok(Ok(tidings_tests::Message::Text(text))) => {
+                let Ok(n) = text.as_str().parse::<u32>() else {
+                    continue; // a late "warm" attempt
+                };
+                got.push((n, Instant::now()));
+                if n == COUNT - 1 {
+                    break;
+                }
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => break, // the last ones were lost
+        }
+    }
+    let restarted = restarted_rx.recv().await.expect("the restart");
+    let _redis = outage.join().expect("the outage thread");
+    let numbers: Vec<u32> = got.iter().map(|(n, _)| *n).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "no duplicate, no reordering"
+    );
+    let lost = COUNT as usize - numbers.len();
+    let back = got
+        .iter()
+        .find(|(_, at)| *at > restarted)
+        .map(|(_, at)| at.duration_since(restarted));
+    let stats = engine(&hub_a);
+    eprintln!(
+        "redis restart under 1,000 msg/s: {lost} of {COUNT} lost to the live path, \
+         delivery back {back:?} after the restart; a's engine: dropped {}, reconnects {}",
+        stats.dropped, stats.reconnects
+    );
+    assert!(
+        lost < COUNT as usize / 2,
+        "most messages arrive ({lost} lost)"
+    );
+    assert!(back.is_some(), "delivery resumed after the restart");
+    assert_eq!(
+        numbers.last(),
+        Some(&(COUNT - 1)),
+        "the last message arrives"
+    );
+}
