@@ -104,20 +104,24 @@ pub fn run_tokio(body: impl Future<Output = ()>) {
         .enable_all()
         .build()
         .expect("build the tokio runtime");
-    runtime.block_on(bounded::<Tokio>(body));
+    runtime.block_on(bounded::<Tokio>(Box::pin(body)));
 }
 
 /// Runs `body` with `async_std::task::block_on`, bounded by [`TEST_TIMEOUT`].
 pub fn run_async_std(body: impl Future<Output = ()>) {
-    async_std::task::block_on(bounded::<AsyncStd>(body));
+    async_std::task::block_on(bounded::<AsyncStd>(Box::pin(body)));
 }
 
 /// Runs `body` with `smol::block_on`, bounded by [`TEST_TIMEOUT`]; spawned
 /// tasks run on smol's global executor threads.
 pub fn run_smol(body: impl Future<Output = ()>) {
-    smol::block_on(bounded::<Smol>(body));
+    smol::block_on(bounded::<Smol>(Box::pin(body)));
 }
 
+/// `body` under [`TEST_TIMEOUT`]. The callers box `body`: a test's future
+/// lives on the heap, not on the stack of the thread that blocks on it
+/// (async-std's test threads overflowed their 2 MiB in debug builds once
+/// the TLS and cluster states were added to the server's futures).
 async fn bounded<N: TestRuntime>(body: impl Future<Output = ()>) {
     if timeout::<N, _>(TEST_TIMEOUT, body).await.is_err() {
         panic!("test did not finish within {TEST_TIMEOUT:?}");
