@@ -437,10 +437,12 @@ impl Connection {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::Open => [self.next_ping, self.pong_deadline(), self.idle_deadline]
-                .into_iter()
-                .flatten()
-                .min(),
+            // Pairwise, not through an iterator: the pump asks on every
+            // poll, and this form costs a fraction of `flatten().min()`.
+            State::Open => earliest(
+                earliest(self.next_ping, self.pong_deadline()),
+                self.idle_deadline,
+            ),
             State::Closing | State::AwaitingEof => self.close_deadline(),
             State::Closed => None,
         }
@@ -1042,6 +1044,15 @@ impl Connection {
             sent: closing.sent.clone(),
             received: closing.received.clone(),
         });
+    }
+}
+
+/// The earlier of two optional instants (`None` is "never").
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 
