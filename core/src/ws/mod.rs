@@ -38,7 +38,7 @@ mod utf8;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub use config::{Config, Role};
 pub use error::{ProtocolError, SendError};
@@ -953,6 +953,19 @@ impl Connection {
     /// Writes a data message; `rsv` goes on its first frame only.
     fn write_message(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
         let max_frame = self.config.max_outgoing_frame_size;
+        if let Ok(len) = u8::try_from(payload.len())
+            && len <= 125
+            && self.mask_keys.is_none()
+            && max_frame.is_none_or(|max| max == 0 || max >= payload.len())
+        {
+            // One small unmasked frame (most server messages): its two
+            // header bytes written directly, as `FrameHeader::encode` would.
+            let staging = &mut self.tx.staging;
+            staging.reserve(2 + payload.len());
+            staging.put_slice(&[0x80 | ((rsv & 0b111) << 4) | opcode.as_u8(), len]);
+            staging.put_slice(payload);
+            return;
+        }
         for_each_fragment(
             opcode,
             rsv,
