@@ -149,13 +149,11 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // Fire the timers that are due. Once per poll: the clock reading is
         // the same all through it, and reading input only moves deadlines
         // later (a ping or close written here goes out in the loop below).
-        if inner
-            .ws
-            .poll_timeout()
-            .is_some_and(|deadline| deadline <= now)
-        {
+        let mut deadline = inner.ws.poll_timeout();
+        if deadline.is_some_and(|deadline| deadline <= now) {
             inner.ws.handle_timeout(now);
             inner.drain_events();
+            deadline = inner.ws.poll_timeout();
         }
         let mut exhausted = true;
         for _ in 0..BUDGET {
@@ -255,8 +253,14 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         }
 
         // Sleep until the next protocol deadline (see `Timer` for why an
-        // earlier sleep is kept).
-        let deadline = inner.ws.poll_timeout();
+        // earlier sleep is kept). While the connection stays open, what
+        // happened since the deadline was read (input, sends) only moved
+        // deadlines later: the one read above wakes the pump early at
+        // worst, and is not asked for again. A close (received, sent or
+        // failed) arms the close timeout, which may be earlier.
+        if inner.ws.state() != State::Open {
+            deadline = inner.ws.poll_timeout();
+        }
         drop(inner);
         self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
