@@ -206,8 +206,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 
             // Write what the protocol has queued: its chunks (own frames and
             // shared broadcast frames) as they are, vectored.
-            self.socket.take_output(&mut inner);
-            if !self.socket.out.is_empty() {
+            let took = self.socket.take_output(&mut inner);
+            let wrote = !self.socket.out.is_empty();
+            if wrote {
                 // Written without the lock, so that broadcasts and writers on
                 // other threads are not held up by the system calls.
                 drop(inner);
@@ -224,8 +225,12 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     }
                 }
             }
-            self.socket
-                .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
+            if took || wrote || inner.in_flight != self.socket.out.remaining() {
+                // Else nothing moved since the last publication: the counts
+                // and the writers' room are as they were.
+                self.socket
+                    .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
+            }
             if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
                 && !self.socket.out.is_empty()
             {
@@ -391,11 +396,11 @@ impl<T: Transport> Socket<T> {
     /// Takes the protocol's output (own and shared chunks) into `out`, and
     /// counts it in flight before the caller releases the lock to write it:
     /// while it is being written, a `flush` on another thread must still
-    /// find it (queued or in flight).
-    fn take_output(&mut self, inner: &mut Inner) {
+    /// find it (queued or in flight). Whether anything was taken.
+    fn take_output(&mut self, inner: &mut Inner) -> bool {
         // Most rounds find nothing queued: then nothing changes.
         if self.write_failed || inner.ws.pending_transmit() == 0 {
-            return;
+            return false;
         }
         // Counted down by each chunk taken: no call that finds nothing.
         while inner.ws.pending_transmit() > 0 {
@@ -405,6 +410,7 @@ impl<T: Transport> Socket<T> {
             self.out.push(chunk);
         }
         self.record_in_flight(inner);
+        true
     }
 
     /// Writes `out` (vectored) as far as the transport accepts, then
