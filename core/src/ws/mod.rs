@@ -553,6 +553,7 @@ impl Connection {
     /// returns `None` after every input. Replies (pongs, the close reply) are
     /// queued for [`poll_transmit`](Self::poll_transmit) as frames are read.
     #[must_use]
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         if self.rx.is_empty()
             && self.frame.is_none()
@@ -560,9 +561,16 @@ impl Connection {
             && matches!(self.state, State::Open | State::Closing)
         {
             // Nothing to parse and no end to report: the common call, once
-            // per message, after the input has been taken.
+            // per message, after the input has been taken. Inlined into the
+            // caller, which then skips its handling of an event.
             return None;
         }
+        self.parse_event()
+    }
+
+    /// [`poll_event`](Self::poll_event) when there is input to parse or an
+    /// end to report.
+    fn parse_event(&mut self) -> Option<Event> {
         loop {
             match self.state {
                 State::Closed => {
