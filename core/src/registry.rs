@@ -144,12 +144,15 @@ impl<T: Clone, S: BuildHasher + Default> Registry<T, S> {
         }
     }
 
-    /// The members of `room`, in no particular order (empty if none).
+    /// The members of `room`, in no particular order (empty if none). Its
+    /// length is known up front (`size_hint`), so a caller collecting them
+    /// allocates once.
     pub fn members(&self, room: &str) -> impl Iterator<Item = (&str, &T)> {
         self.rooms
             .get(room)
-            .into_iter()
-            .flat_map(|members| members.iter().map(|(id, value)| (id.as_str(), value)))
+            .map(HashMap::iter)
+            .unwrap_or_default()
+            .map(|(id, value)| (id.as_str(), value))
     }
 
     /// The rooms of connection `id`, sorted.

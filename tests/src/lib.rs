@@ -260,6 +260,28 @@ pub fn upgrade_request(path: &str) -> String {
     )
 }
 
+/// A blocking `std` socket to `addr`, with `TCP_NODELAY`, upgraded to a
+/// WebSocket on `path` (the 101 head read, nothing after it): the clients of
+/// the allocation-counting tests, which must allocate nothing themselves.
+pub fn blocking_upgrade(addr: SocketAddr, path: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    stream
+        .write_all(upgrade_request(path).as_bytes())
+        .expect("send the upgrade request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream
+            .read_exact(&mut byte)
+            .expect("read the response head");
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101 "), "no 101: {head:?}");
+    stream
+}
+
 /// A byte stream a [`RawClient`] speaks over: runtime `N`'s TCP stream, or a
 /// TLS client stream over it.
 pub trait RawStream:

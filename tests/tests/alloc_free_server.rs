@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use tidings_framework::server::{Router, ServerConfig};
 
-use tidings_tests::{CountingAllocator, TestRuntime, masked_frame, start_server, upgrade_request};
+use tidings_tests::{CountingAllocator, TestRuntime, blocking_upgrade, masked_frame, start_server};
 
 /// A future run to completion by a runtime's `block_on`.
 type Body = Pin<Box<dyn Future<Output = ()>>>;
@@ -110,20 +110,7 @@ struct Client {
 
 impl Client {
     fn connect(addr: SocketAddr) -> Self {
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
-        stream
-            .write_all(upgrade_request("/echo").as_bytes())
-            .expect("send the upgrade request");
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            stream
-                .read_exact(&mut byte)
-                .expect("read the response head");
-            head.push(byte[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101 "), "no 101: {head:?}");
+        let stream = blocking_upgrade(addr, "/echo");
         // Text and binary frames of every size, and the server frames
         // expected back (unmasked, same opcode and payload).
         let mut frames = Vec::new();

@@ -150,13 +150,11 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // Fire the timers that are due. Once per poll: the clock reading is
         // the same all through it, and reading input only moves deadlines
         // later (a ping or close written here goes out in the loop below).
-        if inner
-            .ws
-            .poll_timeout()
-            .is_some_and(|deadline| deadline <= now)
-        {
+        let mut deadline = inner.ws.poll_timeout();
+        if deadline.is_some_and(|deadline| deadline <= now) {
             inner.ws.handle_timeout(now);
             inner.drain_events();
+            deadline = inner.ws.poll_timeout();
         }
         let mut exhausted = true;
         for _ in 0..BUDGET {
@@ -209,8 +207,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 
             // Write what the protocol has queued: its chunks (own frames and
             // shared broadcast frames) as they are, vectored.
-            self.socket.take_output(&mut inner);
-            if !self.socket.out.is_empty() || self.socket.flush_pending {
+            let took = self.socket.take_output(&mut inner);
+            let wrote = !self.socket.out.is_empty();
+            if wrote || self.socket.flush_pending {
                 // Written without the lock, so that broadcasts and writers on
                 // other threads are not held up by the system calls.
                 drop(inner);
@@ -227,8 +226,12 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     }
                 }
             }
-            self.socket
-                .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
+            if took || wrote || inner.in_flight != self.socket.out.remaining() {
+                // Else nothing moved since the last publication: the counts
+                // and the writers' room are as they were.
+                self.socket
+                    .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
+            }
             if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
                 && !self.socket.out.is_empty()
             {
@@ -256,8 +259,14 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         }
 
         // Sleep until the next protocol deadline (see `Timer` for why an
-        // earlier sleep is kept).
-        let deadline = inner.ws.poll_timeout();
+        // earlier sleep is kept). While the connection stays open, what
+        // happened since the deadline was read (input, sends) only moved
+        // deadlines later: the one read above wakes the pump early at
+        // worst, and is not asked for again. A close (received, sent or
+        // failed) arms the close timeout, which may be earlier.
+        if inner.ws.state() != State::Open {
+            deadline = inner.ws.poll_timeout();
+        }
         drop(inner);
         self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
@@ -393,11 +402,11 @@ impl<T: Transport> Socket<T> {
     /// Takes the protocol's output (own and shared chunks) into `out`, and
     /// counts it in flight before the caller releases the lock to write it:
     /// while it is being written, a `flush` on another thread must still
-    /// find it (queued or in flight).
-    fn take_output(&mut self, inner: &mut Inner) {
+    /// find it (queued or in flight). Whether anything was taken.
+    fn take_output(&mut self, inner: &mut Inner) -> bool {
         // Most rounds find nothing queued: then nothing changes.
         if self.write_failed || inner.ws.pending_transmit() == 0 {
-            return;
+            return false;
         }
         // Counted down by each chunk taken: no call that finds nothing.
         while inner.ws.pending_transmit() > 0 {
@@ -407,6 +416,7 @@ impl<T: Transport> Socket<T> {
             self.out.push(chunk);
         }
         self.record_in_flight(inner);
+        true
     }
 
     /// Writes `out` (vectored) as far as the transport accepts, then

@@ -430,8 +430,8 @@ impl Hub {
                     .then(|| entry.clone())
             };
             match &filter.room {
-                Some(room) => registry.members(room).filter_map(admitted).collect(),
-                None => registry.values().filter_map(admitted).collect(),
+                Some(room) => collect_sized(registry.members(room), admitted),
+                None => collect_sized(registry.values(), admitted),
             }
         };
         let encoded = self.encode(payload);
@@ -460,6 +460,16 @@ impl Hub {
     fn encode<'a>(&'a self, payload: &'a Payload) -> Encoded<'a> {
         Encoded::new(payload, &self.config.websocket, &self.compressors)
     }
+}
+
+/// The admitted items of `items`, in a vector sized once for all of them:
+/// a broadcast's one allocation for its recipients, however many there are
+/// (`collect` after a filter would grow it, reallocating log2(n) times).
+fn collect_sized<I: Iterator, T>(items: I, admitted: impl FnMut(I::Item) -> Option<T>) -> Vec<T> {
+    let (low, high) = items.size_hint();
+    let mut kept = Vec::with_capacity(high.unwrap_or(low));
+    kept.extend(items.filter_map(admitted));
+    kept
 }
 
 /// Removes its connection from the hub (and its rooms) when dropped.
