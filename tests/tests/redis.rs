@@ -128,6 +128,11 @@ async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
         Delivery::Forwarded
     );
     assert_eq!(read_text::<N>(&a1).await, "to a1");
+    // The same through a handle: get_connection on c finds a's connection.
+    let handle = hub_c.get_connection(&a1_id).expect("a handle to a1");
+    assert!(handle.is_remote() && handle.node() == Some("a"));
+    assert_eq!(handle.send_text("via handle"), Delivery::Forwarded);
+    assert_eq!(read_text::<N>(&a1).await, "via handle");
     assert!(hub_c.close_connection(&b1_id, CloseCode(4001), "moved"));
     let closed = expect_closed(timeout::<N, _>(WAIT, b1.read()).await.expect("in time"));
     let received = closed.received.expect("the server's close frame");
@@ -140,11 +145,11 @@ async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
     assert_eq!(stats.status, EngineStatus::Connected);
     assert_eq!(stats.published, 50, "a's 50 broadcasts");
     assert_eq!(
-        stats.received, 53,
-        "b's 50, route, marker, c's send; its own echo not counted"
+        stats.received, 54,
+        "b's 50, route, marker, c's two sends; its own echo not counted"
     );
     assert_eq!((stats.dropped, stats.stalls, stats.queued), (0, 0, 0));
-    assert_eq!(engine(hub_c).published, 2, "the send and the close");
+    assert_eq!(engine(hub_c).published, 3, "the two sends and the close");
     drop((a2, c1));
 }
 

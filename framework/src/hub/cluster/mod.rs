@@ -15,11 +15,15 @@
 //!   cross processes, and the other nodes could not honour it.
 //! - **Ids**: connection ids carry the node's name, `{node}.ws_1`, so they
 //!   are unique across nodes and say where a connection lives.
-//! - **By id**: [`Hub::send_to`](super::Hub::send_to) and
-//!   [`Hub::close_connection`](super::Hub::close_connection) reach a
-//!   connection on any node; [`Hub::get_connection`](super::Hub::get_connection)
-//!   gives handles to this node's connections only (a handle reads the
-//!   connection's values synchronously, which another process cannot give).
+//! - **By id**: [`Hub::send_to`](super::Hub::send_to),
+//!   [`Hub::close_connection`](super::Hub::close_connection) and the handle
+//!   [`Hub::get_connection`](super::Hub::get_connection) gives reach a
+//!   connection on any node. For an id of another node the handle is
+//!   [remote](super::ConnectionHandle::is_remote): made from the id alone
+//!   (node and protocol), without asking that node, its sends and closes go
+//!   through the engine and are dropped there when no such connection is
+//!   open; what only the connection's process holds (its values,
+//!   [`info`](super::ConnectionHandle::info)) is `None`.
 //! - **Presence**: [`Hub::cluster_members`](super::Hub::cluster_members)
 //!   gives a room's members on every node, when the engine keeps presence
 //!   (the Redis engine does, with a per-node expiry so that a dead node's
