@@ -161,7 +161,13 @@ pub(crate) struct Shared {
     /// The connections (clones share them): queries, and subscribing to
     /// topics' channels.
     pub(crate) publisher: OnceLock<ConnectionManager>,
-    pub(crate) subscriber: OnceLock<ConnectionManager>,
+    /// The subscription connection in use (replaced when it stalls).
+    pub(crate) subscriber: Mutex<Option<ConnectionManager>>,
+    /// Makes subscription connections.
+    client: Client,
+    /// Which subscription connection's pushes count: a replaced one's (if
+    /// it ever woke up) are ignored.
+    generation: AtomicU64,
     /// This node's room members (refreshed in Redis every third of the
     /// presence TTL), by room.
     presence: Mutex<HashMap<String, HashSet<String>>>,
@@ -261,7 +267,9 @@ impl RedisEngine {
             random: Box::new(move |buf| random_rt.fill_random(buf)),
             inbox: OnceLock::new(),
             publisher: OnceLock::new(),
-            subscriber: OnceLock::new(),
+            subscriber: Mutex::new(None),
+            client: client.clone(),
+            generation: AtomicU64::new(0),
             topics: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             waker: AtomicWaker::new(),
@@ -277,33 +285,51 @@ impl RedisEngine {
             resets: AtomicU64::new(0),
             cluster: Mutex::new(None),
         });
-        let manager_config = || {
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(shared.config.command_timeout))
-                .set_response_timeout(Some(shared.config.command_timeout))
-                .set_max_delay(Duration::from_secs(2))
-        };
-        let on_push = {
-            let shared = shared.clone();
-            move |push: PushInfo| -> Result<(), ()> {
-                shared.on_push(push);
-                Ok(())
-            }
-        };
-        let mut subscriber = ConnectionManager::new_with_config(
-            client.clone(),
-            manager_config()
-                .set_push_sender(on_push)
-                .set_automatic_resubscription(),
-        )
-        .await?;
-        subscriber.subscribe(shared.channels.subscribed()).await?;
-        let publisher = ConnectionManager::new_with_config(client, manager_config()).await?;
+        let subscriber = new_subscriber(&shared).await?;
+        let publisher =
+            ConnectionManager::new_with_config(client, manager_config(&shared.config)).await?;
         let _ = shared.publisher.set(publisher.clone());
-        let _ = shared.subscriber.set(subscriber.clone());
         rt.spawn(run(rt.clone(), shared.clone(), publisher, subscriber));
         Ok(Arc::new(RedisEngine { shared }))
     }
+}
+
+/// The settings of both connections.
+fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.command_timeout))
+        .set_response_timeout(Some(config.command_timeout))
+        .set_max_delay(Duration::from_secs(2))
+}
+
+/// A new subscription connection, subscribed to this node's channels and
+/// every open topic's, made the one in use (its pushes count, a previous
+/// one's no longer do).
+async fn new_subscriber(shared: &Arc<Shared>) -> Result<ConnectionManager, RedisError> {
+    let generation = shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let on_push = {
+        let shared = shared.clone();
+        move |push: PushInfo| -> Result<(), ()> {
+            if shared.generation.load(Ordering::SeqCst) == generation {
+                shared.on_push(push);
+            }
+            Ok(())
+        }
+    };
+    let mut subscriber = ConnectionManager::new_with_config(
+        shared.client.clone(),
+        manager_config(&shared.config)
+            .set_push_sender(on_push)
+            .set_automatic_resubscription(),
+    )
+    .await?;
+    subscriber.subscribe(shared.channels.subscribed()).await?;
+    let topics: Vec<String> = lock(&shared.topics).keys().cloned().collect();
+    if !topics.is_empty() {
+        subscriber.subscribe(topics).await?;
+    }
+    *lock(&shared.subscriber) = Some(subscriber.clone());
+    Ok(subscriber)
 }
 
 impl Drop for RedisEngine {
@@ -695,7 +721,7 @@ async fn wait_for_work<R: Runtime>(rt: &R, shared: &Shared, deadline: Instant) {
 /// PING on the subscription connection makes it reconnect if it dropped;
 /// then a new probe is published to this node's probe channel.
 async fn probe(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     publisher: &mut ConnectionManager,
     subscriber: &mut ConnectionManager,
     now: Instant,
@@ -715,7 +741,16 @@ async fn probe(
         late
     };
     if stalled {
-        let _ = subscriber.subscribe(shared.channels.subscribed()).await;
+        // A silent connection stays silent (no error makes the manager
+        // reconnect it): a new one replaces it. When none can be made now
+        // (Redis away), subscribe again on the old one, which reconnects
+        // once its errors show it dropped.
+        match new_subscriber(shared).await {
+            Ok(fresh) => *subscriber = fresh,
+            Err(_) => {
+                let _ = subscriber.subscribe(shared.channels.subscribed()).await;
+            }
+        }
     }
     let _ = redis::cmd("PING").query_async::<Value>(subscriber).await;
     {

@@ -12,7 +12,10 @@
 //! trimmed away; after an outage a node's live SSE clients get `reset`
 //! and resumes come from the stream; presence across nodes, where a node
 //! cut off from Redis (a TCP proxy the test cuts) loses its members within
-//! the TTL. Skips loudly when redis-server is missing
+//! the TTL; a subscription connection that goes silent without an error
+//! (a TCP proxy discards what Redis sends on it, both sockets open) is
+//! found by the liveness probe, counted as a stall, replaced, and delivery
+//! resumes. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
 use std::sync::Arc;
@@ -40,6 +43,7 @@ all_runtimes!(
     sse_clients_get_reset_after_an_outage,
     a_node_that_lost_its_subscription_resumes_clients_from_the_stream,
     presence_across_nodes_and_a_dead_nodes_members_expire,
+    a_wedged_subscription_is_probed_resubscribed_and_delivers_again,
     a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_duplicates,
 );
 
@@ -476,6 +480,68 @@ async fn a_node_that_lost_its_subscription_resumes_clients_from_the_stream<N: Te
             }
         }
     }
+}
+
+async fn a_wedged_subscription_is_probed_resubscribed_and_delivers_again<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // a reaches Redis through a proxy; its first connection is the
+    // subscription (made before the publishing one).
+    let proxy = TcpProxy::start(redis.port()).expect("a proxy");
+    let url = format!("redis://127.0.0.1:{}", proxy.port());
+    let proxied = RedisEngine::connect(N::default(), &url, "a", config())
+        .await
+        .expect("connect through the proxy");
+    let a = start_server::<N>(room_router(), ServerConfig::default().engine(proxied)).await;
+    let b = node::<N>(&redis, "b").await;
+    let (a1, _) = join_room(&a, "/ws/lobby").await;
+    let hub_a = a.handle.hub().clone();
+    let hub_b = b.handle.hub().clone();
+    hub_b.broadcast(Payload::text("before"), Filter::room("lobby"));
+    assert_eq!(read_text::<N>(&a1).await, "before");
+    let accepted = proxy.accepted();
+    assert_eq!(accepted, 2, "a's subscription and publishing connections");
+
+    // Wedge the subscription: Redis's bytes to it vanish, no error.
+    assert!(proxy.stall(0));
+    let wedged = Instant::now();
+    until::<N>(&hub_a, "a stall counted", |s| s.stalls >= 1).await;
+    let detected = wedged.elapsed();
+    // Until a message gets through again, b keeps broadcasting (each is
+    // at most once: those sent while wedged are lost).
+    let start = Instant::now();
+    let mut n = 0;
+    loop {
+        hub_b.broadcast(Payload::text(format!("after {n}")), Filter::room("lobby"));
+        n += 1;
+        match timeout::<N, _>(Duration::from_millis(100), a1.read()).await {
+            Ok(Ok(tidings_tests::Message::Text(text))) => {
+                assert!(text.starts_with("after "), "{text}");
+                break;
+            }
+            Ok(other) => panic!("expected a broadcast, got {other:?}"),
+            Err(_) => assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no delivery within 10 s of the stall ({:?})",
+                engine(&hub_a)
+            ),
+        }
+    }
+    let resumed = start.elapsed();
+    until::<N>(&hub_a, "connected again", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    assert!(
+        proxy.accepted() > accepted,
+        "the wedged subscription was replaced by a new connection"
+    );
+    eprintln!(
+        "wedged subscription: stall detected after {detected:?}, delivery back {resumed:?} later \
+         ({n} broadcasts sent meanwhile; stalls {})",
+        engine(&hub_a).stalls
+    );
 }
 
 async fn presence_across_nodes_and_a_dead_nodes_members_expire<N: TestRuntime>() {
