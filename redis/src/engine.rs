@@ -175,6 +175,10 @@ pub(crate) struct Shared {
     pub(crate) topics: Mutex<HashMap<String, Arc<TopicCopy>>>,
     /// Wakes the task when a message is queued or the engine is dropped.
     waker: AtomicWaker,
+    /// Set (under the `outgoing` lock) while the task sends a batch it took.
+    sending: AtomicBool,
+    /// Wakes a [`flush`](Engine::flush) when a batch was sent.
+    flushed: AtomicWaker,
     closed: AtomicBool,
     link: Mutex<Link>,
     published: AtomicU64,
@@ -273,6 +277,8 @@ impl RedisEngine {
             topics: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             waker: AtomicWaker::new(),
+            sending: AtomicBool::new(false),
+            flushed: AtomicWaker::new(),
             closed: AtomicBool::new(false),
             link: Mutex::new(Link::default()),
             published: AtomicU64::new(0),
@@ -483,6 +489,29 @@ impl Engine for RedisEngine {
         self.shared.queue(Target::Channel(channel), message);
     }
 
+    /// Resolves once every queued message and presence update was sent
+    /// (or dropped, counted, when Redis failed it); while Redis is away it
+    /// waits: the caller bounds it (a server's drain does, with its
+    /// deadline). One flush at a time.
+    fn flush(&self) -> Option<BoxFuture<()>> {
+        let shared = self.shared.clone();
+        Some(Box::pin(async move {
+            poll_fn(|cx| {
+                shared.flushed.register(cx.waker());
+                let idle = {
+                    let outgoing = lock(&shared.outgoing);
+                    outgoing.is_empty() && !shared.sending.load(Ordering::SeqCst)
+                };
+                if idle || shared.closed.load(Ordering::SeqCst) {
+                    return Poll::Ready(());
+                }
+                shared.waker.wake();
+                Poll::Pending
+            })
+            .await;
+        }))
+    }
+
     fn joined(&self, room: &str, id: &str) {
         let shared = &self.shared;
         lock(&shared.presence)
@@ -622,8 +651,14 @@ async fn run<R: Runtime>(
             shared.recovered(&mut link.publisher_lost);
         }
 
-        let batch = lock(&shared.outgoing).take(shared.config.batch);
+        let batch = {
+            let mut outgoing = lock(&shared.outgoing);
+            let batch = outgoing.take(shared.config.batch);
+            shared.sending.store(!batch.is_empty(), Ordering::SeqCst);
+            batch
+        };
         if batch.is_empty() {
+            shared.flushed.wake();
             continue;
         }
         let mut pipe = redis::pipe();
@@ -675,6 +710,8 @@ async fn run<R: Runtime>(
                 lock(&shared.link).publisher_lost.get_or_insert(now);
             }
         }
+        shared.sending.store(false, Ordering::SeqCst);
+        shared.flushed.wake();
     }
 }
 

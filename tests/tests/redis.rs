@@ -15,7 +15,8 @@
 //! the TTL; a subscription connection that goes silent without an error
 //! (a TCP proxy discards what Redis sends on it, both sockets open) is
 //! found by the liveness probe, counted as a stall, replaced, and delivery
-//! resumes. Skips loudly when redis-server is missing
+//! resumes; a drained node flushes its queue, so its members leave the
+//! others' view at once, not by the TTL. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
 use std::sync::Arc;
@@ -44,6 +45,7 @@ all_runtimes!(
     a_node_that_lost_its_subscription_resumes_clients_from_the_stream,
     presence_across_nodes_and_a_dead_nodes_members_expire,
     a_wedged_subscription_is_probed_resubscribed_and_delivers_again,
+    a_drained_nodes_members_leave_at_once,
     a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_duplicates,
 );
 
@@ -542,6 +544,60 @@ async fn a_wedged_subscription_is_probed_resubscribed_and_delivers_again<N: Test
          ({n} broadcasts sent meanwhile; stalls {})",
         engine(&hub_a).stalls
     );
+}
+
+async fn a_drained_nodes_members_leave_at_once<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // A TTL far longer than the test: members can only leave by their
+    // leaves. Commands may take long on a loaded machine: a batch that
+    // times out is dropped (at most once), which must not happen here.
+    let long = || {
+        config()
+            .presence_ttl(Duration::from_secs(60))
+            .command_timeout(Duration::from_secs(5))
+    };
+    let connect = |name: &'static str| {
+        let url = redis.url();
+        async move {
+            let engine = RedisEngine::connect(N::default(), &url, name, long())
+                .await
+                .expect("connect to redis-server");
+            start_server::<N>(room_router(), ServerConfig::default().engine(engine)).await
+        }
+    };
+    let a = connect("a").await;
+    let b = connect("b").await;
+    let (a1, _) = join_room(&a, "/ws/lobby").await;
+    let (a2, _) = join_room(&a, "/ws/lobby").await;
+    let (b1, b1_id) = join_room(&b, "/ws/lobby").await;
+    let hub_b = b.handle.hub().clone();
+    let start = Instant::now();
+    while hub_b.cluster_members("lobby").await.len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "joins not seen");
+        sleep::<N>(Duration::from_millis(20)).await;
+    }
+
+    // A thousand messages queued ahead of the leaves the drain makes:
+    // the drain returns only once they and the leaves were sent.
+    let hub_a = a.handle.hub().clone();
+    for n in 0..1000 {
+        hub_a.broadcast(Payload::text(format!("m{n}")), Filter::room("elsewhere"));
+    }
+    let drain = Instant::now();
+    assert!(a.handle.shutdown(Duration::from_secs(10)).await, "drained");
+    let drained = drain.elapsed();
+    let left = engine(&hub_a);
+    assert_eq!(left.queued, 0, "flushed: {left:?}");
+    assert_eq!(left.dropped, 0, "{left:?}");
+    assert_eq!(
+        hub_b.cluster_members("lobby").await,
+        vec![b1_id],
+        "a's members left at once, not after the 60 s TTL"
+    );
+    eprintln!("drain with 1000 queued messages and 2 leaves: {drained:?}");
+    drop((a1, a2, b1));
 }
 
 async fn presence_across_nodes_and_a_dead_nodes_members_expire<N: TestRuntime>() {

@@ -349,6 +349,14 @@ impl Hub {
         }
     }
 
+    /// The engine's [`flush`](Engine::flush), if it queues.
+    pub(crate) fn flush_engine(&self) -> Option<crate::user_code::BoxFuture<()>> {
+        self.config
+            .engine
+            .as_ref()
+            .and_then(|engine| engine.flush())
+    }
+
     /// The ids of `room`'s members, sorted.
     pub fn members(&self, room: &str) -> Vec<String> {
         let mut ids: Vec<_> = self

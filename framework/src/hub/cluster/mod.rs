@@ -97,6 +97,18 @@ pub trait Engine: fmt::Debug + Send + Sync + 'static {
         let _ = (room, id);
     }
 
+    /// Sends what this node queued for the other nodes (messages, presence
+    /// updates): resolves when nothing is left, or `None` when the engine
+    /// queues nothing. It may wait as long as the engine cannot send: the
+    /// caller bounds it. A server's drain
+    /// ([`ServerHandle::shutdown`](crate::server::ServerHandle::shutdown))
+    /// flushes once its connections are done, so that their leaves reach
+    /// the other nodes before the process exits (instead of expiring with
+    /// the presence TTL).
+    fn flush(&self) -> Option<BoxFuture<()>> {
+        None
+    }
+
     /// The ids of `room`'s members on every live node, sorted, or `None`
     /// when the engine keeps no presence (the hub then answers with this
     /// node's members).
