@@ -11,7 +11,9 @@
 //    chat: the WebSocket client gets 1001, the SSE stream ends, the
 //    listener reconnects to node A with Last-Event-ID (as an EventSource
 //    behind a load balancer would) and, over both nodes, has received every
-//    chat message of the run exactly once (`message` events).
+//    chat message of the run exactly once (`message` events); node A's
+//    `GET /members/lobby` loses C's members at once (C flushed its leaves
+//    to Redis while draining), well within the presence TTL.
 // 3. Kill a node: two WebSocket clients on node B in room `doomed`, seen by
 //    node A's `GET /members/doomed` (presence across nodes); SIGKILL to B
 //    (PID_B, started by the script): A's view drops them within the
@@ -167,6 +169,18 @@ async function drain(clients, listener, sent) {
   check(code === 1001, `WebSocket client of the drained node: close ${code} (want 1001)`);
   const ended = await Promise.race([listener.ended, timeout(10000)]);
   check(ended === true, `SSE stream of the drained node ended (${ended})`);
+  // The drain flushed C's leaves: A's view of the room loses C's members
+  // at once, not after the presence TTL.
+  const drainedAt = Date.now();
+  const fromC = async () => {
+    const body = await getJson(portA, '/members/lobby');
+    return body && Array.isArray(body.members)
+      ? body.members.filter((id) => id.startsWith('c.')).length
+      : -1;
+  };
+  const cGone = await untilAsync(async () => (await fromC()) === 0, 2000);
+  check(cGone, `the drained node's members left node A's view of lobby in ${Date.now() - drainedAt} ms ` +
+    `after its streams ended (presence TTL ${TTL_MS} ms)`);
   // The listener reconnects elsewhere and resumes from its last id.
   listener.connect(portA);
   await chatting;
