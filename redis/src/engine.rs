@@ -168,6 +168,8 @@ pub(crate) struct Shared {
     /// Which subscription connection's pushes count: a replaced one's (if
     /// it ever woke up) are ignored.
     generation: AtomicU64,
+    /// The number of the last subscription connection made.
+    connections_made: AtomicU64,
     /// This node's room members (refreshed in Redis every third of the
     /// presence TTL), by room.
     presence: Mutex<HashMap<String, HashSet<String>>>,
@@ -274,6 +276,7 @@ impl RedisEngine {
             subscriber: Mutex::new(None),
             client: client.clone(),
             generation: AtomicU64::new(0),
+            connections_made: AtomicU64::new(0),
             topics: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             waker: AtomicWaker::new(),
@@ -308,15 +311,18 @@ fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
         .set_max_delay(Duration::from_secs(2))
 }
 
-/// A new subscription connection, subscribed to this node's channels and
-/// every open topic's, made the one in use (its pushes count, a previous
-/// one's no longer do).
+/// A new subscription connection, made the one in use once connected (its
+/// pushes count, a previous one's no longer do), then subscribed to this
+/// node's channels and every open topic's. When it cannot connect, the
+/// connection in use stays; when it connected but could not subscribe, it
+/// is in use and the error is returned (subscribe again on
+/// [`current_subscriber`]).
 async fn new_subscriber(shared: &Arc<Shared>) -> Result<ConnectionManager, RedisError> {
-    let generation = shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let number = shared.connections_made.fetch_add(1, Ordering::SeqCst) + 1;
     let on_push = {
         let shared = shared.clone();
         move |push: PushInfo| -> Result<(), ()> {
-            if shared.generation.load(Ordering::SeqCst) == generation {
+            if shared.generation.load(Ordering::SeqCst) == number {
                 shared.on_push(push);
             }
             Ok(())
@@ -329,13 +335,28 @@ async fn new_subscriber(shared: &Arc<Shared>) -> Result<ConnectionManager, Redis
             .set_automatic_resubscription(),
     )
     .await?;
+    shared.generation.store(number, Ordering::SeqCst);
+    *lock(&shared.subscriber) = Some(subscriber.clone());
+    subscribe_all(shared, &mut subscriber).await?;
+    Ok(subscriber)
+}
+
+/// The subscription connection in use.
+fn current_subscriber(shared: &Shared) -> Option<ConnectionManager> {
+    lock(&shared.subscriber).clone()
+}
+
+/// Subscribes `subscriber` to this node's channels and every open topic's.
+async fn subscribe_all(
+    shared: &Shared,
+    subscriber: &mut ConnectionManager,
+) -> Result<(), RedisError> {
     subscriber.subscribe(shared.channels.subscribed()).await?;
     let topics: Vec<String> = lock(&shared.topics).keys().cloned().collect();
     if !topics.is_empty() {
         subscriber.subscribe(topics).await?;
     }
-    *lock(&shared.subscriber) = Some(subscriber.clone());
-    Ok(subscriber)
+    Ok(())
 }
 
 impl Drop for RedisEngine {
@@ -780,12 +801,15 @@ async fn probe(
     if stalled {
         // A silent connection stays silent (no error makes the manager
         // reconnect it): a new one replaces it. When none can be made now
-        // (Redis away), subscribe again on the old one, which reconnects
-        // once its errors show it dropped.
+        // (Redis away), subscribe again on the one in use (the old one,
+        // which reconnects once its errors show it dropped).
         match new_subscriber(shared).await {
             Ok(fresh) => *subscriber = fresh,
             Err(_) => {
-                let _ = subscriber.subscribe(shared.channels.subscribed()).await;
+                if let Some(current) = current_subscriber(shared) {
+                    *subscriber = current;
+                }
+                let _ = subscribe_all(shared, subscriber).await;
             }
         }
     }
