@@ -161,7 +161,15 @@ pub(crate) struct Shared {
     /// The connections (clones share them): queries, and subscribing to
     /// topics' channels.
     pub(crate) publisher: OnceLock<ConnectionManager>,
-    pub(crate) subscriber: OnceLock<ConnectionManager>,
+    /// The subscription connection in use (replaced when it stalls).
+    pub(crate) subscriber: Mutex<Option<ConnectionManager>>,
+    /// Makes subscription connections.
+    client: Client,
+    /// Which subscription connection's pushes count: a replaced one's (if
+    /// it ever woke up) are ignored.
+    generation: AtomicU64,
+    /// The number of the last subscription connection made.
+    connections_made: AtomicU64,
     /// This node's room members (refreshed in Redis every third of the
     /// presence TTL), by room.
     presence: Mutex<HashMap<String, HashSet<String>>>,
@@ -169,6 +177,10 @@ pub(crate) struct Shared {
     pub(crate) topics: Mutex<HashMap<String, Arc<TopicCopy>>>,
     /// Wakes the task when a message is queued or the engine is dropped.
     waker: AtomicWaker,
+    /// Set (under the `outgoing` lock) while the task sends a batch it took.
+    sending: AtomicBool,
+    /// Wakes a [`flush`](Engine::flush) when a batch was sent.
+    flushed: AtomicWaker,
     closed: AtomicBool,
     link: Mutex<Link>,
     published: AtomicU64,
@@ -261,10 +273,15 @@ impl RedisEngine {
             random: Box::new(move |buf| random_rt.fill_random(buf)),
             inbox: OnceLock::new(),
             publisher: OnceLock::new(),
-            subscriber: OnceLock::new(),
+            subscriber: Mutex::new(None),
+            client: client.clone(),
+            generation: AtomicU64::new(0),
+            connections_made: AtomicU64::new(0),
             topics: Mutex::new(HashMap::new()),
             presence: Mutex::new(HashMap::new()),
             waker: AtomicWaker::new(),
+            sending: AtomicBool::new(false),
+            flushed: AtomicWaker::new(),
             closed: AtomicBool::new(false),
             link: Mutex::new(Link::default()),
             published: AtomicU64::new(0),
@@ -277,33 +294,69 @@ impl RedisEngine {
             resets: AtomicU64::new(0),
             cluster: Mutex::new(None),
         });
-        let manager_config = || {
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(shared.config.command_timeout))
-                .set_response_timeout(Some(shared.config.command_timeout))
-                .set_max_delay(Duration::from_secs(2))
-        };
-        let on_push = {
-            let shared = shared.clone();
-            move |push: PushInfo| -> Result<(), ()> {
-                shared.on_push(push);
-                Ok(())
-            }
-        };
-        let mut subscriber = ConnectionManager::new_with_config(
-            client.clone(),
-            manager_config()
-                .set_push_sender(on_push)
-                .set_automatic_resubscription(),
-        )
-        .await?;
-        subscriber.subscribe(shared.channels.subscribed()).await?;
-        let publisher = ConnectionManager::new_with_config(client, manager_config()).await?;
+        let subscriber = new_subscriber(&shared).await?;
+        let publisher =
+            ConnectionManager::new_with_config(client, manager_config(&shared.config)).await?;
         let _ = shared.publisher.set(publisher.clone());
-        let _ = shared.subscriber.set(subscriber.clone());
         rt.spawn(run(rt.clone(), shared.clone(), publisher, subscriber));
         Ok(Arc::new(RedisEngine { shared }))
     }
+}
+
+/// The settings of both connections.
+fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.command_timeout))
+        .set_response_timeout(Some(config.command_timeout))
+        .set_max_delay(Duration::from_secs(2))
+}
+
+/// A new subscription connection, made the one in use once connected (its
+/// pushes count, a previous one's no longer do), then subscribed to this
+/// node's channels and every open topic's. When it cannot connect, the
+/// connection in use stays; when it connected but could not subscribe, it
+/// is in use and the error is returned (subscribe again on
+/// [`current_subscriber`]).
+async fn new_subscriber(shared: &Arc<Shared>) -> Result<ConnectionManager, RedisError> {
+    let number = shared.connections_made.fetch_add(1, Ordering::SeqCst) + 1;
+    let on_push = {
+        let shared = shared.clone();
+        move |push: PushInfo| -> Result<(), ()> {
+            if shared.generation.load(Ordering::SeqCst) == number {
+                shared.on_push(push);
+            }
+            Ok(())
+        }
+    };
+    let mut subscriber = ConnectionManager::new_with_config(
+        shared.client.clone(),
+        manager_config(&shared.config)
+            .set_push_sender(on_push)
+            .set_automatic_resubscription(),
+    )
+    .await?;
+    shared.generation.store(number, Ordering::SeqCst);
+    *lock(&shared.subscriber) = Some(subscriber.clone());
+    subscribe_all(shared, &mut subscriber).await?;
+    Ok(subscriber)
+}
+
+/// The subscription connection in use.
+fn current_subscriber(shared: &Shared) -> Option<ConnectionManager> {
+    lock(&shared.subscriber).clone()
+}
+
+/// Subscribes `subscriber` to this node's channels and every open topic's.
+async fn subscribe_all(
+    shared: &Shared,
+    subscriber: &mut ConnectionManager,
+) -> Result<(), RedisError> {
+    subscriber.subscribe(shared.channels.subscribed()).await?;
+    let topics: Vec<String> = lock(&shared.topics).keys().cloned().collect();
+    if !topics.is_empty() {
+        subscriber.subscribe(topics).await?;
+    }
+    Ok(())
 }
 
 impl Drop for RedisEngine {
@@ -457,6 +510,29 @@ impl Engine for RedisEngine {
         self.shared.queue(Target::Channel(channel), message);
     }
 
+    /// Resolves once every queued message and presence update was sent
+    /// (or dropped, counted, when Redis failed it); while Redis is away it
+    /// waits: the caller bounds it (a server's drain does, with its
+    /// deadline). One flush at a time.
+    fn flush(&self) -> Option<BoxFuture<()>> {
+        let shared = self.shared.clone();
+        Some(Box::pin(async move {
+            poll_fn(|cx| {
+                shared.flushed.register(cx.waker());
+                let idle = {
+                    let outgoing = lock(&shared.outgoing);
+                    outgoing.is_empty() && !shared.sending.load(Ordering::SeqCst)
+                };
+                if idle || shared.closed.load(Ordering::SeqCst) {
+                    return Poll::Ready(());
+                }
+                shared.waker.wake();
+                Poll::Pending
+            })
+            .await;
+        }))
+    }
+
     fn joined(&self, room: &str, id: &str) {
         let shared = &self.shared;
         lock(&shared.presence)
@@ -596,8 +672,14 @@ async fn run<R: Runtime>(
             shared.recovered(&mut link.publisher_lost);
         }
 
-        let batch = lock(&shared.outgoing).take(shared.config.batch);
+        let batch = {
+            let mut outgoing = lock(&shared.outgoing);
+            let batch = outgoing.take(shared.config.batch);
+            shared.sending.store(!batch.is_empty(), Ordering::SeqCst);
+            batch
+        };
         if batch.is_empty() {
+            shared.flushed.wake();
             continue;
         }
         let mut pipe = redis::pipe();
@@ -649,6 +731,8 @@ async fn run<R: Runtime>(
                 lock(&shared.link).publisher_lost.get_or_insert(now);
             }
         }
+        shared.sending.store(false, Ordering::SeqCst);
+        shared.flushed.wake();
     }
 }
 
@@ -695,7 +779,7 @@ async fn wait_for_work<R: Runtime>(rt: &R, shared: &Shared, deadline: Instant) {
 /// PING on the subscription connection makes it reconnect if it dropped;
 /// then a new probe is published to this node's probe channel.
 async fn probe(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     publisher: &mut ConnectionManager,
     subscriber: &mut ConnectionManager,
     now: Instant,
@@ -715,7 +799,19 @@ async fn probe(
         late
     };
     if stalled {
-        let _ = subscriber.subscribe(shared.channels.subscribed()).await;
+        // A silent connection stays silent (no error makes the manager
+        // reconnect it): a new one replaces it. When none can be made now
+        // (Redis away), subscribe again on the one in use (the old one,
+        // which reconnects once its errors show it dropped).
+        match new_subscriber(shared).await {
+            Ok(fresh) => *subscriber = fresh,
+            Err(_) => {
+                if let Some(current) = current_subscriber(shared) {
+                    *subscriber = current;
+                }
+                let _ = subscribe_all(shared, subscriber).await;
+            }
+        }
     }
     let _ = redis::cmd("PING").query_async::<Value>(subscriber).await;
     {

@@ -35,8 +35,9 @@
 //! Both connections reconnect with backoff and the subscription is renewed.
 //! A liveness probe (a message to itself every
 //! [`probe_interval`](RedisConfig::probe_interval)) detects a subscription
-//! that stopped delivering without an error, and subscribes again. State and
-//! counters are in [`Stats::engine`](tidings_framework::hub::Stats::engine).
+//! that stopped delivering without an error (counted as a stall), and
+//! replaces that connection with a new subscription. State and counters are
+//! in [`Stats::engine`](tidings_framework::hub::Stats::engine).
 //!
 //! ## Presence
 //!
@@ -45,6 +46,9 @@
 //! (`{prefix}:presence:{room}`, scored by an expiry on Redis's clock) and
 //! refreshes them every third of [`presence_ttl`](RedisConfig::presence_ttl),
 //! so the members of a node that died (or lost Redis) disappear within it.
+//! A node drained by its server (`ServerHandle::shutdown`, `run_until`)
+//! flushes its queue before it returns, so its members' leaves reach Redis
+//! at once.
 //!
 //! ## SSE topics across nodes
 //!

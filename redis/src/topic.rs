@@ -69,8 +69,9 @@ impl RedisEngine {
             .entry(keys.channel.clone())
             .or_insert_with(|| Arc::new(TopicCopy::new(capacity)))
             .clone();
-        if let Some(subscriber) = shared.subscriber.get() {
-            subscriber.clone().subscribe(&keys.channel).await?;
+        let subscriber = lock(&shared.subscriber).clone();
+        if let Some(mut subscriber) = subscriber {
+            subscriber.subscribe(&keys.channel).await?;
         }
         Ok(RedisTopic {
             copy,

@@ -596,6 +596,47 @@ async fn chat_rooms_are_isolated() {
     .await;
 }
 
+/// `/members/:room` lists a room's connection ids (without `--redis`,
+/// this server's; with it, every node's through the engine's presence, as
+/// the multi-process `cluster` stage checks).
+#[tokio::test]
+async fn chat_members_route_lists_a_rooms_connections() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let members = |room: &'static str| async move {
+            let (status, _, body) = http_get(addr, &format!("/members/{room}")).await;
+            assert_eq!(status, 200);
+            serde_json::from_str::<Value>(&body).expect("JSON members")
+        };
+        assert_eq!(
+            members("red").await,
+            json!({ "room": "red", "members": [] })
+        );
+        let alice = join(addr, &rooms, "red", "alice").await;
+        let bob = join(addr, &rooms, "red", "bob").await;
+        let xavier = join(addr, &rooms, "blue", "xavier").await;
+        let red = members("red").await;
+        let ids = red["members"].as_array().expect("an array");
+        assert_eq!(ids.len(), 2, "{red}");
+        assert!(
+            ids.iter()
+                .all(|id| id.as_str().is_some_and(|id| id.starts_with("ws_")))
+        );
+        assert_eq!(
+            members("blue").await["members"].as_array().map(Vec::len),
+            Some(1)
+        );
+        bob.close().await.unwrap();
+        until("bob's leave", || rooms.members("red") == 1).await;
+        assert_eq!(
+            members("red").await["members"].as_array().map(Vec::len),
+            Some(1)
+        );
+        drop((alice, xavier));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn chat_user_name_defaults_to_anonymous_and_is_decoded() {
     bounded(async {

@@ -1,7 +1,7 @@
 // Three chat nodes (separate processes) on one Redis, checked with Node's
 // `ws` client. Run by tests/cluster/run.sh:
 //
-//     node check.js PORT_A PORT_B PORT_C PID_C
+//     node check.js PORT_A PORT_B PORT_C PID_C PID_B
 //
 // 1. One WebSocket client per node in room `lobby`; each sends N messages:
 //    every client gets each other client's N messages exactly once and in
@@ -11,14 +11,23 @@
 //    chat: the WebSocket client gets 1001, the SSE stream ends, the
 //    listener reconnects to node A with Last-Event-ID (as an EventSource
 //    behind a load balancer would) and, over both nodes, has received every
-//    chat message of the run exactly once (`message` events).
+//    chat message of the run exactly once (`message` events); node A's
+//    `GET /members/lobby` loses C's members at once (C flushed its leaves
+//    to Redis while draining), well within the presence TTL.
+// 3. Kill a node: two WebSocket clients on node B in room `doomed`, seen by
+//    node A's `GET /members/doomed` (presence across nodes); SIGKILL to B
+//    (PID_B, started by the script): A's view drops them within the
+//    presence TTL (the chat's default, TTL_MS), and the time it took is
+//    printed.
 // Exits 0 when every check passed.
 'use strict';
 const http = require('http');
 const WebSocket = require('ws');
 
-const [portA, portB, portC, pidC] = process.argv.slice(2).map(Number);
+const [portA, portB, portC, pidC, pidB] = process.argv.slice(2).map(Number);
 const N = 50;
+// The chat's presence TTL (RedisConfig::default().presence_ttl).
+const TTL_MS = 10000;
 const failures = [];
 const check = (ok, what) => {
   console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
@@ -26,9 +35,9 @@ const check = (ok, what) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function open(port, user) {
+function open(port, user, room = 'lobby') {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/chat/lobby?user=${user}`);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws/chat/${room}?user=${user}`);
     ws.got = [];
     ws.on('message', (data) => ws.got.push(JSON.parse(data.toString())));
     ws.on('open', () => resolve(ws));
@@ -40,6 +49,37 @@ function open(port, user) {
 async function until(done, ms) {
   const start = Date.now();
   while (!done() && Date.now() - start < ms) await sleep(20);
+  return done();
+}
+
+// GET `path` on `port`, parsed as JSON (null on any failure, within 2 s).
+function getJson(port, path) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 ? JSON.parse(body) : null);
+        } catch {
+          resolve(null);
+        }
+      });
+      res.on('error', () => resolve(null));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}
+
+// Waits (at most `ms`) until the async `done()` holds.
+async function untilAsync(done, ms) {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    if (await done()) return true;
+    await sleep(50);
+  }
   return done();
 }
 
@@ -129,6 +169,18 @@ async function drain(clients, listener, sent) {
   check(code === 1001, `WebSocket client of the drained node: close ${code} (want 1001)`);
   const ended = await Promise.race([listener.ended, timeout(10000)]);
   check(ended === true, `SSE stream of the drained node ended (${ended})`);
+  // The drain flushed C's leaves: A's view of the room loses C's members
+  // at once, not after the presence TTL.
+  const drainedAt = Date.now();
+  const fromC = async () => {
+    const body = await getJson(portA, '/members/lobby');
+    return body && Array.isArray(body.members)
+      ? body.members.filter((id) => id.startsWith('c.')).length
+      : -1;
+  };
+  const cGone = await untilAsync(async () => (await fromC()) === 0, 2000);
+  check(cGone, `the drained node's members left node A's view of lobby in ${Date.now() - drainedAt} ms ` +
+    `after its streams ended (presence TTL ${TTL_MS} ms)`);
   // The listener reconnects elsewhere and resumes from its last id.
   listener.connect(portA);
   await chatting;
@@ -137,6 +189,30 @@ async function drain(clients, listener, sent) {
   sent.push('ua:still here');
   const arrived = await until(() => b.got.slice(before).some((m) => m.content === 'still here'), 5000);
   check(arrived, 'after the drain, a message from node A reaches node B');
+}
+
+async function killNode() {
+  const room = 'doomed';
+  const victims = [await open(portB, 'd1', room), await open(portB, 'd2', room)];
+  for (const v of victims) v.on('error', () => {});
+  const members = async () => {
+    const body = await getJson(portA, `/members/${room}`);
+    return body && Array.isArray(body.members) ? body.members : null;
+  };
+  const fromB = (ids) => (ids || []).filter((id) => id.startsWith('b.')).length;
+  const seen = await untilAsync(async () => fromB(await members()) === 2, 5000);
+  check(seen, `node A's /members/${room} lists node B's 2 clients (${JSON.stringify(await members())})`);
+  const start = Date.now();
+  process.kill(pidB, 'SIGKILL');
+  const gone = await untilAsync(async () => {
+    const ids = await members();
+    return ids !== null && ids.length === 0;
+  }, TTL_MS + 3000);
+  const elapsed = Date.now() - start;
+  check(gone && elapsed <= TTL_MS + 1000,
+    `node B SIGKILLed: its members left node A's view of the room in ${elapsed} ms ` +
+    `(presence TTL ${TTL_MS} ms)`);
+  console.log(`figure: members of a killed node gone after ${elapsed} ms (TTL ${TTL_MS} ms)`);
 }
 
 (async () => {
@@ -160,6 +236,7 @@ async function drain(clients, listener, sent) {
     `SSE listener, node C then node A by Last-Event-ID: all ${sent.length} chat messages once ` +
     `(missing ${missing.length}${missing.length ? ' e.g. ' + missing.slice(0, 3) : ''}, ` +
     `twice ${twice.length}, resets ${resets})`);
+  await killNode();
   for (const c of clients) c.terminate();
   console.log(failures.length ? `${failures.length} check(s) FAILED` : 'all checks passed');
   process.exit(failures.length ? 1 : 0);

@@ -3,7 +3,8 @@
 # `--redis`) on one redis-server, checked by tests/cluster/check.js with
 # Node's `ws` client: cross-node chat exactly once and in order, and a node
 # drained by SIGTERM (1001 for its WebSocket clients, its SSE streams end,
-# exit status 0) while the others chat on.
+# exit status 0) while the others chat on; then a node SIGKILLed: its room
+# members leave the other nodes' view within the presence TTL.
 #
 #     bash tests/cluster/run.sh
 #
@@ -55,7 +56,7 @@ done
 
 status=0
 NODE_PATH="$INTEROP_DIR/node_modules" timeout 120 \
-    node "$HERE/check.js" "${PORTS[@]}" "${pids[2]}" || status=$?
+    node "$HERE/check.js" "${PORTS[@]}" "${pids[2]}" "${pids[1]}" || status=$?
 
 # The drained node must have exited by itself, with status 0.
 drained=0

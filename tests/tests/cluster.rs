@@ -1,7 +1,8 @@
 //! Several servers in one process, one hub across them: three nodes on a
 //! `MemoryBus`, on every runtime. Cross-node broadcast with each filter
 //! kind and sender exclusion (each message once, in order, own echo
-//! ignored), node-prefixed ids, send and close by id on another node,
+//! ignored), node-prefixed ids, send and close by id on another node (and
+//! through a remote `ConnectionHandle`),
 //! predicate and local filters staying on their node, and the faults the
 //! bus injects: a lost publish, held (delayed) and reordered arrivals, a
 //! node cut off and back, each seen in the engine statistics.
@@ -21,6 +22,7 @@ all_runtimes!(
     broadcast_reaches_every_node_once_in_order,
     filters_across_nodes,
     send_and_close_by_id_on_another_node,
+    a_handle_to_a_connection_on_another_node,
     faults_lost_held_reordered_and_cut_off,
 );
 
@@ -126,7 +128,6 @@ async fn send_and_close_by_id_on_another_node<N: TestRuntime>() {
     let (a, a_id) = join_room(&nodes[0].0, "/ws/r").await;
     let hub_c = nodes[2].0.handle.hub();
 
-    assert!(hub_c.get_connection(&b_id).is_none(), "handles are local");
     assert_eq!(
         hub_c.send_to(&b_id, &Payload::text("to b")),
         Delivery::Forwarded
@@ -159,6 +160,67 @@ async fn send_and_close_by_id_on_another_node<N: TestRuntime>() {
         (CloseCode(4000), "bye")
     );
     drop(a);
+}
+
+async fn a_handle_to_a_connection_on_another_node<N: TestRuntime>() {
+    let nodes = nodes::<N>().await;
+    let (b, b_id) = join_room(&nodes[1].0, "/ws/r").await;
+    let (b2, b2_id) = join_room(&nodes[1].0, "/ws/r").await;
+    let hub_c = nodes[2].0.handle.hub();
+
+    let handle = hub_c
+        .get_connection(&b_id)
+        .expect("a handle to b's connection");
+    assert!(handle.is_remote());
+    assert_eq!(
+        (handle.id(), handle.node(), handle.protocol()),
+        (
+            b_id.as_str(),
+            Some("b"),
+            tidings_framework::Protocol::WebSocket
+        )
+    );
+    assert!(handle.info().is_none(), "details stay on b");
+    assert_eq!(handle.get::<String>(), None, "values stay on b");
+    assert_eq!(handle.send_text("via handle"), Delivery::Forwarded);
+    assert_eq!(read_text::<N>(&b).await, "via handle");
+    assert_eq!(
+        handle.send(&Payload::binary(vec![7u8])),
+        Delivery::Forwarded
+    );
+    match timeout::<N, _>(LIMIT, b.read()).await {
+        Ok(Ok(Message::Binary(data))) => assert_eq!(&data[..], [7]),
+        other => panic!("expected the binary send, got {other:?}"),
+    }
+
+    // The protocol comes from the id; ids no server gives have no handle;
+    // this node's ids are looked up here (none open on c).
+    let sse = hub_c.get_connection("b.sse_12").expect("an SSE id of b");
+    assert_eq!(sse.protocol(), tidings_framework::Protocol::Sse);
+    for bad in ["b.http_1", "b.ws_", "b.ws_1x", "b.", "b.ws_1.2", "c.ws_1"] {
+        assert!(hub_c.get_connection(bad).is_none(), "{bad}");
+    }
+    // A send to a connection b does not have is dropped there: b's other
+    // client sees nothing before the next message to it.
+    let gone = hub_c.get_connection("b.ws_999").expect("made from the id");
+    assert_eq!(gone.send_text("nobody"), Delivery::Forwarded);
+    hub_c.get_connection(&b2_id).expect("b2").send_text("to b2");
+    assert_eq!(read_text::<N>(&b2).await, "to b2");
+
+    // Closing through the handle.
+    handle.close_with(CloseCode(4002), "via handle");
+    let closed = expect_closed(timeout::<N, _>(LIMIT, b.read()).await.expect("in time"));
+    let received = closed.received.expect("the server's close frame");
+    assert_eq!(
+        (received.code, received.reason.as_str()),
+        (CloseCode(4002), "via handle")
+    );
+    // On its own node, the handle is the local one.
+    let local = nodes[1].0.handle.hub().get_connection(&b2_id).expect("b2");
+    assert!(!local.is_remote());
+    assert_eq!(local.node(), Some("b"));
+    assert!(local.info().is_some());
+    drop(b2);
 }
 
 async fn faults_lost_held_reordered_and_cut_off<N: TestRuntime>() {

@@ -122,8 +122,8 @@ async fn lookup_write_and_close_by_id<N: TestRuntime>() {
 
     let handle = hub.get_connection(&id).expect("registered");
     assert_eq!(handle.protocol(), Protocol::WebSocket);
-    assert_eq!(&*handle.info().route, "/ws/:room");
-    assert!(handle.info().remote_addr.is_some());
+    assert_eq!(&*handle.info().expect("local").route, "/ws/:room");
+    assert!(handle.info().expect("local").remote_addr.is_some());
     assert_eq!(handle.get::<Role>(), Some(Role("admin")));
     assert_eq!(hub.connections().len(), 1);
 

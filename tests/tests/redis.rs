@@ -12,7 +12,11 @@
 //! trimmed away; after an outage a node's live SSE clients get `reset`
 //! and resumes come from the stream; presence across nodes, where a node
 //! cut off from Redis (a TCP proxy the test cuts) loses its members within
-//! the TTL. Skips loudly when redis-server is missing
+//! the TTL; a subscription connection that goes silent without an error
+//! (a TCP proxy discards what Redis sends on it, both sockets open) is
+//! found by the liveness probe, counted as a stall, replaced, and delivery
+//! resumes; a drained node flushes its queue, so its members leave the
+//! others' view at once, not by the TTL. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
 use std::sync::Arc;
@@ -40,6 +44,8 @@ all_runtimes!(
     sse_clients_get_reset_after_an_outage,
     a_node_that_lost_its_subscription_resumes_clients_from_the_stream,
     presence_across_nodes_and_a_dead_nodes_members_expire,
+    a_wedged_subscription_is_probed_resubscribed_and_delivers_again,
+    a_drained_nodes_members_leave_at_once,
     a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_duplicates,
 );
 
@@ -128,6 +134,11 @@ async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
         Delivery::Forwarded
     );
     assert_eq!(read_text::<N>(&a1).await, "to a1");
+    // The same through a handle: get_connection on c finds a's connection.
+    let handle = hub_c.get_connection(&a1_id).expect("a handle to a1");
+    assert!(handle.is_remote() && handle.node() == Some("a"));
+    assert_eq!(handle.send_text("via handle"), Delivery::Forwarded);
+    assert_eq!(read_text::<N>(&a1).await, "via handle");
     assert!(hub_c.close_connection(&b1_id, CloseCode(4001), "moved"));
     let closed = expect_closed(timeout::<N, _>(WAIT, b1.read()).await.expect("in time"));
     let received = closed.received.expect("the server's close frame");
@@ -140,11 +151,11 @@ async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
     assert_eq!(stats.status, EngineStatus::Connected);
     assert_eq!(stats.published, 50, "a's 50 broadcasts");
     assert_eq!(
-        stats.received, 53,
-        "b's 50, route, marker, c's send; its own echo not counted"
+        stats.received, 54,
+        "b's 50, route, marker, c's two sends; its own echo not counted"
     );
     assert_eq!((stats.dropped, stats.stalls, stats.queued), (0, 0, 0));
-    assert_eq!(engine(hub_c).published, 2, "the send and the close");
+    assert_eq!(engine(hub_c).published, 3, "the two sends and the close");
     drop((a2, c1));
 }
 
@@ -471,6 +482,122 @@ async fn a_node_that_lost_its_subscription_resumes_clients_from_the_stream<N: Te
             }
         }
     }
+}
+
+async fn a_wedged_subscription_is_probed_resubscribed_and_delivers_again<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // a reaches Redis through a proxy; its first connection is the
+    // subscription (made before the publishing one).
+    let proxy = TcpProxy::start(redis.port()).expect("a proxy");
+    let url = format!("redis://127.0.0.1:{}", proxy.port());
+    let proxied = RedisEngine::connect(N::default(), &url, "a", config())
+        .await
+        .expect("connect through the proxy");
+    let a = start_server::<N>(room_router(), ServerConfig::default().engine(proxied)).await;
+    let b = node::<N>(&redis, "b").await;
+    let (a1, _) = join_room(&a, "/ws/lobby").await;
+    let hub_a = a.handle.hub().clone();
+    let hub_b = b.handle.hub().clone();
+    hub_b.broadcast(Payload::text("before"), Filter::room("lobby"));
+    assert_eq!(read_text::<N>(&a1).await, "before");
+    let accepted = proxy.accepted();
+    assert_eq!(accepted, 2, "a's subscription and publishing connections");
+
+    // Wedge the subscription: Redis's bytes to it vanish, no error.
+    assert!(proxy.stall(0));
+    let wedged = Instant::now();
+    until::<N>(&hub_a, "a stall counted", |s| s.stalls >= 1).await;
+    let detected = wedged.elapsed();
+    // Until a message gets through again, b keeps broadcasting (each is
+    // at most once: those sent while wedged are lost).
+    let start = Instant::now();
+    let mut n = 0;
+    loop {
+        hub_b.broadcast(Payload::text(format!("after {n}")), Filter::room("lobby"));
+        n += 1;
+        match timeout::<N, _>(Duration::from_millis(100), a1.read()).await {
+            Ok(Ok(tidings_tests::Message::Text(text))) => {
+                assert!(text.starts_with("after "), "{text}");
+                break;
+            }
+            Ok(other) => panic!("expected a broadcast, got {other:?}"),
+            Err(_) => assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no delivery within 10 s of the stall ({:?})",
+                engine(&hub_a)
+            ),
+        }
+    }
+    let resumed = start.elapsed();
+    until::<N>(&hub_a, "connected again", |s| {
+        s.status == EngineStatus::Connected
+    })
+    .await;
+    assert!(
+        proxy.accepted() > accepted,
+        "the wedged subscription was replaced by a new connection"
+    );
+    eprintln!(
+        "wedged subscription: stall detected after {detected:?}, delivery back {resumed:?} later \
+         ({n} broadcasts sent meanwhile; stalls {})",
+        engine(&hub_a).stalls
+    );
+}
+
+async fn a_drained_nodes_members_leave_at_once<N: TestRuntime>() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // A TTL far longer than the test: members can only leave by their
+    // leaves. Commands may take long on a loaded machine: a batch that
+    // times out is dropped (at most once), which must not happen here.
+    let long = || {
+        config()
+            .presence_ttl(Duration::from_secs(60))
+            .command_timeout(Duration::from_secs(5))
+    };
+    let connect = |name: &'static str| {
+        let url = redis.url();
+        async move {
+            let engine = RedisEngine::connect(N::default(), &url, name, long())
+                .await
+                .expect("connect to redis-server");
+            start_server::<N>(room_router(), ServerConfig::default().engine(engine)).await
+        }
+    };
+    let a = connect("a").await;
+    let b = connect("b").await;
+    let (a1, _) = join_room(&a, "/ws/lobby").await;
+    let (a2, _) = join_room(&a, "/ws/lobby").await;
+    let (b1, b1_id) = join_room(&b, "/ws/lobby").await;
+    let hub_b = b.handle.hub().clone();
+    let start = Instant::now();
+    while hub_b.cluster_members("lobby").await.len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(10), "joins not seen");
+        sleep::<N>(Duration::from_millis(20)).await;
+    }
+
+    // A thousand messages queued ahead of the leaves the drain makes:
+    // the drain returns only once they and the leaves were sent.
+    let hub_a = a.handle.hub().clone();
+    for n in 0..1000 {
+        hub_a.broadcast(Payload::text(format!("m{n}")), Filter::room("elsewhere"));
+    }
+    let drain = Instant::now();
+    assert!(a.handle.shutdown(Duration::from_secs(10)).await, "drained");
+    let drained = drain.elapsed();
+    let left = engine(&hub_a);
+    assert_eq!(left.queued, 0, "flushed: {left:?}");
+    assert_eq!(left.dropped, 0, "{left:?}");
+    assert_eq!(
+        hub_b.cluster_members("lobby").await,
+        vec![b1_id],
+        "a's members left at once, not after the 60 s TTL"
+    );
+    eprintln!("drain with 1000 queued messages and 2 leaves: {drained:?}");
+    drop((a1, a2, b1));
 }
 
 async fn presence_across_nodes_and_a_dead_nodes_members_expire<N: TestRuntime>() {

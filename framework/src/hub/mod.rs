@@ -32,7 +32,8 @@
 //! - **Many nodes**: with a cluster [`Engine`]
 //!   ([`ServerConfig::engine`](crate::server::ServerConfig::engine)),
 //!   broadcasts reach every node's connections and [`Hub::send_to`] /
-//!   [`Hub::close_connection`] reach a connection on any node: see
+//!   [`Hub::close_connection`] / [`Hub::get_connection`] reach a connection
+//!   on any node: see
 //!   [`cluster`].
 //!
 //! The hub sits below the connections and the server: it reaches a
@@ -282,14 +283,39 @@ impl Hub {
         all
     }
 
-    /// The open connection with this id, on this node (see
-    /// [`send_to`](Self::send_to) and [`close_connection`](Self::close_connection)
-    /// for connections on other nodes).
+    /// A handle to connection `id`: one open on this node, or (with a
+    /// cluster engine) one on another node.
+    ///
+    /// On this node the connection must be open now. An id of another node
+    /// (`{node}.ws_N` or `{node}.sse_N`, the node not this one) gives a
+    /// [remote](ConnectionHandle::is_remote) handle without asking that
+    /// node, which no synchronous call could: sends and closes through it go
+    /// through the engine, like [`send_to`](Self::send_to) and
+    /// [`close_connection`](Self::close_connection), and one for a
+    /// connection that is not (or no longer) open there is dropped by that
+    /// node (at most once, like every cross-node message; see [`cluster`]).
+    /// Use [`cluster_members`](Self::cluster_members) to learn which
+    /// connections are in a room across nodes.
     pub fn get_connection(self: &Arc<Self>, id: &str) -> Option<ConnectionHandle> {
+        if let Some(node) = self.remote_node(id) {
+            let protocol = remote_protocol(id, node)?;
+            return Some(ConnectionHandle {
+                hub: self.clone(),
+                target: Target::Remote {
+                    id: Arc::from(id),
+                    protocol,
+                },
+            });
+        }
+        self.local_connection(id)
+    }
+
+    /// The connection open on this node with this id.
+    fn local_connection(self: &Arc<Self>, id: &str) -> Option<ConnectionHandle> {
         let entry = self.lock().get(id).cloned()?;
         Some(ConnectionHandle {
             hub: self.clone(),
-            entry,
+            target: Target::Local(entry),
         })
     }
 
@@ -321,6 +347,14 @@ impl Hub {
             Some(query) => query.await,
             None => self.members(room),
         }
+    }
+
+    /// The engine's [`flush`](Engine::flush), if it queues.
+    pub(crate) fn flush_engine(&self) -> Option<crate::user_code::BoxFuture<()>> {
+        self.config
+            .engine
+            .as_ref()
+            .and_then(|engine| engine.flush())
     }
 
     /// The ids of `room`'s members, sorted.
@@ -376,7 +410,7 @@ impl Hub {
             self.publish(Destination::Node(node), &message);
             return Delivery::Forwarded;
         }
-        match self.get_connection(id) {
+        match self.local_connection(id) {
             Some(handle) => handle.send(payload),
             None => Delivery::Closed,
         }
@@ -408,12 +442,12 @@ impl Hub {
                 self.broadcast_local(&payload, &filter);
             }
             ClusterMessage::Send { id, payload } => {
-                if let Some(handle) = self.get_connection(&id) {
+                if let Some(handle) = self.local_connection(&id) {
                     handle.send(&payload);
                 }
             }
             ClusterMessage::Close { id, code, reason } => {
-                if let Some(handle) = self.get_connection(&id) {
+                if let Some(handle) = self.local_connection(&id) {
                     handle.close_with(code, &reason);
                 }
             }
@@ -439,7 +473,7 @@ impl Hub {
         for entry in recipients {
             let handle = ConnectionHandle {
                 hub: self.clone(),
-                entry,
+                target: Target::Local(entry),
             };
             if filter.predicate.as_ref().is_some_and(|p| !p(&handle)) {
                 continue;
@@ -497,53 +531,121 @@ impl Drop for Registration {
     }
 }
 
-/// A handle to one registered connection, from [`Hub::get_connection`] (or
-/// a [`Filter::matching`] predicate): its details and values, sending, and
+/// The protocol of connection `id` of `node`, when the rest of the id is
+/// one a server gives (`ws_N`, `sse_N`).
+fn remote_protocol(id: &str, node: &str) -> Option<Protocol> {
+    let local = id.strip_prefix(node)?.strip_prefix('.')?;
+    let (prefix, n) = local.split_once('_')?;
+    if !cluster::valid_node_name(node) || n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match prefix {
+        "ws" => Some(Protocol::WebSocket),
+        "sse" => Some(Protocol::Sse),
+        _ => None,
+    }
+}
+
+/// A handle to one connection, from [`Hub::get_connection`] (or a
+/// [`Filter::matching`] predicate): its details and values, sending, and
 /// closing. Sends never wait: they queue or apply the slow-consumer policy.
+///
+/// A handle to a connection on another node ([`is_remote`](Self::is_remote))
+/// knows its id, node and protocol; its sends and closes go through the
+/// cluster engine ([`Delivery::Forwarded`]); what only the connection's own
+/// process holds — [`info`](Self::info), [`get`](Self::get) — is `None`.
 #[derive(Clone)]
 pub struct ConnectionHandle {
     hub: Arc<Hub>,
-    entry: Arc<Entry>,
+    target: Target,
+}
+
+#[derive(Clone)]
+enum Target {
+    /// Open on this node.
+    Local(Arc<Entry>),
+    /// On another node, named by the id.
+    Remote { id: Arc<str>, protocol: Protocol },
 }
 
 impl fmt::Debug for ConnectionHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ConnectionHandle")
-            .field(&self.entry.info)
-            .finish()
+        match &self.target {
+            Target::Local(entry) => f
+                .debug_tuple("ConnectionHandle")
+                .field(&entry.info)
+                .finish(),
+            Target::Remote { id, protocol } => f
+                .debug_struct("ConnectionHandle")
+                .field("id", id)
+                .field("protocol", protocol)
+                .field("remote", &true)
+                .finish(),
+        }
     }
 }
 
 impl ConnectionHandle {
-    /// The connection's details.
-    pub fn info(&self) -> &ConnectionInfo {
-        &self.entry.info
+    /// The connection's details; `None` for a connection on another node
+    /// (its route, address and start live in that node's process).
+    pub fn info(&self) -> Option<&ConnectionInfo> {
+        match &self.target {
+            Target::Local(entry) => Some(&entry.info),
+            Target::Remote { .. } => None,
+        }
     }
 
     /// The connection's id.
     pub fn id(&self) -> &str {
-        &self.entry.info.id
+        match &self.target {
+            Target::Local(entry) => &entry.info.id,
+            Target::Remote { id, .. } => id,
+        }
     }
 
     /// WebSocket or SSE.
     pub fn protocol(&self) -> Protocol {
-        self.entry.info.protocol
+        match &self.target {
+            Target::Local(entry) => entry.info.protocol,
+            Target::Remote { protocol, .. } => *protocol,
+        }
+    }
+
+    /// Whether the connection is on another node (see the type's
+    /// documentation).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.target, Target::Remote { .. })
+    }
+
+    /// The node the connection is on: the one its id names, `None` for a
+    /// server without a cluster engine.
+    pub fn node(&self) -> Option<&str> {
+        cluster::node_of(self.id())
     }
 
     /// A clone of the connection's value of type `T` (set by middleware or
-    /// with `conn.set`), if any.
+    /// with `conn.set`), if any. Always `None` for a connection on another
+    /// node: values are not sent across nodes.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        let Target::Local(entry) = &self.target else {
+            return None;
+        };
         let mut value = None;
-        self.entry
+        entry
             .recipient
             .values(&mut |values| value = values.get::<T>().cloned());
         value
     }
 
     /// Sends `payload` to this connection alone (see [`Payload`] for what
-    /// each protocol receives), encoded for it.
+    /// each protocol receives), encoded for it; to a connection on another
+    /// node, published to that node ([`Delivery::Forwarded`]), which
+    /// encodes it.
     pub fn send(&self, payload: &Payload) -> Delivery {
-        self.offer(&self.hub.encode(payload))
+        match &self.target {
+            Target::Local(_) => self.offer(&self.hub.encode(payload)),
+            Target::Remote { id, .. } => self.hub.send_to(id, payload),
+        }
     }
 
     /// Sends a text message (an SSE `message` event).
@@ -558,14 +660,22 @@ impl ConnectionHandle {
     }
 
     /// Closes the connection with `code` and `reason` (WebSocket; an SSE
-    /// stream just ends after its queued events).
+    /// stream just ends after its queued events); on another node, through
+    /// the engine.
     pub fn close_with(&self, code: CloseCode, reason: &str) {
-        self.entry.recipient.close(code, reason);
+        match &self.target {
+            Target::Local(entry) => entry.recipient.close(code, reason),
+            Target::Remote { id, .. } => {
+                self.hub.close_connection(id, code, reason);
+            }
+        }
     }
 
     /// Queues the encoded payload, or applies the slow-consumer policy.
     fn offer(&self, encoded: &Encoded<'_>) -> Delivery {
-        let entry = &self.entry;
+        let Target::Local(entry) = &self.target else {
+            return Delivery::Forwarded;
+        };
         let parcel = match entry.info.protocol {
             Protocol::WebSocket => encoded.ws_for(entry.encoding).map(Parcel::WebSocket),
             Protocol::Sse => encoded.sse().map(Parcel::Sse),

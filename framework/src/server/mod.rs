@@ -440,9 +440,18 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// after its queued events, and wait until all
     /// connections are done or `timeout` has passed. Returns whether all
     /// finished in time.
+    ///
+    /// With a cluster engine, then flushes what it queued for the other
+    /// nodes (their leaves among it, so that the other nodes see this
+    /// node's members leave now rather than when presence expires), until
+    /// the same deadline.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
         let deadline = self.rt.now() + timeout;
-        self.service.shutdown_and_wait(&self.rt, deadline).await
+        let drained = self.service.shutdown_and_wait(&self.rt, deadline).await;
+        if let Some(flush) = self.service.hub.flush_engine() {
+            let _ = crate::io_util::with_deadline(&self.rt, deadline, flush).await;
+        }
+        drained
     }
 
     /// Starts the same graceful shutdown without waiting for it (e.g. from

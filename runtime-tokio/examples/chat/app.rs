@@ -12,6 +12,10 @@
 //!   left off (see [`Feed`]).
 //! - `GET /stats`: the server's statistics ([`tidings_tokio::hub::Stats`])
 //!   as JSON.
+//! - `GET /members/:room`: `{"room", "members": [connection ids]}`, the
+//!   room's WebSocket members on every node with `--redis` (from the
+//!   engine's presence, where a dead node's members disappear within the
+//!   presence TTL), else on this server ([`Hub::cluster_members`]).
 //! - `GET /asyncapi.json`: the AsyncAPI 3.0 document of the streaming
 //!   routes ([`Router::asyncapi`](tidings_tokio::Router::asyncapi)).
 //!
@@ -313,6 +317,11 @@ fn chat_routes(rooms: Arc<Rooms>) -> Router {
             "/stats",
             |ctx: Context| async move { Json(ctx.hub().stats()) },
         )
+        .get("/members/:room", |ctx: Context| async move {
+            let room = ctx.param("room").unwrap_or_default().to_owned();
+            let members = ctx.hub().cluster_members(&room).await;
+            Json(json!({ "room": room, "members": members }))
+        })
         .sse_with(
             "/events",
             move |ctx: SseContext| events(feed_rooms.clone(), ctx),

@@ -15,11 +15,15 @@
 //!   cross processes, and the other nodes could not honour it.
 //! - **Ids**: connection ids carry the node's name, `{node}.ws_1`, so they
 //!   are unique across nodes and say where a connection lives.
-//! - **By id**: [`Hub::send_to`](super::Hub::send_to) and
-//!   [`Hub::close_connection`](super::Hub::close_connection) reach a
-//!   connection on any node; [`Hub::get_connection`](super::Hub::get_connection)
-//!   gives handles to this node's connections only (a handle reads the
-//!   connection's values synchronously, which another process cannot give).
+//! - **By id**: [`Hub::send_to`](super::Hub::send_to),
+//!   [`Hub::close_connection`](super::Hub::close_connection) and the handle
+//!   [`Hub::get_connection`](super::Hub::get_connection) gives reach a
+//!   connection on any node. For an id of another node the handle is
+//!   [remote](super::ConnectionHandle::is_remote): made from the id alone
+//!   (node and protocol), without asking that node, its sends and closes go
+//!   through the engine and are dropped there when no such connection is
+//!   open; what only the connection's process holds (its values,
+//!   [`info`](super::ConnectionHandle::info)) is `None`.
 //! - **Presence**: [`Hub::cluster_members`](super::Hub::cluster_members)
 //!   gives a room's members on every node, when the engine keeps presence
 //!   (the Redis engine does, with a per-node expiry so that a dead node's
@@ -91,6 +95,18 @@ pub trait Engine: fmt::Debug + Send + Sync + 'static {
     /// Connection `id` of this node left `room` (or closed). Never waits.
     fn left(&self, room: &str, id: &str) {
         let _ = (room, id);
+    }
+
+    /// Sends what this node queued for the other nodes (messages, presence
+    /// updates): resolves when nothing is left, or `None` when the engine
+    /// queues nothing. It may wait as long as the engine cannot send: the
+    /// caller bounds it. A server's drain
+    /// ([`ServerHandle::shutdown`](crate::server::ServerHandle::shutdown))
+    /// flushes once its connections are done, so that their leaves reach
+    /// the other nodes before the process exits (instead of expiring with
+    /// the presence TTL).
+    fn flush(&self) -> Option<BoxFuture<()>> {
+        None
     }
 
     /// The ids of `room`'s members on every live node, sorted, or `None`
