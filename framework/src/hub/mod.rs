@@ -58,6 +58,7 @@ use bytes::Bytes;
 pub use crate::protocol::Protocol;
 pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
+#[cfg(feature = "_tls")]
 pub(crate) use stats::TlsFailure;
 pub use stats::{
     ClusterCounts, ConnectionCounts, EngineStats, EngineStatus, Stats, TlsHandshakeFailures,

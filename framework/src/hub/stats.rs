@@ -117,6 +117,7 @@ pub(crate) enum TlsFailure {
     Busy,
 }
 
+#[cfg(feature = "_tls")]
 impl TlsFailure {
     /// The name of its field, for logs.
     pub(crate) fn as_str(self) -> &'static str {
@@ -340,10 +341,12 @@ impl Counters {
         *lock(&self.rejected).entry(status.as_u16()).or_default() += 1;
     }
 
+    #[cfg(feature = "_tls")]
     pub(crate) fn tls_handshake(&self) {
         self.tls_handshakes.fetch_add(1, Ordering::Relaxed);
     }
 
+    #[cfg(feature = "_tls")]
     pub(crate) fn tls_failed(&self, reason: TlsFailure) {
         self.tls_failures[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -430,6 +433,7 @@ mod tests {
         assert_eq!(stats.tls_handshake_failures.total(), 0);
     }
 
+    #[cfg(feature = "_tls")]
     #[test]
     fn tls_failures_land_in_their_own_fields() {
         let counters = Counters::default();

@@ -46,9 +46,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use args::ServerTls;
 use serde::Deserialize;
 use tidings_tokio::sse::Event as SseEvent;
-use tidings_tokio::tls::ServerTls;
 use tidings_tokio::{
     CloseCode, Connection, Context, DeflateConfig, Error, Html, Router, Server, ServerConfig,
     SseConfig, SseContext, ws,

@@ -13,7 +13,13 @@
 use std::io;
 
 use tidings_framework::server::ServerConfig;
-use tidings_framework::tls::ServerTls;
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+pub(crate) use tidings_framework::tls::ServerTls;
+
+/// A build without TLS (neither `ring` nor `aws-lc-rs`): `--tls-cert` is
+/// refused, so there is never a certificate to serve.
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+pub(crate) enum ServerTls {}
 
 /// The address to bind (`default_addr` unless given) and `config`, with TLS
 /// from the PEM files if `--tls-cert` and `--tls-key` were given. Exits
@@ -62,7 +68,10 @@ pub(crate) fn parse(
 /// `config`, serving TLS if `tls` is set.
 pub(crate) fn with_tls(config: ServerConfig, tls: Option<ServerTls>) -> ServerConfig {
     match tls {
+        #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
         Some(tls) => config.tls(tls),
+        #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+        Some(tls) => match tls {},
         None => config,
     }
 }
@@ -89,7 +98,14 @@ pub(crate) fn take_tls(
     }
     let tls = match (cert, key) {
         (None, None) => None,
+        #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
         (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
+        #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "--tls-cert needs a build with TLS (feature `ring` or `aws-lc-rs`)".into(),
+            ));
+        }
         _ => return Err(usage("--tls-cert and --tls-key go together".into())),
     };
     Ok((rest, tls))
