@@ -28,6 +28,7 @@
 //!
 //! ```text
 //! testing                                  test helpers
+//! webtransport (server, driver, session)   WebTransport over HTTP/3 on quinn
 //! client, event_source                     the WebSocket and SSE clients
 //! dial (proxy, stream), tls::client        TCP, proxy tunnels, TLS for the clients
 //! server::serve, server::asyncapi          one socket's life; the AsyncAPI document
@@ -99,6 +100,8 @@ mod timer;
 pub mod tls;
 mod tls_error;
 mod user_code;
+#[cfg(feature = "webtransport")]
+pub mod webtransport;
 mod write_queue;
 
 pub use connection::Connection;
