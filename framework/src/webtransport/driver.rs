@@ -21,57 +21,12 @@ use tidings_core::webtransport::{
 };
 
 use super::Shared;
-use super::session::{Error, Queues, Session, SessionEnd, varint};
+use super::error::{Error, SessionEnd, varint};
+use super::input::{Command, Input};
+use super::session::{Queues, Session};
 
 /// The most bytes read from a stream the core owns at once.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// A session's request to the driver.
-pub(super) enum Command {
-    /// The header for a stream the session opened.
-    Header {
-        session: SessionId,
-        id: u64,
-        reply: async_channel::Sender<Result<Bytes, Error>>,
-    },
-    /// Send a datagram.
-    Datagram {
-        session: SessionId,
-        payload: Bytes,
-        reply: async_channel::Sender<Result<(), Error>>,
-    },
-    /// Close the session.
-    Close {
-        session: SessionId,
-        code: u32,
-        reason: String,
-        reply: Option<async_channel::Sender<Result<(), Error>>>,
-    },
-}
-
-/// What the driver reads.
-pub(super) enum Input {
-    /// A peer-opened unidirectional stream.
-    Uni(quinn::RecvStream),
-    /// A peer-opened bidirectional stream.
-    Bi(quinn::SendStream, quinn::RecvStream),
-    /// The next bytes of a stream the core owns (`fin`: its end).
-    Chunk {
-        recv: quinn::RecvStream,
-        data: Bytes,
-        fin: bool,
-    },
-    /// A stream the core owns was reset by the peer.
-    Reset { id: u64, code: u64 },
-    /// A datagram.
-    Datagram(Bytes),
-    /// A session's data stream is gone (both halves dropped).
-    StreamClosed(u64),
-    /// A session's request.
-    Command(Command),
-    /// The QUIC connection is over.
-    Lost,
-}
 
 /// A session's sending ends.
 struct Slot {

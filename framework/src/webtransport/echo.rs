@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use super::session::{RecvStream, SendStream, Session, SessionEnd};
+use super::error::SessionEnd;
+use super::session::{RecvStream, SendStream, Session};
 
 /// The most bytes one unidirectional stream may carry to be echoed; a
 /// longer one is stopped.

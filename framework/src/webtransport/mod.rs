@@ -38,6 +38,8 @@
 
 mod driver;
 mod echo;
+mod error;
+mod input;
 mod session;
 
 use std::collections::HashMap;
@@ -50,9 +52,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub use echo::{echo, echo_until_closed};
+pub use error::{Error, SessionEnd};
 pub use quinn;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-pub use session::{Error, RecvStream, SendStream, Session, SessionEnd};
+pub use session::{RecvStream, SendStream, Session};
 pub use tidings_core::webtransport::ConnectRequest;
 
 use crate::tls::{ServerTlsError, provider};
