@@ -1,4 +1,5 @@
-//! WebTransport over HTTP/3 on tokio (feature `webtransport`) with Python
+//! WebTransport over HTTP/3 on tokio, async-std and smol (feature
+//! `webtransport`) with Python
 //! `aioquic` as the client (tests/webtransport/aioquic_client.py): extended
 //! CONNECT to `/echo`, a bidirectional stream echoed on itself, a
 //! unidirectional stream echoed on a new one, a datagram echoed, and the
@@ -9,103 +10,166 @@
 //! (`pip install aioquic`). Without Python or network for pip the test
 //! says SKIPPED on stderr and passes.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tidings_framework::webtransport::{self, Closer, Config, Session, SessionEnd};
 use tidings_tests::certs::TestCa;
-use tidings_tests::run_tokio;
-use tidings_tokio::webtransport::{self, Config, Session, SessionEnd};
 
 /// How long the client may run.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
 /// How long making the virtualenv and installing aioquic may take.
 const PIP_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Binds the echo on `127.0.0.1:0` inside a runtime (quinn wraps the
+/// socket in the runtime's reactor), then serves until closed.
+type Serve = fn(rustls::ServerConfig, Route, std::sync::mpsc::Sender<(SocketAddr, Closer)>);
+
+/// The test's handler: the framework's echo, reporting each session's end.
+type Route = Box<dyn Fn(Session) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
 #[test]
-fn aioquic_client_echo_and_close() {
+fn aioquic_client_on_tokio() {
+    aioquic_client_echo_and_close("tokio", |tls, route, ready| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async move {
+            let server = tidings_tokio::webtransport::bind(localhost(), tls, Config::default())
+                .expect("bind")
+                .route("/echo", route);
+            let _ = ready.send((server.local_addr().expect("address"), server.closer()));
+            server.run().await;
+        });
+    });
+}
+
+#[test]
+fn aioquic_client_on_async_std() {
+    aioquic_client_echo_and_close("async-std", |tls, route, ready| {
+        async_std::task::block_on(async move {
+            let server = tidings_async_std::webtransport::bind(localhost(), tls, Config::default())
+                .expect("bind")
+                .route("/echo", route);
+            let _ = ready.send((server.local_addr().expect("address"), server.closer()));
+            server.run().await;
+        });
+    });
+}
+
+#[test]
+fn aioquic_client_on_smol() {
+    aioquic_client_echo_and_close("smol", |tls, route, ready| {
+        smol::block_on(async move {
+            let server = tidings_smol::webtransport::bind(localhost(), tls, Config::default())
+                .expect("bind")
+                .route("/echo", route);
+            let _ = ready.send((server.local_addr().expect("address"), server.closer()));
+            server.run().await;
+        });
+    });
+}
+
+fn localhost() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// The server runs on its runtime in a thread of its own; the client runs
+/// from this thread, bounded by [`CLIENT_TIMEOUT`], stopped by its pid.
+fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
     let python = match aioquic_python() {
         Ok(python) => python,
         Err(reason) => {
-            eprintln!("SKIPPED aioquic_client_echo_and_close: {reason}");
+            eprintln!("SKIPPED aioquic WebTransport test on {runtime}: {reason}");
             return;
         }
     };
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("wt-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("wt-{}-{runtime}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let ca = TestCa::new();
     let ca_pem = dir.join("ca.pem");
     std::fs::write(&ca_pem, ca.cert_pem()).expect("write the CA");
     let (chain, key) = ca.leaf().chain_and_key();
+    let tls = webtransport::server_config(chain, key).expect("TLS config");
 
-    run_tokio(async move {
-        let tls = webtransport::server_config(chain, key).expect("TLS config");
-        let (ends_tx, ends) = tokio::sync::mpsc::unbounded_channel();
-        let server = webtransport::bind("127.0.0.1:0".parse().unwrap(), tls, Config::default())
-            .expect("bind")
-            .route("/echo", move |session: Session| {
-                let ends = ends_tx.clone();
-                async move {
-                    let end = webtransport::echo_until_closed(Arc::new(session)).await;
-                    let _ = ends.send(end);
-                }
-            });
-        let port = server.local_addr().expect("address").port();
-        let closer = server.closer();
-        let serving = tokio::spawn(server.run());
-
-        let client = Command::new(&python)
-            .arg(script())
-            .arg(port.to_string())
-            .arg(&ca_pem)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the aioquic client");
-        let output = tokio::task::spawn_blocking(move || wait_bounded(client, CLIENT_TIMEOUT))
-            .await
-            .expect("wait for the client");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        println!("aioquic client:\n{stdout}");
-        assert!(
-            output.status.success(),
-            "client failed ({}):\n{stdout}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(
-            lines,
-            [
-                "session established",
-                "bidi echo ok",
-                "uni echo ok",
-                "datagram echo ok",
-                "session closed"
-            ]
-        );
-
-        let mut ends = ends;
-        let end = tokio::time::timeout(Duration::from_secs(5), ends.recv())
-            .await
-            .expect("the session's end within 5 s")
-            .expect("one session");
-        println!("server saw: {end:?}");
-        assert_eq!(
-            end,
-            SessionEnd::Closed {
-                code: 4242,
-                reason: "bye from aioquic".into()
-            }
-        );
-        closer.close();
-        tokio::time::timeout(Duration::from_secs(5), serving)
-            .await
-            .expect("the server stops")
-            .expect("the server task");
+    let (ends_tx, ends) = std::sync::mpsc::channel();
+    let ends_tx = Mutex::new(ends_tx);
+    let route: Route = Box::new(move |session| {
+        let ends = ends_tx.lock().expect("lock").clone();
+        Box::pin(async move {
+            let end = webtransport::echo_until_closed(Arc::new(session)).await;
+            let _ = ends.send(end);
+        })
     });
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || serve(tls, route, ready_tx));
+    let (addr, closer) = ready
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the server binds");
+
+    let client = Command::new(&python)
+        .arg(script())
+        .arg(addr.port().to_string())
+        .arg(&ca_pem)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the aioquic client");
+    let output = wait_bounded(client, CLIENT_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("aioquic client against {runtime}:\n{stdout}");
+    let end = ends.recv_timeout(Duration::from_secs(5));
+    closer.close();
+    let stopped = wait_for_thread(server, Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
+
+    assert!(
+        output.status.success(),
+        "client failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "session established",
+            "bidi echo ok",
+            "uni echo ok",
+            "datagram echo ok",
+            "session closed"
+        ]
+    );
+    let end = end.expect("the session's end within 5 s");
+    println!("server on {runtime} saw: {end:?}");
+    assert_eq!(
+        end,
+        SessionEnd::Closed {
+            code: 4242,
+            reason: "bye from aioquic".into()
+        }
+    );
+    assert!(stopped, "the server stops within 5 s of Closer::close");
+}
+
+/// Joins `thread` if it ends within `limit`.
+fn wait_for_thread(thread: std::thread::JoinHandle<()>, limit: Duration) -> bool {
+    let start = Instant::now();
+    while !thread.is_finished() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    thread.join().is_ok()
 }
 
 fn script() -> PathBuf {

@@ -4,12 +4,12 @@ use std::io;
 
 use tidings_core::webtransport::h3_to_app_error;
 
-/// Why a session ended, from [`Session::closed`].
+/// Why a session ended, from [`Session::closed`](super::Session::closed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionEnd {
     /// A CLOSE_WEBTRANSPORT_SESSION capsule (from the peer, or from
-    /// [`Session::close`]), or the CONNECT stream's end (code 0, no reason).
+    /// [`Session::close`](super::Session::close)), or the CONNECT stream's end (code 0, no reason).
     Closed {
         /// The application's error code.
         code: u32,
@@ -29,7 +29,7 @@ pub enum SessionEnd {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The session is over: see [`Session::closed`].
+    /// The session is over: see [`Session::closed`](super::Session::closed).
     #[error("the WebTransport session is closed")]
     SessionClosed,
     /// The peer reset the stream (RESET_STREAM) with this WebTransport
@@ -46,7 +46,7 @@ pub enum Error {
     /// does not accept datagrams).
     #[error("datagram not sent: {0}")]
     Datagram(String),
-    /// [`RecvStream::read_to_end`]: the stream is longer than the limit.
+    /// [`RecvStream::read_to_end`](super::RecvStream::read_to_end): the stream is longer than the limit.
     #[error("stream longer than {0} bytes")]
     TooLong(usize),
     /// The HTTP/3 layer refused the operation (e.g. a close reason over
