@@ -7,8 +7,9 @@
 //! datagrams, the sessions' commands) is a small task or a handle sending
 //! into one of two queues the driver reads: `inputs` (bounded: datagrams
 //! and session commands, so a fast peer or application waits) and `streams`
-//! (unbounded, but each entry stands for an open QUIC stream or a chunk of
-//! one whose reader waits for the driver, so QUIC's stream limit bounds it).
+//! (unbounded, but each entry stands for an open QUIC stream, a chunk of
+//! one whose reader waits for the driver, or the end of a stream or
+//! session, so QUIC's stream limit bounds it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -19,6 +20,8 @@ use futures_core::Stream;
 use tidings_core::webtransport::{
     self as core_wt, Connection, Event, SessionId, StreamRead, Transmit,
 };
+
+use tidings_core::h3::ErrorCode;
 
 use super::Shared;
 use super::error::{Error, SessionEnd, varint};
@@ -209,8 +212,7 @@ impl Driver {
                 }
             }
             Input::Reset { id, code } => {
-                self.core
-                    .handle_stream_reset(id, tidings_core::h3::ErrorCode(code));
+                self.core.handle_stream_reset(id, ErrorCode(code));
             }
             Input::Datagram(datagram) => self.core.handle_datagram(datagram),
             Input::StreamClosed(id) => self.core.handle_stream_closed(id),
@@ -325,7 +327,7 @@ impl Driver {
                     session,
                     self.conn.clone(),
                     request,
-                    self.inputs_tx.clone(),
+                    (self.inputs_tx.clone(), self.streams_tx.clone()),
                     queues,
                     self.shared.runtime.clone(),
                 );

@@ -30,6 +30,9 @@ pub struct Session {
     conn: quinn::Connection,
     request: ConnectRequest,
     inputs: async_channel::Sender<Input>,
+    /// The driver's unbounded queue, for what must not be lost: the end of
+    /// a stream or of the session (one entry per stream or session).
+    notices: async_channel::Sender<Input>,
     queues: Queues,
     runtime: Arc<dyn quinn::Runtime>,
 }
@@ -49,7 +52,7 @@ impl Session {
         id: SessionId,
         conn: quinn::Connection,
         request: ConnectRequest,
-        inputs: async_channel::Sender<Input>,
+        (inputs, notices): (async_channel::Sender<Input>, async_channel::Sender<Input>),
         queues: Queues,
         runtime: Arc<dyn quinn::Runtime>,
     ) -> Self {
@@ -58,6 +61,7 @@ impl Session {
             conn,
             request,
             inputs,
+            notices,
             queues,
             runtime,
         }
@@ -201,7 +205,7 @@ impl Session {
     fn guard(&self, id: quinn::StreamId) -> Arc<StreamGuard> {
         Arc::new(StreamGuard {
             id: id.into(),
-            inputs: self.inputs.clone(),
+            notices: self.notices.clone(),
         })
     }
 }
@@ -209,9 +213,8 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         if self.queues.end.get().is_none() {
-            // Best effort: the driver also ends the session when the
-            // connection goes.
-            let _ = self.inputs.try_send(Input::Command(Command::Close {
+            // Fails only when the driver is gone with the connection.
+            let _ = self.notices.try_send(Input::Command(Command::Close {
                 session: self.id,
                 code: 0,
                 reason: String::new(),
@@ -227,12 +230,12 @@ impl Drop for Session {
 #[derive(Debug)]
 pub(super) struct StreamGuard {
     id: u64,
-    inputs: async_channel::Sender<Input>,
+    notices: async_channel::Sender<Input>,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let _ = self.inputs.try_send(Input::StreamClosed(self.id));
+        let _ = self.notices.try_send(Input::StreamClosed(self.id));
     }
 }
 
