@@ -3,22 +3,23 @@
 //! `aioquic` as the client (tests/webtransport/aioquic_client.py): extended
 //! CONNECT to `/echo`, a bidirectional stream echoed on itself, a
 //! unidirectional stream echoed on a new one, a datagram echoed, and the
-//! client's close code and reason seen by the server.
+//! client's close code and reason seen by the server; and a session the
+//! server closes, its code and reason seen by the client.
 //!
 //! The client runs in `$TIDINGS_PYTHON`, else `python3` if it has aioquic,
 //! else a virtualenv this test makes under the target directory
 //! (`pip install aioquic`). Without Python or network for pip the test
 //! says SKIPPED on stderr and passes.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tidings_framework::webtransport::{self, Closer, Config, Session, SessionEnd};
+use tidings_framework::webtransport::{
+    self, Closer, Config, Session, SessionEnd, WebTransportServer,
+};
 use tidings_tests::certs::TestCa;
 
 /// How long the client may run.
@@ -26,12 +27,13 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
 /// How long making the virtualenv and installing aioquic may take.
 const PIP_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Binds the echo on `127.0.0.1:0` inside a runtime (quinn wraps the
-/// socket in the runtime's reactor), then serves until closed.
-type Serve = fn(rustls::ServerConfig, Route, std::sync::mpsc::Sender<(SocketAddr, Closer)>);
+/// Binds a server on `127.0.0.1:0` inside a runtime (quinn wraps the
+/// socket in the runtime's reactor), adds the routes, then serves until
+/// closed.
+type Serve = fn(rustls::ServerConfig, Routes, std::sync::mpsc::Sender<(SocketAddr, Closer)>);
 
-/// The test's handler: the framework's echo, reporting each session's end.
-type Route = Box<dyn Fn(Session) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+/// Adds the test's routes to a server.
+type Routes = Box<dyn FnOnce(WebTransportServer) -> WebTransportServer + Send>;
 
 #[test]
 fn aioquic_client_on_tokio() {
@@ -43,8 +45,8 @@ fn aioquic_client_on_tokio() {
             .expect("tokio runtime");
         runtime.block_on(async move {
             let server = tidings_tokio::webtransport::bind(localhost(), tls, Config::default())
-                .expect("bind")
-                .route("/echo", route);
+                .expect("bind");
+            let server = route(server);
             let _ = ready.send((server.local_addr().expect("address"), server.closer()));
             server.run().await;
         });
@@ -56,8 +58,8 @@ fn aioquic_client_on_async_std() {
     aioquic_client_echo_and_close("async-std", |tls, route, ready| {
         async_std::task::block_on(async move {
             let server = tidings_async_std::webtransport::bind(localhost(), tls, Config::default())
-                .expect("bind")
-                .route("/echo", route);
+                .expect("bind");
+            let server = route(server);
             let _ = ready.send((server.local_addr().expect("address"), server.closer()));
             server.run().await;
         });
@@ -69,8 +71,8 @@ fn aioquic_client_on_smol() {
     aioquic_client_echo_and_close("smol", |tls, route, ready| {
         smol::block_on(async move {
             let server = tidings_smol::webtransport::bind(localhost(), tls, Config::default())
-                .expect("bind")
-                .route("/echo", route);
+                .expect("bind");
+            let server = route(server);
             let _ = ready.send((server.local_addr().expect("address"), server.closer()));
             server.run().await;
         });
@@ -102,12 +104,26 @@ fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
 
     let (ends_tx, ends) = std::sync::mpsc::channel();
     let ends_tx = Mutex::new(ends_tx);
-    let route: Route = Box::new(move |session| {
-        let ends = ends_tx.lock().expect("lock").clone();
-        Box::pin(async move {
-            let end = webtransport::echo_until_closed(Arc::new(session)).await;
-            let _ = ends.send(end);
-        })
+    let (close_ends_tx, close_ends_rx) = std::sync::mpsc::channel();
+    let close_ends = Mutex::new(close_ends_tx);
+    let route: Routes = Box::new(move |server| {
+        // /echo: the framework's echo; /close: closed by the server at once.
+        // Both report how the session ended.
+        server
+            .route("/echo", move |session: Session| {
+                let ends = ends_tx.lock().expect("lock").clone();
+                async move {
+                    let end = webtransport::echo_until_closed(Arc::new(session)).await;
+                    let _ = ends.send(end);
+                }
+            })
+            .route("/close", move |session: Session| {
+                let ends = close_ends.lock().expect("lock").clone();
+                async move {
+                    let closed = session.close(7, "server bye").await;
+                    let _ = ends.send((closed.is_ok(), session.closed().await));
+                }
+            })
     });
     let (ready_tx, ready) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || serve(tls, route, ready_tx));
@@ -115,18 +131,26 @@ fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
         .recv_timeout(Duration::from_secs(5))
         .expect("the server binds");
 
-    let client = Command::new(&python)
-        .arg(script())
-        .arg(addr.port().to_string())
-        .arg(&ca_pem)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the aioquic client");
-    let output = wait_bounded(client, CLIENT_TIMEOUT);
+    let client = |mode: &str| {
+        let child = Command::new(&python)
+            .arg(script())
+            .arg(addr.port().to_string())
+            .arg(&ca_pem)
+            .arg(mode)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the aioquic client");
+        wait_bounded(child, CLIENT_TIMEOUT)
+    };
+    let output = client("echo");
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("aioquic client against {runtime}:\n{stdout}");
     let end = ends.recv_timeout(Duration::from_secs(5));
+    let closing = client("server-close");
+    let closing_stdout = String::from_utf8_lossy(&closing.stdout);
+    println!("aioquic client, server-close, against {runtime}:\n{closing_stdout}");
+    let close_end = close_ends_rx.recv_timeout(Duration::from_secs(5));
     closer.close();
     let stopped = wait_for_thread(server, Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
@@ -156,6 +180,27 @@ fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
             code: 4242,
             reason: "bye from aioquic".into()
         }
+    );
+    assert!(
+        closing.status.success(),
+        "server-close client failed ({}):\n{closing_stdout}\n{}",
+        closing.status,
+        String::from_utf8_lossy(&closing.stderr)
+    );
+    assert_eq!(
+        closing_stdout.lines().collect::<Vec<_>>(),
+        ["session established", "server closed: 7 server bye"]
+    );
+    assert_eq!(
+        close_end.expect("the closed session's end within 5 s"),
+        (
+            true,
+            SessionEnd::Closed {
+                code: 7,
+                reason: "server bye".into()
+            }
+        ),
+        "Session::close succeeds and closed() reports it"
     );
     assert!(stopped, "the server stops within 5 s of Closer::close");
 }
