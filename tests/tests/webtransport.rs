@@ -9,12 +9,13 @@
 //! The client runs in `$TIDINGS_PYTHON`, else `python3` if it has aioquic,
 //! else a virtualenv this test makes under the target directory
 //! (`pip install aioquic`). Without Python or network for pip the test
-//! says SKIPPED on stderr and passes.
+//! says SKIPPED on stderr and passes, unless `TIDINGS_REQUIRE_AIOQUIC` is
+//! set (`.ci/run` sets it): then it fails.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tidings_framework::webtransport::{
@@ -88,6 +89,9 @@ fn localhost() -> SocketAddr {
 fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
     let python = match aioquic_python() {
         Ok(python) => python,
+        Err(reason) if std::env::var_os("TIDINGS_REQUIRE_AIOQUIC").is_some() => {
+            panic!("no aioquic and TIDINGS_REQUIRE_AIOQUIC is set: {reason}")
+        }
         Err(reason) => {
             eprintln!("SKIPPED aioquic WebTransport test on {runtime}: {reason}");
             return;
@@ -234,8 +238,14 @@ fn wait_bounded(mut child: Child, limit: Duration) -> Output {
     child.wait_with_output().expect("the child's output")
 }
 
-/// A Python interpreter with aioquic, or why there is none.
+/// A Python interpreter with aioquic, or why there is none: found or
+/// installed once per test process (the tests run in parallel).
 fn aioquic_python() -> Result<PathBuf, String> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PYTHON.get_or_init(find_or_install_aioquic).clone()
+}
+
+fn find_or_install_aioquic() -> Result<PathBuf, String> {
     let has_aioquic = |python: &Path| {
         Command::new(python)
             .args(["-c", "import aioquic"])
