@@ -256,3 +256,26 @@ pub async fn connect_stream<S: Transport>(
 ) -> Result<Connection, Error> {
     tidings_framework::client::connect_over(stream, request, config, AsyncStd, (None, None)).await
 }
+
+/// WebTransport over HTTP/3 on async-std (feature `webtransport`): the
+/// framework's [`webtransport`](tidings_framework::webtransport) module,
+/// with [`bind`](webtransport::bind) on quinn's async-std runtime.
+#[cfg(feature = "webtransport")]
+pub mod webtransport {
+    pub use tidings_framework::webtransport::*;
+
+    /// Binds a [`WebTransportServer`] on `addr` (UDP) with `tls` (see
+    /// [`server_config`]), on async-std.
+    pub fn bind(
+        addr: std::net::SocketAddr,
+        tls: tidings_framework::tls::rustls::ServerConfig,
+        config: Config,
+    ) -> std::io::Result<WebTransportServer> {
+        WebTransportServer::bind(
+            addr,
+            tls,
+            config,
+            std::sync::Arc::new(quinn::AsyncStdRuntime),
+        )
+    }
+}

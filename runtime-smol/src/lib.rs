@@ -249,3 +249,21 @@ pub async fn connect_stream<S: Transport>(
 ) -> Result<Connection, Error> {
     tidings_framework::client::connect_over(stream, request, config, Smol, (None, None)).await
 }
+
+/// WebTransport over HTTP/3 on smol (feature `webtransport`): the
+/// framework's [`webtransport`](tidings_framework::webtransport) module,
+/// with [`bind`](webtransport::bind) on quinn's smol runtime.
+#[cfg(feature = "webtransport")]
+pub mod webtransport {
+    pub use tidings_framework::webtransport::*;
+
+    /// Binds a [`WebTransportServer`] on `addr` (UDP) with `tls` (see
+    /// [`server_config`]), on smol.
+    pub fn bind(
+        addr: std::net::SocketAddr,
+        tls: tidings_framework::tls::rustls::ServerConfig,
+        config: Config,
+    ) -> std::io::Result<WebTransportServer> {
+        WebTransportServer::bind(addr, tls, config, std::sync::Arc::new(quinn::SmolRuntime))
+    }
+}

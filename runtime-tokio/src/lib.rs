@@ -252,3 +252,42 @@ where
     tidings_framework::client::connect_over(stream.compat(), request, config, Tokio, (None, None))
         .await
 }
+
+/// WebTransport over HTTP/3 on tokio (feature `webtransport`): the
+/// framework's [`webtransport`](tidings_framework::webtransport) module,
+/// with [`bind`](webtransport::bind) on quinn's tokio runtime.
+#[cfg(feature = "webtransport")]
+pub mod webtransport {
+    pub use tidings_framework::webtransport::*;
+
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    /// Binds a [`WebTransportServer`] on `addr` (UDP) with `tls` (see
+    /// [`server_config`]), on tokio. Call it inside a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn doc(chain: Vec<tidings_tokio::tls::rustls::pki_types::CertificateDer<'static>>,
+    /// #              key: tidings_tokio::tls::rustls::pki_types::PrivateKeyDer<'static>) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidings_tokio::webtransport::{self, Config, Session};
+    ///
+    /// let tls = webtransport::server_config(chain, key)?;
+    /// let server = webtransport::bind("127.0.0.1:4433".parse()?, tls, Config::default())?
+    ///     .route("/echo", |session: Session| async move {
+    ///         while let Ok((mut send, mut recv)) = session.accept_bi().await {
+    ///             while let Ok(Some(bytes)) = recv.read().await {
+    ///                 let _ = send.write(bytes).await;
+    ///             }
+    ///         }
+    ///     });
+    /// server.run().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn bind(
+        addr: SocketAddr,
+        tls: tidings_framework::tls::rustls::ServerConfig,
+        config: Config,
+    ) -> std::io::Result<WebTransportServer> {
+        WebTransportServer::bind(addr, tls, config, Arc::new(quinn::TokioRuntime))
+    }
+}

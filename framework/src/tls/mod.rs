@@ -35,7 +35,7 @@
 //! [futures-rustls]: https://docs.rs/futures-rustls
 
 pub mod client;
-mod server;
+pub(crate) mod server;
 
 use std::sync::Arc;
 

@@ -213,7 +213,7 @@ pub fn server_config(
 
 /// The chain and key as rustls signs with them; fails if the key is not
 /// one the provider supports or does not match the leaf.
-fn certified_key(
+pub(crate) fn certified_key(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     provider: &rustls::crypto::CryptoProvider,
