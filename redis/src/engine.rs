@@ -21,8 +21,11 @@ use tidings_framework::server::BoxFuture;
 use tidings_framework::server::{RESET_EVENT, SseTopic};
 use tidings_framework::sse::Event;
 
-use crate::keys::{APPEND_SCRIPT, Channels, JOIN_SCRIPT, MEMBERS_SCRIPT, NODES_SCRIPT, Target};
+use crate::keys::{
+    APPEND_SCRIPT, Channels, JOIN_SCRIPT, MEMBERS_SCRIPT, NODES_SCRIPT, Target, TopicKeys,
+};
 use crate::outgoing::{Outgoing, QueueLimits};
+use crate::stream::read_after;
 use crate::topic_wire;
 
 /// Settings of a [`RedisEngine`]; set fields with the chainable methods of
@@ -182,6 +185,8 @@ pub(crate) struct Shared {
     /// Wakes a [`flush`](Engine::flush) when a batch was sent.
     flushed: AtomicWaker,
     closed: AtomicBool,
+    /// Set when topic copies wait to catch up (wakes the task).
+    catch_up: AtomicBool,
     link: Mutex<Link>,
     published: AtomicU64,
     received: AtomicU64,
@@ -195,36 +200,140 @@ pub(crate) struct Shared {
     cluster: Mutex<Option<ClusterCounts>>,
 }
 
-/// This node's copy of a topic: the events its channel brought.
+/// This node's copy of a topic: the events its channel brought, and after
+/// a lost subscription the ones it missed, read from the stream.
 #[derive(Debug)]
 pub(crate) struct TopicCopy {
     pub(crate) local: SseTopic,
-    /// The id of the newest event received.
-    last: Mutex<Option<String>>,
-    /// Set for good once the subscription was lost: the copy may miss
-    /// events, so clients resume from the stream, not from the copy.
+    pub(crate) keys: Arc<TopicKeys>,
+    state: Mutex<CopyState>,
+    /// Set for good once the copy could not be caught up after a lost
+    /// subscription (its live subscribers got the reset event): it may
+    /// miss events, so clients resume from the stream, not from the copy.
     pub(crate) gapped: AtomicBool,
 }
 
+/// What a copy applied, and what waits while it catches up.
+#[derive(Debug, Default)]
+struct CopyState {
+    /// The id of the newest event applied.
+    last: Option<String>,
+    /// Set from a recovered subscription until the missed events are
+    /// applied: live events wait in `pending` meanwhile.
+    catching_up: bool,
+    /// Live events that came while catching up (at most the capacity).
+    pending: Vec<Event>,
+    /// More live events came while catching up than `pending` holds.
+    overflowed: bool,
+}
+
+/// Whether `id` is at or before `last` in the same epoch (already applied).
+fn applied(id: Option<&str>, last: Option<&str>) -> bool {
+    match (id, last) {
+        (Some(id), Some(last)) => {
+            let same_epoch = topic_wire::split_id(id).map(|(epoch, _)| epoch)
+                == topic_wire::split_id(last).map(|(epoch, _)| epoch);
+            same_epoch && !topic_wire::is_newer(id, last)
+        }
+        _ => false,
+    }
+}
+
 impl TopicCopy {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(keys: Arc<TopicKeys>) -> Self {
         TopicCopy {
-            local: SseTopic::new(capacity),
-            last: Mutex::new(None),
+            local: SseTopic::new(keys.capacity),
+            keys,
+            state: Mutex::new(CopyState::default()),
             gapped: AtomicBool::new(false),
         }
     }
 
-    /// After a loss: the copy's live subscribers get the reset event (with
-    /// the id of the last event received, from which a reconnecting client
-    /// resumes exactly through the stream).
-    fn gap(&self) {
+    /// The id of the newest event applied.
+    pub(crate) fn last(&self) -> Option<String> {
+        lock(&self.state).last.clone()
+    }
+
+    /// The one ordered path into the copy: an event at or before the last
+    /// applied one (same epoch) is skipped. Whether it was applied.
+    fn apply(&self, state: &mut CopyState, event: Event) -> bool {
+        let id = event.id_value().map(str::to_owned);
+        if applied(id.as_deref(), state.last.as_deref()) {
+            return false;
+        }
+        if self.local.publish(event).is_err() {
+            return false;
+        }
+        if id.is_some() {
+            state.last = id;
+        }
+        true
+    }
+
+    /// A live event from the channel: applied, or kept until the catch-up
+    /// is done. Whether it was applied now.
+    fn live(&self, event: Event) -> bool {
+        let mut state = lock(&self.state);
+        if state.catching_up {
+            if state.pending.len() < self.keys.capacity {
+                state.pending.push(event);
+            } else {
+                state.overflowed = true;
+            }
+            return false;
+        }
+        self.apply(&mut state, event)
+    }
+
+    /// The subscription is back: live events wait until the missed ones
+    /// are read from the stream ([`caught_up`](Self::caught_up)).
+    fn start_catch_up(&self) {
+        let mut state = lock(&self.state);
+        state.catching_up = true;
+        state.pending.clear();
+        state.overflowed = false;
+    }
+
+    fn is_catching_up(&self) -> bool {
+        lock(&self.state).catching_up
+    }
+
+    /// The missed events (read from the stream after [`last`](Self::last)),
+    /// then the live ones that waited, each once, in order. `false` when
+    /// live events overflowed meanwhile (read the stream again).
+    fn caught_up(&self, missed: Vec<Event>) -> bool {
+        let mut state = lock(&self.state);
+        for event in missed {
+            self.apply(&mut state, event);
+        }
+        for event in std::mem::take(&mut state.pending) {
+            self.apply(&mut state, event);
+        }
+        if std::mem::take(&mut state.overflowed) {
+            return false;
+        }
+        state.catching_up = false;
+        true
+    }
+
+    /// The missed events are gone (another epoch, trimmed, no last id):
+    /// the copy's live subscribers get the reset event (with the id of the
+    /// last event applied, from which a reconnecting client resumes through
+    /// the stream when it can), the copy is gapped for good and goes on
+    /// with the live events that waited.
+    fn reset(&self) {
+        let mut state = lock(&self.state);
         self.gapped.store(true, Ordering::SeqCst);
         let mut reset = Event::new().event(RESET_EVENT).data("");
-        if let Some(last) = lock(&self.last).clone() {
+        if let Some(last) = state.last.take() {
             reset = reset.id(last);
         }
         let _ = self.local.publish(reset);
+        for event in std::mem::take(&mut state.pending) {
+            self.apply(&mut state, event);
+        }
+        state.overflowed = false;
+        state.catching_up = false;
     }
 }
 
@@ -283,6 +392,7 @@ impl RedisEngine {
             sending: AtomicBool::new(false),
             flushed: AtomicWaker::new(),
             closed: AtomicBool::new(false),
+            catch_up: AtomicBool::new(false),
             link: Mutex::new(Link::default()),
             published: AtomicU64::new(0),
             received: AtomicU64::new(0),
@@ -425,11 +535,10 @@ impl Shared {
         let event = topic_wire::published(payload);
         match (topic, event) {
             (Some(topic), Some(event)) => {
-                let id = event.id_value().map(str::to_owned);
-                if topic.local.publish(event).is_ok() {
-                    *lock(&topic.last) = id;
-                    Self::count(&self.received, 1);
-                }
+                // Counted when it arrives (applied now or after the
+                // catch-up, or a duplicate of a caught-up one).
+                Self::count(&self.received, 1);
+                topic.live(event);
             }
             (Some(_), None) => Self::count(&self.dropped, 1),
             (None, _) => {}
@@ -448,17 +557,22 @@ impl Shared {
     }
 
     /// The subscription works again (resubscribed, or a probe came back):
-    /// counted, and every topic copy marked as possibly missing events.
+    /// counted, and every topic copy catches up from its stream (in the
+    /// engine's task; live events wait meanwhile).
     fn subscription_recovered(&self, link: &mut Link) {
         if link.subscription_lost.is_none() {
             return;
         }
         self.recovered(&mut link.subscription_lost);
         let topics: Vec<_> = lock(&self.topics).values().cloned().collect();
-        for topic in topics {
-            topic.gap();
-            Self::count(&self.gaps, 1);
+        if topics.is_empty() {
+            return;
         }
+        for topic in topics {
+            topic.start_catch_up();
+        }
+        self.catch_up.store(true, Ordering::SeqCst);
+        self.waker.wake();
     }
 
     /// A lost connection works again: counted once.
@@ -638,13 +752,21 @@ async fn run<R: Runtime>(
     let presence_ttl_ms = u64::try_from(shared.config.presence_ttl.as_millis()).unwrap_or(u64::MAX);
     let mut next_refresh = rt.now();
     let mut backoff = Duration::ZERO;
+    // A catch-up Redis did not answer: tried again with the next probe.
+    let mut catch_up_retry = false;
     loop {
         wait_for_work(&rt, &shared, next_probe.min(next_refresh)).await;
         if shared.closed.load(Ordering::SeqCst) {
             return;
         }
         let now = rt.now();
+        if shared.catch_up.swap(false, Ordering::SeqCst) {
+            catch_up_retry = !catch_up(&shared, &mut publisher).await;
+        }
         if now >= next_probe {
+            if std::mem::take(&mut catch_up_retry) {
+                shared.catch_up.store(true, Ordering::SeqCst);
+            }
             probe(&shared, &mut publisher, &mut subscriber, now).await;
             next_probe = rt.now() + shared.config.probe_interval;
         }
@@ -736,6 +858,56 @@ async fn run<R: Runtime>(
     }
 }
 
+/// Catches up every topic copy that waits for it: the events after its last
+/// one, read from its stream (at most its capacity), applied in order before
+/// the live ones that came meanwhile; when they are gone (another epoch,
+/// trimmed away, no last id) the copy's live subscribers get the reset
+/// event. `false` when Redis did not answer for some (they wait; try again).
+async fn catch_up(shared: &Shared, publisher: &mut ConnectionManager) -> bool {
+    let topics: Vec<_> = lock(&shared.topics)
+        .values()
+        .filter(|topic| topic.is_catching_up())
+        .cloned()
+        .collect();
+    let mut done = true;
+    for topic in topics {
+        // Live events overflowing the wait: read again from the new last
+        // event, a few times, then give up with a reset.
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let missed = match topic.last() {
+                Some(last) => read_after(publisher, &topic.keys, &last, None).await,
+                None => Ok(None),
+            };
+            match missed {
+                Ok(Some(entries)) => {
+                    let events = entries
+                        .into_iter()
+                        .filter_map(|(id, body)| topic_wire::event(id, &body))
+                        .collect();
+                    if topic.caught_up(events) {
+                        Shared::count(&shared.recovered, 1);
+                        break;
+                    }
+                    if rounds < 4 {
+                        continue;
+                    }
+                    Shared::count(&shared.gaps, 1);
+                    topic.reset();
+                }
+                Ok(None) => {
+                    Shared::count(&shared.gaps, 1);
+                    topic.reset();
+                }
+                Err(_) => done = false,
+            }
+            break;
+        }
+    }
+    done
+}
+
 /// Records this node's open connections and reads every live node's
 /// (`None` when Redis does not answer).
 async fn count_nodes(
@@ -766,7 +938,10 @@ async fn wait_for_work<R: Runtime>(rt: &R, shared: &Shared, deadline: Instant) {
     let mut sleep = pin!(rt.sleep_until(deadline));
     poll_fn(|cx| {
         shared.waker.register(cx.waker());
-        if shared.closed.load(Ordering::SeqCst) || !lock(&shared.outgoing).is_empty() {
+        if shared.closed.load(Ordering::SeqCst)
+            || shared.catch_up.load(Ordering::SeqCst)
+            || !lock(&shared.outgoing).is_empty()
+        {
             return Poll::Ready(());
         }
         sleep.as_mut().poll(cx)

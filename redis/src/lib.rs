@@ -56,7 +56,10 @@
 //! get cluster-wide ids from a Redis stream per topic (Centrifugo's design:
 //! an epoch, the stream trimmed to the topic's capacity, recovery by
 //! `XRANGE`), so a client that reconnects to any node with `Last-Event-ID`
-//! resumes exactly, or gets the `reset` event when its events are gone.
+//! resumes exactly, or gets the `reset` event when its events are gone. A
+//! node whose subscription was lost catches its copy up from the stream
+//! when it is back, so its live SSE clients miss nothing (they get `reset`
+//! only when the missed events are gone).
 //!
 //! ## Runtimes
 //!
@@ -70,6 +73,7 @@
 mod engine;
 mod keys;
 mod outgoing;
+mod stream;
 mod topic;
 mod topic_wire;
 

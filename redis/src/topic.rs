@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use redis::{RedisError, Value};
+use redis::RedisError;
 use tidings_framework::server::{RESET_EVENT, SseTopic, Subscription};
 use tidings_framework::sse::{EncodeError, Event};
 
 use crate::engine::{RedisEngine, Shared, TopicCopy, lock};
 use crate::keys::{Target, TopicKeys};
+use crate::stream::read_after;
 use crate::topic_wire;
 
 /// An SSE topic across nodes (Centrifugo's design): events get
@@ -32,11 +33,19 @@ use crate::topic_wire;
 ///
 /// Live delivery is at most once, as for every cross-node message: an event
 /// published while Redis is away may be lost (counted in the engine's
-/// `dropped`). A node whose subscription was down may miss events in its
-/// copy: when it is back, the copy's live subscribers get the `reset` event
-/// (with the id of the last event the node received, from which a
-/// reconnecting client resumes exactly), and from then on clients resume
-/// from the stream, never from the copy.
+/// `dropped`). A node whose subscription was down (disconnected, or stalled
+/// and replaced) catches its copy up when it is back: it reads the stream
+/// after the last event it received (at most the topic's capacity) and
+/// appends the missed events in order, so its live subscribers get every
+/// event once, in order, as if live (live events arriving meanwhile wait
+/// and are applied after, each once; counted in the engine's `recovered`).
+/// Only when that is impossible (Redis lost the stream: the epoch changed;
+/// the last event was trimmed away; the copy never received one) do the
+/// copy's live subscribers get the `reset` event (with the id of the last
+/// event the node received, from which a reconnecting client resumes
+/// through the stream when it still can; counted in `gaps`); from then on
+/// that copy goes on live, and clients resume from the stream, never from
+/// the copy.
 #[derive(Clone)]
 pub struct RedisTopic {
     copy: Arc<TopicCopy>,
@@ -67,7 +76,7 @@ impl RedisEngine {
         let keys = Arc::new(TopicKeys::new(&shared.channels, name, capacity));
         let copy = lock(&shared.topics)
             .entry(keys.channel.clone())
-            .or_insert_with(|| Arc::new(TopicCopy::new(capacity)))
+            .or_insert_with(|| Arc::new(TopicCopy::new(keys.clone())))
             .clone();
         let subscriber = lock(&shared.subscriber).clone();
         if let Some(mut subscriber) = subscriber {
@@ -109,7 +118,13 @@ impl RedisTopic {
         if !self.copy.gapped.load(Ordering::SeqCst) && local.contains(id) {
             return local.subscribe(Some(id));
         }
-        if let Ok(Some((replay, last))) = self.history_after(id).await {
+        // The replay ends at this node's last event (when of the same
+        // epoch): a copy catching up appends what came after in order.
+        let until = self.copy.last().filter(|last| {
+            topic_wire::split_id(last).map(|(epoch, _)| epoch)
+                == topic_wire::split_id(id).map(|(epoch, _)| epoch)
+        });
+        if let Ok(Some((replay, last))) = self.history_after(id, until.as_deref()).await {
             // This node subscribed to the topic's channel before reading
             // the history: what its copy holds after `last` completes it.
             let is_newer = |kept: &str| topic_wire::is_newer(kept, &last);
@@ -140,44 +155,24 @@ impl RedisTopic {
         &self.copy.local
     }
 
-    /// The encoded events after `id` in the stream, and the id of the
-    /// newest of them (`id` itself when none came after); `None` when `id`
-    /// is not of this stream's epoch or no longer in it.
-    async fn history_after(&self, id: &str) -> Result<Option<(Vec<Bytes>, String)>, RedisError> {
-        let Some((epoch, stream_id)) = topic_wire::split_id(id) else {
-            return Ok(None);
-        };
+    /// The encoded events after `id` in the stream (up to `until`, when
+    /// given), and the id of the newest of them (`id` itself when none
+    /// came after); `None` when `id` is not of this stream's epoch or no
+    /// longer in it.
+    async fn history_after(
+        &self,
+        id: &str,
+        until: Option<&str>,
+    ) -> Result<Option<(Vec<Bytes>, String)>, RedisError> {
         let Some(mut conn) = self.shared.publisher.get().cloned() else {
             return Ok(None);
         };
-        let current: Option<String> = redis::cmd("GET")
-            .arg(&self.keys.epoch)
-            .query_async(&mut conn)
-            .await?;
-        if current.as_deref() != Some(epoch) {
+        let Some(after) = read_after(&mut conn, &self.keys, id, until).await? else {
             return Ok(None);
-        }
-        let itself: Value = redis::cmd("XRANGE")
-            .arg(&self.keys.stream)
-            .arg(stream_id)
-            .arg(stream_id)
-            .query_async(&mut conn)
-            .await?;
-        if entries(itself).is_empty() {
-            return Ok(None);
-        }
-        let after: Value = redis::cmd("XRANGE")
-            .arg(&self.keys.stream)
-            .arg(format!("({stream_id}"))
-            .arg("+")
-            .arg("COUNT")
-            .arg(self.keys.capacity)
-            .query_async(&mut conn)
-            .await?;
+        };
         let mut last = id.to_owned();
         let mut replay = Vec::new();
-        for (entry_id, body) in entries(after) {
-            let cluster_id = topic_wire::cluster_id(epoch, &entry_id);
+        for (cluster_id, body) in after {
             let Some(bytes) = topic_wire::event(cluster_id.clone(), &body)
                 .and_then(|event| event.to_bytes().ok())
             else {
@@ -188,42 +183,4 @@ impl RedisTopic {
         }
         Ok(Some((replay, last)))
     }
-}
-
-/// The `(id, field e)` pairs of an `XRANGE` reply.
-fn entries(reply: Value) -> Vec<(String, Vec<u8>)> {
-    let Value::Array(items) = reply else {
-        return Vec::new();
-    };
-    items
-        .into_iter()
-        .filter_map(|item| {
-            let Value::Array(mut parts) = item else {
-                return None;
-            };
-            let fields = parts.pop()?;
-            let id = match parts.pop()? {
-                Value::BulkString(id) => String::from_utf8(id).ok()?,
-                Value::SimpleString(id) => id,
-                _ => return None,
-            };
-            let pairs: Vec<(Value, Value)> = match fields {
-                Value::Array(flat) => {
-                    let mut flat = flat.into_iter();
-                    std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
-                }
-                Value::Map(pairs) => pairs,
-                _ => return None,
-            };
-            let body = pairs
-                .into_iter()
-                .find_map(|(key, value)| match (key, value) {
-                    (Value::BulkString(key), Value::BulkString(value)) if key == b"e" => {
-                        Some(value)
-                    }
-                    _ => None,
-                })?;
-            Some((id, body))
-        })
-        .collect()
 }

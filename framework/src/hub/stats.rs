@@ -159,12 +159,15 @@ pub struct EngineStats {
     pub stalls: u64,
     /// Outgoing messages waiting to be sent now.
     pub queued: usize,
-    /// Cluster-wide SSE topics: times this node's copy of a topic may have
-    /// missed events (its subscription was lost); its live subscribers got
-    /// the reset event then.
+    /// Cluster-wide SSE topics: times this node's copy of a topic could not
+    /// be caught up after its subscription was lost (the missed events were
+    /// gone: another epoch, trimmed); its live subscribers got the reset
+    /// event then.
     pub gaps: u64,
     /// Cluster-wide SSE topics: clients resumed from the shared history
-    /// (their last id was not in this node's copy, or the copy had a gap).
+    /// (their last id was not in this node's copy, or the copy had a gap),
+    /// and topic copies caught up from it after a lost subscription (their
+    /// live subscribers got the missed events, no reset).
     pub recovered: u64,
     /// Cluster-wide SSE topics: clients that got the reset event instead of
     /// a resume (their events were gone: trimmed, another epoch, Redis
