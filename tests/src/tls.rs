@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use rustls_pki_types::{CertificateDer, ServerName};
-use tidings_framework::tls::{ServerTls, provider};
+use tidings_framework::tls::ServerTls;
 
 use crate::certs::{TestCa, TestCert};
 use crate::{ClientConfig, Connection, TestRuntime};
@@ -49,13 +49,7 @@ impl Default for TestTls {
 
 /// A client configuration that trusts `ca` only, offering ALPN `http/1.1`.
 pub fn client_config(ca: &TestCa) -> Arc<rustls::ClientConfig> {
-    let mut config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("the provider's protocol versions")
-        .with_root_certificates(ca.root_store())
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+    tidings_framework::tls::client_config(ca.root_store())
 }
 
 /// Connects to `addr` over TCP and runs a TLS handshake for the name

@@ -52,14 +52,10 @@ impl<N: TestRuntime> Drop for TlsTestServer<N> {
 /// `127.0.0.1:0`, on a task of runtime `N`.
 pub async fn start_tls_server<N: TestRuntime>(router: Router, cert: &TestCert) -> TlsTestServer<N> {
     let (chain, key) = cert.chain_and_key();
-    let mut config =
-        rustls::ServerConfig::builder_with_provider(tidings_framework::tls::provider())
-            .with_safe_default_protocol_versions()
-            .expect("TLS 1.2 and 1.3")
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .expect("the test certificate and key");
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // tidings' default server configuration (provider, TLS 1.3 and 1.2,
+    // ALPN http/1.1), served by a bare acceptor rather than the server.
+    let config =
+        tidings_framework::tls::server_config(chain, key).expect("the test certificate and key");
     let acceptor = TlsAcceptor::from(Arc::new(config));
     // Bound but never run: only `serve_stream` is used.
     let server = Server::<N>::bind_with("127.0.0.1:0", router, ServerConfig::default())
