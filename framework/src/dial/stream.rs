@@ -45,6 +45,20 @@ impl<S: Transport> AsyncWrite for ClientStream<S> {
         }
     }
 
+    // Forwarded, not left to the default (which writes the first slice
+    // only): the pump writes a message's chunks in one vectored call.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientStream::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "_tls")]
+            ClientStream::Tls(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             ClientStream::Plain(io) => Pin::new(io).poll_flush(cx),
