@@ -79,23 +79,10 @@ pub(crate) fn with_tls(config: ServerConfig, tls: Option<ServerTls>) -> ServerCo
 /// Takes `--tls-cert FILE --tls-key FILE` out of `args`: the other
 /// arguments, in order, and the TLS the two files make, if given.
 pub(crate) fn take_tls(
-    mut args: impl Iterator<Item = String>,
+    args: impl Iterator<Item = String>,
 ) -> io::Result<(Vec<String>, Option<ServerTls>)> {
-    let (mut rest, mut cert, mut key) = (Vec::new(), None, None);
-    while let Some(arg) = args.next() {
-        let slot = match arg.as_str() {
-            "--tls-cert" => &mut cert,
-            "--tls-key" => &mut key,
-            _ => {
-                rest.push(arg);
-                continue;
-            }
-        };
-        *slot = Some(
-            args.next()
-                .ok_or_else(|| usage(format!("{arg} needs a file")))?,
-        );
-    }
+    let (rest, mut files) = take_values(args, &["--tls-cert", "--tls-key"])?;
+    let (cert, key) = (files[0].take(), files[1].take());
     let tls = match (cert, key) {
         (None, None) => None,
         #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
