@@ -16,6 +16,7 @@ use crate::protocol::Protocol;
 /// messages (in); WebSocket messages and SSE events queued for clients, by
 /// handlers or broadcasts (out; an SSE event counts its encoded bytes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct Stats {
     /// WebSocket connections.
@@ -63,6 +64,7 @@ pub struct Stats {
 /// [`Stats::tls_handshake_failures`]). Each failure is also logged, at
 /// debug level, with the peer's address and the error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct TlsHandshakeFailures {
     /// Not finished within the handshake timeout (a stalled or very slow
@@ -135,6 +137,7 @@ impl TlsFailure {
 
 /// The state and counters of a cluster [`Engine`](crate::hub::cluster::Engine).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct EngineStats {
     /// This node's name.
@@ -180,6 +183,7 @@ pub struct EngineStats {
 
 /// Open connections across the nodes of a cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct ClusterCounts {
     /// Live nodes (this one included).
@@ -223,6 +227,7 @@ impl EngineStats {
 
 /// Whether a cluster engine reaches the other nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", tag = "state")]
 #[non_exhaustive]
 pub enum EngineStatus {
@@ -246,6 +251,7 @@ pub enum EngineStatus {
 /// server started are `u64`, which no server outgrows, also on 32-bit
 /// targets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct ConnectionCounts {
     /// Open now.

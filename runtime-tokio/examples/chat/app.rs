@@ -25,18 +25,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tidings_framework::server::Subscription;
+use tidings_framework::server::{RESET_EVENT, Subscription};
 use tidings_redis::RedisTopic;
-use tidings_tokio::hub::{Filter, Hub, Payload};
+use tidings_tokio::hub::{Filter, Hub, Payload, Stats};
 use tidings_tokio::sse::Event;
 use tidings_tokio::{
-    Connection, Context, Error, Html, Json, RouteOptions, Router, SseContext, SseTopic,
+    CloseCode, Connection, Context, Error, Html, Json, RouteOptions, Router, SseContext, SseTopic,
 };
+use tokio::sync::Notify;
 
 use crate::rfc3339;
 
@@ -81,10 +83,19 @@ pub(crate) struct Rooms {
     hub: OnceLock<Arc<Hub>>,
     /// The `/events` feed of what happens in the rooms.
     pub(crate) feed: Feed,
+    /// Rings the task that publishes the coalesced statistics events.
+    stats_wanted: Arc<Notify>,
 }
 
 /// Events kept for clients that reconnect with `Last-Event-ID`.
 pub(crate) const FEED_REPLAY: usize = 256;
+
+/// The `stats` and `server-stats` events go out at most this often: a
+/// change (a join, a leave, a message, a listener coming or going) asks
+/// for them, and every change within the interval shares one pair. So
+/// 10,000 listeners connecting cost a few dozen stats events, not one per
+/// listener sent to every listener.
+pub(crate) const STATS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The activity feed behind `/events`: one [`SseTopic`] (ids `1`, `2`, …;
 /// the last [`FEED_REPLAY`] events kept for reconnecting clients) carrying
@@ -92,10 +103,11 @@ pub(crate) const FEED_REPLAY: usize = 256;
 /// - `message`: every chat message, `{"room", "user", "content", "time"}`;
 /// - `join` and `leave`: `{"room", "user", "members"}` (members after the change);
 /// - `messages`: `{"room", "count"}`, the room's message count after each message;
-/// - `stats`: `{"rooms": {name: members}, "chatters", "listeners"}`, after
-///   every join and leave and whenever an `/events` listener comes or goes;
-/// - `server-stats`: the server's [`Stats`](tidings_tokio::hub::Stats)
-///   (as served at `/stats`), right after each `stats` event.
+/// - `stats`: [`RoomStats`] `{"rooms": {name: members}, "chatters",
+///   "listeners"}`, soon after joins, leaves, messages and `/events`
+///   listeners coming or going, at most once per [`STATS_INTERVAL`];
+/// - `server-stats`: the server's [`Stats`] (as served at `/stats`), right
+///   after each `stats` event.
 ///
 /// On a node of a multi-process chat ([`Rooms::clustered`]) the feed is a
 /// [`RedisTopic`] shared by every node: cluster-wide ids, so an
@@ -124,9 +136,13 @@ impl Default for Feed {
 }
 
 impl Feed {
-    fn publish(&self, name: &str, data: serde_json::Value) {
-        // A JSON value always serializes, and compact JSON has no line break.
-        let event = Event::new().event(name).data(data.to_string());
+    fn publish(&self, name: &str, data: impl Serialize) {
+        // Compact JSON has no line break; the feed's data types (maps with
+        // string keys, strings, numbers) always serialize.
+        let Ok(data) = serde_json::to_string(&data) else {
+            return;
+        };
+        let event = Event::new().event(name).data(data);
         let _ = match &self.cluster {
             Some(cluster) => cluster.publish(&event),
             None => self.topic.publish(event).map(drop),
@@ -161,12 +177,24 @@ impl Rooms {
                 cluster: Some(topic),
                 ..Feed::default()
             },
+            stats_wanted: Arc::default(),
         }
     }
 
-    /// Records the server's hub (every handler passes it; it is one hub).
-    fn attach(&self, hub: &Arc<Hub>) -> &Arc<Hub> {
-        self.hub.get_or_init(|| hub.clone())
+    /// Records the server's hub (every handler passes it; it is one hub),
+    /// and starts the statistics task the first time.
+    fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
+        let mut first = false;
+        self.hub.get_or_init(|| {
+            first = true;
+            hub.clone()
+        });
+        if first {
+            tokio::spawn(publish_stats_while_alive(
+                Arc::downgrade(self),
+                self.stats_wanted.clone(),
+            ));
+        }
     }
 
     /// Takes `conn` out of `room`, forgetting the room's message count once
@@ -180,14 +208,20 @@ impl Rooms {
         left
     }
 
-    /// Publishes a `join` or `leave` event for `user`, then the stats.
+    /// Publishes a `join` or `leave` event for `user`; the stats follow.
     fn announce(&self, what: &str, room: &str, user: &str) {
         let members = self.members(room);
         self.feed.publish(
             what,
             json!({ "room": room, "user": user, "members": members }),
         );
-        self.publish_stats();
+        self.stats_changed();
+    }
+
+    /// Asks for the `stats` and `server-stats` events (coalesced: see
+    /// [`STATS_INTERVAL`]).
+    fn stats_changed(&self) {
+        self.stats_wanted.notify_one();
     }
 
     /// Publishes the `stats` event, then the `server-stats` event.
@@ -198,11 +232,13 @@ impl Rooms {
         let listeners = self.feed.listeners.load(Ordering::SeqCst);
         self.feed.publish(
             "stats",
-            json!({ "rooms": rooms, "chatters": chatters, "listeners": listeners }),
+            RoomStats {
+                rooms,
+                chatters,
+                listeners,
+            },
         );
-        if let Ok(stats) = serde_json::to_value(hub.stats()) {
-            self.feed.publish("server-stats", stats);
-        }
+        self.feed.publish("server-stats", hub.stats());
     }
 
     /// The number of connections in `room`.
@@ -250,7 +286,7 @@ struct Listener<'a> {
 impl<'a> Listener<'a> {
     fn new(rooms: &'a Rooms) -> Self {
         rooms.feed.listeners.fetch_add(1, Ordering::SeqCst);
-        rooms.publish_stats();
+        rooms.stats_changed();
         Listener { rooms }
     }
 }
@@ -258,13 +294,66 @@ impl<'a> Listener<'a> {
 impl Drop for Listener<'_> {
     fn drop(&mut self) {
         self.rooms.feed.listeners.fetch_sub(1, Ordering::SeqCst);
-        self.rooms.publish_stats();
+        self.rooms.stats_changed();
+    }
+}
+
+/// Publishes the statistics events when asked, at most once per
+/// [`STATS_INTERVAL`], until the chat's [`Rooms`] are gone.
+async fn publish_stats_while_alive(rooms: Weak<Rooms>, wanted: Arc<Notify>) {
+    loop {
+        // Wait for a change; look now and then whether the chat still exists
+        // (nothing rings once it is gone).
+        if tokio::time::timeout(Duration::from_secs(5), wanted.notified())
+            .await
+            .is_err()
+        {
+            if rooms.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let Some(alive) = rooms.upgrade() else { return };
+        alive.publish_stats();
+        drop(alive);
+        // Changes in the meantime leave one permit: one more pair after this.
+        tokio::time::sleep(STATS_INTERVAL).await;
     }
 }
 
 /// The chat router with fresh, empty rooms.
 pub(crate) fn router() -> Router {
     router_with(Arc::new(Rooms::default()))
+}
+
+/// `stats` events of `/events`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct RoomStats {
+    /// Members per room with anyone in it (on a cluster node: this node's).
+    rooms: BTreeMap<String, usize>,
+    /// Members of every room.
+    chatters: usize,
+    /// `/events` listeners.
+    listeners: usize,
+}
+
+/// `reset` events of `/events` (documentation of their data): the first
+/// event for a listener whose `Last-Event-ID` the feed no longer has (it
+/// missed events that are gone); its data is empty.
+pub(crate) struct ResetEvent;
+
+impl JsonSchema for ResetEvent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResetEvent".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "const": "",
+            "description": "Empty: some events were missed and are gone; start afresh."
+        })
+    }
 }
 
 /// `join` and `leave` events of `/events` (documentation of their data).
@@ -333,7 +422,9 @@ fn chat_routes(rooms: Arc<Rooms>) -> Router {
                 .sse_event::<RoomChange>("join")
                 .sse_event::<RoomChange>("leave")
                 .sse_event::<MessageCount>("messages")
-                .sse_event::<serde_json::Value>("stats"),
+                .sse_event::<RoomStats>("stats")
+                .sse_event::<Stats>("server-stats")
+                .sse_event::<ResetEvent>(RESET_EVENT),
         )
         .websocket_with(
             "/ws/chat/:room",
@@ -385,20 +476,31 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
                     .feed
                     .publish("messages", json!({ "room": room, "count": count }));
                 rooms.broadcast(&room, &conn, &message);
+                rooms.stats_changed();
             }
-            // Closed, or not a chat message: announce the leave and end (the
-            // seed returns nil here, so the connection closes with 1000).
-            Err(_) => {
+            // Closed, or not a chat message: announce the leave and end. A
+            // message that is not a chat message closes with 1003 and a reason that says what was expected; the seed
+            // returns nil here, which would close with 1000 as if all were
+            // well.
+            Err(error) => {
                 if rooms.leave(&room, &conn) {
                     rooms.announce("leave", &room, &user);
                 }
                 let left = ChatMessage::system(&user, format!("{user} left the room"));
                 rooms.broadcast(&room, &conn, &left);
+                if let Error::Json(_) = error {
+                    let _ = conn
+                        .close_with(CloseCode::UNSUPPORTED_DATA, NOT_A_CHAT_MESSAGE)
+                        .await;
+                }
                 return Ok(());
             }
         }
     }
 }
+
+/// The close reason for a message that is not a chat message.
+pub(crate) const NOT_A_CHAT_MESSAGE: &str = r#"expected a JSON chat message: {"content": "..."}"#;
 
 /// One `/events` listener: what it missed since its `Last-Event-ID` (or a
 /// `reset` event if that is too old), then the feed live. Its subscription
