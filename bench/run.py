@@ -12,7 +12,7 @@ machine's slow spells then cancel out). Raw results go to BIN_DIR/results.json.
 
 Environment: BENCH_QUICK=1 (1 round, 1 s windows, 2,000 connections for memory
 and broadcast), BENCH_ROUNDS, BENCH_SECS, BENCH_SERVERS (comma-separated names),
-BENCH_PARTS (comma-separated: echo, memory, broadcast), BENCH_SCENARIOS (comma-separated
+BENCH_PARTS (comma-separated: echo, memory, broadcast, fanout), BENCH_SCENARIOS (comma-separated
 echo scenarios, e.g. "b,c"), BENCH_EXTRA (more echo binaries, see below), BENCH_RT=1 (run the
 servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
 machine busy with other work, wake-ups otherwise wait behind it and every figure
@@ -24,6 +24,13 @@ all, from make_certs) and the load generator speaks TLS 1.3 with one cipher
 suite (TLS13_AES_128_GCM_SHA256, rustls' *ring* provider on both sides); the
 servers are tidings (tokio, async-std, smol) and tokio-tungstenite over
 tokio-rustls, the one competitor; scenarios a-d by default.
+
+BENCH_PARTS=fanout (not in the default parts: it takes several minutes): the chat
+contract's broadcast, tidings' `chat` example against `chat_axum` (an idiomatic
+axum 0.8 chat over tokio::sync::broadcast), `loadgen fanout` for each scenario of
+FANOUTS, BENCH_FANOUT_ROUNDS rounds (default 1) interleaved: every copy counted
+once per client (missing and duplicates reported), latency p50/p99 from stamps in
+the messages, server CPU per delivered message and its ratio against axum.
 """
 
 import json
@@ -273,17 +280,73 @@ def print_broadcast(results):
         print(f"  {name:<22} {r['median_ms']:>9.2f} ms{versus}")
 
 
+# name: (WebSocket members, /events listeners, messages per second, messages,
+#        target ratio of CPU per delivery against axum (issue #20))
+FANOUTS = {
+    "ws": (MANY, 0, 20, 100 if QUICK else 200, 0.75),
+    "sse": (0, MANY, 20, 100 if QUICK else 200, 0.75),
+    "burst": (MANY // 10, MANY // 10, 500, 500 if QUICK else 1000, 0.5),
+}
+FANOUTS = {k: v for k, v in FANOUTS.items()
+           if k in os.environ.get("BENCH_FANOUT_SCENARIOS", ",".join(FANOUTS)).split(",")}
+FANOUT_SERVERS = {"tidings-tokio": "chat-tidings-tokio", "axum": "chat_axum"}
+FANOUT_ROUNDS = int(os.environ.get("BENCH_FANOUT_ROUNDS", "1"))
+
+
+def run_fanout(results):
+    for round_no in range(FANOUT_ROUNDS):
+        for scenario, (ws, sse, rate, count, _) in FANOUTS.items():
+            names = list(FANOUT_SERVERS)
+            if round_no % 2:
+                names.reverse()
+            for name in names:
+                with Server(FANOUT_SERVERS[name]) as server:
+                    try:
+                        r = loadgen("fanout", "--addr", server.addr, "--ws", ws, "--sse", sse,
+                                    "--rate", rate, "--count", count, "--pid", server.proc.pid,
+                                    timeout=600)
+                    except Exception as error:
+                        log(f"fanout {scenario} {name} failed: {error}")
+                        continue
+                r["cpu_us_per_delivery"] = r["cpu_ticks"] / CLK_TCK / max(r["delivered"], 1) * 1e6
+                results.setdefault(scenario, {}).setdefault(name, []).append(r)
+                log(f"fanout {scenario} {name}: {r}")
+
+
+def print_fanout(results):
+    print(f"\nFan-out: the chat contract, one room / /events, server CPU per delivered message "
+          f"(median of {FANOUT_ROUNDS}; ratio against axum, target from issue #20)")
+    print(f"  {'scenario':<9} {'server':<14} {'delivered':>17} {'missing':>8} {'twice':>6} "
+          f"{'p50 ms':>8} {'p99 ms':>8} {'cpu us/del':>11} {'vs axum':>8} {'target':>7}")
+    for scenario, servers in results.items():
+        ws, sse, rate, count, target = FANOUTS[scenario]
+        axum = servers.get("axum")
+        axum_cpu = statistics.median(r["cpu_us_per_delivery"] for r in axum) if axum else None
+        for name, runs in servers.items():
+            cpu = statistics.median(r["cpu_us_per_delivery"] for r in runs)
+            last = runs[-1]
+            versus = f"{cpu / axum_cpu:.2f}x" if axum_cpu else "-"
+            print(f"  {scenario:<9} {name:<14} {last['delivered']:>8}/{last['expected']:<8} "
+                  f"{last['missing']:>8} {last['twice']:>6} "
+                  f"{statistics.median(r['p50_ms'] for r in runs):>8.2f} "
+                  f"{statistics.median(r['p99_ms'] for r in runs):>8.2f} {cpu:>11.3f} {versus:>8} "
+                  f"{'<=' + str(target) + 'x' if name != 'axum' else '':>7}")
+        print(f"  {'':<9} ({ws} WebSocket members, {sse} listeners, {count} messages at {rate}/s)")
+
+
 def main():
     started = time.monotonic()
     if TLS:
         subprocess.run([os.path.join(BIN, "make_certs"), CERTS], check=True)
-    results = {"echo": {}, "memory": {}, "broadcast": {}}
+    results = {"echo": {}, "memory": {}, "broadcast": {}, "fanout": {}}
     if "echo" in PARTS:
         run_echo(results["echo"])
     if "memory" in PARTS:
         run_memory(results["memory"])
     if "broadcast" in PARTS:
         run_broadcast(results["broadcast"])
+    if "fanout" in PARTS:
+        run_fanout(results["fanout"])
     with open(os.path.join(BIN, "results.json"), "w") as out:
         json.dump(results, out, indent=1)
     if results["echo"]:
@@ -292,6 +355,8 @@ def main():
         print_memory(results["memory"])
     if results["broadcast"]:
         print_broadcast(results["broadcast"])
+    if results["fanout"]:
+        print_fanout(results["fanout"])
     print(f"\n(ran {time.monotonic() - started:.0f} s; raw results in {BIN}/results.json)")
 
 

@@ -1052,15 +1052,14 @@ async fn chat_serves_its_asyncapi_document() {
         // Every event type has a schema of its own, with its fields.
         let payload = |event: &str| {
             let message = &doc["channels"]["events"]["messages"][event];
-            let reference =
-                message["payload"]["$ref"]
-                    .as_str()
-                    .or_else(|| {
-                        doc["components"]["messages"]
+            let reference = message["payload"]["$ref"]
+                .as_str()
+                .or_else(|| {
+                    doc["components"]["messages"]
                             [message["$ref"].as_str()?.rsplit('/').next()?]["payload"]["$ref"]
                             .as_str()
-                    })
-                    .unwrap_or_else(|| panic!("{event}: no payload reference in {message}"));
+                })
+                .unwrap_or_else(|| panic!("{event}: no payload reference in {message}"));
             let name = reference.rsplit('/').next().expect("schema name");
             doc["components"]["schemas"][name].clone()
         };

@@ -90,19 +90,21 @@ pub(crate) struct Rooms {
 /// Events kept for clients that reconnect with `Last-Event-ID`.
 pub(crate) const FEED_REPLAY: usize = 256;
 
-/// The `stats` and `server-stats` events go out at most this often: a
-/// change (a join, a leave, a message, a listener coming or going) asks
-/// for them, and every change within the interval shares one pair. So
-/// 10,000 listeners connecting cost a few dozen stats events, not one per
-/// listener sent to every listener.
-pub(crate) const STATS_INTERVAL: Duration = Duration::from_millis(250);
+/// The counting events (`messages`, `stats`, `server-stats`) go out at
+/// most this often: a change (a join, a leave, a message, a listener coming
+/// or going) asks for them, and every change within the interval shares
+/// them. So 10,000 listeners connecting cost a few stats events, not one
+/// per listener sent to every listener, and a busy room costs one
+/// `messages` event per interval, not one per message.
+pub(crate) const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The activity feed behind `/events`: one [`SseTopic`] (ids `1`, `2`, …;
 /// the last [`FEED_REPLAY`] events kept for reconnecting clients) carrying
 ///
 /// - `message`: every chat message, `{"room", "user", "content", "time"}`;
 /// - `join` and `leave`: `{"room", "user", "members"}` (members after the change);
-/// - `messages`: `{"room", "count"}`, the room's message count after each message;
+/// - `messages`: `{"room", "count"}`, a room's message count, soon after
+///   messages in it (at most once per [`STATS_INTERVAL`]);
 /// - `stats`: [`RoomStats`] `{"rooms": {name: members}, "chatters",
 ///   "listeners"}`, soon after joins, leaves, messages and `/events`
 ///   listeners coming or going, at most once per [`STATS_INTERVAL`];
@@ -120,8 +122,9 @@ pub(crate) struct Feed {
     /// The topic shared by every node, on a node of a multi-process chat.
     cluster: Option<RedisTopic>,
     listeners: AtomicUsize,
-    /// Messages per room, dropped with the room.
-    messages: Mutex<HashMap<String, u64>>,
+    /// Messages per room, dropped with the room, and whether the count
+    /// changed since its last `messages` event.
+    messages: Mutex<HashMap<String, (u64, bool)>>,
 }
 
 impl Default for Feed {
@@ -158,11 +161,30 @@ impl Feed {
         }
     }
 
-    fn count_message(&self, room: &str) -> u64 {
+    /// Counts a message in `room`, for the next `messages` event.
+    fn count_message(&self, room: &str) {
         let mut counts = self.messages.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry(room.to_owned()).or_default();
+        let (count, changed) = counts.entry(room.to_owned()).or_default();
         *count += 1;
-        *count
+        *changed = true;
+    }
+
+    /// Publishes a `messages` event for each room whose count changed.
+    fn publish_message_counts(&self) {
+        let changed: Vec<(String, u64)> = {
+            let mut counts = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+            counts
+                .iter_mut()
+                .filter(|(_, (_, changed))| *changed)
+                .map(|(room, (count, changed))| {
+                    *changed = false;
+                    (room.clone(), *count)
+                })
+                .collect()
+        };
+        for (room, count) in changed {
+            self.publish("messages", json!({ "room": room, "count": count }));
+        }
     }
 }
 
@@ -224,9 +246,11 @@ impl Rooms {
         self.stats_wanted.notify_one();
     }
 
-    /// Publishes the `stats` event, then the `server-stats` event.
+    /// Publishes the changed `messages` counts, the `stats` event, then the
+    /// `server-stats` event.
     fn publish_stats(&self) {
         let Some(hub) = self.hub.get() else { return };
+        self.feed.publish_message_counts();
         let rooms: BTreeMap<String, usize> = hub.rooms().into_iter().collect();
         let chatters: usize = rooms.values().sum();
         let listeners = self.feed.listeners.load(Ordering::SeqCst);
@@ -382,7 +406,7 @@ pub(crate) struct ChatMessageEvent {
 #[allow(dead_code, reason = "describes JSON the feed publishes")]
 pub(crate) struct MessageCount {
     room: String,
-    /// The room's message count after the message.
+    /// The room's message count so far.
     count: u64,
 }
 
@@ -471,10 +495,7 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
                     "message",
                     json!({ "room": room, "user": user, "content": message.content, "time": message.time }),
                 );
-                let count = rooms.feed.count_message(&room);
-                rooms
-                    .feed
-                    .publish("messages", json!({ "room": room, "count": count }));
+                rooms.feed.count_message(&room);
                 rooms.broadcast(&room, &conn, &message);
                 rooms.stats_changed();
             }

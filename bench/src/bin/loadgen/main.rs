@@ -6,6 +6,8 @@
 //!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID] [--tls CA.pem]
 //! loadgen memory    --addr A [--conns N] --pid SERVER_PID [--settle SECS] [--tls CA.pem]
 //! loadgen broadcast --addr A --kind ws|sse [--clients N] [--rounds R]
+//! loadgen fanout    --addr A [--ws N] [--sse M] [--rate PER_SEC] [--count K]
+//!                   [--room NAME] [--settle-ms MS] [--pid SERVER_PID]
 //! ```
 //!
 //! `--tls CA.pem`: over TLS, trusting that CA (see `wire::tls_connector`).
@@ -14,6 +16,7 @@
 
 mod broadcast;
 mod echo;
+mod fanout;
 mod memory;
 mod proc_stat;
 mod wire;
@@ -120,8 +123,9 @@ async fn run(words: &[String]) -> io::Result<String> {
             "echo" => echo::run(&args).await,
             "memory" => memory::run(&args).await,
             "broadcast" => broadcast::run(&args).await,
+            "fanout" => fanout::run(&args).await,
             _ => Err(invalid(format!(
-                "unknown mode {mode:?}: echo, memory or broadcast"
+                "unknown mode {mode:?}: echo, memory, broadcast or fanout"
             ))),
         }
     };
