@@ -31,6 +31,18 @@ axum 0.8 chat over tokio::sync::broadcast), `loadgen fanout` for each scenario o
 FANOUTS, BENCH_FANOUT_ROUNDS rounds (default 1) interleaved: every copy counted
 once per client (missing and duplicates reported), latency p50/p99 from stamps in
 the messages, server CPU per delivered message and its ratio against axum.
+
+BENCH_WT=1: WebTransport over HTTP/3 instead (`bench/run` then builds only the
+WebTransport binaries). tidings' echo (the framework's `echo` handler on
+`/echo`, as the wt_echo examples serve it) on tokio, async-std and smol, against
+the same echo on wtransport (tokio), the one competitor; both on quinn 0.11.
+The load generator is wtransport's client for every server (`loadgen wt-echo`,
+`wt-memory`), one QUIC connection per session, on core 1. Scenarios: s1k and
+s64k, 10 sessions each sending one 1 KiB or 64 KiB message at a time on a bidi
+stream and waiting for the whole echo; dg, 10 sessions each sending one 512-byte
+datagram at a time (a lost one is given up after 100 ms and counted in
+`lost`). Memory: server RSS delta over 1,000 idle sessions (200 with
+BENCH_QUICK), then after one 16-byte bidi stream echo on each.
 """
 
 import json
@@ -49,7 +61,10 @@ WARMUP = 0.3 if QUICK else 0.5
 MANY = 2_000 if QUICK else 10_000
 BROADCAST_ROUNDS = 3 if QUICK else 5
 TLS = os.environ.get("BENCH_TLS") == "1"
-PARTS = os.environ.get("BENCH_PARTS", "echo,memory" if TLS else "echo,memory,broadcast").split(",")
+WT = os.environ.get("BENCH_WT") == "1"
+if WT:
+    MANY = 200 if QUICK else 1_000
+PARTS = os.environ.get("BENCH_PARTS", "echo,memory" if TLS or WT else "echo,memory,broadcast").split(",")
 SERVER_CORE, LOAD_CORE = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NICE = os.environ.get("BENCH_NICE")
@@ -61,12 +76,13 @@ def pinned(core, *cmd):
     priority = ["chrt", "-f", "10"] if RT else ["nice", "-n", NICE] if NICE else []
     return [*priority, "taskset", "-c", core, *cmd]
 
-COMPETITORS = ["tokio-tungstenite"] if TLS else ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+COMPETITORS = (["wtransport"] if WT else ["tokio-tungstenite"] if TLS
+               else ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"])
 TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
 # Not a competitor: the least work any WebSocket echo server can do (one
 # read, unmask, one write; no validation), i.e. what the kernel and tokio
 # cost per message. A server's CPU cannot go much below it. (No TLS.)
-FLOOR = [] if TLS else ["floor"]
+FLOOR = [] if TLS or WT else ["floor"]
 ECHO_BINARIES = {
     "floor": "echo_floor",
     "tokio-tungstenite": "echo_tungstenite",
@@ -76,6 +92,13 @@ ECHO_BINARIES = {
     "tidings-async-std": "echo-tidings-async-std",
     "tidings-smol": "echo-tidings-smol",
 }
+if WT:
+    ECHO_BINARIES = {
+        "wtransport": "wt_wtransport",
+        "tidings-tokio": "wt_tidings_tokio",
+        "tidings-async-std": "wt_tidings_async_std",
+        "tidings-smol": "wt_tidings_smol",
+    }
 # BENCH_EXTRA: more echo servers, "name=binary" pairs (comma-separated) of
 # binaries in BIN_DIR, e.g. an earlier build to compare against; name them
 # in BENCH_SERVERS too.
@@ -90,6 +113,14 @@ SCENARIOS = {
     "d": (1000, 512, 1),
     "e": (100, 16, 16),
 }
+# BENCH_WT: name: (sessions, payload bytes, "stream" or "datagram")
+WT_SCENARIOS = {
+    "s1k": (10, 1 << 10, "stream"),
+    "s64k": (10, 64 << 10, "stream"),
+    "dg": (10, 512, "datagram"),
+}
+if WT:
+    SCENARIOS = WT_SCENARIOS
 SCENARIOS = {k: v for k, v in SCENARIOS.items()
              if k in os.environ.get("BENCH_SCENARIOS", "a,b,c,d" if TLS else ",".join(SCENARIOS)).split(",")}
 
@@ -104,7 +135,8 @@ def log(*words):
 
 
 def free_port():
-    with socket.socket() as s:
+    # WebTransport servers bind UDP.
+    with socket.socket(type=socket.SOCK_DGRAM if WT else socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -153,8 +185,11 @@ def run_echo(results):
             for name in order:
                 try:
                     with Server(ECHO_BINARIES[name]) as server:
-                        r = loadgen("echo", "--addr", server.addr, "--conns", conns, "--size", size,
-                                    "--inflight", inflight, "--warmup", WARMUP, "--secs", SECS,
+                        # BENCH_WT: `inflight` is the kind, stream or datagram.
+                        shape = (["wt-echo", "--sessions", conns, "--kind", inflight] if WT
+                                 else ["echo", "--conns", conns, "--inflight", inflight])
+                        r = loadgen(*shape, "--addr", server.addr, "--size", size,
+                                    "--warmup", WARMUP, "--secs", SECS,
                                     "--pid", server.proc.pid, *LOADGEN_TLS_ARGS, timeout=60)
                 except Exception as error:  # one failure must not hide the other figures
                     log(f"round {round_ + 1} {name} ({scenario}) failed: {error}")
@@ -166,7 +201,8 @@ def run_echo(results):
                 r["sys_us_per_msg"] = per_msg(r.get("system_ticks", 0))
                 results.setdefault(name, {}).setdefault(scenario, []).append(r)
                 log(f"round {round_ + 1} {name} ({scenario}): {r['rate']:.0f} msg/s, "
-                    f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg")
+                    f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg"
+                    + (f", {r['lost']} lost" if r.get("lost") else ""))
 
 
 def round_ratios(rows, name, key, best, versus=COMPETITORS):
@@ -197,9 +233,13 @@ def print_echo(results):
     if TLS:
         print("\nOVER TLS (BENCH_TLS=1): wss://, TLS 1.3, TLS13_AES_128_GCM_SHA256, ECDSA P-256 "
               "certificate, rustls with *ring* on every side.")
+    if WT:
+        print("\nWEBTRANSPORT (BENCH_WT=1): HTTP/3 over QUIC (quinn 0.11 on every side), the load "
+              "generator\nis wtransport's client for every server, one QUIC connection per session; "
+              "'lost' counts\ndatagrams given up after 100 ms (all rounds).")
     print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
           f"(1 worker), load generator on core {LOAD_CORE}.")
-    print("Ratios: rate / best competitor's rate in the same round (higher is better) and CPU /\n"
+    text = ("Ratios: rate / best competitor's rate in the same round (higher is better) and CPU /\n"
           "best competitor's CPU in the same round (lower is better), median over the rounds;\n"
           "'vs tokio': the async-std and smol servers' rate / tidings-tokio's, likewise.\n"
           "'best rounds': each server's fastest round (rate) and cheapest round (CPU) against\n"
@@ -208,6 +248,8 @@ def print_echo(results):
           "always hide. CPU per message is split into user and system time. 'floor' is a\n"
           "reference, not a competitor: one read, unmask, one write per message, no validation\n"
           "(bench/src/bin/echo_floor.rs), i.e. what the kernel and tokio cost.")
+    # No floor server in the WebTransport runs.
+    print(text.split(" 'floor' is")[0] if WT else text)
     for scenario, (conns, size, inflight) in SCENARIOS.items():
         rows = {n: results[n][scenario] for n in SERVERS if scenario in results.get(n, {})}
         if not rows:
@@ -222,7 +264,12 @@ def print_echo(results):
         best_cpu = {n: min(r["cpu_us_per_msg"] for r in runs) for n, runs in rows.items()}
         top_rate = max((best_rate[n] for n in COMPETITORS if n in rows), default=0)
         top_cpu = min((best_cpu[n] for n in COMPETITORS if n in rows), default=0)
-        print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
+        if WT:
+            lost = sum(r.get("lost", 0) for runs in rows.values() for r in runs)
+            print(f"\n({scenario}) {conns} sessions x {size} B {inflight} messages, one at a time each"
+                  + (f" ({lost} datagrams lost)" if inflight == "datagram" else ""))
+        else:
+            print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
         print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
               f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10} {'vs tokio':>9} "
               f"{'best rounds: rate':>18} {'cpu':>6}")
@@ -238,7 +285,8 @@ def run_memory(results):
     for name in [s for s in SERVERS if s not in FLOOR]:
         with Server(ECHO_BINARIES[name]) as server:
             try:
-                results[name] = loadgen("memory", "--addr", server.addr, "--conns", MANY,
+                shape = ["wt-memory", "--sessions", MANY] if WT else ["memory", "--conns", MANY]
+                results[name] = loadgen(*shape, "--addr", server.addr,
                                         "--pid", server.proc.pid, *LOADGEN_TLS_ARGS, timeout=180)
             except Exception as error:
                 log(f"memory {name} failed: {error}")
@@ -247,10 +295,16 @@ def run_memory(results):
 
 
 def print_memory(results):
-    print(f"\nMemory: server RSS delta / {MANY} connections (bytes per connection)")
-    print(f"  {'server':<18} {'idle':>10} {'after 1 echo':>13}")
+    unit = "session" if WT else "connection"
+    print(f"\nMemory: server RSS delta / {MANY} {unit}s (bytes per {unit})")
+    # BENCH_WT: against the one competitor (lower is better).
+    versus = results.get(COMPETITORS[0]) if WT else None
+    print(f"  {'server':<18} {'idle':>10} {'after 1 echo':>13}"
+          + (f" {'idle ratio':>11} {'echo ratio':>11}" if versus else ""))
     for name, r in results.items():
-        print(f"  {name:<18} {r['idle_per_conn']:>10.0f} {r['echoed_per_conn']:>13.0f}")
+        ratios = (f" {ratio(r['idle_per_conn'], versus['idle_per_conn']):>11}"
+                  f" {ratio(r['echoed_per_conn'], versus['echoed_per_conn']):>11}" if versus else "")
+        print(f"  {name:<18} {r['idle_per_conn']:>10.0f} {r['echoed_per_conn']:>13.0f}{ratios}")
 
 
 BROADCASTS = [("tidings-tokio", "broadcast_tidings", "ws"),

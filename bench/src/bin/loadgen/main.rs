@@ -8,7 +8,13 @@
 //! loadgen broadcast --addr A --kind ws|sse [--clients N] [--rounds R]
 //! loadgen fanout    --addr A [--ws N] [--sse M] [--rate PER_SEC] [--count K]
 //!                   [--room NAME] [--settle-ms MS] [--pid SERVER_PID]
+//! loadgen wt-echo   --addr A --kind stream|datagram [--sessions N] [--size BYTES]
+//!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID]
+//! loadgen wt-memory --addr A [--sessions N] --pid SERVER_PID [--settle SECS]
 //! ```
+//!
+//! The `wt-` modes speak WebTransport (UDP ADDR, path `/echo`) with
+//! wtransport's client: see `wt`.
 //!
 //! `--tls CA.pem`: over TLS, trusting that CA (see `wire::tls_connector`).
 //! Each prints one JSON object on stdout (see `bench/run.py`); `--timeout
@@ -20,6 +26,7 @@ mod fanout;
 mod memory;
 mod proc_stat;
 mod wire;
+mod wt;
 
 use std::collections::HashMap;
 use std::io;
@@ -124,8 +131,10 @@ async fn run(words: &[String]) -> io::Result<String> {
             "memory" => memory::run(&args).await,
             "broadcast" => broadcast::run(&args).await,
             "fanout" => fanout::run(&args).await,
+            "wt-echo" => wt::echo(&args).await,
+            "wt-memory" => wt::memory(&args).await,
             _ => Err(invalid(format!(
-                "unknown mode {mode:?}: echo, memory, broadcast or fanout"
+                "unknown mode {mode:?}: echo, memory, broadcast, fanout, wt-echo or wt-memory"
             ))),
         }
     };
