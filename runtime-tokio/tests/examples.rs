@@ -108,10 +108,10 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
 /// A plain HTTP/1.1 GET: status, headers (names lower-cased), body.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
-    // The server answers with `Connection: close`, so read to the end.
+    // Asked for `Connection: close`, so read to the end.
     timeout(READ_LIMIT, stream.read_to_end(&mut raw))
         .await
         .expect("response timed out")

@@ -35,7 +35,7 @@ pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
-pub use router::{GetHandler, RouteOptions, Router, RouterError, WebSocketHandler};
+pub use router::{GetHandler, PostHandler, RouteOptions, Router, RouterError, WebSocketHandler};
 #[cfg(feature = "asyncapi")]
 pub use router::{MessageType, MessageTypes};
 pub use sse::{

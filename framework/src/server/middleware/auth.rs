@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode, header};
 
-use super::Middleware;
+use super::{Before, Middleware};
 use crate::server::context::Context;
 use crate::server::response::{IntoResponse, Response};
 
@@ -201,20 +201,22 @@ fn cookie<'a>(ctx: &'a Context, name: &str) -> Option<&'a str> {
 pub(crate) struct AnyOf(pub(crate) Vec<Arc<dyn Middleware>>);
 
 impl Middleware for AnyOf {
-    fn before(&self, ctx: &mut Context) -> Result<(), Response> {
-        let mut first = None;
-        for scheme in &self.0 {
-            match scheme.before(ctx) {
-                Ok(()) => return Ok(()),
-                Err(rejection) => {
-                    first.get_or_insert(rejection);
+    fn before_async<'a>(&'a self, ctx: &'a mut Context) -> Before<'a> {
+        Before::new(async move {
+            let mut first = None;
+            for scheme in &self.0 {
+                match scheme.before_async(ctx).await {
+                    Ok(()) => return Ok(()),
+                    Err(rejection) => {
+                        first.get_or_insert(rejection);
+                    }
                 }
             }
-        }
-        match first {
-            Some(rejection) => Err(rejection),
-            None => Ok(()),
-        }
+            match first {
+                Some(rejection) => Err(rejection),
+                None => Ok(()),
+            }
+        })
     }
 
     fn after(&self, ctx: &Context, outcome: &super::Outcome) {
