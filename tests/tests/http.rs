@@ -16,7 +16,8 @@ use http::{HeaderValue, StatusCode, header};
 use tidings_framework::server::{Context, IntoResponse, RouteOptions, SseContext, echo};
 use tidings_tests::{
     Connection, Error, RawClient, Router, ServerConfig, SseClient, TestRuntime, all_runtimes,
-    client_frame, has_header, start_server, status_line, timeout, upgrade_request,
+    capture_logs, client, client_frame, has_header, logged_events, logged_spans, start_server,
+    status_line, timeout, upgrade_request, wait_until,
 };
 
 all_runtimes!(
@@ -36,6 +37,7 @@ all_runtimes!(
     post_framing_errors_get_411_and_400,
     methods_are_routed_per_path,
     head_gets_the_length_without_the_body,
+    connections_run_in_a_span_that_records_their_end,
 );
 
 /// One response read from `raw`: status line, head, body (by its
@@ -664,4 +666,104 @@ async fn head_gets_the_length_without_the_body<N: TestRuntime>() {
     // The next response starts right after the head: no body was sent.
     raw.send(get("/asyncapi.json").as_bytes()).await;
     assert_eq!(read_reply(&mut raw, false).await.text(), "{}");
+}
+
+/// The spans and events logged that mention `needle`.
+fn spans_with(needle: &str) -> Vec<String> {
+    logged_spans()
+        .into_iter()
+        .filter(|span| span.contains(needle))
+        .collect()
+}
+
+async fn connections_run_in_a_span_that_records_their_end<N: TestRuntime>() {
+    capture_logs();
+    // The three runtimes' tests run at once in this process: one route each.
+    let runtime = std::any::type_name::<N>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("rt")
+        .to_ascii_lowercase();
+    let ws_route = format!("/span/{runtime}/{{room}}");
+    let sse_route = format!("/span-events/{runtime}/{{room}}");
+    let router = Router::new()
+        .websocket(&ws_route, |ctx: Context, conn: Connection| async move {
+            tracing::info!(room = ctx.param("room"), "websocket handler ran");
+            let message = conn.read().await?;
+            conn.write_message(&message).await?;
+            conn.closed().await;
+            Ok(())
+        })
+        .sse(&sse_route, |ctx: SseContext| async move {
+            tracing::info!(room = ctx.param("room"), "sse handler ran");
+            ctx.send_event("hello", "1").await
+        });
+    let server = start_server::<N>(router, ServerConfig::default()).await;
+
+    let conn = client::<N>(
+        &server.url(&format!("/span/{runtime}/lobby")),
+        Default::default(),
+    )
+    .await;
+    conn.write("ping").await.expect("write");
+    assert_eq!(conn.read().await.expect("echo"), "ping".into());
+    conn.close().await.expect("close");
+    let _ = conn.closed().await;
+    let route_field = format!("route={ws_route}");
+    assert!(
+        wait_until::<N>(Duration::from_secs(5), || spans_with(&route_field)
+            .iter()
+            .any(|span| span.contains("close_code=1000")))
+        .await,
+        "{:?}",
+        spans_with(&route_field)
+    );
+    let span = spans_with(&route_field).remove(0);
+    for field in [
+        "connection ",
+        "id=ws_",
+        "peer=127.0.0.1:",
+        "protocol=websocket",
+        "close_code=1000",
+        "end=",
+    ] {
+        assert!(span.contains(field), "{field:?} missing in {span}");
+    }
+    // The handler ran inside the span.
+    let event = logged_events()
+        .into_iter()
+        .find(|event| event.contains("websocket handler ran") && event.contains(&route_field))
+        .unwrap_or_else(|| panic!("no handler event in the span of {ws_route}"));
+    assert!(
+        event.contains("room=lobby") && event.contains(" in[connection id=ws_"),
+        "{event}"
+    );
+
+    let mut sse = SseClient::<N>::open_on(
+        server.raw().await,
+        &format!("/span-events/{runtime}/hall"),
+        &[],
+    )
+    .await;
+    assert_eq!(sse.events_to_end().await.len(), 1);
+    let route_field = format!("route={sse_route}");
+    assert!(
+        wait_until::<N>(Duration::from_secs(5), || spans_with(&route_field)
+            .iter()
+            .any(|span| span.contains("end=HandlerReturned")))
+        .await,
+        "{:?}",
+        spans_with(&route_field)
+    );
+    let span = spans_with(&route_field).remove(0);
+    assert!(
+        span.contains("id=sse_") && span.contains("protocol=sse"),
+        "{span}"
+    );
+    assert!(
+        logged_events()
+            .iter()
+            .any(|event| event.contains("sse handler ran") && event.contains(&route_field)),
+        "no handler event in the span of {sse_route}"
+    );
 }

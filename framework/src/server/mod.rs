@@ -279,6 +279,29 @@ impl Service {
     }
 }
 
+/// The span of one WebSocket connection or SSE stream, entered around its
+/// handler and its pump: `id` (`ws_1`, `sse_2`), `route` (the pattern),
+/// `peer` (the client's address), `protocol`, and when it ends,
+/// `close_code` and `end` (WebSocket: the close code and its cause; SSE:
+/// why the stream ended).
+pub(crate) fn connection_span(
+    id: &str,
+    route: &str,
+    peer: Option<SocketAddr>,
+    protocol: &'static str,
+) -> tracing::Span {
+    let peer = peer.map(tracing::field::display);
+    tracing::info_span!(
+        "connection",
+        id,
+        route,
+        peer,
+        protocol,
+        close_code = tracing::field::Empty,
+        end = tracing::field::Empty,
+    )
+}
+
 /// Answers a request for a WebSocket or SSE route with a refusal, counted
 /// in the statistics' rejected handshakes.
 async fn reject<T: Transport>(service: &Service, io: &mut T, response: Response) {

@@ -216,9 +216,18 @@ struct Upgraded<T, R: Runtime> {
     _registration: Registration,
     /// Counts towards the server's connection limit.
     _slot: Admission<WebSockets>,
-    /// The middleware that ran, if any; their `after` hooks run when it is
-    /// dropped. (Boxed: most routes have none, and it is large.)
-    chain: Option<Box<Chain>>,
+    /// The middleware that ran and the connection's span, when there is
+    /// middleware or a subscriber wants the span (else `None`: boxed, so
+    /// the idle connection's task does not grow for them).
+    after: Option<Box<After>>,
+}
+
+/// What a WebSocket connection keeps for its end: the middleware that ran
+/// (their `after` hooks run when it is dropped) and the connection's span
+/// (see [`connection_span`](super::connection_span)).
+struct After {
+    chain: Chain,
+    span: tracing::Span,
 }
 
 impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
@@ -226,11 +235,18 @@ impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Pin::new(&mut this.session).poll(cx).is_pending() {
-            return Poll::Pending;
+        {
+            let _entered = this.after.as_ref().map(|after| after.span.enter());
+            if Pin::new(&mut this.session).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
-        if let (Some(closed), Some(chain)) = (this.observer.close_info(), this.chain.as_mut()) {
-            chain.finish(End::Closed(closed));
+        if let (Some(closed), Some(after)) = (this.observer.close_info(), this.after.as_mut()) {
+            after
+                .span
+                .record("close_code", u16::from(closed.code()))
+                .record("end", tracing::field::debug(&closed.cause));
+            after.chain.finish(End::Closed(closed));
         }
         Poll::Ready(())
     }
@@ -479,6 +495,8 @@ async fn handle_request<R: Runtime, T: Transport>(
                         .with_deflate(accepted.deflate);
                 protocol.handle_input(now, &buf);
                 let id = service.next_stream_id("ws");
+                let span =
+                    super::connection_span(&id, route.pattern.as_str(), remote_addr, "websocket");
                 let id: Arc<str> = Arc::from(id);
                 let info = Info {
                     id: id.clone(),
@@ -518,7 +536,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                 };
                 // The handler's synchronous part (before its first `.await`) runs
                 // in `call`; a panic there is caught like one in `poll`.
-                let session = match catch_panic(|| handler.call(ctx, conn)) {
+                let session = match span.in_scope(|| catch_panic(|| handler.call(ctx, conn))) {
                     Some(handler) => Session {
                         handler: Some(handler),
                         ..session
@@ -533,7 +551,8 @@ async fn handle_request<R: Runtime, T: Transport>(
                     observer,
                     _registration: registration,
                     _slot: slot,
-                    chain: (!chain.is_empty()).then(|| Box::new(chain)),
+                    after: (!chain.is_empty() || !span.is_disabled())
+                        .then(|| Box::new(After { chain, span })),
                 });
                 return;
             }
@@ -859,6 +878,7 @@ mod tests {
     fn a_plain_connection_task_stays_small() {
         let service = Service::new(Router::new(), ServerConfig::default());
         let task = serve(service, Socket([0; 5]), None, None, Inert);
+        println!("plain connection task: {} bytes", size_of_val(&task));
         assert!(size_of_val(&task) <= 280, "{} bytes", size_of_val(&task));
     }
 

@@ -46,6 +46,7 @@ use std::time::Instant;
 
 use futures_core::Stream;
 use http::{HeaderValue, Response, StatusCode, header};
+use tracing::Instrument;
 
 pub use context::{SseClosed, SseContext};
 use stream::Outbox;
@@ -225,6 +226,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         remote_addr: ctx.remote_addr,
         started_at: rt.now(),
     };
+    let span = super::connection_span(&id, &ctx.route.pattern, ctx.remote_addr, "sse");
     let sse_ctx = SseContext::new(id, ctx, outbox.clone());
     // In the hub (lookup, rooms, broadcast, statistics) until the stream's
     // task ends.
@@ -248,15 +250,19 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     );
     // The handler's synchronous part runs in `call`; a panic there ends
     // the stream like one in `poll` (see `catch_panic`).
-    let handler = catch_panic(|| handler.call(sse_ctx));
+    let handler = span.in_scope(|| catch_panic(|| handler.call(sse_ctx)));
     if handler.is_none() {
         outbox.end(SseEnd::HandlerPanicked);
     }
-    Session {
+    let session = Session {
         pump: Some(pump),
         handler,
         outbox: outbox.clone(),
+    };
+    session.instrument(span.clone()).await;
+    let end = outbox.end_reason();
+    if let Some(end) = &end {
+        span.record("end", tracing::field::debug(end));
     }
-    .await;
-    outbox.end_reason()
+    end
 }
