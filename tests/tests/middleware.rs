@@ -36,6 +36,7 @@ all_runtimes!(
     before_awaits_a_timer,
     before_awaits_a_lookup_over_a_channel,
     a_before_that_never_finishes_is_bounded_by_the_handshake_timeout,
+    async_authenticator_awaits_its_lookup,
 );
 
 // --- a tracing subscriber that keeps the access events as text -----------
@@ -549,4 +550,39 @@ async fn a_before_that_never_finishes_is_bounded_by_the_handshake_timeout<N: Tes
         seen.lock().unwrap_or_else(|p| p.into_inner())
     );
     assert_eq!(server.handle.active_connections(), 0);
+}
+
+async fn async_authenticator_awaits_its_lookup<N: TestRuntime>() {
+    let router = Router::new()
+        .authenticator(
+            "bearer",
+            Authenticator::bearer_async(|token: String| async move {
+                sleep::<N>(Duration::from_millis(30)).await;
+                users(&token)
+            }),
+        )
+        .websocket_with("/ws/me", whoami, RouteOptions::new().auth("bearer"));
+    let server = start_server::<N>(router, ServerConfig::default()).await;
+    let head = upgrade_head::<N>(server.addr, "/ws/me", "Authorization: Bearer nope").await;
+    assert_eq!(status_line(head.as_bytes()), "HTTP/1.1 401 Unauthorized");
+    assert!(
+        has_header(
+            &head,
+            "www-authenticate",
+            "Bearer realm=\"tidings\", error=\"invalid_token\""
+        ),
+        "{head}"
+    );
+    let head = upgrade_head::<N>(server.addr, "/ws/me", "").await;
+    assert_eq!(status_line(head.as_bytes()), "HTTP/1.1 401 Unauthorized");
+    let mut raw = RawClient::<N>::connect(server.addr).await;
+    let request = upgrade_request("/ws/me")
+        .replace("\r\n\r\n", "\r\nAuthorization: Bearer token-ann\r\n\r\n");
+    raw.send(request.as_bytes()).await;
+    assert!(raw.read_head().await.starts_with("HTTP/1.1 101 "));
+    let mut greeting = std::mem::take(&mut raw.buffered);
+    while greeting.len() < 2 + "user 1".len() {
+        greeting.extend(raw.read_some().await);
+    }
+    assert_eq!(&greeting[2..2 + "user 1".len()], b"user 1");
 }
