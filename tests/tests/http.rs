@@ -38,6 +38,7 @@ all_runtimes!(
     methods_are_routed_per_path,
     head_gets_the_length_without_the_body,
     connections_run_in_a_span_that_records_their_end,
+    shutdown_closes_idle_kept_alive_connections_at_once,
 );
 
 /// One response read from `raw`: status line, head, body (by its
@@ -766,4 +767,24 @@ async fn connections_run_in_a_span_that_records_their_end<N: TestRuntime>() {
             .any(|event| event.contains("sse handler ran") && event.contains(&route_field)),
         "no handler event in the span of {sse_route}"
     );
+}
+
+async fn shutdown_closes_idle_kept_alive_connections_at_once<N: TestRuntime>() {
+    let config = ServerConfig::default().keep_alive_idle(Duration::from_secs(30));
+    let server = start_server::<N>(plain_router(), config).await;
+    let mut raw = server.raw().await;
+    raw.send(get("/").as_bytes()).await;
+    assert!(
+        read_reply(&mut raw, false)
+            .await
+            .has("connection", "keep-alive")
+    );
+    let started = Instant::now();
+    assert!(server.handle.shutdown(Duration::from_secs(5)).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert!(closes_within(&mut raw, Duration::from_secs(2)).await);
 }
