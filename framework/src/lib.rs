@@ -106,6 +106,9 @@ mod user_code;
 pub mod webtransport;
 mod write_queue;
 
+/// The `bytes` crate, whose `Bytes` carries a POST route's body
+/// ([`Router::post`](server::Router::post)).
+pub use bytes;
 pub use connection::Connection;
 pub use error::Error;
 /// The `http` crate, whose request, response, header and status types the

@@ -137,7 +137,7 @@ async fn sse_over_https<N: TestRuntime>() {
 async fn get_route_over_https<N: TestRuntime>() {
     let server = server::<N>(ServerConfig::default()).await;
     let mut raw = server.raw().await;
-    raw.send(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    raw.send(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await;
     let response = raw.read_to_end().await;
     assert_eq!(status_line(&response), "HTTP/1.1 200 OK");

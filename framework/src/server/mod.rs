@@ -35,7 +35,7 @@ pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
-pub use router::{GetHandler, RouteOptions, Router, RouterError, WebSocketHandler};
+pub use router::{GetHandler, PostHandler, RouteOptions, Router, RouterError, WebSocketHandler};
 #[cfg(feature = "asyncapi")]
 pub use router::{MessageType, MessageTypes};
 pub use sse::{
@@ -277,6 +277,29 @@ impl Service {
             None => format!("{prefix}_{n}"),
         }
     }
+}
+
+/// The span of one WebSocket connection or SSE stream, entered around its
+/// handler and its pump: `id` (`ws_1`, `sse_2`), `route` (the pattern),
+/// `peer` (the client's address), `protocol`, and when it ends,
+/// `close_code` and `end` (WebSocket: the close code and its cause; SSE:
+/// why the stream ended).
+pub(crate) fn connection_span(
+    id: &str,
+    route: &str,
+    peer: Option<SocketAddr>,
+    protocol: &'static str,
+) -> tracing::Span {
+    let peer = peer.map(tracing::field::display);
+    tracing::info_span!(
+        "connection",
+        id,
+        route,
+        peer,
+        protocol,
+        close_code = tracing::field::Empty,
+        end = tracing::field::Empty,
+    )
 }
 
 /// Answers a request for a WebSocket or SSE route with a refusal, counted

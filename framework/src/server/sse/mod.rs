@@ -12,10 +12,12 @@
 //! connection: close
 //! ```
 //!
-//! and no `Content-Length` or chunked encoding: the body is the event
-//! stream, and it ends when the connection closes (the server serves one
-//! request per connection, so `Connection: close` says exactly that; a
-//! `keep-alive` would promise a reuse that never happens). The body is never
+//! (plus the headers of the route's [`RouteOptions::response_header`](super::RouteOptions::response_header)
+//! and its middleware's [`Context::response_headers_mut`](super::Context::response_headers_mut),
+//! e.g. CORS or `Set-Cookie`) and no `Content-Length` or chunked encoding:
+//! the body is the event stream, and it ends when the connection closes
+//! (so `Connection: close` says exactly that, even on a connection that
+//! served kept-alive plain requests before). The body is never
 //! compressed, and every event is written and flushed as soon as it is
 //! queued; `X-Accel-Buffering: no` asks nginx-style proxies not to buffer
 //! it. When [`SseConfig::retry`](super::SseConfig::retry) is set, the body
@@ -44,6 +46,7 @@ use std::time::Instant;
 
 use futures_core::Stream;
 use http::{HeaderValue, Response, StatusCode, header};
+use tracing::Instrument;
 
 pub use context::{SseClosed, SseContext};
 use stream::Outbox;
@@ -161,8 +164,9 @@ where
     }
 }
 
-/// The response head of an SSE stream, and the `retry:` field if configured.
-fn stream_head(service: &Service) -> Vec<u8> {
+/// The response head of an SSE stream (with the route's and its
+/// middleware's `extra` headers), and the `retry:` field if configured.
+fn stream_head(service: &Service, extra: &http::HeaderMap) -> Vec<u8> {
     let mut head = Response::new(());
     *head.status_mut() = StatusCode::OK;
     let headers = head.headers_mut();
@@ -173,6 +177,7 @@ fn stream_head(service: &Service) -> Vec<u8> {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    super::response::add_headers(headers, extra);
     let mut out = Vec::with_capacity(160);
     tidings_core::head::encode_response_head(&head, &mut out);
     if let Some(retry) = service.config.sse.retry {
@@ -204,7 +209,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         reject(service, &mut io, response).await;
         return None;
     };
-    let head = stream_head(service);
+    let head = stream_head(service, &ctx.response_headers);
     if !matches!(
         with_deadline(rt, deadline, write_all(&mut io, &head)).await,
         Ok(Ok(()))
@@ -221,6 +226,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         remote_addr: ctx.remote_addr,
         started_at: rt.now(),
     };
+    let span = super::connection_span(&id, &ctx.route.pattern, ctx.remote_addr, "sse");
     let sse_ctx = SseContext::new(id, ctx, outbox.clone());
     // In the hub (lookup, rooms, broadcast, statistics) until the stream's
     // task ends.
@@ -244,15 +250,19 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     );
     // The handler's synchronous part runs in `call`; a panic there ends
     // the stream like one in `poll` (see `catch_panic`).
-    let handler = catch_panic(|| handler.call(sse_ctx));
+    let handler = span.in_scope(|| catch_panic(|| handler.call(sse_ctx)));
     if handler.is_none() {
         outbox.end(SseEnd::HandlerPanicked);
     }
-    Session {
+    let session = Session {
         pump: Some(pump),
         handler,
         outbox: outbox.clone(),
+    };
+    session.instrument(span.clone()).await;
+    let end = outbox.end_reason();
+    if let Some(end) = &end {
+        span.record("end", tracing::field::debug(end));
     }
-    .await;
-    outbox.end_reason()
+    end
 }
