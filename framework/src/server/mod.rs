@@ -14,6 +14,7 @@ mod admission;
 mod asyncapi;
 mod config;
 mod context;
+pub mod embed;
 pub mod middleware;
 mod response;
 mod router;

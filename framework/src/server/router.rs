@@ -479,6 +479,13 @@ impl Router {
         &self.routes
     }
 
+    /// The middleware every route runs first ([`layer`](Self::layer)), in
+    /// order: what an [embedded](super::embed) upgrade outside the router
+    /// runs.
+    pub(crate) fn layers(&self) -> &[Arc<dyn Middleware>] {
+        &self.layers
+    }
+
     /// The first route matching `path`, with its parameters.
     pub(crate) fn find(&self, path: &str) -> Option<(&Route, Params)> {
         self.routes
