@@ -69,6 +69,11 @@ impl<R: Runtime> WebSocketAccept<R> {
         response
     }
 
+    /// The runtime the connection will run on (to spawn its task).
+    pub fn runtime(&self) -> &R {
+        &self.embedded.rt
+    }
+
     /// The subprotocol chosen from the client's offer and
     /// [`ServerConfig::subprotocols`](crate::server::ServerConfig::subprotocols),
     /// if any.
