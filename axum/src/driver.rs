@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use http::Request;
 use hyper::upgrade::OnUpgrade;
+use tidings_framework::runtime::Runtime;
 use tidings_framework::server::embed::{
     Addrs, Answer, Embedded, SseAccept, SseBody, WebSocketAccept,
 };
 use tidings_framework::server::{Context, Response, Router, RouterError, SseContext};
-use tidings_framework::runtime::Runtime;
 use tidings_framework::{Connection, Error, hub::Hub};
 
 use crate::HyperIo;

@@ -191,7 +191,7 @@ pub mod tidings {
 /// use tidings_axum::{ServerConfig, Tidings, TidingsRouter};
 ///
 /// let tidings = Tidings::new(TidingsRouter::new(), ServerConfig::default(), tidings_tokio::Tokio);
-/// assert_eq!(tidings.hub().stats().connections, 0);
+/// assert_eq!(tidings.hub().stats().websocket.active, 0);
 /// ```
 #[derive(Clone)]
 pub struct Tidings {

@@ -4,9 +4,9 @@
 use std::future::Future;
 
 use http::Request;
+use tidings_framework::Error;
 use tidings_framework::server::embed::SseBody;
 use tidings_framework::server::{Context, SseContext, SseTopic};
-use tidings_framework::Error;
 
 use crate::driver::SseStart;
 use crate::{Refusal, ResponseBody, Tidings, addrs_of, restore_head, take_head};
