@@ -280,14 +280,14 @@ impl Tidings {
     /// whether all ended in time.
     ///
     /// ```no_run
-    /// # async fn demo(listener: tokio::net::TcpListener, app: axum::Router, tidings: tidings_axum::Tidings) {
+    /// # async fn demo(listener: tokio::net::TcpListener, app: axum::Router, tidings: tidings_axum::Tidings) -> std::io::Result<()> {
     /// use std::time::Duration;
     ///
-    /// let stop = tidings_tokio::shutdown_signal();
-    /// axum::serve(listener, app).with_graceful_shutdown(stop).await.unwrap();
+    /// let stop = tidings_tokio::shutdown_signal()?;
+    /// axum::serve(listener, app).with_graceful_shutdown(stop).await?;
     /// let drained = tidings.shutdown(Duration::from_secs(10)).await;
     /// # let _ = drained;
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub async fn shutdown(&self, timeout: Duration) -> bool {
         self.driver.shutdown(timeout).await
