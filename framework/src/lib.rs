@@ -32,6 +32,7 @@
 //! webtransport (server, driver, session)   WebTransport over HTTP/3 on quinn
 //! client, event_source                     the WebSocket and SSE clients
 //! dial (proxy, stream), tls::client        TCP, proxy tunnels, TLS for the clients
+//! server::embed                            requests of another HTTP server (hyper, axum)
 //! server::serve, server::asyncapi          one socket's life; the AsyncAPI document
 //! server::router                           routes and their options
 //! server::sse, server::middleware          serving an SSE route; before/after hooks

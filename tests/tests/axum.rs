@@ -454,8 +454,16 @@ fn middleware_values_and_refusals() {
         assert!(busy.starts_with("HTTP/1.1 503"), "{busy}");
         let rejected = tidings.hub().stats().handshakes_rejected;
         assert_eq!(rejected.get("401 Unauthorized"), Some(&1), "{rejected:?}");
-        assert_eq!(rejected.get("503 Service Unavailable"), Some(&1), "{rejected:?}");
-        assert_eq!(rejected.get("426 Upgrade Required"), Some(&1), "{rejected:?}");
+        assert_eq!(
+            rejected.get("503 Service Unavailable"),
+            Some(&1),
+            "{rejected:?}"
+        );
+        assert_eq!(
+            rejected.get("426 Upgrade Required"),
+            Some(&1),
+            "{rejected:?}"
+        );
         drop(conn);
     });
 }

@@ -28,6 +28,23 @@ use tidings_core::sse::encode_retry;
 ///
 /// Send [`response`](Self::response) with the body that [`run`](Self::run)
 /// or [`run_with`](Self::run_with) returns.
+///
+/// ```
+/// use tidings_framework::http::{Request, Response};
+/// use tidings_framework::runtime::Runtime;
+/// use tidings_framework::server::embed::{Addrs, Embedded, SseBody};
+///
+/// /// The head and the body of a stream that says hello, or the refusal.
+/// async fn hello<R: Runtime>(
+///     tidings: &Embedded<R>,
+///     request: &Request<()>,
+/// ) -> Result<(Response<()>, SseBody), tidings_framework::server::Response> {
+///     let accept = tidings.sse(request, Addrs::default(), "/hello").await?;
+///     let head = accept.response();
+///     let body = accept.run_with(|ctx| async move { ctx.send_event("hello", "world").await });
+///     Ok((head, body))
+/// }
+/// ```
 pub struct SseAccept<R: Runtime> {
     embedded: Embedded<R>,
     ctx: Context,

@@ -24,6 +24,25 @@ use crate::server::serve::{Opening, Upgraded, start_websocket};
 /// the connection on the upgraded transport with [`run`](Self::run) or
 /// [`run_with`](Self::run_with). Dropping it instead runs the middleware's
 /// `after` hooks with [`End::NotStarted`](crate::server::middleware::End::NotStarted).
+///
+/// ```
+/// use tidings_framework::http::{Request, Response};
+/// use tidings_framework::runtime::{Runtime, Transport};
+/// use tidings_framework::server::embed::{Addrs, Embedded, WebSocketTask};
+///
+/// /// The 101 to send, and the task to spawn once `io` is the upgraded
+/// /// stream; or the refusal to send.
+/// async fn upgrade<R: Runtime, T: Transport>(
+///     tidings: &Embedded<R>,
+///     request: &Request<()>,
+///     io: T,
+/// ) -> Result<(Response<()>, WebSocketTask<T, R>), tidings_framework::server::Response> {
+///     let accept = tidings.websocket(request, Addrs::default(), "/ws/hello").await?;
+///     let head = accept.response();
+///     let task = accept.run_with(io, &[], |_ctx, conn| async move { conn.write("hello").await });
+///     Ok((head, task))
+/// }
+/// ```
 pub struct WebSocketAccept<R: Runtime> {
     embedded: Embedded<R>,
     opening: Opening,
