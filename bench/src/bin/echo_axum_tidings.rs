@@ -18,7 +18,11 @@ async fn echo(upgrade: WsUpgrade) -> impl IntoResponse {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let tidings = Tidings::new(TidingsRouter::new(), ServerConfig::default(), tidings_tokio::Tokio);
+    let tidings = Tidings::new(
+        TidingsRouter::new(),
+        ServerConfig::default(),
+        tidings_tokio::Tokio,
+    );
     let app = axum::Router::new().fallback(echo).with_state(tidings);
     let listener = tokio::net::TcpListener::bind(tidings_bench::addr_arg())
         .await?

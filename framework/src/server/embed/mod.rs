@@ -73,6 +73,10 @@
 //! 1001 and ends every SSE stream, as a server's shutdown does; the HTTP
 //! server's own graceful shutdown does not know upgraded connections.
 
+// A refusal is a whole `Response` (144 bytes), as a middleware's rejection
+// is: refusals are the cold path, and the caller sends them as they are.
+#![allow(clippy::result_large_err)]
+
 mod pipe;
 mod sse;
 mod websocket;

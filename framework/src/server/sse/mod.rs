@@ -215,6 +215,10 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
 /// A slot of [`SseConfig::max_connections`](super::SseConfig::max_connections)
 /// for a new stream, or the 503 to answer: beyond the limit, or during
 /// shutdown.
+#[allow(
+    clippy::result_large_err,
+    reason = "the refusal is the response to send, on the cold path"
+)]
 pub(super) fn admit(service: &Arc<Service>) -> Result<Admission<SseStreams>, Response<Bytes>> {
     if service.shutdown.is_set() {
         return Err((StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response());
