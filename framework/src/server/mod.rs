@@ -225,6 +225,18 @@ impl Service {
             .is_ok()
     }
 
+    /// The whole graceful shutdown ([`ServerHandle::shutdown`]):
+    /// [`shutdown_and_wait`](Self::shutdown_and_wait) until `timeout`,
+    /// then a cluster engine's flush until the same deadline.
+    pub(crate) async fn drain<R: Runtime>(&self, rt: &R, timeout: Duration) -> bool {
+        let deadline = rt.now() + timeout;
+        let drained = self.shutdown_and_wait(rt, deadline).await;
+        if let Some(flush) = self.hub.flush_engine() {
+            let _ = with_deadline(rt, deadline, flush).await;
+        }
+        drained
+    }
+
     /// `rt`'s clock as a closure (see [`connection_settings`](Self::connection_settings)).
     pub(crate) fn clock<R: Runtime>(&self, rt: &R) -> Clock {
         self.connection_settings(rt).clock.clone()
@@ -447,12 +459,7 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// node's members leave now rather than when presence expires), until
     /// the same deadline.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        let deadline = self.rt.now() + timeout;
-        let drained = self.service.shutdown_and_wait(&self.rt, deadline).await;
-        if let Some(flush) = self.service.hub.flush_engine() {
-            let _ = crate::io_util::with_deadline(&self.rt, deadline, flush).await;
-        }
-        drained
+        self.service.drain(&self.rt, timeout).await
     }
 
     /// Starts the same graceful shutdown without waiting for it (e.g. from

@@ -245,12 +245,7 @@ impl<R: Runtime> Embedded<R> {
     /// flushes a cluster engine's queue until the same deadline. Returns
     /// whether all ended in time.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        let deadline = self.rt.now() + timeout;
-        let drained = self.service.shutdown_and_wait(&self.rt, deadline).await;
-        if let Some(flush) = self.service.hub.flush_engine() {
-            let _ = crate::io_util::with_deadline(&self.rt, deadline, flush).await;
-        }
-        drained
+        self.service.drain(&self.rt, timeout).await
     }
 
     /// Answers `request` (its body is not read) with the router: routing,

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
 
 use super::pipe::{PipeReader, pipe};
 use super::{Embedded, TaskCount};
@@ -93,16 +92,7 @@ impl<R: Runtime> SseAccept<R> {
     /// No `Content-Length`: the body is the stream. Do not compress it
     /// (a compressing layer buffers events).
     pub fn response(&self) -> http::Response<()> {
-        let mut head = http::Response::new(());
-        *head.status_mut() = StatusCode::OK;
-        let headers = head.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        head
+        crate::server::sse::response_head()
     }
 
     /// The request's context, as the middleware left it.

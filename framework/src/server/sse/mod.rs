@@ -162,8 +162,9 @@ where
     }
 }
 
-/// The response head of an SSE stream, and the `retry:` field if configured.
-fn stream_head(service: &Service) -> Vec<u8> {
+/// The response head of an SSE stream, served by tidings or embedded:
+/// `200`, the event-stream type, no caching, no proxy buffering.
+pub(super) fn response_head() -> Response<()> {
     let mut head = Response::new(());
     *head.status_mut() = StatusCode::OK;
     let headers = head.headers_mut();
@@ -173,6 +174,14 @@ fn stream_head(service: &Service) -> Vec<u8> {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    head
+}
+
+/// The response head of an SSE stream on tidings' server, and the `retry:`
+/// field if configured.
+fn stream_head(service: &Service) -> Vec<u8> {
+    let mut head = response_head();
+    let headers = head.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     let mut out = Vec::with_capacity(160);
     tidings_core::head::encode_response_head(&head, &mut out);
