@@ -153,21 +153,54 @@ impl<R: Runtime> WsStart for WebSocketAccept<R> {
     fn start(self: Box<Self>, upgrade: OnUpgrade, handler: Option<WsHandler>) {
         let accept = *self;
         let rt = accept.runtime().clone();
-        rt.spawn(async move {
+        let upgrading = Box::pin(async move {
             let io = match upgrade.await {
                 Ok(upgraded) => HyperIo::new(upgraded),
                 Err(error) => {
                     // The client left, or the server cannot switch
                     // protocols; the accept's drop ends the middleware.
                     tracing::debug!(%error, "WebSocket upgrade did not complete");
-                    return;
+                    return None;
                 }
             };
-            match handler {
-                Some(handler) => accept.run_with(io, &[], handler).await,
-                None => accept.run(io, &[]).await,
-            }
+            Some(match handler {
+                Some(handler) => accept.run_with(io, &[], handler),
+                None => accept.run(io, &[]),
+            })
         });
+        rt.spawn(Connect::Upgrading(upgrading));
+    }
+}
+
+/// The task of an upgraded connection: the upgrade (with the request's
+/// context and middleware) in a box freed once the connection runs, then
+/// the connection inline, so an idle connection's task holds only what the
+/// connection needs (as the server's own task does).
+enum Connect<F, T> {
+    Upgrading(Pin<Box<F>>),
+    Running(T),
+}
+
+impl<F, T> Future for Connect<F, T>
+where
+    F: Future<Output = Option<T>>,
+    T: Future<Output = ()> + Unpin,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                Connect::Upgrading(upgrading) => match upgrading.as_mut().poll(cx) {
+                    std::task::Poll::Pending => return std::task::Poll::Pending,
+                    std::task::Poll::Ready(None) => return std::task::Poll::Ready(()),
+                    // Frees the upgrade phase's box.
+                    std::task::Poll::Ready(Some(task)) => *this = Connect::Running(task),
+                },
+                Connect::Running(task) => return Pin::new(task).poll(cx),
+            }
+        }
     }
 }
 
