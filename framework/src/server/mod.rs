@@ -507,6 +507,11 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// Serves an already-connected stream (e.g. TLS the application set up
     /// itself) as if accepted by the server, without the server's own
     /// [`tls`](ServerConfig::tls); completes when that connection ends.
+    ///
+    /// The stream must still hold the request: the server reads the head
+    /// itself. For a connection whose request another HTTP server (hyper,
+    /// axum) has already read, see [`embed`] (and the `tidings-axum`
+    /// crate).
     pub async fn serve_stream<T: Transport>(
         &self,
         stream: T,
