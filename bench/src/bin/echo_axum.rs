@@ -5,7 +5,6 @@
 
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::response::Response;
-use axum::serve::{Listener, ListenerExt};
 
 async fn echo(upgrade: WebSocketUpgrade) -> Response {
     upgrade.on_upgrade(|mut socket| async move {
@@ -22,11 +21,5 @@ async fn echo(upgrade: WebSocketUpgrade) -> Response {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let app = axum::Router::new().fallback(echo);
-    let listener = tokio::net::TcpListener::bind(tidings_bench::addr_arg())
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-    println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, app).await
+    tidings_bench::serve_axum(app).await
 }

@@ -4,7 +4,6 @@
 //! with `echo_axum` (axum's own `WebSocketUpgrade`, same app and runtime).
 
 use axum::response::IntoResponse;
-use axum::serve::{Listener, ListenerExt};
 use tidings_axum::{ServerConfig, Tidings, TidingsRouter, WsUpgrade};
 
 async fn echo(upgrade: WsUpgrade) -> impl IntoResponse {
@@ -24,11 +23,5 @@ async fn main() -> std::io::Result<()> {
         tidings_tokio::Tokio,
     );
     let app = axum::Router::new().fallback(echo).with_state(tidings);
-    let listener = tokio::net::TcpListener::bind(tidings_bench::addr_arg())
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-    println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, app).await
+    tidings_bench::serve_axum(app).await
 }
