@@ -115,6 +115,9 @@ async fn echo(upgrade: WsUpgrade) -> impl IntoResponse {
 /// The room chat of `tidings_tests::rooms` as an axum handler: join the
 /// room, send the id, broadcast every text to the room's others.
 async fn room(Path(room): Path<String>, upgrade: WsUpgrade) -> impl IntoResponse {
+    // tidings' context has the route's parameters too (for its middleware).
+    assert_eq!(upgrade.context().param("room"), Some(room.as_str()));
+    assert_eq!(upgrade.context().route().pattern, "/ws/room/{room}");
     let hub = upgrade.hub().clone();
     upgrade.on_upgrade(move |conn| async move {
         conn.join(&room);

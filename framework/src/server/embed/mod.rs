@@ -422,9 +422,10 @@ impl<R: Runtime> Embedded<R> {
         addrs: Addrs,
         route: &str,
     ) -> (Context, Arc<str>) {
-        let params = Pattern::parse(route)
-            .ok()
-            .and_then(|pattern| pattern.matches(request.uri().path()))
+        let path = request.uri().path();
+        let params = [route.to_owned(), colon_syntax(route)]
+            .iter()
+            .find_map(|route| Pattern::parse(route).ok()?.matches(path))
             .unwrap_or_default();
         let info = RouteInfo {
             pattern: route.to_owned(),
@@ -456,6 +457,23 @@ impl<R: Runtime> Embedded<R> {
             now: self.rt.now(),
         }
     }
+}
+
+/// `route` with axum's parameter syntax (`/chat/{room}`, `/files/{*rest}`)
+/// in tidings' (`/chat/:room`, `/files/*rest`), for the parameters of a
+/// route of the embedding server.
+fn colon_syntax(route: &str) -> String {
+    route
+        .split('/')
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) if name.starts_with('*') => name.to_owned(),
+                Some(name) => format!(":{name}"),
+                None => segment.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The router's lookup: the first route matching `path`, with its
