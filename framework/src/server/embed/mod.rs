@@ -296,8 +296,9 @@ impl<R: Runtime> Embedded<R> {
     /// Accepts a WebSocket upgrade for a route of the embedding server
     /// (e.g. an axum handler's): checks the handshake and the connection
     /// limit, and runs the router's [layers](Router::layer). `route` names
-    /// the route in statistics and [`Context::route`]; when it is a tidings
-    /// pattern that matches the path (`/ws/chat/:room`), the context's
+    /// the route in statistics and [`Context::route`]; when it is a route
+    /// pattern that matches the path, in tidings' syntax (`/ws/chat/:room`)
+    /// or axum's (`/ws/chat/{room}`), the context's
     /// [params](Context::param) are its parameters.
     ///
     /// # Errors
