@@ -14,6 +14,7 @@ mod admission;
 mod asyncapi;
 mod config;
 mod context;
+pub mod embed;
 pub mod middleware;
 mod response;
 mod router;
@@ -222,6 +223,18 @@ impl Service {
         with_deadline(rt, deadline, self.drained.wait())
             .await
             .is_ok()
+    }
+
+    /// The whole graceful shutdown ([`ServerHandle::shutdown`]):
+    /// [`shutdown_and_wait`](Self::shutdown_and_wait) until `timeout`,
+    /// then a cluster engine's flush until the same deadline.
+    pub(crate) async fn drain<R: Runtime>(&self, rt: &R, timeout: Duration) -> bool {
+        let deadline = rt.now() + timeout;
+        let drained = self.shutdown_and_wait(rt, deadline).await;
+        if let Some(flush) = self.hub.flush_engine() {
+            let _ = with_deadline(rt, deadline, flush).await;
+        }
+        drained
     }
 
     /// `rt`'s clock as a closure (see [`connection_settings`](Self::connection_settings)).
@@ -469,12 +482,7 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// node's members leave now rather than when presence expires), until
     /// the same deadline.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        let deadline = self.rt.now() + timeout;
-        let drained = self.service.shutdown_and_wait(&self.rt, deadline).await;
-        if let Some(flush) = self.service.hub.flush_engine() {
-            let _ = crate::io_util::with_deadline(&self.rt, deadline, flush).await;
-        }
-        drained
+        self.service.drain(&self.rt, timeout).await
     }
 
     /// Starts the same graceful shutdown without waiting for it (e.g. from
@@ -522,6 +530,11 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// Serves an already-connected stream (e.g. TLS the application set up
     /// itself) as if accepted by the server, without the server's own
     /// [`tls`](ServerConfig::tls); completes when that connection ends.
+    ///
+    /// The stream must still hold the request: the server reads the head
+    /// itself. For a connection whose request another HTTP server (hyper,
+    /// axum) has already read, see [`embed`] (and the `tidings-axum`
+    /// crate).
     pub async fn serve_stream<T: Transport>(
         &self,
         stream: T,

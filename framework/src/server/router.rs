@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Method;
 
-use super::context::Context;
+use super::context::{Context, RouteInfo};
 use super::middleware::{Middleware, auth::AnyOf};
 use super::response::{IntoResponse, Response};
 use super::sse::SseHandler;
@@ -376,6 +376,18 @@ pub(crate) struct Route {
     pub(crate) chain: Vec<Arc<dyn Middleware>>,
 }
 
+impl Route {
+    /// What a handler's [`Context`] says about the route.
+    pub(crate) fn info(&self) -> RouteInfo {
+        RouteInfo {
+            pattern: self.pattern.as_str().to_owned(),
+            name: self.options.name.clone(),
+            summary: self.options.summary.clone(),
+            tags: self.options.tags.clone(),
+        }
+    }
+}
+
 /// A router that cannot serve as configured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -650,6 +662,13 @@ impl Router {
             }
         }
         first
+    }
+
+    /// The middleware every route runs first ([`layer`](Self::layer)), in
+    /// order: what an [embedded](super::embed) upgrade outside the router
+    /// runs.
+    pub(crate) fn layers(&self) -> &[Arc<dyn Middleware>] {
+        &self.layers
     }
 
     /// The first route matching `path`, with its parameters.

@@ -15,19 +15,22 @@ use http::{Method, Request, StatusCode};
 #[cfg(feature = "_tls")]
 use super::admission::TlsHandshakes;
 use super::admission::{Admission, WebSockets};
-use super::context::{Context, RouteInfo};
+use super::context::Context;
 use super::middleware::{Chain, End};
-use super::response::{IntoResponse, add_headers, respond, respond_and_keep, respond_closing};
-use super::router::Endpoint;
+use super::response::{
+    IntoResponse, Response, add_headers, respond, respond_and_keep, respond_closing,
+};
+use super::router::{Endpoint, GetHandler};
 use super::{Service, reject};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Protocol, Registration};
+use crate::hub::{ConnectionInfo, Protocol, Registration, SlowConsumer};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::user_code::{BoxFuture, CatchPanic, catch_panic, drop_quietly};
 use tidings_core::body::{self, BodyDecoder, Framing};
 use tidings_core::close::CloseCode;
+use tidings_core::handshake::Accepted;
 use tidings_core::head::HeadReader;
 use tidings_core::route::Query;
 use tidings_core::ws::{self, Role};
@@ -208,7 +211,7 @@ impl<T, R: Runtime, F> Drop for Task<T, R, F> {
 
 /// A WebSocket connection after its handshake: the handler and the pump,
 /// and what must live as long as they run.
-struct Upgraded<T, R: Runtime> {
+pub(super) struct Upgraded<T, R: Runtime> {
     // Dropped in this order, as locals of one function were before.
     session: Session<T, R>,
     observer: Connection,
@@ -322,12 +325,7 @@ async fn handle_request<R: Runtime, T: Transport>(
             query: Query::parse(request.uri().query().unwrap_or("")),
             remote_addr,
             local_addr,
-            route: RouteInfo {
-                pattern: route.pattern.as_str().to_owned(),
-                name: route.options.name.clone(),
-                summary: route.options.summary.clone(),
-                tags: route.options.tags.clone(),
-            },
+            route: route.info(),
             values: http::Extensions::new(),
             response_headers: route.options.response_headers.clone(),
             hub: service.hub.clone(),
@@ -365,13 +363,7 @@ async fn handle_request<R: Runtime, T: Transport>(
                     }
                     return;
                 }
-                let extra_headers = std::mem::take(&mut ctx.response_headers);
-                // A plain handler's response is written only once complete,
-                // so a panic always finds nothing written yet: 500.
-                let call = catch_panic(|| handler.call(ctx));
-                let (mut response, panicked) = plain_response(call).await;
-                add_headers(response.headers_mut(), &extra_headers);
-                chain.finish(End::Responded(response.status()));
+                let (response, panicked) = get_response(handler.as_ref(), ctx, &mut chain).await;
                 let keep = keep_alive && !unread_body && !panicked;
                 if answer(&mut io, &response, keep, head_only).await {
                     continue;
@@ -489,74 +481,145 @@ async fn handle_request<R: Runtime, T: Transport>(
                     return;
                 }
 
-                let now = rt.now();
-                let mut protocol =
-                    ws::Connection::new(Role::Server, service.websocket.clone(), now)
-                        .with_deflate(accepted.deflate);
-                protocol.handle_input(now, &buf);
-                let id = service.next_stream_id("ws");
-                let span =
-                    super::connection_span(&id, route.pattern.as_str(), remote_addr, "websocket");
-                let id: Arc<str> = Arc::from(id);
-                let info = Info {
-                    id: id.clone(),
-                    remote_addr,
-                    local_addr,
-                    subprotocol: accepted.subprotocol.as_deref().map(Box::from),
+                let opening = Opening {
+                    accepted,
+                    route: route.pattern.shared_str().clone(),
+                    policy: route.options.slow_consumer.clone(),
+                    ctx,
+                    chain,
+                    slot,
                 };
-                let shared = Arc::new(Shared::new(
-                    info,
-                    service.connection_settings(rt),
-                    protocol,
-                    Some(service.hub.clone()),
+                *upgraded = Some(start_websocket(
+                    service,
+                    rt,
+                    io,
+                    &buf,
+                    opening,
+                    |ctx, conn| handler.call(ctx, conn),
                 ));
-                // In the hub (lookup, rooms, broadcast, statistics) until the
-                // connection's task ends; registered before the first input is
-                // parsed, so every received message is counted.
-                let registration = service.hub.register(
-                    ConnectionInfo {
-                        id,
-                        protocol: Protocol::WebSocket,
-                        route: route.pattern.shared_str().clone(),
-                        remote_addr,
-                        started_at: now,
-                    },
-                    shared.clone(),
-                    route.options.slow_consumer.clone(),
-                );
-                shared.lock().drain_events();
-                let conn = Connection::from_shared(shared.clone());
-                conn.set_values(ctx.values.clone());
-                let observer = conn.clone();
-                let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
-                let session = Session {
-                    pump: Some(pump),
-                    handler: None,
-                    conn: conn.clone(),
-                };
-                // The handler's synchronous part (before its first `.await`) runs
-                // in `call`; a panic there is caught like one in `poll`.
-                let session = match span.in_scope(|| catch_panic(|| handler.call(ctx, conn))) {
-                    Some(handler) => Session {
-                        handler: Some(handler),
-                        ..session
-                    },
-                    None => {
-                        session.handler_panicked();
-                        session
-                    }
-                };
-                *upgraded = Some(Upgraded {
-                    session,
-                    observer,
-                    _registration: registration,
-                    _slot: slot,
-                    after: (!chain.is_empty() || !span.is_disabled())
-                        .then(|| Box::new(After { chain, span })),
-                });
                 return;
             }
         }
+    }
+}
+
+/// The response of a plain GET route's handler (500 if it panicked, then
+/// `true`), with the route's and middleware's extra headers; recorded in
+/// `chain`. The caller checks the method and leaves out the body of a
+/// `HEAD` answer.
+pub(super) async fn get_response(
+    handler: &dyn GetHandler,
+    mut ctx: Context,
+    chain: &mut Chain,
+) -> (Response, bool) {
+    let extra_headers = std::mem::take(&mut ctx.response_headers);
+    // A plain handler's response is written only once complete, so a panic
+    // always finds nothing written yet: 500.
+    let call = catch_panic(|| handler.call(ctx));
+    let (mut response, panicked) = plain_response(call).await;
+    add_headers(response.headers_mut(), &extra_headers);
+    chain.finish(End::Responded(response.status()));
+    (response, panicked)
+}
+
+/// A WebSocket handshake the server accepted, with what its connection
+/// keeps: the request's context and middleware, its admission slot.
+pub(super) struct Opening {
+    /// The accepted handshake: deflate parameters, subprotocol.
+    pub(super) accepted: Accepted,
+    /// The route pattern the hub records (see [`ConnectionInfo::route`]).
+    pub(super) route: Arc<str>,
+    /// The route's slow-consumer policy.
+    pub(super) policy: SlowConsumer,
+    pub(super) ctx: Context,
+    pub(super) chain: Chain,
+    pub(super) slot: Admission<WebSockets>,
+}
+
+/// Starts the connection of an `opening` whose `101` has been sent: its
+/// protocol state (fed `leftover`, the bytes read after the request head),
+/// its hub registration, tracing span and pump on `io`, and the handler
+/// `handler` makes. The server's task and an embedded one
+/// ([`embed`](super::embed)) poll the returned future until the
+/// connection ends.
+pub(super) fn start_websocket<T: Transport, R: Runtime>(
+    service: &Arc<Service>,
+    rt: &R,
+    io: T,
+    leftover: &[u8],
+    opening: Opening,
+    handler: impl FnOnce(Context, Connection) -> BoxFuture<Result<(), Error>>,
+) -> Upgraded<T, R> {
+    let Opening {
+        accepted,
+        route,
+        policy,
+        ctx,
+        chain,
+        slot,
+    } = opening;
+    let (remote_addr, local_addr) = (ctx.remote_addr, ctx.local_addr);
+    let now = rt.now();
+    let mut protocol = ws::Connection::new(Role::Server, service.websocket.clone(), now)
+        .with_deflate(accepted.deflate);
+    protocol.handle_input(now, leftover);
+    let id = service.next_stream_id("ws");
+    let span = super::connection_span(&id, &route, remote_addr, "websocket");
+    let id: Arc<str> = Arc::from(id);
+    let info = Info {
+        id: id.clone(),
+        remote_addr,
+        local_addr,
+        subprotocol: accepted.subprotocol.as_deref().map(Box::from),
+    };
+    let shared = Arc::new(Shared::new(
+        info,
+        service.connection_settings(rt),
+        protocol,
+        Some(service.hub.clone()),
+    ));
+    // In the hub (lookup, rooms, broadcast, statistics) until the
+    // connection's task ends; registered before the first input is
+    // parsed, so every received message is counted.
+    let registration = service.hub.register(
+        ConnectionInfo {
+            id,
+            protocol: Protocol::WebSocket,
+            route,
+            remote_addr,
+            started_at: now,
+        },
+        shared.clone(),
+        policy,
+    );
+    shared.lock().drain_events();
+    let conn = Connection::from_shared(shared.clone());
+    conn.set_values(ctx.values.clone());
+    let observer = conn.clone();
+    let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
+    let session = Session {
+        pump: Some(pump),
+        handler: None,
+        conn: conn.clone(),
+    };
+    // The handler's synchronous part (before its first `.await`) runs in
+    // `handler`; a panic there is caught like one in `poll`.
+    let session = match span.in_scope(|| catch_panic(|| handler(ctx, conn))) {
+        Some(handler) => Session {
+            handler: Some(handler),
+            ..session
+        },
+        None => {
+            session.handler_panicked();
+            session
+        }
+    };
+    Upgraded {
+        session,
+        observer,
+        _registration: registration,
+        _slot: slot,
+        after: (!chain.is_empty() || !span.is_disabled()).then(|| Box::new(After { chain, span })),
     }
 }
 
@@ -680,7 +743,7 @@ fn status_response(status: StatusCode) -> super::Response {
 }
 
 /// 405 with `Allow: allow`.
-fn method_not_allowed(allow: &'static str) -> super::Response {
+pub(super) fn method_not_allowed(allow: &'static str) -> super::Response {
     let mut response = (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
     response
         .headers_mut()
@@ -725,7 +788,7 @@ async fn read_body<T: Transport>(
 
 /// Whether the request asks for a stream: a WebSocket upgrade or an event
 /// stream (for counting a 404 as a rejected handshake).
-fn wants_stream(request: &Request<()>) -> bool {
+pub(super) fn wants_stream<B>(request: &Request<B>) -> bool {
     let has = |name: http::header::HeaderName, token: &str| {
         request.headers().get_all(name).iter().any(|value| {
             value
