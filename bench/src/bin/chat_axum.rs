@@ -11,8 +11,8 @@
 //! - `GET /events`: SSE with ids: `message` (`room`, `user`, `content`,
 //!   `time`), `join` and `leave` (`room`, `user`) events, and once a
 //!   second (as tidings' chat at most once a second) `messages` (`room`,
-//!   `count`) for rooms with new messages and `stats` (`rooms`: members per
-//!   room, `chatters`, `listeners`). No replay (axum has none to offer;
+//!   `count`) for rooms with new messages and, when it changed, `stats`
+//!   (`rooms`: members per room, `chatters`, `listeners`). No replay (axum has none to offer;
 //!   tidings' chat keeps 256 events for it), no server statistics.
 
 use std::collections::HashMap;
@@ -77,8 +77,9 @@ impl Chat {
         *changed = true;
     }
 
-    /// The once-a-second counting events.
-    fn publish_counts(&self) {
+    /// The once-a-second counting events, when something changed since the
+    /// last ones (`last`: the stats they carried).
+    fn publish_counts(&self, last: &mut Option<serde_json::Value>) {
         let changed: Vec<(String, u64)> = {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
             counts
@@ -102,10 +103,11 @@ impl Chat {
         };
         let chatters: usize = rooms.values().sum();
         let listeners = self.events.receiver_count();
-        self.event(
-            "stats",
-            json!({ "rooms": rooms, "chatters": chatters, "listeners": listeners }),
-        );
+        let stats = json!({ "rooms": rooms, "chatters": chatters, "listeners": listeners });
+        if last.as_ref() != Some(&stats) {
+            self.event("stats", stats.clone());
+            *last = Some(stats);
+        }
     }
 
     fn event(&self, kind: &str, data: serde_json::Value) {
@@ -220,10 +222,11 @@ async fn main() -> std::io::Result<()> {
     let ticking = chat.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut last = None;
         loop {
             tick.tick().await;
             if ticking.events.receiver_count() > 0 {
-                ticking.publish_counts();
+                ticking.publish_counts(&mut last);
             }
         }
     });
