@@ -14,11 +14,14 @@ mod admission;
 mod asyncapi;
 mod config;
 mod context;
+#[cfg(feature = "http2")]
+mod h2;
 pub mod middleware;
 mod response;
 mod router;
 mod serve;
 mod sse;
+mod version;
 
 use core::net::SocketAddr;
 use std::any::TypeId;
@@ -33,6 +36,8 @@ use std::time::{Duration, Instant};
 pub use crate::user_code::BoxFuture;
 pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
+#[cfg(feature = "http2")]
+pub use h2::Http2Config;
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{GetHandler, RouteOptions, Router, RouterError, WebSocketHandler};
@@ -105,6 +110,8 @@ impl Service {
             engine: config.engine.clone(),
         });
         let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
+        #[cfg(feature = "http2")]
+        h2::withdraw_alpn_if_disabled(&config);
         Arc::new(Service {
             router,
             websocket,

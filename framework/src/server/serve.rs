@@ -19,6 +19,7 @@ use super::context::{Context, RouteInfo};
 use super::middleware::{Chain, End};
 use super::response::{IntoResponse, respond};
 use super::router::Endpoint;
+use super::version::version_value;
 use super::{Service, reject};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
@@ -48,13 +49,35 @@ pub(super) fn serve<R: Runtime, T: Transport>(
     local_addr: Option<SocketAddr>,
     rt: R,
 ) -> impl Future<Output = ()> + Send + 'static {
+    serve_version(
+        service,
+        io,
+        remote_addr,
+        local_addr,
+        rt,
+        http::Version::HTTP_11,
+    )
+}
+
+/// [`serve`] for a request that arrived over HTTP `version` (an HTTP/2
+/// stream is served as a socket of its own: see `server::h2`); the
+/// version is one of the request's [`Context`] values, and so of its
+/// WebSocket connection's.
+pub(super) fn serve_version<R: Runtime, T: Transport>(
+    service: Arc<Service>,
+    io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: R,
+    version: http::Version,
+) -> impl Future<Output = ()> + Send + 'static {
     let request = Box::pin({
         let service = service.clone();
         async move {
             let deadline = rt.now() + service.config.handshake_timeout;
             let mut upgraded = None;
             let addrs = (remote_addr, local_addr);
-            handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
+            handle_request(&service, io, addrs, &rt, deadline, &mut upgraded, version).await;
             upgraded
         }
     });
@@ -81,7 +104,13 @@ pub(super) fn serve_tls<R: Runtime, T: Transport>(
             let mut upgraded = None;
             if let Some(io) = tls_handshake(&service, tls, io, remote_addr, &rt, deadline).await {
                 let addrs = (remote_addr, local_addr);
-                handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
+                #[cfg(feature = "http2")]
+                if io.get_ref().1.alpn_protocol() == Some(super::h2::ALPN_H2) {
+                    super::h2::serve_connection(&service, io, addrs, &rt, deadline).await;
+                    return None;
+                }
+                let version = http::Version::HTTP_11;
+                handle_request(&service, io, addrs, &rt, deadline, &mut upgraded, version).await;
             }
             upgraded
         }
@@ -245,6 +274,7 @@ async fn handle_request<R: Runtime, T: Transport>(
     rt: &R,
     deadline: Instant,
     upgraded: &mut Option<Upgraded<T, R>>,
+    version: http::Version,
 ) {
     let (request, leftover) =
         match with_deadline(rt, deadline, read_request(service, &mut io)).await {
@@ -293,7 +323,7 @@ async fn handle_request<R: Runtime, T: Transport>(
             summary: route.options.summary.clone(),
             tags: route.options.tags.clone(),
         },
-        values: http::Extensions::new(),
+        values: version_value(version),
         hub: service.hub.clone(),
         now: rt.now(),
     };

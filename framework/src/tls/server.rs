@@ -24,6 +24,8 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+#[cfg(feature = "http2")]
+use super::ALPN_H2;
 use super::{ALPN_HTTP_1_1, provider};
 use crate::hub::TlsFailure;
 use crate::io_util::{close, write_all};
@@ -208,6 +210,8 @@ pub fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    #[cfg(feature = "http2")]
+    config.alpn_protocols.insert(0, ALPN_H2.to_vec());
     Ok(config)
 }
 
@@ -370,11 +374,14 @@ const PLAINTEXT_RESPONSE: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
     Connection: close\r\n\r\n\
     This port speaks TLS: use https:// or wss://.\r\n";
 
-/// The stream, if it negotiated HTTP/1.1 or no application protocol.
+/// The stream, if it negotiated HTTP/1.1, HTTP/2 (feature `http2`) or no
+/// application protocol.
 fn check_alpn<T>(stream: TlsStream<T>) -> Result<TlsStream<T>, HandshakeFailure> {
-    // The dispatch point for HTTP/2 (`h2`) once tidings serves it.
     match stream.get_ref().1.alpn_protocol() {
         None | Some(ALPN_HTTP_1_1) => Ok(stream),
+        // Served by `server::h2` (the connection's task looks again).
+        #[cfg(feature = "http2")]
+        Some(ALPN_H2) => Ok(stream),
         Some(other) => Err(HandshakeFailure {
             reason: TlsFailure::Protocol,
             error: io::Error::new(
