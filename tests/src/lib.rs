@@ -26,6 +26,7 @@
 #![deny(unsafe_code)]
 
 pub mod certs;
+pub mod h2;
 mod counting_alloc;
 mod log_capture;
 pub mod proxies;
