@@ -26,8 +26,8 @@
 #![deny(unsafe_code)]
 
 pub mod certs;
-pub mod h2;
 mod counting_alloc;
+pub mod h2;
 mod log_capture;
 pub mod proxies;
 mod redis_server;
