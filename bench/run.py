@@ -18,6 +18,11 @@ servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
 machine busy with other work, wake-ups otherwise wait behind it and every figure
 measures the scheduler), BENCH_NICE (a niceness for both, a milder alternative).
 
+BENCH_AXUM=1: the echo and memory parts for two servers only, both axum 0.8
+apps on tokio: "axum-tidings" (tidings-axum's WsUpgrade extractor, a tidings
+Connection) and "axum" (axum's own WebSocketUpgrade, tokio-tungstenite), the
+ratios against the latter.
+
 BENCH_TLS=1: the same echo and memory parts over TLS (wss://). Every server is
 started with `--tls-cert CERT.pem --tls-key KEY.pem` (one ECDSA P-256 leaf for
 all, from make_certs) and the load generator speaks TLS 1.3 with one cipher
@@ -76,13 +81,27 @@ def pinned(core, *cmd):
     priority = ["chrt", "-f", "10"] if RT else ["nice", "-n", NICE] if NICE else []
     return [*priority, "taskset", "-c", core, *cmd]
 
-COMPETITORS = (["wtransport"] if WT else ["tokio-tungstenite"] if TLS
-               else ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"])
-TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+# BENCH_AXUM=1: WebSocket echo inside an axum 0.8 app, tidings' extractor
+# (tidings-axum's WsUpgrade, "axum-tidings") against axum's own
+# WebSocketUpgrade ("axum"): same app, same runtime; echo and memory parts.
+AXUM = os.environ.get("BENCH_AXUM") == "1"
+if AXUM:
+    COMPETITORS = ["axum"]
+    TIDINGS = ["axum-tidings"]
+    PARTS = [p for p in PARTS if p != "broadcast"]
+elif WT:
+    COMPETITORS = ["wtransport"]
+    TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+elif TLS:
+    COMPETITORS = ["tokio-tungstenite"]
+    TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+else:
+    COMPETITORS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+    TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
 # Not a competitor: the least work any WebSocket echo server can do (one
 # read, unmask, one write; no validation), i.e. what the kernel and tokio
 # cost per message. A server's CPU cannot go much below it. (No TLS.)
-FLOOR = [] if TLS or WT else ["floor"]
+FLOOR = [] if TLS or WT or AXUM else ["floor"]
 ECHO_BINARIES = {
     "floor": "echo_floor",
     "tokio-tungstenite": "echo_tungstenite",
@@ -91,6 +110,8 @@ ECHO_BINARIES = {
     "tidings-tokio": "echo-tidings-tokio",
     "tidings-async-std": "echo-tidings-async-std",
     "tidings-smol": "echo-tidings-smol",
+    "axum": "echo_axum",
+    "axum-tidings": "echo_axum_tidings",
 }
 if WT:
     ECHO_BINARIES = {
@@ -297,14 +318,14 @@ def run_memory(results):
 def print_memory(results):
     unit = "session" if WT else "connection"
     print(f"\nMemory: server RSS delta / {MANY} {unit}s (bytes per {unit})")
-    # BENCH_WT: against the one competitor (lower is better).
-    versus = results.get(COMPETITORS[0]) if WT else None
-    print(f"  {'server':<18} {'idle':>10} {'after 1 echo':>13}"
-          + (f" {'idle ratio':>11} {'echo ratio':>11}" if versus else ""))
+    # Ratios against the best competitor (lower is better).
+    best = {k: min((results[n][k] for n in COMPETITORS if n in results), default=0)
+            for k in ("idle_per_conn", "echoed_per_conn")}
+    print(f"  {'server':<18} {'idle':>10} {'after 1 echo':>13} {'idle ratio':>11} {'echo ratio':>11}")
     for name, r in results.items():
-        ratios = (f" {ratio(r['idle_per_conn'], versus['idle_per_conn']):>11}"
-                  f" {ratio(r['echoed_per_conn'], versus['echoed_per_conn']):>11}" if versus else "")
-        print(f"  {name:<18} {r['idle_per_conn']:>10.0f} {r['echoed_per_conn']:>13.0f}{ratios}")
+        print(f"  {name:<18} {r['idle_per_conn']:>10.0f} {r['echoed_per_conn']:>13.0f} "
+              f"{ratio(r['idle_per_conn'], best['idle_per_conn']):>11} "
+              f"{ratio(r['echoed_per_conn'], best['echoed_per_conn']):>11}")
 
 
 BROADCASTS = [("tidings-tokio", "broadcast_tidings", "ws"),
@@ -345,6 +366,10 @@ FANOUTS = {k: v for k, v in FANOUTS.items()
            if k in os.environ.get("BENCH_FANOUT_SCENARIOS", ",".join(FANOUTS)).split(",")}
 FANOUT_SERVERS = {"tidings-tokio": "chat-tidings-tokio", "axum": "chat_axum"}
 FANOUT_ROUNDS = int(os.environ.get("BENCH_FANOUT_ROUNDS", "1"))
+# The joins of N members in one room send N(N-1)/2 notices before anything is
+# measured; a server that has not delivered them in this many seconds is
+# reported as such.
+FANOUT_SETUP_SECS = int(os.environ.get("BENCH_FANOUT_SETUP_SECS", "300"))
 
 
 def run_fanout(results):
@@ -358,11 +383,12 @@ def run_fanout(results):
                     try:
                         r = loadgen("fanout", "--addr", server.addr, "--ws", ws, "--sse", sse,
                                     "--rate", rate, "--count", count, "--pid", server.proc.pid,
-                                    timeout=600)
+                                    "--setup-secs", FANOUT_SETUP_SECS, timeout=FANOUT_SETUP_SECS + 120)
                     except Exception as error:
                         log(f"fanout {scenario} {name} failed: {error}")
                         continue
-                r["cpu_us_per_delivery"] = r["cpu_ticks"] / CLK_TCK / max(r["delivered"], 1) * 1e6
+                if not r.get("setup_incomplete"):
+                    r["cpu_us_per_delivery"] = r["cpu_ticks"] / CLK_TCK / max(r["delivered"], 1) * 1e6
                 results.setdefault(scenario, {}).setdefault(name, []).append(r)
                 log(f"fanout {scenario} {name}: {r}")
 
@@ -374,6 +400,13 @@ def print_fanout(results):
           f"{'p50 ms':>8} {'p99 ms':>8} {'cpu us/del':>11} {'vs axum':>8} {'target':>7}")
     for scenario, servers in results.items():
         ws, sse, rate, count, target = FANOUTS[scenario]
+        for name, runs in servers.items():
+            for r in runs:
+                if r.get("setup_incomplete"):
+                    print(f"  {scenario:<9} {name:<14} joins not done in the setup budget: "
+                          f"{r['connected']} clients connected after {r['setup_s']} s")
+        servers = {n: [r for r in runs if not r.get("setup_incomplete")] for n, runs in servers.items()}
+        servers = {n: runs for n, runs in servers.items() if runs}
         axum = servers.get("axum")
         axum_cpu = statistics.median(r["cpu_us_per_delivery"] for r in axum) if axum else None
         for name, runs in servers.items():

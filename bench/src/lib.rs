@@ -65,6 +65,17 @@ where
     }
 }
 
+/// Serves the axum app `app` on [`addr_arg`] with TCP_NODELAY, after
+/// printing `listening on ADDR` (the axum servers' shared `main`).
+pub async fn serve_axum(app: axum::Router) -> std::io::Result<()> {
+    use axum::serve::{Listener, ListenerExt};
+    let listener = TcpListener::bind(addr_arg()).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("listening on {}", listener.local_addr()?);
+    axum::serve(listener, app).await
+}
+
 /// The message every broadcast server sends: 128 bytes ending in the marker
 /// `~END` that `loadgen broadcast` counts.
 pub fn broadcast_message() -> String {

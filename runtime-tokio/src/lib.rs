@@ -68,7 +68,7 @@ pub use tidings_framework::sse::DecodedEvent;
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 pub use tidings_framework::tls;
 pub use tidings_framework::{
-    Connection, Error, Message, Protocol, Utf8Bytes, deflate, dial, http, hub, sse, ws,
+    Connection, Error, Message, Protocol, Utf8Bytes, bytes, deflate, dial, http, hub, sse, ws,
 };
 
 /// A WebSocket and SSE server on tokio: bind, then `run` (see

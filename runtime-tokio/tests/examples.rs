@@ -108,10 +108,10 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
 /// A plain HTTP/1.1 GET: status, headers (names lower-cased), body.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
-    // The server answers with `Connection: close`, so read to the end.
+    // Asked for `Connection: close`, so read to the end.
     timeout(READ_LIMIT, stream.read_to_end(&mut raw))
         .await
         .expect("response timed out")
@@ -493,6 +493,84 @@ async fn chat_stats_json_and_feed_events() {
         }
         assert_eq!(last["websocket"]["total"], 2, "{last}");
         alice.close().await.unwrap();
+    })
+    .await;
+}
+
+/// Sends `request` on `stream` and reads one response framed by
+/// `Content-Length`: status, head, body.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> (u16, String, String) {
+    stream.write_all(request).await.expect("write");
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, length) = loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8(raw[..end].to_vec()).expect("UTF-8 head");
+            let length: usize = head
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, value)| value.trim().parse().expect("a length"));
+            raw.drain(..end + 4);
+            break (head, length);
+        }
+        let n = timeout(READ_LIMIT, stream.read(&mut chunk))
+            .await
+            .expect("response timed out")
+            .expect("read");
+        assert!(n > 0, "EOF before the head");
+        raw.extend_from_slice(&chunk[..n]);
+    };
+    while raw.len() < length {
+        let n = timeout(READ_LIMIT, stream.read(&mut chunk))
+            .await
+            .expect("body timed out")
+            .expect("read");
+        assert!(n > 0, "EOF in the body");
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    let status = head[9..12].parse().expect("a status");
+    (status, head, String::from_utf8(raw).expect("UTF-8 body"))
+}
+
+#[tokio::test]
+async fn chat_publish_reaches_every_member_on_a_kept_alive_connection() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let start = rfc3339::now();
+        let alice = join(addr, &rooms, "lobby", "alice").await;
+        let bob = join(addr, &rooms, "lobby", "bob").await;
+        expect_notice(&alice, "bob", "joined", &start).await;
+
+        // The page, a publish and the stats on one connection.
+        let mut http = TcpStream::connect(addr).await.expect("connect");
+        let (status, head, body) =
+            exchange(&mut http, b"GET / HTTP/1.1\r\nHost: chat\r\n\r\n").await;
+        assert_eq!(status, 200);
+        assert!(
+            head.to_ascii_lowercase().contains("connection: keep-alive"),
+            "{head}"
+        );
+        assert_eq!(body, chat_app::INDEX_HTML);
+        let content = say("hello from the server");
+        let publish = format!(
+            "POST /publish/lobby?user=bot HTTP/1.1\r\nHost: chat\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{content}",
+            content.len()
+        );
+        let (status, _, body) = exchange(&mut http, publish.as_bytes()).await;
+        assert_eq!(status, 202, "{body}");
+        let answer: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(answer, json!({ "room": "lobby", "delivered": 2 }));
+        // Every member gets it, the sender being no member.
+        expect_message(&alice, "bot", "hello from the server", &start).await;
+        expect_message(&bob, "bot", "hello from the server", &start).await;
+        let bad = "POST /publish/lobby HTTP/1.1\r\nHost: chat\r\nContent-Length: 3\r\n\r\nnot";
+        assert_eq!(exchange(&mut http, bad.as_bytes()).await.0, 400);
+        let (status, _, body) =
+            exchange(&mut http, b"GET /stats HTTP/1.1\r\nHost: chat\r\n\r\n").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("\"websocket\""), "{body}");
     })
     .await;
 }

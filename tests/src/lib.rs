@@ -37,7 +37,7 @@ pub mod tls;
 pub mod tls_server;
 
 pub use counting_alloc::CountingAllocator;
-pub use log_capture::{capture_logs, logged_events};
+pub use log_capture::{capture_logs, logged_events, logged_spans};
 pub use redis_server::RedisServer;
 pub use tcp_proxy::TcpProxy;
 

@@ -47,7 +47,7 @@ impl Router {
             let sends_only = match route.endpoint {
                 Endpoint::WebSocket(_) => false,
                 Endpoint::Sse(_) => true,
-                Endpoint::Get(_) => continue,
+                Endpoint::Get(_) | Endpoint::Post(_) => continue,
             };
             let id = channel_id(route, &channels);
             let options = &route.options;
@@ -130,7 +130,12 @@ fn channel_id(route: &Route, taken: &Map<String, Value>) -> String {
             .as_str()
             .split('/')
             .filter(|segment| !segment.is_empty())
-            .map(|segment| segment.trim_start_matches([':', '*']))
+            .map(|segment| {
+                segment
+                    .trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .trim_start_matches([':', '*'])
+            })
             .collect::<Vec<_>>()
             .join("_");
         if id.is_empty() { "root".to_owned() } else { id }
@@ -144,18 +149,10 @@ fn channel_id(route: &Route, taken: &Map<String, Value>) -> String {
     id
 }
 
-/// The route pattern with `{name}` for `:name` and `*name`.
+/// The route pattern with `{name}` for `:name`, `*name`, `{name}` and
+/// `{*name}`.
 fn address(route: &Route) -> String {
-    route
-        .pattern
-        .as_str()
-        .split('/')
-        .map(|segment| match segment.strip_prefix([':', '*']) {
-            Some(name) => format!("{{{name}}}"),
-            None => segment.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    route.pattern.braced().replace("{*", "{")
 }
 
 /// `summary`, `description` (the route name) and `tags` of a channel or

@@ -14,6 +14,7 @@ mod admission;
 mod asyncapi;
 mod config;
 mod context;
+pub mod embed;
 #[cfg(feature = "http2")]
 mod h2;
 pub mod middleware;
@@ -40,7 +41,7 @@ pub use context::{Context, RouteInfo};
 pub use h2::Http2Config;
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
-pub use router::{GetHandler, RouteOptions, Router, RouterError, WebSocketHandler};
+pub use router::{GetHandler, PostHandler, RouteOptions, Router, RouterError, WebSocketHandler};
 #[cfg(feature = "asyncapi")]
 pub use router::{MessageType, MessageTypes};
 pub use sse::{
@@ -231,6 +232,18 @@ impl Service {
             .is_ok()
     }
 
+    /// The whole graceful shutdown ([`ServerHandle::shutdown`]):
+    /// [`shutdown_and_wait`](Self::shutdown_and_wait) until `timeout`,
+    /// then a cluster engine's flush until the same deadline.
+    pub(crate) async fn drain<R: Runtime>(&self, rt: &R, timeout: Duration) -> bool {
+        let deadline = rt.now() + timeout;
+        let drained = self.shutdown_and_wait(rt, deadline).await;
+        if let Some(flush) = self.hub.flush_engine() {
+            let _ = with_deadline(rt, deadline, flush).await;
+        }
+        drained
+    }
+
     /// `rt`'s clock as a closure (see [`connection_settings`](Self::connection_settings)).
     pub(crate) fn clock<R: Runtime>(&self, rt: &R) -> Clock {
         self.connection_settings(rt).clock.clone()
@@ -284,6 +297,29 @@ impl Service {
             None => format!("{prefix}_{n}"),
         }
     }
+}
+
+/// The span of one WebSocket connection or SSE stream, entered around its
+/// handler and its pump: `id` (`ws_1`, `sse_2`), `route` (the pattern),
+/// `peer` (the client's address), `protocol`, and when it ends,
+/// `close_code` and `end` (WebSocket: the close code and its cause; SSE:
+/// why the stream ended).
+pub(crate) fn connection_span(
+    id: &str,
+    route: &str,
+    peer: Option<SocketAddr>,
+    protocol: &'static str,
+) -> tracing::Span {
+    let peer = peer.map(tracing::field::display);
+    tracing::info_span!(
+        "connection",
+        id,
+        route,
+        peer,
+        protocol,
+        close_code = tracing::field::Empty,
+        end = tracing::field::Empty,
+    )
 }
 
 /// Answers a request for a WebSocket or SSE route with a refusal, counted
@@ -453,12 +489,7 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// node's members leave now rather than when presence expires), until
     /// the same deadline.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        let deadline = self.rt.now() + timeout;
-        let drained = self.service.shutdown_and_wait(&self.rt, deadline).await;
-        if let Some(flush) = self.service.hub.flush_engine() {
-            let _ = crate::io_util::with_deadline(&self.rt, deadline, flush).await;
-        }
-        drained
+        self.service.drain(&self.rt, timeout).await
     }
 
     /// Starts the same graceful shutdown without waiting for it (e.g. from
@@ -506,6 +537,11 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// Serves an already-connected stream (e.g. TLS the application set up
     /// itself) as if accepted by the server, without the server's own
     /// [`tls`](ServerConfig::tls); completes when that connection ends.
+    ///
+    /// The stream must still hold the request: the server reads the head
+    /// itself. For a connection whose request another HTTP server (hyper,
+    /// axum) has already read, see [`embed`] (and the `tidings-axum`
+    /// crate).
     pub async fn serve_stream<T: Transport>(
         &self,
         stream: T,

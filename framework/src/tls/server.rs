@@ -53,7 +53,7 @@ use crate::runtime::Transport;
 /// The configuration tidings builds ([`server_config`]) uses the crypto
 /// provider of [`provider()`](super::provider), TLS 1.3 and 1.2 with
 /// rustls' safe defaults, no client certificates, and advertises
-/// [`ALPN_HTTP_1_1`]. For anything else — client certificates, other
+/// `h2` (with the `http2` feature) and [`ALPN_HTTP_1_1`]. For anything else — client certificates, other
 /// protocol versions or cipher suites, several certificates chosen by SNI
 /// (a [`ResolvesServerCert`](rustls::server::ResolvesServerCert) of your
 /// own, which you may also swap certificates in yourself) — build a
@@ -61,8 +61,8 @@ use crate::runtime::Transport;
 /// from `rustls::ServerConfig::builder_with_provider(tidings_framework::tls::provider())`
 /// (never `ServerConfig::builder()`, which needs a process-wide provider),
 /// or from [`server_config`] and change its fields. tidings serves HTTP/1.1
-/// only: advertise no other ALPN protocol (a connection that negotiates
-/// one is closed).
+/// and, with the `http2` feature, HTTP/2 (`h2`): advertise no other ALPN
+/// protocol (a connection that negotiates one is closed).
 ///
 /// # Replacing the certificate while the server runs
 ///
@@ -197,7 +197,8 @@ impl fmt::Debug for ServerTls {
 /// The configuration [`ServerTls::from_der`] builds: the crypto provider
 /// of [`provider()`](super::provider), TLS 1.3 and 1.2 (rustls' safe
 /// defaults), no client authentication, this certificate for every
-/// connection, ALPN [`ALPN_HTTP_1_1`]. A starting point for a configuration
+/// connection, ALPN `h2` (feature `http2`) then [`ALPN_HTTP_1_1`]. A
+/// starting point for a configuration
 /// of your own ([`ServerTls::from_config`]).
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,

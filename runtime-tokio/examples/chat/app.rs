@@ -18,6 +18,13 @@
 //!   presence TTL), else on this server ([`Hub::cluster_members`]).
 //! - `GET /asyncapi.json`: the AsyncAPI 3.0 document of the streaming
 //!   routes ([`Router::asyncapi`](tidings_tokio::Router::asyncapi)).
+//! - `POST /publish/:room?user=NAME` with a JSON body `{"content": "..."}`
+//!   (what a WebSocket member sends): the message is stamped and broadcast
+//!   to every member of the room as `{"type":"message","user":NAME,...}`,
+//!   and goes on the `/events` feed like a member's; `202 Accepted` with
+//!   `{"room", "delivered"}`, `400` for a body that is not such JSON (the
+//!   server's `max_body_size`, 1 MiB, bounds it). The page, stats and
+//!   document can be fetched on one kept-alive connection.
 //!
 //! The example's `main.rs` serves [`router`]; the tests include this file
 //! with `#[path = "../examples/chat/app.rs"] mod chat_app;`. The including
@@ -33,10 +40,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tidings_framework::server::{RESET_EVENT, Subscription};
 use tidings_redis::RedisTopic;
+use tidings_tokio::bytes::Bytes;
 use tidings_tokio::hub::{Filter, Hub, Payload, Stats};
 use tidings_tokio::sse::Event;
 use tidings_tokio::{
-    CloseCode, Connection, Context, Error, Html, Json, RouteOptions, Router, SseContext, SseTopic,
+    CloseCode, Connection, Context, Error, Html, IntoResponse, Json, Response, RouteOptions,
+    Router, SseContext, SseTopic, StatusCode,
 };
 use tokio::sync::Notify;
 
@@ -273,12 +282,38 @@ impl Rooms {
     /// Sends `message` to everyone in `room` but connection `sender` (the
     /// seed's `room.Broadcast(conn.ID(), msg)`): serialized and framed once,
     /// the bytes shared by every recipient, without waiting for any of them.
-    fn broadcast(&self, room: &str, sender: &Connection, message: &ChatMessage) {
+    /// Returns how many it was queued for.
+    fn broadcast(&self, room: &str, sender: Option<&Connection>, message: &ChatMessage) -> usize {
         let (Some(hub), Ok(payload)) = (self.hub.get(), Payload::json(message)) else {
             // No hub yet means no room; a struct of strings always serializes.
-            return;
+            return 0;
         };
-        hub.broadcast(payload, Filter::room(room).except(sender.id()));
+        let filter = Filter::room(room);
+        let filter = match sender {
+            Some(sender) => filter.except(sender.id()),
+            None => filter,
+        };
+        hub.broadcast(payload, filter).delivered
+    }
+
+    /// What `user` says in `room`: stamped, on the feed (`message`; the
+    /// room's `messages` count follows with the stats), and broadcast to the room's members
+    /// but `sender`. Returns how many members it was queued for.
+    fn say(&self, room: &str, user: &str, content: String, sender: Option<&Connection>) -> usize {
+        let message = ChatMessage {
+            kind: "message".to_owned(),
+            user: user.to_owned(),
+            time: rfc3339::now(),
+            content,
+        };
+        self.feed.publish(
+            "message",
+            json!({ "room": room, "user": user, "content": message.content, "time": message.time }),
+        );
+        self.feed.count_message(room);
+        let delivered = self.broadcast(room, sender, &message);
+        self.stats_changed();
+        delivered
     }
 }
 
@@ -424,6 +459,7 @@ pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
 
 fn chat_routes(rooms: Arc<Rooms>) -> Router {
     let feed_rooms = rooms.clone();
+    let publish_rooms = rooms.clone();
     Router::new()
         .get("/", |_ctx: Context| async { Html(INDEX_HTML) })
         .get(
@@ -449,6 +485,14 @@ fn chat_routes(rooms: Arc<Rooms>) -> Router {
                 .sse_event::<RoomStats>("stats")
                 .sse_event::<Stats>("server-stats")
                 .sse_event::<ResetEvent>(RESET_EVENT),
+        )
+        .post_with(
+            "/publish/:room",
+            move |ctx: Context, body: Bytes| publish(publish_rooms.clone(), ctx, body),
+            RouteOptions::new()
+                .name("publish")
+                .summary("Publish a chat message to a room")
+                .tags(["chat"]),
         )
         .websocket_with(
             "/ws/chat/:room",
@@ -480,24 +524,12 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
     };
     rooms.announce("join", &room, &user);
     let joined = ChatMessage::system(&user, format!("{user} joined the room"));
-    rooms.broadcast(&room, &conn, &joined);
+    rooms.broadcast(&room, Some(&conn), &joined);
 
     loop {
         match conn.read_json::<ChatMessage>().await {
             Ok(incoming) => {
-                let message = ChatMessage {
-                    kind: "message".to_owned(),
-                    user: user.clone(),
-                    time: rfc3339::now(),
-                    content: incoming.content,
-                };
-                rooms.feed.publish(
-                    "message",
-                    json!({ "room": room, "user": user, "content": message.content, "time": message.time }),
-                );
-                rooms.feed.count_message(&room);
-                rooms.broadcast(&room, &conn, &message);
-                rooms.stats_changed();
+                rooms.say(&room, &user, incoming.content, Some(&conn));
             }
             // Closed, or not a chat message: announce the leave and end. A
             // message that is not a chat message closes with 1003 and a reason that says what was expected; the seed
@@ -508,7 +540,7 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
                     rooms.announce("leave", &room, &user);
                 }
                 let left = ChatMessage::system(&user, format!("{user} left the room"));
-                rooms.broadcast(&room, &conn, &left);
+                rooms.broadcast(&room, Some(&conn), &left);
                 if let Error::Json(_) = error {
                     let _ = conn
                         .close_with(CloseCode::UNSUPPORTED_DATA, NOT_A_CHAT_MESSAGE)
@@ -522,6 +554,28 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
 
 /// The close reason for a message that is not a chat message.
 pub(crate) const NOT_A_CHAT_MESSAGE: &str = r#"expected a JSON chat message: {"content": "..."}"#;
+
+/// `POST /publish/:room?user=NAME` with `{"content": "..."}`: what a member
+/// would say, said by `NAME` (default `anonymous`) to every member.
+async fn publish(rooms: Arc<Rooms>, ctx: Context, body: Bytes) -> Response {
+    let Ok(incoming) = serde_json::from_slice::<ChatMessage>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected JSON {\"content\": \"...\"}",
+        )
+            .into_response();
+    };
+    let room = ctx.param("room").unwrap_or_default().to_owned();
+    let user = match ctx.query("user") {
+        Some(user) if !user.is_empty() => user.to_owned(),
+        _ => "anonymous".to_owned(),
+    };
+    rooms.attach(ctx.hub());
+    let delivered = rooms.say(&room, &user, incoming.content, None);
+    let mut response = Json(json!({ "room": room, "delivered": delivered })).into_response();
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
+}
 
 /// One `/events` listener: what it missed since its `Last-Event-ID` (or a
 /// `reset` event if that is too old), then the feed live. Its subscription
