@@ -111,7 +111,7 @@ pub struct ServerConfig {
     /// HTTP/2 over TLS (ALPN `h2`): on by default, with its limits; see
     /// [`Http2Config`](crate::server::Http2Config).
     #[cfg(feature = "http2")]
-    pub http2: crate::server::Http2Config,
+    pub http2: crate::server::h2::config::Http2Config,
     /// The cluster engine through which the hub reaches the other nodes of
     /// a multi-process deployment (broadcast, send and close by id): see
     /// [`hub::cluster`](crate::hub::cluster). Default `None`: one process,
@@ -143,7 +143,7 @@ impl Default for ServerConfig {
             #[cfg(feature = "_tls")]
             max_tls_handshakes: 1_000,
             #[cfg(feature = "http2")]
-            http2: crate::server::Http2Config::default(),
+            http2: crate::server::h2::config::Http2Config::default(),
             engine: None,
         }
     }
@@ -211,7 +211,7 @@ impl ServerConfig {
     /// Sets [`ServerConfig::http2`](#structfield.http2).
     #[cfg(feature = "http2")]
     #[must_use]
-    pub fn http2(mut self, http2: crate::server::Http2Config) -> Self {
+    pub fn http2(mut self, http2: crate::server::h2::config::Http2Config) -> Self {
         self.http2 = http2;
         self
     }

@@ -110,7 +110,19 @@ pub(super) fn serve_tls<R: Runtime, T: Transport>(
                 let addrs = (remote_addr, local_addr);
                 #[cfg(feature = "http2")]
                 if io.get_ref().1.alpn_protocol() == Some(super::h2::ALPN_H2) {
-                    super::h2::serve_connection(&service, io, addrs, &rt, deadline).await;
+                    let stream = |io| {
+                        let version = http::Version::HTTP_2;
+                        serve_version(
+                            service.clone(),
+                            io,
+                            remote_addr,
+                            local_addr,
+                            rt.clone(),
+                            version,
+                        )
+                    };
+                    super::h2::serve_connection(&service, io, remote_addr, (&rt, deadline), stream)
+                        .await;
                     return None;
                 }
                 let version = http::Version::HTTP_11;
