@@ -35,6 +35,7 @@ all_runtimes!(
     continuation_flood_is_cut_short,
     oversized_header_list_is_refused,
     concurrent_stream_limit_is_announced,
+    idle_connection_is_closed,
 );
 
 /// The server of these tests, on TLS: `/ws` echoes (after saying which
@@ -423,4 +424,24 @@ async fn concurrent_stream_limit_is_announced<N: TestRuntime>() {
         .await
     );
     drop((reader, writer));
+}
+
+async fn idle_connection_is_closed<N: TestRuntime>() {
+    let server = start::<N>(
+        ServerConfig::default().keep_alive_idle(std::time::Duration::from_millis(200)),
+        &SseTopic::new(4),
+    )
+    .await;
+    // A connection that opens no stream gets GOAWAY (NO_ERROR) and is
+    // closed, as an idle HTTP/1.1 connection would be.
+    let code = flood_until_goaway(&server, std::iter::empty()).await;
+    assert_eq!(code, Some(0));
+    // One with an open stream is kept.
+    let mut client = h2_connect::<N>(server.addr, tls_of(&server)).await;
+    let (head, mut body) = h2_get(&mut client, "/events", &[]).await;
+    assert_eq!(head.status, 200);
+    read_events(&mut body, 3).await;
+    tidings_tests::sleep::<N>(std::time::Duration::from_millis(600)).await;
+    let (head, _) = h2_get(&mut client, "/events", &[]).await;
+    assert_eq!(head.status, 200, "still open after three idle periods");
 }

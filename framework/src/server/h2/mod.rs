@@ -53,8 +53,9 @@ pub(super) fn withdraw_alpn_if_disabled(config: &super::ServerConfig) {
 /// Serves an HTTP/2 connection (the TLS handshake done, `h2` chosen): the
 /// connection preface and SETTINGS exchange under `deadline`, then every
 /// request stream in a task of its own, until the client closes the
-/// connection or the server shuts down (then `GOAWAY`, and the streams
-/// still open end as their connections are closed by the shutdown).
+/// connection, stays idle without streams (see below), or the server shuts
+/// down (then `GOAWAY`, and the streams still open end as their
+/// connections are closed by the shutdown).
 ///
 /// `serve_stream` makes the task of one request stream (the HTTP/1.1
 /// request path over the stream, see [`H2Stream`]); it is spawned on `rt`.
@@ -87,11 +88,28 @@ pub(crate) async fn serve_connection<R, T, F, S>(
     counters.http2_connections.fetch_add(1, Ordering::Relaxed);
     let mut stop = std::pin::pin!(service.shutdown.wait());
     let mut stopping = false;
+    // A connection without streams is closed (GOAWAY) once it is found
+    // idle at the end of a period: HTTP/1.1's keep-alive idle time (the
+    // handshake timeout when keep-alive is off), so an idle HTTP/2
+    // connection is held no longer than an idle HTTP/1.1 one (at most two
+    // periods).
+    let idle = Some(service.config.keep_alive_idle)
+        .filter(|idle| !idle.is_zero())
+        .unwrap_or(service.config.handshake_timeout);
+    let mut idle_check = Box::pin(rt.sleep_until(rt.now() + idle));
     loop {
         let next = std::future::poll_fn(|cx| {
             if !stopping && stop.as_mut().poll(cx).is_ready() {
                 stopping = true;
                 connection.graceful_shutdown();
+            }
+            while !stopping && idle_check.as_mut().poll(cx).is_ready() {
+                if connection.has_streams() {
+                    idle_check = Box::pin(rt.sleep_until(rt.now() + idle));
+                } else {
+                    stopping = true;
+                    connection.graceful_shutdown();
+                }
             }
             connection.poll_accept(cx)
         })
