@@ -233,17 +233,23 @@ async fn sse_replay_over_h2<N: TestRuntime>() {
     assert_in_order(&text, &["id: 4", "item 4"]);
 }
 
-async fn http1_still_served_beside_h2<N: TestRuntime>() {
-    let server = start::<N>(ServerConfig::default(), &SseTopic::new(4)).await;
-    // The default client offers only http/1.1: the WebSocket upgrade works.
+/// A WebSocket from a client offering only `http/1.1` is served, and the
+/// server sees it arrive over HTTP/1.1.
+async fn served_over_http1<N: TestRuntime>(server: &TestServer<N>) {
     let conn = tidings_tests::tls::ws::<N>(
         server.addr,
         "/ws",
-        &tls_of(&server).client,
+        &tls_of(server).client,
         tidings_tests::ClientConfig::default(),
     )
     .await;
     assert!(matches!(conn.read().await, Ok(Message::Text(text)) if text == "HTTP/1.1 HTTP/1.1"));
+}
+
+async fn http1_still_served_beside_h2<N: TestRuntime>() {
+    let server = start::<N>(ServerConfig::default(), &SseTopic::new(4)).await;
+    // The default client offers only http/1.1: the WebSocket upgrade works.
+    served_over_http1(&server).await;
     // With HTTP/2 off, `h2` is not offered: a client offering only h2 is
     // refused in the TLS handshake, an HTTP/1.1 client served.
     let off = start::<N>(
@@ -257,14 +263,7 @@ async fn http1_still_served_beside_h2<N: TestRuntime>() {
         refused.is_err(),
         "rustls refuses a client whose ALPN protocols it does not serve"
     );
-    let conn = tidings_tests::tls::ws::<N>(
-        off.addr,
-        "/ws",
-        &tls_of(&off).client,
-        tidings_tests::ClientConfig::default(),
-    )
-    .await;
-    assert!(matches!(conn.read().await, Ok(Message::Text(text)) if text == "HTTP/1.1 HTTP/1.1"));
+    served_over_http1(&off).await;
 }
 
 /// Sends `frames` while reading the server's frames; returns the first
