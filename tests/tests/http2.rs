@@ -36,6 +36,7 @@ all_runtimes!(
     oversized_header_list_is_refused,
     concurrent_stream_limit_is_announced,
     idle_connection_is_closed,
+    a_client_that_stops_reading_is_dropped_as_slow,
 );
 
 /// The server of these tests, on TLS: `/ws` echoes (after saying which
@@ -59,6 +60,12 @@ async fn start<N: TestRuntime>(config: ServerConfig, topic: &SseTopic) -> TestSe
             }
             ctx.closed().await;
             Ok::<_, Error>(())
+        })
+        .sse("/flood", |ctx: SseContext| async move {
+            let data = "x".repeat(8 << 10);
+            loop {
+                ctx.send_event("flood", &data).await?;
+            }
         })
         .sse("/feed", move |ctx: SseContext| {
             let subscription = topic.subscribe(ctx.last_event_id());
@@ -443,4 +450,40 @@ async fn idle_connection_is_closed<N: TestRuntime>() {
     tidings_tests::sleep::<N>(std::time::Duration::from_millis(600)).await;
     let (head, _) = h2_get(&mut client, "/events", &[]).await;
     assert_eq!(head.status, 200, "still open after three idle periods");
+}
+
+async fn a_client_that_stops_reading_is_dropped_as_slow<N: TestRuntime>() {
+    let mut config = ServerConfig::default();
+    config.sse = config
+        .sse
+        .buffer_size(4)
+        .send_timeout(std::time::Duration::from_millis(300));
+    let server = start::<N>(config, &SseTopic::new(4)).await;
+    let mut client = h2_connect::<N>(server.addr, tls_of(&server)).await;
+    // 8 KiB events as fast as the stream takes them; the client reads the
+    // head and then nothing, so its 64 KiB stream window fills, the
+    // server's writes wait for capacity, its queue fills, and the
+    // slow-client policy drops the stream.
+    let (head, unread) = h2_get(&mut client, "/flood", &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(
+        tidings_tests::wait_until::<N>(tidings_tests::rooms::WAIT, || {
+            server.handle.hub().stats().sse_send_timeouts == 1
+        })
+        .await,
+        "dropped as slow: {:?}",
+        server.handle.hub().stats()
+    );
+    // Sent: no more than the windows and buffers allow (64 KiB stream
+    // window + 64 KiB send buffer + 4 queued events), far from unbounded.
+    let bytes_out = server.handle.hub().stats().bytes_out;
+    assert!(bytes_out < 512 << 10, "{bytes_out} bytes queued");
+    eprintln!("FIGURE slow h2 SSE client: {bytes_out} bytes queued before the drop");
+    // The connection itself is fine: another stream is served (once the
+    // unread data is dropped, which returns its share of the connection's
+    // window).
+    drop(unread);
+    let (head, mut body) = h2_get(&mut client, "/events", &[]).await;
+    assert_eq!(head.status, 200);
+    read_events(&mut body, 3).await;
 }
