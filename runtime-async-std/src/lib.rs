@@ -59,14 +59,14 @@ pub use tidings_framework::event_source::{
     EventSourceConfig, EventSourceError, IntoEventSourceRequest,
 };
 pub use tidings_framework::http::StatusCode;
-pub use tidings_framework::server::{
-    Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit, Response,
-    RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic, echo, middleware,
-};
 /// HTTP/2 settings and limits (feature `http2`, default): see
 /// [`ServerConfig::http2`].
 #[cfg(feature = "http2")]
 pub use tidings_framework::server::Http2Config;
+pub use tidings_framework::server::{
+    Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit, Response,
+    RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic, echo, middleware,
+};
 pub use tidings_framework::sse::DecodedEvent;
 /// TLS with rustls (features `ring`, default, or `aws-lc-rs`): see
 /// [`tidings_framework::tls`].
