@@ -27,6 +27,7 @@
 
 pub mod certs;
 mod counting_alloc;
+pub mod h2;
 mod log_capture;
 pub mod proxies;
 mod redis_server;

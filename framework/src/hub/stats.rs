@@ -54,6 +54,11 @@ pub struct Stats {
     pub tls_handshakes: u64,
     /// TLS handshakes that failed, by reason.
     pub tls_handshake_failures: TlsHandshakeFailures,
+    /// HTTP/2 connections served (TLS connections that chose ALPN `h2`).
+    pub http2_connections: u64,
+    /// HTTP/2 request streams taken up (SSE streams, WebSocket extended
+    /// CONNECTs, plain requests), on all HTTP/2 connections.
+    pub http2_streams: u64,
     /// The cluster engine's state and counters, when the server has one
     /// ([`ServerConfig::engine`](crate::server::ServerConfig::engine)).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,6 +285,8 @@ pub(crate) struct Counters {
     tls_handshakes: AtomicU64,
     /// Indexed by [`TlsFailure`] (its discriminant).
     tls_failures: [AtomicU64; 7],
+    pub(crate) http2_connections: AtomicU64,
+    pub(crate) http2_streams: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -395,6 +402,8 @@ impl Counters {
                     busy: failed(TlsFailure::Busy),
                 }
             },
+            http2_connections: load(&self.http2_connections),
+            http2_streams: load(&self.http2_streams),
             engine: None,
         }
     }

@@ -108,6 +108,10 @@ pub struct ServerConfig {
     /// handshakes cannot take unbounded memory. Default 1,000.
     #[cfg(feature = "_tls")]
     pub max_tls_handshakes: usize,
+    /// HTTP/2 over TLS (ALPN `h2`): on by default, with its limits; see
+    /// [`Http2Config`](crate::server::Http2Config).
+    #[cfg(feature = "http2")]
+    pub http2: crate::server::h2::config::Http2Config,
     /// The cluster engine through which the hub reaches the other nodes of
     /// a multi-process deployment (broadcast, send and close by id): see
     /// [`hub::cluster`](crate::hub::cluster). Default `None`: one process,
@@ -138,6 +142,8 @@ impl Default for ServerConfig {
             tls: None,
             #[cfg(feature = "_tls")]
             max_tls_handshakes: 1_000,
+            #[cfg(feature = "http2")]
+            http2: crate::server::h2::config::Http2Config::default(),
             engine: None,
         }
     }
@@ -202,6 +208,14 @@ impl ServerConfig {
 }
 
 impl ServerConfig {
+    /// Sets [`ServerConfig::http2`](#structfield.http2).
+    #[cfg(feature = "http2")]
+    #[must_use]
+    pub fn http2(mut self, http2: crate::server::h2::config::Http2Config) -> Self {
+        self.http2 = http2;
+        self
+    }
+
     /// Sets [`ServerConfig::engine`](#structfield.engine): this server is one
     /// node of a cluster that `engine` connects.
     #[must_use]

@@ -15,11 +15,14 @@ mod asyncapi;
 mod config;
 mod context;
 pub mod embed;
+#[cfg(feature = "http2")]
+mod h2;
 pub mod middleware;
 mod response;
 mod router;
 mod serve;
 mod sse;
+mod version;
 
 use core::net::SocketAddr;
 use std::any::TypeId;
@@ -34,6 +37,8 @@ use std::time::{Duration, Instant};
 pub use crate::user_code::BoxFuture;
 pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
+#[cfg(feature = "http2")]
+pub use h2::Http2Config;
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
 pub use router::{GetHandler, PostHandler, RouteOptions, Router, RouterError, WebSocketHandler};
@@ -106,6 +111,8 @@ impl Service {
             engine: config.engine.clone(),
         });
         let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
+        #[cfg(feature = "http2")]
+        h2::withdraw_alpn_if_disabled(&config);
         Arc::new(Service {
             router,
             websocket,

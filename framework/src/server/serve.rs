@@ -21,6 +21,7 @@ use super::response::{
     IntoResponse, Response, add_headers, respond, respond_and_keep, respond_closing,
 };
 use super::router::{Endpoint, GetHandler};
+use super::version::version_value;
 use super::{Service, reject};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
@@ -52,13 +53,35 @@ pub(super) fn serve<R: Runtime, T: Transport>(
     local_addr: Option<SocketAddr>,
     rt: R,
 ) -> impl Future<Output = ()> + Send + 'static {
+    serve_version(
+        service,
+        io,
+        remote_addr,
+        local_addr,
+        rt,
+        http::Version::HTTP_11,
+    )
+}
+
+/// [`serve`] for a request that arrived over HTTP `version` (an HTTP/2
+/// stream is served as a socket of its own, one request long: see
+/// `server::h2`); the version is one of the request's [`Context`] values,
+/// and so of its WebSocket connection's.
+pub(super) fn serve_version<R: Runtime, T: Transport>(
+    service: Arc<Service>,
+    io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: R,
+    version: http::Version,
+) -> impl Future<Output = ()> + Send + 'static {
     let request = Box::pin({
         let service = service.clone();
         async move {
             let deadline = rt.now() + service.config.handshake_timeout;
             let mut upgraded = None;
             let addrs = (remote_addr, local_addr);
-            handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
+            handle_request(&service, io, addrs, &rt, deadline, &mut upgraded, version).await;
             upgraded
         }
     });
@@ -85,7 +108,25 @@ pub(super) fn serve_tls<R: Runtime, T: Transport>(
             let mut upgraded = None;
             if let Some(io) = tls_handshake(&service, tls, io, remote_addr, &rt, deadline).await {
                 let addrs = (remote_addr, local_addr);
-                handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
+                #[cfg(feature = "http2")]
+                if io.get_ref().1.alpn_protocol() == Some(super::h2::ALPN_H2) {
+                    let stream = |io| {
+                        let version = http::Version::HTTP_2;
+                        serve_version(
+                            service.clone(),
+                            io,
+                            remote_addr,
+                            local_addr,
+                            rt.clone(),
+                            version,
+                        )
+                    };
+                    super::h2::serve_connection(&service, io, remote_addr, (&rt, deadline), stream)
+                        .await;
+                    return None;
+                }
+                let version = http::Version::HTTP_11;
+                handle_request(&service, io, addrs, &rt, deadline, &mut upgraded, version).await;
             }
             upgraded
         }
@@ -268,6 +309,7 @@ async fn handle_request<R: Runtime, T: Transport>(
     rt: &R,
     mut deadline: Instant,
     upgraded: &mut Option<Upgraded<T, R>>,
+    version: http::Version,
 ) {
     // What was read and not used yet: the rest of a head, a body, the
     // requests pipelined after it, the first WebSocket frames.
@@ -301,7 +343,8 @@ async fn handle_request<R: Runtime, T: Transport>(
         // only if this one's end is known: it has no body, or (POST) its
         // body was read.
         let unread_body = !matches!(framing, Ok(framing) if !framing.has_body());
-        let keep_alive = keep_alive(service, &request, served);
+        // An HTTP/2 stream carries one request.
+        let keep_alive = version != http::Version::HTTP_2 && keep_alive(service, &request, served);
 
         let found = service
             .router
@@ -326,7 +369,7 @@ async fn handle_request<R: Runtime, T: Transport>(
             remote_addr,
             local_addr,
             route: route.info(),
-            values: http::Extensions::new(),
+            values: version_value(version),
             response_headers: route.options.response_headers.clone(),
             hub: service.hub.clone(),
             now: rt.now(),

@@ -121,7 +121,13 @@ const REQUIRED_PAGE_CHECKS: &[&str] = &[
 /// Checks the page must report when served over TLS (`--tls-cert`): it was
 /// loaded over `https:` as a secure context (so its WebSockets are `wss://`
 /// and its EventSources `https://`).
-const REQUIRED_TLS_CHECKS: &[&str] = &["page.https"];
+/// Over TLS the server offers HTTP/2 (ALPN `h2`) and the page also checks
+/// ten EventSources at once and a WebSocket by extended CONNECT, which the
+/// server reports (`server.h2.websocket`).
+const REQUIRED_TLS_CHECKS: &[&str] = &["page.https", "page.h2.sse-10", "page.h2.ws-echo"];
+
+/// The server's own checks over TLS.
+const REQUIRED_TLS_SERVER_CHECKS: &[&str] = &["server.h2.websocket"];
 
 /// Checks the server itself makes.
 const REQUIRED_SERVER_CHECKS: &[&str] = &["server.client-close", "server.sse.last-event-id"];
@@ -185,6 +191,7 @@ fn router(events: Events) -> Router {
     let report_events = events.clone();
     let close_events = events.clone();
     let echo_events = events.clone();
+    let h2_events = events.clone();
     let reconnect_events = events;
     let reconnects = Arc::new(AtomicUsize::new(0));
     Router::new()
@@ -210,6 +217,25 @@ fn router(events: Events) -> Router {
             report(report_events.clone(), conn)
         })
         .sse("/sse/basic", sse_basic)
+        .sse("/sse/h2", |ctx: SseContext| async move {
+            let n = ctx.query("n").unwrap_or("?").to_owned();
+            ctx.send(SseEvent::new().event("h2").data(format!("stream {n}")))
+                .await?;
+            ctx.closed().await;
+            Ok(())
+        })
+        .websocket("/ws/h2", move |ctx: Context, conn: Connection| {
+            let version = conn.http_version();
+            let _ = h2_events.send(Report::check(
+                "server.h2.websocket",
+                version == tidings_framework::http::Version::HTTP_2,
+                format!("the page's WebSocket arrived over {version:?}"),
+            ));
+            async move {
+                conn.write(format!("{version:?}")).await?;
+                tidings_framework::server::echo(ctx, conn).await
+            }
+        })
         .sse("/sse/reconnect", move |ctx: SseContext| {
             let connection = reconnects.fetch_add(1, Ordering::SeqCst);
             sse_reconnect(reconnect_events.clone(), connection, ctx)
@@ -356,7 +382,11 @@ async fn main() -> ExitCode {
     if over_tls {
         page_checks.extend(REQUIRED_TLS_CHECKS);
     }
-    let mut verdict = Verdict::new(page_checks, REQUIRED_SERVER_CHECKS.to_vec());
+    let mut server_checks = REQUIRED_SERVER_CHECKS.to_vec();
+    if over_tls {
+        server_checks.extend(REQUIRED_TLS_SERVER_CHECKS);
+    }
+    let mut verdict = Verdict::new(page_checks, server_checks);
     verdict.collect(&mut received, timeout).await;
     if over_tls {
         let stats = handle.hub().stats();
@@ -365,6 +395,10 @@ async fn main() -> ExitCode {
             stats.tls_handshakes,
             stats.tls_handshake_failures.total(),
             stats.tls_handshake_failures
+        );
+        println!(
+            "INFO server.http2: {} HTTP/2 connections, {} streams",
+            stats.http2_connections, stats.http2_streams
         );
     }
     verdict.finish("browser_check")
