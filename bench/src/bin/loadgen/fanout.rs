@@ -81,6 +81,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
                 clients.push(tokio::spawn(listen(
                     stream,
                     rest,
+                    status == "101",
                     count,
                     base,
                     totals.clone(),
@@ -202,6 +203,7 @@ async fn settled(totals: &Totals, quiet: Duration) {
 async fn listen(
     mut stream: Conn,
     mut buf: Vec<u8>,
+    ws: bool,
     count: usize,
     base: Instant,
     totals: Arc<Totals>,
@@ -213,9 +215,22 @@ async fn listen(
         ended_early: false,
     };
     buf.reserve(8192);
+    let mut pongs = Vec::new();
     loop {
-        let consumed = scan(&buf, &mut seen, base, &totals);
+        let consumed = if ws {
+            scan_frames(&buf, &mut seen, base, &totals, &mut pongs)
+        } else {
+            scan(&buf, &mut seen, base, &totals)
+        };
         buf.drain(..consumed);
+        // A server may ping and close a member that never answers (tidings'
+        // heartbeat does): answer as a browser would.
+        for pong in pongs.drain(..) {
+            if stream.write_all(&pong).await.is_err() {
+                seen.ended_early = !*stop.borrow();
+                return seen;
+            }
+        }
         tokio::select! {
             read = stream.read_buf(&mut buf) => match read {
                 Ok(n) if n > 0 => {
@@ -229,6 +244,31 @@ async fn listen(
             _ = stop.changed() => return seen,
         }
     }
+}
+
+/// Walks the complete WebSocket frames at the start of `buf`: counts the
+/// needles in text frames, queues a pong for each ping; returns how many
+/// bytes they took.
+fn scan_frames(
+    buf: &[u8],
+    seen: &mut Seen,
+    base: Instant,
+    totals: &Totals,
+    pongs: &mut Vec<Vec<u8>>,
+) -> usize {
+    let mut at = 0;
+    while let Some((header, len)) = wire::complete_frame_parts(&buf[at..]) {
+        let payload = &buf[at + header..at + header + len];
+        match buf[at] & 0x0f {
+            0x1 => {
+                scan(payload, seen, base, totals);
+            }
+            0x9 => pongs.push(wire::masked_frame(0xA, payload)),
+            _ => {}
+        }
+        at += header + len;
+    }
+    at
 }
 
 /// Counts the complete needles in `buf`; returns how many bytes can go
