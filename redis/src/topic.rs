@@ -73,14 +73,21 @@ impl RedisEngine {
     pub async fn topic(&self, name: &str, capacity: usize) -> Result<RedisTopic, RedisError> {
         let shared = &self.shared;
         let capacity = capacity.max(1);
-        let keys = Arc::new(TopicKeys::new(&shared.channels, name, capacity));
+        let keys = Arc::new(TopicKeys::new(
+            &shared.channels,
+            name,
+            capacity,
+            &shared.publisher_id,
+        ));
         let copy = lock(&shared.topics)
             .entry(keys.channel.clone())
             .or_insert_with(|| Arc::new(TopicCopy::new(keys.clone())))
             .clone();
         let subscriber = lock(&shared.subscriber).clone();
         if let Some(mut subscriber) = subscriber {
-            subscriber.subscribe(&keys.channel).await?;
+            shared
+                .within(1, subscriber.subscribe(&keys.channel))
+                .await?;
         }
         Ok(RedisTopic {
             copy,
@@ -99,7 +106,11 @@ impl RedisTopic {
     /// An event type with a line break; nothing is published then.
     pub fn publish(&self, event: &Event) -> Result<(), EncodeError> {
         let body = topic_wire::body(event)?;
-        self.shared.queue(Target::Topic(self.keys.clone()), body);
+        let target = Target::Topic {
+            keys: self.keys.clone(),
+            seq: 0, // numbered when queued
+        };
+        self.shared.queue(target, body);
         Ok(())
     }
 
@@ -167,7 +178,8 @@ impl RedisTopic {
         let Some(mut conn) = self.shared.publisher.get().cloned() else {
             return Ok(None);
         };
-        let Some(after) = read_after(&mut conn, &self.keys, id, until).await? else {
+        let read = read_after(&mut conn, &self.keys, id, until);
+        let Some(after) = self.shared.within(2, read).await? else {
             return Ok(None);
         };
         let mut last = id.to_owned();

@@ -21,21 +21,20 @@
 //! others' view at once, not by the TTL. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tidings_framework::close::CloseCode;
-use tidings_framework::hub::{
-    ClusterCounts, Delivery, EngineStats, EngineStatus, Filter, Hub, Payload,
-};
-use tidings_framework::server::{RESET_EVENT, Router, SseContext};
-use tidings_framework::sse::Event;
+use tidings_framework::hub::{ClusterCounts, Delivery, EngineStatus, Filter, Payload};
+use tidings_framework::server::RESET_EVENT;
 use tidings_framework::testing::SseClient;
-use tidings_redis::{RedisConfig, RedisEngine, RedisTopic};
+use tidings_redis::RedisEngine;
+use tidings_tests::redis_nodes::{
+    config, engine, expect_ticks, node, ticks, topic_node, topic_node_at, until, until_delivered,
+};
 use tidings_tests::rooms::{WAIT, expect_in_order, join_room, read_text, room_router};
 use tidings_tests::{
-    RedisServer, ServerConfig, TcpProxy, TestRuntime, TestServer, all_runtimes, expect_closed,
-    sleep, start_server, timeout,
+    RedisServer, ServerConfig, TcpProxy, TestRuntime, all_runtimes, expect_closed, sleep,
+    start_server, timeout,
 };
 
 all_runtimes!(
@@ -51,44 +50,6 @@ all_runtimes!(
     a_drained_nodes_members_leave_at_once,
     a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_duplicates,
 );
-
-/// A quick probe, so an outage is seen within a second.
-fn config() -> RedisConfig {
-    RedisConfig::default()
-        .probe_interval(Duration::from_millis(200))
-        .probe_timeout(Duration::from_millis(600))
-        .command_timeout(Duration::from_millis(500))
-        .presence_ttl(Duration::from_millis(900))
-}
-
-/// A server for node `name` on `redis`.
-async fn node<N: TestRuntime>(redis: &RedisServer, name: &str) -> TestServer<N> {
-    let engine = RedisEngine::connect(N::default(), &redis.url(), name, config())
-        .await
-        .expect("connect to redis-server");
-    start_server::<N>(room_router(), ServerConfig::default().engine(engine)).await
-}
-
-fn engine(hub: &Arc<Hub>) -> EngineStats {
-    hub.stats().engine.expect("an engine")
-}
-
-/// Waits (at most 10 s) until `condition` holds for node's engine stats.
-async fn until<N: TestRuntime>(
-    hub: &Arc<Hub>,
-    what: &str,
-    condition: impl Fn(&EngineStats) -> bool,
-) {
-    let start = Instant::now();
-    while !condition(&engine(hub)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{what}: not within 10 s ({:?})",
-            engine(hub)
-        );
-        sleep::<N>(Duration::from_millis(20)).await;
-    }
-}
 
 async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
     let Some(redis) = RedisServer::start() else {
@@ -221,30 +182,6 @@ async fn redis_restart_reconnects_and_delivery_resumes<N: TestRuntime>() {
     drop(a_local);
 }
 
-/// Sends `text`-numbered broadcasts from `hub` to room `r` until `conn`
-/// gets one (each attempt a new message: delivery is at most once), at
-/// most 50 attempts of 200 ms.
-async fn until_delivered<N: TestRuntime>(
-    hub: &Arc<Hub>,
-    conn: &tidings_tests::Connection,
-    text: &str,
-) {
-    for attempt in 0..50 {
-        hub.broadcast(Payload::text(format!("{text}{attempt}")), Filter::room("r"));
-        loop {
-            match timeout::<N, _>(Duration::from_millis(200), conn.read()).await {
-                Ok(Ok(tidings_tests::Message::Text(got))) if got.as_str().starts_with(text) => {
-                    return;
-                }
-                Ok(Ok(_)) => continue,
-                Ok(Err(error)) => panic!("{error}"),
-                Err(_) => break,
-            }
-        }
-    }
-    panic!("{text}: cross-node delivery did not resume");
-}
-
 async fn a_subscriber_redis_drops_is_noticed_and_recovers<N: TestRuntime>() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -272,68 +209,6 @@ async fn a_subscriber_redis_drops_is_noticed_and_recovers<N: TestRuntime>() {
     })
     .await;
     until_delivered::<N>(&hub_a, &b_remote, "after").await;
-}
-
-/// A server for node `name` serving `/events` from topic `feed` (capacity
-/// `capacity`) of its engine; returns the server and the topic.
-async fn topic_node<N: TestRuntime>(
-    redis: &RedisServer,
-    name: &str,
-    capacity: usize,
-) -> (TestServer<N>, RedisTopic) {
-    topic_node_at(&redis.url(), name, capacity).await
-}
-
-/// [`topic_node`] on the Redis at `url`.
-async fn topic_node_at<N: TestRuntime>(
-    url: &str,
-    name: &str,
-    capacity: usize,
-) -> (TestServer<N>, RedisTopic) {
-    let engine = RedisEngine::connect(N::default(), url, name, config())
-        .await
-        .expect("connect to redis-server");
-    let topic = engine
-        .topic("feed", capacity)
-        .await
-        .expect("open the topic");
-    let feed = topic.clone();
-    let router = Router::new().sse("/events", move |ctx: SseContext| {
-        let feed = feed.clone();
-        async move {
-            let subscription = feed.subscribe(ctx.last_event_id()).await;
-            ctx.forward(subscription).await;
-            Ok(())
-        }
-    });
-    let server = start_server::<N>(router, ServerConfig::default().engine(engine)).await;
-    (server, topic)
-}
-
-/// Publishes `from..to` as `tick` events.
-fn ticks(topic: &RedisTopic, range: std::ops::Range<u32>) {
-    for n in range {
-        topic
-            .publish(&Event::new().event("tick").data(n.to_string()))
-            .unwrap();
-    }
-}
-
-/// Reads the next `range` ticks, in order; returns their ids.
-async fn expect_ticks<N: TestRuntime>(
-    sse: &mut SseClient<N>,
-    range: std::ops::Range<u32>,
-) -> Vec<String> {
-    let mut ids = Vec::new();
-    for n in range {
-        let event = sse.next_event().await;
-        assert_eq!(
-            (event.event_type.as_str(), event.data.as_str()),
-            ("tick", &*n.to_string())
-        );
-        ids.push(event.last_event_id);
-    }
-    ids
 }
 
 async fn an_sse_topic_resumes_exactly_on_any_node<N: TestRuntime>() {
