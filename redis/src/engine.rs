@@ -47,8 +47,9 @@ pub struct RedisConfig {
     /// How long a probe may take to come back before the subscription is
     /// taken for stalled. Default 3 s.
     pub probe_timeout: Duration,
-    /// The time limit of a connection attempt and of each command.
-    /// Default 2 s.
+    /// The time limit of every wait for Redis: a connection attempt, a
+    /// command, and the wait for a connection that is reconnecting (twice
+    /// that for a batch of messages or a history read). Default 2 s.
     pub command_timeout: Duration,
     /// How long a member stays in a room's presence without being
     /// refreshed: a node refreshes its members every third of it, so a dead
@@ -808,7 +809,8 @@ impl Engine for RedisEngine {
         stats.recovered = load(&shared.recovered);
         stats.resets = load(&shared.resets);
         stats.cluster = *lock(&shared.cluster);
-        stats.queued = lock(&shared.outgoing).len();
+        // Waiting or in flight: not yet known to be sent.
+        stats.queued = lock(&shared.outgoing).held();
         stats
     }
 }

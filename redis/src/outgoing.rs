@@ -156,8 +156,14 @@ impl<T> Outgoing<T> {
     }
 
     /// Messages waiting (not those in flight).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.items.len()
+    }
+
+    /// Messages held: waiting, or in flight (sent, not yet answered).
+    pub(crate) fn held(&self) -> usize {
+        self.items.len() + self.in_flight
     }
 
     /// Nothing waiting, nothing in flight.
@@ -223,7 +229,7 @@ mod tests {
             assert!(q.push(n, msg(10), t0));
         }
         let batch = q.take(3);
-        assert_eq!((q.len(), q.is_empty(), q.is_idle()), (1, false, false));
+        assert_eq!((q.len(), q.held(), q.is_idle()), (1, 4, false));
         assert!(
             !q.push(9, msg(1), t0),
             "3 in flight + 1 waiting = the bound"

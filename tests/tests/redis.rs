@@ -627,29 +627,47 @@ async fn a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_d
     let outage = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
         redis.kill();
+        let killed = Instant::now();
         std::thread::sleep(Duration::from_millis(300));
         redis.restart();
-        let _ = restarted_tx.send_blocking(Instant::now());
+        let _ = restarted_tx.send_blocking((killed, Instant::now()));
         redis
     });
 
-    let mut got: Vec<(u32, Instant)> = Vec::new();
-    loop {
-        match timeout::<N, _>(Duration::from_secs(2), on_b.read()).await {
-            Ok(Ok(tidings_tests::Message::Text(text))) => {
-                let Ok(n) = text.as_str().parse::<u32>() else {
-                    continue; // a late "warm" attempt
-                };
-                got.push((n, Instant::now()));
-                if n == COUNT - 1 {
-                    break;
+    let receive = async {
+        let mut got: Vec<(u32, Instant)> = Vec::new();
+        loop {
+            match timeout::<N, _>(Duration::from_secs(2), on_b.read()).await {
+                Ok(Ok(tidings_tests::Message::Text(text))) => {
+                    let Ok(n) = text.as_str().parse::<u32>() else {
+                        continue; // a late "warm" attempt
+                    };
+                    got.push((n, Instant::now()));
+                    if n == COUNT - 1 {
+                        break;
+                    }
                 }
+                Ok(other) => panic!("{other:?}"),
+                Err(_) => break, // the last ones were lost
             }
-            Ok(other) => panic!("{other:?}"),
-            Err(_) => break, // the last ones were lost
         }
-    }
-    let restarted = restarted_rx.recv().await.expect("the restart");
+        got
+    };
+    // When b's subscription is back after the restart.
+    let hub_b = b.handle.hub().clone();
+    let resubscribed = async {
+        let (killed, restarted) = restarted_rx.recv().await.expect("the restart");
+        while engine(&hub_b).status != EngineStatus::Connected {
+            assert!(
+                restarted.elapsed() < Duration::from_secs(10),
+                "resubscribed"
+            );
+            sleep::<N>(Duration::from_millis(2)).await;
+        }
+        (killed, restarted, Instant::now())
+    };
+    let (got, (killed, restarted, resubscribed)) =
+        futures_util::future::join(receive, resubscribed).await;
     let _redis = outage.join().expect("the outage thread");
     let numbers: Vec<u32> = got.iter().map(|(n, _)| *n).collect();
     assert!(
@@ -661,11 +679,34 @@ async fn a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_d
         .iter()
         .find(|(_, at)| *at > restarted)
         .map(|(_, at)| at.duration_since(restarted));
+    // The loss window: from the first message lost to the last (one sent
+    // per ms), and the longest pause b saw.
+    let missing: Vec<u32> = {
+        let seen: std::collections::HashSet<u32> = numbers.iter().copied().collect();
+        (0..COUNT).filter(|n| !seen.contains(n)).collect()
+    };
+    let window_ms = match (missing.first(), missing.last()) {
+        (Some(first), Some(last)) => last - first + 1,
+        _ => 0,
+    };
+    let pause = got
+        .windows(2)
+        .map(|w| w[1].1.duration_since(w[0].1))
+        .max()
+        .unwrap_or_default();
     let stats = engine(&hub_a);
     eprintln!(
-        "redis restart under 1,000 msg/s: {lost} of {COUNT} lost to the live path, \
-         delivery back {back:?} after the restart; a's engine: dropped {}, reconnects {}",
-        stats.dropped, stats.reconnects
+        "redis restart under 1,000 msg/s (down {:?}): {lost} of {COUNT} lost to the live path \
+         (messages {:?}..={:?}: a {window_ms} ms window; longest pause at b {pause:?}); \
+         b resubscribed {:?} after the restart, delivery back {back:?} after it; \
+         a's engine: dropped {} (counted as lost by a; the rest were published while b \
+         was not subscribed), reconnects {}",
+        restarted.duration_since(killed),
+        missing.first(),
+        missing.last(),
+        resubscribed.duration_since(restarted),
+        stats.dropped,
+        stats.reconnects
     );
     assert!(
         lost < COUNT as usize / 2,
