@@ -532,8 +532,10 @@ impl Shared {
         times: u32,
         future: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, RedisError> {
-        let limit = self.config.command_timeout * times;
-        let deadline = (self.clock)() + limit;
+        let limit = self.config.command_timeout.saturating_mul(times);
+        let Some(deadline) = (self.clock)().checked_add(limit) else {
+            return future.await; // no limit
+        };
         let future = pin!(future);
         match select(future, (self.sleep)(deadline)).await {
             Either::Left((result, _)) => result,
@@ -833,7 +835,8 @@ async fn publish<R: Runtime>(rt: R, shared: Arc<Shared>, mut publisher: Connecti
     let presence_ttl_ms = u64::try_from(shared.config.presence_ttl.as_millis()).unwrap_or(u64::MAX);
     let appended_ttl_ms = {
         // Longer than any event waits to be sent again (its age bound).
-        let ttl = shared.config.queue.max_age * 2 + Duration::from_secs(60);
+        let ttl =
+            (shared.config.queue.max_age.saturating_mul(2)).saturating_add(Duration::from_secs(60));
         u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
     };
     let mut next_refresh = rt.now();
