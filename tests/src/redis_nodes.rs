@@ -1,4 +1,4 @@
-//! Nodes of a cluster on a test's [`RedisServer`](crate::RedisServer), for
+//! Nodes of a cluster on a test's [`RedisServer`], for
 //! the Redis engine tests: room chat servers ([`node`]), SSE servers of
 //! one topic ([`topic_node`]), and waiting on an engine's statistics.
 
