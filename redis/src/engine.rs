@@ -11,6 +11,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::future::{Either, select};
 use futures_util::task::AtomicWaker;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Value};
@@ -23,6 +24,7 @@ use tidings_framework::sse::Event;
 
 use crate::keys::{
     APPEND_SCRIPT, Channels, JOIN_SCRIPT, MEMBERS_SCRIPT, NODES_SCRIPT, Target, TopicKeys,
+    publisher_id,
 };
 use crate::outgoing::{Outgoing, QueueLimits};
 use crate::stream::read_after;
@@ -45,8 +47,9 @@ pub struct RedisConfig {
     /// How long a probe may take to come back before the subscription is
     /// taken for stalled. Default 3 s.
     pub probe_timeout: Duration,
-    /// The time limit of a connection attempt and of each command.
-    /// Default 2 s.
+    /// The time limit of every wait for Redis: a connection attempt, a
+    /// command, and the wait for a connection that is reconnecting (twice
+    /// that for a batch of messages or a history read). Default 2 s.
     pub command_timeout: Duration,
     /// How long a member stays in a room's presence without being
     /// refreshed: a node refreshes its members every third of it, so a dead
@@ -150,14 +153,19 @@ impl fmt::Debug for RedisEngine {
 }
 
 type Clock = Box<dyn Fn() -> Instant + Send + Sync>;
+type Sleep = Box<dyn Fn(Instant) -> BoxFuture<()> + Send + Sync>;
 type Random = Box<dyn Fn(&mut [u8]) + Send + Sync>;
 
-/// What the engine, its push handler, its task and its topics share.
+/// What the engine, its push handler, its two tasks and its topics share.
 pub(crate) struct Shared {
     node: Arc<str>,
+    /// This engine's id as a topic publisher (see [`publisher_id`]).
+    pub(crate) publisher_id: String,
     pub(crate) channels: Channels,
     config: RedisConfig,
     clock: Clock,
+    /// The runtime's timer (a time limit on every wait for Redis).
+    sleep: Sleep,
     random: Random,
     inbox: OnceLock<Inbox>,
     outgoing: Mutex<Outgoing<Target>>,
@@ -178,14 +186,19 @@ pub(crate) struct Shared {
     presence: Mutex<HashMap<String, HashSet<String>>>,
     /// This node's copy of each topic, by channel.
     pub(crate) topics: Mutex<HashMap<String, Arc<TopicCopy>>>,
-    /// Wakes the task when a message is queued or the engine is dropped.
+    /// The number of the last topic event queued (numbered under the
+    /// `outgoing` lock, so in queue order).
+    topic_events: AtomicU64,
+    /// Wakes the publishing task when a message is queued or the engine is
+    /// dropped.
     waker: AtomicWaker,
-    /// Set (under the `outgoing` lock) while the task sends a batch it took.
-    sending: AtomicBool,
+    /// Wakes the watching task (probe, subscription, catch-up) when topic
+    /// copies wait to catch up or the engine is dropped.
+    watcher: AtomicWaker,
     /// Wakes a [`flush`](Engine::flush) when a batch was sent.
     flushed: AtomicWaker,
     closed: AtomicBool,
-    /// Set when topic copies wait to catch up (wakes the task).
+    /// Set when topic copies wait to catch up (wakes the watching task).
     catch_up: AtomicBool,
     link: Mutex<Link>,
     published: AtomicU64,
@@ -372,13 +385,17 @@ impl RedisEngine {
             .set_protocol(ProtocolVersion::RESP3);
         let client = Client::open(info.set_redis_settings(settings))?;
         let channels = Channels::new(&config.prefix, node);
-        let (clock_rt, random_rt) = (rt.clone(), rt.clone());
+        let mut nonce = [0u8; 8];
+        rt.fill_random(&mut nonce);
+        let (clock_rt, sleep_rt, random_rt) = (rt.clone(), rt.clone(), rt.clone());
         let shared = Arc::new(Shared {
             node: Arc::from(node),
+            publisher_id: publisher_id(node, nonce),
             channels,
             outgoing: Mutex::new(Outgoing::new(config.queue)),
             config,
             clock: Box::new(move || clock_rt.now()),
+            sleep: Box::new(move |deadline| Box::pin(sleep_rt.sleep_until(deadline))),
             random: Box::new(move |buf| random_rt.fill_random(buf)),
             inbox: OnceLock::new(),
             publisher: OnceLock::new(),
@@ -387,9 +404,10 @@ impl RedisEngine {
             generation: AtomicU64::new(0),
             connections_made: AtomicU64::new(0),
             topics: Mutex::new(HashMap::new()),
+            topic_events: AtomicU64::new(0),
             presence: Mutex::new(HashMap::new()),
             waker: AtomicWaker::new(),
-            sending: AtomicBool::new(false),
+            watcher: AtomicWaker::new(),
             flushed: AtomicWaker::new(),
             closed: AtomicBool::new(false),
             catch_up: AtomicBool::new(false),
@@ -405,10 +423,18 @@ impl RedisEngine {
             cluster: Mutex::new(None),
         });
         let subscriber = new_subscriber(&shared).await?;
-        let publisher =
-            ConnectionManager::new_with_config(client, manager_config(&shared.config)).await?;
+        let publisher = shared
+            .within(
+                1,
+                ConnectionManager::new_with_config(client, manager_config(&shared.config)),
+            )
+            .await?;
         let _ = shared.publisher.set(publisher.clone());
-        rt.spawn(run(rt.clone(), shared.clone(), publisher, subscriber));
+        // Two tasks, so that a slow or wedged subscription (the probe's
+        // PING, a replacement connection, a catch-up) never holds up what
+        // this node publishes.
+        rt.spawn(publish(rt.clone(), shared.clone(), publisher.clone()));
+        rt.spawn(watch(rt.clone(), shared.clone(), publisher, subscriber));
         Ok(Arc::new(RedisEngine { shared }))
     }
 }
@@ -438,13 +464,15 @@ async fn new_subscriber(shared: &Arc<Shared>) -> Result<ConnectionManager, Redis
             Ok(())
         }
     };
-    let mut subscriber = ConnectionManager::new_with_config(
-        shared.client.clone(),
-        manager_config(&shared.config)
-            .set_push_sender(on_push)
-            .set_automatic_resubscription(),
-    )
-    .await?;
+    let config = manager_config(&shared.config)
+        .set_push_sender(on_push)
+        .set_automatic_resubscription();
+    let mut subscriber = shared
+        .within(
+            1,
+            ConnectionManager::new_with_config(shared.client.clone(), config),
+        )
+        .await?;
     shared.generation.store(number, Ordering::SeqCst);
     *lock(&shared.subscriber) = Some(subscriber.clone());
     subscribe_all(shared, &mut subscriber).await?;
@@ -456,23 +484,29 @@ fn current_subscriber(shared: &Shared) -> Option<ConnectionManager> {
     lock(&shared.subscriber).clone()
 }
 
-/// Subscribes `subscriber` to this node's channels and every open topic's.
+/// Subscribes `subscriber` to this node's channels and every open topic's,
+/// in one `SUBSCRIBE` (Redis takes them at once: when the first
+/// confirmation arrives, every channel is subscribed, so a catch-up it
+/// starts misses nothing published after it).
 async fn subscribe_all(
     shared: &Shared,
     subscriber: &mut ConnectionManager,
 ) -> Result<(), RedisError> {
-    subscriber.subscribe(shared.channels.subscribed()).await?;
-    let topics: Vec<String> = lock(&shared.topics).keys().cloned().collect();
-    if !topics.is_empty() {
-        subscriber.subscribe(topics).await?;
-    }
-    Ok(())
+    let mut channels: Vec<String> = shared
+        .channels
+        .subscribed()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    channels.extend(lock(&shared.topics).keys().cloned());
+    shared.within(1, subscriber.subscribe(channels)).await
 }
 
 impl Drop for RedisEngine {
     fn drop(&mut self) {
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.waker.wake();
+        self.shared.watcher.wake();
     }
 }
 
@@ -484,6 +518,32 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn count(counter: &AtomicU64, n: usize) {
         counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// `future`'s result, or a timeout error when it takes longer than the
+    /// [`command_timeout`](RedisConfig::command_timeout) times `times`.
+    /// Every wait for Redis goes through it: the connection's own response
+    /// timeout does not cover the wait for a connection while it
+    /// reconnects (its retries with backoff take seconds), which would hold
+    /// up the task waiting (its queue's age bound, the probe, a client's
+    /// resume).
+    pub(crate) async fn within<T>(
+        &self,
+        times: u32,
+        future: impl Future<Output = Result<T, RedisError>>,
+    ) -> Result<T, RedisError> {
+        let limit = self.config.command_timeout.saturating_mul(times);
+        let Some(deadline) = (self.clock)().checked_add(limit) else {
+            return future.await; // no limit
+        };
+        let future = pin!(future);
+        match select(future, (self.sleep)(deadline)).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "redis did not answer in time",
+            ))),
+        }
     }
 
     /// A push from the subscription connection (it never waits).
@@ -545,10 +605,26 @@ impl Shared {
         }
     }
 
-    /// Queues an append to a topic (see [`publish`](Engine::publish) for
-    /// the queue's rules).
-    pub(crate) fn queue(&self, target: Target, message: Bytes) {
-        let queued = lock(&self.outgoing).push(target, message, (self.clock)());
+    /// Queues a message (see the [crate](crate) docs for the queue's
+    /// rules; a message that does not fit is dropped and counted). A topic
+    /// event gets its number here, under the queue's lock: numbers follow
+    /// the queue's order.
+    pub(crate) fn queue(&self, mut target: Target, message: Bytes) {
+        let queued = {
+            let mut outgoing = lock(&self.outgoing);
+            let topic = if let Target::Topic { seq, .. } = &mut target {
+                *seq = self.topic_events.load(Ordering::Relaxed) + 1;
+                true
+            } else {
+                false
+            };
+            let queued = outgoing.push(target, message, (self.clock)());
+            if queued && topic {
+                // Only a queued event uses its number.
+                self.topic_events.fetch_add(1, Ordering::Relaxed);
+            }
+            queued
+        };
         if queued {
             self.waker.wake();
         } else {
@@ -572,7 +648,7 @@ impl Shared {
             topic.start_catch_up();
         }
         self.catch_up.store(true, Ordering::SeqCst);
-        self.waker.wake();
+        self.watcher.wake();
     }
 
     /// A lost connection works again: counted once.
@@ -586,20 +662,26 @@ impl Shared {
         format!("{}{room}", self.channels.presence_prefix)
     }
 
-    /// Re-adds every member of this node with a fresh expiry.
-    fn refresh_presence(&self) {
-        let rooms: Vec<(String, Vec<String>)> = lock(&self.presence)
-            .iter()
-            .map(|(room, ids)| (room.clone(), ids.iter().cloned().collect()))
-            .collect();
-        for (room, ids) in rooms {
-            // One script call per room: ids (which have no line break)
-            // separated by `\n`.
-            self.queue(
-                Target::Join(self.presence_key(&room)),
-                Bytes::from(ids.join("\n")),
-            );
+    /// Adds to `pipe` the re-adding of every member of this node with a
+    /// fresh expiry (one script call per room): a snapshot taken as the
+    /// pipeline is built, so that what was queued before is sent before it
+    /// and what comes after (a leave) after it. Returns how many commands
+    /// were added. Not queued: a refresh never takes a message's place in
+    /// the bounded queue, and while Redis is away none piles up.
+    fn refresh_presence(&self, pipe: &mut redis::Pipeline, ttl_ms: u64) -> usize {
+        let presence = lock(&self.presence);
+        for (room, ids) in presence.iter() {
+            let join = pipe
+                .cmd("EVAL")
+                .arg(JOIN_SCRIPT)
+                .arg(1)
+                .arg(self.presence_key(room))
+                .arg(ttl_ms);
+            for id in ids {
+                join.arg(id);
+            }
         }
+        presence.len()
     }
 
     fn channel_of(&self, to: Destination<'_>) -> String {
@@ -633,10 +715,7 @@ impl Engine for RedisEngine {
         Some(Box::pin(async move {
             poll_fn(|cx| {
                 shared.flushed.register(cx.waker());
-                let idle = {
-                    let outgoing = lock(&shared.outgoing);
-                    outgoing.is_empty() && !shared.sending.load(Ordering::SeqCst)
-                };
+                let idle = lock(&shared.outgoing).is_idle();
                 if idle || shared.closed.load(Ordering::SeqCst) {
                     return Poll::Ready(());
                 }
@@ -679,12 +758,10 @@ impl Engine for RedisEngine {
             let key = shared.presence_key(&room);
             let reply = match shared.publisher.get().cloned() {
                 Some(mut conn) => {
-                    redis::cmd("EVAL")
-                        .arg(MEMBERS_SCRIPT)
-                        .arg(1)
-                        .arg(&key)
-                        .query_async::<Vec<String>>(&mut conn)
-                        .await
+                    let mut members = redis::cmd("EVAL");
+                    members.arg(MEMBERS_SCRIPT).arg(1).arg(&key);
+                    let reply = members.query_async::<Vec<String>>(&mut conn);
+                    shared.within(1, reply).await
                 }
                 None => Err(RedisError::from(std::io::Error::other("not connected"))),
             };
@@ -734,59 +811,64 @@ impl Engine for RedisEngine {
         stats.recovered = load(&shared.recovered);
         stats.resets = load(&shared.resets);
         stats.cluster = *lock(&shared.cluster);
-        stats.queued = lock(&shared.outgoing).len();
+        // Waiting or in flight: not yet known to be sent.
+        stats.queued = lock(&shared.outgoing).held();
         stats
     }
 }
 
-/// The engine's task: publishes what is queued in pipelines, renews a lost
-/// publishing connection with backoff, runs the liveness probe; ends when
-/// the engine is dropped.
-async fn run<R: Runtime>(
-    rt: R,
-    shared: Arc<Shared>,
-    mut publisher: ConnectionManager,
-    mut subscriber: ConnectionManager,
-) {
-    let mut next_probe = rt.now() + shared.config.probe_interval;
+/// The publishing task: sends what is queued in pipelines (one at a time,
+/// in order) with, every third of the presence TTL, the refresh of this
+/// node's members; renews a lost publishing connection with backoff; ends
+/// when the engine is dropped.
+///
+/// A pipeline that fails as a whole (the connection broke, or Redis did not
+/// answer in time: what it did of it is unknown) is settled by
+/// [`Target::sent_again`]: topic appends and presence updates go back to
+/// the front of the queue, to be sent again in order once Redis answers
+/// (an event already appended is not appended twice, see
+/// [`APPEND_SCRIPT`]); broadcasts and sends are dropped and counted (at
+/// most once). A command Redis refuses (an error reply) is dropped and
+/// counted; a refusal that says Redis is busy or loading also makes the
+/// task wait for it as for a lost connection.
+async fn publish<R: Runtime>(rt: R, shared: Arc<Shared>, mut publisher: ConnectionManager) {
     let presence_ttl_ms = u64::try_from(shared.config.presence_ttl.as_millis()).unwrap_or(u64::MAX);
+    let appended_ttl_ms = {
+        // Longer than any event waits to be sent again (its age bound).
+        let ttl =
+            (shared.config.queue.max_age.saturating_mul(2)).saturating_add(Duration::from_secs(60));
+        u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+    };
     let mut next_refresh = rt.now();
     let mut backoff = Duration::ZERO;
-    // A catch-up Redis did not answer: tried again with the next probe.
-    let mut catch_up_retry = false;
     loop {
-        wait_for_work(&rt, &shared, next_probe.min(next_refresh)).await;
+        let lost = lock(&shared.link).publisher_lost.is_some();
+        let deadline = if lost {
+            // Tried again soon even with nothing queued, so the status
+            // comes back.
+            next_refresh.min(rt.now() + shared.config.probe_interval)
+        } else {
+            next_refresh
+        };
+        wait_for_work(&rt, &shared, deadline).await;
         if shared.closed.load(Ordering::SeqCst) {
             return;
         }
         let now = rt.now();
-        if shared.catch_up.swap(false, Ordering::SeqCst) {
-            catch_up_retry = !catch_up(&shared, &mut publisher).await;
-        }
-        if now >= next_probe {
-            if std::mem::take(&mut catch_up_retry) {
-                shared.catch_up.store(true, Ordering::SeqCst);
-            }
-            probe(&shared, &mut publisher, &mut subscriber, now).await;
-            next_probe = rt.now() + shared.config.probe_interval;
-        }
-        if now >= next_refresh {
-            shared.refresh_presence();
-            let counts = count_nodes(&shared, &mut publisher, presence_ttl_ms).await;
-            *lock(&shared.cluster) = counts;
-            next_refresh = now + shared.config.presence_ttl / 3;
-        }
         let expired = lock(&shared.outgoing).expire(now);
         Shared::count(&shared.dropped, expired);
+        if expired > 0 {
+            shared.flushed.wake();
+        }
 
         if lock(&shared.link).publisher_lost.is_some() {
-            let ping = redis::cmd("PING")
-                .query_async::<Value>(&mut publisher)
+            let ping = redis::cmd("PING");
+            let ping = shared
+                .within(1, ping.query_async::<Value>(&mut publisher))
                 .await;
             if ping.is_err() {
                 backoff = (backoff * 2).clamp(Duration::from_millis(50), Duration::from_secs(2));
-                let deadline = rt.now() + backoff;
-                rt.sleep_until(deadline.min(next_probe)).await;
+                rt.sleep_until(rt.now() + backoff).await;
                 continue;
             }
             backoff = Duration::ZERO;
@@ -794,16 +876,17 @@ async fn run<R: Runtime>(
             shared.recovered(&mut link.publisher_lost);
         }
 
-        let batch = {
-            let mut outgoing = lock(&shared.outgoing);
-            let batch = outgoing.take(shared.config.batch);
-            shared.sending.store(!batch.is_empty(), Ordering::SeqCst);
-            batch
-        };
-        if batch.is_empty() {
-            shared.flushed.wake();
-            continue;
+        let refresh = now >= next_refresh;
+        if refresh {
+            next_refresh = now + shared.config.presence_ttl / 3;
         }
+        let batch = {
+            // Again: waiting for Redis above may have made some too old,
+            // and a message older than the bound is never sent late.
+            let mut outgoing = lock(&shared.outgoing);
+            Shared::count(&shared.dropped, outgoing.expire(rt.now()));
+            outgoing.take(shared.config.batch)
+        };
         let mut pipe = redis::pipe();
         for item in &batch {
             match &item.target {
@@ -820,42 +903,123 @@ async fn run<R: Runtime>(
                 Target::Leave(key) => {
                     pipe.cmd("ZREM").arg(key).arg(&item.message[..]);
                 }
-                Target::Topic(keys) => {
+                Target::Topic { keys, seq } => {
                     let mut epoch = [0u8; 8];
                     (shared.random)(&mut epoch);
                     let epoch: String = epoch.iter().map(|b| format!("{b:02x}")).collect();
                     pipe.cmd("EVAL")
                         .arg(APPEND_SCRIPT)
-                        .arg(3)
+                        .arg(4)
                         .arg(&keys.stream)
                         .arg(&keys.epoch)
                         .arg(&keys.channel)
+                        .arg(&keys.appended)
                         .arg(keys.capacity)
                         .arg(&item.message[..])
-                        .arg(epoch);
+                        .arg(epoch)
+                        .arg(*seq)
+                        .arg(appended_ttl_ms);
                 }
             }
-            pipe.ignore();
         }
-        match pipe.query_async::<()>(&mut publisher).await {
-            Ok(()) => {
-                // Messages to other nodes; presence updates are not.
-                let messages = batch
-                    .iter()
-                    .filter(|item| matches!(item.target, Target::Channel(_) | Target::Topic(_)))
-                    .count();
-                Shared::count(&shared.published, messages);
+        let refreshes = if refresh {
+            shared.refresh_presence(&mut pipe, presence_ttl_ms)
+        } else {
+            0
+        };
+        if batch.is_empty() && refreshes == 0 {
+            shared.flushed.wake();
+            continue;
+        }
+        // Each command's reply on its own: one refused command is not the
+        // batch's failure.
+        pipe.ignore_errors();
+        let sent = pipe.query_async::<Vec<Value>>(&mut publisher);
+        match shared.within(2, sent).await {
+            Ok(replies) => {
+                let (mut published, mut refused, mut busy) = (0, 0, false);
+                for (item, reply) in batch.iter().zip(&replies) {
+                    match reply {
+                        Value::ServerError(error) => {
+                            refused += 1;
+                            busy |= matches!(
+                                error.code(),
+                                "LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN"
+                            );
+                        }
+                        // Messages to other nodes; presence updates are
+                        // not. (A topic event already appended by an
+                        // earlier try counts now: that try's fate was
+                        // unknown.)
+                        _ if !matches!(item.target, Target::Join(_) | Target::Leave(_)) => {
+                            published += 1;
+                        }
+                        _ => {}
+                    }
+                }
+                Shared::count(&shared.published, published);
+                Shared::count(&shared.dropped, refused);
+                lock(&shared.outgoing).settle(batch, |_| false);
+                if busy {
+                    let now = rt.now();
+                    lock(&shared.link).publisher_lost.get_or_insert(now);
+                }
             }
             Err(_) => {
-                // Sent or not, unknown: never again (at most once).
-                Shared::count(&shared.dropped, batch.len());
+                // Sent or not, unknown: sent again when it may be (see
+                // above), else dropped and counted.
+                let dropped = lock(&shared.outgoing).settle(batch, |item| item.target.sent_again());
+                Shared::count(&shared.dropped, dropped);
                 let now = rt.now();
                 lock(&shared.link).publisher_lost.get_or_insert(now);
             }
         }
-        shared.sending.store(false, Ordering::SeqCst);
         shared.flushed.wake();
     }
+}
+
+/// The watching task: runs the liveness probe (and replaces a stalled
+/// subscription), catches topic copies up after a lost subscription, and
+/// counts every node's connections every third of the presence TTL; ends
+/// when the engine is dropped, letting go of the subscription connection.
+async fn watch<R: Runtime>(
+    rt: R,
+    shared: Arc<Shared>,
+    mut publisher: ConnectionManager,
+    mut subscriber: ConnectionManager,
+) {
+    let mut next_probe = rt.now() + shared.config.probe_interval;
+    let presence_ttl_ms = u64::try_from(shared.config.presence_ttl.as_millis()).unwrap_or(u64::MAX);
+    let mut next_count = rt.now();
+    // A catch-up Redis did not answer: tried again with the next probe.
+    let mut catch_up_retry = false;
+    loop {
+        wait_to_watch(&rt, &shared, next_probe.min(next_count)).await;
+        if shared.closed.load(Ordering::SeqCst) {
+            break;
+        }
+        let now = rt.now();
+        if shared.catch_up.swap(false, Ordering::SeqCst) {
+            catch_up_retry = !catch_up(&shared, &mut publisher).await;
+        }
+        if now >= next_probe {
+            if std::mem::take(&mut catch_up_retry) {
+                shared.catch_up.store(true, Ordering::SeqCst);
+            }
+            probe(&shared, &mut publisher, &mut subscriber, now).await;
+            next_probe = rt.now() + shared.config.probe_interval;
+        }
+        if now >= next_count {
+            let counts = count_nodes(&shared, &mut publisher, presence_ttl_ms).await;
+            *lock(&shared.cluster) = counts;
+            next_count = now + shared.config.presence_ttl / 3;
+        }
+    }
+    // The subscription connection's push handler holds `shared`: as long
+    // as `shared` holds the connection, neither would ever be freed (and
+    // the connection would stay open, subscribed). Let go of it.
+    let current = lock(&shared.subscriber).take();
+    drop((current, subscriber));
 }
 
 /// Catches up every topic copy that waits for it: the events after its last
@@ -877,7 +1041,10 @@ async fn catch_up(shared: &Shared, publisher: &mut ConnectionManager) -> bool {
         loop {
             rounds += 1;
             let missed = match topic.last() {
-                Some(last) => read_after(publisher, &topic.keys, &last, None).await,
+                Some(last) => {
+                    let read = read_after(publisher, &topic.keys, &last, None);
+                    shared.within(2, read).await
+                }
                 None => Ok(None),
             };
             match missed {
@@ -916,17 +1083,16 @@ async fn count_nodes(
     ttl_ms: u64,
 ) -> Option<ClusterCounts> {
     let own = shared.inbox.get()?.open_connections()?;
-    let totals: Vec<usize> = redis::cmd("EVAL")
+    let mut count = redis::cmd("EVAL");
+    count
         .arg(NODES_SCRIPT)
         .arg(1)
         .arg(&shared.channels.nodes)
         .arg(&*shared.node)
         .arg(ttl_ms)
         .arg(own.websocket)
-        .arg(own.sse)
-        .query_async(publisher)
-        .await
-        .ok()?;
+        .arg(own.sse);
+    let totals: Vec<usize> = shared.within(1, count.query_async(publisher)).await.ok()?;
     match totals[..] {
         [nodes, websocket, sse] => Some(ClusterCounts::new(nodes, websocket, sse)),
         _ => None,
@@ -938,10 +1104,21 @@ async fn wait_for_work<R: Runtime>(rt: &R, shared: &Shared, deadline: Instant) {
     let mut sleep = pin!(rt.sleep_until(deadline));
     poll_fn(|cx| {
         shared.waker.register(cx.waker());
-        if shared.closed.load(Ordering::SeqCst)
-            || shared.catch_up.load(Ordering::SeqCst)
-            || !lock(&shared.outgoing).is_empty()
-        {
+        if shared.closed.load(Ordering::SeqCst) || !lock(&shared.outgoing).is_empty() {
+            return Poll::Ready(());
+        }
+        sleep.as_mut().poll(cx)
+    })
+    .await;
+}
+
+/// Waits until topic copies wait to catch up, the engine is dropped, or
+/// `deadline`.
+async fn wait_to_watch<R: Runtime>(rt: &R, shared: &Shared, deadline: Instant) {
+    let mut sleep = pin!(rt.sleep_until(deadline));
+    poll_fn(|cx| {
+        shared.watcher.register(cx.waker());
+        if shared.closed.load(Ordering::SeqCst) || shared.catch_up.load(Ordering::SeqCst) {
             return Poll::Ready(());
         }
         sleep.as_mut().poll(cx)
@@ -988,7 +1165,10 @@ async fn probe(
             }
         }
     }
-    let _ = redis::cmd("PING").query_async::<Value>(subscriber).await;
+    let ping = redis::cmd("PING");
+    let _ = shared
+        .within(1, ping.query_async::<Value>(subscriber))
+        .await;
     {
         // Marked before it is sent: the echo may come back before the
         // PUBLISH's answer.
@@ -998,10 +1178,10 @@ async fn probe(
         }
         link.probe_sent = Some(now);
     }
-    let sent = redis::cmd("PUBLISH")
-        .arg(&shared.channels.probe)
-        .arg("probe")
-        .query_async::<Value>(publisher)
+    let mut publish = redis::cmd("PUBLISH");
+    publish.arg(&shared.channels.probe).arg("probe");
+    let sent = shared
+        .within(1, publish.query_async::<Value>(publisher))
         .await;
     if sent.is_err() {
         lock(&shared.link).probe_sent = None;

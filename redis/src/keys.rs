@@ -54,20 +54,38 @@ pub(crate) struct TopicKeys {
     pub(crate) epoch: String,
     /// The pub/sub channel its new events go out on.
     pub(crate) channel: String,
+    /// The sequence number of the newest event this engine appended (see
+    /// [`APPEND_SCRIPT`]): `{channel}:pub:{publisher}`.
+    pub(crate) appended: String,
     /// Events kept.
     pub(crate) capacity: usize,
 }
 
 impl TopicKeys {
-    pub(crate) fn new(channels: &Channels, name: &str, capacity: usize) -> Self {
+    /// The keys of topic `name` for the engine whose publisher id (unique
+    /// to this engine, see [`publisher_id`]) is `publisher`.
+    pub(crate) fn new(channels: &Channels, name: &str, capacity: usize, publisher: &str) -> Self {
         let channel = format!("{}{name}", channels.topic_prefix);
         TopicKeys {
             stream: format!("{channel}:stream"),
             epoch: format!("{channel}:epoch"),
+            appended: format!("{channel}:pub:{publisher}"),
             channel,
             capacity,
         }
     }
+}
+
+/// An id unique to one engine (one process's connection to the cluster):
+/// the node name and 8 random bytes in hex, so that a node restarted under
+/// the same name, whose event numbers start again at 1, is another
+/// publisher.
+pub(crate) fn publisher_id(node: &str, random: [u8; 8]) -> String {
+    let mut id = format!("{node}.");
+    for byte in random {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
 }
 
 /// What a queued message is for.
@@ -75,13 +93,30 @@ impl TopicKeys {
 pub(crate) enum Target {
     /// `PUBLISH` on this channel.
     Channel(String),
-    /// Append to this topic (stream and channel, atomically).
-    Topic(Arc<TopicKeys>),
+    /// Append to this topic (stream and channel, atomically), as this
+    /// engine's event number `seq` (numbered when queued, from 1, in queue
+    /// order): an append sent again after a failure is not appended twice.
+    Topic {
+        /// The topic.
+        keys: Arc<TopicKeys>,
+        /// The event's number.
+        seq: u64,
+    },
     /// Add (or refresh) the members (ids separated by `\n`) in this
     /// presence key.
     Join(String),
     /// Remove the member from this presence key.
     Leave(String),
+}
+
+impl Target {
+    /// Whether a message whose fate is unknown (the connection failed with
+    /// it in flight) is sent again: topic appends (made idempotent by
+    /// their number) and presence updates (idempotent), in their order;
+    /// not broadcasts and sends, which are at most once.
+    pub(crate) fn sent_again(&self) -> bool {
+        !matches!(self, Target::Channel(_))
+    }
 }
 
 /// Adds or refreshes members of a room: each expires `ttl` after Redis's
@@ -108,16 +143,27 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)";
 
 /// Appends an event to a topic's stream (trimmed to its capacity) and
 /// publishes it with its id and the epoch, in one step, so stream order and
-/// publish order are the same. KEYS: stream, epoch key, channel. ARGV:
-/// capacity, the event (`name \n data`), a fresh epoch in case the stream
-/// has none.
+/// publish order are the same; unless this publisher already appended an
+/// event numbered as high (the same event sent again after a failure that
+/// hid whether it was appended): then nothing, and `false`. The number is
+/// kept in the publisher's key, next to the stream (and persisted with it),
+/// expiring when the publisher has appended nothing for a while (longer
+/// than any event waits to be sent again). KEYS: stream, epoch key,
+/// channel, the publisher's key. ARGV: capacity, the event (`name \n
+/// data`), a fresh epoch in case the stream has none, the event's number,
+/// how long the publisher's key lives (ms).
 pub(crate) const APPEND_SCRIPT: &str = "\
+local appended = redis.call('GET', KEYS[4])
+if appended and tonumber(appended) >= tonumber(ARGV[4]) then
+  return false
+end
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[3]
   redis.call('SET', KEYS[2], epoch)
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'e', ARGV[2])
+redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[5])
 redis.call('PUBLISH', KEYS[3], epoch .. '\\n' .. id .. '\\n' .. ARGV[2])
 return id";
 

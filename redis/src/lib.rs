@@ -28,16 +28,30 @@
 //! crate's `ConnectionManager`, RESP3): one subscribes, one publishes, so a
 //! flood of incoming messages never delays what this node sends.
 //!
-//! Delivery across nodes is at most once. When Redis goes away, local
-//! delivery goes on; outgoing messages wait in a bounded queue
-//! ([`QueueLimits`]: count, bytes, age) and what does not fit, or waited too
-//! long, or was in flight when the connection broke, is dropped and counted.
-//! Both connections reconnect with backoff and the subscription is renewed.
-//! A liveness probe (a message to itself every
-//! [`probe_interval`](RedisConfig::probe_interval)) detects a subscription
-//! that stopped delivering without an error (counted as a stall), and
-//! replaces that connection with a new subscription. State and counters are
-//! in [`Stats::engine`](tidings_framework::hub::Stats::engine).
+//! Broadcasts and sends across nodes are at most once. When Redis goes
+//! away, local delivery goes on; outgoing messages wait in a bounded queue
+//! ([`QueueLimits`]: count, bytes, age; a batch in flight counts until
+//! Redis answered it) and what does not fit, or waited too long, or what
+//! Redis refused, is dropped and counted. A batch whose fate is unknown
+//! (the connection broke with it in flight, or Redis answered too late) is
+//! settled by what it holds: broadcasts and sends are dropped and counted
+//! (they may have gone out: never twice); SSE topic events and presence
+//! updates go back to the front of the queue, in order, and are sent again
+//! once Redis answers (a topic event carries its publisher's number, so
+//! Redis appends it once, see [`RedisTopic`]). Both connections reconnect
+//! with backoff and the subscription is renewed. A liveness probe (a
+//! message to itself every [`probe_interval`](RedisConfig::probe_interval))
+//! detects a subscription that stopped delivering without an error
+//! (counted as a stall), and replaces that connection with a new
+//! subscription. Publishing and watching the subscription are two tasks,
+//! so a slow or wedged subscription never holds up what a node sends, and
+//! every wait for Redis is bounded by
+//! [`command_timeout`](RedisConfig::command_timeout) (a small multiple of
+//! it for a batch or a history read), including the wait for a connection
+//! that is reconnecting. State and counters are in
+//! [`Stats::engine`](tidings_framework::hub::Stats::engine). Dropping the
+//! engine (with the last server configuration holding it) ends both tasks
+//! and closes both connections.
 //!
 //! ## Presence
 //!
@@ -59,7 +73,11 @@
 //! resumes exactly, or gets the `reset` event when its events are gone. A
 //! node whose subscription was lost catches its copy up from the stream
 //! when it is back, so its live SSE clients miss nothing (they get `reset`
-//! only when the missed events are gone).
+//! only when the missed events are gone). With a Redis that persists
+//! (`appendonly yes`), the stream and its epoch survive a Redis restart:
+//! SSE clients on every node get every event once, in order, across it
+//! (events published meanwhile get their ids when Redis is back); a Redis
+//! without persistence loses them, and the clients get `reset`.
 //!
 //! ## Runtimes
 //!

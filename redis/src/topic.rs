@@ -31,16 +31,33 @@ use crate::topic_wire;
 ///   holds the client's last id, else from the stream (`XRANGE`), then
 ///   continues live.
 ///
-/// Live delivery is at most once, as for every cross-node message: an event
-/// published while Redis is away may be lost (counted in the engine's
-/// `dropped`). A node whose subscription was down (disconnected, or stalled
-/// and replaced) catches its copy up when it is back: it reads the stream
-/// after the last event it received (at most the topic's capacity) and
-/// appends the missed events in order, so its live subscribers get every
-/// event once, in order, as if live (live events arriving meanwhile wait
-/// and are applied after, each once; counted in the engine's `recovered`).
-/// Only when that is impossible (Redis lost the stream: the epoch changed;
-/// the last event was trimmed away; the copy never received one) do the
+/// **Publishing while Redis is away.** An event gets its id only when
+/// Redis appends it, so one published while Redis is away (or slow) waits
+/// in the engine's bounded queue ([`QueueLimits`](crate::QueueLimits)) and
+/// gets its id when Redis is back, after the events published before it
+/// on this node: its ids follow this node's order. It is dropped and
+/// counted in the engine's `dropped` (never appended later, so no client
+/// sees it: the stream has no hole where it would have been) when it does
+/// not fit the queue (counted at once), when it waited longer than the
+/// age bound, or when Redis refused it (an error reply). An event whose
+/// fate is unknown (the connection broke with it in flight, or Redis
+/// answered too late) is sent again, in order: each carries its
+/// publisher's number (this engine's own, from 1, in queue order) and
+/// Redis appends an event only when its number is higher than the last
+/// appended (a key per topic and publisher, next to the stream, persisted
+/// with it), so an event is never appended twice.
+///
+/// **Subscribers.** A node whose subscription was down (disconnected,
+/// Redis restarted, or stalled and replaced) catches its copy up when it
+/// is back: it reads the stream after the last event it received (at most
+/// the topic's capacity) and appends the missed events in order, so its
+/// live subscribers get every event once, in order, as if live (live
+/// events arriving meanwhile wait and are applied after, each once;
+/// counted in the engine's `recovered`). With a Redis that persists
+/// (`appendonly yes`) this holds across a Redis restart too. Only when
+/// that is impossible (Redis lost the stream: the epoch changed, as after
+/// a restart without persistence; the last event was trimmed away; the
+/// copy never received an event before the subscription was lost) do the
 /// copy's live subscribers get the `reset` event (with the id of the last
 /// event the node received, from which a reconnecting client resumes
 /// through the stream when it still can; counted in `gaps`); from then on
@@ -73,14 +90,21 @@ impl RedisEngine {
     pub async fn topic(&self, name: &str, capacity: usize) -> Result<RedisTopic, RedisError> {
         let shared = &self.shared;
         let capacity = capacity.max(1);
-        let keys = Arc::new(TopicKeys::new(&shared.channels, name, capacity));
+        let keys = Arc::new(TopicKeys::new(
+            &shared.channels,
+            name,
+            capacity,
+            &shared.publisher_id,
+        ));
         let copy = lock(&shared.topics)
             .entry(keys.channel.clone())
             .or_insert_with(|| Arc::new(TopicCopy::new(keys.clone())))
             .clone();
         let subscriber = lock(&shared.subscriber).clone();
         if let Some(mut subscriber) = subscriber {
-            subscriber.subscribe(&keys.channel).await?;
+            shared
+                .within(1, subscriber.subscribe(&keys.channel))
+                .await?;
         }
         Ok(RedisTopic {
             copy,
@@ -99,7 +123,11 @@ impl RedisTopic {
     /// An event type with a line break; nothing is published then.
     pub fn publish(&self, event: &Event) -> Result<(), EncodeError> {
         let body = topic_wire::body(event)?;
-        self.shared.queue(Target::Topic(self.keys.clone()), body);
+        let target = Target::Topic {
+            keys: self.keys.clone(),
+            seq: 0, // numbered when queued
+        };
+        self.shared.queue(target, body);
         Ok(())
     }
 
@@ -167,7 +195,8 @@ impl RedisTopic {
         let Some(mut conn) = self.shared.publisher.get().cloned() else {
             return Ok(None);
         };
-        let Some(after) = read_after(&mut conn, &self.keys, id, until).await? else {
+        let read = read_after(&mut conn, &self.keys, id, until);
+        let Some(after) = self.shared.within(2, read).await? else {
             return Ok(None);
         };
         let mut last = id.to_owned();

@@ -144,6 +144,19 @@ async function chatAcrossNodes() {
     check(exact && !bySender[users[i]] && Object.keys(bySender).length === 2,
       `client ${users[i]}: ${N} messages of each other node's client, once, in order, none of its own`);
   }
+  // /stats of every node: the engine connected, the cluster-wide counts
+  // (three nodes, the three clients: refreshed every third of the
+  // presence TTL), what it published.
+  for (const [i, port] of [portA, portB, portC].entries()) {
+    let engine = null;
+    const counted = await untilAsync(async () => {
+      engine = ((await getJson(port, '/stats')) || {}).engine;
+      return engine && engine.cluster && engine.cluster.nodes === 3 && engine.cluster.websocket === 3;
+    }, TTL_MS);
+    check(counted && engine.status.state === 'connected' && engine.node === 'abc'[i] &&
+      engine.published >= N && engine.dropped === 0,
+      `node ${'abc'[i]}'s /stats: engine ${JSON.stringify(engine)}`);
+  }
   return clients;
 }
 

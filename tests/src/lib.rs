@@ -16,7 +16,9 @@
 //! - [`tls_server`] fronts a router with a bare futures-rustls acceptor
 //!   (not the server's own TLS), so the clients' tests do not rest on it.
 //! - [`proxies`] starts real HTTP and SOCKS5 proxies (tinyproxy, danted).
-//! - [`RedisServer`] runs a real `redis-server` on a free loopback port.
+//! - [`RedisServer`] runs a real `redis-server` on a free loopback port
+//!   (with or without persistence); [`redis_nodes`] starts cluster nodes
+//!   on it.
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -30,6 +32,7 @@ mod counting_alloc;
 pub mod h2;
 mod log_capture;
 pub mod proxies;
+pub mod redis_nodes;
 mod redis_server;
 pub mod rooms;
 mod tcp_proxy;

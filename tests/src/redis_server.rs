@@ -1,6 +1,11 @@
 //! A real `redis-server` for one test: started on 127.0.0.1 with a free
-//! port, no persistence, stopped by its pid (SIGKILL) when dropped, and
-//! restartable on the same port (a Redis outage and its end).
+//! port, stopped by its pid (SIGKILL) when dropped, and restartable on the
+//! same port (a Redis outage and its end). [`RedisServer::start`] keeps
+//! nothing on disk (a restart loses every key: what a cache-only Redis
+//! does); [`RedisServer::start_persistent`] writes every command to an
+//! append-only file in a directory of its own (`appendfsync always`), so a
+//! SIGKILLed server restarts with every key it had. Both allow `DEBUG` from
+//! loopback (`DEBUG SLEEP`: a Redis that answers late).
 //!
 //! When `redis-server` is not installed, [`RedisServer::start`] says so
 //! loudly on stderr and returns `None` (the test then skips), unless
@@ -9,7 +14,9 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A `redis-server` process of one test.
@@ -17,16 +24,43 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// The directory of the append-only file, for a persistent server
+    /// (removed when dropped).
+    dir: Option<PathBuf>,
 }
 
 impl RedisServer {
-    /// Starts `redis-server` on a free loopback port and waits until it
-    /// answers PING (at most 10 s); `None` when it is not installed (see
-    /// the module docs).
+    /// Starts `redis-server` without persistence on a free loopback port
+    /// and waits until it answers PING (at most 10 s); `None` when it is
+    /// not installed (see the module docs).
     ///
     /// # Panics
     /// When it is installed but does not start.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// [`start`](Self::start) with persistence: every write goes to an
+    /// append-only file (fsynced before Redis answers or publishes) in a
+    /// fresh temporary directory, which a [`restart`](Self::restart) after
+    /// a [`kill`](Self::kill) loads again.
+    ///
+    /// # Panics
+    /// When it is installed but does not start, or the directory cannot be
+    /// made.
+    pub fn start_persistent() -> Option<Self> {
+        static MADE: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tidings-redis-{}-{}",
+            std::process::id(),
+            MADE.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("make the append-only file's directory");
+        Self::start_with(Some(dir))
+    }
+
+    fn start_with(dir: Option<PathBuf>) -> Option<Self> {
         let installed = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -48,7 +82,11 @@ impl RedisServer {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { child: None, port };
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+        };
         server.restart();
         Some(server)
     }
@@ -71,16 +109,25 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (after [`kill`](Self::kill))
-    /// and waits until it answers.
+    /// Starts the server again on the same port (after [`kill`](Self::kill);
+    /// a persistent one with the keys it had) and waits until it answers.
     ///
     /// # Panics
     /// When it does not answer within 10 s.
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(["--save", "", "--enable-debug-command", "local"]);
+        match &self.dir {
+            None => command.args(["--appendonly", "no"]),
+            Some(dir) => command
+                .args(["--appendonly", "yes", "--appendfsync", "always"])
+                .arg("--dir")
+                .arg(dir),
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -110,19 +157,16 @@ impl RedisServer {
         })
     }
 
+    /// Sends `command` on a thread of its own (for one that blocks the
+    /// server, like `DEBUG SLEEP 1`); join it for the first line of the
+    /// answer.
+    pub fn spawn_command(&self, command: &str) -> std::thread::JoinHandle<Option<String>> {
+        let (port, command) = (self.port, command.to_owned());
+        std::thread::spawn(move || command_at(port, &command))
+    }
+
     fn try_command(&self, command: &str) -> Option<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-        stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
-        let mut answer = Vec::new();
-        let mut byte = [0u8; 1];
-        while !answer.ends_with(b"\r\n") && answer.len() < 4096 {
-            if stream.read(&mut byte).ok()? == 0 {
-                return None;
-            }
-            answer.push(byte[0]);
-        }
-        Some(String::from_utf8_lossy(&answer).trim_end().to_owned())
+        command_at(self.port, command)
     }
 
     /// A numeric field of `INFO` (e.g. `total_net_input_bytes`).
@@ -171,5 +215,25 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// Sends `command` (inline) to the server on `port`; the first line of the
+/// answer (`None` when it does not come within 2 s).
+fn command_at(port: u16, command: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(format!("{command}\r\n").as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n") && answer.len() < 4096 {
+        if stream.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        answer.push(byte[0]);
+    }
+    Some(String::from_utf8_lossy(&answer).trim_end().to_owned())
 }

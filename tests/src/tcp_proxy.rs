@@ -1,8 +1,10 @@
 //! A loopback TCP forwarder the test can cut: what a network partition (or
 //! a crashed peer) looks like to both ends; or stall, one connection's
 //! server-to-client bytes discarded while both sockets stay open: what a
-//! wedged connection looks like (no error, nothing arrives). Plain threads,
-//! so it works under any runtime.
+//! wedged connection looks like (no error, nothing arrives); or lose one
+//! connection's client-to-server bytes, then reset it: requests that never
+//! reached the server on a connection that then broke. Plain threads, so it
+//! works under any runtime.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -19,9 +21,18 @@ pub struct TcpProxy {
     port: u16,
     cut: Arc<AtomicBool>,
     sockets: Arc<Mutex<Vec<TcpStream>>>,
-    /// Per accepted connection, in order: whether its server-to-client
-    /// bytes are discarded.
-    stalled: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
+    /// Per accepted connection, in order.
+    forwarded: Arc<Mutex<Vec<Forwarded>>>,
+}
+
+/// One forwarded connection: its two sockets and what is discarded.
+#[derive(Debug)]
+struct Forwarded {
+    /// Server-to-client bytes are discarded.
+    to_client: Arc<AtomicBool>,
+    /// Client-to-server bytes are discarded.
+    to_server: Arc<AtomicBool>,
+    sockets: Vec<TcpStream>,
 }
 
 impl TcpProxy {
@@ -35,17 +46,26 @@ impl TcpProxy {
         let port = listener.local_addr()?.port();
         let cut = Arc::new(AtomicBool::new(false));
         let sockets = Arc::new(Mutex::new(Vec::new()));
-        let stalled = Arc::new(Mutex::new(Vec::new()));
-        let (flag, kept, flags) = (cut.clone(), sockets.clone(), stalled.clone());
+        let forwarded = Arc::new(Mutex::new(Vec::new()));
+        let (flag, kept, flags) = (cut.clone(), sockets.clone(), forwarded.clone());
         thread::spawn(move || {
             while !flag.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((client, _)) => {
                         let _ = client.set_nonblocking(false);
                         if let Ok(server) = TcpStream::connect(("127.0.0.1", target)) {
-                            let stall = Arc::new(AtomicBool::new(false));
-                            lock(&flags).push(stall.clone());
-                            forward(client, server, &kept, stall);
+                            let forwarded = Forwarded {
+                                to_client: Arc::new(AtomicBool::new(false)),
+                                to_server: Arc::new(AtomicBool::new(false)),
+                                sockets: [client.try_clone(), server.try_clone()]
+                                    .into_iter()
+                                    .flatten()
+                                    .collect(),
+                            };
+                            let flags_of =
+                                (forwarded.to_server.clone(), forwarded.to_client.clone());
+                            lock(&flags).push(forwarded);
+                            forward(client, server, &kept, flags_of);
                         }
                     }
                     Err(_) => thread::sleep(Duration::from_millis(5)),
@@ -56,13 +76,13 @@ impl TcpProxy {
             port,
             cut,
             sockets,
-            stalled,
+            forwarded,
         })
     }
 
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
-        lock(&self.stalled).len()
+        lock(&self.forwarded).len()
     }
 
     /// Wedges the `n`-th accepted connection (from 0): from now on what the
@@ -71,9 +91,35 @@ impl TcpProxy {
     /// connections, and new ones, are forwarded as before. Returns `false`
     /// when fewer than `n + 1` connections were accepted.
     pub fn stall(&self, n: usize) -> bool {
-        lock(&self.stalled)
+        lock(&self.forwarded)
             .get(n)
-            .inspect(|flag| flag.store(true, Ordering::SeqCst))
+            .inspect(|link| link.to_client.store(true, Ordering::SeqCst))
+            .is_some()
+    }
+
+    /// From now on, what the client sends on the `n`-th accepted
+    /// connection is read and discarded (the server never gets it), both
+    /// sockets open. Returns `false` when fewer than `n + 1` connections
+    /// were accepted.
+    pub fn lose_requests(&self, n: usize) -> bool {
+        lock(&self.forwarded)
+            .get(n)
+            .inspect(|link| link.to_server.store(true, Ordering::SeqCst))
+            .is_some()
+    }
+
+    /// Shuts the `n`-th accepted connection down (both sockets): the client
+    /// sees its connection break; other and new connections are forwarded
+    /// as before. Returns `false` when fewer than `n + 1` connections were
+    /// accepted.
+    pub fn reset(&self, n: usize) -> bool {
+        lock(&self.forwarded)
+            .get(n)
+            .inspect(|link| {
+                for socket in &link.sockets {
+                    let _ = socket.shutdown(Shutdown::Both);
+                }
+            })
             .is_some()
     }
 
@@ -103,16 +149,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Copies both ways on two threads; each ends when its reader ends. While
-/// `stall` is set, the server's bytes are discarded instead.
+/// a direction's flag (`to_server`, `to_client`) is set, its bytes are
+/// discarded instead.
 fn forward(
     client: TcpStream,
     server: TcpStream,
     kept: &Mutex<Vec<TcpStream>>,
-    stall: Arc<AtomicBool>,
+    (to_server, to_client): (Arc<AtomicBool>, Arc<AtomicBool>),
 ) {
     let pairs = [
-        (client.try_clone(), server.try_clone(), None),
-        (server.try_clone(), client.try_clone(), Some(stall)),
+        (client.try_clone(), server.try_clone(), to_server),
+        (server.try_clone(), client.try_clone(), to_client),
     ];
     {
         let mut kept = lock(kept);
@@ -127,7 +174,7 @@ fn forward(
                     if n == 0 {
                         break;
                     }
-                    if stall.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                    if stall.load(Ordering::SeqCst) {
                         continue;
                     }
                     if to.write_all(&buf[..n]).is_err() {

@@ -21,21 +21,20 @@
 //! others' view at once, not by the TTL. Skips loudly when redis-server is missing
 //! (fails instead under TIDINGS_REQUIRE_REDIS=1, as in CI).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tidings_framework::close::CloseCode;
-use tidings_framework::hub::{
-    ClusterCounts, Delivery, EngineStats, EngineStatus, Filter, Hub, Payload,
-};
-use tidings_framework::server::{RESET_EVENT, Router, SseContext};
-use tidings_framework::sse::Event;
+use tidings_framework::hub::{ClusterCounts, Delivery, EngineStatus, Filter, Payload};
+use tidings_framework::server::RESET_EVENT;
 use tidings_framework::testing::SseClient;
-use tidings_redis::{RedisConfig, RedisEngine, RedisTopic};
+use tidings_redis::RedisEngine;
+use tidings_tests::redis_nodes::{
+    config, engine, expect_ticks, node, ticks, topic_node, topic_node_at, until, until_delivered,
+};
 use tidings_tests::rooms::{WAIT, expect_in_order, join_room, read_text, room_router};
 use tidings_tests::{
-    RedisServer, ServerConfig, TcpProxy, TestRuntime, TestServer, all_runtimes, expect_closed,
-    sleep, start_server, timeout,
+    RedisServer, ServerConfig, TcpProxy, TestRuntime, all_runtimes, expect_closed, sleep,
+    start_server, timeout,
 };
 
 all_runtimes!(
@@ -51,44 +50,6 @@ all_runtimes!(
     a_drained_nodes_members_leave_at_once,
     a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_duplicates,
 );
-
-/// A quick probe, so an outage is seen within a second.
-fn config() -> RedisConfig {
-    RedisConfig::default()
-        .probe_interval(Duration::from_millis(200))
-        .probe_timeout(Duration::from_millis(600))
-        .command_timeout(Duration::from_millis(500))
-        .presence_ttl(Duration::from_millis(900))
-}
-
-/// A server for node `name` on `redis`.
-async fn node<N: TestRuntime>(redis: &RedisServer, name: &str) -> TestServer<N> {
-    let engine = RedisEngine::connect(N::default(), &redis.url(), name, config())
-        .await
-        .expect("connect to redis-server");
-    start_server::<N>(room_router(), ServerConfig::default().engine(engine)).await
-}
-
-fn engine(hub: &Arc<Hub>) -> EngineStats {
-    hub.stats().engine.expect("an engine")
-}
-
-/// Waits (at most 10 s) until `condition` holds for node's engine stats.
-async fn until<N: TestRuntime>(
-    hub: &Arc<Hub>,
-    what: &str,
-    condition: impl Fn(&EngineStats) -> bool,
-) {
-    let start = Instant::now();
-    while !condition(&engine(hub)) {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{what}: not within 10 s ({:?})",
-            engine(hub)
-        );
-        sleep::<N>(Duration::from_millis(20)).await;
-    }
-}
 
 async fn three_nodes_one_hub_through_redis<N: TestRuntime>() {
     let Some(redis) = RedisServer::start() else {
@@ -221,30 +182,6 @@ async fn redis_restart_reconnects_and_delivery_resumes<N: TestRuntime>() {
     drop(a_local);
 }
 
-/// Sends `text`-numbered broadcasts from `hub` to room `r` until `conn`
-/// gets one (each attempt a new message: delivery is at most once), at
-/// most 50 attempts of 200 ms.
-async fn until_delivered<N: TestRuntime>(
-    hub: &Arc<Hub>,
-    conn: &tidings_tests::Connection,
-    text: &str,
-) {
-    for attempt in 0..50 {
-        hub.broadcast(Payload::text(format!("{text}{attempt}")), Filter::room("r"));
-        loop {
-            match timeout::<N, _>(Duration::from_millis(200), conn.read()).await {
-                Ok(Ok(tidings_tests::Message::Text(got))) if got.as_str().starts_with(text) => {
-                    return;
-                }
-                Ok(Ok(_)) => continue,
-                Ok(Err(error)) => panic!("{error}"),
-                Err(_) => break,
-            }
-        }
-    }
-    panic!("{text}: cross-node delivery did not resume");
-}
-
 async fn a_subscriber_redis_drops_is_noticed_and_recovers<N: TestRuntime>() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -272,68 +209,6 @@ async fn a_subscriber_redis_drops_is_noticed_and_recovers<N: TestRuntime>() {
     })
     .await;
     until_delivered::<N>(&hub_a, &b_remote, "after").await;
-}
-
-/// A server for node `name` serving `/events` from topic `feed` (capacity
-/// `capacity`) of its engine; returns the server and the topic.
-async fn topic_node<N: TestRuntime>(
-    redis: &RedisServer,
-    name: &str,
-    capacity: usize,
-) -> (TestServer<N>, RedisTopic) {
-    topic_node_at(&redis.url(), name, capacity).await
-}
-
-/// [`topic_node`] on the Redis at `url`.
-async fn topic_node_at<N: TestRuntime>(
-    url: &str,
-    name: &str,
-    capacity: usize,
-) -> (TestServer<N>, RedisTopic) {
-    let engine = RedisEngine::connect(N::default(), url, name, config())
-        .await
-        .expect("connect to redis-server");
-    let topic = engine
-        .topic("feed", capacity)
-        .await
-        .expect("open the topic");
-    let feed = topic.clone();
-    let router = Router::new().sse("/events", move |ctx: SseContext| {
-        let feed = feed.clone();
-        async move {
-            let subscription = feed.subscribe(ctx.last_event_id()).await;
-            ctx.forward(subscription).await;
-            Ok(())
-        }
-    });
-    let server = start_server::<N>(router, ServerConfig::default().engine(engine)).await;
-    (server, topic)
-}
-
-/// Publishes `from..to` as `tick` events.
-fn ticks(topic: &RedisTopic, range: std::ops::Range<u32>) {
-    for n in range {
-        topic
-            .publish(&Event::new().event("tick").data(n.to_string()))
-            .unwrap();
-    }
-}
-
-/// Reads the next `range` ticks, in order; returns their ids.
-async fn expect_ticks<N: TestRuntime>(
-    sse: &mut SseClient<N>,
-    range: std::ops::Range<u32>,
-) -> Vec<String> {
-    let mut ids = Vec::new();
-    for n in range {
-        let event = sse.next_event().await;
-        assert_eq!(
-            (event.event_type.as_str(), event.data.as_str()),
-            ("tick", &*n.to_string())
-        );
-        ids.push(event.last_event_id);
-    }
-    ids
 }
 
 async fn an_sse_topic_resumes_exactly_on_any_node<N: TestRuntime>() {
@@ -752,29 +627,47 @@ async fn a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_d
     let outage = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
         redis.kill();
+        let killed = Instant::now();
         std::thread::sleep(Duration::from_millis(300));
         redis.restart();
-        let _ = restarted_tx.send_blocking(Instant::now());
+        let _ = restarted_tx.send_blocking((killed, Instant::now()));
         redis
     });
 
-    let mut got: Vec<(u32, Instant)> = Vec::new();
-    loop {
-        match timeout::<N, _>(Duration::from_secs(2), on_b.read()).await {
-            Ok(Ok(tidings_tests::Message::Text(text))) => {
-                let Ok(n) = text.as_str().parse::<u32>() else {
-                    continue; // a late "warm" attempt
-                };
-                got.push((n, Instant::now()));
-                if n == COUNT - 1 {
-                    break;
+    let receive = async {
+        let mut got: Vec<(u32, Instant)> = Vec::new();
+        loop {
+            match timeout::<N, _>(Duration::from_secs(2), on_b.read()).await {
+                Ok(Ok(tidings_tests::Message::Text(text))) => {
+                    let Ok(n) = text.as_str().parse::<u32>() else {
+                        continue; // a late "warm" attempt
+                    };
+                    got.push((n, Instant::now()));
+                    if n == COUNT - 1 {
+                        break;
+                    }
                 }
+                Ok(other) => panic!("{other:?}"),
+                Err(_) => break, // the last ones were lost
             }
-            Ok(other) => panic!("{other:?}"),
-            Err(_) => break, // the last ones were lost
         }
-    }
-    let restarted = restarted_rx.recv().await.expect("the restart");
+        got
+    };
+    // When b's subscription is back after the restart.
+    let hub_b = b.handle.hub().clone();
+    let resubscribed = async {
+        let (killed, restarted) = restarted_rx.recv().await.expect("the restart");
+        while engine(&hub_b).status != EngineStatus::Connected {
+            assert!(
+                restarted.elapsed() < Duration::from_secs(10),
+                "resubscribed"
+            );
+            sleep::<N>(Duration::from_millis(2)).await;
+        }
+        (killed, restarted, Instant::now())
+    };
+    let (got, (killed, restarted, resubscribed)) =
+        futures_util::future::join(receive, resubscribed).await;
     let _redis = outage.join().expect("the outage thread");
     let numbers: Vec<u32> = got.iter().map(|(n, _)| *n).collect();
     assert!(
@@ -786,11 +679,34 @@ async fn a_redis_restart_under_load_loses_some_live_messages_never_reorders_or_d
         .iter()
         .find(|(_, at)| *at > restarted)
         .map(|(_, at)| at.duration_since(restarted));
+    // The loss window: from the first message lost to the last (one sent
+    // per ms), and the longest pause b saw.
+    let missing: Vec<u32> = {
+        let seen: std::collections::HashSet<u32> = numbers.iter().copied().collect();
+        (0..COUNT).filter(|n| !seen.contains(n)).collect()
+    };
+    let window_ms = match (missing.first(), missing.last()) {
+        (Some(first), Some(last)) => last - first + 1,
+        _ => 0,
+    };
+    let pause = got
+        .windows(2)
+        .map(|w| w[1].1.duration_since(w[0].1))
+        .max()
+        .unwrap_or_default();
     let stats = engine(&hub_a);
     eprintln!(
-        "redis restart under 1,000 msg/s: {lost} of {COUNT} lost to the live path, \
-         delivery back {back:?} after the restart; a's engine: dropped {}, reconnects {}",
-        stats.dropped, stats.reconnects
+        "redis restart under 1,000 msg/s (down {:?}): {lost} of {COUNT} lost to the live path \
+         (messages {:?}..={:?}: a {window_ms} ms window; longest pause at b {pause:?}); \
+         b resubscribed {:?} after the restart, delivery back {back:?} after it; \
+         a's engine: dropped {} (counted as lost by a; the rest were published while b \
+         was not subscribed), reconnects {}",
+        restarted.duration_since(killed),
+        missing.first(),
+        missing.last(),
+        resubscribed.duration_since(restarted),
+        stats.dropped,
+        stats.reconnects
     );
     assert!(
         lost < COUNT as usize / 2,

@@ -154,7 +154,8 @@ pub struct EngineStats {
     /// Messages from other nodes applied here.
     pub received: u64,
     /// Messages lost: not sent (engine away, outgoing queue full or too
-    /// old, in flight when the connection broke; presence updates
+    /// old, refused by the engine's server, in flight when the connection
+    /// broke unless the engine sends them again; presence updates
     /// included) or received but not understood. Messages another node
     /// published while this node's subscription was down are not seen by
     /// any node, so not counted (SSE topics recover them from history).
@@ -165,7 +166,8 @@ pub struct EngineStats {
     /// dropped subscription loses messages without an error): the engine
     /// subscribes again.
     pub stalls: u64,
-    /// Outgoing messages waiting to be sent now.
+    /// Outgoing messages not yet known to be sent: waiting, or sent and
+    /// not yet answered.
     pub queued: usize,
     /// Cluster-wide SSE topics: times this node's copy of a topic could not
     /// be caught up after its subscription was lost (the missed events were
