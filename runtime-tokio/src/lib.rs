@@ -255,10 +255,18 @@ where
 
 /// WebTransport over HTTP/3 on tokio (feature `webtransport`): the
 /// framework's [`webtransport`](tidings_framework::webtransport) module,
-/// with [`bind`](webtransport::bind) on quinn's tokio runtime.
+/// with [`bind`](webtransport::bind) on quinn's tokio runtime; and
+/// `Server::with_webtransport` to serve a router's WebTransport routes
+/// beside its WebSocket and SSE ones.
 #[cfg(feature = "webtransport")]
 pub mod webtransport {
     pub use tidings_framework::webtransport::*;
+
+    impl QuicRuntime for super::Tokio {
+        fn quinn_runtime(&self) -> std::sync::Arc<dyn quinn::Runtime> {
+            std::sync::Arc::new(quinn::TokioRuntime)
+        }
+    }
 
     use std::net::SocketAddr;
     use std::sync::Arc;

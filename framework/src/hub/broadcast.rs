@@ -22,6 +22,10 @@ use tidings_core::ws::{self, Outgoing, SharedFrame};
 /// | [`text`](Self::text), [`json`](Self::json) | a text message | an event with that data (type [`sse_event`](Self::sse_event), default `message`) |
 /// | [`binary`](Self::binary) | a binary message | nothing (skipped: SSE carries text) |
 /// | [`event`](Self::event) | the event's data as a text message | the event as it is |
+///
+/// WebTransport sessions get the bytes of the message WebSocket clients
+/// get (UTF-8 text, or the binary data), as one datagram or on one
+/// unidirectional stream: see `webtransport::BroadcastMode`.
 #[derive(Clone, Debug)]
 pub struct Payload {
     pub(crate) kind: Kind,
@@ -84,6 +88,17 @@ impl Payload {
         }
     }
 
+    /// The bytes a WebTransport session gets: the WebSocket message's.
+    pub(crate) fn wt_message(&self) -> Bytes {
+        match &self.kind {
+            Kind::Text(text) => Bytes::copy_from_slice(text.as_bytes()),
+            Kind::Binary(data) => data.clone(),
+            Kind::Event(event) => {
+                Bytes::copy_from_slice(event.data_value().unwrap_or("").as_bytes())
+            }
+        }
+    }
+
     /// The WebSocket frame (unmasked, as a server sends it), or `None` when
     /// the payload has nothing for WebSocket clients.
     pub(crate) fn encode_ws(&self, config: &ws::Config) -> Option<SharedFrame> {
@@ -119,6 +134,7 @@ pub(crate) struct Encoded<'a> {
     ws: OnceCell<Option<SharedFrame>>,
     deflated: [OnceCell<Option<SharedFrame>>; WINDOW_SIZES],
     sse: OnceCell<Option<Bytes>>,
+    wt: OnceCell<Bytes>,
 }
 
 /// What one WebSocket recipient is given.
@@ -147,6 +163,7 @@ impl<'a> Encoded<'a> {
             ws: OnceCell::new(),
             deflated: Default::default(),
             sse: OnceCell::new(),
+            wt: OnceCell::new(),
         }
     }
 
@@ -183,6 +200,11 @@ impl<'a> Encoded<'a> {
     /// The WebSocket message's length (uncompressed).
     pub(crate) fn ws_len(&self) -> usize {
         self.payload.ws_message().len()
+    }
+
+    /// The WebTransport message (made once, shared by every session).
+    pub(crate) fn wt(&self) -> &Bytes {
+        self.wt.get_or_init(|| self.payload.wt_message())
     }
 
     pub(crate) fn sse(&self) -> Option<&Bytes> {

@@ -48,6 +48,8 @@ impl Router {
                 Endpoint::WebSocket(_) => false,
                 Endpoint::Sse(_) => true,
                 Endpoint::Get(_) => continue,
+                #[cfg(feature = "webtransport")]
+                Endpoint::WebTransport(_) => false,
             };
             let id = channel_id(route, &channels);
             let options = &route.options;

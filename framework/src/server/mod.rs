@@ -19,6 +19,8 @@ mod response;
 mod router;
 mod serve;
 mod sse;
+#[cfg(feature = "webtransport")]
+mod webtransport;
 
 use core::net::SocketAddr;
 use std::any::TypeId;
@@ -330,6 +332,10 @@ pub struct Server<N: crate::runtime::Net> {
     listener: N::Listener,
     service: Arc<Service>,
     rt: N,
+    /// The QUIC endpoint of the WebTransport routes, if any
+    /// ([`Server::with_webtransport`]).
+    #[cfg(feature = "webtransport")]
+    quic: Option<crate::webtransport::Listener>,
 }
 
 impl<N: crate::runtime::Net + Default> Server<N> {
@@ -349,6 +355,8 @@ impl<N: crate::runtime::Net + Default> Server<N> {
             listener,
             service: Service::new(router, config),
             rt: N::default(),
+            #[cfg(feature = "webtransport")]
+            quic: None,
         })
     }
 
@@ -366,8 +374,14 @@ impl<N: crate::runtime::Net + Default> Server<N> {
     }
 
     /// Accepts and serves connections until the server is shut down through
-    /// a [`ServerHandle`].
-    pub async fn run(self) {
+    /// a [`ServerHandle`] (WebTransport sessions too, when the server
+    /// [has them](Self::with_webtransport)).
+    #[cfg_attr(not(feature = "webtransport"), allow(unused_mut))]
+    pub async fn run(mut self) {
+        #[cfg(feature = "webtransport")]
+        if let Some(quic) = self.quic.take() {
+            self.rt.spawn(quic.run(self.service.clone()));
+        }
         let local = N::listener_addr(&self.listener).ok();
         let listener = &self.listener;
         self.service
@@ -378,6 +392,62 @@ impl<N: crate::runtime::Net + Default> Server<N> {
                     .map(|(stream, peer)| (stream, Some(peer)))
             })
             .await;
+    }
+}
+
+#[cfg(feature = "webtransport")]
+impl<N: crate::runtime::Net + Default + crate::webtransport::QuicRuntime> Server<N> {
+    /// Also serves the router's WebTransport routes
+    /// ([`Router::webtransport`]) over HTTP/3 on UDP `addr`, with `tls` (see
+    /// [`webtransport::server_config`](crate::webtransport::server_config))
+    /// and `config`; the sessions share the server's hub, middleware and
+    /// shutdown with its WebSocket and SSE connections. Call it inside the
+    /// runtime (the UDP socket is registered with its reactor). The QUIC
+    /// endpoint closes every connection (H3_NO_ERROR) when shutdown
+    /// begins.
+    ///
+    /// ```no_run
+    /// # async fn demo<N>(
+    /// #     tls: tidings_framework::tls::rustls::ServerConfig,
+    /// # ) -> std::io::Result<()>
+    /// # where N: tidings_framework::runtime::Net + Default + tidings_framework::webtransport::QuicRuntime {
+    /// use tidings_framework::server::{Context, Router, Server, echo};
+    /// use tidings_framework::webtransport::{self, Config, Error, Session};
+    ///
+    /// async fn chat(ctx: Context, session: Session) -> Result<(), Error> {
+    ///     session.join(ctx.param("room").unwrap_or("lobby"));
+    ///     session.closed().await;
+    ///     Ok(())
+    /// }
+    ///
+    /// let router = Router::new().websocket("/ws", echo).webtransport("/wt/:room", chat);
+    /// let server = Server::<N>::bind("127.0.0.1:8080", router)
+    ///     .await?
+    ///     .with_webtransport("127.0.0.1:4433".parse().unwrap(), tls, Config::default())?;
+    /// println!("WebTransport on {:?}", server.webtransport_addr());
+    /// server.run().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_webtransport(
+        mut self,
+        addr: SocketAddr,
+        tls: rustls::ServerConfig,
+        config: crate::webtransport::Config,
+    ) -> io::Result<Self> {
+        let runtime = self.rt.quinn_runtime();
+        self.quic = Some(crate::webtransport::Listener::bind(
+            addr, tls, config, runtime,
+        )?);
+        Ok(self)
+    }
+}
+
+#[cfg(feature = "webtransport")]
+impl<N: crate::runtime::Net> Server<N> {
+    /// The UDP address WebTransport is served on (with the actual port when
+    /// bound to port 0), if the server [has it](Server::with_webtransport).
+    pub fn webtransport_addr(&self) -> Option<SocketAddr> {
+        self.quic.as_ref().and_then(|quic| quic.local_addr().ok())
     }
 }
 

@@ -1,5 +1,6 @@
-//! The router: WebSocket routes, Server-Sent Events routes, plain GET
-//! routes, route options and middleware.
+//! The router: WebSocket routes, Server-Sent Events routes, WebTransport
+//! routes (feature `webtransport`), plain GET routes, route options and
+//! middleware.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -83,6 +84,11 @@ pub struct RouteOptions {
     /// AsyncAPI document. Needs the `asyncapi` feature.
     #[cfg(feature = "asyncapi")]
     pub sse_events: Vec<(String, MessageType)>,
+    /// How a WebTransport route's sessions receive hub broadcasts and
+    /// sends: one datagram or one unidirectional stream per message
+    /// (default). Needs the `webtransport` feature.
+    #[cfg(feature = "webtransport")]
+    pub broadcast_mode: crate::webtransport::BroadcastMode,
 }
 
 /// The message types of a WebSocket route.
@@ -188,6 +194,15 @@ impl RouteOptions {
         self
     }
 
+    /// Sets how a WebTransport route's sessions receive hub messages
+    /// ([`BroadcastMode`](crate::webtransport::BroadcastMode)).
+    #[cfg(feature = "webtransport")]
+    #[must_use]
+    pub fn broadcast_mode(mut self, mode: crate::webtransport::BroadcastMode) -> Self {
+        self.broadcast_mode = mode;
+        self
+    }
+
     /// Records the message types of a WebSocket route: `Receive` from the
     /// client, `Send` to it; their JSON Schemas go into the AsyncAPI
     /// document. Needs the `asyncapi` feature.
@@ -222,6 +237,8 @@ impl std::fmt::Debug for RouteOptions {
             .field("middleware", &self.middleware.len())
             .field("auth", &self.auth)
             .field("slow_consumer", &self.slow_consumer);
+        #[cfg(feature = "webtransport")]
+        debug.field("broadcast_mode", &self.broadcast_mode);
         #[cfg(feature = "asyncapi")]
         debug
             .field("messages", &self.messages)
@@ -235,6 +252,8 @@ pub(crate) enum Endpoint {
     WebSocket(Arc<dyn WebSocketHandler>),
     Sse(Arc<dyn SseHandler>),
     Get(Arc<dyn GetHandler>),
+    #[cfg(feature = "webtransport")]
+    WebTransport(Arc<dyn crate::webtransport::WebTransportHandler>),
 }
 
 impl Endpoint {
@@ -244,6 +263,8 @@ impl Endpoint {
             Endpoint::WebSocket(_) => Protocol::WebSocket,
             Endpoint::Sse(_) => Protocol::Sse,
             Endpoint::Get(_) => Protocol::Http,
+            #[cfg(feature = "webtransport")]
+            Endpoint::WebTransport(_) => Protocol::WebTransport,
         }
     }
 }
@@ -350,6 +371,43 @@ impl Router {
     #[must_use]
     pub fn sse_with(self, pattern: &str, handler: impl SseHandler, options: RouteOptions) -> Self {
         self.add(pattern, Endpoint::Sse(Arc::new(handler)), options)
+    }
+
+    /// Adds a WebTransport route (feature `webtransport`): an HTTP/3
+    /// extended CONNECT whose path matches `pattern` opens a session
+    /// served by `handler`, with the same [`Context`] (path parameters,
+    /// query, headers, values set by middleware) as the other routes.
+    /// Served by a [`Server`](super::Server) that also listens on QUIC
+    /// (`Server::with_webtransport`), or by a standalone
+    /// [`WebTransportServer`](crate::webtransport::WebTransportServer);
+    /// an HTTP/1.1 or HTTP/2 request for it gets 400. Panics like
+    /// [`websocket`](Self::websocket).
+    ///
+    /// The router's layers, the route's authentication and middleware run
+    /// before the session is accepted: a rejection answers the CONNECT
+    /// with its status (e.g. 401, 403, 429) and no session starts.
+    #[cfg(feature = "webtransport")]
+    #[must_use]
+    pub fn webtransport(
+        self,
+        pattern: &str,
+        handler: impl crate::webtransport::WebTransportHandler,
+    ) -> Self {
+        self.webtransport_with(pattern, handler, RouteOptions::default())
+    }
+
+    /// Adds a WebTransport route with options (middleware, authentication,
+    /// [`broadcast_mode`](RouteOptions::broadcast_mode), slow-consumer
+    /// policy). Panics like [`websocket`](Self::websocket).
+    #[cfg(feature = "webtransport")]
+    #[must_use]
+    pub fn webtransport_with(
+        self,
+        pattern: &str,
+        handler: impl crate::webtransport::WebTransportHandler,
+        options: RouteOptions,
+    ) -> Self {
+        self.add(pattern, Endpoint::WebTransport(Arc::new(handler)), options)
     }
 
     /// Adds a plain HTTP GET route. Panics like [`websocket`](Self::websocket).

@@ -25,6 +25,21 @@ pub enum SessionEnd {
     ConnectionLost(String),
 }
 
+impl From<tidings_core::webtransport::SessionEnd> for SessionEnd {
+    /// The core's ends, with the codes as numbers; the core has no
+    /// connection to lose, so [`SessionEnd::ConnectionLost`] is the
+    /// framework's own.
+    fn from(end: tidings_core::webtransport::SessionEnd) -> Self {
+        use tidings_core::webtransport::SessionEnd as Core;
+        match end {
+            Core::Closed { code, reason } => SessionEnd::Closed { code, reason },
+            Core::Reset(code) => SessionEnd::Reset(code.0),
+            Core::Error(code) => SessionEnd::Error(code.0),
+            other => SessionEnd::ConnectionLost(format!("{other:?}")),
+        }
+    }
+}
+
 /// Errors of a session's operations.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -46,7 +61,9 @@ pub enum Error {
     /// does not accept datagrams).
     #[error("datagram not sent: {0}")]
     Datagram(String),
-    /// [`RecvStream::read_to_end`](super::RecvStream::read_to_end): the stream is longer than the limit.
+    /// [`RecvStream::read_to_end`](super::RecvStream::read_to_end) or
+    /// [`Session::receive_message`](super::Session::receive_message): the
+    /// stream is longer than the limit (it was stopped).
     #[error("stream longer than {0} bytes")]
     TooLong(usize),
     /// The HTTP/3 layer refused the operation (e.g. a close reason over
