@@ -17,6 +17,8 @@
 //!   (not the server's own TLS), so the clients' tests do not rest on it.
 //! - [`proxies`] starts real HTTP and SOCKS5 proxies (tinyproxy, danted).
 //! - [`RedisServer`] runs a real `redis-server` on a free loopback port.
+//! - [`aioquic`] runs the WebTransport tests' Python clients against a
+//!   server on each runtime.
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -25,6 +27,7 @@
 // without it).
 #![deny(unsafe_code)]
 
+pub mod aioquic;
 pub mod certs;
 mod counting_alloc;
 mod log_capture;
