@@ -12,8 +12,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use tidings_framework::hub::Hub;
+use tidings_framework::runtime::Net;
+use tidings_framework::server::{Router, Server};
+use tidings_framework::webtransport::{Config, QuicRuntime};
 
 use crate::certs::TestCa;
 
@@ -84,6 +89,84 @@ impl Drop for Tls {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A [`Server`] with `router` on TCP and QUIC (`Server::with_webtransport`)
+/// on a runtime, in a thread of its own (see [`serve_router`]).
+pub struct Served {
+    /// The QUIC port.
+    pub port: u16,
+    /// The server's hub.
+    pub hub: Arc<Hub>,
+    stop: Box<dyn FnOnce() + Send>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Served {
+    /// Shuts the server down; whether its thread ended within 5 s.
+    pub fn stop(self) -> bool {
+        (self.stop)();
+        wait_for_thread(self.thread, Duration::from_secs(5))
+    }
+}
+
+/// Serves `router` on `runtime` (one of [`RUNTIMES`]): TCP on
+/// `127.0.0.1:0`, and its WebTransport routes on QUIC at `127.0.0.1:0`
+/// with `tls` and `config`.
+///
+/// # Panics
+///
+/// If the server does not bind within 5 s.
+pub fn serve_router(
+    runtime: &'static str,
+    router: Router,
+    tls: rustls::ServerConfig,
+    config: Config,
+) -> Served {
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let thread = match runtime {
+        "tokio" => spawn_on(
+            runtime,
+            serve::<tidings_tokio::Tokio>(router, tls, config, ready_tx),
+        ),
+        "async-std" => spawn_on(
+            runtime,
+            serve::<tidings_async_std::AsyncStd>(router, tls, config, ready_tx),
+        ),
+        _ => spawn_on(
+            runtime,
+            serve::<tidings_smol::Smol>(router, tls, config, ready_tx),
+        ),
+    };
+    let (port, hub, stop) = ready
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the server binds");
+    Served {
+        port,
+        hub,
+        stop,
+        thread,
+    }
+}
+
+type Ready = (u16, Arc<Hub>, Box<dyn FnOnce() + Send>);
+
+async fn serve<N: Net + Default + QuicRuntime>(
+    router: Router,
+    tls: rustls::ServerConfig,
+    config: Config,
+    ready: std::sync::mpsc::Sender<Ready>,
+) {
+    let server = Server::<N>::bind("127.0.0.1:0", router)
+        .await
+        .expect("bind")
+        .with_webtransport(localhost(), tls, config)
+        .expect("bind QUIC");
+    let handle = server.handle();
+    let port = server.webtransport_addr().expect("QUIC address").port();
+    let hub = handle.hub().clone();
+    let _ = ready.send((port, hub, Box::new(move || handle.begin_shutdown())));
+    server.run().await;
 }
 
 /// Runs `server` to its end on `runtime` (`"tokio"`, `"async-std"` or

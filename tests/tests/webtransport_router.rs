@@ -18,20 +18,16 @@
 //!
 //! Without aioquic the test is skipped (see [`tidings_tests::aioquic`]).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tidings_framework::close::CloseCode;
-use tidings_framework::hub::{Filter, Hub, Payload};
-use tidings_framework::runtime::Net;
+use tidings_framework::hub::{Filter, Payload};
 use tidings_framework::server::{
-    Authenticator, Context, IntoResponse, Response, RouteOptions, Router, Server, echo,
+    Authenticator, Context, IntoResponse, Response, RouteOptions, Router, echo,
 };
-use tidings_framework::webtransport::{BroadcastMode, Config, Error, QuicRuntime, Session};
+use tidings_framework::webtransport::{BroadcastMode, Config, Error, Session};
 use tidings_framework::{Protocol, http::StatusCode};
-use tidings_tests::aioquic::{
-    self, RUNTIMES, Tls, lines_of, localhost, python_or_skip, run_script,
-};
+use tidings_tests::aioquic::{self, RUNTIMES, Tls, lines_of, python_or_skip, run_script};
 
 /// The authenticator's value.
 #[derive(Clone, Debug)]
@@ -46,18 +42,9 @@ fn webtransport_routes_on_every_runtime() {
     for runtime in RUNTIMES {
         println!("--- {runtime}");
         let certs = Tls::new(tmp, &format!("router-{runtime}"));
-        let tls = certs.server_config();
-        let (ready_tx, ready) = std::sync::mpsc::channel();
-        let server = match runtime {
-            "tokio" => aioquic::spawn_on(runtime, serve::<tidings_tokio::Tokio>(tls, ready_tx)),
-            "async-std" => {
-                aioquic::spawn_on(runtime, serve::<tidings_async_std::AsyncStd>(tls, ready_tx))
-            }
-            _ => aioquic::spawn_on(runtime, serve::<tidings_smol::Smol>(tls, ready_tx)),
-        };
-        let (port, hub, stop): (u16, Arc<Hub>, Box<dyn FnOnce() + Send>) = ready
-            .recv_timeout(Duration::from_secs(5))
-            .expect("the server binds");
+        let served =
+            aioquic::serve_router(runtime, router(), certs.server_config(), Config::default());
+        let (port, hub) = (served.port, served.hub.clone());
         let args = [
             port.to_string(),
             certs.ca_pem.display().to_string(),
@@ -97,24 +84,17 @@ fn webtransport_routes_on_every_runtime() {
         assert_eq!(stats.handshakes_rejected["403 Forbidden"], 1);
         assert_eq!(stats.handshakes_rejected["404 Not Found"], 2);
         assert!(hub.rooms().is_empty(), "the sessions left their rooms");
-        stop();
-        assert!(
-            aioquic::wait_for_thread(server, Duration::from_secs(5)),
-            "the server stops on {runtime}"
-        );
+        assert!(served.stop(), "the server stops on {runtime}");
     }
 }
 
-/// Serves the test's router on TCP and QUIC until stopped; sends the QUIC
-/// port, the hub and a stop function.
-async fn serve<N: Net + Default + QuicRuntime>(
-    tls: rustls::ServerConfig,
-    ready: std::sync::mpsc::Sender<(u16, Arc<Hub>, Box<dyn FnOnce() + Send>)>,
-) {
+/// The test's routes: a WebSocket route, and WebTransport routes with
+/// authentication, a rejecting middleware, and datagram broadcasts.
+fn router() -> Router {
     let forbid = |_ctx: &mut Context| -> Result<(), Response> {
         Err((StatusCode::FORBIDDEN, "members only").into_response())
     };
-    let router = Router::new()
+    Router::new()
         .authenticator(
             "bearer",
             Authenticator::bearer(|token| (token == "secret").then_some(UserId(7))),
@@ -128,17 +108,7 @@ async fn serve<N: Net + Default + QuicRuntime>(
             RouteOptions::new()
                 .auth("bearer")
                 .broadcast_mode(BroadcastMode::Datagrams),
-        );
-    let server = Server::<N>::bind("127.0.0.1:0", router)
-        .await
-        .expect("bind")
-        .with_webtransport(localhost(), tls, Config::default())
-        .expect("bind QUIC");
-    let handle = server.handle();
-    let port = server.webtransport_addr().expect("QUIC address").port();
-    let stop: Box<dyn FnOnce() + Send> = Box::new(move || handle.begin_shutdown());
-    let _ = ready.send((port, server.handle().hub().clone(), stop));
-    server.run().await;
+        )
 }
 
 /// `/rooms/:room`: greets with what the context says, joins the room,

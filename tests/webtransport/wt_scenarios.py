@@ -257,27 +257,27 @@ async def limits(port, ca):
     await asyncio.sleep(0.3)
 
     async with connect("127.0.0.1", port, configuration=configuration(ca), create_protocol=Client) as c:
-        # max_streams 3 bidirectional streams: the CONNECT stream and two
-        # data streams; a third data stream waits.
+        # max_streams 4 bidirectional streams: the CONNECT stream and three
+        # data streams; a fourth data stream waits.
         session, status = await request(c, port, b"/echo")
         if status != "200":
             fail(f"CONNECT answered {status}")
         streams = []
-        for n in range(3):
+        for n in range(4):
             stream = c.http.create_webtransport_stream(session, is_unidirectional=False)
             c.raw_bidi.add(stream)
             c._quic.send_stream_data(stream, f"s{n}".encode())
             streams.append(stream)
         c.transmit()
-        await c.until(lambda: all(c.raw.get(s) for s in streams[:2]), "two echoes")
+        await c.until(lambda: all(c.raw.get(s) for s in streams[:3]), "three echoes")
         await asyncio.sleep(0.5)
-        if c.raw.get(streams[2]):
-            fail("the third stream was echoed beyond max_streams")
-        say("2 of 3 streams echoed, the third waits")
+        if c.raw.get(streams[3]):
+            fail("the fourth stream was echoed beyond max_streams")
+        say("3 of 4 streams echoed, the fourth waits")
         c._quic.send_stream_data(streams[0], b"", end_stream=True)
         c.transmit()
-        await c.until(lambda: c.raw.get(streams[2]) == b"s2", "the third stream's echo")
-        say("third stream echoed once one ended")
+        await c.until(lambda: c.raw.get(streams[3]) == b"s3", "the fourth stream's echo")
+        say("fourth stream echoed once one ended")
 
     async with connect("127.0.0.1", port, configuration=configuration(ca), create_protocol=Client) as c:
         # A slow reader with a 64 KiB window: 10 MB sent on one stream.
