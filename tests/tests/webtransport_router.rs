@@ -90,6 +90,8 @@ fn webtransport_routes_on_every_runtime() {
 
 /// The test's routes: a WebSocket route, and WebTransport routes with
 /// authentication, a rejecting middleware, and datagram broadcasts.
+// A middleware's rejection is a whole Response, by the framework's design.
+#[allow(clippy::result_large_err)]
 fn router() -> Router {
     let forbid = |_ctx: &mut Context| -> Result<(), Response> {
         Err((StatusCode::FORBIDDEN, "members only").into_response())

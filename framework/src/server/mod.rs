@@ -375,7 +375,7 @@ impl<N: crate::runtime::Net + Default> Server<N> {
 
     /// Accepts and serves connections until the server is shut down through
     /// a [`ServerHandle`] (WebTransport sessions too, when the server
-    /// [has them](Self::with_webtransport)).
+    /// has them: `with_webtransport`, feature `webtransport`).
     #[cfg_attr(not(feature = "webtransport"), allow(unused_mut))]
     pub async fn run(mut self) {
         #[cfg(feature = "webtransport")]

@@ -1,5 +1,5 @@
 //! WebTransport over HTTP/3 (feature `webtransport`): routes of the
-//! [`Router`](crate::server::Router) served over QUIC, each session run by
+//! [`Router`] served over QUIC, each session run by
 //! its handler as a [`Session`], registered in the [hub](crate::hub).
 //!
 //! QUIC is [quinn]'s; the HTTP/3 and WebTransport protocol is the sans-IO
@@ -24,7 +24,7 @@
 //!   one shutdown.
 //! - **Standalone**: [`WebTransportServer`] on a UDP socket of its own,
 //!   with [`route`](WebTransportServer::route) (a handler taking only the
-//!   session) or a whole [`Router`](crate::server::Router)
+//!   session) or a whole [`Router`]
 //!   ([`WebTransportServer::router`]).
 //!
 //! Either way the CONNECT request is routed like an HTTP request: path
