@@ -212,6 +212,33 @@ impl<'a> Encoded<'a> {
     }
 }
 
+/// How the WebTransport sessions of a route (feature `webtransport`)
+/// receive what the hub sends them
+/// (broadcasts, [`ConnectionHandle::send`](crate::hub::ConnectionHandle::send)):
+/// set per route with
+/// [`RouteOptions::broadcast_mode`](crate::server::RouteOptions::broadcast_mode).
+///
+/// Either way a session's outbox is bounded like a WebSocket client's
+/// ([`ServerConfig::outbox_messages`](crate::server::ServerConfig::outbox_messages), [`ServerConfig::outbox_bytes`](crate::server::ServerConfig::outbox_bytes)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BroadcastMode {
+    /// One unidirectional stream per message, written whole and finished
+    /// (what `Session::receive_message` reads on the other side):
+    /// reliable, any size. A session whose outbox overflows is closed by
+    /// the route's [`SlowConsumer`](crate::hub::SlowConsumer) policy (its
+    /// close code as the application error code).
+    #[default]
+    UniStreams,
+    /// One datagram per message: unreliable, at most
+    /// [`max_datagram_size`](tidings_core::webtransport::Config::max_datagram_size)
+    /// bytes. A message too large, or one that finds the outbox full, is
+    /// dropped and counted in
+    /// [`Stats::webtransport_datagrams_dropped`](crate::hub::Stats::webtransport_datagrams_dropped);
+    /// the session stays.
+    Datagrams,
+}
+
 /// A user predicate on a connection.
 type Predicate = Arc<dyn Fn(&ConnectionHandle) -> bool + Send + Sync>;
 

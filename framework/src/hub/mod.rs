@@ -57,7 +57,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use crate::protocol::Protocol;
-pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
+pub use broadcast::{BroadcastMode, BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
 #[cfg(feature = "_tls")]
 pub(crate) use stats::TlsFailure;

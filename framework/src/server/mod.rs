@@ -19,8 +19,6 @@ mod response;
 mod router;
 mod serve;
 mod sse;
-#[cfg(feature = "webtransport")]
-mod webtransport;
 
 use core::net::SocketAddr;
 use std::any::TypeId;
@@ -37,6 +35,8 @@ pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
+#[cfg(feature = "webtransport")]
+pub(crate) use router::Endpoint;
 pub use router::{GetHandler, RouteOptions, Router, RouterError, WebSocketHandler};
 #[cfg(feature = "asyncapi")]
 pub use router::{MessageType, MessageTypes};
@@ -128,6 +128,18 @@ impl Service {
     /// The hub: every connection, rooms, broadcast.
     pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The routes (prepared: each with its middleware chain).
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The shutdown signal (set when shutdown begins).
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    pub(crate) fn shutdown_signal(&self) -> &Signal {
+        &self.shutdown
     }
 
     /// Accepts sockets with `accept` and serves each in its own task (over
@@ -331,11 +343,21 @@ pub fn echo(
 pub struct Server<N: crate::runtime::Net> {
     listener: N::Listener,
     service: Arc<Service>,
-    rt: N,
-    /// The QUIC endpoint of the WebTransport routes, if any
-    /// ([`Server::with_webtransport`]).
+    pub(crate) rt: N,
+    /// What serves beside the TCP listener: the QUIC endpoint of the
+    /// WebTransport routes (`Server::with_webtransport`, feature
+    /// `webtransport`), if any.
     #[cfg(feature = "webtransport")]
-    quic: Option<crate::webtransport::Listener>,
+    pub(crate) beside: Option<Beside>,
+}
+
+/// A listener that serves the same [`Service`] beside a [`Server`]'s TCP
+/// listener (the QUIC endpoint of WebTransport routes): its address, and
+/// its accept loop, started by [`Server::run`].
+#[cfg(feature = "webtransport")]
+pub(crate) struct Beside {
+    pub(crate) addr: SocketAddr,
+    pub(crate) run: Box<dyn FnOnce(Arc<Service>) -> BoxFuture<()> + Send>,
 }
 
 impl<N: crate::runtime::Net + Default> Server<N> {
@@ -356,7 +378,7 @@ impl<N: crate::runtime::Net + Default> Server<N> {
             service: Service::new(router, config),
             rt: N::default(),
             #[cfg(feature = "webtransport")]
-            quic: None,
+            beside: None,
         })
     }
 
@@ -379,8 +401,8 @@ impl<N: crate::runtime::Net + Default> Server<N> {
     #[cfg_attr(not(feature = "webtransport"), allow(unused_mut))]
     pub async fn run(mut self) {
         #[cfg(feature = "webtransport")]
-        if let Some(quic) = self.quic.take() {
-            self.rt.spawn(quic.run(self.service.clone()));
+        if let Some(beside) = self.beside.take() {
+            self.rt.spawn((beside.run)(self.service.clone()));
         }
         let local = N::listener_addr(&self.listener).ok();
         let listener = &self.listener;
@@ -392,62 +414,6 @@ impl<N: crate::runtime::Net + Default> Server<N> {
                     .map(|(stream, peer)| (stream, Some(peer)))
             })
             .await;
-    }
-}
-
-#[cfg(feature = "webtransport")]
-impl<N: crate::runtime::Net + Default + crate::webtransport::QuicRuntime> Server<N> {
-    /// Also serves the router's WebTransport routes
-    /// ([`Router::webtransport`]) over HTTP/3 on UDP `addr`, with `tls` (see
-    /// [`webtransport::server_config`](crate::webtransport::server_config))
-    /// and `config`; the sessions share the server's hub, middleware and
-    /// shutdown with its WebSocket and SSE connections. Call it inside the
-    /// runtime (the UDP socket is registered with its reactor). The QUIC
-    /// endpoint closes every connection (H3_NO_ERROR) when shutdown
-    /// begins.
-    ///
-    /// ```no_run
-    /// # async fn demo<N>(
-    /// #     tls: tidings_framework::tls::rustls::ServerConfig,
-    /// # ) -> std::io::Result<()>
-    /// # where N: tidings_framework::runtime::Net + Default + tidings_framework::webtransport::QuicRuntime {
-    /// use tidings_framework::server::{Context, Router, Server, echo};
-    /// use tidings_framework::webtransport::{self, Config, Error, Session};
-    ///
-    /// async fn chat(ctx: Context, session: Session) -> Result<(), Error> {
-    ///     session.join(ctx.param("room").unwrap_or("lobby"));
-    ///     session.closed().await;
-    ///     Ok(())
-    /// }
-    ///
-    /// let router = Router::new().websocket("/ws", echo).webtransport("/wt/:room", chat);
-    /// let server = Server::<N>::bind("127.0.0.1:8080", router)
-    ///     .await?
-    ///     .with_webtransport("127.0.0.1:4433".parse().unwrap(), tls, Config::default())?;
-    /// println!("WebTransport on {:?}", server.webtransport_addr());
-    /// server.run().await;
-    /// # Ok(()) }
-    /// ```
-    pub fn with_webtransport(
-        mut self,
-        addr: SocketAddr,
-        tls: rustls::ServerConfig,
-        config: crate::webtransport::Config,
-    ) -> io::Result<Self> {
-        let runtime = self.rt.quinn_runtime();
-        self.quic = Some(crate::webtransport::Listener::bind(
-            addr, tls, config, runtime,
-        )?);
-        Ok(self)
-    }
-}
-
-#[cfg(feature = "webtransport")]
-impl<N: crate::runtime::Net> Server<N> {
-    /// The UDP address WebTransport is served on (with the actual port when
-    /// bound to port 0), if the server [has it](Server::with_webtransport).
-    pub fn webtransport_addr(&self) -> Option<SocketAddr> {
-        self.quic.as_ref().and_then(|quic| quic.local_addr().ok())
     }
 }
 

@@ -88,7 +88,7 @@ pub struct RouteOptions {
     /// sends: one datagram or one unidirectional stream per message
     /// (default). Needs the `webtransport` feature.
     #[cfg(feature = "webtransport")]
-    pub broadcast_mode: crate::webtransport::BroadcastMode,
+    pub broadcast_mode: crate::hub::BroadcastMode,
 }
 
 /// The message types of a WebSocket route.
@@ -195,10 +195,10 @@ impl RouteOptions {
     }
 
     /// Sets how a WebTransport route's sessions receive hub messages
-    /// ([`BroadcastMode`](crate::webtransport::BroadcastMode)).
+    /// ([`BroadcastMode`](crate::hub::BroadcastMode)).
     #[cfg(feature = "webtransport")]
     #[must_use]
-    pub fn broadcast_mode(mut self, mode: crate::webtransport::BroadcastMode) -> Self {
+    pub fn broadcast_mode(mut self, mode: crate::hub::BroadcastMode) -> Self {
         self.broadcast_mode = mode;
         self
     }
@@ -252,8 +252,10 @@ pub(crate) enum Endpoint {
     WebSocket(Arc<dyn WebSocketHandler>),
     Sse(Arc<dyn SseHandler>),
     Get(Arc<dyn GetHandler>),
+    /// A WebTransport route's handler: the `webtransport` module's, which
+    /// sits above this one (it serves the router) and downcasts it.
     #[cfg(feature = "webtransport")]
-    WebTransport(Arc<dyn crate::webtransport::WebTransportHandler>),
+    WebTransport(Arc<dyn std::any::Any + Send + Sync>),
 }
 
 impl Endpoint {
@@ -373,43 +375,6 @@ impl Router {
         self.add(pattern, Endpoint::Sse(Arc::new(handler)), options)
     }
 
-    /// Adds a WebTransport route (feature `webtransport`): an HTTP/3
-    /// extended CONNECT whose path matches `pattern` opens a session
-    /// served by `handler`, with the same [`Context`] (path parameters,
-    /// query, headers, values set by middleware) as the other routes.
-    /// Served by a [`Server`](super::Server) that also listens on QUIC
-    /// (`Server::with_webtransport`), or by a standalone
-    /// [`WebTransportServer`](crate::webtransport::WebTransportServer);
-    /// an HTTP/1.1 or HTTP/2 request for it gets 400. Panics like
-    /// [`websocket`](Self::websocket).
-    ///
-    /// The router's layers, the route's authentication and middleware run
-    /// before the session is accepted: a rejection answers the CONNECT
-    /// with its status (e.g. 401, 403, 429) and no session starts.
-    #[cfg(feature = "webtransport")]
-    #[must_use]
-    pub fn webtransport(
-        self,
-        pattern: &str,
-        handler: impl crate::webtransport::WebTransportHandler,
-    ) -> Self {
-        self.webtransport_with(pattern, handler, RouteOptions::default())
-    }
-
-    /// Adds a WebTransport route with options (middleware, authentication,
-    /// [`broadcast_mode`](RouteOptions::broadcast_mode), slow-consumer
-    /// policy). Panics like [`websocket`](Self::websocket).
-    #[cfg(feature = "webtransport")]
-    #[must_use]
-    pub fn webtransport_with(
-        self,
-        pattern: &str,
-        handler: impl crate::webtransport::WebTransportHandler,
-        options: RouteOptions,
-    ) -> Self {
-        self.add(pattern, Endpoint::WebTransport(Arc::new(handler)), options)
-    }
-
     /// Adds a plain HTTP GET route. Panics like [`websocket`](Self::websocket).
     #[must_use]
     pub fn get(self, pattern: &str, handler: impl GetHandler) -> Self {
@@ -422,7 +387,7 @@ impl Router {
         self.add(pattern, Endpoint::Get(Arc::new(handler)), options)
     }
 
-    fn add(mut self, pattern: &str, endpoint: Endpoint, options: RouteOptions) -> Self {
+    pub(crate) fn add(mut self, pattern: &str, endpoint: Endpoint, options: RouteOptions) -> Self {
         let pattern = match Pattern::parse(pattern) {
             Ok(pattern) => pattern,
             Err(error) => panic!("invalid route pattern {pattern:?}: {error}"),

@@ -432,7 +432,7 @@ impl Driver {
         let clock: Arc<dyn Fn() -> Instant + Send + Sync> = Arc::new(move || runtime.now());
         let addrs = (Some(self.conn.remote_address()), self.shared.local_addr);
         let service = &self.shared.service;
-        let admitted = match service.route_webtransport(&request, addrs, clock.clone()) {
+        let admitted = match super::route::route_request(service, &request, addrs, clock.clone()) {
             Ok(admitted) => admitted,
             Err(status) => {
                 let status = Some(status.as_u16())

@@ -96,6 +96,7 @@ mod echo;
 mod error;
 mod input;
 mod outbox;
+mod route;
 mod session;
 
 use std::future::Future;
@@ -107,6 +108,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
+pub use crate::hub::BroadcastMode;
 pub use echo::{echo, echo_until_closed};
 pub use error::{Error, SessionEnd};
 pub use quinn;
@@ -145,32 +147,6 @@ where
     fn call(&self, ctx: Context, session: Session) -> BoxFuture<Result<(), Error>> {
         Box::pin(self(ctx, session))
     }
-}
-
-/// How the sessions of a route receive what the hub sends them
-/// (broadcasts, [`ConnectionHandle::send`](crate::hub::ConnectionHandle::send)):
-/// set per route with
-/// [`RouteOptions::broadcast_mode`](crate::server::RouteOptions::broadcast_mode).
-///
-/// Either way a session's outbox is bounded like a WebSocket client's
-/// ([`ServerConfig::outbox_messages`], [`ServerConfig::outbox_bytes`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BroadcastMode {
-    /// One unidirectional stream per message, written whole and finished
-    /// (what [`Session::receive_message`] reads on the other side):
-    /// reliable, any size. A session whose outbox overflows is closed by
-    /// the route's [`SlowConsumer`](crate::hub::SlowConsumer) policy (its
-    /// close code as the application error code).
-    #[default]
-    UniStreams,
-    /// One datagram per message: unreliable, at most
-    /// [`max_datagram_size`](tidings_core::webtransport::Config::max_datagram_size)
-    /// bytes. A message too large, or one that finds the outbox full, is
-    /// dropped and counted in
-    /// [`Stats::webtransport_datagrams_dropped`](crate::hub::Stats::webtransport_datagrams_dropped);
-    /// the session stays.
-    Datagrams,
 }
 
 /// Settings of WebTransport serving (standalone or beside a
