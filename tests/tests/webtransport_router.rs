@@ -14,20 +14,45 @@
 //!   `Hub::close_connection` closes it with its code and reason;
 //! - a route with [`BroadcastMode::Datagrams`] gets its broadcast as a
 //!   datagram;
-//! - the statistics count the sessions and the refusals.
+//! - the statistics count the sessions and the refusals, and a router
+//!   layer's `after` hook hears every CONNECT's end (the refusals, and how
+//!   each session ended).
 //!
 //! Without aioquic the test is skipped (see [`tidings_tests::aioquic`]).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tidings_framework::close::CloseCode;
 use tidings_framework::hub::{Filter, Payload};
+use tidings_framework::server::middleware::{End, Middleware, Outcome};
 use tidings_framework::server::{
     Authenticator, Context, IntoResponse, Response, RouteOptions, Router, echo,
 };
 use tidings_framework::webtransport::{BroadcastMode, Config, Error, Session};
 use tidings_framework::{Protocol, http::StatusCode};
 use tidings_tests::aioquic::{self, RUNTIMES, Tls, lines_of, python_or_skip, run_script};
+
+/// A layer that records how each WebTransport request ended.
+#[derive(Clone, Default)]
+struct Ends(Arc<Mutex<Vec<String>>>);
+
+impl Middleware for Ends {
+    fn before(&self, _ctx: &mut Context) -> Result<(), Response> {
+        Ok(())
+    }
+
+    fn after(&self, ctx: &Context, outcome: &Outcome) {
+        assert_eq!(outcome.protocol, Protocol::WebTransport);
+        let end = match &outcome.end {
+            End::Rejected(status) => status.as_u16().to_string(),
+            End::SessionEnded(end) => format!("{end:?}"),
+            other => format!("{other:?}"),
+        };
+        let entry = format!("{} {end}", ctx.route().pattern);
+        self.0.lock().expect("lock").push(entry);
+    }
+}
 
 /// The authenticator's value.
 #[derive(Clone, Debug)]
@@ -42,8 +67,13 @@ fn webtransport_routes_on_every_runtime() {
     for runtime in RUNTIMES {
         println!("--- {runtime}");
         let certs = Tls::new(tmp, &format!("router-{runtime}"));
-        let served =
-            aioquic::serve_router(runtime, router(), certs.server_config(), Config::default());
+        let ends = Ends::default();
+        let served = aioquic::serve_router(
+            runtime,
+            router(ends.clone()),
+            certs.server_config(),
+            Config::default(),
+        );
         let (port, hub) = (served.port, served.hub.clone());
         let args = [
             port.to_string(),
@@ -84,6 +114,19 @@ fn webtransport_routes_on_every_runtime() {
         assert_eq!(stats.handshakes_rejected["403 Forbidden"], 1);
         assert_eq!(stats.handshakes_rejected["404 Not Found"], 2);
         assert!(hub.rooms().is_empty(), "the sessions left their rooms");
+        let mut ends = ends.0.lock().expect("lock").clone();
+        ends.sort();
+        assert_eq!(
+            ends,
+            [
+                "/datagrams Closed { code: 0, reason: \"\" }",
+                "/forbidden 403",
+                "/rooms/:room 401",
+                "/rooms/:room 401",
+                "/rooms/:room Closed { code: 4000, reason: \"bye via hub\" }",
+            ],
+            "the after hooks on {runtime}"
+        );
         assert!(served.stop(), "the server stops on {runtime}");
     }
 }
@@ -92,11 +135,12 @@ fn webtransport_routes_on_every_runtime() {
 /// authentication, a rejecting middleware, and datagram broadcasts.
 // A middleware's rejection is a whole Response, by the framework's design.
 #[allow(clippy::result_large_err)]
-fn router() -> Router {
+fn router(ends: Ends) -> Router {
     let forbid = |_ctx: &mut Context| -> Result<(), Response> {
         Err((StatusCode::FORBIDDEN, "members only").into_response())
     };
     Router::new()
+        .layer(ends)
         .authenticator(
             "bearer",
             Authenticator::bearer(|token| (token == "secret").then_some(UserId(7))),

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use super::context::Context;
+use super::context::{Context, RouteInfo};
 use super::middleware::{Middleware, auth::AnyOf};
 use super::response::{IntoResponse, Response};
 use super::sse::SseHandler;
@@ -281,6 +281,18 @@ pub(crate) struct Route {
     /// layers, the route's authentication, the route's middleware (set by
     /// [`Router::prepare`]).
     pub(crate) chain: Vec<Arc<dyn Middleware>>,
+}
+
+impl Route {
+    /// What a handler's [`Context`] says about the route.
+    pub(crate) fn info(&self) -> RouteInfo {
+        RouteInfo {
+            pattern: self.pattern.as_str().to_owned(),
+            name: self.options.name.clone(),
+            summary: self.options.summary.clone(),
+            tags: self.options.tags.clone(),
+        }
+    }
 }
 
 /// A router that cannot serve as configured.

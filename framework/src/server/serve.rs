@@ -15,7 +15,7 @@ use http::{Method, Request, StatusCode};
 #[cfg(feature = "_tls")]
 use super::admission::TlsHandshakes;
 use super::admission::{Admission, WebSockets};
-use super::context::{Context, RouteInfo};
+use super::context::Context;
 use super::middleware::{Chain, End};
 use super::response::{IntoResponse, respond};
 use super::router::Endpoint;
@@ -287,12 +287,7 @@ async fn handle_request<R: Runtime, T: Transport>(
         query: Query::parse(request.uri().query().unwrap_or("")),
         remote_addr,
         local_addr,
-        route: RouteInfo {
-            pattern: route.pattern.as_str().to_owned(),
-            name: route.options.name.clone(),
-            summary: route.options.summary.clone(),
-            tags: route.options.tags.clone(),
-        },
+        route: route.info(),
         values: http::Extensions::new(),
         hub: service.hub.clone(),
         now: rt.now(),

@@ -65,10 +65,12 @@ struct Slot {
     /// Dropped (closing the session's `closed` channel) when it ends.
     _closed: async_channel::Sender<()>,
     end: Arc<OnceLock<SessionEnd>>,
+    /// The middleware that ran: their `after` hooks run with the end
+    /// (dropped before the registration: the hooks run before the hub's
+    /// statistics say the session is over).
+    chain: Option<Box<Chain>>,
     /// In the hub until the session ends.
     _registration: Registration,
-    /// The middleware that ran: their `after` hooks run with the end.
-    chain: Option<Box<Chain>>,
 }
 
 impl Slot {
@@ -415,7 +417,7 @@ impl Driver {
             }
             Event::SessionClosed { session, end } => {
                 if let Some(slot) = self.sessions.remove(&session) {
-                    slot.end(end.into());
+                    slot.end(end);
                 }
             }
             // Draining sessions keep working until they close; the others

@@ -4,7 +4,12 @@ use std::io;
 
 use tidings_core::webtransport::h3_to_app_error;
 
-pub use crate::protocol::SessionEnd;
+/// Why a session ended, from [`Session::closed`](super::Session::closed):
+/// the core's type (a CLOSE_WEBTRANSPORT_SESSION capsule or the CONNECT
+/// stream's end, a reset, a session error), with
+/// [`ConnectionLost`](SessionEnd::ConnectionLost) when the QUIC connection
+/// is gone.
+pub use tidings_core::webtransport::SessionEnd;
 
 /// Errors of a session's operations.
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,7 @@ use crate::hub::{BroadcastMode, SlowConsumer};
 use crate::protocol::Protocol;
 use crate::runtime::Net;
 use crate::server::middleware::Chain;
-use crate::server::{Beside, Context, Endpoint, RouteInfo, RouteOptions, Router, Server, Service};
+use crate::server::{Beside, Context, Endpoint, RouteOptions, Router, Server, Service};
 use tidings_core::route::Query;
 
 /// A WebTransport route's handler, as the router keeps it.
@@ -185,12 +185,7 @@ fn admit(
         query,
         remote_addr,
         local_addr,
-        route: RouteInfo {
-            pattern: route.pattern.as_str().to_owned(),
-            name: route.options.name.clone(),
-            summary: route.options.summary.clone(),
-            tags: route.options.tags.clone(),
-        },
+        route: route.info(),
         values: http::Extensions::new(),
         hub: service.hub().clone(),
         now: clock(),

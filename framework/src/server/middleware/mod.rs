@@ -125,7 +125,7 @@ pub enum End {
     SseEnded(SseEnd),
     /// The WebTransport session ended, this way.
     #[cfg(feature = "webtransport")]
-    SessionEnded(crate::protocol::SessionEnd),
+    SessionEnded(tidings_core::webtransport::SessionEnd),
     /// The middleware passed but the stream never started: admission refused
     /// it (503), the upgrade request was invalid, or the peer left or was
     /// too slow during the handshake.
