@@ -14,6 +14,7 @@
 use serde_json::{Map, Value, json};
 
 use super::router::{Endpoint, MessageType, Route, RouteOptions, Router};
+use crate::protocol::Protocol;
 
 impl Router {
     /// The AsyncAPI 3.0.0 document (JSON) of the streaming routes, with
@@ -92,7 +93,11 @@ impl Router {
                 channel.insert("parameters".into(), Value::Object(parameters));
             }
             channel.insert("messages".into(), Value::Object(messages));
-            let protocol = if sends_only { "sse" } else { "ws" };
+            let protocol = match route.endpoint.protocol() {
+                Protocol::Sse => "sse",
+                Protocol::WebTransport => "webtransport",
+                _ => "ws",
+            };
             channel.insert("x-protocol".into(), json!(protocol));
             channels.insert(id.clone(), Value::Object(channel));
 
