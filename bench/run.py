@@ -12,11 +12,16 @@ machine's slow spells then cancel out). Raw results go to BIN_DIR/results.json.
 
 Environment: BENCH_QUICK=1 (1 round, 1 s windows, 2,000 connections for memory
 and broadcast), BENCH_ROUNDS, BENCH_SECS, BENCH_SERVERS (comma-separated names),
-BENCH_PARTS (comma-separated: echo, memory, broadcast), BENCH_SCENARIOS (comma-separated
+BENCH_PARTS (comma-separated: echo, memory, broadcast, fanout), BENCH_SCENARIOS (comma-separated
 echo scenarios, e.g. "b,c"), BENCH_EXTRA (more echo binaries, see below), BENCH_RT=1 (run the
 servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
 machine busy with other work, wake-ups otherwise wait behind it and every figure
 measures the scheduler), BENCH_NICE (a niceness for both, a milder alternative).
+
+BENCH_AXUM=1: the echo and memory parts for two servers only, both axum 0.8
+apps on tokio: "axum-tidings" (tidings-axum's WsUpgrade extractor, a tidings
+Connection) and "axum" (axum's own WebSocketUpgrade, tokio-tungstenite), the
+ratios against the latter.
 
 BENCH_TLS=1: the same echo and memory parts over TLS (wss://). Every server is
 started with `--tls-cert CERT.pem --tls-key KEY.pem` (one ECDSA P-256 leaf for
@@ -24,6 +29,25 @@ all, from make_certs) and the load generator speaks TLS 1.3 with one cipher
 suite (TLS13_AES_128_GCM_SHA256, rustls' *ring* provider on both sides); the
 servers are tidings (tokio, async-std, smol) and tokio-tungstenite over
 tokio-rustls, the one competitor; scenarios a-d by default.
+
+BENCH_PARTS=fanout (not in the default parts: it takes several minutes): the chat
+contract's broadcast, tidings' `chat` example against `chat_axum` (an idiomatic
+axum 0.8 chat over tokio::sync::broadcast), `loadgen fanout` for each scenario of
+FANOUTS, BENCH_FANOUT_ROUNDS rounds (default 1) interleaved: every copy counted
+once per client (missing and duplicates reported), latency p50/p99 from stamps in
+the messages, server CPU per delivered message and its ratio against axum.
+
+BENCH_WT=1: WebTransport over HTTP/3 instead (`bench/run` then builds only the
+WebTransport binaries). tidings' echo (the framework's `echo` handler on
+`/echo`, as the wt_echo examples serve it) on tokio, async-std and smol, against
+the same echo on wtransport (tokio), the one competitor; both on quinn 0.11.
+The load generator is wtransport's client for every server (`loadgen wt-echo`,
+`wt-memory`), one QUIC connection per session, on core 1. Scenarios: s1k and
+s64k, 10 sessions each sending one 1 KiB or 64 KiB message at a time on a bidi
+stream and waiting for the whole echo; dg, 10 sessions each sending one 512-byte
+datagram at a time (a lost one is given up after 100 ms and counted in
+`lost`). Memory: server RSS delta over 1,000 idle sessions (200 with
+BENCH_QUICK), then after one 16-byte bidi stream echo on each.
 """
 
 import json
@@ -42,7 +66,10 @@ WARMUP = 0.3 if QUICK else 0.5
 MANY = 2_000 if QUICK else 10_000
 BROADCAST_ROUNDS = 3 if QUICK else 5
 TLS = os.environ.get("BENCH_TLS") == "1"
-PARTS = os.environ.get("BENCH_PARTS", "echo,memory" if TLS else "echo,memory,broadcast").split(",")
+WT = os.environ.get("BENCH_WT") == "1"
+if WT:
+    MANY = 200 if QUICK else 1_000
+PARTS = os.environ.get("BENCH_PARTS", "echo,memory" if TLS or WT else "echo,memory,broadcast").split(",")
 SERVER_CORE, LOAD_CORE = "0", "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NICE = os.environ.get("BENCH_NICE")
@@ -54,12 +81,27 @@ def pinned(core, *cmd):
     priority = ["chrt", "-f", "10"] if RT else ["nice", "-n", NICE] if NICE else []
     return [*priority, "taskset", "-c", core, *cmd]
 
-COMPETITORS = ["tokio-tungstenite"] if TLS else ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
-TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+# BENCH_AXUM=1: WebSocket echo inside an axum 0.8 app, tidings' extractor
+# (tidings-axum's WsUpgrade, "axum-tidings") against axum's own
+# WebSocketUpgrade ("axum"): same app, same runtime; echo and memory parts.
+AXUM = os.environ.get("BENCH_AXUM") == "1"
+if AXUM:
+    COMPETITORS = ["axum"]
+    TIDINGS = ["axum-tidings"]
+    PARTS = [p for p in PARTS if p != "broadcast"]
+elif WT:
+    COMPETITORS = ["wtransport"]
+    TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+elif TLS:
+    COMPETITORS = ["tokio-tungstenite"]
+    TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
+else:
+    COMPETITORS = ["tokio-tungstenite", "fastwebsockets", "tokio-websockets"]
+    TIDINGS = ["tidings-tokio", "tidings-async-std", "tidings-smol"]
 # Not a competitor: the least work any WebSocket echo server can do (one
 # read, unmask, one write; no validation), i.e. what the kernel and tokio
 # cost per message. A server's CPU cannot go much below it. (No TLS.)
-FLOOR = [] if TLS else ["floor"]
+FLOOR = [] if TLS or WT or AXUM else ["floor"]
 ECHO_BINARIES = {
     "floor": "echo_floor",
     "tokio-tungstenite": "echo_tungstenite",
@@ -68,7 +110,16 @@ ECHO_BINARIES = {
     "tidings-tokio": "echo-tidings-tokio",
     "tidings-async-std": "echo-tidings-async-std",
     "tidings-smol": "echo-tidings-smol",
+    "axum": "echo_axum",
+    "axum-tidings": "echo_axum_tidings",
 }
+if WT:
+    ECHO_BINARIES = {
+        "wtransport": "wt_wtransport",
+        "tidings-tokio": "wt_tidings_tokio",
+        "tidings-async-std": "wt_tidings_async_std",
+        "tidings-smol": "wt_tidings_smol",
+    }
 # BENCH_EXTRA: more echo servers, "name=binary" pairs (comma-separated) of
 # binaries in BIN_DIR, e.g. an earlier build to compare against; name them
 # in BENCH_SERVERS too.
@@ -83,6 +134,14 @@ SCENARIOS = {
     "d": (1000, 512, 1),
     "e": (100, 16, 16),
 }
+# BENCH_WT: name: (sessions, payload bytes, "stream" or "datagram")
+WT_SCENARIOS = {
+    "s1k": (10, 1 << 10, "stream"),
+    "s64k": (10, 64 << 10, "stream"),
+    "dg": (10, 512, "datagram"),
+}
+if WT:
+    SCENARIOS = WT_SCENARIOS
 SCENARIOS = {k: v for k, v in SCENARIOS.items()
              if k in os.environ.get("BENCH_SCENARIOS", "a,b,c,d" if TLS else ",".join(SCENARIOS)).split(",")}
 
@@ -97,7 +156,8 @@ def log(*words):
 
 
 def free_port():
-    with socket.socket() as s:
+    # WebTransport servers bind UDP.
+    with socket.socket(type=socket.SOCK_DGRAM if WT else socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
@@ -146,8 +206,11 @@ def run_echo(results):
             for name in order:
                 try:
                     with Server(ECHO_BINARIES[name]) as server:
-                        r = loadgen("echo", "--addr", server.addr, "--conns", conns, "--size", size,
-                                    "--inflight", inflight, "--warmup", WARMUP, "--secs", SECS,
+                        # BENCH_WT: `inflight` is the kind, stream or datagram.
+                        shape = (["wt-echo", "--sessions", conns, "--kind", inflight] if WT
+                                 else ["echo", "--conns", conns, "--inflight", inflight])
+                        r = loadgen(*shape, "--addr", server.addr, "--size", size,
+                                    "--warmup", WARMUP, "--secs", SECS,
                                     "--pid", server.proc.pid, *LOADGEN_TLS_ARGS, timeout=60)
                 except Exception as error:  # one failure must not hide the other figures
                     log(f"round {round_ + 1} {name} ({scenario}) failed: {error}")
@@ -159,7 +222,8 @@ def run_echo(results):
                 r["sys_us_per_msg"] = per_msg(r.get("system_ticks", 0))
                 results.setdefault(name, {}).setdefault(scenario, []).append(r)
                 log(f"round {round_ + 1} {name} ({scenario}): {r['rate']:.0f} msg/s, "
-                    f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg")
+                    f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg"
+                    + (f", {r['lost']} lost" if r.get("lost") else ""))
 
 
 def round_ratios(rows, name, key, best, versus=COMPETITORS):
@@ -190,9 +254,13 @@ def print_echo(results):
     if TLS:
         print("\nOVER TLS (BENCH_TLS=1): wss://, TLS 1.3, TLS13_AES_128_GCM_SHA256, ECDSA P-256 "
               "certificate, rustls with *ring* on every side.")
+    if WT:
+        print("\nWEBTRANSPORT (BENCH_WT=1): HTTP/3 over QUIC (quinn 0.11 on every side), the load "
+              "generator\nis wtransport's client for every server, one QUIC connection per session; "
+              "'lost' counts\ndatagrams given up after 100 ms (all rounds).")
     print(f"\nEcho: median of {ROUNDS} round(s), {SECS:g} s windows; server on core {SERVER_CORE} "
           f"(1 worker), load generator on core {LOAD_CORE}.")
-    print("Ratios: rate / best competitor's rate in the same round (higher is better) and CPU /\n"
+    text = ("Ratios: rate / best competitor's rate in the same round (higher is better) and CPU /\n"
           "best competitor's CPU in the same round (lower is better), median over the rounds;\n"
           "'vs tokio': the async-std and smol servers' rate / tidings-tokio's, likewise.\n"
           "'best rounds': each server's fastest round (rate) and cheapest round (CPU) against\n"
@@ -201,6 +269,8 @@ def print_echo(results):
           "always hide. CPU per message is split into user and system time. 'floor' is a\n"
           "reference, not a competitor: one read, unmask, one write per message, no validation\n"
           "(bench/src/bin/echo_floor.rs), i.e. what the kernel and tokio cost.")
+    # No floor server in the WebTransport runs.
+    print(text.split(" 'floor' is")[0] if WT else text)
     for scenario, (conns, size, inflight) in SCENARIOS.items():
         rows = {n: results[n][scenario] for n in SERVERS if scenario in results.get(n, {})}
         if not rows:
@@ -215,7 +285,12 @@ def print_echo(results):
         best_cpu = {n: min(r["cpu_us_per_msg"] for r in runs) for n, runs in rows.items()}
         top_rate = max((best_rate[n] for n in COMPETITORS if n in rows), default=0)
         top_cpu = min((best_cpu[n] for n in COMPETITORS if n in rows), default=0)
-        print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
+        if WT:
+            lost = sum(r.get("lost", 0) for runs in rows.values() for r in runs)
+            print(f"\n({scenario}) {conns} sessions x {size} B {inflight} messages, one at a time each"
+                  + (f" ({lost} datagrams lost)" if inflight == "datagram" else ""))
+        else:
+            print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
         print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
               f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10} {'vs tokio':>9} "
               f"{'best rounds: rate':>18} {'cpu':>6}")
@@ -231,7 +306,8 @@ def run_memory(results):
     for name in [s for s in SERVERS if s not in FLOOR]:
         with Server(ECHO_BINARIES[name]) as server:
             try:
-                results[name] = loadgen("memory", "--addr", server.addr, "--conns", MANY,
+                shape = ["wt-memory", "--sessions", MANY] if WT else ["memory", "--conns", MANY]
+                results[name] = loadgen(*shape, "--addr", server.addr,
                                         "--pid", server.proc.pid, *LOADGEN_TLS_ARGS, timeout=180)
             except Exception as error:
                 log(f"memory {name} failed: {error}")
@@ -240,10 +316,16 @@ def run_memory(results):
 
 
 def print_memory(results):
-    print(f"\nMemory: server RSS delta / {MANY} connections (bytes per connection)")
-    print(f"  {'server':<18} {'idle':>10} {'after 1 echo':>13}")
+    unit = "session" if WT else "connection"
+    print(f"\nMemory: server RSS delta / {MANY} {unit}s (bytes per {unit})")
+    # Ratios against the best competitor (lower is better).
+    best = {k: min((results[n][k] for n in COMPETITORS if n in results), default=0)
+            for k in ("idle_per_conn", "echoed_per_conn")}
+    print(f"  {'server':<18} {'idle':>10} {'after 1 echo':>13} {'idle ratio':>11} {'echo ratio':>11}")
     for name, r in results.items():
-        print(f"  {name:<18} {r['idle_per_conn']:>10.0f} {r['echoed_per_conn']:>13.0f}")
+        print(f"  {name:<18} {r['idle_per_conn']:>10.0f} {r['echoed_per_conn']:>13.0f} "
+              f"{ratio(r['idle_per_conn'], best['idle_per_conn']):>11} "
+              f"{ratio(r['echoed_per_conn'], best['echoed_per_conn']):>11}")
 
 
 BROADCASTS = [("tidings-tokio", "broadcast_tidings", "ws"),
@@ -273,17 +355,85 @@ def print_broadcast(results):
         print(f"  {name:<22} {r['median_ms']:>9.2f} ms{versus}")
 
 
+# name: (WebSocket members, /events listeners, messages per second, messages,
+#        target ratio of CPU per delivery against axum (issue #20))
+FANOUTS = {
+    "ws": (MANY, 0, 20, 100 if QUICK else 200, 0.75),
+    "sse": (0, MANY, 20, 100 if QUICK else 200, 0.75),
+    "burst": (MANY // 10, MANY // 10, 500, 500 if QUICK else 1000, 0.5),
+}
+FANOUTS = {k: v for k, v in FANOUTS.items()
+           if k in os.environ.get("BENCH_FANOUT_SCENARIOS", ",".join(FANOUTS)).split(",")}
+FANOUT_SERVERS = {"tidings-tokio": "chat-tidings-tokio", "axum": "chat_axum"}
+FANOUT_ROUNDS = int(os.environ.get("BENCH_FANOUT_ROUNDS", "1"))
+# The joins of N members in one room send N(N-1)/2 notices before anything is
+# measured; a server that has not delivered them in this many seconds is
+# reported as such.
+FANOUT_SETUP_SECS = int(os.environ.get("BENCH_FANOUT_SETUP_SECS", "300"))
+
+
+def run_fanout(results):
+    for round_no in range(FANOUT_ROUNDS):
+        for scenario, (ws, sse, rate, count, _) in FANOUTS.items():
+            names = list(FANOUT_SERVERS)
+            if round_no % 2:
+                names.reverse()
+            for name in names:
+                with Server(FANOUT_SERVERS[name]) as server:
+                    try:
+                        r = loadgen("fanout", "--addr", server.addr, "--ws", ws, "--sse", sse,
+                                    "--rate", rate, "--count", count, "--pid", server.proc.pid,
+                                    "--setup-secs", FANOUT_SETUP_SECS, timeout=FANOUT_SETUP_SECS + 120)
+                    except Exception as error:
+                        log(f"fanout {scenario} {name} failed: {error}")
+                        continue
+                if not r.get("setup_incomplete"):
+                    r["cpu_us_per_delivery"] = r["cpu_ticks"] / CLK_TCK / max(r["delivered"], 1) * 1e6
+                results.setdefault(scenario, {}).setdefault(name, []).append(r)
+                log(f"fanout {scenario} {name}: {r}")
+
+
+def print_fanout(results):
+    print(f"\nFan-out: the chat contract, one room / /events, server CPU per delivered message "
+          f"(median of {FANOUT_ROUNDS}; ratio against axum, target from issue #20)")
+    print(f"  {'scenario':<9} {'server':<14} {'delivered':>17} {'missing':>8} {'twice':>6} "
+          f"{'p50 ms':>8} {'p99 ms':>8} {'cpu us/del':>11} {'vs axum':>8} {'target':>7}")
+    for scenario, servers in results.items():
+        ws, sse, rate, count, target = FANOUTS[scenario]
+        for name, runs in servers.items():
+            for r in runs:
+                if r.get("setup_incomplete"):
+                    print(f"  {scenario:<9} {name:<14} joins not done in the setup budget: "
+                          f"{r['connected']} clients connected after {r['setup_s']} s")
+        servers = {n: [r for r in runs if not r.get("setup_incomplete")] for n, runs in servers.items()}
+        servers = {n: runs for n, runs in servers.items() if runs}
+        axum = servers.get("axum")
+        axum_cpu = statistics.median(r["cpu_us_per_delivery"] for r in axum) if axum else None
+        for name, runs in servers.items():
+            cpu = statistics.median(r["cpu_us_per_delivery"] for r in runs)
+            last = runs[-1]
+            versus = f"{cpu / axum_cpu:.2f}x" if axum_cpu else "-"
+            print(f"  {scenario:<9} {name:<14} {last['delivered']:>8}/{last['expected']:<8} "
+                  f"{last['missing']:>8} {last['twice']:>6} "
+                  f"{statistics.median(r['p50_ms'] for r in runs):>8.2f} "
+                  f"{statistics.median(r['p99_ms'] for r in runs):>8.2f} {cpu:>11.3f} {versus:>8} "
+                  f"{'<=' + str(target) + 'x' if name != 'axum' else '':>7}")
+        print(f"  {'':<9} ({ws} WebSocket members, {sse} listeners, {count} messages at {rate}/s)")
+
+
 def main():
     started = time.monotonic()
     if TLS:
         subprocess.run([os.path.join(BIN, "make_certs"), CERTS], check=True)
-    results = {"echo": {}, "memory": {}, "broadcast": {}}
+    results = {"echo": {}, "memory": {}, "broadcast": {}, "fanout": {}}
     if "echo" in PARTS:
         run_echo(results["echo"])
     if "memory" in PARTS:
         run_memory(results["memory"])
     if "broadcast" in PARTS:
         run_broadcast(results["broadcast"])
+    if "fanout" in PARTS:
+        run_fanout(results["fanout"])
     with open(os.path.join(BIN, "results.json"), "w") as out:
         json.dump(results, out, indent=1)
     if results["echo"]:
@@ -292,6 +442,8 @@ def main():
         print_memory(results["memory"])
     if results["broadcast"]:
         print_broadcast(results["broadcast"])
+    if results["fanout"]:
+        print_fanout(results["fanout"])
     print(f"\n(ran {time.monotonic() - started:.0f} s; raw results in {BIN}/results.json)")
 
 

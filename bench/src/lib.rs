@@ -65,6 +65,17 @@ where
     }
 }
 
+/// Serves the axum app `app` on [`addr_arg`] with TCP_NODELAY, after
+/// printing `listening on ADDR` (the axum servers' shared `main`).
+pub async fn serve_axum(app: axum::Router) -> std::io::Result<()> {
+    use axum::serve::{Listener, ListenerExt};
+    let listener = TcpListener::bind(addr_arg()).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    println!("listening on {}", listener.local_addr()?);
+    axum::serve(listener, app).await
+}
+
 /// The message every broadcast server sends: 128 bytes ending in the marker
 /// `~END` that `loadgen broadcast` counts.
 pub fn broadcast_message() -> String {
@@ -101,4 +112,42 @@ pub fn tls_acceptor_arg() -> Option<tokio_rustls::TlsAcceptor> {
             .expect("a usable certificate and key");
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// WebTransport runs (BENCH_WT=1): the UDP address to bind (the first
+/// argument, default `127.0.0.1:4433` as for tidings' `wt_echo`).
+pub fn wt_addr_arg() -> std::net::SocketAddr {
+    std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:4433".to_owned())
+        .parse()
+        .expect("ADDR: an IP address and UDP port")
+}
+
+/// WebTransport runs: tidings' TLS configuration (`server_config`: TLS 1.3,
+/// ALPN `h3`, *ring*) with a fresh self-signed ECDSA P-256 certificate, as
+/// the `wt_echo` example makes (wtransport's `Identity::self_signed` makes
+/// the same kind; the load generator validates neither).
+pub fn wt_tidings_tls() -> tidings_framework::tls::rustls::ServerConfig {
+    use tidings_framework::tls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("P-256 key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("certificate params")
+        .self_signed(&key)
+        .expect("self-signed certificate");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    tidings_framework::webtransport::server_config(vec![cert.der().clone()], key)
+        .expect("TLS configuration")
+}
+
+/// WebTransport runs: tidings' echo (the framework's `echo` handler on
+/// path `/echo`, default `Config`, as the `wt_echo` examples serve it) on
+/// `server`; prints `listening on ADDR`, then serves.
+pub async fn wt_tidings_serve(server: tidings_framework::webtransport::WebTransportServer) {
+    let server = server.route("/echo", tidings_framework::webtransport::echo);
+    println!(
+        "listening on {}",
+        server.local_addr().expect("the bound address")
+    );
+    server.run().await;
 }

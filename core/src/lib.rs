@@ -15,6 +15,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`head`] | incremental HTTP/1.1 request/response head parsing with limits |
+//! | [`body`] | HTTP/1.1 request body framing (`Content-Length`, chunked) and a bounded body decoder |
 //! | [`handshake`] | the WebSocket opening handshake, server and client side |
 //! | [`frame`] | the frame header codec and payload masking |
 //! | [`close`] | close codes and their validity rules |
@@ -27,7 +28,7 @@
 //! | [`qpack`] | QPACK (RFC 9204) with the static table and Huffman coding only (dynamic table capacity 0) |
 //! | [`webtransport`] | an HTTP/3 connection carrying WebTransport sessions (server side, and a client side), keyed by QUIC stream id |
 //! | [`registry`] | connections by id and rooms with their members (the bookkeeping of a hub) |
-//! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`) and query strings |
+//! | [`route`] | route path patterns (`/chat/:room`, `/files/*rest`, or `/chat/{room}`, `/files/{*rest}`) and query strings |
 //!
 //! ## What this crate does not do
 //!
@@ -53,6 +54,7 @@
 #![deny(unsafe_code)]
 
 pub mod backoff;
+pub mod body;
 pub mod close;
 pub mod deflate;
 pub mod frame;

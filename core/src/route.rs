@@ -1,4 +1,5 @@
-//! Route path patterns (`/ws/chat/:room`, `/files/*rest`) and query strings
+//! Route path patterns (`/ws/chat/:room`, `/files/*rest`, or in axum 0.8's
+//! syntax `/ws/chat/{room}`, `/files/{*rest}`) and query strings
 //! (`a=1&b=two%20words`), for the router: pure functions over `&str`.
 //!
 //! - [`Pattern`] is parsed once, when a route is registered, and
@@ -23,9 +24,14 @@
 //! ## The rules
 //!
 //! - **Segments.** A pattern is `/` followed by segments separated by `/`. A
-//!   segment is a literal, `:name` (exactly one non-empty path segment) or
-//!   `*name` (the rest of the path, possibly empty, slashes included; only as
-//!   the last segment). Names are made of `[A-Za-z0-9_]`.
+//!   segment is a literal, `:name` or `{name}` (exactly one non-empty path
+//!   segment) or `*name` or `{*name}` (the rest of the path, possibly empty,
+//!   slashes included; only as the last segment). Names are made of
+//!   `[A-Za-z0-9_]`. The two syntaxes mean the same and may be mixed; a
+//!   `{…}` capture is a whole segment (`/{id}.json` is refused, as is any
+//!   literal holding `{` or `}`: a brace in a path is sent percent-encoded,
+//!   `%7B` and `%7D`, so write it that way), and a pattern the parser cannot
+//!   read is an error, never a literal that silently matches nothing.
 //! - **Trailing slash: strict**, as in axum and matchit. `/a` and `/a/` are
 //!   different paths; a pattern matches only the form it is written in
 //!   (register both if both should be served). `/files/*rest` matches
@@ -95,6 +101,21 @@ pub enum PatternError {
         /// The wildcard's name, without its `*`.
         name: String,
     },
+    /// A segment holds a `{` or `}` but is not a whole `{name}` or
+    /// `{*name}` capture: an unclosed or stray brace (`/ws/{room`,
+    /// `/ws/room}`), a capture with text around it (`/{id}.json`), or a
+    /// literal brace (write it percent-encoded, `%7B`/`%7D`, as clients send
+    /// it).
+    #[error(
+        "route pattern {pattern:?}: segment {segment:?} is not a whole {{name}} or {{*name}} capture \
+         (braces must enclose a whole segment; a literal brace is written %7B or %7D)"
+    )]
+    MalformedCapture {
+        /// The pattern as given.
+        pattern: String,
+        /// The offending segment.
+        segment: String,
+    },
 }
 
 /// One segment of a parsed pattern.
@@ -147,7 +168,21 @@ impl Pattern {
             if let Some(Segment::Wildcard(name)) = segments.last() {
                 return Err(PatternError::WildcardNotLast { name: name.clone() });
             }
-            let segment = if let Some(name) = raw.strip_prefix(':') {
+            let braced = raw
+                .strip_prefix('{')
+                .and_then(|inner| inner.strip_suffix('}'))
+                .filter(|inner| !inner.contains(['{', '}']));
+            let segment = if let Some(inner) = braced {
+                match inner.strip_prefix('*') {
+                    Some(name) => Segment::Wildcard(Self::check_name(pattern, name, &segments)?),
+                    None => Segment::Param(Self::check_name(pattern, inner, &segments)?),
+                }
+            } else if raw.contains(['{', '}']) {
+                return Err(PatternError::MalformedCapture {
+                    pattern: pattern.to_owned(),
+                    segment: raw.to_owned(),
+                });
+            } else if let Some(name) = raw.strip_prefix(':') {
                 Segment::Param(Self::check_name(pattern, name, &segments)?)
             } else if let Some(name) = raw.strip_prefix('*') {
                 Segment::Wildcard(Self::check_name(pattern, name, &segments)?)
@@ -195,6 +230,29 @@ impl Pattern {
     /// copy per connection).
     pub fn shared_str(&self) -> &Arc<str> {
         &self.source
+    }
+
+    /// The pattern in axum 0.8's syntax (`/ws/chat/{room}`, `/files/{*rest}`),
+    /// whichever syntax it was written in.
+    pub fn braced(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.segments {
+            out.push('/');
+            match segment {
+                Segment::Literal(literal) => out.push_str(literal),
+                Segment::Param(name) => {
+                    out.push('{');
+                    out.push_str(name);
+                    out.push('}');
+                }
+                Segment::Wildcard(name) => {
+                    out.push_str("{*");
+                    out.push_str(name);
+                    out.push('}');
+                }
+            }
+        }
+        out
     }
 
     /// The names of the pattern's parameters (`:name` and `*name`), in order.
@@ -555,6 +613,87 @@ mod tests {
                 "{source}"
             );
         }
+    }
+
+    #[test]
+    fn braced_captures_match_like_colon_and_star() {
+        assert_eq!(
+            params("/ws/{room}", "/ws/lobby"),
+            pairs(&[("room", "lobby")])
+        );
+        assert!(pattern("/ws/{room}").matches("/ws/%7Broom%7D").is_some());
+        assert!(pattern("/ws/{room}").matches("/ws/").is_none());
+        assert_eq!(
+            params("/files/{*rest}", "/files/a/b%20c"),
+            pairs(&[("rest", "a/b c")])
+        );
+        assert_eq!(params("/files/{*rest}", "/files/"), pairs(&[("rest", "")]));
+        // Both syntaxes in one pattern; they are the same segments.
+        assert_eq!(
+            params("/u/:user/{kind}/*rest", "/u/ann/docs/x/y"),
+            pairs(&[("user", "ann"), ("kind", "docs"), ("rest", "x/y")])
+        );
+        assert_eq!(
+            pattern("/a/{b}/{*c}").segments,
+            pattern("/a/:b/*c").segments
+        );
+        assert_eq!(pattern("/a/:b/*c").braced(), "/a/{b}/{*c}");
+        assert_eq!(pattern("/a/{b}").as_str(), "/a/{b}");
+    }
+
+    #[test]
+    fn malformed_braces_are_refused_not_taken_as_literals() {
+        for (source, segment) in [
+            ("/ws/{room", "{room"),
+            ("/ws/room}", "room}"),
+            ("/ws/{{room}}", "{{room}}"),
+            ("/{id}.json", "{id}.json"),
+            ("/x{id}", "x{id}"),
+            ("/a/{b}c/d", "{b}c"),
+            ("/:a{b}", ":a{b}"),
+        ] {
+            assert_eq!(
+                Pattern::parse(source),
+                Err(PatternError::MalformedCapture {
+                    pattern: source.to_owned(),
+                    segment: segment.to_owned()
+                }),
+                "{source}"
+            );
+        }
+        let message = Pattern::parse("/ws/{room").unwrap_err().to_string();
+        assert!(message.contains("\"{room\""), "{message}");
+        // Names inside braces follow the same rules.
+        assert_eq!(
+            Pattern::parse("/{}"),
+            Err(PatternError::EmptyName {
+                pattern: "/{}".to_owned()
+            })
+        );
+        assert_eq!(
+            Pattern::parse("/{*}"),
+            Err(PatternError::EmptyName {
+                pattern: "/{*}".to_owned()
+            })
+        );
+        assert_eq!(
+            Pattern::parse("/{room-id}"),
+            Err(PatternError::InvalidName {
+                name: "room-id".to_owned()
+            })
+        );
+        assert_eq!(
+            Pattern::parse("/{a}/:a"),
+            Err(PatternError::DuplicateName {
+                name: "a".to_owned()
+            })
+        );
+        assert_eq!(
+            Pattern::parse("/{*rest}/x"),
+            Err(PatternError::WildcardNotLast {
+                name: "rest".to_owned()
+            })
+        );
     }
 
     #[test]

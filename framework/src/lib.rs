@@ -13,7 +13,7 @@
 //! |---|---|
 //! | [`runtime`] | the traits an adapter implements: sleep, spawn, clock, randomness; byte streams |
 //! | [`connection`] | the async [`Connection`] handle: read, write, JSON, close, values |
-//! | [`server`] | [`Router`](server::Router), [`Context`](server::Context), config, the per-connection task, shutdown |
+//! | [`server`] | [`Router`](server::Router), [`Context`](server::Context), config, the per-connection task, shutdown; [`embed`](server::embed): the same inside another HTTP server (hyper, axum) |
 //! | [`hub`] | the streaming manager: connection registry, rooms, filtered encode-once broadcast, slow-consumer policy, statistics |
 //! | [`client`] | the WebSocket client: `connect` a URL or an `http::Request` (`ws://`, `wss://`), the handshake over a connected stream, [`Reconnecting`](client::Reconnecting) with backoff |
 //! | [`event_source`] | the Server-Sent Events client: `GET` or any request with a body (`http://`, `https://`), yield events, reconnect with `Last-Event-ID` and backoff, idle timeout |
@@ -32,6 +32,7 @@
 //! webtransport (route, driver, session)    WebTransport over HTTP/3 on quinn
 //! client, event_source                     the WebSocket and SSE clients
 //! dial (proxy, stream), tls::client        TCP, proxy tunnels, TLS for the clients
+//! server::embed                            requests of another HTTP server (hyper, axum)
 //! server::serve, server::asyncapi          one socket's life; the AsyncAPI document
 //! server::router                           routes and their options
 //! server::sse, server::middleware          serving an SSE route; before/after hooks
@@ -106,6 +107,9 @@ mod user_code;
 pub mod webtransport;
 mod write_queue;
 
+/// The `bytes` crate, whose `Bytes` carries a POST route's body
+/// ([`Router::post`](server::Router::post)).
+pub use bytes;
 pub use connection::Connection;
 pub use error::Error;
 /// The `http` crate, whose request, response, header and status types the

@@ -58,7 +58,7 @@
 //! | `streamingLoggingMiddleware` | [`Logging`](crate::server::Logging) (one `tracing` event per connection or rejection) |
 //! | `streamingRateLimitMiddleware` | [`RateLimit`](crate::server::RateLimit) (per client IP; 429 with `Retry-After` before the upgrade) |
 //! | authentication that sets `user_id` | [`Authenticator`](crate::server::Authenticator) registered with [`Router::authenticator`](crate::server::Router::authenticator), required per route with [`RouteOptions::auth`](crate::server::RouteOptions::auth) |
-//! | `func(next forge.StreamingHandler) forge.StreamingHandler` | the [`Middleware`](crate::server::Middleware) trait, added with [`Router::layer`](crate::server::Router::layer) |
+//! | `func(next forge.StreamingHandler) forge.StreamingHandler` | the [`Middleware`](crate::server::Middleware) trait, added with [`Router::layer`](crate::server::Router::layer); [`before_async`](crate::server::Middleware::before_async) when it awaits (a lookup before the upgrade), [`Context::response_headers_mut`](crate::server::Context::response_headers_mut) for headers on the 101 or the SSE 200 |
 //!
 //! ## Configuration
 //!

@@ -56,6 +56,10 @@ pub use tidings_framework::event_source::{
     EventSourceConfig, EventSourceError, IntoEventSourceRequest,
 };
 pub use tidings_framework::http::StatusCode;
+/// HTTP/2 settings and limits (feature `http2`, default): see
+/// [`ServerConfig::http2`].
+#[cfg(feature = "http2")]
+pub use tidings_framework::server::Http2Config;
 pub use tidings_framework::server::{
     Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit, Response,
     RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic, echo, middleware,

@@ -58,6 +58,10 @@ pub use tidings_framework::event_source::{
     EventSourceConfig, EventSourceError, IntoEventSourceRequest,
 };
 pub use tidings_framework::http::StatusCode;
+/// HTTP/2 settings and limits (feature `http2`, default): see
+/// [`ServerConfig::http2`].
+#[cfg(feature = "http2")]
+pub use tidings_framework::server::Http2Config;
 pub use tidings_framework::server::{
     Authenticator, Context, Html, IntoResponse, Json, Logging, Middleware, RateLimit, Response,
     RouteOptions, Router, ServerConfig, Sse, SseConfig, SseContext, SseTopic, echo, middleware,
@@ -68,7 +72,7 @@ pub use tidings_framework::sse::DecodedEvent;
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 pub use tidings_framework::tls;
 pub use tidings_framework::{
-    Connection, Error, Message, Protocol, Utf8Bytes, deflate, dial, http, hub, sse, ws,
+    Connection, Error, Message, Protocol, Utf8Bytes, bytes, deflate, dial, http, hub, sse, ws,
 };
 
 /// A WebSocket and SSE server on tokio: bind, then `run` (see

@@ -108,10 +108,10 @@ async fn until(what: &str, mut condition: impl FnMut() -> bool) {
 /// A plain HTTP/1.1 GET: status, headers (names lower-cased), body.
 async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut raw = Vec::new();
-    // The server answers with `Connection: close`, so read to the end.
+    // Asked for `Connection: close`, so read to the end.
     timeout(READ_LIMIT, stream.read_to_end(&mut raw))
         .await
         .expect("response timed out")
@@ -404,13 +404,15 @@ async fn chat_events_feed_reports_activity_and_resumes() {
         drop(feed);
 
         // A reconnection after the stats that followed the join gets, in
-        // order and once each: its old self leaving the stats, the two
-        // message counts, then the stats counting it again.
+        // order and once each, the two message counts, then (coalesced) the
+        // stats: the last of them counts it again.
         let mut again = Feed::open(addr, Some(&after_join)).await;
         let mut seen = Vec::new();
+        let mut counts_seen = 0;
         loop {
             let (kind, data, _) = again.next().await;
-            let done = kind == "stats" && data["listeners"] == 1;
+            counts_seen += usize::from(kind == "messages");
+            let done = counts_seen == 2 && kind == "stats" && data["listeners"] == 1;
             seen.push((kind, data));
             if done {
                 break;
@@ -474,21 +476,101 @@ async fn chat_stats_json_and_feed_events() {
         assert_eq!(stats["broadcast_deliveries"], 3);
         assert_eq!(stats["slow_clients_dropped"], 0);
 
-        // The feed's own arrival, then each join.
+        // The feed's own arrival first; then, coalesced, the joins, the
+        // message and the leave, in counters that never go back.
         let (server, _) = feed.next_of("server-stats").await;
         assert_eq!(server["sse"]["active"], 1, "{server}");
-        assert_eq!(server["websocket"]["total"], 0, "{server}");
-        let (server, _) = feed.next_of("server-stats").await;
-        assert_eq!(
-            server["websocket"]["total"], 1,
-            "after alice's join: {server}"
-        );
-        let (server, _) = feed.next_of("server-stats").await;
-        assert_eq!(
-            server["websocket"]["total"], 2,
-            "after bob's join: {server}"
-        );
+        let mut last = server;
+        while last["messages_in"] != 1 || last["websocket"]["active"] != 1 {
+            let (server, _) = feed.next_of("server-stats").await;
+            for counter in ["messages_in", "broadcasts"] {
+                assert!(
+                    server[counter].as_u64() >= last[counter].as_u64(),
+                    "{server}"
+                );
+            }
+            last = server;
+        }
+        assert_eq!(last["websocket"]["total"], 2, "{last}");
         alice.close().await.unwrap();
+    })
+    .await;
+}
+
+/// Sends `request` on `stream` and reads one response framed by
+/// `Content-Length`: status, head, body.
+async fn exchange(stream: &mut TcpStream, request: &[u8]) -> (u16, String, String) {
+    stream.write_all(request).await.expect("write");
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let (head, length) = loop {
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8(raw[..end].to_vec()).expect("UTF-8 head");
+            let length: usize = head
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, value)| value.trim().parse().expect("a length"));
+            raw.drain(..end + 4);
+            break (head, length);
+        }
+        let n = timeout(READ_LIMIT, stream.read(&mut chunk))
+            .await
+            .expect("response timed out")
+            .expect("read");
+        assert!(n > 0, "EOF before the head");
+        raw.extend_from_slice(&chunk[..n]);
+    };
+    while raw.len() < length {
+        let n = timeout(READ_LIMIT, stream.read(&mut chunk))
+            .await
+            .expect("body timed out")
+            .expect("read");
+        assert!(n > 0, "EOF in the body");
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    let status = head[9..12].parse().expect("a status");
+    (status, head, String::from_utf8(raw).expect("UTF-8 body"))
+}
+
+#[tokio::test]
+async fn chat_publish_reaches_every_member_on_a_kept_alive_connection() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let start = rfc3339::now();
+        let alice = join(addr, &rooms, "lobby", "alice").await;
+        let bob = join(addr, &rooms, "lobby", "bob").await;
+        expect_notice(&alice, "bob", "joined", &start).await;
+
+        // The page, a publish and the stats on one connection.
+        let mut http = TcpStream::connect(addr).await.expect("connect");
+        let (status, head, body) =
+            exchange(&mut http, b"GET / HTTP/1.1\r\nHost: chat\r\n\r\n").await;
+        assert_eq!(status, 200);
+        assert!(
+            head.to_ascii_lowercase().contains("connection: keep-alive"),
+            "{head}"
+        );
+        assert_eq!(body, chat_app::INDEX_HTML);
+        let content = say("hello from the server");
+        let publish = format!(
+            "POST /publish/lobby?user=bot HTTP/1.1\r\nHost: chat\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{content}",
+            content.len()
+        );
+        let (status, _, body) = exchange(&mut http, publish.as_bytes()).await;
+        assert_eq!(status, 202, "{body}");
+        let answer: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(answer, json!({ "room": "lobby", "delivered": 2 }));
+        // Every member gets it, the sender being no member.
+        expect_message(&alice, "bot", "hello from the server", &start).await;
+        expect_message(&bob, "bot", "hello from the server", &start).await;
+        let bad = "POST /publish/lobby HTTP/1.1\r\nHost: chat\r\nContent-Length: 3\r\n\r\nnot";
+        assert_eq!(exchange(&mut http, bad.as_bytes()).await.0, 400);
+        let (status, _, body) =
+            exchange(&mut http, b"GET /stats HTTP/1.1\r\nHost: chat\r\n\r\n").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("\"websocket\""), "{body}");
     })
     .await;
 }
@@ -658,6 +740,75 @@ async fn chat_user_name_defaults_to_anonymous_and_is_decoded() {
 /// A client program that drops every handle to its connection without
 /// closing it: the socket should be released (a close, or at least the TCP
 /// connection ending), so the server sees the user leave.
+/// A text that is not a chat message closes with 1003 and a reason saying
+/// what was expected (not 1000, as if all were well); the others see the
+/// leave.
+#[tokio::test]
+async fn chat_closes_with_1003_on_a_text_that_is_not_a_chat_message() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let start = rfc3339::now();
+        let alice = join(addr, &rooms, "lobby", "alice").await;
+        let bob = join(addr, &rooms, "lobby", "bob").await;
+        expect_notice(&alice, "bob", "joined", &start).await;
+        bob.write("hello, not JSON").await.unwrap();
+        let (code, reason) = closed_code(&bob).await;
+        assert_eq!(code, CloseCode::UNSUPPORTED_DATA);
+        assert_eq!(reason, chat_app::NOT_A_CHAT_MESSAGE);
+        expect_notice(&alice, "bob", "left", &start).await;
+        alice.close().await.unwrap();
+    })
+    .await;
+}
+
+/// Statistics events are coalesced: many listeners arriving at once cause
+/// a few `stats` events (at most one per interval), not one each; the last
+/// one counts them all; a message alone also refreshes them.
+#[tokio::test]
+async fn chat_stats_events_are_coalesced_and_follow_messages() {
+    bounded(async {
+        let (addr, rooms) = start_chat().await;
+        let mut first = Feed::open(addr, None).await;
+        let (stats, _) = first.next_of("stats").await;
+        assert_eq!(stats["listeners"], 1);
+        const MORE: usize = 40;
+        let started = Instant::now();
+        let mut others = Vec::new();
+        for _ in 0..MORE {
+            others.push(Feed::open(addr, None).await);
+        }
+        let mut stats_events = 0;
+        loop {
+            let (stats, _) = first.next_of("stats").await;
+            stats_events += 1;
+            if stats["listeners"] == MORE + 1 {
+                break;
+            }
+        }
+        let elapsed = started.elapsed();
+        let intervals = elapsed.as_millis() / chat_app::STATS_INTERVAL.as_millis() + 2;
+        println!("{MORE} listeners in {elapsed:?}: {stats_events} stats events");
+        assert!(
+            stats_events as u128 <= intervals && stats_events < MORE,
+            "{stats_events} stats events for {MORE} listeners in {elapsed:?}"
+        );
+
+        // A message (no join, no leave) brings fresh statistics.
+        let alice = join(addr, &rooms, "lobby", "alice").await;
+        let (server, _) = first.next_of("server-stats").await;
+        let before = server["messages_in"].as_u64().expect("messages_in");
+        alice.write(say("hi")).await.unwrap();
+        loop {
+            let (server, _) = first.next_of("server-stats").await;
+            if server["messages_in"].as_u64() == Some(before + 1) {
+                break;
+            }
+        }
+        alice.close().await.unwrap();
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn chat_dropped_client_handle_is_announced() {
     bounded(async {
@@ -964,7 +1115,49 @@ async fn chat_serves_its_asyncapi_document() {
             .keys()
             .collect();
         events.sort_unstable();
-        assert_eq!(events, ["join", "leave", "message", "messages", "stats"]);
+        assert_eq!(
+            events,
+            [
+                "join",
+                "leave",
+                "message",
+                "messages",
+                "reset",
+                "server-stats",
+                "stats"
+            ]
+        );
+        // Every event type has a schema of its own, with its fields.
+        let payload = |event: &str| {
+            let message = &doc["channels"]["events"]["messages"][event];
+            let reference = message["payload"]["$ref"]
+                .as_str()
+                .or_else(|| {
+                    doc["components"]["messages"]
+                            [message["$ref"].as_str()?.rsplit('/').next()?]["payload"]["$ref"]
+                            .as_str()
+                })
+                .unwrap_or_else(|| panic!("{event}: no payload reference in {message}"));
+            let name = reference.rsplit('/').next().expect("schema name");
+            doc["components"]["schemas"][name].clone()
+        };
+        for (event, fields) in [
+            ("stats", &["rooms", "chatters", "listeners"][..]),
+            (
+                "server-stats",
+                &["websocket", "sse", "messages_in", "tls_handshake_failures"][..],
+            ),
+            ("message", &["room", "user", "content", "time"][..]),
+        ] {
+            let schema = payload(event);
+            for field in fields {
+                assert!(
+                    schema["properties"][field].is_object(),
+                    "{event}.{field}: {schema}"
+                );
+            }
+        }
+        assert_eq!(payload("reset")["const"], "");
         let mut operations: Vec<&String> = doc["operations"]
             .as_object()
             .expect("operations")

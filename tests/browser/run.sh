@@ -42,45 +42,13 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/../interop/lib.sh"
 cd "$ROOT"
 
-REPORT_TIMEOUT=${REPORT_TIMEOUT:-60}
-CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tidings-browser.XXXXXX")
-SERVER_PID=""
-CHROMIUM_PID=""
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-    local rc=$?
-    stop_pid "$CHROMIUM_PID"
-    stop_pid "$SERVER_PID"
-    if ((rc != 0)) || [[ -n ${KEEP_LOGS:-} ]]; then
-        log "logs kept in $WORK"
-    else
-        rm -rf "$WORK"
-    fi
-}
-trap cleanup EXIT
-
 # ---- 1. the browser ------------------------------------------------------------
-if [[ ! -x $CHROMIUM ]]; then
-    if [[ $CHROMIUM != /usr/bin/chromium ]]; then
-        die "CHROMIUM=$CHROMIUM is not an executable"
-    fi
-    if [[ $(id -u) -ne 0 ]]; then
-        die "/usr/bin/chromium is missing and installing it needs root: run 'apt-get update && apt-get install -y chromium' as root, then rerun"
-    fi
-    log "installing Debian's chromium (apt-get; a few minutes the first time)"
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-    [[ -x $CHROMIUM ]] || die "apt-get install chromium did not provide $CHROMIUM"
-fi
-log "browser: $("$CHROMIUM" --version 2>/dev/null || echo "unknown version ($CHROMIUM --version failed)")"
+browser_setup tidings-browser
 
 # ---- 2-5. one run: the test server, headless Chromium, the verdict -------------
 log "building the browser_check example of tidings-tokio"
 cargo build -p tidings-tokio --example browser_check
-SERVER_BIN="$ROOT/target/debug/examples/browser_check"
+SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/examples/browser_check"
 [[ -x $SERVER_BIN ]] || die "built, but $SERVER_BIN is missing"
 
 # run_check NAME SCHEME [SERVER_ARG...] -- [CHROMIUM_ARG...]: one run of the
@@ -97,77 +65,8 @@ run_check() {
     local server_log="$WORK/server-$name.log"
     "$SERVER_BIN" 127.0.0.1:0 --timeout "$REPORT_TIMEOUT" "${server_args[@]}" >"$server_log" 2>&1 &
     SERVER_PID=$!
-    local waited=0
-    while ! grep -q '^listening on ' "$server_log"; do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            cat "$server_log" >&2
-            die "the test server exited before listening"
-        fi
-        if ((waited >= SERVER_START_TIMEOUT * 10)); then
-            cat "$server_log" >&2
-            die "the test server did not listen within ${SERVER_START_TIMEOUT}s"
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
-    local addr
-    addr=$(sed -n 's/^listening on //p' "$server_log" | head -n1)
-    [[ $addr == 127.0.0.1:* ]] || die "unexpected server address '$addr'"
-    log "test server pid $SERVER_PID on $addr"
-
-    # Headless Chromium. --no-sandbox: this CI runs as root. The
-    # background-networking flags keep Chromium from reaching out to
-    # Google's hosts (the network is closed here). --enable-logging=stderr
-    # puts the page's console lines in the log.
-    local profile="$WORK/profile-$name" chromium_log="$WORK/chromium-$name.log"
-    mkdir "$profile"
-    "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-        --disable-background-networking --disable-component-update --disable-sync \
-        --disable-default-apps --disable-extensions --enable-logging=stderr --v=0 \
-        "${chromium_args[@]}" \
-        --user-data-dir="$profile" "$scheme://$addr/" >"$chromium_log" 2>&1 &
-    CHROMIUM_PID=$!
-    log "chromium pid $CHROMIUM_PID on $scheme://$addr/ (profile $profile)"
-
-    # The server stops itself after REPORT_TIMEOUT; the bound here only
-    # guards against it hanging beyond that. If Chromium dies first (a
-    # crash, missing libraries), the server gets CHROMIUM_GRACE seconds to
-    # finish, then the run fails at once with Chromium's log instead of
-    # waiting for the timeout. The server's output is followed live.
-    local grace=5
-    tail -n +1 -f "$server_log" --pid="$SERVER_PID" &
-    local tail_pid=$!
-    local deadline=$((SECONDS + REPORT_TIMEOUT + 30)) chromium_gone_at=""
-    while kill -0 "$SERVER_PID" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            die "the test server did not exit within $((REPORT_TIMEOUT + 30))s"
-        fi
-        if [[ -z $chromium_gone_at ]] && ! kill -0 "$CHROMIUM_PID" 2>/dev/null; then
-            chromium_gone_at=$SECONDS
-            log "chromium (pid $CHROMIUM_PID) exited while the test was running"
-        fi
-        if [[ -n $chromium_gone_at ]] && ((SECONDS - chromium_gone_at >= grace)); then
-            echo "---- chromium log (last 40 lines of $chromium_log) ----"
-            tail -n 40 "$chromium_log" || true
-            die "chromium exited before the page finished its checks"
-        fi
-        sleep 0.2
-    done
-    RUN_STATUS=0
-    wait "$SERVER_PID" || RUN_STATUS=$?
-    SERVER_PID=""
-    wait "$tail_pid" 2>/dev/null || true
-
-    if ! kill -0 "$CHROMIUM_PID" 2>/dev/null; then
-        log "note: chromium had already exited before the verdict"
-    fi
-    stop_pid "$CHROMIUM_PID"
-    CHROMIUM_PID=""
-    if ((RUN_STATUS != 0)); then
-        echo "---- chromium log (last 40 lines of $chromium_log) ----"
-        tail -n 40 "$chromium_log" || true
-        echo "!! browser check over $name FAILED (server exit $RUN_STATUS)"
-    fi
+    # QUIC off: the page uses no HTTP/3.
+    browser_verdict "$name" "$scheme" "$server_log" --disable-quic "${chromium_args[@]}"
 }
 
 status=0

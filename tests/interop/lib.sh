@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared helpers for tests/autobahn/run.sh and tests/interop/run.sh.
+# Shared helpers for tests/autobahn/run.sh, tests/interop/run.sh and the
+# browser tests (tests/browser/).
 # Source it; do not run it. Needs bash and `set -euo pipefail` in the caller.
 #
 # Every process started through start_bg is remembered by PID and stopped by
@@ -183,4 +184,124 @@ start_echo() {
     start_bg "$logfile" "${cmd[@]}" "$@"
     wait_for_line "$BG_PID" "$logfile" "listening on"
     log "$crate echo server is up on 127.0.0.1:$port (pid $BG_PID)"
+}
+
+# browser_setup NAME: what a real-browser test (tests/browser/) starts with:
+# REPORT_TIMEOUT (default 60) and CHROMIUM (default /usr/bin/chromium) from
+# the environment, Chromium installed (ensure_chromium), a fresh work
+# directory WORK (/tmp/NAME.XXXXXX, kept after a failure or with
+# KEEP_LOGS=1), and an EXIT trap that stops SERVER_PID and CHROMIUM_PID.
+browser_setup() {
+    REPORT_TIMEOUT=${REPORT_TIMEOUT:-60}
+    CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+    SERVER_PID=""
+    CHROMIUM_PID=""
+    trap browser_cleanup EXIT
+    ensure_chromium "$CHROMIUM"
+}
+
+# shellcheck disable=SC2317 # called by browser_setup's EXIT trap
+browser_cleanup() {
+    local rc=$?
+    stop_pid "$CHROMIUM_PID"
+    stop_pid "$SERVER_PID"
+    if ((rc != 0)) || [[ -n ${KEEP_LOGS:-} ]]; then
+        log "logs kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+
+# ensure_chromium BINARY: installs Debian's chromium with apt-get when
+# BINARY is the default /usr/bin/chromium and missing (needs root; fails
+# loudly otherwise), and logs the browser's version. Shared by the browser
+# tests (tests/browser/run.sh, tests/browser/webtransport.sh).
+ensure_chromium() {
+    local chromium=$1
+    if [[ ! -x $chromium ]]; then
+        if [[ $chromium != /usr/bin/chromium ]]; then
+            die "CHROMIUM=$chromium is not an executable"
+        fi
+        if [[ $(id -u) -ne 0 ]]; then
+            die "/usr/bin/chromium is missing and installing it needs root: run 'apt-get update && apt-get install -y chromium' as root, then rerun"
+        fi
+        log "installing Debian's chromium (apt-get; a few minutes the first time)"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+        [[ -x $chromium ]] || die "apt-get install chromium did not provide $chromium"
+    fi
+    log "browser: $("$chromium" --version 2>/dev/null || echo "unknown version ($chromium --version failed)")"
+}
+
+# browser_verdict NAME SCHEME SERVER_LOG [CHROMIUM_ARG...]: the second half of
+# one real-browser run (tests/browser/). The caller has started the test
+# server on 127.0.0.1:0 (pid in SERVER_PID, output in SERVER_LOG); this waits
+# for its `listening on ADDR`, starts headless Chromium ($CHROMIUM, with the
+# CHROMIUM_ARGs) on SCHEME://ADDR/ with a fresh profile under $WORK, follows
+# the server's output until it exits (it decides the verdict), and stops
+# Chromium. Sets RUN_STATUS to the server's exit status and prints Chromium's
+# log on a failure. Uses and clears the globals SERVER_PID and CHROMIUM_PID
+# (the callers' EXIT traps stop what is left); needs REPORT_TIMEOUT.
+browser_verdict() {
+    local name=$1 scheme=$2 server_log=$3
+    shift 3
+    wait_for_line "$SERVER_PID" "$server_log" "listening on "
+    local addr
+    addr=$(sed -n 's/^listening on //p' "$server_log" | head -n1)
+    [[ $addr == 127.0.0.1:* ]] || die "unexpected server address '$addr'"
+    log "test server pid $SERVER_PID on $addr"
+
+    # Headless Chromium. --no-sandbox: this CI runs as root. The
+    # background-networking flags keep Chromium from reaching out to
+    # Google's hosts (the network is closed here). --enable-logging=stderr
+    # puts the page's console lines in the log.
+    local profile="$WORK/profile-$name" chromium_log="$WORK/chromium-$name.log"
+    mkdir "$profile"
+    "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --disable-default-apps --disable-extensions --enable-logging=stderr --v=0 \
+        "$@" --user-data-dir="$profile" "$scheme://$addr/" >"$chromium_log" 2>&1 &
+    CHROMIUM_PID=$!
+    log "chromium pid $CHROMIUM_PID on $scheme://$addr/ (profile $profile)"
+
+    # The server stops itself after REPORT_TIMEOUT; the bound here only
+    # guards against it hanging beyond that. If Chromium dies first (a
+    # crash, missing libraries), the server gets `grace` seconds to finish,
+    # then the run fails at once with Chromium's log instead of waiting for
+    # the timeout. The server's output is followed live.
+    local grace=5
+    tail -n +1 -f "$server_log" --pid="$SERVER_PID" &
+    local tail_pid=$!
+    local deadline=$((SECONDS + REPORT_TIMEOUT + 30)) chromium_gone_at=""
+    while kill -0 "$SERVER_PID" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            die "the test server did not exit within $((REPORT_TIMEOUT + 30))s"
+        fi
+        if [[ -z $chromium_gone_at ]] && ! kill -0 "$CHROMIUM_PID" 2>/dev/null; then
+            chromium_gone_at=$SECONDS
+            log "chromium (pid $CHROMIUM_PID) exited while the test was running"
+        fi
+        if [[ -n $chromium_gone_at ]] && ((SECONDS - chromium_gone_at >= grace)); then
+            echo "---- chromium log (last 40 lines of $chromium_log) ----"
+            tail -n 40 "$chromium_log" || true
+            die "chromium exited before the page finished its checks"
+        fi
+        sleep 0.2
+    done
+    RUN_STATUS=0
+    wait "$SERVER_PID" || RUN_STATUS=$?
+    SERVER_PID=""
+    wait "$tail_pid" 2>/dev/null || true
+
+    if ! kill -0 "$CHROMIUM_PID" 2>/dev/null; then
+        log "note: chromium had already exited before the verdict"
+    fi
+    stop_pid "$CHROMIUM_PID"
+    CHROMIUM_PID=""
+    if ((RUN_STATUS != 0)); then
+        echo "---- chromium log (last 40 lines of $chromium_log) ----"
+        tail -n 40 "$chromium_log" || true
+        echo "!! browser check $name FAILED (server exit $RUN_STATUS)"
+    fi
 }

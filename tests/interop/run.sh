@@ -52,6 +52,12 @@ install_peers() {
         python3 -m venv "$INTEROP_DIR/venv"
         "$PY" -m pip install --quiet 'websockets>=17,<18' 'trustme>=1,<2'
     fi
+    # HTTP/2 peers (check_h2.py): hyper-h2 and wsproto, python-hyper's
+    # sans-IO HTTP/2 and WebSocket libraries.
+    if ! "$PY" -c 'import h2, wsproto' 2>/dev/null; then
+        log "installing python h2 4.x and wsproto 1.x into $INTEROP_DIR/venv"
+        "$PY" -m pip install --quiet 'h2>=4,<5' 'wsproto>=1,<2'
+    fi
     if [[ -f $INTEROP_DIR/node_modules/ws/package.json ]] &&
         node -e 'process.exit(require(process.argv[1]).version.startsWith("8.") ? 0 : 1)' \
             "$INTEROP_DIR/node_modules/ws/package.json"; then
@@ -113,9 +119,27 @@ if [[ -z ${ECHO_CMD:-} ]]; then
             "wss://127.0.0.1:$tls_port/interop/python" --ca "$certs/ca.pem"
         run_check "node ws -> $crate echo over TLS" node "$HERE/check_node.js" \
             "wss://127.0.0.1:$tls_port/interop/node" --ca "$certs/ca.pem"
+        # WebSocket over HTTP/2 by extended CONNECT (RFC 8441).
+        run_check "python h2 + wsproto -> $crate echo over HTTP/2" "$PY" "$HERE/check_h2.py" \
+            "127.0.0.1:$tls_port" "$certs/ca.pem" /interop/h2 -
         stop_pid "$BG_PID"
         tls_port=$((tls_port + 1))
     done
+    # SSE over HTTP/2: the chat example's /events, read by curl (nghttp2)
+    # and by python h2 (three streams on one connection).
+    chat_port=$tls_port
+    require_port_free "$chat_port"
+    start_bg "$WORK/chat-h2.log" "${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/chat" \
+        "127.0.0.1:$chat_port" --tls-cert "$certs/cert.pem" --tls-key "$certs/key.pem"
+    wait_for_line "$BG_PID" "$WORK/chat-h2.log" "listening on"
+    run_check "curl --http2 -> chat SSE over HTTP/2" bash -c '
+        out=$(curl --silent --show-error --http2 --cacert "$1" --max-time 5 \
+            --write-out "\nHTTP_VERSION %{http_version}\n" "https://127.0.0.1:$2/events" || true)
+        grep -q "^HTTP_VERSION 2$" <<<"$out" && grep -q "^event: stats$" <<<"$out" ||
+            { echo "curl got: $out"; exit 1; }' _ "$certs/ca.pem" "$chat_port"
+    run_check "python h2 -> chat SSE, 3 streams on one HTTP/2 connection" "$PY" "$HERE/check_h2.py" \
+        "127.0.0.1:$chat_port" "$certs/ca.pem" - /events
+    stop_pid "$BG_PID"
 else
     loud "SKIPPED: the TLS checks (the stand-in of ECHO_CMD takes no certificate)"
 fi

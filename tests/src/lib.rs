@@ -30,6 +30,7 @@
 pub mod aioquic;
 pub mod certs;
 mod counting_alloc;
+pub mod h2;
 mod log_capture;
 pub mod proxies;
 mod redis_server;
@@ -39,7 +40,7 @@ pub mod tls;
 pub mod tls_server;
 
 pub use counting_alloc::CountingAllocator;
-pub use log_capture::{capture_logs, logged_events};
+pub use log_capture::{capture_logs, logged_events, logged_spans};
 pub use redis_server::RedisServer;
 pub use tcp_proxy::TcpProxy;
 

@@ -2,8 +2,10 @@
 //! (captured by a small `tracing` subscriber), rate limiting (429 with
 //! `Retry-After` after the burst, recovery after refill), authentication
 //! (401 without or with a bad credential, the user's value read by the
-//! WebSocket and SSE handlers), `RouteOptions::auth` enforced, and an
-//! unknown scheme refused when the server starts.
+//! WebSocket and SSE handlers), `RouteOptions::auth` enforced, an
+//! unknown scheme refused when the server starts, and asynchronous
+//! `before` hooks (awaiting a timer, a lookup over a channel, and one that
+//! never finishes, cut off by the handshake timeout).
 
 // `Middleware::before` returns `Result<(), Response>`, a large `Err`.
 #![allow(clippy::result_large_err)]
@@ -12,12 +14,14 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use tidings_framework::server::middleware::{Before, async_before};
 use tidings_framework::server::{
-    Authenticator, Context, Logging, RateLimit, RouteOptions, RouterError, SseContext,
+    Authenticator, Context, IntoResponse, Logging, Middleware, RateLimit, RouteOptions,
+    RouterError, SseContext,
 };
 use tidings_tests::{
     Connection, Error, Message, RawClient, Router, ServerConfig, SseClient, TestRuntime,
-    all_runtimes, client, has_header, sleep, start_server, status_line, upgrade_request,
+    all_runtimes, channel, client, has_header, sleep, start_server, status_line, upgrade_request,
     wait_until,
 };
 
@@ -29,6 +33,10 @@ all_runtimes!(
     query_auth_values_reach_the_sse_handler,
     route_requiring_an_unknown_scheme_is_refused_at_start,
     middleware_after_hook_sees_the_outcome,
+    before_awaits_a_timer,
+    before_awaits_a_lookup_over_a_channel,
+    a_before_that_never_finishes_is_bounded_by_the_handshake_timeout,
+    async_authenticator_awaits_its_lookup,
 );
 
 // --- a tracing subscriber that keeps the access events as text -----------
@@ -429,4 +437,152 @@ async fn middleware_after_hook_sees_the_outcome<N: TestRuntime>() {
         "after hooks saw {:?}",
         seen.lock().unwrap_or_else(|p| p.into_inner())
     );
+}
+
+/// A middleware whose `before` awaits the runtime's timer (a slow lookup)
+/// before attaching the user.
+async fn before_awaits_a_timer<N: TestRuntime>() {
+    let router = Router::new().websocket_with(
+        "/ws",
+        whoami,
+        RouteOptions::new().middleware_async(|ctx: &mut Context| {
+            Before::new(async move {
+                sleep::<N>(Duration::from_millis(150)).await;
+                ctx.set(UserId(42));
+                Ok(())
+            })
+        }),
+    );
+    let server = start_server::<N>(router, ServerConfig::default()).await;
+    let started = std::time::Instant::now();
+    let conn = client::<N>(&server.url("/ws"), Default::default()).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(140),
+        "upgraded after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        conn.read().await.expect("greeting"),
+        Message::Text("user 42".into())
+    );
+}
+
+/// A lookup served by another task over a channel (a database or JWKS
+/// client): the middleware sends the token and awaits the answer.
+struct RemoteUsers {
+    lookups: channel::Sender<(String, channel::Sender<Option<UserId>>)>,
+}
+
+impl Middleware for RemoteUsers {
+    fn before_async<'a>(&'a self, ctx: &'a mut Context) -> Before<'a> {
+        Before::new(async move {
+            let token = ctx.query("token").unwrap_or_default().to_owned();
+            let (reply, answer) = channel::bounded(1);
+            let user = match self.lookups.send((token, reply)).await {
+                Ok(()) => answer.recv().await.ok().flatten(),
+                Err(_) => None,
+            };
+            match user {
+                Some(user) => {
+                    ctx.set(user);
+                    Ok(())
+                }
+                None => Err(IntoResponse::into_response((
+                    http::StatusCode::UNAUTHORIZED,
+                    "unknown token",
+                ))),
+            }
+        })
+    }
+}
+
+async fn before_awaits_a_lookup_over_a_channel<N: TestRuntime>() {
+    let (lookups, requests) = channel::bounded::<(String, channel::Sender<Option<UserId>>)>(8);
+    N::default().spawn(async move {
+        while let Ok((token, reply)) = requests.recv().await {
+            sleep::<N>(Duration::from_millis(20)).await;
+            let _ = reply.send(users(&token)).await;
+        }
+    });
+    let router = Router::new().layer(Logging::new()).websocket_with(
+        "/ws",
+        whoami,
+        RouteOptions::new().layer(RemoteUsers { lookups }),
+    );
+    let server = start_server::<N>(router, ServerConfig::default()).await;
+    let conn = client::<N>(&server.url("/ws?token=token-bob"), Default::default()).await;
+    assert_eq!(
+        conn.read().await.expect("greeting"),
+        Message::Text("user 2".into())
+    );
+    let head = upgrade_head::<N>(server.addr, "/ws?token=nobody", "").await;
+    assert_eq!(status_line(head.as_bytes()), "HTTP/1.1 401 Unauthorized");
+}
+
+async fn a_before_that_never_finishes_is_bounded_by_the_handshake_timeout<N: TestRuntime>() {
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let router = Router::new()
+        .layer(Recorder(seen.clone()))
+        .layer(async_before(|_ctx: &mut Context| {
+            Before::new(std::future::pending())
+        }))
+        .websocket("/ws", whoami);
+    let config = ServerConfig::default().handshake_timeout(Duration::from_millis(300));
+    let server = start_server::<N>(router, config).await;
+    let started = std::time::Instant::now();
+    let mut raw = RawClient::<N>::connect(server.addr).await;
+    raw.send(upgrade_request("/ws").as_bytes()).await;
+    let response = raw.read_to_end().await;
+    let elapsed = started.elapsed();
+    assert_eq!(status_line(&response), "HTTP/1.1 503 Service Unavailable");
+    assert!(
+        elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(2),
+        "answered after {elapsed:?}"
+    );
+    assert!(
+        wait_until::<N>(Duration::from_secs(2), || seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|end| end == "websocket /ws Rejected(503)"))
+        .await,
+        "{:?}",
+        seen.lock().unwrap_or_else(|p| p.into_inner())
+    );
+    assert_eq!(server.handle.active_connections(), 0);
+}
+
+async fn async_authenticator_awaits_its_lookup<N: TestRuntime>() {
+    let router = Router::new()
+        .authenticator(
+            "bearer",
+            Authenticator::bearer_async(|token: String| async move {
+                sleep::<N>(Duration::from_millis(30)).await;
+                users(&token)
+            }),
+        )
+        .websocket_with("/ws/me", whoami, RouteOptions::new().auth("bearer"));
+    let server = start_server::<N>(router, ServerConfig::default()).await;
+    let head = upgrade_head::<N>(server.addr, "/ws/me", "Authorization: Bearer nope").await;
+    assert_eq!(status_line(head.as_bytes()), "HTTP/1.1 401 Unauthorized");
+    assert!(
+        has_header(
+            &head,
+            "www-authenticate",
+            "Bearer realm=\"tidings\", error=\"invalid_token\""
+        ),
+        "{head}"
+    );
+    let head = upgrade_head::<N>(server.addr, "/ws/me", "").await;
+    assert_eq!(status_line(head.as_bytes()), "HTTP/1.1 401 Unauthorized");
+    let mut raw = RawClient::<N>::connect(server.addr).await;
+    let request = upgrade_request("/ws/me")
+        .replace("\r\n\r\n", "\r\nAuthorization: Bearer token-ann\r\n\r\n");
+    raw.send(request.as_bytes()).await;
+    assert!(raw.read_head().await.starts_with("HTTP/1.1 101 "));
+    let mut greeting = std::mem::take(&mut raw.buffered);
+    while greeting.len() < 2 + "user 1".len() {
+        greeting.extend(raw.read_some().await);
+    }
+    assert_eq!(&greeting[2..2 + "user 1".len()], b"user 1");
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
-use axum::serve::{Listener, ListenerExt};
 use futures_util::Stream;
 use tokio::sync::broadcast;
 
@@ -48,11 +47,5 @@ async fn main() -> std::io::Result<()> {
             ),
         )
         .with_state(sender);
-    let listener = tokio::net::TcpListener::bind(tidings_bench::addr_arg())
-        .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-    println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, app).await
+    tidings_bench::serve_axum(app).await
 }

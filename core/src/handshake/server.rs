@@ -180,6 +180,35 @@ impl ServerHandshake {
     /// and offered (and the crate's `deflate` feature is on); every other
     /// offer is ignored.
     pub fn accept<B>(&self, req: &Request<B>) -> Result<Accepted, Rejection> {
+        self.accept_offering(req, &self.subprotocols)
+    }
+
+    /// [`accept`](Self::accept) with `subprotocols` (most preferred first)
+    /// in place of [`subprotocols`](Self::subprotocols): for a server whose
+    /// routes speak different subprotocols, the list of the route the
+    /// request was routed to.
+    ///
+    /// ```
+    /// use tidings_core::handshake::ServerHandshake;
+    ///
+    /// let request = http::Request::get("/chat")
+    ///     .header("host", "example.com")
+    ///     .header("upgrade", "websocket")
+    ///     .header("connection", "Upgrade")
+    ///     .header("sec-websocket-version", "13")
+    ///     .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+    ///     .header("sec-websocket-protocol", "v1.chat, v2.chat")
+    ///     .body(())
+    ///     .unwrap();
+    /// let server = ServerHandshake::default().with_subprotocols(["v1.chat"]);
+    /// let accepted = server.accept_offering(&request, &["v2.chat".to_owned()]).unwrap();
+    /// assert_eq!(accepted.subprotocol.as_deref(), Some("v2.chat"));
+    /// ```
+    pub fn accept_offering<B>(
+        &self,
+        req: &Request<B>,
+        subprotocols: &[String],
+    ) -> Result<Accepted, Rejection> {
         let headers = req.headers();
         if req.method() != Method::GET {
             return Err(RejectReason::MethodNotAllowed.into());
@@ -206,7 +235,7 @@ impl ServerHandshake {
             return Err(RejectReason::OriginNotAllowed.into());
         }
 
-        let chosen = self.subprotocols.iter().find_map(|ours| {
+        let chosen = subprotocols.iter().find_map(|ours| {
             let offered = list_elements(headers, &SEC_WEBSOCKET_PROTOCOL)
                 .any(|theirs| theirs == ours.as_bytes());
             let value = HeaderValue::from_str(ours).ok().filter(|_| offered)?;

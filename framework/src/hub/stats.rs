@@ -16,6 +16,7 @@ use crate::protocol::Protocol;
 /// messages (in); WebSocket messages and SSE events queued for clients, by
 /// handlers or broadcasts (out; an SSE event counts its encoded bytes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct Stats {
     /// WebSocket connections.
@@ -62,6 +63,11 @@ pub struct Stats {
     pub tls_handshakes: u64,
     /// TLS handshakes that failed, by reason.
     pub tls_handshake_failures: TlsHandshakeFailures,
+    /// HTTP/2 connections served (TLS connections that chose ALPN `h2`).
+    pub http2_connections: u64,
+    /// HTTP/2 request streams taken up (SSE streams, WebSocket extended
+    /// CONNECTs, plain requests), on all HTTP/2 connections.
+    pub http2_streams: u64,
     /// The cluster engine's state and counters, when the server has one
     /// ([`ServerConfig::engine`](crate::server::ServerConfig::engine)).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,6 +78,7 @@ pub struct Stats {
 /// [`Stats::tls_handshake_failures`]). Each failure is also logged, at
 /// debug level, with the peer's address and the error.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct TlsHandshakeFailures {
     /// Not finished within the handshake timeout (a stalled or very slow
@@ -144,6 +151,7 @@ impl TlsFailure {
 
 /// The state and counters of a cluster [`Engine`](crate::hub::cluster::Engine).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct EngineStats {
     /// This node's name.
@@ -189,6 +197,7 @@ pub struct EngineStats {
 
 /// Open connections across the nodes of a cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct ClusterCounts {
     /// Live nodes (this one included).
@@ -232,6 +241,7 @@ impl EngineStats {
 
 /// Whether a cluster engine reaches the other nodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case", tag = "state")]
 #[non_exhaustive]
 pub enum EngineStatus {
@@ -255,6 +265,7 @@ pub enum EngineStatus {
 /// server started are `u64`, which no server outgrows, also on 32-bit
 /// targets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "asyncapi", derive(schemars::JsonSchema))]
 #[non_exhaustive]
 pub struct ConnectionCounts {
     /// Open now.
@@ -285,6 +296,8 @@ pub(crate) struct Counters {
     tls_handshakes: AtomicU64,
     /// Indexed by [`TlsFailure`] (its discriminant).
     tls_failures: [AtomicU64; 7],
+    pub(crate) http2_connections: AtomicU64,
+    pub(crate) http2_streams: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -411,6 +424,8 @@ impl Counters {
                     busy: failed(TlsFailure::Busy),
                 }
             },
+            http2_connections: load(&self.http2_connections),
+            http2_streams: load(&self.http2_streams),
             engine: None,
         }
     }

@@ -48,7 +48,7 @@ impl Router {
             let sends_only = match route.endpoint {
                 Endpoint::WebSocket(_) => false,
                 Endpoint::Sse(_) => true,
-                Endpoint::Get(_) => continue,
+                Endpoint::Get(_) | Endpoint::Post(_) => continue,
                 #[cfg(feature = "webtransport")]
                 Endpoint::WebTransport(_) => false,
             };
@@ -137,7 +137,12 @@ fn channel_id(route: &Route, taken: &Map<String, Value>) -> String {
             .as_str()
             .split('/')
             .filter(|segment| !segment.is_empty())
-            .map(|segment| segment.trim_start_matches([':', '*']))
+            .map(|segment| {
+                segment
+                    .trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .trim_start_matches([':', '*'])
+            })
             .collect::<Vec<_>>()
             .join("_");
         if id.is_empty() { "root".to_owned() } else { id }
@@ -151,18 +156,10 @@ fn channel_id(route: &Route, taken: &Map<String, Value>) -> String {
     id
 }
 
-/// The route pattern with `{name}` for `:name` and `*name`.
+/// The route pattern with `{name}` for `:name`, `*name`, `{name}` and
+/// `{*name}`.
 fn address(route: &Route) -> String {
-    route
-        .pattern
-        .as_str()
-        .split('/')
-        .map(|segment| match segment.strip_prefix([':', '*']) {
-            Some(name) => format!("{{{name}}}"),
-            None => segment.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    route.pattern.braced().replace("{*", "{")
 }
 
 /// `summary`, `description` (the route name) and `tags` of a channel or

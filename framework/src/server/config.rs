@@ -35,13 +35,33 @@ pub struct ServerConfig {
     /// reading that socket (back-pressure). Default 1 MiB.
     pub read_queue_size: usize,
     /// Time allowed from accepting a socket to a complete request head,
-    /// the TLS handshake included (one deadline for both). Default 10 s.
+    /// the TLS handshake included (one deadline for both), and for the
+    /// middleware, a POST body and the 101 or SSE head that follow it; on a
+    /// kept-alive connection, from the first byte of each later request.
+    /// Default 10 s.
     pub handshake_timeout: Duration,
     /// WebSocket connections open at once; further upgrade requests get 503
     /// before the upgrade. Default 10,000.
     pub max_connections: usize,
     /// Limits on the HTTP request head (8 KiB, 64 headers by default).
     pub head_limits: HeadLimits,
+    /// How long a connection whose plain HTTP response was sent with
+    /// `Connection: keep-alive` may wait for the first byte of its next
+    /// request; the head that follows then has
+    /// [`handshake_timeout`](Self::handshake_timeout). HTTP/1.1 requests
+    /// are kept alive unless they say `Connection: close` (HTTP/1.0 ones
+    /// only with `Connection: keep-alive`); WebSocket upgrades and SSE
+    /// streams end the HTTP exchange, and may follow plain requests on the
+    /// same connection. Zero turns keep-alive off (every response is
+    /// `Connection: close`). Default 5 s.
+    pub keep_alive_idle: Duration,
+    /// Requests served on one connection: the response to the last one is
+    /// `Connection: close`. Default 1,000.
+    pub max_requests_per_connection: usize,
+    /// The largest request body a POST route ([`Router::post`](super::Router::post))
+    /// reads: a larger `Content-Length` or chunked body gets `413 Content
+    /// Too Large` and the connection is closed. Default 1 MiB.
+    pub max_body_size: usize,
     /// Which `Origin`s may open WebSocket connections.
     /// Default: any.
     pub origin: OriginPolicy,
@@ -88,6 +108,10 @@ pub struct ServerConfig {
     /// handshakes cannot take unbounded memory. Default 1,000.
     #[cfg(feature = "_tls")]
     pub max_tls_handshakes: usize,
+    /// HTTP/2 over TLS (ALPN `h2`): on by default, with its limits; see
+    /// [`Http2Config`](crate::server::Http2Config).
+    #[cfg(feature = "http2")]
+    pub http2: crate::server::h2::config::Http2Config,
     /// The cluster engine through which the hub reaches the other nodes of
     /// a multi-process deployment (broadcast, send and close by id): see
     /// [`hub::cluster`](crate::hub::cluster). Default `None`: one process,
@@ -105,6 +129,9 @@ impl Default for ServerConfig {
             handshake_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             head_limits: HeadLimits::default(),
+            keep_alive_idle: Duration::from_secs(5),
+            max_requests_per_connection: 1_000,
+            max_body_size: 1 << 20,
             origin: OriginPolicy::default(),
             subprotocols: Vec::new(),
             sse: SseConfig::default(),
@@ -115,6 +142,8 @@ impl Default for ServerConfig {
             tls: None,
             #[cfg(feature = "_tls")]
             max_tls_handshakes: 1_000,
+            #[cfg(feature = "http2")]
+            http2: crate::server::h2::config::Http2Config::default(),
             engine: None,
         }
     }
@@ -143,6 +172,9 @@ setters! { ServerConfig {
     handshake_timeout: Duration,
     max_connections: usize,
     head_limits: HeadLimits,
+    keep_alive_idle: Duration,
+    max_requests_per_connection: usize,
+    max_body_size: usize,
     origin: OriginPolicy,
     subprotocols: Vec<String>,
     sse: SseConfig,
@@ -176,6 +208,14 @@ impl ServerConfig {
 }
 
 impl ServerConfig {
+    /// Sets [`ServerConfig::http2`](#structfield.http2).
+    #[cfg(feature = "http2")]
+    #[must_use]
+    pub fn http2(mut self, http2: crate::server::h2::config::Http2Config) -> Self {
+        self.http2 = http2;
+        self
+    }
+
     /// Sets [`ServerConfig::engine`](#structfield.engine): this server is one
     /// node of a cluster that `engine` connects.
     #[must_use]

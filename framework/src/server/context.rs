@@ -22,6 +22,9 @@ pub struct Context {
     pub(crate) local_addr: Option<SocketAddr>,
     pub(crate) route: RouteInfo,
     pub(crate) values: http::Extensions,
+    /// Headers for the response: the 101, the SSE 200, a plain response or
+    /// a rejection (see [`response_headers_mut`](Self::response_headers_mut)).
+    pub(crate) response_headers: HeaderMap,
     pub(crate) hub: Arc<Hub>,
     /// When the request was routed, from the runtime's clock.
     pub(crate) now: Instant,
@@ -119,6 +122,50 @@ impl Context {
     /// [`Connection::get`](crate::connection::Connection::get) reads them.
     pub fn set<T: Clone + Send + Sync + 'static>(&mut self, value: T) {
         self.values.insert(value);
+    }
+
+    /// Headers to add to the response this request gets, as set so far by
+    /// the route's [`RouteOptions::response_header`](super::RouteOptions::response_header)
+    /// and by middleware.
+    pub fn response_headers(&self) -> &HeaderMap {
+        &self.response_headers
+    }
+
+    /// Headers to add to the response this request gets: the `101
+    /// Switching Protocols` of a WebSocket route, the `200` that starts an
+    /// SSE stream, a plain route's response, or the rejection a later
+    /// middleware answers with (e.g. `Set-Cookie` after a session lookup,
+    /// CORS headers on an SSE stream). Middleware adds them in
+    /// [`before`](super::Middleware::before); a route's static ones come
+    /// from [`RouteOptions::response_header`](super::RouteOptions::response_header).
+    ///
+    /// Added with `append`, a name may carry several values (several
+    /// `Set-Cookie`s). They never replace what the server or the handler
+    /// sets itself: a name the response already has keeps the response's
+    /// values, and the framing and handshake headers (`Connection`,
+    /// `Upgrade`, `Content-Length`, `Transfer-Encoding`, `Keep-Alive`, `TE`,
+    /// `Trailer`, `Sec-WebSocket-*`) are never taken from here. The
+    /// [`http`] types refuse a CR or LF in a name or value; a value built
+    /// without that check holding CR, LF or NUL is dropped (with a warning
+    /// logged), so a header cannot inject another.
+    ///
+    /// ```
+    /// # use tidings_framework::server::{Context, RouteOptions, Router, echo};
+    /// let router = Router::new().websocket_with(
+    ///     "/ws",
+    ///     echo,
+    ///     RouteOptions::new().middleware(|ctx: &mut Context| {
+    ///         ctx.response_headers_mut().append(
+    ///             http::header::SET_COOKIE,
+    ///             http::HeaderValue::from_static("session=abc; HttpOnly"),
+    ///         );
+    ///         Ok(())
+    ///     }),
+    /// );
+    /// # assert_eq!(router.len(), 1);
+    /// ```
+    pub fn response_headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.response_headers
     }
 
     /// A value attached with [`set`](Self::set).

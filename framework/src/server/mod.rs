@@ -14,11 +14,15 @@ mod admission;
 mod asyncapi;
 mod config;
 mod context;
+pub mod embed;
+#[cfg(feature = "http2")]
+mod h2;
 pub mod middleware;
 mod response;
 mod router;
 mod serve;
 mod sse;
+mod version;
 
 use core::net::SocketAddr;
 use std::any::TypeId;
@@ -33,11 +37,13 @@ use std::time::{Duration, Instant};
 pub use crate::user_code::BoxFuture;
 pub use config::{ServerConfig, SseConfig};
 pub use context::{Context, RouteInfo};
+#[cfg(feature = "http2")]
+pub use h2::Http2Config;
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
 #[cfg(feature = "webtransport")]
 pub(crate) use router::Endpoint;
-pub use router::{GetHandler, RouteOptions, Router, RouterError, WebSocketHandler};
+pub use router::{GetHandler, PostHandler, RouteOptions, Router, RouterError, WebSocketHandler};
 #[cfg(feature = "asyncapi")]
 pub use router::{MessageType, MessageTypes};
 pub use sse::{
@@ -107,6 +113,8 @@ impl Service {
             engine: config.engine.clone(),
         });
         let websocket = ws::Config::disable_zero_timers(Arc::new(config.websocket.clone()));
+        #[cfg(feature = "http2")]
+        h2::withdraw_alpn_if_disabled(&config);
         Arc::new(Service {
             router,
             websocket,
@@ -134,6 +142,12 @@ impl Service {
     #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
     pub(crate) fn router(&self) -> &Router {
         &self.router
+    }
+
+    /// The time a request has from its start to passing its middleware.
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.config.handshake_timeout
     }
 
     /// The shutdown signal (set when shutdown begins).
@@ -238,6 +252,18 @@ impl Service {
             .is_ok()
     }
 
+    /// The whole graceful shutdown ([`ServerHandle::shutdown`]):
+    /// [`shutdown_and_wait`](Self::shutdown_and_wait) until `timeout`,
+    /// then a cluster engine's flush until the same deadline.
+    pub(crate) async fn drain<R: Runtime>(&self, rt: &R, timeout: Duration) -> bool {
+        let deadline = rt.now() + timeout;
+        let drained = self.shutdown_and_wait(rt, deadline).await;
+        if let Some(flush) = self.hub.flush_engine() {
+            let _ = with_deadline(rt, deadline, flush).await;
+        }
+        drained
+    }
+
     /// `rt`'s clock as a closure (see [`connection_settings`](Self::connection_settings)).
     pub(crate) fn clock<R: Runtime>(&self, rt: &R) -> Clock {
         self.connection_settings(rt).clock.clone()
@@ -291,6 +317,29 @@ impl Service {
             None => format!("{prefix}_{n}"),
         }
     }
+}
+
+/// The span of one WebSocket connection or SSE stream, entered around its
+/// handler and its pump: `id` (`ws_1`, `sse_2`), `route` (the pattern),
+/// `peer` (the client's address), `protocol`, and when it ends,
+/// `close_code` and `end` (WebSocket: the close code and its cause; SSE:
+/// why the stream ended).
+pub(crate) fn connection_span(
+    id: &str,
+    route: &str,
+    peer: Option<SocketAddr>,
+    protocol: &'static str,
+) -> tracing::Span {
+    let peer = peer.map(tracing::field::display);
+    tracing::info_span!(
+        "connection",
+        id,
+        route,
+        peer,
+        protocol,
+        close_code = tracing::field::Empty,
+        end = tracing::field::Empty,
+    )
 }
 
 /// Answers a request for a WebSocket or SSE route with a refusal, counted
@@ -482,12 +531,7 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// node's members leave now rather than when presence expires), until
     /// the same deadline.
     pub async fn shutdown(&self, timeout: Duration) -> bool {
-        let deadline = self.rt.now() + timeout;
-        let drained = self.service.shutdown_and_wait(&self.rt, deadline).await;
-        if let Some(flush) = self.service.hub.flush_engine() {
-            let _ = crate::io_util::with_deadline(&self.rt, deadline, flush).await;
-        }
-        drained
+        self.service.drain(&self.rt, timeout).await
     }
 
     /// Starts the same graceful shutdown without waiting for it (e.g. from
@@ -535,6 +579,11 @@ impl<N: crate::runtime::Net> ServerHandle<N> {
     /// Serves an already-connected stream (e.g. TLS the application set up
     /// itself) as if accepted by the server, without the server's own
     /// [`tls`](ServerConfig::tls); completes when that connection ends.
+    ///
+    /// The stream must still hold the request: the server reads the head
+    /// itself. For a connection whose request another HTTP server (hyper,
+    /// axum) has already read, see [`embed`] (and the `tidings-axum`
+    /// crate).
     pub async fn serve_stream<T: Transport>(
         &self,
         stream: T,

@@ -1,9 +1,12 @@
 //! The router: WebSocket routes, Server-Sent Events routes, WebTransport
-//! routes (feature `webtransport`), plain GET routes, route options and
-//! middleware.
+//! routes (feature `webtransport`), plain GET and POST routes, route
+//! options and middleware.
 
 use std::future::Future;
 use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
 
 use super::context::{Context, RouteInfo};
 use super::middleware::{Middleware, auth::AnyOf};
@@ -53,6 +56,27 @@ where
     }
 }
 
+/// A plain HTTP POST handler: `async fn(Context, Bytes) -> impl
+/// IntoResponse`, given the request body (read whole, at most
+/// [`ServerConfig::max_body_size`](super::ServerConfig::max_body_size)
+/// bytes, `Content-Length` or chunked).
+pub trait PostHandler: Send + Sync + 'static {
+    /// Produces the response to a request with `body`.
+    fn call(&self, ctx: Context, body: Bytes) -> BoxFuture<Response>;
+}
+
+impl<F, Fut, R> PostHandler for F
+where
+    F: Fn(Context, Bytes) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+    R: IntoResponse,
+{
+    fn call(&self, ctx: Context, body: Bytes) -> BoxFuture<Response> {
+        let future = self(ctx, body);
+        Box::pin(async move { future.await.into_response() })
+    }
+}
+
 /// Documentation and policy attached to a route.
 #[derive(Clone, Default)]
 #[non_exhaustive]
@@ -89,6 +113,15 @@ pub struct RouteOptions {
     /// (default). Needs the `webtransport` feature.
     #[cfg(feature = "webtransport")]
     pub broadcast_mode: crate::hub::BroadcastMode,
+    /// The subprotocols a WebSocket route speaks, most preferred first, in
+    /// place of [`ServerConfig::subprotocols`](super::ServerConfig::subprotocols)
+    /// (`None`: the server's list). Set with [`subprotocols`](Self::subprotocols).
+    pub subprotocols: Option<Vec<String>>,
+    /// Headers added to every response of the route (the 101, the SSE 200,
+    /// a plain response, a rejection), before its middleware adds its own:
+    /// see [`Context::response_headers_mut`] for the rules. Set with
+    /// [`response_header`](Self::response_header).
+    pub response_headers: http::HeaderMap,
 }
 
 /// The message types of a WebSocket route.
@@ -169,6 +202,32 @@ impl RouteOptions {
         self.layer(middleware)
     }
 
+    /// Adds a middleware written as a closure that may await before the
+    /// handler (a session or token lookup): it returns a
+    /// [`Before`](super::middleware::Before). See
+    /// [`async_before`](super::middleware::async_before).
+    ///
+    /// ```
+    /// # use tidings_framework::server::middleware::Before;
+    /// # use tidings_framework::server::{Context, RouteOptions, Router, echo};
+    /// let options = RouteOptions::new().middleware_async(|ctx: &mut Context| {
+    ///     Before::new(async move {
+    ///         let user = ctx.query("user").unwrap_or("anonymous").to_owned();
+    ///         ctx.set(user); // e.g. after a database lookup
+    ///         Ok(())
+    ///     })
+    /// });
+    /// let router = Router::new().websocket_with("/ws", echo, options);
+    /// # assert_eq!(router.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn middleware_async<F>(self, middleware: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut Context) -> super::middleware::Before<'a> + Send + Sync + 'static,
+    {
+        self.layer(super::middleware::async_before(middleware))
+    }
+
     /// Adds a [`Middleware`] (e.g. [`Logging`](super::Logging),
     /// [`RateLimit`](super::RateLimit)) for this route only.
     #[must_use]
@@ -184,6 +243,50 @@ impl RouteOptions {
     #[must_use]
     pub fn auth(mut self, scheme: impl Into<String>) -> Self {
         self.auth.push(scheme.into());
+        self
+    }
+
+    /// Sets the subprotocols this WebSocket route speaks, most preferred
+    /// first (in place of [`ServerConfig::subprotocols`](super::ServerConfig::subprotocols)):
+    /// the first one the client also offers is chosen, sent back in
+    /// `Sec-WebSocket-Protocol`, and read by the handler with
+    /// [`Connection::subprotocol`]. With none in common the connection is
+    /// accepted without one (the client decides whether that will do).
+    ///
+    /// ```
+    /// # use tidings_framework::server::{RouteOptions, Router, echo};
+    /// let router = Router::new()
+    ///     .websocket_with("/ws/chat", echo, RouteOptions::new().subprotocols(["chat.v2", "chat.v1"]))
+    ///     .websocket_with("/ws/mqtt", echo, RouteOptions::new().subprotocols(["mqtt"]));
+    /// # assert_eq!(router.len(), 2);
+    /// ```
+    #[must_use]
+    pub fn subprotocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, list: I) -> Self {
+        self.subprotocols = Some(list.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds a header to every response of the route (e.g. CORS on an SSE
+    /// route: `Access-Control-Allow-Origin`); appended, so a name may be
+    /// given several times. See [`Context::response_headers_mut`] for the
+    /// names the server keeps for itself.
+    ///
+    /// ```
+    /// # use tidings_framework::server::{RouteOptions, Router, SseContext};
+    /// use http::{HeaderValue, header};
+    /// let router = Router::new().sse_with(
+    ///     "/events",
+    ///     |ctx: SseContext| async move { ctx.send_event("hello", "world").await },
+    ///     RouteOptions::new().response_header(
+    ///         header::ACCESS_CONTROL_ALLOW_ORIGIN,
+    ///         HeaderValue::from_static("https://app.example"),
+    ///     ),
+    /// );
+    /// # assert_eq!(router.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn response_header(mut self, name: http::HeaderName, value: http::HeaderValue) -> Self {
+        self.response_headers.append(name, value);
         self
     }
 
@@ -236,7 +339,9 @@ impl std::fmt::Debug for RouteOptions {
             .field("tags", &self.tags)
             .field("middleware", &self.middleware.len())
             .field("auth", &self.auth)
-            .field("slow_consumer", &self.slow_consumer);
+            .field("slow_consumer", &self.slow_consumer)
+            .field("subprotocols", &self.subprotocols)
+            .field("response_headers", &self.response_headers);
         #[cfg(feature = "webtransport")]
         debug.field("broadcast_mode", &self.broadcast_mode);
         #[cfg(feature = "asyncapi")]
@@ -252,6 +357,7 @@ pub(crate) enum Endpoint {
     WebSocket(Arc<dyn WebSocketHandler>),
     Sse(Arc<dyn SseHandler>),
     Get(Arc<dyn GetHandler>),
+    Post(Arc<dyn PostHandler>),
     /// A WebTransport route's handler: the `webtransport` module's, which
     /// sits above this one (it serves the router) and downcasts it.
     #[cfg(feature = "webtransport")]
@@ -264,9 +370,23 @@ impl Endpoint {
         match self {
             Endpoint::WebSocket(_) => Protocol::WebSocket,
             Endpoint::Sse(_) => Protocol::Sse,
-            Endpoint::Get(_) => Protocol::Http,
+            Endpoint::Get(_) | Endpoint::Post(_) => Protocol::Http,
             #[cfg(feature = "webtransport")]
             Endpoint::WebTransport(_) => Protocol::WebTransport,
+        }
+    }
+
+    /// Whether the route serves `method` (the others get 405 from it,
+    /// unless another route of the same path serves the method). A
+    /// WebTransport route serves no HTTP/1.1 or HTTP/2 method: its
+    /// sessions come over HTTP/3.
+    pub(crate) fn accepts(&self, method: &Method) -> bool {
+        match self {
+            Endpoint::WebSocket(_) | Endpoint::Sse(_) => method == Method::GET,
+            Endpoint::Get(_) => method == Method::GET || method == Method::HEAD,
+            Endpoint::Post(_) => method == Method::POST,
+            #[cfg(feature = "webtransport")]
+            Endpoint::WebTransport(_) => false,
         }
     }
 }
@@ -399,6 +519,48 @@ impl Router {
         self.add(pattern, Endpoint::Get(Arc::new(handler)), options)
     }
 
+    /// Adds a plain HTTP POST route: `handler` gets the request body,
+    /// read whole before it runs (after the middleware), bounded by
+    /// [`ServerConfig::max_body_size`](super::ServerConfig::max_body_size)
+    /// (413 beyond it), framed by `Content-Length` or `chunked` (a POST
+    /// with neither gets 411, an ambiguous framing 400), with `Expect:
+    /// 100-continue` answered. Another method gets 405 unless a route of the
+    /// same path serves it (a GET and a POST may share a path). Panics like
+    /// [`websocket`](Self::websocket).
+    ///
+    /// ```
+    /// # use tidings_framework::server::{Context, Router};
+    /// # use tidings_framework::hub::{Filter, Payload};
+    /// use bytes::Bytes;
+    /// use http::StatusCode;
+    ///
+    /// let router = Router::new().post("/publish/:room", |ctx: Context, body: Bytes| async move {
+    ///     let Ok(text) = std::str::from_utf8(&body) else {
+    ///         return (StatusCode::BAD_REQUEST, "not UTF-8");
+    ///     };
+    ///     let room = ctx.param("room").unwrap_or_default();
+    ///     ctx.hub().broadcast(Payload::text(text), Filter::room(room));
+    ///     (StatusCode::ACCEPTED, "published")
+    /// });
+    /// # assert_eq!(router.len(), 1);
+    /// ```
+    #[must_use]
+    pub fn post(self, pattern: &str, handler: impl PostHandler) -> Self {
+        self.post_with(pattern, handler, RouteOptions::default())
+    }
+
+    /// Adds a plain HTTP POST route with options. Panics like
+    /// [`websocket`](Self::websocket).
+    #[must_use]
+    pub fn post_with(
+        self,
+        pattern: &str,
+        handler: impl PostHandler,
+        options: RouteOptions,
+    ) -> Self {
+        self.add(pattern, Endpoint::Post(Arc::new(handler)), options)
+    }
+
     pub(crate) fn add(mut self, pattern: &str, endpoint: Endpoint, options: RouteOptions) -> Self {
         let pattern = match Pattern::parse(pattern) {
             Ok(pattern) => pattern,
@@ -514,7 +676,30 @@ impl Router {
         &self.routes
     }
 
+    /// The first route matching `path` that serves `method`, else the first
+    /// route matching `path` (which answers 405), with its parameters.
+    pub(crate) fn find_for(&self, method: &Method, path: &str) -> Option<(&Route, Params)> {
+        let mut first = None;
+        for route in &self.routes {
+            if let Some(params) = route.pattern.matches(path) {
+                if route.endpoint.accepts(method) {
+                    return Some((route, params));
+                }
+                first.get_or_insert((route, params));
+            }
+        }
+        first
+    }
+
+    /// The middleware every route runs first ([`layer`](Self::layer)), in
+    /// order: what an [embedded](super::embed) upgrade outside the router
+    /// runs.
+    pub(crate) fn layers(&self) -> &[Arc<dyn Middleware>] {
+        &self.layers
+    }
+
     /// The first route matching `path`, with its parameters.
+    #[allow(dead_code, reason = "the lookup by path alone, kept for embedding")]
     pub(crate) fn find(&self, path: &str) -> Option<(&Route, Params)> {
         self.routes
             .iter()

@@ -3,8 +3,8 @@
 //! joined with the socket pump in the same task.
 
 use core::net::SocketAddr;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
@@ -17,16 +17,21 @@ use super::admission::TlsHandshakes;
 use super::admission::{Admission, WebSockets};
 use super::context::Context;
 use super::middleware::{Chain, End};
-use super::response::{IntoResponse, respond};
-use super::router::Endpoint;
+use super::response::{
+    IntoResponse, Response, add_headers, respond, respond_and_keep, respond_closing,
+};
+use super::router::{Endpoint, GetHandler};
+use super::version::version_value;
 use super::{Service, reject};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Protocol, Registration};
+use crate::hub::{ConnectionInfo, Protocol, Registration, SlowConsumer};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::user_code::{BoxFuture, CatchPanic, catch_panic, drop_quietly};
+use tidings_core::body::{self, BodyDecoder, Framing};
 use tidings_core::close::CloseCode;
+use tidings_core::handshake::Accepted;
 use tidings_core::head::HeadReader;
 use tidings_core::route::Query;
 use tidings_core::ws::{self, Role};
@@ -48,13 +53,35 @@ pub(super) fn serve<R: Runtime, T: Transport>(
     local_addr: Option<SocketAddr>,
     rt: R,
 ) -> impl Future<Output = ()> + Send + 'static {
+    serve_version(
+        service,
+        io,
+        remote_addr,
+        local_addr,
+        rt,
+        http::Version::HTTP_11,
+    )
+}
+
+/// [`serve`] for a request that arrived over HTTP `version` (an HTTP/2
+/// stream is served as a socket of its own, one request long: see
+/// `server::h2`); the version is one of the request's [`Context`] values,
+/// and so of its WebSocket connection's.
+pub(super) fn serve_version<R: Runtime, T: Transport>(
+    service: Arc<Service>,
+    io: T,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    rt: R,
+    version: http::Version,
+) -> impl Future<Output = ()> + Send + 'static {
     let request = Box::pin({
         let service = service.clone();
         async move {
             let deadline = rt.now() + service.config.handshake_timeout;
             let mut upgraded = None;
             let addrs = (remote_addr, local_addr);
-            handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
+            handle_request(&service, io, addrs, &rt, deadline, &mut upgraded, version).await;
             upgraded
         }
     });
@@ -81,7 +108,25 @@ pub(super) fn serve_tls<R: Runtime, T: Transport>(
             let mut upgraded = None;
             if let Some(io) = tls_handshake(&service, tls, io, remote_addr, &rt, deadline).await {
                 let addrs = (remote_addr, local_addr);
-                handle_request(&service, io, addrs, &rt, deadline, &mut upgraded).await;
+                #[cfg(feature = "http2")]
+                if io.get_ref().1.alpn_protocol() == Some(super::h2::ALPN_H2) {
+                    let stream = |io| {
+                        let version = http::Version::HTTP_2;
+                        serve_version(
+                            service.clone(),
+                            io,
+                            remote_addr,
+                            local_addr,
+                            rt.clone(),
+                            version,
+                        )
+                    };
+                    super::h2::serve_connection(&service, io, remote_addr, (&rt, deadline), stream)
+                        .await;
+                    return None;
+                }
+                let version = http::Version::HTTP_11;
+                handle_request(&service, io, addrs, &rt, deadline, &mut upgraded, version).await;
             }
             upgraded
         }
@@ -207,7 +252,7 @@ impl<T, R: Runtime, F> Drop for Task<T, R, F> {
 
 /// A WebSocket connection after its handshake: the handler and the pump,
 /// and what must live as long as they run.
-struct Upgraded<T, R: Runtime> {
+pub(super) struct Upgraded<T, R: Runtime> {
     // Dropped in this order, as locals of one function were before.
     session: Session<T, R>,
     observer: Connection,
@@ -215,9 +260,18 @@ struct Upgraded<T, R: Runtime> {
     _registration: Registration,
     /// Counts towards the server's connection limit.
     _slot: Admission<WebSockets>,
-    /// The middleware that ran, if any; their `after` hooks run when it is
-    /// dropped. (Boxed: most routes have none, and it is large.)
-    chain: Option<Box<Chain>>,
+    /// The middleware that ran and the connection's span, when there is
+    /// middleware or a subscriber wants the span (else `None`: boxed, so
+    /// the idle connection's task does not grow for them).
+    after: Option<Box<After>>,
+}
+
+/// What a WebSocket connection keeps for its end: the middleware that ran
+/// (their `after` hooks run when it is dropped) and the connection's span
+/// (see [`connection_span`](super::connection_span)).
+struct After {
+    chain: Chain,
+    span: tracing::Span,
 }
 
 impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
@@ -225,262 +279,561 @@ impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if Pin::new(&mut this.session).poll(cx).is_pending() {
-            return Poll::Pending;
+        {
+            let _entered = this.after.as_ref().map(|after| after.span.enter());
+            if Pin::new(&mut this.session).poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
-        if let (Some(closed), Some(chain)) = (this.observer.close_info(), this.chain.as_mut()) {
-            chain.finish(End::Closed(closed));
+        if let (Some(closed), Some(after)) = (this.observer.close_info(), this.after.as_mut()) {
+            after
+                .span
+                .record("close_code", u16::from(closed.code()))
+                .record("end", tracing::field::debug(&closed.cause));
+            after.chain.finish(End::Closed(closed));
         }
         Poll::Ready(())
     }
 }
 
-/// Serves the request on `io` (its head due by `deadline`); for a
-/// WebSocket upgrade, stops after the handshake and leaves the connection
-/// in `upgraded`.
+/// Serves the requests on `io`, the first one's head due by `deadline`:
+/// plain requests one after the other while the connection is kept alive
+/// (pipelined ones in order), until one is answered with `Connection:
+/// close`, the peer leaves or stays idle, or a request opens an SSE stream
+/// or a WebSocket connection. For a WebSocket upgrade, stops after the
+/// handshake and leaves the connection in `upgraded`.
 async fn handle_request<R: Runtime, T: Transport>(
     service: &Arc<Service>,
     mut io: T,
     (remote_addr, local_addr): (Option<SocketAddr>, Option<SocketAddr>),
     rt: &R,
-    deadline: Instant,
+    mut deadline: Instant,
     upgraded: &mut Option<Upgraded<T, R>>,
+    version: http::Version,
 ) {
-    let (request, leftover) =
-        match with_deadline(rt, deadline, read_request(service, &mut io)).await {
-            Ok(Ok(Some(head))) => head,
-            // The peer went away before sending a whole head.
-            Ok(Ok(None)) => return,
-            Ok(Err(status)) => {
-                return respond(
-                    &mut io,
-                    (status, status.canonical_reason().unwrap_or("bad request")).into_response(),
-                )
-                .await;
+    // What was read and not used yet: the rest of a head, a body, the
+    // requests pipelined after it, the first WebSocket frames.
+    let mut buf = Vec::with_capacity(1024);
+    let mut served = 0;
+    loop {
+        if served > 0 {
+            if !next_request(service, &mut io, &mut buf, rt).await {
+                return close(&mut io).await;
             }
-            Err(_elapsed) => {
-                return respond(
-                    &mut io,
-                    (
+            deadline = rt.now() + service.config.handshake_timeout;
+        }
+        served += 1;
+        let request =
+            match with_deadline(rt, deadline, read_request(service, &mut io, &mut buf)).await {
+                Ok(Ok(Some(request))) => request,
+                // The peer went away before sending a whole head.
+                Ok(Ok(None)) => return,
+                Ok(Err(status)) => return respond(&mut io, status_response(status)).await,
+                Err(_elapsed) => {
+                    let timeout = (
                         StatusCode::REQUEST_TIMEOUT,
                         "request head not received in time",
-                    )
-                        .into_response(),
-                )
-                .await;
+                    );
+                    return respond(&mut io, timeout.into_response()).await;
+                }
+            };
+        let head_only = request.method() == Method::HEAD;
+        let framing = body::request_framing(request.headers());
+        // A plain response leaves the connection open for the next request
+        // only if this one's end is known: it has no body, or (POST) its
+        // body was read.
+        let unread_body = !matches!(framing, Ok(framing) if !framing.has_body());
+        // An HTTP/2 stream carries one request.
+        let keep_alive = version != http::Version::HTTP_2 && keep_alive(service, &request, served);
+
+        let found = service
+            .router
+            .find_for(request.method(), request.uri().path());
+        let Some((route, params)) = found else {
+            let response = (StatusCode::NOT_FOUND, "not found").into_response();
+            if wants_stream(&request) {
+                return reject(service, &mut io, response).await;
+            }
+            if answer(&mut io, &response, keep_alive && !unread_body, head_only).await {
+                continue;
+            }
+            return;
+        };
+        let streaming = matches!(route.endpoint, Endpoint::WebSocket(_) | Endpoint::Sse(_));
+        let mut ctx = Context {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            headers: request.headers().clone(),
+            params,
+            query: Query::parse(request.uri().query().unwrap_or("")),
+            remote_addr,
+            local_addr,
+            route: route.info(),
+            values: version_value(version),
+            response_headers: route.options.response_headers.clone(),
+            hub: service.hub.clone(),
+            now: rt.now(),
+        };
+        let protocol = route.endpoint.protocol();
+        // The middleware's `after` hooks run when `chain` is dropped.
+        let started = Chain::start(
+            &route.chain,
+            &mut ctx,
+            protocol,
+            (rt, deadline),
+            service.clock(rt),
+        );
+        let mut chain = match started.await {
+            Ok(chain) => chain,
+            Err(mut rejection) => {
+                add_headers(rejection.headers_mut(), &ctx.response_headers);
+                if streaming {
+                    return reject(service, &mut io, rejection).await;
+                }
+                if answer(&mut io, &rejection, keep_alive && !unread_body, head_only).await {
+                    continue;
+                }
+                return;
             }
         };
 
-    let Some((route, params)) = service.router.find(request.uri().path()) else {
-        let response = (StatusCode::NOT_FOUND, "not found").into_response();
-        if wants_stream(&request) {
-            return reject(service, &mut io, response).await;
-        }
-        return respond(&mut io, response).await;
-    };
-    let streaming = !matches!(route.endpoint, Endpoint::Get(_));
-    let mut ctx = Context {
-        method: request.method().clone(),
-        uri: request.uri().clone(),
-        headers: request.headers().clone(),
-        params,
-        query: Query::parse(request.uri().query().unwrap_or("")),
-        remote_addr,
-        local_addr,
-        route: route.info(),
-        values: http::Extensions::new(),
-        hub: service.hub.clone(),
-        now: rt.now(),
-    };
-    let protocol = route.endpoint.protocol();
-    // The middleware's `after` hooks run when `chain` is dropped.
-    let mut chain = match Chain::start(&route.chain, &mut ctx, protocol, service.clock(rt)) {
-        Ok(chain) => chain,
-        Err(rejection) if streaming => return reject(service, &mut io, rejection).await,
-        Err(rejection) => return respond(&mut io, rejection).await,
-    };
-
-    match &route.endpoint {
-        #[cfg(feature = "webtransport")]
-        Endpoint::WebTransport(_) => {
-            let response = (
-                StatusCode::BAD_REQUEST,
-                "a WebTransport route: open it with an HTTP/3 extended CONNECT",
-            )
-                .into_response();
-            chain.finish(End::Rejected(response.status()));
-            reject(service, &mut io, response).await
-        }
-        Endpoint::Get(handler) => {
-            if request.method() != Method::GET && request.method() != Method::HEAD {
-                let mut response =
-                    (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
-                response.headers_mut().insert(
-                    http::header::ALLOW,
-                    http::HeaderValue::from_static("GET, HEAD"),
-                );
-                return respond(&mut io, response).await;
-            }
-            let head_only = request.method() == Method::HEAD;
-            // A GET handler's response is written only once complete, so a
-            // panic always finds nothing written yet: 500.
-            let response = match catch_panic(|| handler.call(ctx)) {
-                Some(future) => CatchPanic(future).await,
-                None => None,
-            };
-            let mut response = response.unwrap_or_else(|| {
-                (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked").into_response()
-            });
-            chain.finish(End::Responded(response.status()));
-            if head_only {
-                let length = response.body().len();
-                *response.body_mut() = Bytes::new();
-                response.headers_mut().insert(
-                    http::header::CONTENT_LENGTH,
-                    http::HeaderValue::from(length),
-                );
-            }
-            respond(&mut io, response).await;
-        }
-        Endpoint::Sse(handler) => {
-            if request.method() != Method::GET {
-                let mut response =
-                    (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
-                response
-                    .headers_mut()
-                    .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+        match &route.endpoint {
+            #[cfg(feature = "webtransport")]
+            Endpoint::WebTransport(_) => {
+                let response = (
+                    StatusCode::BAD_REQUEST,
+                    "a WebTransport route: open it with an HTTP/3 extended CONNECT",
+                )
+                    .into_response();
+                chain.finish(End::Rejected(response.status()));
                 return reject(service, &mut io, response).await;
             }
-            // Whatever the client sent after the head is read and discarded
-            // by the stream's pump; `leftover` is dropped with it.
-            drop(leftover);
-            let policy = route.options.slow_consumer.clone();
-            if let Some(end) =
-                super::sse::serve(service, io, ctx, handler.as_ref(), policy, rt, deadline).await
-            {
-                chain.finish(End::SseEnded(end));
-            }
-        }
-        Endpoint::WebSocket(handler) => {
-            if service.shutdown.is_set() {
-                return reject(
-                    service,
-                    &mut io,
-                    (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response(),
-                )
-                .await;
-            }
-            let Some(slot) = Admission::<WebSockets>::acquire(service) else {
-                return reject(
-                    service,
-                    &mut io,
-                    (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response(),
-                )
-                .await;
-            };
-            let accepted = match service.handshake.accept(&request) {
-                Ok(accepted) => accepted,
-                Err(rejection) => {
-                    service.hub.counters().rejected(rejection.status());
-                    let mut out = Vec::new();
-                    rejection.encode(&mut out);
-                    let _ = write_all(&mut io, &out).await;
-                    return close(&mut io).await;
+            Endpoint::Get(handler) => {
+                if !route.endpoint.accepts(request.method()) {
+                    let response = method_not_allowed("GET, HEAD");
+                    if answer(&mut io, &response, keep_alive && !unread_body, false).await {
+                        continue;
+                    }
+                    return;
                 }
-            };
-            let mut out = Vec::new();
-            accepted.encode(&mut out);
-            if with_deadline(rt, deadline, write_all(&mut io, &out))
-                .await
-                .is_err()
-            {
+                let (response, panicked) = get_response(handler.as_ref(), ctx, &mut chain).await;
+                let keep = keep_alive && !unread_body && !panicked;
+                if answer(&mut io, &response, keep, head_only).await {
+                    continue;
+                }
                 return;
             }
-
-            let now = rt.now();
-            let mut protocol = ws::Connection::new(Role::Server, service.websocket.clone(), now)
-                .with_deflate(accepted.deflate);
-            protocol.handle_input(now, &leftover);
-            let id = service.next_stream_id("ws");
-            let id: Arc<str> = Arc::from(id);
-            let info = Info {
-                id: id.clone(),
-                remote_addr,
-                local_addr,
-                subprotocol: accepted.subprotocol.as_deref().map(Box::from),
-            };
-            let shared = Arc::new(Shared::new(
-                info,
-                service.connection_settings(rt),
-                protocol,
-                Some(service.hub.clone()),
-            ));
-            // In the hub (lookup, rooms, broadcast, statistics) until the
-            // connection's task ends; registered before the first input is
-            // parsed, so every received message is counted.
-            let registration = service.hub.register(
-                ConnectionInfo {
-                    id,
-                    protocol: Protocol::WebSocket,
-                    route: route.pattern.shared_str().clone(),
-                    remote_addr,
-                    started_at: now,
-                },
-                shared.clone(),
-                route.options.slow_consumer.clone(),
-            );
-            shared.lock().drain_events();
-            let conn = Connection::from_shared(shared.clone());
-            conn.set_values(ctx.values.clone());
-            let observer = conn.clone();
-            let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
-            let session = Session {
-                pump: Some(pump),
-                handler: None,
-                conn: conn.clone(),
-            };
-            // The handler's synchronous part (before its first `.await`) runs
-            // in `call`; a panic there is caught like one in `poll`.
-            let session = match catch_panic(|| handler.call(ctx, conn)) {
-                Some(handler) => Session {
-                    handler: Some(handler),
-                    ..session
-                },
-                None => {
-                    session.handler_panicked();
-                    session
+            Endpoint::Post(handler) => {
+                if !route.endpoint.accepts(request.method()) {
+                    let response = method_not_allowed("POST");
+                    if answer(&mut io, &response, keep_alive && !unread_body, head_only).await {
+                        continue;
+                    }
+                    return;
                 }
-            };
-            *upgraded = Some(Upgraded {
-                session,
-                observer,
-                _registration: registration,
-                _slot: slot,
-                chain: (!chain.is_empty()).then(|| Box::new(chain)),
-            });
+                let decoder = match framing {
+                    Ok(Framing::None) => Err(StatusCode::LENGTH_REQUIRED),
+                    Ok(framing) => BodyDecoder::new(framing, service.config.max_body_size)
+                        .map_err(|error| error.status()),
+                    Err(error) => Err(error.status()),
+                };
+                let decoder = match decoder {
+                    Ok(decoder) => decoder,
+                    Err(status) => {
+                        chain.finish(End::Responded(status));
+                        return respond(&mut io, status_response(status)).await;
+                    }
+                };
+                if expects_continue(&request) && buf.is_empty() && !decoder.is_done() {
+                    let sent = with_deadline(rt, deadline, write_all(&mut io, CONTINUE)).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return;
+                    }
+                }
+                let read = read_body(&mut io, &mut buf, decoder);
+                let body = match with_deadline(rt, deadline, read).await {
+                    Ok(Ok(body)) => body,
+                    // The peer left mid-body.
+                    Ok(Err(None)) => return,
+                    Ok(Err(Some(status))) => {
+                        chain.finish(End::Responded(status));
+                        return respond(&mut io, status_response(status)).await;
+                    }
+                    Err(_elapsed) => {
+                        let status = StatusCode::REQUEST_TIMEOUT;
+                        chain.finish(End::Responded(status));
+                        let timeout = (status, "request body not received in time");
+                        return respond(&mut io, timeout.into_response()).await;
+                    }
+                };
+                let extra_headers = std::mem::take(&mut ctx.response_headers);
+                let call = catch_panic(|| handler.call(ctx, body));
+                let (mut response, panicked) = plain_response(call).await;
+                add_headers(response.headers_mut(), &extra_headers);
+                chain.finish(End::Responded(response.status()));
+                if answer(&mut io, &response, keep_alive && !panicked, false).await {
+                    continue;
+                }
+                return;
+            }
+            Endpoint::Sse(handler) => {
+                if request.method() != Method::GET {
+                    return reject(service, &mut io, method_not_allowed("GET")).await;
+                }
+                // Whatever the client sent after the head is read and
+                // discarded by the stream's pump; `buf` is dropped with it.
+                drop(buf);
+                let policy = route.options.slow_consumer.clone();
+                if let Some(end) =
+                    super::sse::serve(service, io, ctx, handler.as_ref(), policy, rt, deadline)
+                        .await
+                {
+                    chain.finish(End::SseEnded(end));
+                }
+                return;
+            }
+            Endpoint::WebSocket(handler) => {
+                if service.shutdown.is_set() {
+                    return reject(
+                        service,
+                        &mut io,
+                        (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response(),
+                    )
+                    .await;
+                }
+                let Some(slot) = Admission::<WebSockets>::acquire(service) else {
+                    return reject(
+                        service,
+                        &mut io,
+                        (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response(),
+                    )
+                    .await;
+                };
+                let subprotocols = route
+                    .options
+                    .subprotocols
+                    .as_deref()
+                    .unwrap_or(&service.handshake.subprotocols);
+                let mut accepted = match service.handshake.accept_offering(&request, subprotocols) {
+                    Ok(accepted) => accepted,
+                    Err(rejection) => {
+                        service.hub.counters().rejected(rejection.status());
+                        let mut out = Vec::new();
+                        rejection.encode(&mut out);
+                        let _ = write_all(&mut io, &out).await;
+                        return close(&mut io).await;
+                    }
+                };
+                add_headers(accepted.response.headers_mut(), &ctx.response_headers);
+                let mut out = Vec::new();
+                accepted.encode(&mut out);
+                if with_deadline(rt, deadline, write_all(&mut io, &out))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+
+                let opening = Opening {
+                    accepted,
+                    route: route.pattern.shared_str().clone(),
+                    policy: route.options.slow_consumer.clone(),
+                    ctx,
+                    chain,
+                    slot,
+                };
+                *upgraded = Some(start_websocket(
+                    service,
+                    rt,
+                    io,
+                    &buf,
+                    opening,
+                    |ctx, conn| handler.call(ctx, conn),
+                ));
+                return;
+            }
         }
     }
 }
 
-/// Reads the request head: `Ok(None)` if the peer closed first, `Err(status)`
+/// The response of a plain GET route's handler (500 if it panicked, then
+/// `true`), with the route's and middleware's extra headers; recorded in
+/// `chain`. The caller checks the method and leaves out the body of a
+/// `HEAD` answer.
+pub(super) async fn get_response(
+    handler: &dyn GetHandler,
+    mut ctx: Context,
+    chain: &mut Chain,
+) -> (Response, bool) {
+    let extra_headers = std::mem::take(&mut ctx.response_headers);
+    // A plain handler's response is written only once complete, so a panic
+    // always finds nothing written yet: 500.
+    let call = catch_panic(|| handler.call(ctx));
+    let (mut response, panicked) = plain_response(call).await;
+    add_headers(response.headers_mut(), &extra_headers);
+    chain.finish(End::Responded(response.status()));
+    (response, panicked)
+}
+
+/// A WebSocket handshake the server accepted, with what its connection
+/// keeps: the request's context and middleware, its admission slot.
+pub(super) struct Opening {
+    /// The accepted handshake: deflate parameters, subprotocol.
+    pub(super) accepted: Accepted,
+    /// The route pattern the hub records (see [`ConnectionInfo::route`]).
+    pub(super) route: Arc<str>,
+    /// The route's slow-consumer policy.
+    pub(super) policy: SlowConsumer,
+    pub(super) ctx: Context,
+    pub(super) chain: Chain,
+    pub(super) slot: Admission<WebSockets>,
+}
+
+/// Starts the connection of an `opening` whose `101` has been sent: its
+/// protocol state (fed `leftover`, the bytes read after the request head),
+/// its hub registration, tracing span and pump on `io`, and the handler
+/// `handler` makes. The server's task and an embedded one
+/// ([`embed`](super::embed)) poll the returned future until the
+/// connection ends.
+pub(super) fn start_websocket<T: Transport, R: Runtime>(
+    service: &Arc<Service>,
+    rt: &R,
+    io: T,
+    leftover: &[u8],
+    opening: Opening,
+    handler: impl FnOnce(Context, Connection) -> BoxFuture<Result<(), Error>>,
+) -> Upgraded<T, R> {
+    let Opening {
+        accepted,
+        route,
+        policy,
+        ctx,
+        chain,
+        slot,
+    } = opening;
+    let (remote_addr, local_addr) = (ctx.remote_addr, ctx.local_addr);
+    let now = rt.now();
+    let mut protocol = ws::Connection::new(Role::Server, service.websocket.clone(), now)
+        .with_deflate(accepted.deflate);
+    protocol.handle_input(now, leftover);
+    let id = service.next_stream_id("ws");
+    let span = super::connection_span(&id, &route, remote_addr, "websocket");
+    let id: Arc<str> = Arc::from(id);
+    let info = Info {
+        id: id.clone(),
+        remote_addr,
+        local_addr,
+        subprotocol: accepted.subprotocol.as_deref().map(Box::from),
+    };
+    let shared = Arc::new(Shared::new(
+        info,
+        service.connection_settings(rt),
+        protocol,
+        Some(service.hub.clone()),
+    ));
+    // In the hub (lookup, rooms, broadcast, statistics) until the
+    // connection's task ends; registered before the first input is
+    // parsed, so every received message is counted.
+    let registration = service.hub.register(
+        ConnectionInfo {
+            id,
+            protocol: Protocol::WebSocket,
+            route,
+            remote_addr,
+            started_at: now,
+        },
+        shared.clone(),
+        policy,
+    );
+    shared.lock().drain_events();
+    let conn = Connection::from_shared(shared.clone());
+    conn.set_values(ctx.values.clone());
+    let observer = conn.clone();
+    let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
+    let session = Session {
+        pump: Some(pump),
+        handler: None,
+        conn: conn.clone(),
+    };
+    // The handler's synchronous part (before its first `.await`) runs in
+    // `handler`; a panic there is caught like one in `poll`.
+    let session = match span.in_scope(|| catch_panic(|| handler(ctx, conn))) {
+        Some(handler) => Session {
+            handler: Some(handler),
+            ..session
+        },
+        None => {
+            session.handler_panicked();
+            session
+        }
+    };
+    Upgraded {
+        session,
+        observer,
+        _registration: registration,
+        _slot: slot,
+        after: (!chain.is_empty() || !span.is_disabled()).then(|| Box::new(After { chain, span })),
+    }
+}
+
+/// Reads the next request head from `buf` and then `io`, leaving what
+/// follows it in `buf`: `Ok(None)` if the peer closed first, `Err(status)`
 /// for a head that breaks a limit or is malformed.
 async fn read_request<T: Transport>(
     service: &Service,
     io: &mut T,
-) -> Result<Option<(Request<()>, Bytes)>, StatusCode> {
+    buf: &mut Vec<u8>,
+) -> Result<Option<Request<()>>, StatusCode> {
     let mut reader = HeadReader::new(service.config.head_limits.clone());
-    let mut buf = Vec::with_capacity(1024);
     loop {
-        match reader.read_request(&buf) {
+        match reader.read_request(buf) {
             Ok(Some((request, n))) => {
-                let leftover = Bytes::copy_from_slice(buf.get(n..).unwrap_or_default());
-                return Ok(Some((request, leftover)));
+                buf.drain(..n);
+                return Ok(Some(request));
             }
             Ok(None) => {}
             Err(error) => return Err(error.status()),
         }
-        match read_some(io, &mut buf, 4096).await {
+        match read_some(io, buf, 4096).await {
             Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Waits for the first bytes of the next request on a kept-alive
+/// connection (there already when it was pipelined): at most
+/// [`keep_alive_idle`](super::ServerConfig::keep_alive_idle), and not past
+/// the start of a shutdown. Returns whether some came.
+async fn next_request<R: Runtime, T: Transport>(
+    service: &Service,
+    io: &mut T,
+    buf: &mut Vec<u8>,
+    rt: &R,
+) -> bool {
+    if !buf.is_empty() {
+        return true;
+    }
+    let idle = rt.now() + service.config.keep_alive_idle;
+    let mut read = pin!(read_some(io, buf, 4096));
+    let mut stop = pin!(service.shutdown.wait());
+    let more = poll_fn(|cx| {
+        if stop.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        read.as_mut()
+            .poll(cx)
+            .map(|read| matches!(read, Ok(n) if n > 0))
+    });
+    with_deadline(rt, idle, more).await == Ok(true)
+}
+
+/// Whether the connection may serve another request after `request`, the
+/// `served`th on it: keep-alive is on, the request asks for it (HTTP/1.1
+/// unless `Connection: close`; HTTP/1.0 only with `Connection:
+/// keep-alive`), the per-connection limit is not reached, and the server
+/// is not shutting down.
+fn keep_alive(service: &Service, request: &Request<()>, served: usize) -> bool {
+    let config = &service.config;
+    if config.keep_alive_idle.is_zero()
+        || served >= config.max_requests_per_connection
+        || service.shutdown.is_set()
+    {
+        return false;
+    }
+    let says = |token: &str| {
+        request
+            .headers()
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|item| item.trim().eq_ignore_ascii_case(token))
+    };
+    match request.version() {
+        _ if says("close") => false,
+        http::Version::HTTP_11 => true,
+        http::Version::HTTP_10 => says("keep-alive"),
+        _ => false,
+    }
+}
+
+/// Writes a plain response, keeping the connection (`keep_alive`) or
+/// closing it; returns whether the connection serves another request.
+async fn answer<T: Transport>(
+    io: &mut T,
+    response: &super::Response,
+    keep_alive: bool,
+    head_only: bool,
+) -> bool {
+    if keep_alive {
+        return respond_and_keep(io, response, head_only).await;
+    }
+    respond_closing(io, response, head_only).await;
+    false
+}
+
+/// The response of a plain handler, `call` being `None` if calling it
+/// panicked: a panic (when called or polled) answers 500, and `true` says
+/// so (the connection is then closed).
+async fn plain_response(call: Option<BoxFuture<super::Response>>) -> (super::Response, bool) {
+    let response = match call {
+        Some(future) => CatchPanic(future).await,
+        None => None,
+    };
+    match response {
+        Some(response) => (response, false),
+        None => {
+            let panicked = (StatusCode::INTERNAL_SERVER_ERROR, "handler panicked");
+            (panicked.into_response(), true)
+        }
+    }
+}
+
+/// A plain-text response with `status` and its reason phrase.
+fn status_response(status: StatusCode) -> super::Response {
+    (status, status.canonical_reason().unwrap_or("bad request")).into_response()
+}
+
+/// 405 with `Allow: allow`.
+pub(super) fn method_not_allowed(allow: &'static str) -> super::Response {
+    let mut response = (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+    response
+        .headers_mut()
+        .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+    response
+}
+
+/// The interim response to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Whether the request waits for `100 Continue` before sending its body.
+fn expects_continue(request: &Request<()>) -> bool {
+    request
+        .headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Reads a request body with `decoder` from `buf` and then `io`, leaving
+/// what follows it in `buf`: `Err(Some(status))` for a body too large (413)
+/// or malformed (400), `Err(None)` if the peer left first.
+async fn read_body<T: Transport>(
+    io: &mut T,
+    buf: &mut Vec<u8>,
+    mut decoder: BodyDecoder,
+) -> Result<Bytes, Option<StatusCode>> {
+    let mut body = Vec::new();
+    loop {
+        let used = decoder
+            .decode(buf, &mut body)
+            .map_err(|error| Some(error.status()))?;
+        buf.drain(..used);
+        if decoder.is_done() {
+            return Ok(Bytes::from(body));
+        }
+        match read_some(io, buf, 16 << 10).await {
+            Ok(0) | Err(_) => return Err(None),
             Ok(_) => {}
         }
     }
@@ -488,7 +841,7 @@ async fn read_request<T: Transport>(
 
 /// Whether the request asks for a stream: a WebSocket upgrade or an event
 /// stream (for counting a 404 as a rejected handshake).
-fn wants_stream(request: &Request<()>) -> bool {
+pub(super) fn wants_stream<B>(request: &Request<B>) -> bool {
     let has = |name: http::header::HeaderName, token: &str| {
         request.headers().get_all(name).iter().any(|value| {
             value
@@ -641,6 +994,7 @@ mod tests {
     fn a_plain_connection_task_stays_small() {
         let service = Service::new(Router::new(), ServerConfig::default());
         let task = serve(service, Socket([0; 5]), None, None, Inert);
+        println!("plain connection task: {} bytes", size_of_val(&task));
         assert!(size_of_val(&task) <= 280, "{} bytes", size_of_val(&task));
     }
 

@@ -55,8 +55,9 @@ pub(super) async fn get_head<N: Net>(
     }
 }
 
-/// `GET path`, the whole response (the server closes after it), or what
-/// went wrong.
+/// `GET path`, the whole response (its body by `Content-Length` when it has
+/// one, the server keeping the connection alive; else up to the close), or
+/// what went wrong.
 pub(super) async fn get<N: Net>(
     rt: &N,
     addr: SocketAddr,
@@ -65,8 +66,18 @@ pub(super) async fn get<N: Net>(
 ) -> Result<Response<Vec<u8>>, String> {
     let (mut stream, response, mut body) = get_head(rt, addr, path, headers).await?;
     let deadline = rt.now() + DEFAULT_TIMEOUT;
-    let read_all =
-        async { while read_some(&mut stream, &mut body, 4096).await.unwrap_or(0) > 0 {} };
+    let length = response
+        .headers()
+        .get(::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    let read_all = async {
+        while length.is_none_or(|length| body.len() < length)
+            && read_some(&mut stream, &mut body, 4096).await.unwrap_or(0) > 0
+        {}
+        if let Some(length) = length {
+            body.truncate(length);
+        }
+    };
     if with_deadline(rt, deadline, read_all).await.is_err() {
         return Err(format!(
             "the body of GET {path} did not end within {DEFAULT_TIMEOUT:?}"

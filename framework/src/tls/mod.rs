@@ -67,7 +67,12 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
-/// The application protocol (ALPN) tidings speaks over TLS: HTTP/1.1. Its
-/// clients offer it and its server advertises it (HTTP/2, `h2`, comes with
-/// tidings' HTTP/2 support).
+/// The application protocol (ALPN) of HTTP/1.1, which tidings' clients
+/// offer and its server advertises (after `h2` with the `http2`
+/// feature).
 pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
+
+/// The ALPN protocol id of HTTP/2, which [`server_config`] offers first
+/// (feature `http2`; see [`Http2Config`](crate::server::Http2Config)).
+#[cfg(feature = "http2")]
+pub const ALPN_H2: &[u8] = b"h2";

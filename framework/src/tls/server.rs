@@ -24,6 +24,8 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+#[cfg(feature = "http2")]
+use super::ALPN_H2;
 use super::{ALPN_HTTP_1_1, provider};
 use crate::hub::TlsFailure;
 use crate::io_util::{close, write_all};
@@ -51,7 +53,7 @@ use crate::runtime::Transport;
 /// The configuration tidings builds ([`server_config`]) uses the crypto
 /// provider of [`provider()`](super::provider), TLS 1.3 and 1.2 with
 /// rustls' safe defaults, no client certificates, and advertises
-/// [`ALPN_HTTP_1_1`]. For anything else — client certificates, other
+/// `h2` (with the `http2` feature) and [`ALPN_HTTP_1_1`]. For anything else — client certificates, other
 /// protocol versions or cipher suites, several certificates chosen by SNI
 /// (a [`ResolvesServerCert`](rustls::server::ResolvesServerCert) of your
 /// own, which you may also swap certificates in yourself) — build a
@@ -59,8 +61,8 @@ use crate::runtime::Transport;
 /// from `rustls::ServerConfig::builder_with_provider(tidings_framework::tls::provider())`
 /// (never `ServerConfig::builder()`, which needs a process-wide provider),
 /// or from [`server_config`] and change its fields. tidings serves HTTP/1.1
-/// only: advertise no other ALPN protocol (a connection that negotiates
-/// one is closed).
+/// and, with the `http2` feature, HTTP/2 (`h2`): advertise no other ALPN
+/// protocol (a connection that negotiates one is closed).
 ///
 /// # Replacing the certificate while the server runs
 ///
@@ -195,7 +197,8 @@ impl fmt::Debug for ServerTls {
 /// The configuration [`ServerTls::from_der`] builds: the crypto provider
 /// of [`provider()`](super::provider), TLS 1.3 and 1.2 (rustls' safe
 /// defaults), no client authentication, this certificate for every
-/// connection, ALPN [`ALPN_HTTP_1_1`]. A starting point for a configuration
+/// connection, ALPN `h2` (feature `http2`) then [`ALPN_HTTP_1_1`]. A
+/// starting point for a configuration
 /// of your own ([`ServerTls::from_config`]).
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
@@ -208,6 +211,8 @@ pub fn server_config(
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    #[cfg(feature = "http2")]
+    config.alpn_protocols.insert(0, ALPN_H2.to_vec());
     Ok(config)
 }
 
@@ -370,11 +375,14 @@ const PLAINTEXT_RESPONSE: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
     Connection: close\r\n\r\n\
     This port speaks TLS: use https:// or wss://.\r\n";
 
-/// The stream, if it negotiated HTTP/1.1 or no application protocol.
+/// The stream, if it negotiated HTTP/1.1, HTTP/2 (feature `http2`) or no
+/// application protocol.
 fn check_alpn<T>(stream: TlsStream<T>) -> Result<TlsStream<T>, HandshakeFailure> {
-    // The dispatch point for HTTP/2 (`h2`) once tidings serves it.
     match stream.get_ref().1.alpn_protocol() {
         None | Some(ALPN_HTTP_1_1) => Ok(stream),
+        // Served by `server::h2` (the connection's task looks again).
+        #[cfg(feature = "http2")]
+        Some(ALPN_H2) => Ok(stream),
         Some(other) => Err(HandshakeFailure {
             reason: TlsFailure::Protocol,
             error: io::Error::new(

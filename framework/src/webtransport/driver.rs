@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, OnceLock};
 use std::task::Poll;
-use std::time::Instant;
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -37,6 +36,7 @@ use super::Config;
 use super::error::{Error, SessionEnd, varint};
 use super::input::{Command, Input};
 use super::outbox::Outbox;
+use super::route::{self, Admitted, QuicRt};
 use super::session::{CloseOnDrop, Link, Membership, Queues, Session};
 use crate::hub::{ConnectionInfo, Registration};
 use crate::protocol::Protocol;
@@ -306,6 +306,11 @@ impl Driver {
             }
             Input::StreamClosed(id) => self.core.handle_stream_closed(id),
             Input::Command(command) => self.command(command),
+            Input::Admission {
+                session,
+                request,
+                verdict,
+            } => self.admission(session, request, verdict),
             Input::Lost => return false,
         }
         true
@@ -427,15 +432,38 @@ impl Driver {
         }
     }
 
-    /// Routes a session request through the router and its middleware;
-    /// accepts it and starts its handler, or answers with the rejection.
+    /// Routes a session request through the router and its middleware in
+    /// a task of its own (middleware may wait: the driver goes on reading);
+    /// the verdict comes back as [`Input::Admission`].
     fn session_request(&mut self, session: SessionId, request: ConnectRequest) {
-        let runtime = self.shared.runtime.clone();
-        let clock: Arc<dyn Fn() -> Instant + Send + Sync> = Arc::new(move || runtime.now());
+        let service = self.shared.service.clone();
+        let rt = QuicRt(self.shared.runtime.clone());
         let addrs = (Some(self.conn.remote_address()), self.shared.local_addr);
-        let service = &self.shared.service;
-        let admitted = match super::route::route_request(service, &request, addrs, clock.clone()) {
-            Ok(admitted) => admitted,
+        let notices = self.streams_tx.clone();
+        self.shared.runtime.spawn(Box::pin(async move {
+            let verdict = route::route_request(&service, &request, addrs, &rt)
+                .await
+                .map(Box::new);
+            let _ = notices
+                .send(Input::Admission {
+                    session,
+                    request,
+                    verdict,
+                })
+                .await;
+        }));
+    }
+
+    /// Accepts a session that passed its middleware and starts its
+    /// handler, or answers the CONNECT with the rejection.
+    fn admission(
+        &mut self,
+        session: SessionId,
+        request: ConnectRequest,
+        verdict: Result<Box<Admitted>, StatusCode>,
+    ) {
+        let admitted = match verdict {
+            Ok(admitted) => *admitted,
             Err(status) => {
                 let status = Some(status.as_u16())
                     .filter(|s| (300..=599).contains(s))
@@ -444,6 +472,10 @@ impl Driver {
                 return;
             }
         };
+        let service = &self.shared.service;
+        let runtime = self.shared.runtime.clone();
+        let clock = move || runtime.now();
+        let addrs = (Some(self.conn.remote_address()), self.shared.local_addr);
         if self.core.accept(session).is_err() {
             return;
         }

@@ -9,8 +9,11 @@
 //! opaque value, downcast here.
 
 use core::net::SocketAddr;
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use http::{HeaderValue, Method, StatusCode, Uri};
@@ -18,7 +21,7 @@ use http::{HeaderValue, Method, StatusCode, Uri};
 use super::{Config, ConnectRequest, Listener, QuicRuntime, WebTransportHandler};
 use crate::hub::{BroadcastMode, SlowConsumer};
 use crate::protocol::Protocol;
-use crate::runtime::Net;
+use crate::runtime::{Net, Runtime};
 use crate::server::middleware::Chain;
 use crate::server::{Beside, Context, Endpoint, RouteOptions, Router, Server, Service};
 use tidings_core::route::Query;
@@ -132,28 +135,74 @@ pub(super) struct Admitted {
     pub(super) mode: BroadcastMode,
 }
 
+/// quinn's runtime as the framework's [`Runtime`](crate::runtime::Runtime)
+/// (its timers, spawner and clock), for the middleware chain.
+#[derive(Clone)]
+pub(super) struct QuicRt(pub(super) Arc<dyn quinn::Runtime>);
+
+/// A quinn timer as a future.
+pub(super) struct Sleep(Pin<Box<dyn quinn::AsyncTimer>>);
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Runtime for QuicRt {
+    type Sleep = Sleep;
+
+    fn sleep_until(&self, deadline: Instant) -> Sleep {
+        Sleep(self.0.new_timer(deadline))
+    }
+
+    fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.0.spawn(Box::pin(task));
+    }
+
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        // The crypto provider's generator (the OS's): nothing secure to
+        // fall back on if it fails.
+        if crate::tls::provider().secure_random.fill(buf).is_err() {
+            panic!("the crypto provider's random generator failed");
+        }
+    }
+}
+
 /// Routes a WebTransport session request: its route, context and
-/// middleware. `Err(status)` answers the CONNECT (counted in the
-/// statistics' rejected handshakes): 404 without a WebTransport route for
-/// the path, 503 during shutdown, or a middleware's rejection.
-pub(super) fn route_request(
+/// middleware (run to completion, bounded by the server's handshake
+/// timeout, on the QUIC runtime: the caller runs this in a task of its
+/// own, never in a connection's driver). `Err(status)` answers the CONNECT
+/// (counted in the statistics' rejected handshakes): 404 without a
+/// WebTransport route for the path, 503 during shutdown or when the
+/// middleware did not finish in time, or a middleware's rejection.
+pub(super) async fn route_request(
     service: &Service,
     request: &ConnectRequest,
     addrs: (Option<SocketAddr>, Option<SocketAddr>),
-    clock: Arc<dyn Fn() -> Instant + Send + Sync>,
+    rt: &QuicRt,
 ) -> Result<Admitted, StatusCode> {
-    let result = admit(service, request, addrs, clock);
+    let result = admit(service, request, addrs, rt).await;
     if let Err(status) = result {
         service.hub().counters().rejected(status);
     }
     result
 }
 
-fn admit(
+async fn admit(
     service: &Service,
     request: &ConnectRequest,
     (remote_addr, local_addr): (Option<SocketAddr>, Option<SocketAddr>),
-    clock: Arc<dyn Fn() -> Instant + Send + Sync>,
+    rt: &QuicRt,
 ) -> Result<Admitted, StatusCode> {
     let uri: Uri = request.path.parse().map_err(|_| StatusCode::BAD_REQUEST)?;
     let (route, params) = service
@@ -187,11 +236,20 @@ fn admit(
         local_addr,
         route: route.info(),
         values: http::Extensions::new(),
+        response_headers: route.options.response_headers.clone(),
         hub: service.hub().clone(),
-        now: clock(),
+        now: rt.now(),
     };
-    let chain = Chain::start(&route.chain, &mut ctx, Protocol::WebTransport, clock)
-        .map_err(|rejection| rejection.status())?;
+    let deadline = rt.now() + service.handshake_timeout();
+    let chain = Chain::start(
+        &route.chain,
+        &mut ctx,
+        Protocol::WebTransport,
+        (rt, deadline),
+        service.clock(rt),
+    )
+    .await
+    .map_err(|rejection| rejection.status())?;
     Ok(Admitted {
         handler: handler.clone(),
         ctx,

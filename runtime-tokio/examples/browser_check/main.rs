@@ -40,14 +40,12 @@
 //! Output lines: `PASS name`, `FAIL name: detail`, `INFO name: detail`
 //! (informational results, never a failure), then a summary line.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use args::ServerTls;
-use serde::Deserialize;
 use tidings_tokio::sse::Event as SseEvent;
 use tidings_tokio::{
     CloseCode, Connection, Context, DeflateConfig, Error, Html, Router, Server, ServerConfig,
@@ -57,6 +55,10 @@ use tokio::sync::mpsc;
 
 #[path = "../common/args.rs"]
 mod args;
+#[path = "../common/page_report.rs"]
+mod page_report;
+
+use page_report::{Events, Report, Verdict, report};
 
 /// The check page.
 const PAGE: &str = include_str!("page.html");
@@ -119,10 +121,13 @@ const REQUIRED_PAGE_CHECKS: &[&str] = &[
 /// Checks the page must report when served over TLS (`--tls-cert`): it was
 /// loaded over `https:` as a secure context (so its WebSockets are `wss://`
 /// and its EventSources `https://`).
-const REQUIRED_TLS_CHECKS: &[&str] = &["page.https"];
+/// Over TLS the server offers HTTP/2 (ALPN `h2`) and the page also checks
+/// ten EventSources at once and a WebSocket by extended CONNECT, which the
+/// server reports (`server.h2.websocket`).
+const REQUIRED_TLS_CHECKS: &[&str] = &["page.https", "page.h2.sse-10", "page.h2.ws-echo"];
 
-/// How long to wait, once the page is done, for the server's own checks.
-const AFTER_DONE: Duration = Duration::from_secs(5);
+/// The server's own checks over TLS.
+const REQUIRED_TLS_SERVER_CHECKS: &[&str] = &["server.h2.websocket"];
 
 /// Checks the server itself makes.
 const REQUIRED_SERVER_CHECKS: &[&str] = &["server.client-close", "server.sse.last-event-id"];
@@ -182,57 +187,25 @@ fn push_large() -> Vec<u8> {
         .collect()
 }
 
-/// One report from the page (or from the server's own checks).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Report {
-    /// The check's name.
-    name: String,
-    /// Whether it passed.
-    ok: bool,
-    /// What was seen (failures: what went wrong).
-    detail: String,
-    /// An informational result: printed, never a failure.
-    info: bool,
-    /// The page has run every check.
-    done: bool,
-}
-
-/// What the routes tell `main`.
-#[derive(Debug)]
-enum Event {
-    /// A check result from the page.
-    Page(Report),
-    /// A check result from the server's own routes.
-    Server(Report),
-    /// The page said it is done.
-    Done,
-    /// The report socket ended before `done`.
-    ReportLost(String),
-}
-
-type Events = mpsc::UnboundedSender<Event>;
-
 fn router(events: Events) -> Router {
     let report_events = events.clone();
     let close_events = events.clone();
     let echo_events = events.clone();
+    let h2_events = events.clone();
     let reconnect_events = events;
     let reconnects = Arc::new(AtomicUsize::new(0));
     Router::new()
-        .get("/", |_ctx: Context| async { Html(PAGE) })
+        .get("/", |_ctx: Context| async { Html(page_report::page(PAGE)) })
         .websocket("/ws/echo", move |ctx: Context, conn: Connection| {
             // What the browser offered, for the record (not a check).
             let offered = ctx
                 .header("sec-websocket-extensions")
                 .unwrap_or("")
                 .to_owned();
-            let _ = echo_events.send(Event::Server(Report {
-                name: "server.offered-extensions".to_owned(),
-                detail: format!("{offered:?}"),
-                info: true,
-                ..Report::default()
-            }));
+            let _ = echo_events.send(Report::info(
+                "server.offered-extensions",
+                format!("{offered:?}"),
+            ));
             tidings_framework::server::echo(ctx, conn)
         })
         .websocket("/ws/push", push)
@@ -244,6 +217,25 @@ fn router(events: Events) -> Router {
             report(report_events.clone(), conn)
         })
         .sse("/sse/basic", sse_basic)
+        .sse("/sse/h2", |ctx: SseContext| async move {
+            let n = ctx.query("n").unwrap_or("?").to_owned();
+            ctx.send(SseEvent::new().event("h2").data(format!("stream {n}")))
+                .await?;
+            ctx.closed().await;
+            Ok(())
+        })
+        .websocket("/ws/h2", move |ctx: Context, conn: Connection| {
+            let version = conn.http_version();
+            let _ = h2_events.send(Report::check(
+                "server.h2.websocket",
+                version == tidings_framework::http::Version::HTTP_2,
+                format!("the page's WebSocket arrived over {version:?}"),
+            ));
+            async move {
+                conn.write(format!("{version:?}")).await?;
+                tidings_framework::server::echo(ctx, conn).await
+            }
+        })
         .sse("/sse/reconnect", move |ctx: SseContext| {
             let connection = reconnects.fetch_add(1, Ordering::SeqCst);
             sse_reconnect(reconnect_events.clone(), connection, ctx)
@@ -274,12 +266,11 @@ async fn sse_reconnect(events: Events, connection: usize, ctx: SseContext) -> Re
     }
     let last = ctx.last_event_id().map(str::to_owned);
     let expected = RECONNECT_FIRST.to_string();
-    let _ = events.send(Event::Server(Report {
-        name: "server.sse.last-event-id".to_owned(),
-        ok: last.as_deref() == Some(expected.as_str()),
-        detail: format!("reconnection {connection}: Last-Event-ID {last:?}, expected {expected:?}"),
-        ..Report::default()
-    }));
+    let _ = events.send(Report::check(
+        "server.sse.last-event-id",
+        last.as_deref() == Some(expected.as_str()),
+        format!("reconnection {connection}: Last-Event-ID {last:?}, expected {expected:?}"),
+    ));
     // Resume after the id the browser says it has (all of them if none).
     let resume = last.and_then(|id| id.parse::<u32>().ok()).unwrap_or(0);
     for n in resume + 1..=RECONNECT_LAST {
@@ -324,35 +315,8 @@ async fn client_close(events: Events, conn: Connection) -> Result<(), Error> {
         }
         Err(error) => (false, format!("read failed: {error}")),
     };
-    let result = Report {
-        name: "server.client-close".to_owned(),
-        ok,
-        detail,
-        ..Report::default()
-    };
-    let _ = events.send(Event::Server(result));
+    let _ = events.send(Report::check("server.client-close", ok, detail));
     Ok(())
-}
-
-/// `/report`: the page's results, until `{"done": true}`.
-async fn report(events: Events, conn: Connection) -> Result<(), Error> {
-    loop {
-        let report = match conn.read_json::<Report>().await {
-            Ok(report) => report,
-            Err(error) => {
-                let _ = events.send(Event::ReportLost(error.to_string()));
-                return Ok(());
-            }
-        };
-        if report.done {
-            let _ = events.send(Event::Done);
-            // Keep the socket open until the page goes away, so its closing
-            // is not mistaken for a lost report channel.
-            let _ = conn.read().await;
-            return Ok(());
-        }
-        let _ = events.send(Event::Page(report));
-    }
 }
 
 /// Arguments: `[ADDR] [--timeout SECS] [--tls-cert CERT.pem --tls-key KEY.pem]`.
@@ -414,23 +378,16 @@ async fn main() -> ExitCode {
     let handle = server.handle();
     tokio::spawn(server.run());
 
-    let mut verdict = Verdict {
-        over_tls,
-        ..Verdict::default()
-    };
-    let finished = tokio::time::timeout(timeout, collect(&mut received, &mut verdict))
-        .await
-        .is_ok();
-    if !finished {
-        verdict.fail(
-            "timeout",
-            format!(
-                "the browser did not finish within {} s (done received: {})",
-                timeout.as_secs(),
-                verdict.done
-            ),
-        );
+    let mut page_checks = REQUIRED_PAGE_CHECKS.to_vec();
+    if over_tls {
+        page_checks.extend(REQUIRED_TLS_CHECKS);
     }
+    let mut server_checks = REQUIRED_SERVER_CHECKS.to_vec();
+    if over_tls {
+        server_checks.extend(REQUIRED_TLS_SERVER_CHECKS);
+    }
+    let mut verdict = Verdict::new(page_checks, server_checks);
+    verdict.collect(&mut received, timeout).await;
     if over_tls {
         let stats = handle.hub().stats();
         println!(
@@ -439,113 +396,10 @@ async fn main() -> ExitCode {
             stats.tls_handshake_failures.total(),
             stats.tls_handshake_failures
         );
-    }
-    verdict.finish()
-}
-
-/// Everything reported so far.
-#[derive(Debug, Default)]
-struct Verdict {
-    /// Each check by name: passed or not (informational results excluded).
-    checks: BTreeMap<String, bool>,
-    failures: usize,
-    infos: usize,
-    done: bool,
-    /// Served over TLS: [`REQUIRED_TLS_CHECKS`] are required too.
-    over_tls: bool,
-}
-
-impl Verdict {
-    fn record(&mut self, report: Report) {
-        if report.info {
-            println!("INFO {}: {}", report.name, report.detail);
-            self.infos += 1;
-            return;
-        }
-        if report.ok {
-            println!("PASS {}", report.name);
-        } else {
-            println!("FAIL {}: {}", report.name, report.detail);
-            self.failures += 1;
-        }
-        if self.checks.insert(report.name.clone(), report.ok).is_some() {
-            self.fail(&report.name, "reported twice".to_owned());
-        }
-    }
-
-    fn fail(&mut self, name: &str, detail: String) {
-        println!("FAIL {name}: {detail}");
-        self.failures += 1;
-    }
-
-    fn missing<'a>(&self, required: &[&'a str]) -> Vec<&'a str> {
-        required
-            .iter()
-            .copied()
-            .filter(|name| !self.checks.contains_key(*name))
-            .collect()
-    }
-
-    /// Prints the summary and gives the exit status.
-    fn finish(&mut self) -> ExitCode {
-        let missing: Vec<&str> = self
-            .missing(REQUIRED_PAGE_CHECKS)
-            .into_iter()
-            .chain(self.missing(REQUIRED_SERVER_CHECKS))
-            .chain(self.missing(if self.over_tls {
-                REQUIRED_TLS_CHECKS
-            } else {
-                &[]
-            }))
-            .collect();
-        for name in &missing {
-            self.fail(name, "never reported".to_owned());
-        }
-        if !self.done {
-            self.fail("done", "the page never reported done".to_owned());
-        }
-        let passed = self.checks.values().filter(|ok| **ok).count();
         println!(
-            "browser_check: {passed} passed, {} failed, {} informational",
-            self.failures, self.infos
+            "INFO server.http2: {} HTTP/2 connections, {} streams",
+            stats.http2_connections, stats.http2_streams
         );
-        if self.failures == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
     }
-}
-
-/// Records events until the page is done and the server's own checks are in
-/// (waiting at most [`AFTER_DONE`] for those once the page is done), or the
-/// report channel is lost.
-async fn collect(received: &mut mpsc::UnboundedReceiver<Event>, verdict: &mut Verdict) {
-    loop {
-        let event = if verdict.done {
-            match tokio::time::timeout(AFTER_DONE, received.recv()).await {
-                Ok(event) => event,
-                Err(_) => return,
-            }
-        } else {
-            received.recv().await
-        };
-        let Some(event) = event else { return };
-        match event {
-            Event::Page(report) | Event::Server(report) => verdict.record(report),
-            Event::Done => verdict.done = true,
-            Event::ReportLost(error) => {
-                if !verdict.done {
-                    verdict.fail(
-                        "report",
-                        format!("the report socket ended before done: {error}"),
-                    );
-                    return;
-                }
-            }
-        }
-        if verdict.done && verdict.missing(REQUIRED_SERVER_CHECKS).is_empty() {
-            return;
-        }
-    }
+    verdict.finish("browser_check")
 }

@@ -18,6 +18,13 @@
 //!   presence TTL), else on this server ([`Hub::cluster_members`]).
 //! - `GET /asyncapi.json`: the AsyncAPI 3.0 document of the streaming
 //!   routes ([`Router::asyncapi`](tidings_tokio::Router::asyncapi)).
+//! - `POST /publish/:room?user=NAME` with a JSON body `{"content": "..."}`
+//!   (what a WebSocket member sends): the message is stamped and broadcast
+//!   to every member of the room as `{"type":"message","user":NAME,...}`,
+//!   and goes on the `/events` feed like a member's; `202 Accepted` with
+//!   `{"room", "delivered"}`, `400` for a body that is not such JSON (the
+//!   server's `max_body_size`, 1 MiB, bounds it). The page, stats and
+//!   document can be fetched on one kept-alive connection.
 //!
 //! The example's `main.rs` serves [`router`]; the tests include this file
 //! with `#[path = "../examples/chat/app.rs"] mod chat_app;`. The including
@@ -25,18 +32,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tidings_framework::server::Subscription;
+use tidings_framework::server::{RESET_EVENT, Subscription};
 use tidings_redis::RedisTopic;
-use tidings_tokio::hub::{Filter, Hub, Payload};
+use tidings_tokio::bytes::Bytes;
+use tidings_tokio::hub::{Filter, Hub, Payload, Stats};
 use tidings_tokio::sse::Event;
 use tidings_tokio::{
-    Connection, Context, Error, Html, Json, RouteOptions, Router, SseContext, SseTopic,
+    CloseCode, Connection, Context, Error, Html, IntoResponse, Json, Response, RouteOptions,
+    Router, SseContext, SseTopic, StatusCode,
 };
+use tokio::sync::Notify;
 
 use crate::rfc3339;
 
@@ -81,21 +92,33 @@ pub(crate) struct Rooms {
     hub: OnceLock<Arc<Hub>>,
     /// The `/events` feed of what happens in the rooms.
     pub(crate) feed: Feed,
+    /// Rings the task that publishes the coalesced statistics events.
+    stats_wanted: Arc<Notify>,
 }
 
 /// Events kept for clients that reconnect with `Last-Event-ID`.
 pub(crate) const FEED_REPLAY: usize = 256;
+
+/// The counting events (`messages`, `stats`, `server-stats`) go out at
+/// most this often: a change (a join, a leave, a message, a listener coming
+/// or going) asks for them, and every change within the interval shares
+/// them. So 10,000 listeners connecting cost a few stats events, not one
+/// per listener sent to every listener, and a busy room costs one
+/// `messages` event per interval, not one per message.
+pub(crate) const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The activity feed behind `/events`: one [`SseTopic`] (ids `1`, `2`, …;
 /// the last [`FEED_REPLAY`] events kept for reconnecting clients) carrying
 ///
 /// - `message`: every chat message, `{"room", "user", "content", "time"}`;
 /// - `join` and `leave`: `{"room", "user", "members"}` (members after the change);
-/// - `messages`: `{"room", "count"}`, the room's message count after each message;
-/// - `stats`: `{"rooms": {name: members}, "chatters", "listeners"}`, after
-///   every join and leave and whenever an `/events` listener comes or goes;
-/// - `server-stats`: the server's [`Stats`](tidings_tokio::hub::Stats)
-///   (as served at `/stats`), right after each `stats` event.
+/// - `messages`: `{"room", "count"}`, a room's message count, soon after
+///   messages in it (at most once per [`STATS_INTERVAL`]);
+/// - `stats`: [`RoomStats`] `{"rooms": {name: members}, "chatters",
+///   "listeners"}`, soon after joins, leaves, messages and `/events`
+///   listeners coming or going, at most once per [`STATS_INTERVAL`];
+/// - `server-stats`: the server's [`Stats`] (as served at `/stats`), right
+///   after each `stats` event.
 ///
 /// On a node of a multi-process chat ([`Rooms::clustered`]) the feed is a
 /// [`RedisTopic`] shared by every node: cluster-wide ids, so an
@@ -108,8 +131,9 @@ pub(crate) struct Feed {
     /// The topic shared by every node, on a node of a multi-process chat.
     cluster: Option<RedisTopic>,
     listeners: AtomicUsize,
-    /// Messages per room, dropped with the room.
-    messages: Mutex<HashMap<String, u64>>,
+    /// Messages per room, dropped with the room, and whether the count
+    /// changed since its last `messages` event.
+    messages: Mutex<HashMap<String, (u64, bool)>>,
 }
 
 impl Default for Feed {
@@ -124,9 +148,13 @@ impl Default for Feed {
 }
 
 impl Feed {
-    fn publish(&self, name: &str, data: serde_json::Value) {
-        // A JSON value always serializes, and compact JSON has no line break.
-        let event = Event::new().event(name).data(data.to_string());
+    fn publish(&self, name: &str, data: impl Serialize) {
+        // Compact JSON has no line break; the feed's data types (maps with
+        // string keys, strings, numbers) always serialize.
+        let Ok(data) = serde_json::to_string(&data) else {
+            return;
+        };
+        let event = Event::new().event(name).data(data);
         let _ = match &self.cluster {
             Some(cluster) => cluster.publish(&event),
             None => self.topic.publish(event).map(drop),
@@ -142,11 +170,30 @@ impl Feed {
         }
     }
 
-    fn count_message(&self, room: &str) -> u64 {
+    /// Counts a message in `room`, for the next `messages` event.
+    fn count_message(&self, room: &str) {
         let mut counts = self.messages.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry(room.to_owned()).or_default();
+        let (count, changed) = counts.entry(room.to_owned()).or_default();
         *count += 1;
-        *count
+        *changed = true;
+    }
+
+    /// Publishes a `messages` event for each room whose count changed.
+    fn publish_message_counts(&self) {
+        let changed: Vec<(String, u64)> = {
+            let mut counts = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+            counts
+                .iter_mut()
+                .filter(|(_, (_, changed))| *changed)
+                .map(|(room, (count, changed))| {
+                    *changed = false;
+                    (room.clone(), *count)
+                })
+                .collect()
+        };
+        for (room, count) in changed {
+            self.publish("messages", json!({ "room": room, "count": count }));
+        }
     }
 }
 
@@ -161,12 +208,24 @@ impl Rooms {
                 cluster: Some(topic),
                 ..Feed::default()
             },
+            stats_wanted: Arc::default(),
         }
     }
 
-    /// Records the server's hub (every handler passes it; it is one hub).
-    fn attach(&self, hub: &Arc<Hub>) -> &Arc<Hub> {
-        self.hub.get_or_init(|| hub.clone())
+    /// Records the server's hub (every handler passes it; it is one hub),
+    /// and starts the statistics task the first time.
+    fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
+        let mut first = false;
+        self.hub.get_or_init(|| {
+            first = true;
+            hub.clone()
+        });
+        if first {
+            tokio::spawn(publish_stats_while_alive(
+                Arc::downgrade(self),
+                self.stats_wanted.clone(),
+            ));
+        }
     }
 
     /// Takes `conn` out of `room`, forgetting the room's message count once
@@ -180,29 +239,39 @@ impl Rooms {
         left
     }
 
-    /// Publishes a `join` or `leave` event for `user`, then the stats.
+    /// Publishes a `join` or `leave` event for `user`; the stats follow.
     fn announce(&self, what: &str, room: &str, user: &str) {
         let members = self.members(room);
         self.feed.publish(
             what,
             json!({ "room": room, "user": user, "members": members }),
         );
-        self.publish_stats();
+        self.stats_changed();
     }
 
-    /// Publishes the `stats` event, then the `server-stats` event.
+    /// Asks for the `stats` and `server-stats` events (coalesced: see
+    /// [`STATS_INTERVAL`]).
+    fn stats_changed(&self) {
+        self.stats_wanted.notify_one();
+    }
+
+    /// Publishes the changed `messages` counts, the `stats` event, then the
+    /// `server-stats` event.
     fn publish_stats(&self) {
         let Some(hub) = self.hub.get() else { return };
+        self.feed.publish_message_counts();
         let rooms: BTreeMap<String, usize> = hub.rooms().into_iter().collect();
         let chatters: usize = rooms.values().sum();
         let listeners = self.feed.listeners.load(Ordering::SeqCst);
         self.feed.publish(
             "stats",
-            json!({ "rooms": rooms, "chatters": chatters, "listeners": listeners }),
+            RoomStats {
+                rooms,
+                chatters,
+                listeners,
+            },
         );
-        if let Ok(stats) = serde_json::to_value(hub.stats()) {
-            self.feed.publish("server-stats", stats);
-        }
+        self.feed.publish("server-stats", hub.stats());
     }
 
     /// The number of connections in `room`.
@@ -213,12 +282,38 @@ impl Rooms {
     /// Sends `message` to everyone in `room` but connection `sender` (the
     /// seed's `room.Broadcast(conn.ID(), msg)`): serialized and framed once,
     /// the bytes shared by every recipient, without waiting for any of them.
-    fn broadcast(&self, room: &str, sender: &Connection, message: &ChatMessage) {
+    /// Returns how many it was queued for.
+    fn broadcast(&self, room: &str, sender: Option<&Connection>, message: &ChatMessage) -> usize {
         let (Some(hub), Ok(payload)) = (self.hub.get(), Payload::json(message)) else {
             // No hub yet means no room; a struct of strings always serializes.
-            return;
+            return 0;
         };
-        hub.broadcast(payload, Filter::room(room).except(sender.id()));
+        let filter = Filter::room(room);
+        let filter = match sender {
+            Some(sender) => filter.except(sender.id()),
+            None => filter,
+        };
+        hub.broadcast(payload, filter).delivered
+    }
+
+    /// What `user` says in `room`: stamped, on the feed (`message`; the
+    /// room's `messages` count follows with the stats), and broadcast to the room's members
+    /// but `sender`. Returns how many members it was queued for.
+    fn say(&self, room: &str, user: &str, content: String, sender: Option<&Connection>) -> usize {
+        let message = ChatMessage {
+            kind: "message".to_owned(),
+            user: user.to_owned(),
+            time: rfc3339::now(),
+            content,
+        };
+        self.feed.publish(
+            "message",
+            json!({ "room": room, "user": user, "content": message.content, "time": message.time }),
+        );
+        self.feed.count_message(room);
+        let delivered = self.broadcast(room, sender, &message);
+        self.stats_changed();
+        delivered
     }
 }
 
@@ -250,7 +345,7 @@ struct Listener<'a> {
 impl<'a> Listener<'a> {
     fn new(rooms: &'a Rooms) -> Self {
         rooms.feed.listeners.fetch_add(1, Ordering::SeqCst);
-        rooms.publish_stats();
+        rooms.stats_changed();
         Listener { rooms }
     }
 }
@@ -258,13 +353,66 @@ impl<'a> Listener<'a> {
 impl Drop for Listener<'_> {
     fn drop(&mut self) {
         self.rooms.feed.listeners.fetch_sub(1, Ordering::SeqCst);
-        self.rooms.publish_stats();
+        self.rooms.stats_changed();
+    }
+}
+
+/// Publishes the statistics events when asked, at most once per
+/// [`STATS_INTERVAL`], until the chat's [`Rooms`] are gone.
+async fn publish_stats_while_alive(rooms: Weak<Rooms>, wanted: Arc<Notify>) {
+    loop {
+        // Wait for a change; look now and then whether the chat still exists
+        // (nothing rings once it is gone).
+        if tokio::time::timeout(Duration::from_secs(5), wanted.notified())
+            .await
+            .is_err()
+        {
+            if rooms.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let Some(alive) = rooms.upgrade() else { return };
+        alive.publish_stats();
+        drop(alive);
+        // Changes in the meantime leave one permit: one more pair after this.
+        tokio::time::sleep(STATS_INTERVAL).await;
     }
 }
 
 /// The chat router with fresh, empty rooms.
 pub(crate) fn router() -> Router {
     router_with(Arc::new(Rooms::default()))
+}
+
+/// `stats` events of `/events`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct RoomStats {
+    /// Members per room with anyone in it (on a cluster node: this node's).
+    rooms: BTreeMap<String, usize>,
+    /// Members of every room.
+    chatters: usize,
+    /// `/events` listeners.
+    listeners: usize,
+}
+
+/// `reset` events of `/events` (documentation of their data): the first
+/// event for a listener whose `Last-Event-ID` the feed no longer has (it
+/// missed events that are gone); its data is empty.
+pub(crate) struct ResetEvent;
+
+impl JsonSchema for ResetEvent {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ResetEvent".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "const": "",
+            "description": "Empty: some events were missed and are gone; start afresh."
+        })
+    }
 }
 
 /// `join` and `leave` events of `/events` (documentation of their data).
@@ -293,7 +441,7 @@ pub(crate) struct ChatMessageEvent {
 #[allow(dead_code, reason = "describes JSON the feed publishes")]
 pub(crate) struct MessageCount {
     room: String,
-    /// The room's message count after the message.
+    /// The room's message count so far.
     count: u64,
 }
 
@@ -311,6 +459,7 @@ pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
 
 fn chat_routes(rooms: Arc<Rooms>) -> Router {
     let feed_rooms = rooms.clone();
+    let publish_rooms = rooms.clone();
     Router::new()
         .get("/", |_ctx: Context| async { Html(INDEX_HTML) })
         .get(
@@ -333,7 +482,17 @@ fn chat_routes(rooms: Arc<Rooms>) -> Router {
                 .sse_event::<RoomChange>("join")
                 .sse_event::<RoomChange>("leave")
                 .sse_event::<MessageCount>("messages")
-                .sse_event::<serde_json::Value>("stats"),
+                .sse_event::<RoomStats>("stats")
+                .sse_event::<Stats>("server-stats")
+                .sse_event::<ResetEvent>(RESET_EVENT),
+        )
+        .post_with(
+            "/publish/:room",
+            move |ctx: Context, body: Bytes| publish(publish_rooms.clone(), ctx, body),
+            RouteOptions::new()
+                .name("publish")
+                .summary("Publish a chat message to a room")
+                .tags(["chat"]),
         )
         .websocket_with(
             "/ws/chat/:room",
@@ -365,39 +524,57 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
     };
     rooms.announce("join", &room, &user);
     let joined = ChatMessage::system(&user, format!("{user} joined the room"));
-    rooms.broadcast(&room, &conn, &joined);
+    rooms.broadcast(&room, Some(&conn), &joined);
 
     loop {
         match conn.read_json::<ChatMessage>().await {
             Ok(incoming) => {
-                let message = ChatMessage {
-                    kind: "message".to_owned(),
-                    user: user.clone(),
-                    time: rfc3339::now(),
-                    content: incoming.content,
-                };
-                rooms.feed.publish(
-                    "message",
-                    json!({ "room": room, "user": user, "content": message.content, "time": message.time }),
-                );
-                let count = rooms.feed.count_message(&room);
-                rooms
-                    .feed
-                    .publish("messages", json!({ "room": room, "count": count }));
-                rooms.broadcast(&room, &conn, &message);
+                rooms.say(&room, &user, incoming.content, Some(&conn));
             }
-            // Closed, or not a chat message: announce the leave and end (the
-            // seed returns nil here, so the connection closes with 1000).
-            Err(_) => {
+            // Closed, or not a chat message: announce the leave and end. A
+            // message that is not a chat message closes with 1003 and a reason that says what was expected; the seed
+            // returns nil here, which would close with 1000 as if all were
+            // well.
+            Err(error) => {
                 if rooms.leave(&room, &conn) {
                     rooms.announce("leave", &room, &user);
                 }
                 let left = ChatMessage::system(&user, format!("{user} left the room"));
-                rooms.broadcast(&room, &conn, &left);
+                rooms.broadcast(&room, Some(&conn), &left);
+                if let Error::Json(_) = error {
+                    let _ = conn
+                        .close_with(CloseCode::UNSUPPORTED_DATA, NOT_A_CHAT_MESSAGE)
+                        .await;
+                }
                 return Ok(());
             }
         }
     }
+}
+
+/// The close reason for a message that is not a chat message.
+pub(crate) const NOT_A_CHAT_MESSAGE: &str = r#"expected a JSON chat message: {"content": "..."}"#;
+
+/// `POST /publish/:room?user=NAME` with `{"content": "..."}`: what a member
+/// would say, said by `NAME` (default `anonymous`) to every member.
+async fn publish(rooms: Arc<Rooms>, ctx: Context, body: Bytes) -> Response {
+    let Ok(incoming) = serde_json::from_slice::<ChatMessage>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected JSON {\"content\": \"...\"}",
+        )
+            .into_response();
+    };
+    let room = ctx.param("room").unwrap_or_default().to_owned();
+    let user = match ctx.query("user") {
+        Some(user) if !user.is_empty() => user.to_owned(),
+        _ => "anonymous".to_owned(),
+    };
+    rooms.attach(ctx.hub());
+    let delivered = rooms.say(&room, &user, incoming.content, None);
+    let mut response = Json(json!({ "room": room, "delivered": delivered })).into_response();
+    *response.status_mut() = StatusCode::ACCEPTED;
+    response
 }
 
 /// One `/events` listener: what it missed since its `Last-Event-ID` (or a

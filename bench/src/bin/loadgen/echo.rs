@@ -62,13 +62,26 @@ pub async fn run(args: &Args) -> io::Result<String> {
         messages += tally.messages;
         latencies.extend(tally.latencies_ns);
     }
-    latencies.sort_unstable();
+    Ok(summary(messages, secs, latencies, cpu, ""))
+}
+
+/// The JSON object of an echo run: `messages` echoed in the window of
+/// `secs`, their round trips, the server's CPU time over the window, and
+/// `extra` fields (`"name": value, ` each) first.
+pub fn summary(
+    messages: u64,
+    secs: Duration,
+    mut latencies_ns: Vec<u64>,
+    cpu: proc_stat::CpuTicks,
+    extra: &str,
+) -> String {
+    latencies_ns.sort_unstable();
     let percentile = |p: f64| {
-        let at = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies.get(at).map_or(0.0, |&ns| ns as f64 / 1e3)
+        let at = ((latencies_ns.len() as f64 - 1.0) * p).round() as usize;
+        latencies_ns.get(at).map_or(0.0, |&ns| ns as f64 / 1e3)
     };
-    Ok(format!(
-        "{{\"messages\": {messages}, \"secs\": {}, \"rate\": {:.1}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"cpu_ticks\": {}, \"user_ticks\": {}, \"system_ticks\": {}}}",
+    format!(
+        "{{{extra}\"messages\": {messages}, \"secs\": {}, \"rate\": {:.1}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"cpu_ticks\": {}, \"user_ticks\": {}, \"system_ticks\": {}}}",
         secs.as_secs_f64(),
         messages as f64 / secs.as_secs_f64(),
         percentile(0.50),
@@ -76,7 +89,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
         cpu.user + cpu.system,
         cpu.user,
         cpu.system,
-    ))
+    )
 }
 
 /// Keeps `inflight` messages in flight on `stream` until the window ends:

@@ -6,7 +6,15 @@
 //!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID] [--tls CA.pem]
 //! loadgen memory    --addr A [--conns N] --pid SERVER_PID [--settle SECS] [--tls CA.pem]
 //! loadgen broadcast --addr A --kind ws|sse [--clients N] [--rounds R]
+//! loadgen fanout    --addr A [--ws N] [--sse M] [--rate PER_SEC] [--count K]
+//!                   [--room NAME] [--settle-ms MS] [--pid SERVER_PID]
+//! loadgen wt-echo   --addr A --kind stream|datagram [--sessions N] [--size BYTES]
+//!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID]
+//! loadgen wt-memory --addr A [--sessions N] --pid SERVER_PID [--settle SECS]
 //! ```
+//!
+//! The `wt-` modes speak WebTransport (UDP ADDR, path `/echo`) with
+//! wtransport's client: see `wt`.
 //!
 //! `--tls CA.pem`: over TLS, trusting that CA (see `wire::tls_connector`).
 //! Each prints one JSON object on stdout (see `bench/run.py`); `--timeout
@@ -14,9 +22,11 @@
 
 mod broadcast;
 mod echo;
+mod fanout;
 mod memory;
 mod proc_stat;
 mod wire;
+mod wt;
 
 use std::collections::HashMap;
 use std::io;
@@ -120,8 +130,11 @@ async fn run(words: &[String]) -> io::Result<String> {
             "echo" => echo::run(&args).await,
             "memory" => memory::run(&args).await,
             "broadcast" => broadcast::run(&args).await,
+            "fanout" => fanout::run(&args).await,
+            "wt-echo" => wt::echo(&args).await,
+            "wt-memory" => wt::memory(&args).await,
             _ => Err(invalid(format!(
-                "unknown mode {mode:?}: echo, memory or broadcast"
+                "unknown mode {mode:?}: echo, memory, broadcast, fanout, wt-echo or wt-memory"
             ))),
         }
     };

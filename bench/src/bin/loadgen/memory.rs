@@ -39,11 +39,18 @@ pub async fn run(args: &Args) -> io::Result<String> {
     }
     tokio::time::sleep(settle).await;
     let rss_echoed = proc_stat::rss_bytes(pid);
-    let per_conn = |rss: u64| rss.saturating_sub(rss_start) as f64 / conns as f64;
-    Ok(format!(
-        "{{\"conns\": {conns}, \"rss_start\": {rss_start}, \"rss_idle\": {rss_idle}, \"rss_echoed\": {rss_echoed}, \
+    Ok(summary("conns", conns, [rss_start, rss_idle, rss_echoed]))
+}
+
+/// The JSON object of a memory run over `n` connections or sessions
+/// (`what`): the server's RSS before, with them idle, and after one echo
+/// on each, and the two deltas per connection.
+pub fn summary(what: &str, n: usize, [rss_start, rss_idle, rss_echoed]: [u64; 3]) -> String {
+    let per_conn = |rss: u64| rss.saturating_sub(rss_start) as f64 / n as f64;
+    format!(
+        "{{\"{what}\": {n}, \"rss_start\": {rss_start}, \"rss_idle\": {rss_idle}, \"rss_echoed\": {rss_echoed}, \
          \"idle_per_conn\": {:.0}, \"echoed_per_conn\": {:.0}}}",
         per_conn(rss_idle),
         per_conn(rss_echoed)
-    ))
+    )
 }

@@ -141,8 +141,13 @@ pub fn upgrade_request(addr: &str, path: &str) -> Vec<u8> {
 
 /// A complete masked text frame carrying `payload`.
 pub fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
+    masked_frame(0x1, payload)
+}
+
+/// A complete (FIN) masked frame of `opcode` carrying `payload`.
+pub fn masked_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let key = [0x12, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x81];
+    let mut frame = vec![0x80 | opcode];
     match payload.len() {
         n if n < 126 => frame.push(0x80 | n as u8),
         n if n <= 0xffff => {
@@ -162,6 +167,12 @@ pub fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
 /// The length of the complete server frame at the start of `buf`, if all
 /// of it is there. Server frames are unmasked.
 pub fn complete_frame(buf: &[u8]) -> Option<usize> {
+    complete_frame_parts(buf).map(|(header, len)| header + len)
+}
+
+/// The header length and payload length of the complete server frame at
+/// the start of `buf`, if all of it is there.
+pub fn complete_frame_parts(buf: &[u8]) -> Option<(usize, usize)> {
     let second = *buf.get(1)?;
     let (header, len) = match second & 0x7f {
         126 => (
@@ -174,5 +185,5 @@ pub fn complete_frame(buf: &[u8]) -> Option<usize> {
         ),
         n => (2, n as usize),
     };
-    (buf.len() >= header + len).then_some(header + len)
+    (buf.len() >= header + len).then_some((header, len))
 }

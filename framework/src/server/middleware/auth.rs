@@ -1,13 +1,15 @@
 //! The authentication hook: find a credential in the request, check it with
 //! a user function, attach what it returns or answer 401.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode, header};
 
-use super::Middleware;
+use super::{Before, Middleware};
 use crate::server::context::Context;
 use crate::server::response::{IntoResponse, Response};
+use crate::user_code::BoxFuture;
 
 /// Checks a credential taken from the request with a user function. When
 /// the function returns `Some(value)`, `value` is attached to the context
@@ -32,6 +34,11 @@ use crate::server::response::{IntoResponse, Response};
 ///   headers on them);
 /// - [`query`](Self::query): a named query parameter (`?token=…`).
 ///
+/// Each has an asynchronous twin ([`bearer_async`](Self::bearer_async),
+/// [`cookie_async`](Self::cookie_async), [`query_async`](Self::query_async))
+/// whose function returns a future: a database, Redis or JWKS lookup
+/// awaited before the upgrade, bounded by the server's handshake timeout.
+///
 /// ```
 /// # use tidings_framework::server::{Authenticator, RouteOptions, Router};
 /// # use tidings_framework::{Connection, Error};
@@ -53,10 +60,23 @@ use crate::server::response::{IntoResponse, Response};
 pub struct Authenticator {
     source: Source,
     realm: String,
-    verify: Arc<Verify>,
+    verify: Check,
 }
 
 type Verify = dyn Fn(&str, &mut Context) -> bool + Send + Sync;
+
+/// What an asynchronous check leaves to do on the context: attach the
+/// user's value.
+type Attach = Box<dyn FnOnce(&mut Context) + Send>;
+
+type VerifyAsync = dyn Fn(String) -> BoxFuture<Option<Attach>> + Send + Sync;
+
+/// How the credential is checked.
+#[derive(Clone)]
+enum Check {
+    Sync(Arc<Verify>),
+    Async(Arc<VerifyAsync>),
+}
 
 #[derive(Clone, Debug)]
 enum Source {
@@ -83,14 +103,78 @@ impl Authenticator {
         Authenticator {
             source,
             realm: "tidings".to_owned(),
-            verify: Arc::new(move |credential, ctx| match verify(credential) {
+            verify: Check::Sync(Arc::new(move |credential, ctx| match verify(credential) {
                 Some(value) => {
                     ctx.set(value);
                     true
                 }
                 None => false,
-            }),
+            })),
         }
+    }
+
+    fn new_async<T, F, Fut>(source: Source, verify: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<T>> + Send + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        Authenticator {
+            source,
+            realm: "tidings".to_owned(),
+            verify: Check::Async(Arc::new(move |credential| {
+                let verifying = verify(credential);
+                Box::pin(async move {
+                    let value = verifying.await?;
+                    Some(Box::new(move |ctx: &mut Context| ctx.set(value)) as Attach)
+                })
+            })),
+        }
+    }
+
+    /// [`bearer`](Self::bearer) with a function that awaits (e.g. a JWKS
+    /// fetch, then the token's signature checked).
+    ///
+    /// ```
+    /// # use tidings_framework::server::{Authenticator, RouteOptions, Router, echo};
+    /// async fn lookup(token: String) -> Option<u64> {
+    ///     // e.g. SELECT user_id FROM sessions WHERE token = $1
+    ///     (token == "secret").then_some(7)
+    /// }
+    ///
+    /// let router = Router::new()
+    ///     .authenticator("bearer", Authenticator::bearer_async(lookup))
+    ///     .websocket_with("/ws", echo, RouteOptions::new().auth("bearer"));
+    /// assert!(router.validate().is_ok());
+    /// ```
+    pub fn bearer_async<T, F, Fut>(verify: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<T>> + Send + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        Self::new_async(Source::Bearer, verify)
+    }
+
+    /// [`cookie`](Self::cookie) with a function that awaits (e.g. a session
+    /// store lookup).
+    pub fn cookie_async<T, F, Fut>(name: impl Into<String>, verify: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<T>> + Send + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        Self::new_async(Source::Cookie(name.into()), verify)
+    }
+
+    /// [`query`](Self::query) with a function that awaits.
+    pub fn query_async<T, F, Fut>(name: impl Into<String>, verify: F) -> Self
+    where
+        F: Fn(String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Option<T>> + Send + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        Self::new_async(Source::Query(name.into()), verify)
     }
 
     /// Checks the bearer token of the `Authorization` header with `verify`.
@@ -163,15 +247,36 @@ impl Authenticator {
 }
 
 impl Middleware for Authenticator {
+    /// The check, when it need not wait; an asynchronous authenticator
+    /// called this way refuses (fails closed): the server calls
+    /// [`before_async`](Middleware::before_async).
     fn before(&self, ctx: &mut Context) -> Result<(), Response> {
         let Some(credential) = self.credential(ctx).map(str::to_owned) else {
             return Err(self.unauthorized(false));
         };
-        if (self.verify)(&credential, ctx) {
-            Ok(())
-        } else {
-            Err(self.unauthorized(true))
+        match &self.verify {
+            Check::Sync(verify) if verify(&credential, ctx) => Ok(()),
+            Check::Sync(_) | Check::Async(_) => Err(self.unauthorized(true)),
         }
+    }
+
+    fn before_async<'a>(&'a self, ctx: &'a mut Context) -> Before<'a> {
+        let Check::Async(verify) = &self.verify else {
+            return Before::ready(self.before(ctx));
+        };
+        let Some(credential) = self.credential(ctx).map(str::to_owned) else {
+            return Before::ready(Err(self.unauthorized(false)));
+        };
+        let verifying = verify(credential);
+        Before::new(async move {
+            match verifying.await {
+                Some(attach) => {
+                    attach(ctx);
+                    Ok(())
+                }
+                None => Err(self.unauthorized(true)),
+            }
+        })
     }
 }
 
@@ -201,20 +306,22 @@ fn cookie<'a>(ctx: &'a Context, name: &str) -> Option<&'a str> {
 pub(crate) struct AnyOf(pub(crate) Vec<Arc<dyn Middleware>>);
 
 impl Middleware for AnyOf {
-    fn before(&self, ctx: &mut Context) -> Result<(), Response> {
-        let mut first = None;
-        for scheme in &self.0 {
-            match scheme.before(ctx) {
-                Ok(()) => return Ok(()),
-                Err(rejection) => {
-                    first.get_or_insert(rejection);
+    fn before_async<'a>(&'a self, ctx: &'a mut Context) -> Before<'a> {
+        Before::new(async move {
+            let mut first = None;
+            for scheme in &self.0 {
+                match scheme.before_async(ctx).await {
+                    Ok(()) => return Ok(()),
+                    Err(rejection) => {
+                        first.get_or_insert(rejection);
+                    }
                 }
             }
-        }
-        match first {
-            Some(rejection) => Err(rejection),
-            None => Ok(()),
-        }
+            match first {
+                Some(rejection) => Err(rejection),
+                None => Ok(()),
+            }
+        })
     }
 
     fn after(&self, ctx: &Context, outcome: &super::Outcome) {

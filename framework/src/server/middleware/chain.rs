@@ -7,10 +7,12 @@ use std::time::Instant;
 use http::StatusCode;
 
 use super::{End, Middleware, Outcome};
+use crate::io_util::with_deadline;
 use crate::protocol::Protocol;
+use crate::runtime::Runtime;
 use crate::server::context::Context;
 use crate::server::response::{IntoResponse, Response};
-use crate::user_code::catch_panic;
+use crate::user_code::{CatchPanic, catch_panic};
 
 /// Reads the runtime's clock.
 pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
@@ -29,13 +31,15 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    /// Runs the `before` hooks of `layers` on `ctx`. On a rejection (or a
-    /// panic, answered 500) the `after` hooks of those that ran are called
-    /// at once and the response to send is returned.
-    pub(crate) fn start(
+    /// Runs the `before` hooks of `layers` on `ctx`, one after the other,
+    /// all of them by `deadline`. On a rejection (or a panic, answered 500,
+    /// or the deadline, answered 503) the `after` hooks of those that ran
+    /// are called at once and the response to send is returned.
+    pub(crate) async fn start<R: Runtime>(
         layers: &[Arc<dyn Middleware>],
         ctx: &mut Context,
         protocol: Protocol,
+        (rt, deadline): (&R, Instant),
         clock: Clock,
     ) -> Result<Chain, Response> {
         let mut chain = Chain {
@@ -49,10 +53,28 @@ impl Chain {
         for layer in layers {
             chain.ran.push(layer.clone());
             // Middleware is user code: a panic answers 500.
-            let rejection = match catch_panic(|| layer.before(ctx)) {
-                Some(Ok(())) => continue,
-                Some(Err(rejection)) => rejection,
-                None => (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response(),
+            let reborrowed = &mut *ctx;
+            let verdict = match catch_panic(move || layer.before_async(reborrowed)) {
+                Some(before) => with_deadline(rt, deadline, CatchPanic(before)).await,
+                None => Ok(None),
+            };
+            let rejection = match verdict {
+                Ok(Some(Ok(()))) => continue,
+                Ok(Some(Err(rejection))) => rejection,
+                Ok(None) => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "middleware panicked").into_response()
+                }
+                Err(_elapsed) => {
+                    tracing::warn!(
+                        route = ctx.route.pattern.as_str(),
+                        "middleware did not finish within the handshake timeout: 503"
+                    );
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "middleware did not finish in time",
+                    )
+                        .into_response()
+                }
             };
             chain.ctx = Some(ctx.clone());
             chain.end = Some(End::Rejected(rejection.status()));

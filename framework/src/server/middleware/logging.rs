@@ -3,7 +3,6 @@
 use super::{End, Middleware, Outcome};
 use crate::server::SseEnd;
 use crate::server::context::Context;
-use crate::server::response::Response;
 
 /// Emits one `tracing` event (target `tidings::access`, level INFO; WARN for
 /// rejections, unclean WebSocket closes, SSE clients dropped as too slow or
@@ -41,10 +40,6 @@ impl Logging {
 pub const ACCESS_TARGET: &str = "tidings::access";
 
 impl Middleware for Logging {
-    fn before(&self, _ctx: &mut Context) -> Result<(), Response> {
-        Ok(())
-    }
-
     fn after(&self, ctx: &Context, outcome: &Outcome) {
         let route = ctx.route();
         let remote = ctx

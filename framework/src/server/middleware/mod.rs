@@ -4,14 +4,23 @@
 //!
 //! A [`Middleware`] has two hooks:
 //!
-//! - [`before`](Middleware::before) runs once the request is routed, in
-//!   order: the router's layers ([`Router::layer`](super::Router::layer)),
+//! - [`before`](Middleware::before) (or its asynchronous form,
+//!   [`before_async`](Middleware::before_async)) runs once the request is
+//!   routed, in order: the router's layers ([`Router::layer`](super::Router::layer)),
 //!   then the route's authentication ([`RouteOptions::auth`](super::RouteOptions::auth)),
 //!   then the route's own middleware. It may attach values to the
 //!   [`Context`] (WebSocket handlers read them with
 //!   [`Connection::get`](crate::Connection::get), SSE handlers with
-//!   [`SseContext::get`](super::SseContext::get)) or reject the request with
-//!   a response, in which case nothing after it runs and no upgrade happens.
+//!   [`SseContext::get`](super::SseContext::get)), add response headers
+//!   ([`Context::response_headers_mut`]: `Set-Cookie`, CORS) or reject the
+//!   request with a response, in which case nothing after it runs and no
+//!   upgrade happens.
+//! - [`before_async`](Middleware::before_async) may await (a database,
+//!   Redis or JWKS lookup before the upgrade). The server's
+//!   [`handshake_timeout`](super::ServerConfig::handshake_timeout), counted
+//!   from the accept (from the first byte of the request on a kept-alive
+//!   connection), bounds the whole chain: a `before` still pending then is
+//!   dropped and the request answered `503 Service Unavailable`.
 //! - [`after`](Middleware::after) runs once the request is over, for every
 //!   middleware whose `before` ran (the rejecting one included), in reverse
 //!   order, with an [`Outcome`]: the rejection, the status of a plain
@@ -20,7 +29,9 @@
 //!
 //! Any `Fn(&mut Context) -> Result<(), Response>` closure is a middleware
 //! with a no-op `after`, so the closures given to
-//! [`RouteOptions::middleware`](super::RouteOptions::middleware) keep working.
+//! [`RouteOptions::middleware`](super::RouteOptions::middleware) keep working;
+//! an asynchronous closure is one through [`async_before`] (or
+//! [`RouteOptions::middleware_async`](super::RouteOptions::middleware_async)).
 //!
 //! Three are provided: [`Logging`] (one `tracing` event per request),
 //! [`RateLimit`] (token bucket per remote address, 429 with `Retry-After`)
@@ -36,6 +47,9 @@ mod chain;
 mod logging;
 mod rate_limit;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use http::StatusCode;
@@ -80,8 +94,55 @@ use tidings_core::ws::Closed;
 /// ```
 pub trait Middleware: Send + Sync + 'static {
     /// Runs before the handler and before any upgrade: `Err(response)`
-    /// rejects the request with `response`.
-    fn before(&self, ctx: &mut Context) -> Result<(), Response>;
+    /// rejects the request with `response`. The default passes every
+    /// request. Not called by the server when
+    /// [`before_async`](Self::before_async) is overridden (unless that calls
+    /// it).
+    fn before(&self, ctx: &mut Context) -> Result<(), Response> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// The asynchronous form of [`before`](Self::before), which the server
+    /// calls: override it to await before the upgrade (the default returns
+    /// `before`'s result at once, without allocating).
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// # use tidings_framework::server::middleware::{Before, Middleware};
+    /// # use tidings_framework::server::{Context, IntoResponse, Router, echo};
+    /// use http::StatusCode;
+    ///
+    /// /// Looks the session cookie up in a store that answers asynchronously.
+    /// struct Sessions(HashMap<String, u64>);
+    ///
+    /// impl Sessions {
+    ///     async fn lookup(&self, id: &str) -> Option<u64> {
+    ///         self.0.get(id).copied() // e.g. a Redis GET
+    ///     }
+    /// }
+    ///
+    /// impl Middleware for Sessions {
+    ///     fn before_async<'a>(&'a self, ctx: &'a mut Context) -> Before<'a> {
+    ///         Before::new(async move {
+    ///             let id = ctx.header("x-session").unwrap_or_default().to_owned();
+    ///             match self.lookup(&id).await {
+    ///                 Some(user) => {
+    ///                     ctx.set(user);
+    ///                     Ok(())
+    ///                 }
+    ///                 None => Err((StatusCode::UNAUTHORIZED, "no session").into_response()),
+    ///             }
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// let router = Router::new().layer(Sessions(HashMap::new())).websocket("/ws", echo);
+    /// # assert_eq!(router.len(), 1);
+    /// ```
+    fn before_async<'a>(&'a self, ctx: &'a mut Context) -> Before<'a> {
+        Before::ready(self.before(ctx))
+    }
 
     /// Runs once the request is over (after a rejection too). The default
     /// does nothing.
@@ -96,6 +157,103 @@ where
 {
     fn before(&self, ctx: &mut Context) -> Result<(), Response> {
         self(ctx)
+    }
+}
+
+/// What [`Middleware::before_async`] returns: a result at hand
+/// ([`ready`](Self::ready), no allocation) or a boxed future
+/// ([`new`](Self::new)) that may borrow the middleware and the context.
+#[must_use = "a middleware's verdict does nothing unless awaited"]
+pub struct Before<'a>(Inner<'a>);
+
+enum Inner<'a> {
+    Ready(Option<Result<(), Response>>),
+    Future(Pin<Box<dyn Future<Output = Result<(), Response>> + Send + 'a>>),
+}
+
+impl<'a> Before<'a> {
+    /// A verdict reached without waiting.
+    pub fn ready(result: Result<(), Response>) -> Self {
+        Before(Inner::Ready(Some(result)))
+    }
+
+    /// A verdict `future` reaches (boxed).
+    pub fn new(future: impl Future<Output = Result<(), Response>> + Send + 'a) -> Self {
+        Before(Inner::Future(Box::pin(future)))
+    }
+}
+
+impl Future for Before<'_> {
+    type Output = Result<(), Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Inner::Ready(result) => match result.take() {
+                Some(result) => Poll::Ready(result),
+                None => panic!("Before polled after completion"),
+            },
+            Inner::Future(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for Before<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Inner::Ready(result) => f.debug_tuple("Before::Ready").field(result).finish(),
+            Inner::Future(_) => f.write_str("Before::Future"),
+        }
+    }
+}
+
+/// A middleware made of an asynchronous `before` closure (no `after`):
+/// what [`async_before`] returns.
+pub struct AsyncBefore<F>(F);
+
+impl<F> std::fmt::Debug for AsyncBefore<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AsyncBefore")
+    }
+}
+
+/// Makes a middleware of a closure that returns a [`Before`], i.e. that
+/// may await: `|ctx| Before::new(async move { … })`.
+///
+/// ```
+/// # use std::time::Duration;
+/// # use tidings_framework::server::middleware::{Before, async_before};
+/// # use tidings_framework::server::{Context, Router, echo};
+/// async fn user_of(token: String) -> Option<u64> {
+///     // e.g. a JWKS fetch, a database query
+///     token.parse().ok()
+/// }
+///
+/// let router = Router::new()
+///     .layer(async_before(|ctx: &mut Context| {
+///         Before::new(async move {
+///             let token = ctx.query("token").unwrap_or_default().to_owned();
+///             if let Some(user) = user_of(token).await {
+///                 ctx.set(user);
+///             }
+///             Ok(())
+///         })
+///     }))
+///     .websocket("/ws", echo);
+/// # assert_eq!(router.len(), 1);
+/// ```
+pub fn async_before<F>(before: F) -> AsyncBefore<F>
+where
+    F: for<'a> Fn(&'a mut Context) -> Before<'a> + Send + Sync + 'static,
+{
+    AsyncBefore(before)
+}
+
+impl<F> Middleware for AsyncBefore<F>
+where
+    F: for<'a> Fn(&'a mut Context) -> Before<'a> + Send + Sync + 'static,
+{
+    fn before_async<'a>(&'a self, ctx: &'a mut Context) -> Before<'a> {
+        (self.0)(ctx)
     }
 }
 
@@ -115,7 +273,9 @@ pub struct Outcome {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum End {
-    /// A middleware rejected it with this status; no handler ran.
+    /// A middleware rejected it with this status (503 for one that did not
+    /// finish within the handshake timeout, 500 for one that panicked); no
+    /// handler ran.
     Rejected(StatusCode),
     /// A plain GET route answered with this status.
     Responded(StatusCode),

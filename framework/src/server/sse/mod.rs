@@ -12,10 +12,12 @@
 //! connection: close
 //! ```
 //!
-//! and no `Content-Length` or chunked encoding: the body is the event
-//! stream, and it ends when the connection closes (the server serves one
-//! request per connection, so `Connection: close` says exactly that; a
-//! `keep-alive` would promise a reuse that never happens). The body is never
+//! (plus the headers of the route's [`RouteOptions::response_header`](super::RouteOptions::response_header)
+//! and its middleware's [`Context::response_headers_mut`](super::Context::response_headers_mut),
+//! e.g. CORS or `Set-Cookie`) and no `Content-Length` or chunked encoding:
+//! the body is the event stream, and it ends when the connection closes
+//! (so `Connection: close` says exactly that, even on a connection that
+//! served kept-alive plain requests before). The body is never
 //! compressed, and every event is written and flushed as soon as it is
 //! queued; `X-Accel-Buffering: no` asks nginx-style proxies not to buffer
 //! it. When [`SseConfig::retry`](super::SseConfig::retry) is set, the body
@@ -42,8 +44,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
+use bytes::Bytes;
 use futures_core::Stream;
 use http::{HeaderValue, Response, StatusCode, header};
+use tracing::Instrument;
 
 pub use context::{SseClosed, SseContext};
 use stream::Outbox;
@@ -161,8 +165,9 @@ where
     }
 }
 
-/// The response head of an SSE stream, and the `retry:` field if configured.
-fn stream_head(service: &Service) -> Vec<u8> {
+/// The response head of an SSE stream, served by tidings or embedded:
+/// `200`, the event-stream type, no caching, no proxy buffering.
+pub(super) fn response_head() -> Response<()> {
     let mut head = Response::new(());
     *head.status_mut() = StatusCode::OK;
     let headers = head.headers_mut();
@@ -172,7 +177,17 @@ fn stream_head(service: &Service) -> Vec<u8> {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    head
+}
+
+/// The response head of an SSE stream on tidings' server (with the route's
+/// and its middleware's `extra` headers), and the `retry:` field if
+/// configured.
+fn stream_head(service: &Service, extra: &http::HeaderMap) -> Vec<u8> {
+    let mut head = response_head();
+    let headers = head.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    super::response::add_headers(headers, extra);
     let mut out = Vec::with_capacity(160);
     tidings_core::head::encode_response_head(&head, &mut out);
     if let Some(retry) = service.config.sse.retry {
@@ -194,24 +209,50 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     rt: &R,
     deadline: Instant,
 ) -> Option<SseEnd> {
-    if service.shutdown.is_set() {
-        let response = (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response();
-        reject(service, &mut io, response).await;
-        return None;
-    }
-    let Some(_slot) = Admission::<SseStreams>::acquire(service) else {
-        let response = (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response();
-        reject(service, &mut io, response).await;
-        return None;
+    let _slot = match admit(service) {
+        Ok(slot) => slot,
+        Err(response) => {
+            reject(service, &mut io, response).await;
+            return None;
+        }
     };
-    let head = stream_head(service);
+    let head = stream_head(service, &ctx.response_headers);
     if !matches!(
         with_deadline(rt, deadline, write_all(&mut io, &head)).await,
         Ok(Ok(()))
     ) {
         return None;
     }
+    run(service, io, ctx, |ctx| handler.call(ctx), policy, rt).await
+}
 
+/// A slot of [`SseConfig::max_connections`](super::SseConfig::max_connections)
+/// for a new stream, or the 503 to answer: beyond the limit, or during
+/// shutdown.
+#[allow(
+    clippy::result_large_err,
+    reason = "the refusal is the response to send, on the cold path"
+)]
+pub(super) fn admit(service: &Arc<Service>) -> Result<Admission<SseStreams>, Response<Bytes>> {
+    if service.shutdown.is_set() {
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response());
+    }
+    Admission::<SseStreams>::acquire(service)
+        .ok_or_else(|| (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response())
+}
+
+/// Runs a stream whose response head is sent (by [`serve`], or by the
+/// HTTP server of an embedded one, see [`embed`](super::embed)): its hub
+/// registration, the handler `handler` makes, joined with the pump that
+/// writes its events to `io`, until both are done. Returns why it ended.
+pub(super) async fn run<R: Runtime, T: Transport>(
+    service: &Arc<Service>,
+    io: T,
+    ctx: Context,
+    handler: impl FnOnce(SseContext) -> BoxFuture<Result<(), Error>>,
+    policy: SlowConsumer,
+    rt: &R,
+) -> Option<SseEnd> {
     let outbox = Arc::new(Outbox::new(service.config.sse.buffer_size));
     let id = service.next_stream_id("sse");
     let info = ConnectionInfo {
@@ -221,6 +262,7 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         remote_addr: ctx.remote_addr,
         started_at: rt.now(),
     };
+    let span = super::connection_span(&id, &ctx.route.pattern, ctx.remote_addr, "sse");
     let sse_ctx = SseContext::new(id, ctx, outbox.clone());
     // In the hub (lookup, rooms, broadcast, statistics) until the stream's
     // task ends.
@@ -242,17 +284,21 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         &service.hub.counters().sse_send_timeouts,
         service.shutdown.clone(),
     );
-    // The handler's synchronous part runs in `call`; a panic there ends
+    // The handler's synchronous part runs in `handler`; a panic there ends
     // the stream like one in `poll` (see `catch_panic`).
-    let handler = catch_panic(|| handler.call(sse_ctx));
+    let handler = span.in_scope(|| catch_panic(|| handler(sse_ctx)));
     if handler.is_none() {
         outbox.end(SseEnd::HandlerPanicked);
     }
-    Session {
+    let session = Session {
         pump: Some(pump),
         handler,
         outbox: outbox.clone(),
+    };
+    session.instrument(span.clone()).await;
+    let end = outbox.end_reason();
+    if let Some(end) = &end {
+        span.record("end", tracing::field::debug(end));
     }
-    .await;
-    outbox.end_reason()
+    end
 }
