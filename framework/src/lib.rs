@@ -19,7 +19,7 @@
 //! | [`event_source`] | the Server-Sent Events client: `GET` or any request with a body (`http://`, `https://`), yield events, reconnect with `Last-Event-ID` and backoff, idle timeout |
 //! | [`dial`] | how the clients reach a server: TCP, HTTP `CONNECT` / SOCKS5 proxies ([`ProxyConfig`](dial::ProxyConfig)), TLS; [`TlsError`](dial::TlsError) names certificate problems |
 //! | `testing` | test helpers: an app on an ephemeral port, WebSocket and SSE test clients (feature `testing`) |
-//! | `webtransport` | WebTransport over HTTP/3 on quinn: a server with routes, `Session` with streams and datagrams (feature `webtransport`) |
+//! | `webtransport` | WebTransport over HTTP/3 on quinn: `Router::webtransport` routes served beside TCP (`Server::with_webtransport`) or standalone, `Session` with streams, messages and datagrams, in the hub (feature `webtransport`) |
 //! | [`porting`] | Porting from Forge: each Forge streaming API beside its tidings counterpart |
 //!
 //! ## Module order
@@ -29,7 +29,7 @@
 //!
 //! ```text
 //! testing                                  test helpers
-//! webtransport (server, driver, session)   WebTransport over HTTP/3 on quinn
+//! webtransport (route, driver, session)    WebTransport over HTTP/3 on quinn
 //! client, event_source                     the WebSocket and SSE clients
 //! dial (proxy, stream), tls::client        TCP, proxy tunnels, TLS for the clients
 //! server::embed                            requests of another HTTP server (hyper, axum)
@@ -76,7 +76,7 @@
 //! | `aws-lc-rs` | off | TLS with the aws-lc-rs crypto provider (chosen over *ring* when both are on) |
 //! | `webpki-roots` | on | client trust roots: Mozilla's root program, compiled in (the same on every machine, nothing needed from the OS) |
 //! | `native-roots` | off | client trust roots: the operating system's store, read at run time; with `webpki-roots` too, the union of both; with neither, the clients need a `rustls::ClientConfig` (see the `tls::client` module) |
-//! | `webtransport` | off | WebTransport over HTTP/3 (module `webtransport`): a standalone server with routes, sessions with streams and datagrams; QUIC by quinn on the adapter's runtime; turns on `ring` |
+//! | `webtransport` | off | WebTransport over HTTP/3 (module `webtransport`): `Router::webtransport` routes with middleware and the hub, served beside TCP or standalone; sessions with streams, messages and datagrams; QUIC by quinn on the adapter's runtime; turns on `ring` |
 //! | `testing` | off | the `testing` module: an app on an ephemeral port, WebSocket and SSE test clients; enable it in `[dev-dependencies]` |
 #![warn(missing_docs)]
 // No unsafe code (the policy of every tidings crate: unsafe only where a

@@ -6,9 +6,10 @@ use serde::Serialize;
 
 /// The protocol of a route, and of the connection it serves.
 ///
-/// Connections in the [hub](crate::hub) are [`WebSocket`](Protocol::WebSocket)
-/// or [`Sse`](Protocol::Sse); [`Http`](Protocol::Http) is a plain request to
-/// a GET route, which middleware sees but the hub never registers.
+/// Connections in the [hub](crate::hub) are [`WebSocket`](Protocol::WebSocket),
+/// [`Sse`](Protocol::Sse) or [`WebTransport`](Protocol::WebTransport)
+/// sessions; [`Http`](Protocol::Http) is a plain request to a GET route,
+/// which middleware sees but the hub never registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub enum Protocol {
@@ -18,15 +19,18 @@ pub enum Protocol {
     Sse,
     /// A plain HTTP GET route.
     Http,
+    /// A WebTransport route or session (HTTP/3, feature `webtransport`).
+    WebTransport,
 }
 
 impl Protocol {
-    /// `"websocket"`, `"sse"` or `"http"`.
+    /// `"websocket"`, `"sse"`, `"http"` or `"webtransport"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::WebSocket => "websocket",
             Protocol::Sse => "sse",
             Protocol::Http => "http",
+            Protocol::WebTransport => "webtransport",
         }
     }
 }

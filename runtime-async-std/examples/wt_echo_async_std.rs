@@ -3,7 +3,7 @@
 //! self-signed certificate; prints `listening on ADDR` and
 //! `certificate sha256 HEX`).
 //!
-//! `cargo run --release -p tidings-async-std --features webtransport --example wt_echo_async_std -- [ADDR]`
+//! `cargo run --release -p tidings-async-std --example wt_echo_async_std -- [ADDR]`
 //! (UDP, default `127.0.0.1:4433`).
 
 #[path = "../../runtime-tokio/examples/common/wt_echo.rs"]

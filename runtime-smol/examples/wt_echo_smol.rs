@@ -3,7 +3,7 @@
 //! self-signed certificate; prints `listening on ADDR` and
 //! `certificate sha256 HEX`).
 //!
-//! `cargo run --release -p tidings-smol --features webtransport --example wt_echo_smol -- [ADDR]`
+//! `cargo run --release -p tidings-smol --example wt_echo_smol -- [ADDR]`
 //! (UDP, default `127.0.0.1:4433`).
 
 #[path = "../../runtime-tokio/examples/common/wt_echo.rs"]

@@ -256,10 +256,18 @@ pub async fn connect_stream<S: Transport>(
 
 /// WebTransport over HTTP/3 on smol (feature `webtransport`): the
 /// framework's [`webtransport`](tidings_framework::webtransport) module,
-/// with [`bind`](webtransport::bind) on quinn's smol runtime.
+/// with [`bind`](webtransport::bind) on quinn's smol runtime; and
+/// `Server::with_webtransport` to serve a router's WebTransport routes
+/// beside its WebSocket and SSE ones.
 #[cfg(feature = "webtransport")]
 pub mod webtransport {
     pub use tidings_framework::webtransport::*;
+
+    impl QuicRuntime for super::Smol {
+        fn quinn_runtime(&self) -> std::sync::Arc<dyn quinn::Runtime> {
+            std::sync::Arc::new(quinn::SmolRuntime)
+        }
+    }
 
     /// Binds a [`WebTransportServer`] on `addr` (UDP) with `tls` (see
     /// [`server_config`]), on smol.

@@ -2,7 +2,7 @@
 //! echoed on itself, each incoming unidirectional stream on a new
 //! unidirectional stream, each datagram as a datagram.
 //!
-//! `cargo run --release -p tidings-tokio --features webtransport --example wt_echo -- [ADDR]`
+//! `cargo run --release -p tidings-tokio --example wt_echo -- [ADDR]`
 //! (UDP, default `127.0.0.1:4433`). It makes a fresh self-signed ECDSA
 //! P-256 certificate valid for 11 days (browsers accept
 //! `serverCertificateHashes` for less than 14), and prints

@@ -259,10 +259,39 @@ where
 
 /// WebTransport over HTTP/3 on tokio (feature `webtransport`): the
 /// framework's [`webtransport`](tidings_framework::webtransport) module,
-/// with [`bind`](webtransport::bind) on quinn's tokio runtime.
+/// with [`bind`](webtransport::bind) on quinn's tokio runtime; and
+/// `Server::with_webtransport` to serve a router's WebTransport routes
+/// beside its WebSocket and SSE ones, sharing their hub and middleware:
+///
+/// ```no_run
+/// # async fn doc(tls: tidings_tokio::tls::rustls::ServerConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// use tidings_tokio::webtransport::{Config, Error, Session};
+/// use tidings_tokio::{Context, Router, Server, echo};
+///
+/// async fn room(ctx: Context, session: Session) -> Result<(), Error> {
+///     session.join(ctx.param("room").unwrap_or("lobby"));
+///     while let Ok(message) = session.receive_message().await {
+///         session.send_message(message).await?;
+///     }
+///     Ok(())
+/// }
+///
+/// let router = Router::new().websocket("/ws", echo).webtransport("/wt/:room", room);
+/// let server = Server::bind("127.0.0.1:8080", router)
+///     .await?
+///     .with_webtransport("127.0.0.1:4433".parse()?, tls, Config::default())?;
+/// server.run().await;
+/// # Ok(()) }
+/// ```
 #[cfg(feature = "webtransport")]
 pub mod webtransport {
     pub use tidings_framework::webtransport::*;
+
+    impl QuicRuntime for super::Tokio {
+        fn quinn_runtime(&self) -> std::sync::Arc<dyn quinn::Runtime> {
+            std::sync::Arc::new(quinn::TokioRuntime)
+        }
+    }
 
     use std::net::SocketAddr;
     use std::sync::Arc;

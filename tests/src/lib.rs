@@ -19,6 +19,8 @@
 //! - [`RedisServer`] runs a real `redis-server` on a free loopback port
 //!   (with or without persistence); [`redis_nodes`] starts cluster nodes
 //!   on it.
+//! - [`aioquic`] runs the WebTransport tests' Python clients against a
+//!   server on each runtime.
 //! - [`channel`] (async-channel, runtime-agnostic) lets handlers report to
 //!   the test.
 
@@ -27,6 +29,7 @@
 // without it).
 #![deny(unsafe_code)]
 
+pub mod aioquic;
 pub mod certs;
 mod counting_alloc;
 pub mod h2;

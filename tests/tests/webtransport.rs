@@ -13,20 +13,13 @@
 //! set (`.ci/run` sets it): then it fails.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tidings_framework::webtransport::{
     self, Closer, Config, Session, SessionEnd, WebTransportServer,
 };
-use tidings_tests::certs::TestCa;
-
-/// How long the client may run.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
-/// How long making the virtualenv and installing aioquic may take.
-const PIP_TIMEOUT: Duration = Duration::from_secs(300);
+use tidings_tests::aioquic::{self, Tls, localhost, python_or_skip, run_script};
 
 /// Binds a server on `127.0.0.1:0` inside a runtime (quinn wraps the
 /// socket in the runtime's reactor), adds the routes, then serves until
@@ -80,31 +73,16 @@ fn aioquic_client_on_smol() {
     });
 }
 
-fn localhost() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 /// The server runs on its runtime in a thread of its own; the client runs
 /// from this thread, bounded by [`CLIENT_TIMEOUT`], stopped by its pid.
 fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
-    let python = match aioquic_python() {
-        Ok(python) => python,
-        Err(reason) if std::env::var_os("TIDINGS_REQUIRE_AIOQUIC").is_some() => {
-            panic!("no aioquic and TIDINGS_REQUIRE_AIOQUIC is set: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("SKIPPED aioquic WebTransport test on {runtime}: {reason}");
-            return;
-        }
+    let tmp = env!("CARGO_TARGET_TMPDIR");
+    let what = format!("aioquic WebTransport test on {runtime}");
+    let Some(python) = python_or_skip(tmp, &what) else {
+        return;
     };
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("wt-{}-{runtime}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let ca = TestCa::new();
-    let ca_pem = dir.join("ca.pem");
-    std::fs::write(&ca_pem, ca.cert_pem()).expect("write the CA");
-    let (chain, key) = ca.leaf().chain_and_key();
-    let tls = webtransport::server_config(chain, key).expect("TLS config");
+    let certs = Tls::new(tmp, runtime);
+    let tls = certs.server_config();
 
     let (ends_tx, ends) = std::sync::mpsc::channel();
     let ends_tx = Mutex::new(ends_tx);
@@ -136,16 +114,12 @@ fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
         .expect("the server binds");
 
     let client = |mode: &str| {
-        let child = Command::new(&python)
-            .arg(script())
-            .arg(addr.port().to_string())
-            .arg(&ca_pem)
-            .arg(mode)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the aioquic client");
-        wait_bounded(child, CLIENT_TIMEOUT)
+        let args = [
+            addr.port().to_string(),
+            certs.ca_pem.display().to_string(),
+            mode.to_owned(),
+        ];
+        run_script(&python, "aioquic_client.py", &args)
     };
     let output = client("echo");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -156,8 +130,7 @@ fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
     println!("aioquic client, server-close, against {runtime}:\n{closing_stdout}");
     let close_end = close_ends_rx.recv_timeout(Duration::from_secs(5));
     closer.close();
-    let stopped = wait_for_thread(server, Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(&dir);
+    let stopped = aioquic::wait_for_thread(server, Duration::from_secs(5));
 
     assert!(
         output.status.success(),
@@ -207,93 +180,4 @@ fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
         "Session::close succeeds and closed() reports it"
     );
     assert!(stopped, "the server stops within 5 s of Closer::close");
-}
-
-/// Joins `thread` if it ends within `limit`.
-fn wait_for_thread(thread: std::thread::JoinHandle<()>, limit: Duration) -> bool {
-    let start = Instant::now();
-    while !thread.is_finished() {
-        if start.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    thread.join().is_ok()
-}
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("webtransport/aioquic_client.py")
-}
-
-/// Waits for `child` at most `limit`, then kills it (by its pid).
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let start = Instant::now();
-    while child.try_wait().expect("poll the child").is_none() {
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("the child's output")
-}
-
-/// A Python interpreter with aioquic, or why there is none: found or
-/// installed once per test process (the tests run in parallel).
-fn aioquic_python() -> Result<PathBuf, String> {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    PYTHON.get_or_init(find_or_install_aioquic).clone()
-}
-
-fn find_or_install_aioquic() -> Result<PathBuf, String> {
-    let has_aioquic = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import aioquic"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if let Some(python) = std::env::var_os("TIDINGS_PYTHON") {
-        let python = PathBuf::from(python);
-        return if has_aioquic(&python) {
-            Ok(python)
-        } else {
-            Err(format!(
-                "$TIDINGS_PYTHON ({}) has no aioquic",
-                python.display()
-            ))
-        };
-    }
-    if has_aioquic(Path::new("python3")) {
-        return Ok("python3".into());
-    }
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aioquic-venv");
-    let python = venv.join("bin/python");
-    if has_aioquic(&python) {
-        return Ok(python);
-    }
-    let run = |command: &mut Command| -> Result<(), String> {
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("{command:?}: {e}"))?;
-        let output = wait_bounded(child, PIP_TIMEOUT);
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{command:?} failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            ))
-        }
-    };
-    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-    run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "aioquic>=1.2,<2"]))?;
-    if has_aioquic(&python) {
-        Ok(python)
-    } else {
-        Err("aioquic installed but not importable".into())
-    }
 }

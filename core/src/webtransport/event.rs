@@ -102,4 +102,10 @@ pub enum SessionEnd {
     /// The CONNECT stream broke a rule (a malformed capsule, data after the
     /// CLOSE capsule); it was reset with this code.
     Error(ErrorCode),
+    /// The QUIC connection under the session is gone (closed by either
+    /// side, an idle timeout), for this reason. Never reported by
+    /// [`Connection`](super::Connection), whose caller owns the QUIC
+    /// connection: an adapter tells its sessions with it, so that one type
+    /// says every way a session ends.
+    ConnectionLost(String),
 }

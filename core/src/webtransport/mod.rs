@@ -344,6 +344,8 @@ pub struct Connection {
     events: VecDeque<Event>,
     transmits: VecDeque<Transmit>,
     failed: bool,
+    /// Incoming datagrams dropped (see [`Connection::datagrams_dropped`]).
+    datagrams_dropped: u64,
 }
 
 impl Connection {
@@ -387,6 +389,7 @@ impl Connection {
             events: VecDeque::new(),
             transmits: VecDeque::from([Transmit::Control(Bytes::from(control))]),
             failed: false,
+            datagrams_dropped: 0,
         }
     }
 
@@ -398,6 +401,15 @@ impl Connection {
     /// The peer's SETTINGS, once received.
     pub fn peer_settings(&self) -> Option<&Settings> {
         self.peer_settings.as_ref()
+    }
+
+    /// Incoming datagrams dropped so far: over
+    /// [`Config::max_datagram_size`], for a session that is gone or was
+    /// never requested, or beyond [`Config::max_buffered_datagrams`] while
+    /// waiting for their session. (A driver compares it before and after
+    /// [`handle_datagram`](Self::handle_datagram) to count drops.)
+    pub fn datagrams_dropped(&self) -> u64 {
+        self.datagrams_dropped
     }
 
     /// Whether the connection has failed ([`Event::ConnectionClosed`]).
@@ -1109,6 +1121,7 @@ impl Connection {
 
     fn on_datagram(&mut self, session: u64, payload: Bytes) {
         if payload.len() > self.config.max_datagram_size {
+            self.datagrams_dropped += 1;
             return;
         }
         match self.sessions.get(&session) {
@@ -1122,13 +1135,15 @@ impl Connection {
             None if self.role == Role::Server && !self.peer_bidi.seen(session >> 2) => {
                 self.buffer_datagram(session, payload)
             }
-            None => {}
+            None => self.datagrams_dropped += 1,
         }
     }
 
     fn buffer_datagram(&mut self, session: u64, payload: Bytes) {
         if self.buffered_datagrams.len() < self.config.max_buffered_datagrams {
             self.buffered_datagrams.push_back((session, payload));
+        } else {
+            self.datagrams_dropped += 1;
         }
     }
 

@@ -297,6 +297,13 @@ fn chromium_session_from_start_to_end() {
             max: 1200
         })
     );
+    // An incoming one over the limit is dropped, and counted.
+    assert_eq!(conn.datagrams_dropped(), 0);
+    let mut large = vec![0u8];
+    large.extend_from_slice(&[7; 1201]);
+    conn.handle_datagram(Bytes::from(large));
+    assert!(events(&mut conn).is_empty());
+    assert_eq!(conn.datagrams_dropped(), 1);
 
     // Server-opened streams.
     assert_eq!(
@@ -367,8 +374,10 @@ fn chromium_session_from_start_to_end() {
         conn.handle_stream_data(4, b"late", false),
         StreamRead::Discard
     );
+    let dropped = conn.datagrams_dropped();
     conn.handle_datagram(Bytes::from_static(b"\x00late"));
     assert!(events(&mut conn).is_empty());
+    assert_eq!(conn.datagrams_dropped(), dropped + 1);
     assert_eq!(
         conn.handle_stream_data(18, b"\x40\x54\x00", false),
         StreamRead::Discard

@@ -22,6 +22,10 @@ use tidings_core::ws::{self, Outgoing, SharedFrame};
 /// | [`text`](Self::text), [`json`](Self::json) | a text message | an event with that data (type [`sse_event`](Self::sse_event), default `message`) |
 /// | [`binary`](Self::binary) | a binary message | nothing (skipped: SSE carries text) |
 /// | [`event`](Self::event) | the event's data as a text message | the event as it is |
+///
+/// WebTransport sessions get the bytes of the message WebSocket clients
+/// get (UTF-8 text, or the binary data), as one datagram or on one
+/// unidirectional stream: see `webtransport::BroadcastMode`.
 #[derive(Clone, Debug)]
 pub struct Payload {
     pub(crate) kind: Kind,
@@ -84,6 +88,17 @@ impl Payload {
         }
     }
 
+    /// The bytes a WebTransport session gets: the WebSocket message's.
+    pub(crate) fn wt_message(&self) -> Bytes {
+        match &self.kind {
+            Kind::Text(text) => Bytes::copy_from_slice(text.as_bytes()),
+            Kind::Binary(data) => data.clone(),
+            Kind::Event(event) => {
+                Bytes::copy_from_slice(event.data_value().unwrap_or("").as_bytes())
+            }
+        }
+    }
+
     /// The WebSocket frame (unmasked, as a server sends it), or `None` when
     /// the payload has nothing for WebSocket clients.
     pub(crate) fn encode_ws(&self, config: &ws::Config) -> Option<SharedFrame> {
@@ -119,6 +134,7 @@ pub(crate) struct Encoded<'a> {
     ws: OnceCell<Option<SharedFrame>>,
     deflated: [OnceCell<Option<SharedFrame>>; WINDOW_SIZES],
     sse: OnceCell<Option<Bytes>>,
+    wt: OnceCell<Bytes>,
 }
 
 /// What one WebSocket recipient is given.
@@ -147,6 +163,7 @@ impl<'a> Encoded<'a> {
             ws: OnceCell::new(),
             deflated: Default::default(),
             sse: OnceCell::new(),
+            wt: OnceCell::new(),
         }
     }
 
@@ -185,9 +202,41 @@ impl<'a> Encoded<'a> {
         self.payload.ws_message().len()
     }
 
+    /// The WebTransport message (made once, shared by every session).
+    pub(crate) fn wt(&self) -> &Bytes {
+        self.wt.get_or_init(|| self.payload.wt_message())
+    }
+
     pub(crate) fn sse(&self) -> Option<&Bytes> {
         self.sse.get_or_init(|| self.payload.encode_sse()).as_ref()
     }
+}
+
+/// How the WebTransport sessions of a route (feature `webtransport`)
+/// receive what the hub sends them
+/// (broadcasts, [`ConnectionHandle::send`](crate::hub::ConnectionHandle::send)):
+/// set per route with
+/// [`RouteOptions::broadcast_mode`](crate::server::RouteOptions::broadcast_mode).
+///
+/// Either way a session's outbox is bounded like a WebSocket client's
+/// ([`ServerConfig::outbox_messages`](crate::server::ServerConfig::outbox_messages), [`ServerConfig::outbox_bytes`](crate::server::ServerConfig::outbox_bytes)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BroadcastMode {
+    /// One unidirectional stream per message, written whole and finished
+    /// (what `Session::receive_message` reads on the other side):
+    /// reliable, any size. A session whose outbox overflows is closed by
+    /// the route's [`SlowConsumer`](crate::hub::SlowConsumer) policy (its
+    /// close code as the application error code).
+    #[default]
+    UniStreams,
+    /// One datagram per message: unreliable, at most
+    /// [`max_datagram_size`](tidings_core::webtransport::Config::max_datagram_size)
+    /// bytes. A message too large, or one that finds the outbox full, is
+    /// dropped and counted in
+    /// [`Stats::webtransport_datagrams_dropped`](crate::hub::Stats::webtransport_datagrams_dropped);
+    /// the session stays.
+    Datagrams,
 }
 
 /// A user predicate on a connection.

@@ -1,5 +1,6 @@
-//! The streaming manager: every WebSocket and SSE connection of a server,
-//! rooms, filtered broadcast and statistics.
+//! The streaming manager: every WebSocket and SSE connection and
+//! WebTransport session of a server, rooms, filtered broadcast and
+//! statistics.
 //!
 //! The server registers each connection when it opens and removes it (and
 //! takes it out of its rooms) when it ends. Reach the [`Hub`] from a
@@ -56,7 +57,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub use crate::protocol::Protocol;
-pub use broadcast::{BroadcastReport, Delivery, Filter, Payload};
+pub use broadcast::{BroadcastMode, BroadcastReport, Delivery, Filter, Payload};
 pub use compression::BroadcastCompression;
 #[cfg(feature = "_tls")]
 pub(crate) use stats::TlsFailure;
@@ -154,7 +155,7 @@ pub struct ConnectionInfo {
     /// The server-assigned id (`ws_1`, `sse_2`, …), shared with the
     /// connection's own state.
     pub id: Arc<str>,
-    /// WebSocket or SSE.
+    /// WebSocket, SSE or WebTransport.
     pub protocol: Protocol,
     /// The pattern of the route it came through, e.g. `/ws/chat/:room`
     /// (shared by every connection of the route).
@@ -533,7 +534,7 @@ impl Drop for Registration {
 }
 
 /// The protocol of connection `id` of `node`, when the rest of the id is
-/// one a server gives (`ws_N`, `sse_N`).
+/// one a server gives (`ws_N`, `sse_N`, `wt_N`).
 fn remote_protocol(id: &str, node: &str) -> Option<Protocol> {
     let local = id.strip_prefix(node)?.strip_prefix('.')?;
     let (prefix, n) = local.split_once('_')?;
@@ -543,6 +544,7 @@ fn remote_protocol(id: &str, node: &str) -> Option<Protocol> {
     match prefix {
         "ws" => Some(Protocol::WebSocket),
         "sse" => Some(Protocol::Sse),
+        "wt" => Some(Protocol::WebTransport),
         _ => None,
     }
 }
@@ -604,7 +606,7 @@ impl ConnectionHandle {
         }
     }
 
-    /// WebSocket or SSE.
+    /// WebSocket, SSE or WebTransport.
     pub fn protocol(&self) -> Protocol {
         match &self.target {
             Target::Local(entry) => entry.info.protocol,
@@ -661,8 +663,9 @@ impl ConnectionHandle {
     }
 
     /// Closes the connection with `code` and `reason` (WebSocket; an SSE
-    /// stream just ends after its queued events); on another node, through
-    /// the engine.
+    /// stream just ends after its queued events; a WebTransport session is
+    /// closed with `code` as its application error code, after the
+    /// messages queued for it); on another node, through the engine.
     pub fn close_with(&self, code: CloseCode, reason: &str) {
         match &self.target {
             Target::Local(entry) => entry.recipient.close(code, reason),
@@ -680,6 +683,7 @@ impl ConnectionHandle {
         let parcel = match entry.info.protocol {
             Protocol::WebSocket => encoded.ws_for(entry.encoding).map(Parcel::WebSocket),
             Protocol::Sse => encoded.sse().map(Parcel::Sse),
+            Protocol::WebTransport => Some(Parcel::WebTransport(encoded.wt())),
             Protocol::Http => None, // never registered
         };
         let Some(parcel) = parcel else {
@@ -693,6 +697,7 @@ impl ConnectionHandle {
                 let len = match entry.info.protocol {
                     Protocol::WebSocket => encoded.ws_len(),
                     Protocol::Sse => encoded.sse().map_or(0, Bytes::len),
+                    Protocol::WebTransport => encoded.wt().len(),
                     Protocol::Http => 0,
                 };
                 self.hub.counters.sent(len);

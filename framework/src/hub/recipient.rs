@@ -54,6 +54,10 @@ pub(crate) enum Parcel<'a> {
     WebSocket(WsFrame<'a>),
     /// For an SSE stream: the encoded event.
     Sse(&'a Bytes),
+    /// For a WebTransport session: the message's bytes (sent as one
+    /// datagram or on one unidirectional stream, as its route says).
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    WebTransport(&'a Bytes),
 }
 
 /// The bounds of every outbox (from the server's configuration).

@@ -23,6 +23,15 @@ pub struct Stats {
     pub websocket: ConnectionCounts,
     /// Server-Sent Events streams.
     pub sse: ConnectionCounts,
+    /// WebTransport sessions (feature `webtransport`).
+    pub webtransport: ConnectionCounts,
+    /// WebTransport datagrams dropped: incoming ones over the size limit
+    /// (`webtransport::Config::core.max_datagram_size`), for no open
+    /// session, or arriving while the session's queue
+    /// (`webtransport::Config::session_queue`) was full; and broadcast ones
+    /// (routes with `BroadcastMode::Datagrams`) too large to send or
+    /// arriving while the session's outbox was full.
+    pub webtransport_datagrams_dropped: u64,
     /// Connections per route pattern.
     pub routes: BTreeMap<String, ConnectionCounts>,
     /// Messages received.
@@ -272,6 +281,8 @@ pub struct ConnectionCounts {
 pub(crate) struct Counters {
     websocket: Open,
     sse: Open,
+    webtransport: Open,
+    webtransport_datagrams_dropped: AtomicU64,
     routes: Mutex<BTreeMap<String, ConnectionCounts>>,
     messages_in: AtomicU64,
     bytes_in: AtomicU64,
@@ -309,6 +320,7 @@ impl Counters {
         match protocol {
             Protocol::WebSocket => Some(&self.websocket),
             Protocol::Sse => Some(&self.sse),
+            Protocol::WebTransport => Some(&self.webtransport),
             Protocol::Http => None,
         }
     }
@@ -351,6 +363,14 @@ impl Counters {
             .fetch_add(deliveries as u64, Ordering::Relaxed);
     }
 
+    /// `n` WebTransport datagrams dropped (see
+    /// [`Stats::webtransport_datagrams_dropped`]).
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    pub(crate) fn datagrams_dropped(&self, n: u64) {
+        self.webtransport_datagrams_dropped
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
     pub(crate) fn slow_dropped(&self) {
         self.slow_dropped.fetch_add(1, Ordering::Relaxed);
     }
@@ -378,6 +398,8 @@ impl Counters {
         Stats {
             websocket: counts(&self.websocket),
             sse: counts(&self.sse),
+            webtransport: counts(&self.webtransport),
+            webtransport_datagrams_dropped: load(&self.webtransport_datagrams_dropped),
             routes: lock(&self.routes).clone(),
             messages_in: load(&self.messages_in),
             bytes_in: load(&self.bytes_in),
@@ -432,6 +454,8 @@ mod tests {
         counters.opened(Protocol::WebSocket, "/ws");
         counters.opened(Protocol::WebSocket, "/ws");
         counters.opened(Protocol::Sse, "/events");
+        counters.opened(Protocol::WebTransport, "/wt");
+        counters.datagrams_dropped(3);
         counters.closed(Protocol::WebSocket, "/ws");
         counters.received(5);
         counters.sent(7);
@@ -443,6 +467,8 @@ mod tests {
         let stats = counters.snapshot();
         assert_eq!((stats.websocket.active, stats.websocket.total), (1, 2));
         assert_eq!((stats.sse.active, stats.sse.total), (1, 1));
+        assert_eq!(stats.webtransport.active, 1);
+        assert_eq!(stats.webtransport_datagrams_dropped, 3);
         assert_eq!(stats.routes["/ws"].active, 1);
         assert_eq!(stats.routes["/events"].total, 1);
         assert_eq!((stats.messages_in, stats.bytes_in), (1, 5));

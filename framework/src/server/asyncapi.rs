@@ -14,6 +14,7 @@
 use serde_json::{Map, Value, json};
 
 use super::router::{Endpoint, MessageType, Route, RouteOptions, Router};
+use crate::protocol::Protocol;
 
 impl Router {
     /// The AsyncAPI 3.0.0 document (JSON) of the streaming routes, with
@@ -48,6 +49,8 @@ impl Router {
                 Endpoint::WebSocket(_) => false,
                 Endpoint::Sse(_) => true,
                 Endpoint::Get(_) | Endpoint::Post(_) => continue,
+                #[cfg(feature = "webtransport")]
+                Endpoint::WebTransport(_) => false,
             };
             let id = channel_id(route, &channels);
             let options = &route.options;
@@ -90,7 +93,11 @@ impl Router {
                 channel.insert("parameters".into(), Value::Object(parameters));
             }
             channel.insert("messages".into(), Value::Object(messages));
-            let protocol = if sends_only { "sse" } else { "ws" };
+            let protocol = match route.endpoint.protocol() {
+                Protocol::Sse => "sse",
+                Protocol::WebTransport => "webtransport",
+                _ => "ws",
+            };
             channel.insert("x-protocol".into(), json!(protocol));
             channels.insert(id.clone(), Value::Object(channel));
 

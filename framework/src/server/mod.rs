@@ -41,6 +41,8 @@ pub use context::{Context, RouteInfo};
 pub use h2::Http2Config;
 pub use middleware::{Authenticator, Logging, Middleware, RateLimit};
 pub use response::{Html, IntoResponse, Json, Response};
+#[cfg(feature = "webtransport")]
+pub(crate) use router::Endpoint;
 pub use router::{GetHandler, PostHandler, RouteOptions, Router, RouterError, WebSocketHandler};
 #[cfg(feature = "asyncapi")]
 pub use router::{MessageType, MessageTypes};
@@ -134,6 +136,24 @@ impl Service {
     /// The hub: every connection, rooms, broadcast.
     pub(crate) fn hub(&self) -> &Arc<Hub> {
         &self.hub
+    }
+
+    /// The routes (prepared: each with its middleware chain).
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    pub(crate) fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The time a request has from its start to passing its middleware.
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.config.handshake_timeout
+    }
+
+    /// The shutdown signal (set when shutdown begins).
+    #[cfg_attr(not(feature = "webtransport"), allow(dead_code))]
+    pub(crate) fn shutdown_signal(&self) -> &Signal {
+        &self.shutdown
     }
 
     /// Accepts sockets with `accept` and serves each in its own task (over
@@ -372,7 +392,21 @@ pub fn echo(
 pub struct Server<N: crate::runtime::Net> {
     listener: N::Listener,
     service: Arc<Service>,
-    rt: N,
+    pub(crate) rt: N,
+    /// What serves beside the TCP listener: the QUIC endpoint of the
+    /// WebTransport routes (`Server::with_webtransport`, feature
+    /// `webtransport`), if any.
+    #[cfg(feature = "webtransport")]
+    pub(crate) beside: Option<Beside>,
+}
+
+/// A listener that serves the same [`Service`] beside a [`Server`]'s TCP
+/// listener (the QUIC endpoint of WebTransport routes): its address, and
+/// its accept loop, started by [`Server::run`].
+#[cfg(feature = "webtransport")]
+pub(crate) struct Beside {
+    pub(crate) addr: SocketAddr,
+    pub(crate) run: Box<dyn FnOnce(Arc<Service>) -> BoxFuture<()> + Send>,
 }
 
 impl<N: crate::runtime::Net + Default> Server<N> {
@@ -392,6 +426,8 @@ impl<N: crate::runtime::Net + Default> Server<N> {
             listener,
             service: Service::new(router, config),
             rt: N::default(),
+            #[cfg(feature = "webtransport")]
+            beside: None,
         })
     }
 
@@ -409,8 +445,14 @@ impl<N: crate::runtime::Net + Default> Server<N> {
     }
 
     /// Accepts and serves connections until the server is shut down through
-    /// a [`ServerHandle`].
-    pub async fn run(self) {
+    /// a [`ServerHandle`] (WebTransport sessions too, when the server
+    /// has them: `with_webtransport`, feature `webtransport`).
+    #[cfg_attr(not(feature = "webtransport"), allow(unused_mut))]
+    pub async fn run(mut self) {
+        #[cfg(feature = "webtransport")]
+        if let Some(beside) = self.beside.take() {
+            self.rt.spawn((beside.run)(self.service.clone()));
+        }
         let local = N::listener_addr(&self.listener).ok();
         let listener = &self.listener;
         self.service

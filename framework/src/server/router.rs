@@ -1,5 +1,6 @@
-//! The router: WebSocket routes, Server-Sent Events routes, plain GET and
-//! POST routes, route options and middleware.
+//! The router: WebSocket routes, Server-Sent Events routes, WebTransport
+//! routes (feature `webtransport`), plain GET and POST routes, route
+//! options and middleware.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -107,6 +108,11 @@ pub struct RouteOptions {
     /// AsyncAPI document. Needs the `asyncapi` feature.
     #[cfg(feature = "asyncapi")]
     pub sse_events: Vec<(String, MessageType)>,
+    /// How a WebTransport route's sessions receive hub broadcasts and
+    /// sends: one datagram or one unidirectional stream per message
+    /// (default). Needs the `webtransport` feature.
+    #[cfg(feature = "webtransport")]
+    pub broadcast_mode: crate::hub::BroadcastMode,
     /// The subprotocols a WebSocket route speaks, most preferred first, in
     /// place of [`ServerConfig::subprotocols`](super::ServerConfig::subprotocols)
     /// (`None`: the server's list). Set with [`subprotocols`](Self::subprotocols).
@@ -291,6 +297,15 @@ impl RouteOptions {
         self
     }
 
+    /// Sets how a WebTransport route's sessions receive hub messages
+    /// ([`BroadcastMode`](crate::hub::BroadcastMode)).
+    #[cfg(feature = "webtransport")]
+    #[must_use]
+    pub fn broadcast_mode(mut self, mode: crate::hub::BroadcastMode) -> Self {
+        self.broadcast_mode = mode;
+        self
+    }
+
     /// Records the message types of a WebSocket route: `Receive` from the
     /// client, `Send` to it; their JSON Schemas go into the AsyncAPI
     /// document. Needs the `asyncapi` feature.
@@ -327,6 +342,8 @@ impl std::fmt::Debug for RouteOptions {
             .field("slow_consumer", &self.slow_consumer)
             .field("subprotocols", &self.subprotocols)
             .field("response_headers", &self.response_headers);
+        #[cfg(feature = "webtransport")]
+        debug.field("broadcast_mode", &self.broadcast_mode);
         #[cfg(feature = "asyncapi")]
         debug
             .field("messages", &self.messages)
@@ -341,6 +358,10 @@ pub(crate) enum Endpoint {
     Sse(Arc<dyn SseHandler>),
     Get(Arc<dyn GetHandler>),
     Post(Arc<dyn PostHandler>),
+    /// A WebTransport route's handler: the `webtransport` module's, which
+    /// sits above this one (it serves the router) and downcasts it.
+    #[cfg(feature = "webtransport")]
+    WebTransport(Arc<dyn std::any::Any + Send + Sync>),
 }
 
 impl Endpoint {
@@ -350,16 +371,22 @@ impl Endpoint {
             Endpoint::WebSocket(_) => Protocol::WebSocket,
             Endpoint::Sse(_) => Protocol::Sse,
             Endpoint::Get(_) | Endpoint::Post(_) => Protocol::Http,
+            #[cfg(feature = "webtransport")]
+            Endpoint::WebTransport(_) => Protocol::WebTransport,
         }
     }
 
     /// Whether the route serves `method` (the others get 405 from it,
-    /// unless another route of the same path serves the method).
+    /// unless another route of the same path serves the method). A
+    /// WebTransport route serves no HTTP/1.1 or HTTP/2 method: its
+    /// sessions come over HTTP/3.
     pub(crate) fn accepts(&self, method: &Method) -> bool {
         match self {
             Endpoint::WebSocket(_) | Endpoint::Sse(_) => method == Method::GET,
             Endpoint::Get(_) => method == Method::GET || method == Method::HEAD,
             Endpoint::Post(_) => method == Method::POST,
+            #[cfg(feature = "webtransport")]
+            Endpoint::WebTransport(_) => false,
         }
     }
 }
@@ -534,7 +561,7 @@ impl Router {
         self.add(pattern, Endpoint::Post(Arc::new(handler)), options)
     }
 
-    fn add(mut self, pattern: &str, endpoint: Endpoint, options: RouteOptions) -> Self {
+    pub(crate) fn add(mut self, pattern: &str, endpoint: Endpoint, options: RouteOptions) -> Self {
         let pattern = match Pattern::parse(pattern) {
             Ok(pattern) => pattern,
             Err(error) => panic!("invalid route pattern {pattern:?}: {error}"),

@@ -398,6 +398,16 @@ async fn handle_request<R: Runtime, T: Transport>(
         };
 
         match &route.endpoint {
+            #[cfg(feature = "webtransport")]
+            Endpoint::WebTransport(_) => {
+                let response = (
+                    StatusCode::BAD_REQUEST,
+                    "a WebTransport route: open it with an HTTP/3 extended CONNECT",
+                )
+                    .into_response();
+                chain.finish(End::Rejected(response.status()));
+                return reject(service, &mut io, response).await;
+            }
             Endpoint::Get(handler) => {
                 if !route.endpoint.accepts(request.method()) {
                     let response = method_not_allowed("GET, HEAD");

@@ -4,26 +4,12 @@ use std::io;
 
 use tidings_core::webtransport::h3_to_app_error;
 
-/// Why a session ended, from [`Session::closed`](super::Session::closed).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SessionEnd {
-    /// A CLOSE_WEBTRANSPORT_SESSION capsule (from the peer, or from
-    /// [`Session::close`](super::Session::close)), or the CONNECT stream's end (code 0, no reason).
-    Closed {
-        /// The application's error code.
-        code: u32,
-        /// The reason (UTF-8, at most 1024 bytes).
-        reason: String,
-    },
-    /// The peer reset the CONNECT stream with this HTTP/3 error code.
-    Reset(u64),
-    /// The HTTP/3 layer ended the session with this error code (a protocol
-    /// error, the connection closing).
-    Error(u64),
-    /// The QUIC connection is gone (closed by either side, idle timeout).
-    ConnectionLost(String),
-}
+/// Why a session ended, from [`Session::closed`](super::Session::closed):
+/// the core's type (a CLOSE_WEBTRANSPORT_SESSION capsule or the CONNECT
+/// stream's end, a reset, a session error), with
+/// [`ConnectionLost`](SessionEnd::ConnectionLost) when the QUIC connection
+/// is gone.
+pub use tidings_core::webtransport::SessionEnd;
 
 /// Errors of a session's operations.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +32,9 @@ pub enum Error {
     /// does not accept datagrams).
     #[error("datagram not sent: {0}")]
     Datagram(String),
-    /// [`RecvStream::read_to_end`](super::RecvStream::read_to_end): the stream is longer than the limit.
+    /// [`RecvStream::read_to_end`](super::RecvStream::read_to_end) or
+    /// [`Session::receive_message`](super::Session::receive_message): the
+    /// stream is longer than the limit (it was stopped).
     #[error("stream longer than {0} bytes")]
     TooLong(usize),
     /// The HTTP/3 layer refused the operation (e.g. a close reason over

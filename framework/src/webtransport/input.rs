@@ -2,9 +2,10 @@
 //! requests.
 
 use bytes::Bytes;
-use tidings_core::webtransport::SessionId;
+use tidings_core::webtransport::{ConnectRequest, SessionId};
 
 use super::error::Error;
+use super::route::Admitted;
 
 /// A session's request to the driver.
 pub(super) enum Command {
@@ -49,6 +50,13 @@ pub(super) enum Input {
     StreamClosed(u64),
     /// A session's request.
     Command(Command),
+    /// A session request's verdict, from the task that ran it through the
+    /// router and its middleware.
+    Admission {
+        session: SessionId,
+        request: ConnectRequest,
+        verdict: Result<Box<Admitted>, http::StatusCode>,
+    },
     /// The QUIC connection is over.
     Lost,
 }

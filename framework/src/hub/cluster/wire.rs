@@ -161,6 +161,7 @@ fn put_filter(out: &mut BytesMut, filter: &Filter) {
             Protocol::WebSocket => 1,
             Protocol::Sse => 2,
             Protocol::Http => 3,
+            Protocol::WebTransport => 4,
         });
     }
     out.put_u32_le(u32::try_from(filter.except.len()).unwrap_or(u32::MAX));
@@ -273,6 +274,7 @@ impl<'a> Reader<'a> {
                 1 => Protocol::WebSocket,
                 2 => Protocol::Sse,
                 3 => Protocol::Http,
+                4 => Protocol::WebTransport,
                 _ => return Err(WireError::Malformed),
             });
         }

@@ -284,6 +284,15 @@ impl<R: Runtime> Embedded<R> {
                 let (response, _panicked) = get_response(handler.as_ref(), ctx, &mut chain).await;
                 Answer::Response(response)
             }
+            #[cfg(feature = "webtransport")]
+            Endpoint::WebTransport(_) => {
+                service.hub.counters().rejected(StatusCode::BAD_REQUEST);
+                let response = (
+                    StatusCode::BAD_REQUEST,
+                    "a WebTransport route: open it with an HTTP/3 extended CONNECT",
+                );
+                Answer::Response(response.into_response())
+            }
             Endpoint::Post(_) => {
                 // The request's body is the embedding server's (hyper's).
                 let response = (

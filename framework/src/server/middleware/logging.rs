@@ -109,6 +109,11 @@ impl Middleware for Logging {
                     event!(info, "stream ended", sse_end = sse_end.as_str(),)
                 }
             }
+            #[cfg(feature = "webtransport")]
+            End::SessionEnded(end) => {
+                let session_end = format!("{end:?}");
+                event!(info, "session ended", session_end = session_end.as_str(),)
+            }
             End::NotStarted => event!(warn, "stream not started", not_started = true,),
         }
     }

@@ -283,6 +283,9 @@ pub enum End {
     Closed(Closed),
     /// The SSE stream ended, for this reason.
     SseEnded(SseEnd),
+    /// The WebTransport session ended, this way.
+    #[cfg(feature = "webtransport")]
+    SessionEnded(tidings_core::webtransport::SessionEnd),
     /// The middleware passed but the stream never started: admission refused
     /// it (503), the upgrade request was invalid, or the peer left or was
     /// too slow during the handshake.
