@@ -278,7 +278,9 @@ async fn chat_page_is_served_and_links_the_event_feed() {
             body.contains("new EventSource(\"/events\")"),
             "no feed in the page"
         );
-        // Self-contained: no external scripts, styles or images.
+        // Self-contained: no external scripts, styles or images (the one
+        // https:// URL is the chat's own WebTransport, on the page's host).
+        let body = body.replace("\"https://\" + location.hostname", "");
         for external in ["src=", "href=", "http://", "https://", "@import"] {
             assert!(!body.contains(external), "page refers to {external}");
         }
@@ -1099,7 +1101,15 @@ async fn chat_serves_its_asyncapi_document() {
         addresses.sort_unstable();
         assert_eq!(
             addresses,
-            [("chat", "/ws/chat/{room}"), ("events", "/events")]
+            [
+                ("chat", "/ws/chat/{room}"),
+                ("chat-webtransport", "/wt/chat/{room}"),
+                ("events", "/events")
+            ]
+        );
+        assert_eq!(
+            doc["channels"]["chat-webtransport"]["x-protocol"], "webtransport",
+            "{doc:#}"
         );
         let chat = &doc["channels"]["chat"];
         assert_eq!(chat["summary"], "Chat room");
@@ -1164,7 +1174,16 @@ async fn chat_serves_its_asyncapi_document() {
             .keys()
             .collect();
         operations.sort_unstable();
-        assert_eq!(operations, ["chat.receive", "chat.send", "events.send"]);
+        assert_eq!(
+            operations,
+            [
+                "chat-webtransport.receive",
+                "chat-webtransport.send",
+                "chat.receive",
+                "chat.send",
+                "events.send"
+            ]
+        );
     })
     .await;
 }

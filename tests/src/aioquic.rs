@@ -96,6 +96,8 @@ impl Drop for Tls {
 pub struct Served {
     /// The QUIC port.
     pub port: u16,
+    /// The TCP address (WebSocket, SSE, plain routes).
+    pub tcp: SocketAddr,
     /// The server's hub.
     pub hub: Arc<Hub>,
     stop: Box<dyn FnOnce() + Send>,
@@ -138,18 +140,19 @@ pub fn serve_router(
             serve::<tidings_smol::Smol>(router, tls, config, ready_tx),
         ),
     };
-    let (port, hub, stop) = ready
+    let (port, tcp, hub, stop) = ready
         .recv_timeout(Duration::from_secs(5))
         .expect("the server binds");
     Served {
         port,
+        tcp,
         hub,
         stop,
         thread,
     }
 }
 
-type Ready = (u16, Arc<Hub>, Box<dyn FnOnce() + Send>);
+type Ready = (u16, SocketAddr, Arc<Hub>, Box<dyn FnOnce() + Send>);
 
 async fn serve<N: Net + Default + QuicRuntime>(
     router: Router,
@@ -164,8 +167,9 @@ async fn serve<N: Net + Default + QuicRuntime>(
         .expect("bind QUIC");
     let handle = server.handle();
     let port = server.webtransport_addr().expect("QUIC address").port();
+    let tcp = server.local_addr().expect("TCP address");
     let hub = handle.hub().clone();
-    let _ = ready.send((port, hub, Box::new(move || handle.begin_shutdown())));
+    let _ = ready.send((port, tcp, hub, Box::new(move || handle.begin_shutdown())));
     server.run().await;
 }
 

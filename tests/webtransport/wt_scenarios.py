@@ -11,12 +11,15 @@ runs SCENARIO:
   dropped datagrams (see webtransport_limits.rs).
 - hostile: raw HTTP/3 bytes breaking the rules, each on a connection of its
   own, then a good client (see webtransport_hostile.rs).
+- chat: bob in the chat example's room lobby over WebTransport, with a
+  WebSocket member ann (see webtransport_chat.rs).
 
 Prints one line per step; exits 1 with a message on the first failure.
 Every wait is bounded.
 """
 
 import asyncio
+import json
 import sys
 import time
 
@@ -237,6 +240,24 @@ async def router(port, ca):
         await c.until(lambda: c.datagrams, "the broadcast datagram")
         say(f"datagram: {c.datagrams[0].decode()}")
         send_message(c, session, b"done")
+        code, reason = await server_close(c, session)
+        say(f"closed: {code} {reason}")
+
+
+# --- chat --------------------------------------------------------------------
+
+
+async def chat(port, ca):
+    async with connect("127.0.0.1", port, configuration=configuration(ca), create_protocol=Client) as c:
+        session, status = await request(c, port, b"/wt/chat/lobby?user=bob")
+        say(f"joined: {status}")
+        if status != "200":
+            fail(f"CONNECT answered {status}")
+        send_message(c, session, b'{"content": "hello from webtransport"}')
+        (message,) = await next_messages(c, 1, "ann's answer", timeout=20)
+        data = json.loads(message)
+        say(f"{data['type']} from {data['user']}: {data['content']}")
+        send_message(c, session, b"not a chat message")
         code, reason = await server_close(c, session)
         say(f"closed: {code} {reason}")
 
@@ -469,5 +490,5 @@ async def hostile(port, ca):
 
 
 if __name__ == "__main__":
-    scenario = {"router": router, "limits": limits, "hostile": hostile}[sys.argv[3]]
+    scenario = {"router": router, "limits": limits, "hostile": hostile, "chat": chat}[sys.argv[3]]
     asyncio.run(asyncio.wait_for(scenario(int(sys.argv[1]), sys.argv[2]), 120))

@@ -10,6 +10,11 @@
 //! - SSE `GET /events`: room activity and server stats as Server-Sent
 //!   Events, with ids, so a reconnecting `EventSource` resumes where it
 //!   left off (see [`Feed`]).
+//! - WebTransport `/wt/chat/:room?user=NAME` (HTTP/3, on the UDP port of
+//!   the same number, when `main` serves it): the same chat, one
+//!   unidirectional stream per message each way; `GET /wt.json` tells the
+//!   page where it is ([`WebTransportInfo`]), and the page falls back to
+//!   WebSocket when the browser or the network cannot.
 //! - `GET /stats`: the server's statistics ([`tidings_tokio::hub::Stats`])
 //!   as JSON.
 //! - `GET /members/:room`: `{"room", "members": [connection ids]}`, the
@@ -43,6 +48,7 @@ use tidings_redis::RedisTopic;
 use tidings_tokio::bytes::Bytes;
 use tidings_tokio::hub::{Filter, Hub, Payload, Stats};
 use tidings_tokio::sse::Event;
+use tidings_tokio::webtransport::{Error as WebTransportError, Session};
 use tidings_tokio::{
     CloseCode, Connection, Context, Error, Html, IntoResponse, Json, Response, RouteOptions,
     Router, SseContext, SseTopic, StatusCode,
@@ -94,6 +100,9 @@ pub(crate) struct Rooms {
     pub(crate) feed: Feed,
     /// Rings the task that publishes the coalesced statistics events.
     stats_wanted: Arc<Notify>,
+    /// Where the chat is over WebTransport, once the server serves it
+    /// (`GET /wt.json`).
+    pub(crate) webtransport: OnceLock<WebTransportInfo>,
 }
 
 /// Events kept for clients that reconnect with `Last-Event-ID`.
@@ -209,6 +218,7 @@ impl Rooms {
                 ..Feed::default()
             },
             stats_wanted: Arc::default(),
+            webtransport: OnceLock::new(),
         }
     }
 
@@ -228,10 +238,10 @@ impl Rooms {
         }
     }
 
-    /// Takes `conn` out of `room`, forgetting the room's message count once
-    /// it is empty. Returns whether it was there.
-    fn leave(&self, room: &str, conn: &Connection) -> bool {
-        let left = conn.leave(room);
+    /// Takes connection or session `id` out of `room`, forgetting the
+    /// room's message count once it is empty. Returns whether it was there.
+    fn leave(&self, room: &str, id: &str) -> bool {
+        let left = self.hub.get().is_some_and(|hub| hub.leave(id, room));
         if left && self.members(room) == 0 {
             let mut counts = self.feed.messages.lock().unwrap_or_else(|p| p.into_inner());
             counts.remove(room);
@@ -279,27 +289,47 @@ impl Rooms {
         self.hub.get().map_or(0, |hub| hub.members(room).len())
     }
 
-    /// Sends `message` to everyone in `room` but connection `sender` (the
-    /// seed's `room.Broadcast(conn.ID(), msg)`): serialized and framed once,
-    /// the bytes shared by every recipient, without waiting for any of them.
-    /// Returns how many it was queued for.
-    fn broadcast(&self, room: &str, sender: Option<&Connection>, message: &ChatMessage) -> usize {
+    /// Sends `message` to everyone in `room` but `sender` (a connection's or
+    /// session's id; the seed's `room.Broadcast(conn.ID(), msg)`):
+    /// serialized and framed once, the bytes shared by every recipient
+    /// (WebSocket members get a text message, WebTransport members one
+    /// unidirectional stream), without waiting for any of them. Returns how
+    /// many it was queued for.
+    fn broadcast(&self, room: &str, sender: Option<&str>, message: &ChatMessage) -> usize {
         let (Some(hub), Ok(payload)) = (self.hub.get(), Payload::json(message)) else {
             // No hub yet means no room; a struct of strings always serializes.
             return 0;
         };
         let filter = Filter::room(room);
         let filter = match sender {
-            Some(sender) => filter.except(sender.id()),
+            Some(sender) => filter.except(sender),
             None => filter,
         };
         hub.broadcast(payload, filter).delivered
     }
 
+    /// Announces `user`, member `id` of `room` now, on the feed and to the
+    /// room's other members.
+    fn welcome(&self, room: &str, id: &str, user: &str) {
+        self.announce("join", room, user);
+        let joined = ChatMessage::system(user, format!("{user} joined the room"));
+        self.broadcast(room, Some(id), &joined);
+    }
+
+    /// Takes member `id` out of `room` and says that `user` left, on the
+    /// feed and to the room's other members.
+    fn farewell(&self, room: &str, id: &str, user: &str) {
+        if self.leave(room, id) {
+            self.announce("leave", room, user);
+        }
+        let left = ChatMessage::system(user, format!("{user} left the room"));
+        self.broadcast(room, Some(id), &left);
+    }
+
     /// What `user` says in `room`: stamped, on the feed (`message`; the
     /// room's `messages` count follows with the stats), and broadcast to the room's members
     /// but `sender`. Returns how many members it was queued for.
-    fn say(&self, room: &str, user: &str, content: String, sender: Option<&Connection>) -> usize {
+    fn say(&self, room: &str, user: &str, content: String, sender: Option<&str>) -> usize {
         let message = ChatMessage {
             kind: "message".to_owned(),
             user: user.to_owned(),
@@ -325,13 +355,14 @@ impl Rooms {
 struct Membership<'a> {
     rooms: &'a Rooms,
     room: &'a str,
-    conn: &'a Connection,
+    /// The connection's or session's id.
+    id: &'a str,
     user: &'a str,
 }
 
 impl Drop for Membership<'_> {
     fn drop(&mut self) {
-        if self.rooms.leave(self.room, self.conn) {
+        if self.rooms.leave(self.room, self.id) {
             self.rooms.announce("leave", self.room, self.user);
         }
     }
@@ -381,6 +412,7 @@ async fn publish_stats_while_alive(rooms: Weak<Rooms>, wanted: Arc<Notify>) {
 }
 
 /// The chat router with fresh, empty rooms.
+#[allow(dead_code, reason = "the tests use it; main builds its rooms itself")]
 pub(crate) fn router() -> Router {
     router_with(Arc::new(Rooms::default()))
 }
@@ -460,8 +492,23 @@ pub(crate) fn router_with(rooms: Arc<Rooms>) -> Router {
 fn chat_routes(rooms: Arc<Rooms>) -> Router {
     let feed_rooms = rooms.clone();
     let publish_rooms = rooms.clone();
+    let info_rooms = rooms.clone();
+    let wt_rooms = rooms.clone();
     Router::new()
         .get("/", |_ctx: Context| async { Html(INDEX_HTML) })
+        .get("/wt.json", move |_ctx: Context| {
+            let info = info_rooms.webtransport.get().cloned().unwrap_or_default();
+            async move { Json(info) }
+        })
+        .webtransport_with(
+            "/wt/chat/:room",
+            move |ctx: Context, session: Session| chat_webtransport(wt_rooms.clone(), ctx, session),
+            RouteOptions::new()
+                .name("chat-webtransport")
+                .summary("Chat room over WebTransport: one unidirectional stream per message")
+                .tags(["chat"])
+                .messages::<ChatMessage, ChatMessage>(),
+        )
         .get(
             "/stats",
             |ctx: Context| async move { Json(ctx.hub().stats()) },
@@ -508,39 +555,29 @@ fn chat_routes(rooms: Arc<Rooms>) -> Router {
 /// One user in one room: join notice, then each message re-stamped and
 /// broadcast to the others, then the leave notice.
 async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), Error> {
-    let room = ctx.param("room").unwrap_or_default().to_owned();
-    let user = match ctx.query("user") {
-        Some(user) if !user.is_empty() => user.to_owned(),
-        _ => "anonymous".to_owned(),
-    };
+    let (room, user) = room_and_user(&ctx);
 
     rooms.attach(ctx.hub());
     conn.join(&room);
     let _membership = Membership {
         rooms: &rooms,
         room: &room,
-        conn: &conn,
+        id: conn.id(),
         user: &user,
     };
-    rooms.announce("join", &room, &user);
-    let joined = ChatMessage::system(&user, format!("{user} joined the room"));
-    rooms.broadcast(&room, Some(&conn), &joined);
+    rooms.welcome(&room, conn.id(), &user);
 
     loop {
         match conn.read_json::<ChatMessage>().await {
             Ok(incoming) => {
-                rooms.say(&room, &user, incoming.content, Some(&conn));
+                rooms.say(&room, &user, incoming.content, Some(conn.id()));
             }
             // Closed, or not a chat message: announce the leave and end. A
             // message that is not a chat message closes with 1003 and a reason that says what was expected; the seed
             // returns nil here, which would close with 1000 as if all were
             // well.
             Err(error) => {
-                if rooms.leave(&room, &conn) {
-                    rooms.announce("leave", &room, &user);
-                }
-                let left = ChatMessage::system(&user, format!("{user} left the room"));
-                rooms.broadcast(&room, Some(&conn), &left);
+                rooms.farewell(&room, conn.id(), &user);
                 if let Error::Json(_) = error {
                     let _ = conn
                         .close_with(CloseCode::UNSUPPORTED_DATA, NOT_A_CHAT_MESSAGE)
@@ -550,6 +587,65 @@ async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), E
             }
         }
     }
+}
+
+/// One user in one room over WebTransport (`/wt/chat/:room?user=NAME`),
+/// the WebSocket route's twin: a chat message is one unidirectional stream
+/// each way ([`Session::receive_message`], and the hub's broadcasts, which
+/// reach a WebTransport member as one stream per message); a message that
+/// is not a chat message closes the session with code 1003 and the same
+/// reason as the WebSocket route.
+async fn chat_webtransport(
+    rooms: Arc<Rooms>,
+    ctx: Context,
+    session: Session,
+) -> Result<(), WebTransportError> {
+    let (room, user) = room_and_user(&ctx);
+    rooms.attach(ctx.hub());
+    session.join(&room);
+    let _membership = Membership {
+        rooms: &rooms,
+        room: &room,
+        id: session.id(),
+        user: &user,
+    };
+    rooms.welcome(&room, session.id(), &user);
+    let ended = loop {
+        let Ok(message) = session.receive_message().await else {
+            break Ok(());
+        };
+        match serde_json::from_slice::<ChatMessage>(&message) {
+            Ok(incoming) => {
+                rooms.say(&room, &user, incoming.content, Some(session.id()));
+            }
+            Err(_) => break session.close(1003, NOT_A_CHAT_MESSAGE).await,
+        }
+    };
+    rooms.farewell(&room, session.id(), &user);
+    ended
+}
+
+/// The room (the path's `:room`) and the user (`?user=`, `anonymous` when
+/// absent or empty) of a request.
+fn room_and_user(ctx: &Context) -> (String, String) {
+    let room = ctx.param("room").unwrap_or_default().to_owned();
+    let user = match ctx.query("user") {
+        Some(user) if !user.is_empty() => user.to_owned(),
+        _ => "anonymous".to_owned(),
+    };
+    (room, user)
+}
+
+/// Where the page finds the chat over WebTransport (`GET /wt.json`):
+/// `{"port", "certificate_sha256"}` (the hash for
+/// `serverCertificateHashes`, `null` for a certificate browsers trust), or
+/// `{"port": null}` when the server has no WebTransport.
+#[derive(Clone, Debug, Default, Serialize)]
+pub(crate) struct WebTransportInfo {
+    /// The UDP port of HTTP/3.
+    pub(crate) port: Option<u16>,
+    /// The SHA-256 of a self-signed certificate, in hex.
+    pub(crate) certificate_sha256: Option<String>,
 }
 
 /// The close reason for a message that is not a chat message.
@@ -565,11 +661,7 @@ async fn publish(rooms: Arc<Rooms>, ctx: Context, body: Bytes) -> Response {
         )
             .into_response();
     };
-    let room = ctx.param("room").unwrap_or_default().to_owned();
-    let user = match ctx.query("user") {
-        Some(user) if !user.is_empty() => user.to_owned(),
-        _ => "anonymous".to_owned(),
-    };
+    let (room, user) = room_and_user(&ctx);
     rooms.attach(ctx.hub());
     let delivered = rooms.say(&room, &user, incoming.content, None);
     let mut response = Json(json!({ "room": room, "delivered": delivered })).into_response();

@@ -3,7 +3,11 @@
 //!
 //! `cargo run --release -p tidings-tokio --example chat -- [ADDR] [--tls-cert CERT.pem --tls-key KEY.pem] [--redis redis://HOST:PORT [--node NAME]]`
 //! (default `127.0.0.1:8080`); prints `listening on ADDR` once bound, then
-//! open `http://ADDR/` in two browser tabs. With
+//! open `http://ADDR/` in two browser tabs. The chat is also served over
+//! WebTransport (HTTP/3) on the UDP port of the same number, with a fresh
+//! self-signed certificate the page accepts by its hash (printed as
+//! `webtransport on ADDR, certificate sha256 HEX`); the page uses it when
+//! the browser can, else WebSocket. With
 //! `-- ADDR --tls-cert CERT.pem --tls-key KEY.pem` the chat is served over
 //! TLS: the page at `https://ADDR/`, its WebSocket at `wss://` and its
 //! event stream over `https://` (the page picks the scheme it was loaded
@@ -22,12 +26,14 @@ mod app;
 mod args;
 #[path = "../common/rfc3339.rs"]
 mod rfc3339;
+#[path = "../common/wt_cert.rs"]
+mod wt_cert;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_redis::{RedisConfig, RedisEngine};
-use tidings_tokio::{DeflateConfig, Server, ServerConfig, Tokio, ws};
+use tidings_tokio::{DeflateConfig, Server, ServerConfig, Tokio, webtransport, ws};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
         &["--redis", "--node"],
     );
-    let router = match &cluster[..] {
+    let rooms = match &cluster[..] {
         [Some(url), node] => {
             let node = node
                 .clone()
@@ -49,16 +55,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let feed = engine.topic("chat-events", app::FEED_REPLAY).await?;
             println!("node {node} on {url}");
             config = config.engine(engine);
-            app::router_with(Arc::new(app::Rooms::clustered(feed)))
+            Arc::new(app::Rooms::clustered(feed))
         }
         [None, Some(_)] => {
             eprintln!("--node needs --redis");
             std::process::exit(2)
         }
-        _ => app::router(),
+        _ => Arc::new(app::Rooms::default()),
     };
-    let server = Server::bind_with(&addr, router, config).await?;
-    println!("listening on {}", server.local_addr()?);
+    let server = Server::bind_with(&addr, app::router_with(rooms.clone()), config).await?;
+    let tcp = server.local_addr()?;
+    println!("listening on {tcp}");
+    // The chat over WebTransport on the UDP port of the same number, with a
+    // fresh self-signed certificate the page accepts by its hash.
+    let (cert, key) = wt_cert::certificate()?;
+    let hash = wt_cert::sha256(&cert);
+    let tls = webtransport::server_config(vec![cert], key)?;
+    let server = server.with_webtransport(tcp, tls, webtransport::Config::default())?;
+    if let Some(udp) = server.webtransport_addr() {
+        println!("webtransport on {udp}, certificate sha256 {hash}");
+        let _ = rooms.webtransport.set(app::WebTransportInfo {
+            port: Some(udp.port()),
+            certificate_sha256: Some(hash),
+        });
+    }
     // SIGTERM or Ctrl-C: drain (WebSocket clients get 1001 after what was
     // queued, SSE streams end), wait up to 10 s, exit 0.
     let grace = Duration::from_secs(10);
