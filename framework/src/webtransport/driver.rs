@@ -59,9 +59,9 @@ pub(super) struct Shared {
 
 /// A session's sending ends, and what lives as long as it.
 struct Slot {
-    bi: async_channel::Sender<(quinn::SendStream, quinn::RecvStream, Bytes)>,
-    uni: async_channel::Sender<(quinn::RecvStream, Bytes)>,
-    datagrams: async_channel::Sender<Bytes>,
+    bi: super::queue::Sender<(quinn::SendStream, quinn::RecvStream, Bytes)>,
+    uni: super::queue::Sender<(quinn::RecvStream, Bytes)>,
+    datagrams: super::queue::Sender<Bytes>,
     /// Dropped (closing the session's `closed` channel) when it ends.
     _closed: async_channel::Sender<()>,
     end: Arc<OnceLock<SessionEnd>>,
@@ -310,7 +310,7 @@ impl Driver {
                 session,
                 request,
                 verdict,
-            } => self.admission(session, request, verdict),
+            } => self.admission(session, *request, verdict),
             Input::Lost => return false,
         }
         true
@@ -447,7 +447,7 @@ impl Driver {
             let _ = notices
                 .send(Input::Admission {
                     session,
-                    request,
+                    request: Box::new(request),
                     verdict,
                 })
                 .await;
@@ -480,9 +480,9 @@ impl Driver {
             return;
         }
         let depth = self.shared.config.session_queue.max(1);
-        let (bi_tx, bi) = async_channel::bounded(depth);
-        let (uni_tx, uni) = async_channel::bounded(depth);
-        let (dg_tx, datagrams) = async_channel::bounded(depth);
+        let (bi_tx, bi) = super::queue::bounded(depth);
+        let (uni_tx, uni) = super::queue::bounded(depth);
+        let (dg_tx, datagrams) = super::queue::bounded(depth);
         let (closed_tx, closed) = async_channel::bounded(1);
         let end = Arc::new(OnceLock::new());
         let link = Link {

@@ -54,9 +54,12 @@ pub async fn echo_until_closed(session: Arc<Session>) -> SessionEnd {
     session.closed().await
 }
 
+/// Echoes one bidirectional stream, up to 32 chunks (QUIC frames) a round:
+/// one round with the connection for a large message, not one per frame.
 async fn echo_stream(mut send: SendStream, mut recv: RecvStream) {
-    while let Ok(Some(bytes)) = recv.read().await {
-        if send.write(bytes).await.is_err() {
+    let mut chunks: [bytes::Bytes; 32] = std::array::from_fn(|_| bytes::Bytes::new());
+    while let Ok(Some(n)) = recv.read_chunks(&mut chunks).await {
+        if send.write_all_chunks(&mut chunks[..n]).await.is_err() {
             return;
         }
     }

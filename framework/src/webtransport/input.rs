@@ -54,7 +54,9 @@ pub(super) enum Input {
     /// router and its middleware.
     Admission {
         session: SessionId,
-        request: ConnectRequest,
+        /// Boxed: every `Input` is as large as its largest variant, and the
+        /// connection's bounded input queue allocates all its slots.
+        request: Box<ConnectRequest>,
         verdict: Result<Box<Admitted>, http::StatusCode>,
     },
     /// The QUIC connection is over.

@@ -96,6 +96,7 @@ mod echo;
 mod error;
 mod input;
 mod outbox;
+mod queue;
 mod route;
 mod session;
 

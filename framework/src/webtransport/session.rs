@@ -374,6 +374,14 @@ impl SendStream {
         Ok(())
     }
 
+    /// Writes all of `chunks`, as many at once as the stream takes (one
+    /// round with the connection for several chunks; each is moved out,
+    /// without a copy).
+    pub async fn write_all_chunks(&mut self, chunks: &mut [Bytes]) -> Result<(), Error> {
+        self.inner.write_all_chunks(chunks).await?;
+        Ok(())
+    }
+
     /// Writes all of `data`.
     pub async fn write_all(&mut self, data: &[u8]) -> Result<(), Error> {
         self.inner.write_all(data).await?;
@@ -441,6 +449,19 @@ impl RecvStream {
             .read_chunk(usize::MAX, true)
             .await?
             .map(|chunk| chunk.bytes))
+    }
+
+    /// Reads the next chunks into `chunks` (as many as have arrived, at
+    /// most `chunks.len()`, at least one): how many, or `None` at the end
+    /// of the stream. Several chunks in one round with the connection, for
+    /// streams that carry more than a packet at a time (see
+    /// [`SendStream::write_all_chunks`]).
+    pub async fn read_chunks(&mut self, chunks: &mut [Bytes]) -> Result<Option<usize>, Error> {
+        if !self.first.is_empty() && !chunks.is_empty() {
+            chunks[0] = std::mem::take(&mut self.first);
+            return Ok(Some(1));
+        }
+        Ok(self.inner.read_chunks(chunks).await?)
     }
 
     /// Reads to the end of the stream; fails if the peer resets it, or
