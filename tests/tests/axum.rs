@@ -471,6 +471,29 @@ fn middleware_values_and_refusals() {
     });
 }
 
+/// The lowercased head of the answer to a WebSocket upgrade of `path`
+/// with the `extra` header lines.
+async fn upgrade_head(addr: SocketAddr, path: &str, extra: &str) -> String {
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "closed: {}", String::from_utf8_lossy(&head));
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).to_lowercase()
+}
+
 #[test]
 fn deflate_and_subprotocol_are_negotiated_in_the_101() {
     run_tokio(async {
@@ -484,24 +507,13 @@ fn deflate_and_subprotocol_are_negotiated_in_the_101() {
             .route("/ws/echo", get(echo))
             .with_state(tidings);
         let addr = serve(app).await;
-        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let request = "GET /ws/echo HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n\
-            Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
-            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-            Sec-WebSocket-Protocol: chat.v2, chat.v1\r\n\
-            Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
-        socket.write_all(request.as_bytes()).await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8];
-            let n = tokio::time::timeout(WAIT, socket.read(&mut byte))
-                .await
-                .unwrap()
-                .unwrap();
-            assert_eq!(n, 1, "closed: {}", String::from_utf8_lossy(&head));
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_lowercase();
+        let head = upgrade_head(
+            addr,
+            "/ws/echo",
+            "Sec-WebSocket-Protocol: chat.v2, chat.v1\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n",
+        )
+        .await;
         assert!(head.starts_with("http/1.1 101"), "{head}");
         assert!(
             head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
@@ -512,6 +524,31 @@ fn deflate_and_subprotocol_are_negotiated_in_the_101() {
             head.contains("sec-websocket-extensions: permessage-deflate"),
             "{head}"
         );
+    });
+}
+
+/// A route's own subprotocols (`RouteOptions::subprotocols`) hold in the
+/// router service as in tidings' own server, over the server's list.
+#[test]
+fn a_routes_subprotocols_hold_in_the_router_service() {
+    run_tokio(async {
+        let config = ServerConfig::default().subprotocols(vec!["chat.v1".to_owned()]);
+        let router = TidingsRouter::new().websocket_with(
+            "/ws/v2",
+            tidings_framework::server::echo,
+            tidings_framework::server::RouteOptions::new().subprotocols(["chat.v2"]),
+        );
+        let tidings = Tidings::new(router, config, Tokio);
+        let app = axum::Router::new().fallback_service(tidings.service());
+        let addr = serve(app).await;
+        let head = upgrade_head(
+            addr,
+            "/ws/v2",
+            "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n",
+        )
+        .await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(head.contains("sec-websocket-protocol: chat.v2"), "{head}");
     });
 }
 

@@ -31,7 +31,7 @@ use crate::runtime::{Runtime, Transport};
 use crate::user_code::{BoxFuture, CatchPanic, catch_panic, drop_quietly};
 use tidings_core::body::{self, BodyDecoder, Framing};
 use tidings_core::close::CloseCode;
-use tidings_core::handshake::Accepted;
+use tidings_core::handshake::{Accepted, Rejection};
 use tidings_core::head::HeadReader;
 use tidings_core::route::Query;
 use tidings_core::ws::{self, Role};
@@ -493,31 +493,13 @@ async fn handle_request<R: Runtime, T: Transport>(
                 return;
             }
             Endpoint::WebSocket(handler) => {
-                if service.shutdown.is_set() {
-                    return reject(
-                        service,
-                        &mut io,
-                        (StatusCode::SERVICE_UNAVAILABLE, "server shutting down").into_response(),
-                    )
-                    .await;
-                }
-                let Some(slot) = Admission::<WebSockets>::acquire(service) else {
-                    return reject(
-                        service,
-                        &mut io,
-                        (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response(),
-                    )
-                    .await;
-                };
-                let subprotocols = route
-                    .options
-                    .subprotocols
-                    .as_deref()
-                    .unwrap_or(&service.handshake.subprotocols);
-                let mut accepted = match service.handshake.accept_offering(&request, subprotocols) {
-                    Ok(accepted) => accepted,
-                    Err(rejection) => {
-                        service.hub.counters().rejected(rejection.status());
+                let subprotocols = route.options.subprotocols.as_deref();
+                let (mut accepted, slot) = match admit_websocket(service, &request, subprotocols) {
+                    Ok(admitted) => admitted,
+                    Err(refusal @ WebSocketRefusal::Busy(_)) => {
+                        return respond(&mut io, refusal.into_response()).await;
+                    }
+                    Err(WebSocketRefusal::Handshake(rejection)) => {
                         let mut out = Vec::new();
                         rejection.encode(&mut out);
                         let _ = write_all(&mut io, &out).await;
@@ -573,6 +555,59 @@ pub(super) async fn get_response(
     add_headers(response.headers_mut(), &extra_headers);
     chain.finish(End::Responded(response.status()));
     (response, panicked)
+}
+
+/// Why a WebSocket upgrade was refused (already counted as a rejected
+/// handshake): shutting down or at the connection limit (503), or the
+/// handshake itself (its rejection, sent as the core encodes it).
+pub(super) enum WebSocketRefusal {
+    /// 503, for this reason: shutting down, or too many connections.
+    Busy(&'static str),
+    /// The request is not an acceptable upgrade.
+    Handshake(Rejection),
+}
+
+impl WebSocketRefusal {
+    /// The response to send.
+    pub(super) fn into_response(self) -> Response {
+        match self {
+            WebSocketRefusal::Busy(reason) => {
+                (StatusCode::SERVICE_UNAVAILABLE, reason).into_response()
+            }
+            WebSocketRefusal::Handshake(rejection) => rejection.response().map(Bytes::from),
+        }
+    }
+}
+
+/// Admits a WebSocket upgrade, for the native server and an embedded one
+/// alike: not during shutdown, within the connection limit, and the
+/// handshake checked against `subprotocols` (a route's; `None`: the
+/// server's). A refusal is counted as a rejected handshake.
+pub(super) fn admit_websocket<B>(
+    service: &Arc<Service>,
+    request: &Request<B>,
+    subprotocols: Option<&[String]>,
+) -> Result<(Accepted, Admission<WebSockets>), WebSocketRefusal> {
+    let busy = |reason: &'static str| {
+        service
+            .hub
+            .counters()
+            .rejected(StatusCode::SERVICE_UNAVAILABLE);
+        WebSocketRefusal::Busy(reason)
+    };
+    if service.shutdown.is_set() {
+        return Err(busy("server shutting down"));
+    }
+    let slot =
+        Admission::<WebSockets>::acquire(service).ok_or_else(|| busy("too many connections"))?;
+    let subprotocols = subprotocols.unwrap_or(&service.handshake.subprotocols);
+    match service.handshake.accept_offering(request, subprotocols) {
+        Ok(accepted) => Ok((accepted, slot)),
+        Err(rejection) => {
+            service.hub.counters().rejected(rejection.status());
+            Err(WebSocketRefusal::Handshake(rejection))
+        }
+    }
 }
 
 /// A WebSocket handshake the server accepted, with what its connection

@@ -90,12 +90,11 @@ use http::{Method, Request, StatusCode};
 pub use sse::{SseAccept, SseBody};
 pub use websocket::{WebSocketAccept, WebSocketTask};
 
-use super::admission::{Admission, WebSockets};
 use super::context::{Context, RouteInfo};
 use super::middleware::{Chain, Middleware};
 use super::response::{IntoResponse, Response};
 use super::router::{Endpoint, Route, RouterError};
-use super::serve::{Opening, get_response, method_not_allowed, wants_stream};
+use super::serve::{Opening, admit_websocket, get_response, method_not_allowed, wants_stream};
 use super::{Router, ServerConfig, Service};
 use crate::hub::{Hub, SlowConsumer};
 use crate::protocol::Protocol;
@@ -303,7 +302,8 @@ impl<R: Runtime> Embedded<R> {
             }
             Endpoint::WebSocket(handler) => {
                 let pattern = route.pattern.shared_str().clone();
-                match self.accept_websocket(request, ctx, chain, pattern, policy) {
+                let subprotocols = route.options.subprotocols.as_deref();
+                match self.accept_websocket(request, ctx, chain, pattern, policy, subprotocols) {
                     Ok(accept) => Answer::WebSocket(accept.with_handler(handler.clone())),
                     Err(refusal) => Answer::Response(refusal),
                 }
@@ -346,7 +346,7 @@ impl<R: Runtime> Embedded<R> {
         )
         .await
         .inspect_err(|rejection| self.service.hub.counters().rejected(rejection.status()))?;
-        self.accept_websocket(request, ctx, chain, pattern, SlowConsumer::default())
+        self.accept_websocket(request, ctx, chain, pattern, SlowConsumer::default(), None)
     }
 
     /// Accepts an SSE request for a route of the embedding server, like
@@ -380,27 +380,10 @@ impl<R: Runtime> Embedded<R> {
         chain: Chain,
         route: Arc<str>,
         policy: SlowConsumer,
+        subprotocols: Option<&[String]>,
     ) -> Result<WebSocketAccept<R>, Response> {
-        let service = &self.service;
-        let refused = |response: Response| {
-            service.hub.counters().rejected(response.status());
-            response
-        };
-        if service.shutdown.is_set() {
-            let response = (StatusCode::SERVICE_UNAVAILABLE, "server shutting down");
-            return Err(refused(response.into_response()));
-        }
-        let Some(slot) = Admission::<WebSockets>::acquire(service) else {
-            let response = (StatusCode::SERVICE_UNAVAILABLE, "too many connections");
-            return Err(refused(response.into_response()));
-        };
-        let accepted = match service.handshake.accept(request) {
-            Ok(accepted) => accepted,
-            Err(rejection) => {
-                let response = rejection.response().map(bytes::Bytes::from);
-                return Err(refused(response));
-            }
-        };
+        let (accepted, slot) =
+            admit_websocket(&self.service, request, subprotocols).map_err(|r| r.into_response())?;
         let opening = Opening {
             accepted,
             route,
