@@ -4,12 +4,22 @@
 //! `tidings-smol`, written once for both: their runtimes share the
 //! [async-io] reactor.
 //!
-//! [`TcpStream`] is an [`async_io::Async`] socket that remembers when a read
-//! drained the socket. async-io keeps no readiness of its own: a read that
-//! finds no data costs a failed `recv` system call before the task waits.
-//! Like tokio, [`TcpStream`] takes a read that returned less than asked for
-//! as proof that the socket is empty, and waits for readiness at once the
-//! next time it is read.
+//! [`TcpStream`] reads and writes first and waits for readiness only when an
+//! attempt found the socket empty or full; like tokio, it takes a read that
+//! returned less than asked for as proof that the socket is empty, so the
+//! next read waits instead of failing first (async-io's own socket would
+//! make a `recv` system call that fails with `EAGAIN`).
+//!
+//! Waiting is where async-io costs more than tokio: async-io registers its
+//! sources in oneshot mode and re-arms a registration with an `epoll_ctl`
+//! system call each time a task waits, one per message for a server that
+//! reads, answers and waits again. On Linux (and Android), tidings'
+//! sockets are registered edge-triggered, once, with an epoll instance of
+//! this crate's own, which is a single source in async-io's reactor: when
+//! the reactor reports it, one `epoll_wait` collects the events of all its
+//! sockets and wakes their tasks, and one `epoll_ctl` re-arms it, per turn
+//! of the reactor rather than per message (as tokio's registrations, which
+//! are edge-triggered too). Other platforms use async-io's registration.
 //!
 //! [async-io]: https://docs.rs/async-io
 
@@ -17,17 +27,20 @@
 #![deny(unsafe_code)]
 
 use std::future::Future;
-use std::io::{self, IoSlice, Read};
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::io;
+use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
 
+mod registration;
 mod signal;
+mod stream;
 
 pub use signal::shutdown_signal;
+pub use stream::TcpStream;
 
 /// A sleep on the reactor's timers: an [`async_io::Timer`] that completes
 /// with `()`.
@@ -49,95 +62,6 @@ impl Future for Sleep {
     }
 }
 
-/// A connected TCP stream on the async-io reactor, with `TCP_NODELAY` set
-/// by [`accept`] and [`connect`]; a `futures-io` stream whose
-/// [`poll_close`](futures_io::AsyncWrite::poll_close) flushes and then shuts
-/// down the write half, so the peer sees the end of the stream.
-#[derive(Debug)]
-pub struct TcpStream {
-    inner: Async<std::net::TcpStream>,
-    /// The last read returned less than asked for (the socket was empty
-    /// then): the next read waits for readiness before trying.
-    drained: bool,
-}
-
-impl TcpStream {
-    /// Wraps a socket registered with the reactor.
-    pub fn new(inner: Async<std::net::TcpStream>) -> Self {
-        TcpStream {
-            inner,
-            drained: false,
-        }
-    }
-
-    /// The socket.
-    pub fn get_ref(&self) -> &Async<std::net::TcpStream> {
-        &self.inner
-    }
-
-    /// The peer (remote) and local addresses, when known.
-    pub fn addrs(&self) -> (Option<SocketAddr>, Option<SocketAddr>) {
-        let socket = self.inner.get_ref();
-        (socket.peer_addr().ok(), socket.local_addr().ok())
-    }
-}
-
-impl futures_io::AsyncRead for TcpStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        loop {
-            if self.drained {
-                // Registers the task's waker (once per waker) until the
-                // reactor reports data.
-                ready!(self.inner.poll_readable(cx))?;
-                self.drained = false;
-            }
-            match self.inner.get_ref().read(buf) {
-                Ok(n) => {
-                    // A short read emptied the socket (0 is the end of the
-                    // stream: reading again returns it at once).
-                    self.drained = 0 < n && n < buf.len();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.drained = true,
-                Err(error) => return Poll::Ready(Err(error)),
-            }
-        }
-    }
-}
-
-impl futures_io::AsyncWrite for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_write(cx, buf)
-    }
-
-    /// Forwarded, so that a vectored write is one system call (the trait's
-    /// default would write the first buffer only).
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut &self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut &self.inner).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(Pin::new(&mut &self.inner).poll_flush(cx))?;
-        Poll::Ready(self.inner.get_ref().shutdown(Shutdown::Write))
-    }
-}
-
 /// Binds a listener on the first of `addrs` that accepts (the last error
 /// otherwise).
 pub fn bind(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<Async<TcpListener>> {
@@ -154,9 +78,11 @@ pub fn bind(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<Async<Tcp
 /// Accepts the next connection, with `TCP_NODELAY` set, and its peer
 /// address.
 pub async fn accept(listener: &Async<TcpListener>) -> io::Result<(TcpStream, SocketAddr)> {
-    let (stream, peer) = listener.accept().await?;
-    stream.get_ref().set_nodelay(true)?;
-    Ok((TcpStream::new(stream), peer))
+    // The plain socket: `TcpStream::new` registers it (async-io's own
+    // `accept` would register it with its reactor first).
+    let (socket, peer) = listener.read_with(|listener| listener.accept()).await?;
+    socket.set_nodelay(true)?;
+    Ok((TcpStream::new(socket)?, peer))
 }
 
 /// Connects to the first of `addrs` that answers (the last error
@@ -166,8 +92,11 @@ pub async fn connect(addrs: impl IntoIterator<Item = SocketAddr>) -> io::Result<
     for addr in addrs {
         match Async::<std::net::TcpStream>::connect(addr).await {
             Ok(stream) => {
-                stream.get_ref().set_nodelay(true)?;
-                return Ok(TcpStream::new(stream));
+                // Out of async-io's reactor (it only waited for the
+                // connection), into the stream's registration.
+                let socket = stream.into_inner()?;
+                socket.set_nodelay(true)?;
+                return TcpStream::new(socket);
             }
             Err(error) => last_error = Some(error),
         }
@@ -180,67 +109,4 @@ fn no_addresses() -> io::Error {
         io::ErrorKind::InvalidInput,
         "could not resolve to any addresses",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use std::future::poll_fn;
-    use std::io::Write;
-    use std::pin::Pin;
-
-    use futures_io::AsyncRead;
-
-    use super::*;
-
-    /// A plain socket and, connected to it, a [`TcpStream`].
-    fn connected() -> (std::net::TcpStream, TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (socket, _) = listener.accept().unwrap();
-        (peer, TcpStream::new(Async::new(socket).unwrap()))
-    }
-
-    fn read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-        async_io::block_on(poll_fn(|cx| Pin::new(&mut *stream).poll_read(cx, buf)))
-    }
-
-    /// A short read marks the socket drained; what arrives later (from
-    /// another thread, while the reader waits) is still read, and so is the
-    /// end of the stream.
-    #[test]
-    fn reads_after_a_short_read() {
-        let (mut peer, mut stream) = connected();
-        let mut buf = [0; 16];
-
-        peer.write_all(b"ab").unwrap();
-        assert_eq!(read(&mut stream, &mut buf).unwrap(), 2);
-        assert!(stream.drained);
-
-        let writer = std::thread::spawn(move || {
-            peer.write_all(b"cd").unwrap();
-            peer
-        });
-        assert_eq!(read(&mut stream, &mut buf).unwrap(), 2);
-        assert_eq!(&buf[..2], b"cd");
-
-        drop(writer.join().unwrap());
-        assert_eq!(read(&mut stream, &mut buf).unwrap(), 0);
-        assert_eq!(read(&mut stream, &mut buf).unwrap(), 0);
-    }
-
-    /// A read that fills the buffer leaves the stream undrained: the rest
-    /// is read without waiting for readiness.
-    #[test]
-    fn a_full_read_reads_on() {
-        let (mut peer, mut stream) = connected();
-        let mut buf = [0; 4];
-
-        peer.write_all(b"abcdef").unwrap();
-        let mut got = Vec::new();
-        while got.len() < 6 {
-            let n = read(&mut stream, &mut buf).unwrap();
-            got.extend_from_slice(&buf[..n]);
-        }
-        assert_eq!(got, b"abcdef");
-    }
 }
