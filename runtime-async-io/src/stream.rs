@@ -185,11 +185,13 @@ mod tests {
     }
 
     /// Polls `stream` once with a waker that does nothing.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn read_once(stream: &mut TcpStream, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         Pin::new(stream).poll_read(&mut Context::from_waker(Waker::noop()), buf)
     }
 
     /// Waits (at most [`HANG`]) until `done`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     fn wait_until(mut done: impl FnMut() -> bool) {
         let start = std::time::Instant::now();
         while !done() {

@@ -31,8 +31,10 @@
 //! (`async_std::task::spawn`); timers are [`async_io::Timer`]s, the reactor
 //! async-std itself runs on. Sockets are async-io sockets (async-std's
 //! own), wrapped in [`TcpStream`], whose close shuts down the write half
-//! (async-std's own close only flushes) and whose reads skip the failing
-//! system call when the previous read drained the socket.
+//! (async-std's own close only flushes), whose reads wait for readiness
+//! after a read that drained the socket instead of failing first, and which
+//! on Linux waits without re-arming its registration (see
+//! [`tidings_async_io`]).
 
 // No unsafe code (the policy of every tidings crate).
 #![deny(unsafe_code)]
@@ -190,7 +192,7 @@ pub use tidings_async_io::Sleep;
 /// `poll_close` shuts down the write half, so the peer sees the end of the
 /// stream when a connection closes (async-std's own close only flushes), and
 /// a read that drained the socket makes the next one wait for readiness
-/// instead of failing first.
+/// instead of failing first (on Linux without a system call to re-arm).
 pub use tidings_async_io::TcpStream;
 
 /// A future that completes on the process's first SIGTERM or SIGINT

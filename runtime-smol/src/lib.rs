@@ -175,9 +175,10 @@ pub mod testing {
     pub type SseClient = tidings_framework::testing::SseClient<super::Smol>;
 }
 
-/// A connected TCP stream (see [`tidings_async_io::TcpStream`]): smol's
-/// socket, whose reads skip the failing system call when the previous read
-/// drained the socket.
+/// A connected TCP stream (see [`tidings_async_io::TcpStream`]): a socket
+/// on smol's reactor whose reads wait for readiness after a read that
+/// drained the socket instead of failing first (on Linux without a system
+/// call to re-arm).
 pub use tidings_async_io::TcpStream;
 
 /// A future that completes on the process's first SIGTERM or SIGINT
