@@ -232,7 +232,7 @@ impl Registration {
             socket,
             slot,
             key,
-            poller: &**poller,
+            poller,
         })
     }
 
