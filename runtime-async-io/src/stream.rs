@@ -280,6 +280,30 @@ mod tests {
         assert!(read_once(&mut stream, &mut buf).is_pending());
     }
 
+    /// Data and the end of the stream that come together (one event): the
+    /// short read of the data is followed by the end at once, with no
+    /// further event to wait for.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_end_that_came_with_the_data_is_read_after_it() {
+        let (mut peer, mut stream) = connected();
+        let mut buf = [0; 16];
+        let before = stream.io.mark(Direction::Read);
+        peer.write_all(b"ab").unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        // Both in before the reactor reports the socket (one edge, or two).
+        std::thread::sleep(Duration::from_millis(20));
+        wait_until(|| stream.io.mark(Direction::Read) != before);
+        assert!(matches!(
+            read_once(&mut stream, &mut buf),
+            Poll::Ready(Ok(2))
+        ));
+        assert!(matches!(
+            read_once(&mut stream, &mut buf),
+            Poll::Ready(Ok(0))
+        ));
+    }
+
     /// A write that finds the socket full waits, and goes on when the peer
     /// has read.
     #[test]

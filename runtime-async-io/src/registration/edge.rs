@@ -25,7 +25,7 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -48,6 +48,11 @@ pub(crate) type Mark = usize;
 struct Slot {
     /// Events seen in each direction (wrapping).
     events: [AtomicUsize; 2],
+    /// The direction is closed for good (the peer's end of the stream, an
+    /// error): a read that returns data before the end of the stream is
+    /// short, and the end comes with no further event, so a wait after it
+    /// must end at once (as tokio keeps its "read closed" readiness).
+    closed: [AtomicBool; 2],
     /// The task waiting in each direction, woken (and removed) by the next
     /// event.
     wakers: [Mutex<Option<Waker>>; 2],
@@ -56,7 +61,10 @@ struct Slot {
 impl Slot {
     /// Counts an event in `direction` and moves the waiting task, if any, to
     /// `wake`.
-    fn event(&self, direction: Direction, wake: &mut Vec<Waker>) {
+    fn event(&self, direction: Direction, closed: bool, wake: &mut Vec<Waker>) {
+        if closed {
+            self.closed[direction as usize].store(true, Ordering::SeqCst);
+        }
         self.events[direction as usize].fetch_add(1, Ordering::SeqCst);
         if let Some(waker) = lock(&self.wakers[direction as usize]).take() {
             wake.push(waker);
@@ -155,11 +163,14 @@ impl Poller {
                         // A socket closed since the event.
                         continue;
                     };
+                    let ended =
+                        flags.intersects(epoll::EventFlags::HUP.union(epoll::EventFlags::ERR));
                     if flags.intersects(READ_EVENTS) {
-                        slot.event(Direction::Read, wake);
+                        let read_closed = ended || flags.contains(epoll::EventFlags::RDHUP);
+                        slot.event(Direction::Read, read_closed, wake);
                     }
                     if flags.intersects(WRITE_EVENTS) {
-                        slot.event(Direction::Write, wake);
+                        slot.event(Direction::Write, ended, wake);
                     }
                 }
             }
@@ -247,15 +258,20 @@ impl Registration {
         self.slot.events[direction as usize].load(Ordering::SeqCst)
     }
 
-    /// Ready when an event in `direction` came after `mark` was taken;
-    /// registers the task's waker otherwise (no system call).
+    /// Ready when an event in `direction` came after `mark` was taken, or
+    /// the direction is closed; registers the task's waker otherwise (no
+    /// system call).
     pub(crate) fn poll_ready(
         &self,
         direction: Direction,
         mark: Mark,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.mark(direction) != mark {
+        let ready = || {
+            self.slot.closed[direction as usize].load(Ordering::SeqCst)
+                || self.mark(direction) != mark
+        };
+        if ready() {
             return Poll::Ready(Ok(()));
         }
         {
@@ -269,7 +285,7 @@ impl Registration {
         // take: look again (the poller counts an event, then takes the waker
         // under the lock the store above took, so it sees the count or the
         // waker).
-        if self.mark(direction) != mark {
+        if ready() {
             return Poll::Ready(Ok(()));
         }
         Poll::Pending
