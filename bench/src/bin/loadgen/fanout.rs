@@ -37,6 +37,10 @@ const BATCH: usize = 100;
 /// Counters every client adds to.
 #[derive(Default)]
 struct Totals {
+    /// Bytes of messages received (WebSocket text frames, SSE reads with a
+    /// `data:` field): [`settled`] waits for them to stop. Pings and SSE
+    /// keep-alive comments do not count: with 10,000 clients a server's
+    /// heartbeats never leave a second of quiet.
     bytes: AtomicU64,
     deliveries: AtomicU64,
     /// Whether the publishing phase has begun. Before, nothing the clients
@@ -228,11 +232,14 @@ async fn listen(
     let mut pongs = Vec::new();
     loop {
         let publishing = totals.publishing.load(Ordering::Relaxed);
-        let consumed = match (ws, publishing) {
+        let (consumed, news) = match (ws, publishing) {
             (true, _) => scan_frames(&buf, &mut seen, base, &totals, &mut pongs, publishing),
-            (false, true) => scan(&buf, &mut seen, base, &totals),
-            (false, false) => buf.len(),
+            (false, true) => (scan(&buf, &mut seen, base, &totals), sse_news(&buf)),
+            (false, false) => (buf.len(), sse_news(&buf)),
         };
+        if news > 0 {
+            totals.bytes.fetch_add(news as u64, Ordering::Relaxed);
+        }
         buf.drain(..consumed);
         // A server may ping and close a member that never answers (tidings'
         // heartbeat does): answer as a browser would.
@@ -244,9 +251,7 @@ async fn listen(
         }
         tokio::select! {
             read = stream.read_buf(&mut buf) => match read {
-                Ok(n) if n > 0 => {
-                    totals.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                }
+                Ok(n) if n > 0 => {}
                 _ => {
                     seen.ended_early = !*stop.borrow();
                     return seen;
@@ -259,7 +264,8 @@ async fn listen(
 
 /// Walks the complete WebSocket frames at the start of `buf`: counts the
 /// needles in text frames (once `publishing`), queues a pong for each
-/// ping; returns how many bytes they took.
+/// ping; returns how many bytes they took and how many of them were text
+/// frames.
 fn scan_frames(
     buf: &[u8],
     seen: &mut Seen,
@@ -267,11 +273,16 @@ fn scan_frames(
     totals: &Totals,
     pongs: &mut Vec<Vec<u8>>,
     publishing: bool,
-) -> usize {
+) -> (usize, usize) {
     let mut at = 0;
+    let mut text = 0;
     while let Some((header, len)) = wire::complete_frame_parts(&buf[at..]) {
         let payload = &buf[at + header..at + header + len];
-        match buf[at] & 0x0f {
+        let opcode = buf[at] & 0x0f;
+        if opcode == 0x1 {
+            text += header + len;
+        }
+        match opcode {
             0x1 if publishing => {
                 scan(payload, seen, base, totals);
             }
@@ -280,7 +291,18 @@ fn scan_frames(
         }
         at += header + len;
     }
-    at
+    (at, text)
+}
+
+/// How many bytes of an SSE read count as news for [`settled`]: all of
+/// them if they hold an event's `data:` field, none for keep-alive
+/// comments alone.
+fn sse_news(buf: &[u8]) -> usize {
+    if find(buf, b"data:").is_some() {
+        buf.len()
+    } else {
+        0
+    }
 }
 
 /// Counts the complete needles in `buf`; returns how many bytes can go
