@@ -15,7 +15,10 @@
 //! over the publishing phase, divided by the deliveries, is its cost per
 //! delivered message. A server whose clients are not all connected and
 //! quiet within `--setup-secs` (300; the joins of N members cost N²/2
-//! notices) is reported as `setup_incomplete`, not measured.
+//! notices) is reported as `setup_incomplete`, not measured. Until the
+//! first message is sent the clients throw away what they receive unread
+//! (a member walks the frame headers to answer pings), and "quiet" means
+//! no message bytes (text frames, SSE data): heartbeats do not count.
 
 use std::io;
 use std::sync::Arc;
