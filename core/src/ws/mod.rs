@@ -630,6 +630,35 @@ impl Connection {
         chunk
     }
 
+    /// Takes the encoded output into `buf` without a reference count or a
+    /// new allocation, when it is only the connection's own frames (no
+    /// [`SharedFrame`] or payload queued apart) and `buf` is empty: the two
+    /// buffers are swapped, so `buf`'s allocation (kept by the caller after
+    /// writing, e.g. with [`BytesMut::clear`]) holds the next frames. Returns
+    /// whether it took anything; if not, take the output with
+    /// [`poll_transmit_chunk`](Self::poll_transmit_chunk).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use bytes::BytesMut;
+    /// # use tidings_core::ws::{Config, Connection, Outgoing, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default(), Instant::now());
+    /// let mut out = BytesMut::new();
+    /// server.send(Outgoing::Text("hi")).unwrap();
+    /// assert!(server.poll_transmit_into(&mut out));
+    /// assert_eq!(&out[..], b"\x81\x02hi");
+    /// assert_eq!(server.pending_transmit(), 0);
+    /// out.clear(); // written: its allocation serves the next swap
+    /// ```
+    pub fn poll_transmit_into(&mut self, buf: &mut BytesMut) -> bool {
+        if !self.tx.swap_staging(buf) {
+            return false;
+        }
+        self.pending_pongs = 0;
+        true
+    }
+
     // ---- reading -------------------------------------------------------
 
     /// Reads as much of one frame as has arrived.
