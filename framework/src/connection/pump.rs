@@ -108,8 +108,10 @@ pub(crate) struct Pump<T, R: Runtime> {
     read_done: bool,
     timer: Timer<R>,
     shutdown: Option<Waiter<Arc<Signal>>>,
-    /// The waker `shutdown` was last polled with.
-    shutdown_waker: Option<Waker>,
+    /// The waker of the pump's latest poll: the shutdown signal, the armed
+    /// sleep and the shared state's pump waker were registered with it, so
+    /// a poll with the same waker (most polls) need not register them again.
+    registered: Option<Waker>,
     /// Set while polled by [`poll_before_handler`](Self::poll_before_handler):
     /// the handler is polled next in the same task poll.
     handler_follows: bool,
@@ -131,7 +133,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             read_done: false,
             timer: Timer::new(),
             shutdown: shutdown.map(Signal::waiter),
-            shutdown_waker: None,
+            registered: None,
             handler_follows: false,
             phase: Phase::Running,
         }
@@ -144,8 +146,18 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // The guard borrows `self.shared` only: the other fields stay free.
         let shared: &Shared = &self.shared;
         let mut inner = shared.lock();
-        inner.set_pump_waker(cx.waker());
-        if shutdown_set(&mut self.shutdown, &mut self.shutdown_waker, cx) {
+        let same_waker = self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if !same_waker {
+            self.registered = Some(cx.waker().clone());
+        }
+        // Only this poll sets the pump waker: one that is there is this one.
+        if !same_waker || !inner.has_pump_waker() {
+            inner.set_pump_waker(cx.waker());
+        }
+        if shutdown_set(&mut self.shutdown, same_waker, cx) {
             self.shutdown = None;
             if inner.ws.state() == State::Open {
                 // Queued after everything already accepted for sending.
@@ -286,7 +298,10 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         }
         drop(inner);
         if open && timer_ahead {
-            self.timer.keep(cx);
+            // Polled with this same waker when it was armed or last kept.
+            if !same_waker {
+                self.timer.keep(cx);
+            }
         } else {
             self.timer.poll(&self.rt, cx, deadline, now);
         }
@@ -368,23 +383,19 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 }
 
 /// Whether the server is shutting down. The signal is polled (which
-/// registers the task's waker) only for a new waker: it wakes a
-/// registered one itself.
+/// registers the task's waker) only for a new waker (`same_waker` false):
+/// it wakes a registered one itself.
 fn shutdown_set(
     shutdown: &mut Option<Waiter<Arc<Signal>>>,
-    registered: &mut Option<Waker>,
+    same_waker: bool,
     cx: &mut Context<'_>,
 ) -> bool {
     let Some(shutdown) = shutdown else {
         return false;
     };
-    if registered
-        .as_ref()
-        .is_some_and(|waker| waker.will_wake(cx.waker()))
-    {
+    if same_waker {
         return shutdown.is_set();
     }
-    *registered = Some(cx.waker().clone());
     shutdown.poll_set(cx).is_ready()
 }
 

@@ -302,6 +302,11 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether a pump waker is registered (none after it was woken).
+    pub(crate) fn has_pump_waker(&self) -> bool {
+        self.pump.is_some()
+    }
+
     pub(crate) fn set_pump_waker(&mut self, waker: &Waker) {
         set_waker(&mut self.pump, waker);
     }
