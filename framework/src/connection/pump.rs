@@ -192,7 +192,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // no message waiting, keep reading: the message being received
             // must complete (the protocol bounds it by the max message size).
             let keep_up =
-                inner.inbox.is_empty() || inner.unread_bytes() < shared.limits().inbox_bytes;
+                inner.inbox.is_none() || inner.unread_bytes() < shared.limits().inbox_bytes;
             if !self.read_done && inner.closed.is_none() && keep_up {
                 // What the frame being received still lacks, in one read
                 // if it is large (a 64 KiB message in 4 KiB reads would
