@@ -3,18 +3,22 @@
 //!
 //! ```text
 //! loadgen c100k --addr A --kind ws|sse [--first I] [--conns N]
-//!               [--per-source P] [--batch B] [--echo-percent X]
+//!               [--per-source P] [--source-base S] [--batch B] [--echo-percent X]
 //! ```
 //!
 //! The worker opens connections `I..I+N` of the whole run (WebSocket
 //! upgrades of `/ws` or SSE requests of `/sse`), connection `g` bound to the
-//! source address `127.0.0.(2 + g / P)` so that no address runs out of
-//! ephemeral ports (P up to the size of `ip_local_port_range`), at most B
-//! handshakes at once (the listen backlog). Failed connections are counted
-//! with the first error and left out. Then it prints one JSON line
-//! (`ready`) and every client reads from then on, counting the broadcast
-//! messages (ending in `~END`) and answering pings. Commands, one a line on
-//! stdin, each answered by one JSON line:
+//! source address `127.0.0.(S + g / P)` (S default 2, P default 14,000) so
+//! that no address runs short of ephemeral ports: `bind` takes ports of one
+//! parity first, half of `ip_local_port_range`, and past that half every
+//! `bind` scans all of it, so P stays below the half. At most B handshakes
+//! wait at once (the listen backlog). Every client reads from the moment it
+//! is connected, counting the broadcast messages (ending in `~END`) and
+//! answering pings, and is closed with a reset (zero linger: no TIME_WAIT
+//! keeps its port from the next run). Failed connections are counted with
+//! the first error and left out. Once all are tried, the worker prints one
+//! JSON line (`ready`). Commands, one a line on stdin, each answered by one
+//! JSON line:
 //!
 //! - `broadcast R`: waits (up to 60 s) until every client has its R-th
 //!   broadcast message; prints how many have it and the wall-clock times
@@ -89,12 +93,13 @@ pub async fn run(args: &Args) -> io::Result<String> {
     };
     let first = args.number("first", 0)?;
     let conns = args.number("conns", 1_000)?;
-    let per_source = args.number("per-source", 28_000)?.max(1);
+    let per_source = args.number("per-source", 14_000)?.max(1);
+    let source_base = args.number("source-base", 2)?.max(1);
     let batch = args.number("batch", 256)?.max(1);
     let percent = args.float("echo-percent", 1.0)?;
-    if (first + conns).div_ceil(per_source) > 253 {
+    if source_base + (first + conns).div_ceil(per_source) > 255 {
         return Err(invalid(
-            "more connections than 253 source addresses take".into(),
+            "the source addresses would go past 127.0.0.254".into(),
         ));
     }
 
@@ -106,18 +111,6 @@ pub async fn run(args: &Args) -> io::Result<String> {
             "200",
         ),
     };
-    let started = Instant::now();
-    let outcomes: Vec<io::Result<(TcpStream, Vec<u8>)>> =
-        futures_util::stream::iter(first..first + conns)
-            .map(|g| {
-                let source = Ipv4Addr::new(127, 0, 0, (2 + g / per_source) as u8);
-                open(source, server, &request, status)
-            })
-            .buffer_unordered(batch)
-            .collect()
-            .await;
-    let connect_secs = started.elapsed().as_secs_f64();
-
     let shared = Arc::new(Shared {
         rounds: (0..MAX_ROUNDS)
             .map(|_| Round {
@@ -132,7 +125,16 @@ pub async fn run(args: &Args) -> io::Result<String> {
     let mut bells = Vec::with_capacity(conns);
     let mut failed = 0;
     let mut first_error = String::new();
-    for outcome in outcomes {
+    let started = Instant::now();
+    // Each client reads from the moment it is connected (a WebSocket server
+    // pings after a while and drops a client that does not answer).
+    let mut opened = futures_util::stream::iter(first..first + conns)
+        .map(|g| {
+            let source = Ipv4Addr::new(127, 0, 0, (source_base + g / per_source) as u8);
+            open(source, server, &request, status)
+        })
+        .buffer_unordered(batch);
+    while let Some(outcome) = opened.next().await {
         match outcome {
             Ok((stream, rest)) => {
                 let bell = Arc::new(Notify::new());
@@ -147,6 +149,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
             }
         }
     }
+    let connect_secs = started.elapsed().as_secs_f64();
     let live = bells.len();
     println!(
         "{{\"ready\": {live}, \"failed\": {failed}, \"first_error\": {first_error:?}, \"connect_secs\": {connect_secs:.3}}}"
@@ -186,6 +189,8 @@ async fn open(
     socket.bind(SocketAddr::from((source, 0)))?;
     let mut stream = socket.connect(server).await?;
     stream.set_nodelay(true)?;
+    // Closed with a reset: no TIME_WAIT left holding the port for the next run.
+    stream.set_zero_linger()?;
     stream.write_all(request).await?;
     let mut head = Vec::with_capacity(256);
     let end = loop {
