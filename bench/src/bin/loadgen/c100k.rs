@@ -15,8 +15,9 @@
 //! wait at once (the listen backlog). Every client reads from the moment it
 //! is connected, counting the broadcast messages (ending in `~END`) and
 //! answering pings, and is closed with a reset (zero linger: no TIME_WAIT
-//! keeps its port from the next run). Failed connections are counted with
-//! the first error and left out. Once all are tried, the worker prints one
+//! keeps its port from the next run). Failed connections (not answered
+//! within 30 s, refused, ...) are counted with the first error and left
+//! out. Once all are tried, the worker prints one
 //! JSON line (`ready`). Commands, one a line on stdin, each answered by one
 //! JSON line:
 //!
@@ -48,6 +49,9 @@ use crate::{Args, invalid, wire};
 const MAX_ROUNDS: usize = 64;
 /// What every broadcast message ends with.
 const MARKER: &[u8] = b"~END";
+/// How long a connection may take to be answered (one the server never
+/// accepts waits in its backlog).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The payload of an echo message (told apart from broadcasts by its start).
 const ECHO: &[u8] = b"echo-0123456789.";
 
@@ -131,7 +135,12 @@ pub async fn run(args: &Args) -> io::Result<String> {
     let mut opened = futures_util::stream::iter(first..first + conns)
         .map(|g| {
             let source = Ipv4Addr::new(127, 0, 0, (source_base + g / per_source) as u8);
-            open(source, server, &request, status)
+            let opening = open(source, server, &request, status);
+            async {
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, opening)
+                    .await
+                    .unwrap_or_else(|_| Err(io::Error::other("no answer within 30 s")))
+            }
         })
         .buffer_unordered(batch);
     while let Some(outcome) = opened.next().await {
