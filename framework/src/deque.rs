@@ -1,6 +1,6 @@
-//! A `VecDeque` helper shared by the connection's inbox and the write
-//! queues: [`push_back_small`], which gives a queue room for one item
-//! first. A leaf: it uses no other module of the crate.
+//! A `VecDeque` helper for the write queues: [`push_back_small`], which
+//! gives a queue room for one item first. A leaf: it uses no other module
+//! of the crate.
 
 use std::collections::VecDeque;
 

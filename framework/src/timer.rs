@@ -45,6 +45,12 @@ impl<R: Runtime> Timer<R> {
         self.arm(rt, cx, deadline, |at| at <= now);
     }
 
+    /// Whether a sleep is armed for an instant after `now`: it wakes the
+    /// task then by itself (see [`keep`](Self::keep) for a new waker).
+    pub(crate) fn armed_after(&self, now: Instant) -> bool {
+        self.armed.as_ref().is_some_and(|(at, _)| *at > now)
+    }
+
     /// Arms for `deadline` unless the armed sleep is earlier and not
     /// `passed`, then polls the sleep if its waker must be registered.
     fn arm(
@@ -66,6 +72,13 @@ impl<R: Runtime> Timer<R> {
             self.armed = Some((deadline, Box::pin(rt.sleep_until(deadline))));
             self.registered = None;
         }
+        self.keep(cx);
+    }
+
+    /// Keeps the armed sleep as it is, polling it if the task's waker is not
+    /// the one registered with it (for a caller whose deadlines did not move
+    /// earlier than the armed one, see [`armed_after`](Self::armed_after)).
+    pub(crate) fn keep(&mut self, cx: &mut Context<'_>) {
         if self
             .registered
             .as_ref()

@@ -339,6 +339,7 @@ impl Connection {
         if !self.accepts_input() || data.is_empty() {
             return;
         }
+        let data = self.begin_large_frame(data);
         let taken = match self.large_payload() {
             Some(large) => large.extend(data),
             None => 0,
@@ -630,6 +631,35 @@ impl Connection {
         chunk
     }
 
+    /// Takes the encoded output into `buf` without a reference count or a
+    /// new allocation, when it is only the connection's own frames (no
+    /// [`SharedFrame`] or payload queued apart) and `buf` is empty: the two
+    /// buffers are swapped, so `buf`'s allocation (kept by the caller after
+    /// writing, e.g. with [`BytesMut::clear`]) holds the next frames. Returns
+    /// whether it took anything; if not, take the output with
+    /// [`poll_transmit_chunk`](Self::poll_transmit_chunk).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use bytes::BytesMut;
+    /// # use tidings_core::ws::{Config, Connection, Outgoing, Role};
+    ///
+    /// let mut server = Connection::new(Role::Server, Config::default(), Instant::now());
+    /// let mut out = BytesMut::new();
+    /// server.send(Outgoing::Text("hi")).unwrap();
+    /// assert!(server.poll_transmit_into(&mut out));
+    /// assert_eq!(&out[..], b"\x81\x02hi");
+    /// assert_eq!(server.pending_transmit(), 0);
+    /// out.clear(); // written: its allocation serves the next swap
+    /// ```
+    pub fn poll_transmit_into(&mut self, buf: &mut BytesMut) -> bool {
+        if !self.tx.swap_staging(buf) {
+            return false;
+        }
+        self.pending_pongs = 0;
+        true
+    }
+
     // ---- reading -------------------------------------------------------
 
     /// Reads as much of one frame as has arrived.
@@ -688,18 +718,56 @@ impl Connection {
     /// [`LARGE_FRAME`] bytes still to arrive (the header's checks passed:
     /// no message is in progress).
     fn receive_apart_if_large(&mut self, frame: &mut FrameInProgress) {
-        let header = &frame.header;
-        if header.fin
-            && matches!(header.opcode, OpCode::Text | OpCode::Binary)
-            && !self.is_compressed(header)
-            && frame.len().saturating_sub(self.rx.len()) >= LARGE_FRAME
-        {
+        if self.is_large(&frame.header, self.rx.len()) {
             let mut large = LargePayload::new(frame.len());
             // `rx` holds less than the payload: all of it belongs to it.
             let taken = large.extend(&self.rx);
             self.rx.advance(taken);
             frame.large = Some(Box::new(large));
         }
+    }
+
+    /// Begins the frame whose header starts `data` when the frame is large
+    /// (see [`receive_apart_if_large`](Self::receive_apart_if_large)) and
+    /// nothing is buffered before it, so that its payload goes straight into
+    /// its own buffer instead of through `rx`: the bytes after the header,
+    /// or `data` as it is when the frame is not begun here. A header the
+    /// checks refuse is left in `data`, to be reported when it is parsed in
+    /// turn, as any other.
+    fn begin_large_frame<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
+        // A payload length of 126 or 127 announces an extended length: the
+        // only frames that can be large (a cheap test for the others).
+        let extended = data.get(1).is_some_and(|b1| b1 & 0x7f >= 126);
+        if !extended || self.frame.is_some() || !self.rx.is_empty() {
+            return data;
+        }
+        let Ok(Some((header, header_len))) = FrameHeader::decode(data, &self.decode_rules) else {
+            return data;
+        };
+        let rest = data.get(header_len..).unwrap_or_default();
+        if !self.is_large(&header, rest.len()) {
+            return data;
+        }
+        let Ok(mut frame) = self.begin_frame(header) else {
+            return data;
+        };
+        frame.large = Some(Box::new(LargePayload::new(frame.len())));
+        self.frame = Some(frame);
+        rest
+    }
+
+    /// Whether a frame with `header`, `received` bytes of whose payload
+    /// have arrived, is received apart from `rx`: an unfragmented,
+    /// uncompressed data frame with at least [`LARGE_FRAME`] bytes still to
+    /// arrive.
+    fn is_large(&self, header: &FrameHeader, received: usize) -> bool {
+        header.fin
+            && matches!(header.opcode, OpCode::Text | OpCode::Binary)
+            && !self.is_compressed(header)
+            && usize::try_from(header.payload_len)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(received)
+                >= LARGE_FRAME
     }
 
     /// The payload of the large frame being received, if any.

@@ -283,6 +283,17 @@ impl TxQueue {
         }
     }
 
+    /// Moves the staged own frames into `buf` when they are all that is
+    /// queued and `buf` is empty, giving `buf`'s allocation to the staging
+    /// buffer in exchange; whether it did.
+    pub(super) fn swap_staging(&mut self, buf: &mut BytesMut) -> bool {
+        if !self.chunks.is_empty() || self.staging.is_empty() || !buf.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut self.staging, buf);
+        true
+    }
+
     /// The next chunk to write, in order; `None` when nothing is queued.
     pub(super) fn pop_chunk(&mut self) -> Option<Bytes> {
         if let Some((chunk, shared)) = self.chunks.pop_front() {

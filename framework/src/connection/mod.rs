@@ -252,7 +252,7 @@ impl Connection {
     pub fn poll_read(&self, cx: &mut Context<'_>) -> Poll<Result<Message, Error>> {
         let mut inner = self.shared().lock();
         let was_full = inner.unread_bytes() >= self.shared().limits().inbox_bytes;
-        if inner.inbox.is_empty() {
+        if inner.inbox.is_none() {
             // Parse the next message from input the pump has already read.
             inner.drain_events_for(Some(cx.waker()));
             if inner.ws.pending_transmit() > 0 {
@@ -260,8 +260,7 @@ impl Connection {
                 inner.wake_pump_from(cx.waker());
             }
         }
-        if let Some(message) = inner.inbox.pop_front() {
-            inner.inbox_bytes -= message.len();
+        if let Some(message) = inner.inbox.take() {
             if was_full {
                 // The pump stopped reading the transport; let it resume.
                 inner.wake_pump();

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, BytesMut};
+
 use super::shared::{Inner, Shared};
 use crate::runtime::{Runtime, Transport};
 use crate::signal::{Signal, Waiter};
@@ -27,6 +29,10 @@ const BUDGET: usize = 64;
 
 /// The largest read sized by a frame still being received.
 const MAX_READ: usize = 256 << 10;
+
+/// An output buffer larger than this is freed once written instead of
+/// being kept for the next frames.
+const MAX_KEPT_OUTPUT: usize = 64 << 10;
 
 /// Bytes read (and discarded) per call while lingering.
 const LINGER_READ: usize = 512;
@@ -102,8 +108,10 @@ pub(crate) struct Pump<T, R: Runtime> {
     read_done: bool,
     timer: Timer<R>,
     shutdown: Option<Waiter<Arc<Signal>>>,
-    /// The waker `shutdown` was last polled with.
-    shutdown_waker: Option<Waker>,
+    /// The waker of the pump's latest poll: the shutdown signal, the armed
+    /// sleep and the shared state's pump waker were registered with it, so
+    /// a poll with the same waker (most polls) need not register them again.
+    registered: Option<Waker>,
     /// Set while polled by [`poll_before_handler`](Self::poll_before_handler):
     /// the handler is polled next in the same task poll.
     handler_follows: bool,
@@ -116,6 +124,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             shared,
             socket: Socket {
                 io,
+                own: BytesMut::new(),
                 out: WriteQueue::default(),
                 write_failed: false,
                 flush_pending: false,
@@ -124,7 +133,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             read_done: false,
             timer: Timer::new(),
             shutdown: shutdown.map(Signal::waiter),
-            shutdown_waker: None,
+            registered: None,
             handler_follows: false,
             phase: Phase::Running,
         }
@@ -137,8 +146,18 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // The guard borrows `self.shared` only: the other fields stay free.
         let shared: &Shared = &self.shared;
         let mut inner = shared.lock();
-        inner.set_pump_waker(cx.waker());
-        if shutdown_set(&mut self.shutdown, &mut self.shutdown_waker, cx) {
+        let same_waker = self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if !same_waker {
+            self.registered = Some(cx.waker().clone());
+        }
+        // Only this poll sets the pump waker: one that is there is this one.
+        if !same_waker || !inner.has_pump_waker() {
+            inner.set_pump_waker(cx.waker());
+        }
+        if shutdown_set(&mut self.shutdown, same_waker, cx) {
             self.shutdown = None;
             if inner.ws.state() == State::Open {
                 // Queued after everything already accepted for sending.
@@ -150,7 +169,16 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // Fire the timers that are due. Once per poll: the clock reading is
         // the same all through it, and reading input only moves deadlines
         // later (a ping or close written here goes out in the loop below).
-        let mut deadline = inner.ws.poll_timeout();
+        // While the connection is open its deadlines only move later, so a
+        // sleep armed for an instant still ahead comes no later than the
+        // earliest of them: then nothing is due, and the deadlines need not
+        // be looked at (most polls, one per message).
+        let timer_ahead = inner.ws.state() == State::Open && self.timer.armed_after(now);
+        let mut deadline = if timer_ahead {
+            None
+        } else {
+            inner.ws.poll_timeout()
+        };
         if deadline.is_some_and(|deadline| deadline <= now) {
             inner.ws.handle_timeout(now);
             inner.drain_events();
@@ -164,7 +192,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // no message waiting, keep reading: the message being received
             // must complete (the protocol bounds it by the max message size).
             let keep_up =
-                inner.inbox.is_empty() || inner.unread_bytes() < shared.limits().inbox_bytes;
+                inner.inbox.is_none() || inner.unread_bytes() < shared.limits().inbox_bytes;
             if !self.read_done && inner.closed.is_none() && keep_up {
                 // What the frame being received still lacks, in one read
                 // if it is large (a 64 KiB message in 4 KiB reads would
@@ -208,7 +236,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // Write what the protocol has queued: its chunks (own frames and
             // shared broadcast frames) as they are, vectored.
             let took = self.socket.take_output(&mut inner);
-            let wrote = !self.socket.out.is_empty();
+            let wrote = self.socket.has_output();
             if wrote || self.socket.flush_pending {
                 // Written without the lock, so that broadcasts and writers on
                 // other threads are not held up by the system calls.
@@ -226,14 +254,14 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     }
                 }
             }
-            if took || wrote || inner.in_flight != self.socket.out.remaining() {
+            if took || wrote || inner.in_flight != self.socket.remaining() {
                 // Else nothing moved since the last publication: the counts
                 // and the writers' room are as they were.
                 self.socket
                     .publish_in_flight(&mut inner, shared.limits().write_buffer_size);
             }
             if matches!(&inner.closed, Some(closed) if matches!(closed.cause, CloseCause::Timeout(_)))
-                && !self.socket.out.is_empty()
+                && self.socket.has_output()
             {
                 // A peer that let a timer expire (it stopped reading, e.g.
                 // after a slow-consumer close) will not take the rest.
@@ -241,7 +269,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             }
 
             let all_sent = self.socket.write_failed
-                || (self.socket.out.is_empty() && inner.ws.pending_transmit() == 0);
+                || (!self.socket.has_output() && inner.ws.pending_transmit() == 0);
             if inner.closed.is_some() && all_sent {
                 inner.wake_waiters();
                 return Poll::Ready(());
@@ -264,11 +292,19 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // deadlines later: the one read above wakes the pump early at
         // worst, and is not asked for again. A close (received, sent or
         // failed) arms the close timeout, which may be earlier.
-        if inner.ws.state() != State::Open {
+        let open = inner.ws.state() == State::Open;
+        if !open {
             deadline = inner.ws.poll_timeout();
         }
         drop(inner);
-        self.timer.poll(&self.rt, cx, deadline, now);
+        if open && timer_ahead {
+            // Polled with this same waker when it was armed or last kept.
+            if !same_waker {
+                self.timer.keep(cx);
+            }
+        } else {
+            self.timer.poll(&self.rt, cx, deadline, now);
+        }
         Poll::Pending
     }
 
@@ -302,7 +338,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         // (send data, pings, pongs) moves none of its deadlines; only a
         // close does, and a closing connection took the full poll above.
         for _ in 0..BUDGET {
-            if inner.ws.pending_transmit() == 0 || !self.socket.out.is_empty() {
+            if inner.ws.pending_transmit() == 0 || self.socket.has_output() {
                 // Nothing new, or what `out` holds waits for write
                 // readiness (then the rest is taken once it is written).
                 return Poll::Pending;
@@ -347,29 +383,29 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 }
 
 /// Whether the server is shutting down. The signal is polled (which
-/// registers the task's waker) only for a new waker: it wakes a
-/// registered one itself.
+/// registers the task's waker) only for a new waker (`same_waker` false):
+/// it wakes a registered one itself.
 fn shutdown_set(
     shutdown: &mut Option<Waiter<Arc<Signal>>>,
-    registered: &mut Option<Waker>,
+    same_waker: bool,
     cx: &mut Context<'_>,
 ) -> bool {
     let Some(shutdown) = shutdown else {
         return false;
     };
-    if registered
-        .as_ref()
-        .is_some_and(|waker| waker.will_wake(cx.waker()))
-    {
+    if same_waker {
         return shutdown.is_set();
     }
-    *registered = Some(cx.waker().clone());
     shutdown.poll_set(cx).is_ready()
 }
 
 /// The transport and the output taken from the protocol, not yet written.
 struct Socket<T> {
     io: T,
+    /// The protocol's own frames, taken by swapping buffers with it when
+    /// nothing else was queued (see `take_output`), not yet written: written
+    /// before `out`, which holds what was taken after them.
+    own: BytesMut,
     /// Chunks taken from the protocol (own frames, shared broadcast frames)
     /// and not yet completely written.
     out: WriteQueue,
@@ -382,6 +418,16 @@ struct Socket<T> {
 }
 
 impl<T: Transport> Socket<T> {
+    /// Whether output taken from the protocol is still to be written.
+    fn has_output(&self) -> bool {
+        !self.own.is_empty() || !self.out.is_empty()
+    }
+
+    /// Bytes taken from the protocol and not yet written.
+    fn remaining(&self) -> usize {
+        self.own.len() + self.out.remaining()
+    }
+
     /// Tells the writers how much output is still being written, and wakes
     /// those waiting for room if there is room.
     fn publish_in_flight(&self, inner: &mut Inner, write_buffer_size: usize) {
@@ -395,8 +441,9 @@ impl<T: Transport> Socket<T> {
     /// not yet written): what `flush`, the writers' capacity check and the
     /// slow-consumer policy count next to the protocol's own queue.
     fn record_in_flight(&self, inner: &mut Inner) {
-        inner.in_flight = self.out.remaining();
-        inner.in_flight_chunks = u32::try_from(self.out.len()).unwrap_or(u32::MAX);
+        inner.in_flight = self.remaining();
+        let chunks = usize::from(!self.own.is_empty()) + self.out.len();
+        inner.in_flight_chunks = u32::try_from(chunks).unwrap_or(u32::MAX);
     }
 
     /// Takes the protocol's output (own and shared chunks) into `out`, and
@@ -407,6 +454,12 @@ impl<T: Transport> Socket<T> {
         // Most rounds find nothing queued: then nothing changes.
         if self.write_failed || inner.ws.pending_transmit() == 0 {
             return false;
+        }
+        // Only own frames, with nothing before them still to write: taken
+        // whole into `own` (no reference count, no new allocation).
+        if !self.has_output() && inner.ws.poll_transmit_into(&mut self.own) {
+            self.record_in_flight(inner);
+            return true;
         }
         // Counted down by each chunk taken: no call that finds nothing.
         while inner.ws.pending_transmit() > 0 {
@@ -425,6 +478,28 @@ impl<T: Transport> Socket<T> {
     /// failed (the output is abandoned).
     fn write_output(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let mut progressed = false;
+        while !self.own.is_empty() {
+            match Pin::new(&mut self.io).poll_write(cx, &self.own) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    progressed = true;
+                    if n >= self.own.len() {
+                        // Kept whole for the next swap, unless a large
+                        // message made it large.
+                        if self.own.capacity() > MAX_KEPT_OUTPUT {
+                            self.own = BytesMut::new();
+                        }
+                        self.own.clear();
+                    } else {
+                        self.own.advance(n);
+                    }
+                }
+                Poll::Ready(_) => {
+                    self.abandon_output();
+                    return None;
+                }
+                Poll::Pending => return Some(progressed),
+            }
+        }
         while !self.out.is_empty() {
             match self.out.poll_write(&mut self.io, cx) {
                 Poll::Ready(Ok(_)) => progressed = true,
@@ -435,7 +510,7 @@ impl<T: Transport> Socket<T> {
                 Poll::Pending => break,
             }
         }
-        if self.out.is_empty() && (progressed || self.flush_pending) {
+        if !self.has_output() && (progressed || self.flush_pending) {
             match Pin::new(&mut self.io).poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.flush_pending = false,
                 Poll::Pending => self.flush_pending = true,
@@ -452,6 +527,7 @@ impl<T: Transport> Socket<T> {
     fn abandon_output(&mut self) {
         self.write_failed = true;
         self.flush_pending = false;
+        self.own = BytesMut::new();
         self.out.clear();
     }
 }
@@ -481,6 +557,7 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {
+                    this.socket.own = BytesMut::new();
                     this.socket.out.clear();
                     let mut inner = this.shared.lock();
                     inner.finished = true;

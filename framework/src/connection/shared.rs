@@ -2,13 +2,11 @@
 //! and how the hub sends to it (its [`Recipient`] implementation).
 
 use core::net::SocketAddr;
-use std::collections::VecDeque;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::deque::push_back_small;
 use crate::hub::{
     BroadcastCompression, Counters, Delivery, Hub, OutboxLimits, Parcel, Recipient, SlowConsumer,
     WsEncoding, WsFrame,
@@ -63,8 +61,10 @@ pub(crate) struct Shared {
 
 pub(crate) struct Inner {
     pub(crate) ws: ws::Connection,
-    pub(crate) inbox: VecDeque<Message>,
-    pub(crate) inbox_bytes: usize,
+    /// The message parsed and not yet read: at most one, since input is
+    /// parsed only while none is waiting (see
+    /// [`drain_events`](Self::drain_events)).
+    pub(crate) inbox: Option<Message>,
     /// Set when the protocol reports the end (boxed: only an ending
     /// connection has one).
     pub(crate) closed: Option<Box<Closed>>,
@@ -106,8 +106,7 @@ impl Shared {
             handles: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
                 ws,
-                inbox: VecDeque::new(),
-                inbox_bytes: 0,
+                inbox: None,
                 closed: None,
                 finished: false,
                 in_flight: 0,
@@ -248,7 +247,7 @@ impl Inner {
     /// (the pump before the handler of its own task, or the reader itself).
     /// Waking it would only make the runtime poll the whole task again.
     pub(crate) fn drain_events_for(&mut self, polled_next: Option<&Waker>) {
-        while self.inbox.is_empty() {
+        while self.inbox.is_none() {
             let Some(event) = self.ws.poll_event() else {
                 break;
             };
@@ -257,8 +256,7 @@ impl Inner {
                     if let Some(stats) = &self.stats {
                         stats.received(message.len());
                     }
-                    self.inbox_bytes += message.len();
-                    push_back_small(&mut self.inbox, message);
+                    self.inbox = Some(message);
                     let reader_next = polled_next.is_some_and(|next| {
                         self.reader
                             .as_ref()
@@ -302,6 +300,11 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether a pump waker is registered (none after it was woken).
+    pub(crate) fn has_pump_waker(&self) -> bool {
+        self.pump.is_some()
+    }
+
     pub(crate) fn set_pump_waker(&mut self, waker: &Waker) {
         set_waker(&mut self.pump, waker);
     }
@@ -338,7 +341,7 @@ impl Inner {
     /// Received bytes not yet handed to the reader: unread messages and
     /// unparsed input. The pump stops reading the transport above the limit.
     pub(crate) fn unread_bytes(&self) -> usize {
-        self.inbox_bytes + self.ws.pending_input()
+        self.inbox.as_ref().map_or(0, Message::len) + self.ws.pending_input()
     }
 
     pub(crate) fn wake_reader(&mut self) {

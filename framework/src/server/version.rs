@@ -4,10 +4,17 @@
 use super::Context;
 use crate::connection::Connection;
 
-/// A request's first [`Context`] value: the HTTP version it arrived over.
+/// A request's first [`Context`] value: the HTTP version it arrived over,
+/// unless it is HTTP/1.1, which [`Context::http_version`] and
+/// [`Connection::http_version`] say when no version is stored. Most requests
+/// then start with no values: an empty map costs nothing, and every
+/// WebSocket connection keeps a copy of its request's values for its whole
+/// life (a map with one value is about 200 bytes of it).
 pub(super) fn version_value(version: http::Version) -> http::Extensions {
     let mut values = http::Extensions::new();
-    values.insert(version);
+    if version != http::Version::HTTP_11 {
+        values.insert(version);
+    }
     values
 }
 

@@ -116,6 +116,13 @@ pub(crate) const FEED_REPLAY: usize = 256;
 /// `messages` event per interval, not one per message.
 pub(crate) const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The `server-stats` event (about 1 KB: every counter of the server) goes
+/// out at most this often. Its counters change with every message, so while
+/// messages flow it would otherwise cost every listener a kilobyte a
+/// second; the page shows it as a tooltip, which a refresh every few
+/// seconds serves as well.
+pub(crate) const SERVER_STATS_INTERVAL: Duration = Duration::from_secs(3);
+
 /// The activity feed behind `/events`: one [`SseTopic`] (ids `1`, `2`, …;
 /// the last [`FEED_REPLAY`] events kept for reconnecting clients) carrying
 ///
@@ -124,10 +131,13 @@ pub(crate) const STATS_INTERVAL: Duration = Duration::from_secs(1);
 /// - `messages`: `{"room", "count"}`, a room's message count, soon after
 ///   messages in it (at most once per [`STATS_INTERVAL`]);
 /// - `stats`: [`RoomStats`] `{"rooms": {name: members}, "chatters",
-///   "listeners"}`, soon after joins, leaves, messages and `/events`
-///   listeners coming or going, at most once per [`STATS_INTERVAL`];
-/// - `server-stats`: the server's [`Stats`] (as served at `/stats`), right
-///   after each `stats` event.
+///   "listeners"}`, soon after joins, leaves and `/events` listeners coming
+///   or going, at most once per [`STATS_INTERVAL`], and only when it differs
+///   from the last `stats` event (a listener that resumes keeps the last one
+///   it received, which is then still true);
+/// - `server-stats`: the server's [`Stats`] (as served at `/stats`), soon
+///   after any of these changes or a message, at most once per
+///   [`SERVER_STATS_INTERVAL`].
 ///
 /// On a node of a multi-process chat ([`Rooms::clustered`]) the feed is a
 /// [`RedisTopic`] shared by every node: cluster-wide ids, so an
@@ -143,6 +153,15 @@ pub(crate) struct Feed {
     /// Messages per room, dropped with the room, and whether the count
     /// changed since its last `messages` event.
     messages: Mutex<HashMap<String, (u64, bool)>>,
+    /// What the last statistics events said, and when.
+    last: Mutex<LastStats>,
+}
+
+/// The last `stats` event's value and when the last `server-stats` went out.
+#[derive(Debug, Default)]
+struct LastStats {
+    stats: Option<RoomStats>,
+    server_stats_at: Option<tokio::time::Instant>,
 }
 
 impl Default for Feed {
@@ -152,6 +171,7 @@ impl Default for Feed {
             cluster: None,
             listeners: AtomicUsize::new(0),
             messages: Mutex::new(HashMap::new()),
+            last: Mutex::default(),
         }
     }
 }
@@ -265,23 +285,38 @@ impl Rooms {
         self.stats_wanted.notify_one();
     }
 
-    /// Publishes the changed `messages` counts, the `stats` event, then the
-    /// `server-stats` event.
-    fn publish_stats(&self) {
-        let Some(hub) = self.hub.get() else { return };
+    /// Publishes the changed `messages` counts, the `stats` event if its
+    /// value changed since the last one, and the `server-stats` event if it
+    /// is due (see [`SERVER_STATS_INTERVAL`]). Returns whether a
+    /// `server-stats` event is still owed (asked for, not yet due).
+    fn publish_stats(&self) -> bool {
+        let Some(hub) = self.hub.get() else {
+            return false;
+        };
         self.feed.publish_message_counts();
         let rooms: BTreeMap<String, usize> = hub.rooms().into_iter().collect();
         let chatters: usize = rooms.values().sum();
         let listeners = self.feed.listeners.load(Ordering::SeqCst);
-        self.feed.publish(
-            "stats",
-            RoomStats {
-                rooms,
-                chatters,
-                listeners,
-            },
-        );
-        self.feed.publish("server-stats", hub.stats());
+        let stats = RoomStats {
+            rooms,
+            chatters,
+            listeners,
+        };
+        let mut last = self.feed.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last.stats.as_ref() != Some(&stats) {
+            self.feed.publish("stats", &stats);
+            last.stats = Some(stats);
+        }
+        let now = tokio::time::Instant::now();
+        let due = last
+            .server_stats_at
+            .is_none_or(|at| now.duration_since(at) >= SERVER_STATS_INTERVAL);
+        if due {
+            last.server_stats_at = Some(now);
+            drop(last);
+            self.feed.publish("server-stats", hub.stats());
+        }
+        !due
     }
 
     /// The number of connections in `room`.
@@ -404,10 +439,15 @@ async fn publish_stats_while_alive(rooms: Weak<Rooms>, wanted: Arc<Notify>) {
             continue;
         }
         let Some(alive) = rooms.upgrade() else { return };
-        alive.publish_stats();
+        let owed = alive.publish_stats();
         drop(alive);
-        // Changes in the meantime leave one permit: one more pair after this.
+        // Changes in the meantime leave one permit: one more round after
+        // this. A `server-stats` event not yet due asks for one too, so the
+        // last change is reported even if nothing else happens.
         tokio::time::sleep(STATS_INTERVAL).await;
+        if owed {
+            wanted.notify_one();
+        }
     }
 }
 
@@ -418,7 +458,7 @@ pub(crate) fn router() -> Router {
 }
 
 /// `stats` events of `/events`.
-#[derive(Serialize, JsonSchema)]
+#[derive(Debug, PartialEq, Eq, Serialize, JsonSchema)]
 pub(crate) struct RoomStats {
     /// Members per room with anyone in it (on a cluster node: this node's).
     rooms: BTreeMap<String, usize>,

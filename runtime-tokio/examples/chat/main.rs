@@ -38,10 +38,13 @@ use tidings_tokio::{DeflateConfig, Server, ServerConfig, Tokio, webtransport, ws
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // permessage-deflate for browsers that offer it (all do): chat messages
-    // are small and alike, so context takeover pays off.
+    // are small and alike, so context takeover pays off. Room for 20,000
+    // WebSocket connections (the default is 10,000): the fan-out benchmark
+    // puts 10,000 members and a publisher in one room.
     let (addr, mut config, cluster) = args::parse(
         "127.0.0.1:8080",
         ServerConfig::default()
+            .max_connections(20_000)
             .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
         &["--redis", "--node"],
     );

@@ -11,6 +11,8 @@
 //! loadgen wt-echo   --addr A --kind stream|datagram [--sessions N] [--size BYTES]
 //!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID]
 //! loadgen wt-memory --addr A [--sessions N] --pid SERVER_PID [--settle SECS]
+//! loadgen c100k     --addr A --kind ws|sse [--first I] [--conns N] [--per-source P]
+//!                   [--batch B] [--echo-percent X]   (steered over stdin: see `c100k`)
 //! ```
 //!
 //! The `wt-` modes speak WebTransport (UDP ADDR, path `/echo`) with
@@ -21,6 +23,7 @@
 //! SECS` (default 300) bounds the whole run.
 
 mod broadcast;
+mod c100k;
 mod echo;
 mod fanout;
 mod memory;
@@ -133,8 +136,9 @@ async fn run(words: &[String]) -> io::Result<String> {
             "fanout" => fanout::run(&args).await,
             "wt-echo" => wt::echo(&args).await,
             "wt-memory" => wt::memory(&args).await,
+            "c100k" => c100k::run(&args).await,
             _ => Err(invalid(format!(
-                "unknown mode {mode:?}: echo, memory, broadcast, fanout, wt-echo or wt-memory"
+                "unknown mode {mode:?}: echo, memory, broadcast, fanout, wt-echo, wt-memory or c100k"
             ))),
         }
     };

@@ -83,6 +83,10 @@ pub async fn echo(args: &Args) -> io::Result<String> {
 
     let endpoint = client()?;
     let sessions = sessions(&endpoint, &url, n).await?;
+    let quic: Vec<_> = sessions
+        .iter()
+        .map(|s| s.quic_connection().clone())
+        .collect();
     let from = Instant::now() + warmup;
     let window = (from, from + secs);
     let tasks: Vec<_> = sessions
@@ -97,8 +101,14 @@ pub async fn echo(args: &Args) -> io::Result<String> {
         .collect();
     tokio::time::sleep_until(window.0).await;
     let cpu_start = proc_stat::cpu_ticks(pid);
+    let packets_start = Packets::of(&quic);
+    // For bench/instructions: the window's edges (the sessions' handshakes
+    // take a while under valgrind).
+    eprintln!("window open");
     tokio::time::sleep_until(window.1).await;
     let cpu = proc_stat::cpu_ticks(pid).since(cpu_start);
+    let packets = Packets::of(&quic).since(&packets_start);
+    eprintln!("window closed");
 
     let (mut messages, mut lost, mut latencies) = (0, 0, Vec::new());
     for task in tasks {
@@ -107,8 +117,51 @@ pub async fn echo(args: &Args) -> io::Result<String> {
         lost += tally.lost;
         latencies.extend(tally.latencies_ns);
     }
-    let extra = format!("\"lost\": {lost}, ");
+    let extra = format!("\"lost\": {lost}, {}", packets.json());
     Ok(crate::echo::summary(messages, secs, latencies, cpu, &extra))
+}
+
+/// The client's QUIC traffic summed over its sessions (quinn's counters):
+/// what the server received and sent, seen from the other end.
+#[derive(Default)]
+struct Packets {
+    /// UDP datagrams the client sent (the server received).
+    sent: u64,
+    /// UDP datagrams the client received (the server sent).
+    received: u64,
+    /// ACK frames the client sent.
+    acks_sent: u64,
+    /// Packets the client declared lost.
+    lost: u64,
+}
+
+impl Packets {
+    fn of(connections: &[wtransport::quinn::Connection]) -> Self {
+        let mut sum = Packets::default();
+        for stats in connections.iter().map(|c| c.stats()) {
+            sum.sent += stats.udp_tx.datagrams;
+            sum.received += stats.udp_rx.datagrams;
+            sum.acks_sent += stats.frame_tx.acks;
+            sum.lost += stats.path.lost_packets;
+        }
+        sum
+    }
+
+    fn since(&self, start: &Self) -> Self {
+        Packets {
+            sent: self.sent - start.sent,
+            received: self.received - start.received,
+            acks_sent: self.acks_sent - start.acks_sent,
+            lost: self.lost - start.lost,
+        }
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "\"client_udp_sent\": {}, \"client_udp_received\": {}, \"client_acks_sent\": {}, \"client_packets_lost\": {}, ",
+            self.sent, self.received, self.acks_sent, self.lost
+        )
+    }
 }
 
 /// A bidirectional stream of `session`, its header sent.

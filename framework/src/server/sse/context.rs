@@ -259,11 +259,11 @@ impl SseContext {
     /// lost) until the stream ends.
     pub async fn forward(&self, mut subscription: Subscription) {
         loop {
-            let next = poll_fn(|cx| {
-                if self.poll_closed(cx).is_ready() {
-                    return Poll::Ready(None);
-                }
-                subscription.poll_next_bytes(cx).map(Some)
+            // The next event if there is one (queuing it fails once the
+            // stream has ended); the end is looked at only while waiting.
+            let next = poll_fn(|cx| match subscription.poll_next_bytes(cx) {
+                Poll::Ready(bytes) => Poll::Ready(Some(bytes)),
+                Poll::Pending => self.poll_closed(cx).map(|_| None),
             })
             .await;
             let Some(bytes) = next else { return };

@@ -98,8 +98,13 @@ impl Outbox {
         }
         if state.queue.len() < self.capacity {
             state.queue.push(bytes.clone());
+            // A push from the stream's own task (its handler, polled by
+            // `Session::poll`, which polls the pump right after it) needs
+            // no wake: that would only poll the whole session once more.
             if let Some(pump) = &state.pump {
-                pump.wake_by_ref();
+                if !pump.will_wake(cx.waker()) {
+                    pump.wake_by_ref();
+                }
             }
             return Poll::Ready(Ok(()));
         }
@@ -427,7 +432,10 @@ impl<T: Transport, R: Runtime> Future for Session<'_, T, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = self.get_mut();
-        this.poll_pump(cx);
+        // The handler first, then the pump once: what the handler queued is
+        // written in this same poll, and one pump round per wake does both
+        // the writing and the reading (a client gone or a stream ended by
+        // the pump wakes the handler's `closed()` for the next poll).
         if let Some(handler) = this.handler.as_mut() {
             match catch_panic(|| handler.as_mut().poll(cx)) {
                 Some(Poll::Ready(_)) => {
@@ -441,9 +449,8 @@ impl<T: Transport, R: Runtime> Future for Session<'_, T, R> {
                     this.outbox.end(SseEnd::HandlerPanicked);
                 }
             }
-            // What the handler queued is written in this same poll.
-            this.poll_pump(cx);
         }
+        this.poll_pump(cx);
         if this.pump.is_none() && this.handler.is_none() {
             Poll::Ready(())
         } else {
