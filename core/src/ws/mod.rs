@@ -644,13 +644,17 @@ impl Connection {
     /// use bytes::BytesMut;
     /// # use tidings_core::ws::{Config, Connection, Outgoing, Role};
     ///
-    /// let mut server = Connection::new(Role::Server, Config::default(), Instant::now());
-    /// let mut out = BytesMut::new();
-    /// server.send(Outgoing::Text("hi")).unwrap();
-    /// assert!(server.poll_transmit_into(&mut out));
-    /// assert_eq!(&out[..], b"\x81\x02hi");
-    /// assert_eq!(server.pending_transmit(), 0);
-    /// out.clear(); // written: its allocation serves the next swap
+    /// // `now` comes from the caller's clock.
+    /// fn send_and_take(now: Instant) {
+    ///     let mut server = Connection::new(Role::Server, Config::default(), now);
+    ///     let mut out = BytesMut::new();
+    ///     server.send(Outgoing::Text("hi")).unwrap();
+    ///     assert!(server.poll_transmit_into(&mut out));
+    ///     assert_eq!(&out[..], b"\x81\x02hi");
+    ///     assert_eq!(server.pending_transmit(), 0);
+    ///     out.clear(); // written: its allocation serves the next swap
+    /// }
+    /// # send_and_take(<Instant>::now());
     /// ```
     pub fn poll_transmit_into(&mut self, buf: &mut BytesMut) -> bool {
         if !self.tx.swap_staging(buf) {
