@@ -527,6 +527,12 @@ impl<T: Transport> Socket<T> {
     fn abandon_output(&mut self) {
         self.write_failed = true;
         self.flush_pending = false;
+        self.release_output();
+    }
+
+    /// Drops the output not yet written, and the buffer kept for the next
+    /// swap with the protocol.
+    fn release_output(&mut self) {
         self.own = BytesMut::new();
         self.out.clear();
     }
@@ -557,8 +563,7 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {
-                    this.socket.own = BytesMut::new();
-                    this.socket.out.clear();
+                    this.socket.release_output();
                     let mut inner = this.shared.lock();
                     inner.finished = true;
                     inner.wake_all();

@@ -343,6 +343,30 @@ impl Rooms {
         hub.broadcast(payload, filter).delivered
     }
 
+    /// Enters `room` as `user`, for the WebSocket connection or
+    /// WebTransport session `id` that `join` puts in the hub's room: the
+    /// join notice and the welcome, then the membership whose drop leaves
+    /// the room (with the leave notice). The one entry of both routes.
+    fn enter<'a>(
+        self: &'a Arc<Self>,
+        ctx: &Context,
+        room: &'a str,
+        id: &'a str,
+        user: &'a str,
+        join: impl FnOnce(&str),
+    ) -> Membership<'a> {
+        self.attach(ctx.hub());
+        join(room);
+        let membership = Membership {
+            rooms: self,
+            room,
+            id,
+            user,
+        };
+        self.welcome(room, id, user);
+        membership
+    }
+
     /// Announces `user`, member `id` of `room` now, on the feed and to the
     /// room's other members.
     fn welcome(&self, room: &str, id: &str, user: &str) {
@@ -596,16 +620,9 @@ fn chat_routes(rooms: Arc<Rooms>) -> Router {
 /// broadcast to the others, then the leave notice.
 async fn chat(rooms: Arc<Rooms>, ctx: Context, conn: Connection) -> Result<(), Error> {
     let (room, user) = room_and_user(&ctx);
-
-    rooms.attach(ctx.hub());
-    conn.join(&room);
-    let _membership = Membership {
-        rooms: &rooms,
-        room: &room,
-        id: conn.id(),
-        user: &user,
-    };
-    rooms.welcome(&room, conn.id(), &user);
+    let _membership = rooms.enter(&ctx, &room, conn.id(), &user, |room| {
+        conn.join(room);
+    });
 
     loop {
         match conn.read_json::<ChatMessage>().await {
@@ -641,15 +658,9 @@ async fn chat_webtransport(
     session: Session,
 ) -> Result<(), WebTransportError> {
     let (room, user) = room_and_user(&ctx);
-    rooms.attach(ctx.hub());
-    session.join(&room);
-    let _membership = Membership {
-        rooms: &rooms,
-        room: &room,
-        id: session.id(),
-        user: &user,
-    };
-    rooms.welcome(&room, session.id(), &user);
+    let _membership = rooms.enter(&ctx, &room, session.id(), &user, |room| {
+        session.join(room);
+    });
     let ended = loop {
         let Ok(message) = session.receive_message().await else {
             break Ok(());
