@@ -240,6 +240,10 @@ pub(crate) struct Pump<'a, T, R: Runtime> {
     flush_pending: bool,
     timer: Timer<R>,
     shutdown: Option<Waiter<Arc<Signal>>>,
+    /// The waker the shutdown waiter holds: while the task's waker is the
+    /// same, a poll only reads the flag (the signal's lock is shared by
+    /// every stream's task).
+    shutdown_waker: Option<Waker>,
     closing: bool,
 }
 
@@ -264,6 +268,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             flush_pending: false,
             timer: Timer::new(),
             shutdown: Some(shutdown.waiter()),
+            shutdown_waker: None,
             closing: false,
         }
     }
@@ -275,11 +280,10 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
         if !state.pump.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             state.pump = Some(cx.waker().clone());
         }
-        if let Some(shutdown) = &mut self.shutdown {
-            if shutdown.poll_set(cx).is_ready() {
-                self.shutdown = None;
-                end(&mut state, SseEnd::Shutdown);
-            }
+        if self.poll_shutdown(cx) {
+            self.shutdown = None;
+            self.shutdown_waker = None;
+            end(&mut state, SseEnd::Shutdown);
         }
 
         let mut wrote = false;
@@ -349,6 +353,26 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
         let deadline = self.schedule.poll_timeout(idle);
         self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
+    }
+
+    /// Whether the server is shutting down; if not, the task is woken when
+    /// it does (registered with the signal only when its waker changed).
+    fn poll_shutdown(&mut self, cx: &mut TaskContext<'_>) -> bool {
+        let Some(shutdown) = &mut self.shutdown else {
+            return false;
+        };
+        if self
+            .shutdown_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return shutdown.is_set();
+        }
+        if shutdown.poll_set(cx).is_ready() {
+            return true;
+        }
+        self.shutdown_waker = Some(cx.waker().clone());
+        false
     }
 
     /// Reads once and throws the bytes away; on end of stream or an error

@@ -74,6 +74,10 @@ struct State {
     next_seq: u64,
     /// Subscribers waiting for the next event, by subscriber key.
     waiting: HashMap<u64, Waker>,
+    /// An empty map with the capacity of an earlier `waiting`: `publish`
+    /// swaps the two and wakes the taken wakers after unlocking, then puts
+    /// the drained map back here, so neither map is rebuilt per event.
+    spare: HashMap<u64, Waker>,
     next_key: u64,
 }
 
@@ -105,6 +109,7 @@ impl SseTopic {
                     ring: VecDeque::new(),
                     next_seq: 1,
                     waiting: HashMap::new(),
+                    spare: HashMap::new(),
                     next_key: 0,
                 }),
             }),
@@ -120,6 +125,8 @@ impl SseTopic {
     /// Publishes `event` to every subscriber and keeps it for replay.
     /// Returns its id: the event's own, or the next number if it had none.
     /// Never waits: slow subscribers are dealt with by their own streams.
+    /// The waiting subscribers are woken after the topic is unlocked, so a
+    /// subscriber woken on another worker thread finds it free.
     ///
     /// When ids repeat, a reconnecting client resumes after the newest
     /// event with its id.
@@ -150,8 +157,17 @@ impl SseTopic {
             bytes,
         });
         state.next_seq += 1;
-        for (_, waker) in state.waiting.drain() {
+        let mut woken = std::mem::take(&mut state.spare);
+        std::mem::swap(&mut woken, &mut state.waiting);
+        drop(state);
+        // A subscriber dropped from here on may still be woken: a spurious
+        // wake, harmless.
+        for (_, waker) in woken.drain() {
             waker.wake();
+        }
+        let mut state = self.lock();
+        if state.spare.capacity() < woken.capacity() {
+            state.spare = woken;
         }
         Ok(id)
     }
@@ -465,6 +481,63 @@ mod tests {
         publish(&small, 1);
         let mut sub = small.resume_after(Vec::new(), newer_than(0)).unwrap();
         assert_eq!(poll(&mut sub), news(1));
+    }
+
+    /// A waker that records whether the topic was unlocked when it woke.
+    struct LockProbe {
+        topic: SseTopic,
+        woken_unlocked: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::task::Wake for LockProbe {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            if self.topic.inner.state.try_lock().is_ok() {
+                self.woken_unlocked
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn subscribers_are_woken_after_the_topic_is_unlocked() {
+        let topic = SseTopic::new(4);
+        let probe = Arc::new(LockProbe {
+            topic: topic.clone(),
+            woken_unlocked: Default::default(),
+        });
+        let waker = Waker::from(probe.clone());
+        let mut subs: Vec<Subscription> = (0..3).map(|_| topic.subscribe(None)).collect();
+        for sub in &mut subs {
+            let mut cx = TaskContext::from_waker(&waker);
+            assert!(sub.poll_next_bytes(&mut cx).is_pending());
+        }
+        publish(&topic, 1);
+        assert_eq!(
+            probe
+                .woken_unlocked
+                .load(std::sync::atomic::Ordering::SeqCst),
+            3
+        );
+        // Woken ones wait again in the same (reused) map.
+        for sub in &mut subs {
+            assert_eq!(poll(sub), news(1));
+            let mut cx = TaskContext::from_waker(&waker);
+            assert!(sub.poll_next_bytes(&mut cx).is_pending());
+        }
+        assert_eq!(topic.lock().waiting.len(), 3);
+        publish(&topic, 2);
+        assert_eq!(
+            probe
+                .woken_unlocked
+                .load(std::sync::atomic::Ordering::SeqCst),
+            6
+        );
+        drop(subs);
+        assert!(topic.lock().waiting.is_empty());
     }
 
     #[test]
