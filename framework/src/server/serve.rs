@@ -40,7 +40,7 @@ use tidings_core::ws::{self, Role};
 ///
 /// The request, routing, middleware and handshake run in a boxed future
 /// that is freed once they are done: the task then keeps only what a
-/// WebSocket connection needs for its life (a future's size is that of its
+/// WebSocket connection (or, boxed, an SSE stream) needs for its life (a future's size is that of its
 /// largest state, so an inline request phase would weigh on every idle
 /// connection). The socket and the addresses go straight into that box, and
 /// the task's future is written by hand: an `async fn` would keep its
@@ -197,7 +197,7 @@ fn task<T, R: Runtime, F>(service: Arc<Service>, request: Pin<Box<F>>) -> Task<T
 }
 
 /// A task serving one socket: the request phase, then the WebSocket
-/// connection it may have upgraded to. Counted as one of the service's
+/// connection it may have upgraded to or the SSE stream it opened. Counted as one of the service's
 /// tasks for as long as it lives.
 struct Task<T, R: Runtime, F> {
     service: Arc<Service>,
@@ -211,12 +211,27 @@ struct Task<T, R: Runtime, F> {
 enum TaskPhase<T, R: Runtime, F> {
     Request(Pin<Box<F>>),
     Upgraded(Upgraded<T, R>),
+    Sse(BoxFuture<()>),
     Done,
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once into the task's phase, where the connection lives inline"
+)]
+/// What the request phase hands the task when it is done with the socket
+/// but the connection lives on (its box is freed then, see [`serve`]).
+pub(super) enum Handoff<T, R: Runtime> {
+    /// A WebSocket connection after its handshake.
+    WebSocket(Upgraded<T, R>),
+    /// An SSE stream after its response head: in a box of its own, the
+    /// size of the stream's state, not of the request phase's largest.
+    Sse(BoxFuture<()>),
 }
 
 impl<T: Transport, R: Runtime, F> Future for Task<T, R, F>
 where
-    F: Future<Output = Option<Upgraded<T, R>>>,
+    F: Future<Output = Option<Handoff<T, R>>>,
 {
     type Output = ();
 
@@ -227,11 +242,20 @@ where
                 TaskPhase::Request(request) => match request.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     // Frees the request phase's box.
-                    Poll::Ready(Some(upgraded)) => this.phase = TaskPhase::Upgraded(upgraded),
+                    Poll::Ready(Some(Handoff::WebSocket(upgraded))) => {
+                        this.phase = TaskPhase::Upgraded(upgraded);
+                    }
+                    Poll::Ready(Some(Handoff::Sse(stream))) => this.phase = TaskPhase::Sse(stream),
                     Poll::Ready(None) => this.phase = TaskPhase::Done,
                 },
                 TaskPhase::Upgraded(upgraded) => {
                     if Pin::new(upgraded).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.phase = TaskPhase::Done;
+                }
+                TaskPhase::Sse(stream) => {
+                    if stream.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
                     this.phase = TaskPhase::Done;
@@ -301,14 +325,15 @@ impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
 /// (pipelined ones in order), until one is answered with `Connection:
 /// close`, the peer leaves or stays idle, or a request opens an SSE stream
 /// or a WebSocket connection. For a WebSocket upgrade, stops after the
-/// handshake and leaves the connection in `upgraded`.
+/// handshake and leaves the connection in `upgraded`; for an SSE stream,
+/// leaves the stream there (admitted, its head not written yet).
 async fn handle_request<R: Runtime, T: Transport>(
     service: &Arc<Service>,
     mut io: T,
     (remote_addr, local_addr): (Option<SocketAddr>, Option<SocketAddr>),
     rt: &R,
     mut deadline: Instant,
-    upgraded: &mut Option<Upgraded<T, R>>,
+    upgraded: &mut Option<Handoff<T, R>>,
     version: http::Version,
 ) {
     // What was read and not used yet: the rest of a head, a body, the
@@ -484,12 +509,22 @@ async fn handle_request<R: Runtime, T: Transport>(
                 // discarded by the stream's pump; `buf` is dropped with it.
                 drop(buf);
                 let policy = route.options.slow_consumer.clone();
-                if let Some(end) =
-                    super::sse::serve(service, io, ctx, handler.as_ref(), policy, rt, deadline)
-                        .await
-                {
-                    chain.finish(End::SseEnded(end));
-                }
+                let (service, handler, rt) = (service.clone(), handler.clone(), rt.clone());
+                // The stream runs after the request phase, in its own box.
+                *upgraded = Some(Handoff::Sse(Box::pin(async move {
+                    let serve = super::sse::serve(
+                        &service,
+                        io,
+                        ctx,
+                        handler.as_ref(),
+                        policy,
+                        &rt,
+                        deadline,
+                    );
+                    if let Some(end) = serve.await {
+                        chain.finish(End::SseEnded(end));
+                    }
+                })));
                 return;
             }
             Endpoint::WebSocket(handler) => {
@@ -524,14 +559,14 @@ async fn handle_request<R: Runtime, T: Transport>(
                     chain,
                     slot,
                 };
-                *upgraded = Some(start_websocket(
+                *upgraded = Some(Handoff::WebSocket(start_websocket(
                     service,
                     rt,
                     io,
                     &buf,
                     opening,
                     |ctx, conn| handler.call(ctx, conn),
-                ));
+                )));
                 return;
             }
         }
@@ -993,17 +1028,35 @@ mod tests {
     }
 
     /// A stream the size of a tokio TCP stream in its compatibility
-    /// wrapper (40 bytes).
-    #[allow(dead_code, reason = "only its size matters")]
-    struct Socket([u64; 5]);
+    /// wrapper (40 bytes), whose peer sends `request` and then nothing
+    /// (its reads wait).
+    struct Socket {
+        request: &'static [u8],
+        _size: [u64; 3],
+    }
+
+    impl Socket {
+        fn sending(request: &'static [u8]) -> Self {
+            Socket {
+                request,
+                _size: [0; 3],
+            }
+        }
+    }
 
     impl futures_io::AsyncRead for Socket {
         fn poll_read(
-            self: Pin<&mut Self>,
+            mut self: Pin<&mut Self>,
             _: &mut Context<'_>,
-            _: &mut [u8],
+            buf: &mut [u8],
         ) -> Poll<io::Result<usize>> {
-            Poll::Ready(Ok(0))
+            if self.request.is_empty() {
+                return Poll::Pending;
+            }
+            let n = buf.len().min(self.request.len());
+            buf[..n].copy_from_slice(&self.request[..n]);
+            self.request = &self.request[n..];
+            Poll::Ready(Ok(n))
         }
     }
 
@@ -1032,9 +1085,47 @@ mod tests {
     #[test]
     fn a_plain_connection_task_stays_small() {
         let service = Service::new(Router::new(), ServerConfig::default());
-        let task = serve(service, Socket([0; 5]), None, None, Inert);
+        let task = serve(service, Socket::sending(b""), None, None, Inert);
         println!("plain connection task: {} bytes", size_of_val(&task));
         assert!(size_of_val(&task) <= 312, "{} bytes", size_of_val(&task));
+    }
+
+    /// An open SSE stream leaves the request phase's box (the size of its
+    /// largest state, several kilobytes) like a WebSocket connection does,
+    /// and lives in a box of its own.
+    #[test]
+    fn an_sse_stream_runs_after_the_request_phase() {
+        let router = Router::new().sse("/feed", |ctx: crate::server::SseContext| async move {
+            ctx.closed().await;
+            Ok(())
+        });
+        let service = Service::new(router, ServerConfig::default());
+        let io =
+            Socket::sending(b"GET /feed HTTP/1.1\r\nhost: x\r\naccept: text/event-stream\r\n\r\n");
+        let request = Box::pin({
+            let service = service.clone();
+            async move {
+                let mut upgraded = None;
+                let deadline = Inert.now() + service.config.handshake_timeout;
+                let version = http::Version::HTTP_11;
+                handle_request(
+                    &service,
+                    io,
+                    (None, None),
+                    &Inert,
+                    deadline,
+                    &mut upgraded,
+                    version,
+                )
+                .await;
+                upgraded
+            }
+        });
+        let mut task = task(service.clone(), request);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut task).poll(&mut cx).is_pending());
+        assert!(matches!(task.phase, TaskPhase::Sse(_)));
+        assert_eq!(service.hub.stats().sse.active, 1);
     }
 
     /// A TLS connection's task holds rustls' connection state inline.
@@ -1042,13 +1133,26 @@ mod tests {
     #[test]
     fn a_tls_connection_task_holds_the_rustls_state() {
         let service = Service::new(Router::new(), ServerConfig::default());
-        let plain = size_of_val(&serve(service.clone(), Socket([0; 5]), None, None, Inert));
+        let plain = size_of_val(&serve(
+            service.clone(),
+            Socket::sending(b""),
+            None,
+            None,
+            Inert,
+        ));
         let config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(rustls::server::ResolvesServerCertUsingSni::new()));
-        let task = serve_tls(service, Arc::new(config), Socket([0; 5]), None, None, Inert);
+        let task = serve_tls(
+            service,
+            Arc::new(config),
+            Socket::sending(b""),
+            None,
+            None,
+            Inert,
+        );
         let tls = size_of_val(&task);
         println!("task: plain {plain} bytes, TLS {tls} bytes");
         assert!(tls > plain);
