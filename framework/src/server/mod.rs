@@ -55,6 +55,7 @@ use crate::hub::{Hub, HubConfig, OutboxLimits};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
+use crate::wheel::Wheel;
 use tidings_core::handshake::ServerHandshake;
 use tidings_core::ws;
 
@@ -284,6 +285,7 @@ impl Service {
                     write_buffer_size: self.config.write_buffer_size,
                 },
                 clock,
+                wheel: Wheel::default(),
             })
         };
         if size_of::<R>() == 0 {

@@ -254,8 +254,8 @@ impl<T, R: Runtime, F> Drop for Task<T, R, F> {
 /// and what must live as long as they run.
 pub(super) struct Upgraded<T, R: Runtime> {
     // Dropped in this order, as locals of one function were before.
+    /// Its connection handle also tells how the connection ended.
     session: Session<T, R>,
-    observer: Connection,
     /// In the hub until the connection ends.
     _registration: Registration,
     /// Counts towards the server's connection limit.
@@ -285,7 +285,7 @@ impl<T: Transport, R: Runtime> Future for Upgraded<T, R> {
                 return Poll::Pending;
             }
         }
-        if let (Some(closed), Some(after)) = (this.observer.close_info(), this.after.as_mut()) {
+        if let (Some(closed), Some(after)) = (this.session.conn.close_info(), this.after.as_mut()) {
             after
                 .span
                 .record("close_code", u16::from(closed.code()))
@@ -683,7 +683,6 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     shared.lock().drain_events();
     let conn = Connection::from_shared(shared.clone());
     conn.set_values(ctx.values.clone());
-    let observer = conn.clone();
     let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
     let session = Session {
         pump: Some(pump),
@@ -704,7 +703,6 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     };
     Upgraded {
         session,
-        observer,
         _registration: registration,
         _slot: slot,
         after: (!chain.is_empty() || !span.is_disabled()).then(|| Box::new(After { chain, span })),

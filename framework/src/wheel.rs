@@ -1,0 +1,225 @@
+//! One sleep for every WebSocket connection of a server: each pump arms
+//! its next deadline in the server's [`Wheel`] (a [`WheelTimer`]), and one
+//! driver task sleeps until the earliest of them and wakes the pumps whose
+//! deadline has come. An idle connection thus holds a map entry instead of
+//! a runtime sleep of its own (~112 bytes on tokio, and an allocation).
+
+use std::collections::BTreeMap;
+use std::future::poll_fn;
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use crate::connection::Settings;
+use crate::runtime::Runtime;
+
+/// The armed deadlines of many connections, and the state of the task that
+/// drives them.
+#[derive(Default)]
+pub(crate) struct Wheel {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Armed deadlines, earliest first, with the waker of each armer; the
+    /// number tells apart equal instants.
+    entries: BTreeMap<Key, Waker>,
+    next_id: u64,
+    /// Whether a driver task runs (it ends once no deadline is armed).
+    running: bool,
+    /// The instant the driver sleeps until, and its waker: an earlier
+    /// deadline armed meanwhile wakes it.
+    driver: Option<(Instant, Waker)>,
+}
+
+type Key = (Instant, u64);
+
+impl Wheel {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every operation leaves the map consistent between statements.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Arms `at` for `waker`; whether a driver task must be started.
+    fn insert(&self, at: Instant, waker: &Waker) -> (Key, bool) {
+        let mut state = self.lock();
+        let key = (at, state.next_id);
+        state.next_id += 1;
+        state.entries.insert(key, waker.clone());
+        if !state.running {
+            state.running = true;
+            return (key, true);
+        }
+        if state.driver.as_ref().is_some_and(|(until, _)| at < *until) {
+            if let Some((_, driver)) = state.driver.take() {
+                driver.wake();
+            }
+        }
+        (key, false)
+    }
+
+    /// Disarms `key` (nothing if it fired already).
+    fn remove(&self, key: &Key) {
+        let mut state = self.lock();
+        state.entries.remove(key);
+        if state.entries.is_empty() {
+            // The driver ends now rather than at its stale deadline.
+            if let Some((_, driver)) = state.driver.take() {
+                driver.wake();
+            }
+        }
+    }
+
+    /// Replaces the waker of `key`'s armer (its task's waker changed).
+    fn set_waker(&self, key: &Key, waker: &Waker) {
+        if let Some(slot) = self.lock().entries.get_mut(key) {
+            slot.clone_from(waker);
+        }
+    }
+
+    /// Wakes the armers of every deadline up to `now`; the earliest left,
+    /// or `None` (then the driver ends: `running` is cleared under the
+    /// same lock an arm would look at).
+    fn fire(&self, now: Instant) -> Option<Instant> {
+        let mut state = self.lock();
+        state.driver = None;
+        while let Some(entry) = state.entries.first_entry() {
+            if entry.key().0 > now {
+                return Some(entry.key().0);
+            }
+            entry.remove().wake();
+        }
+        state.running = false;
+        None
+    }
+
+    /// Registers the driver, asleep until `until`; `false` if a deadline
+    /// earlier than `until` was armed since [`fire`](Self::fire) (or the
+    /// wheel emptied): the driver looks again at once.
+    fn park(&self, until: Instant, waker: &Waker) -> bool {
+        let mut state = self.lock();
+        match state.entries.first_key_value() {
+            Some(((first, _), _)) if *first >= until => {
+                state.driver = Some((until, waker.clone()));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Marks the driver gone (its task was dropped before it ended, e.g.
+    /// with its runtime): the next arm starts another.
+    fn driver_dropped(&self) {
+        let mut state = self.lock();
+        state.running = false;
+        state.driver = None;
+    }
+}
+
+/// The driver: sleeps until the earliest armed deadline, wakes whose
+/// deadlines have come, and ends when none is armed.
+async fn drive<R: Runtime>(settings: Arc<Settings>, rt: R) {
+    let mut guard = Running {
+        wheel: &settings.wheel,
+        ended: false,
+    };
+    while let Some(next) = settings.wheel.fire(rt.now()) {
+        let mut sleep = pin!(rt.sleep_until(next));
+        let mut parked = false;
+        poll_fn(|cx| {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            // Parked once: a later poll is a wake from an earlier arm.
+            if parked || !settings.wheel.park(next, cx.waker()) {
+                return Poll::Ready(());
+            }
+            parked = true;
+            Poll::Pending
+        })
+        .await;
+    }
+    guard.ended = true;
+}
+
+/// Clears the wheel's `running` if the driver is dropped before it ends.
+struct Running<'a> {
+    wheel: &'a Wheel,
+    ended: bool,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.wheel.driver_dropped();
+        }
+    }
+}
+
+/// One pump's deadline in its server's [`Wheel`] (in
+/// [`Settings::wheel`]). A deadline armed for an earlier instant than the
+/// one asked for is kept while that instant is still ahead: firing early is
+/// harmless (the pump re-checks its deadlines against the clock) and saves
+/// re-arming every time a deadline moves later, which happens on every
+/// read. Its owner must [`clear`](Self::clear) it before dropping it.
+#[derive(Default)]
+pub(crate) struct WheelTimer {
+    armed: Option<Key>,
+}
+
+impl WheelTimer {
+    /// Whether a deadline is armed for an instant after `now`: it wakes
+    /// the task then by itself (see [`keep`](Self::keep) for a new waker).
+    pub(crate) fn armed_after(&self, now: Instant) -> bool {
+        self.armed.is_some_and(|(at, _)| at > now)
+    }
+
+    /// Arms towards `deadline` (`None` disarms), `now` being the time of
+    /// the caller's latest clock reading; `same_waker`: the task's waker
+    /// is the one the armed deadline was last registered with. When the
+    /// deadline comes, the task is woken.
+    pub(crate) fn poll<R: Runtime>(
+        &mut self,
+        settings: &Arc<Settings>,
+        rt: &R,
+        cx: &mut Context<'_>,
+        deadline: Option<Instant>,
+        now: Instant,
+        same_waker: bool,
+    ) {
+        let Some(deadline) = deadline else {
+            self.clear(&settings.wheel);
+            return;
+        };
+        match self.armed {
+            Some((at, _)) if at <= deadline && at > now => {
+                self.keep(&settings.wheel, cx, same_waker)
+            }
+            _ => {
+                self.clear(&settings.wheel);
+                let (key, start) = settings.wheel.insert(deadline, cx.waker());
+                self.armed = Some(key);
+                if start {
+                    rt.spawn(drive(settings.clone(), rt.clone()));
+                }
+            }
+        }
+    }
+
+    /// Keeps the armed deadline, registering the task's waker with it
+    /// unless `same_waker`.
+    pub(crate) fn keep(&mut self, wheel: &Wheel, cx: &mut Context<'_>, same_waker: bool) {
+        if let (Some(key), false) = (&self.armed, same_waker) {
+            wheel.set_waker(key, cx.waker());
+        }
+    }
+
+    /// Disarms the deadline.
+    pub(crate) fn clear(&mut self, wheel: &Wheel) {
+        if let Some(key) = self.armed.take() {
+            wheel.remove(&key);
+        }
+    }
+}
