@@ -223,3 +223,81 @@ impl WheelTimer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    /// Counts its wakes.
+    #[derive(Default)]
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counter() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
+    #[test]
+    fn deadlines_fire_in_order_and_the_driver_ends_when_none_is_left() {
+        let wheel = Wheel::default();
+        let t0 = Instant::now();
+        let (first, first_waker) = counter();
+        let (second, second_waker) = counter();
+        let (a, start) = wheel.insert(t0 + Duration::from_secs(2), &first_waker);
+        assert!(start, "the first arm starts the driver");
+        let (_, start) = wheel.insert(t0 + Duration::from_secs(1), &second_waker);
+        assert!(!start, "one driver for every deadline");
+        assert_eq!(wheel.fire(t0), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(wheel.fire(t0 + Duration::from_secs(1)), Some(a.0));
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        wheel.remove(&a);
+        assert_eq!(wheel.fire(t0 + Duration::from_secs(3)), None);
+        assert_eq!(
+            first.0.load(Ordering::SeqCst),
+            0,
+            "a removed deadline never fires"
+        );
+        let (_, start) = wheel.insert(t0, &first_waker);
+        assert!(start, "an ended driver is started again");
+    }
+
+    #[test]
+    fn an_earlier_deadline_wakes_the_parked_driver() {
+        let wheel = Wheel::default();
+        let t0 = Instant::now();
+        let (_, waker) = counter();
+        let (driver, driver_waker) = counter();
+        wheel.insert(t0 + Duration::from_secs(5), &waker);
+        let next = wheel.fire(t0).unwrap();
+        assert!(wheel.park(next, &driver_waker));
+        wheel.insert(t0 + Duration::from_secs(9), &waker);
+        assert_eq!(driver.0.load(Ordering::SeqCst), 0, "a later one does not");
+        wheel.insert(t0 + Duration::from_secs(1), &waker);
+        assert_eq!(driver.0.load(Ordering::SeqCst), 1);
+        // Armed between `fire` and `park`: the driver does not sleep past it.
+        let next = wheel.fire(t0).unwrap();
+        wheel.insert(t0, &waker);
+        assert!(!wheel.park(next, &driver_waker));
+    }
+
+    #[test]
+    fn a_dropped_driver_is_replaced_at_the_next_arm() {
+        let wheel = Wheel::default();
+        let (_, waker) = counter();
+        let (key, _) = wheel.insert(Instant::now(), &waker);
+        wheel.driver_dropped();
+        wheel.remove(&key);
+        let (_, start) = wheel.insert(Instant::now(), &waker);
+        assert!(start);
+    }
+}
