@@ -195,7 +195,9 @@ impl WheelTimer {
         };
         match self.armed {
             Some((at, _)) if at <= deadline && at > now => {
-                self.keep(&settings.wheel, cx, same_waker)
+                if !same_waker {
+                    self.keep(&settings.wheel, cx);
+                }
             }
             _ => {
                 self.clear(&settings.wheel);
@@ -208,10 +210,10 @@ impl WheelTimer {
         }
     }
 
-    /// Keeps the armed deadline, registering the task's waker with it
-    /// unless `same_waker`.
-    pub(crate) fn keep(&mut self, wheel: &Wheel, cx: &mut Context<'_>, same_waker: bool) {
-        if let (Some(key), false) = (&self.armed, same_waker) {
+    /// Keeps the armed deadline, registering the task's waker with it (the
+    /// caller's waker changed since it was armed or last kept).
+    pub(crate) fn keep(&mut self, wheel: &Wheel, cx: &mut Context<'_>) {
+        if let Some(key) = &self.armed {
             wheel.set_waker(key, cx.waker());
         }
     }
