@@ -277,6 +277,7 @@ impl Service {
     pub(crate) fn connection_settings<R: Runtime>(&self, rt: &R) -> Arc<Settings> {
         let make = || {
             let rt = rt.clone();
+            let epoch = rt.now();
             let clock: Clock = Arc::new(move || rt.now());
             Arc::new(Settings {
                 limits: BufferLimits {
@@ -285,7 +286,7 @@ impl Service {
                     write_buffer_size: self.config.write_buffer_size,
                 },
                 clock,
-                wheel: Wheel::default(),
+                wheel: Wheel::new(epoch),
             })
         };
         if size_of::<R>() == 0 {
