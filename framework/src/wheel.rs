@@ -84,14 +84,22 @@ impl Wheel {
 
     /// Arms `at` for `waker`; whether a driver task must be started.
     fn insert(&self, at: Instant, waker: &Waker) -> (Key, bool) {
-        let millis = self.millis(at);
+        let mut millis = self.millis(at);
         let mut state = self.lock();
+        let mut tries = 0u64;
         let key = loop {
             let key = (millis << ID_BITS) | (state.next_id & ((1 << ID_BITS) - 1));
             state.next_id = state.next_id.wrapping_add(1);
             // Taken only after 2^20 arms for the same millisecond.
             if !state.entries.contains_key(&key) {
                 break key;
+            }
+            tries += 1;
+            if tries == 1 << ID_BITS && millis < MAX_MILLIS {
+                // Every number of this millisecond is armed: the next one
+                // (a millisecond late, never early).
+                millis += 1;
+                tries = 0;
             }
         };
         state.entries.insert(key, waker.clone());
@@ -361,6 +369,20 @@ mod tests {
         assert_eq!(count.0.load(Ordering::SeqCst), 0);
         assert_eq!(wheel.fire(t0 + Duration::from_millis(2)), None);
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_full_millisecond_passes_its_next_arms_to_the_next_one() {
+        let t0 = Instant::now();
+        let wheel = Wheel::new(t0);
+        let (_, waker) = counter();
+        let at = t0 + Duration::from_millis(1);
+        for _ in 0..1u64 << ID_BITS {
+            wheel.insert(at, &waker);
+        }
+        let (key, _) = wheel.insert(at, &waker);
+        assert_eq!(wheel.instant(key), t0 + Duration::from_millis(2));
+        assert_eq!(wheel.lock().entries.len(), (1 << ID_BITS) + 1);
     }
 
     #[test]
