@@ -105,6 +105,7 @@ mod tls_error;
 mod user_code;
 #[cfg(feature = "webtransport")]
 pub mod webtransport;
+mod wheel;
 mod write_queue;
 
 /// The `bytes` crate, whose `Bytes` carries a POST route's body

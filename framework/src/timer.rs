@@ -1,5 +1,5 @@
-//! The one sleep a pump keeps armed for its next deadline, shared by the
-//! WebSocket pump and the SSE stream pump.
+//! The one sleep a pump keeps armed for its next deadline (the SSE stream
+//! pump's; a WebSocket pump arms its server's [`Wheel`](crate::wheel::Wheel)).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,12 +45,6 @@ impl<R: Runtime> Timer<R> {
         self.arm(rt, cx, deadline, |at| at <= now);
     }
 
-    /// Whether a sleep is armed for an instant after `now`: it wakes the
-    /// task then by itself (see [`keep`](Self::keep) for a new waker).
-    pub(crate) fn armed_after(&self, now: Instant) -> bool {
-        self.armed.as_ref().is_some_and(|(at, _)| *at > now)
-    }
-
     /// Arms for `deadline` unless the armed sleep is earlier and not
     /// `passed`, then polls the sleep if its waker must be registered.
     fn arm(
@@ -77,7 +71,7 @@ impl<R: Runtime> Timer<R> {
 
     /// Keeps the armed sleep as it is, polling it if the task's waker is not
     /// the one registered with it (for a caller whose deadlines did not move
-    /// earlier than the armed one, see [`armed_after`](Self::armed_after)).
+    /// earlier than the armed one).
     pub(crate) fn keep(&mut self, cx: &mut Context<'_>) {
         if self
             .registered

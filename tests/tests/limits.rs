@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 use tidings_framework::ws::{self, CloseCause, Closed, TimeoutKind};
 use tidings_tests::{
     ClientConfig, Connection, Error, RawClient, Router, ServerConfig, TestRuntime, all_runtimes,
-    channel, client, start_server, status_line, timeout, upgrade_request, wait_until,
+    channel, client, sleep, start_server, status_line, timeout, upgrade_request, wait_until,
 };
 
 all_runtimes!(
     max_connections_refuses_with_503,
     handshake_timeout_answers_408,
-    dead_peer_times_out
+    dead_peer_times_out,
+    dead_peers_time_out_each_at_its_own_deadline
 );
 
 async fn max_connections_refuses_with_503<N: TestRuntime>() {
@@ -103,4 +104,52 @@ async fn dead_peer_times_out<N: TestRuntime>() {
         "timed out after {elapsed:?}"
     );
     drop(raw);
+}
+
+/// A server's connections share one timer (its wheel): two silent peers
+/// that connected at different times are each given up at their own pong
+/// deadline, while a live peer (the tidings client answers the pings) keeps
+/// its connection through both.
+async fn dead_peers_time_out_each_at_its_own_deadline<N: TestRuntime>() {
+    let (tx, rx) = channel::bounded::<Result<Closed, String>>(3);
+    let router = Router::new().websocket("/ws", move |_ctx, conn: Connection| {
+        let tx = tx.clone();
+        async move {
+            let outcome = loop {
+                match conn.read().await {
+                    Ok(message) => conn.write_message(&message).await?,
+                    Err(Error::Closed(closed)) => break Ok(*closed),
+                    Err(other) => break Err(format!("{other:?}")),
+                }
+            };
+            let _ = tx.send(outcome).await;
+            Ok(())
+        }
+    });
+    let config = ServerConfig::default().websocket(
+        ws::Config::default()
+            .ping_period(Some(Duration::from_millis(100)))
+            .pong_wait(Some(Duration::from_millis(400))),
+    );
+    let server = start_server::<N>(router, config).await;
+    let live = client::<N>(&server.url("/ws"), ClientConfig::default()).await;
+    let first = RawClient::<N>::upgrade(server.addr, "/ws").await;
+    let started = Instant::now();
+    sleep::<N>(Duration::from_millis(200)).await;
+    let second = RawClient::<N>::upgrade(server.addr, "/ws").await;
+    for _ in 0..2 {
+        let closed = timeout::<N, _>(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("a silent peer times out")
+            .unwrap()
+            .expect("the handler's read ends with Closed");
+        assert_eq!(closed.cause, CloseCause::Timeout(TimeoutKind::PongWait));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(550),
+        "the second peer was given up before its own deadline"
+    );
+    live.write("alive").await.unwrap();
+    assert_eq!(live.read().await.unwrap(), "alive".into());
+    drop((first, second));
 }

@@ -30,6 +30,7 @@ use crate::dial::{Dial, ProxyConfig};
 use crate::error::Error;
 use crate::io_util::{read_some, with_deadline, write_all};
 use crate::runtime::{Net, Runtime, Transport};
+use crate::wheel::Wheel;
 use http::header::SEC_WEBSOCKET_PROTOCOL;
 use tidings_core::handshake::{ClientConfigError, ClientHandshake};
 use tidings_core::head::{HeadLimits, HeadReader};
@@ -279,6 +280,7 @@ async fn finish<T: Transport, R: Runtime>(
             write_buffer_size: config.write_buffer_size,
         },
         clock: Arc::new(move || clock_rt.now()),
+        wheel: Wheel::new(rt.now()),
     });
     let shared = Arc::new(Shared::new(info, settings, protocol, None));
     shared.lock().drain_events();

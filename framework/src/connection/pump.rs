@@ -14,7 +14,7 @@ use bytes::{Buf, BytesMut};
 use super::shared::{Inner, Shared};
 use crate::runtime::{Runtime, Transport};
 use crate::signal::{Signal, Waiter};
-use crate::timer::Timer;
+use crate::wheel::WheelTimer;
 use crate::write_queue::WriteQueue;
 use tidings_core::close::CloseCode;
 use tidings_core::ws::{CloseCause, InputBuffer, State};
@@ -105,16 +105,13 @@ pub(crate) struct Pump<T, R: Runtime> {
     shared: Arc<Shared>,
     socket: Socket<T>,
     rt: R,
-    read_done: bool,
-    timer: Timer<R>,
+    /// The next deadline, in the server's timer wheel.
+    timer: WheelTimer,
     shutdown: Option<Waiter<Arc<Signal>>>,
     /// The waker of the pump's latest poll: the shutdown signal, the armed
     /// sleep and the shared state's pump waker were registered with it, so
     /// a poll with the same waker (most polls) need not register them again.
     registered: Option<Waker>,
-    /// Set while polled by [`poll_before_handler`](Self::poll_before_handler):
-    /// the handler is polled next in the same task poll.
-    handler_follows: bool,
     phase: Phase,
 }
 
@@ -126,22 +123,22 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 io,
                 own: BytesMut::new(),
                 out: WriteQueue::default(),
+                read_done: false,
                 write_failed: false,
                 flush_pending: false,
             },
             rt,
-            read_done: false,
-            timer: Timer::new(),
+            timer: WheelTimer::default(),
             shutdown: shutdown.map(Signal::waiter),
             registered: None,
-            handler_follows: false,
             phase: Phase::Running,
         }
     }
 
     /// Reads, writes and fires timers until the protocol has ended and its
-    /// last bytes are written.
-    fn poll_running(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// last bytes are written. `handler_follows`: the handler that shares
+    /// the task is polled next (see [`poll_before_handler`](Self::poll_before_handler)).
+    fn poll_running(&mut self, cx: &mut Context<'_>, handler_follows: bool) -> Poll<()> {
         let now = self.rt.now();
         // The guard borrows `self.shared` only: the other fields stay free.
         let shared: &Shared = &self.shared;
@@ -193,7 +190,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // must complete (the protocol bounds it by the max message size).
             let keep_up =
                 inner.inbox.is_none() || inner.unread_bytes() < shared.limits().inbox_bytes;
-            if !self.read_done && inner.closed.is_none() && keep_up {
+            if !self.socket.read_done && inner.closed.is_none() && keep_up {
                 // What the frame being received still lacks, in one read
                 // if it is large (a 64 KiB message in 4 KiB reads would
                 // take 16 system calls), straight into the protocol's
@@ -218,7 +215,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 };
                 match read {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                        self.read_done = true;
+                        self.socket.read_done = true;
                         inner.ws.handle_eof(now);
                         progressed = true;
                     }
@@ -229,7 +226,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 // read earlier was parsed then, or is left for the reader,
                 // who parses it itself (`Connection::poll_read`).
                 if progressed {
-                    inner.drain_events_for(self.handler_follows.then_some(cx.waker()));
+                    inner.drain_events_for(handler_follows.then_some(cx.waker()));
                 }
             }
 
@@ -247,7 +244,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     Some(wrote) => progressed |= wrote,
                     None => {
                         // The transport is gone: nothing more can be sent.
-                        self.read_done = true;
+                        self.socket.read_done = true;
                         inner.ws.handle_eof(now);
                         inner.drain_events();
                         progressed = true;
@@ -298,12 +295,16 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         }
         drop(inner);
         if open && timer_ahead {
-            // Polled with this same waker when it was armed or last kept.
+            // Registered with this same waker when it was armed or last
+            // kept (most polls: the call is skipped, it costs ~20
+            // instructions per message).
             if !same_waker {
-                self.timer.keep(cx);
+                self.timer.keep(&self.shared.settings.wheel, cx);
             }
         } else {
-            self.timer.poll(&self.rt, cx, deadline, now);
+            let settings = &self.shared.settings;
+            self.timer
+                .poll(settings, &self.rt, cx, deadline, now, same_waker);
         }
         Poll::Pending
     }
@@ -313,10 +314,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// handler (it is polled next anyway; a wake would poll the whole task
     /// once more for nothing).
     pub(crate) fn poll_before_handler(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        self.handler_follows = true;
-        let done = Pin::new(&mut *self).poll(cx);
-        self.handler_follows = false;
-        done
+        self.poll_phases(cx, true)
     }
 
     /// Writes what a handler queued, right after it ran in the same task
@@ -366,7 +364,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// Reads and discards until the peer closes or the linger time is over.
     fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
         let now = self.rt.now();
-        if self.read_done || now >= until {
+        if self.socket.read_done || now >= until {
             return Poll::Ready(());
         }
         loop {
@@ -377,8 +375,17 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             }
         }
         // Woken at `until` (or earlier): the next poll checks the clock.
-        self.timer.poll(&self.rt, cx, Some(until), now);
+        let settings = &self.shared.settings;
+        self.timer
+            .poll(settings, &self.rt, cx, Some(until), now, false);
         Poll::Pending
+    }
+}
+
+impl<T, R: Runtime> Drop for Pump<T, R> {
+    fn drop(&mut self) {
+        // The wheel holds the armed deadline (and a waker of this task).
+        self.timer.clear(&self.shared.settings.wheel);
     }
 }
 
@@ -402,6 +409,8 @@ fn shutdown_set(
 /// The transport and the output taken from the protocol, not yet written.
 struct Socket<T> {
     io: T,
+    /// The transport's read side ended (its end, or an error).
+    read_done: bool,
     /// The protocol's own frames, taken by swapping buffers with it when
     /// nothing else was queued (see `take_output`), not yet written: written
     /// before `out`, which holds what was taken after them.
@@ -542,10 +551,17 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
+        self.get_mut().poll_phases(cx, false)
+    }
+}
+
+impl<T: Transport, R: Runtime> Pump<T, R> {
+    /// [`poll`](Future::poll), told whether the handler is polled next.
+    fn poll_phases(&mut self, cx: &mut Context<'_>, handler_follows: bool) -> Poll<()> {
+        let this = self;
         loop {
             match this.phase {
-                Phase::Running => match this.poll_running(cx) {
+                Phase::Running => match this.poll_running(cx, handler_follows) {
                     Poll::Ready(()) => this.phase = Phase::CloseTransport,
                     Poll::Pending => return Poll::Pending,
                 },
@@ -555,7 +571,7 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     {
                         return Poll::Pending;
                     }
-                    this.timer.clear();
+                    this.timer.clear(&this.shared.settings.wheel);
                     this.phase = Phase::Linger(this.rt.now() + LINGER);
                 }
                 Phase::Linger(until) => match this.poll_linger(cx, until) {
@@ -563,6 +579,7 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {
+                    this.timer.clear(&this.shared.settings.wheel);
                     this.socket.release_output();
                     let mut inner = this.shared.lock();
                     inner.finished = true;

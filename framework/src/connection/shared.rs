@@ -11,6 +11,7 @@ use crate::hub::{
     BroadcastCompression, Counters, Delivery, Hub, OutboxLimits, Parcel, Recipient, SlowConsumer,
     WsEncoding, WsFrame,
 };
+use crate::wheel::Wheel;
 use tidings_core::close::CloseCode;
 use tidings_core::frame::MAX_HEADER_LEN;
 use tidings_core::ws::{self, Closed, Event, Message, Outgoing, SendError};
@@ -35,6 +36,8 @@ pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 pub(crate) struct Settings {
     pub(crate) limits: BufferLimits,
     pub(crate) clock: Clock,
+    /// The connections' deadlines (one driver task sleeps for all).
+    pub(crate) wheel: Wheel,
 }
 
 /// Identity and addresses of a connection, fixed at creation.

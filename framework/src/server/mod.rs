@@ -55,6 +55,7 @@ use crate::hub::{Hub, HubConfig, OutboxLimits};
 use crate::io_util::with_deadline;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::Signal;
+use crate::wheel::Wheel;
 use tidings_core::handshake::ServerHandshake;
 use tidings_core::ws;
 
@@ -276,6 +277,7 @@ impl Service {
     pub(crate) fn connection_settings<R: Runtime>(&self, rt: &R) -> Arc<Settings> {
         let make = || {
             let rt = rt.clone();
+            let epoch = rt.now();
             let clock: Clock = Arc::new(move || rt.now());
             Arc::new(Settings {
                 limits: BufferLimits {
@@ -284,6 +286,7 @@ impl Service {
                     write_buffer_size: self.config.write_buffer_size,
                 },
                 clock,
+                wheel: Wheel::new(epoch),
             })
         };
         if size_of::<R>() == 0 {
