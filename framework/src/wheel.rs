@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::connection::Settings;
 use crate::runtime::Runtime;
 
 /// The armed deadlines of many connections, and the state of the task that
@@ -180,12 +179,12 @@ impl Wheel {
 
 /// The driver: sleeps until the earliest armed deadline, wakes whose
 /// deadlines have come, and ends when none is armed.
-async fn drive<R: Runtime>(settings: Arc<Settings>, rt: R) {
+async fn drive<R: Runtime>(wheel: Arc<Wheel>, rt: R) {
     let mut guard = Running {
-        wheel: &settings.wheel,
+        wheel: &wheel,
         ended: false,
     };
-    while let Some(next) = settings.wheel.fire(rt.now()) {
+    while let Some(next) = wheel.fire(rt.now()) {
         let mut sleep = pin!(rt.sleep_until(next));
         let mut parked = false;
         poll_fn(|cx| {
@@ -193,7 +192,7 @@ async fn drive<R: Runtime>(settings: Arc<Settings>, rt: R) {
                 return Poll::Ready(());
             }
             // Parked once: a later poll is a wake from an earlier arm.
-            if parked || !settings.wheel.park(next, cx.waker()) {
+            if parked || !wheel.park(next, cx.waker()) {
                 return Poll::Ready(());
             }
             parked = true;
@@ -218,8 +217,8 @@ impl Drop for Running<'_> {
     }
 }
 
-/// One pump's deadline in its server's [`Wheel`] (in
-/// [`Settings::wheel`]). A deadline armed for an earlier instant than the
+/// One pump's deadline in its server's [`Wheel`] (the `wheel` of the
+/// connections' shared settings). A deadline armed for an earlier instant than the
 /// one asked for is kept while that instant is still ahead: firing early is
 /// harmless (the pump re-checks its deadlines against the clock) and saves
 /// re-arming every time a deadline moves later, which happens on every
@@ -243,7 +242,7 @@ impl WheelTimer {
     /// deadline comes, the task is woken.
     pub(crate) fn poll<R: Runtime>(
         &mut self,
-        settings: &Arc<Settings>,
+        wheel: &Arc<Wheel>,
         rt: &R,
         cx: &mut Context<'_>,
         deadline: Option<Instant>,
@@ -251,21 +250,21 @@ impl WheelTimer {
         same_waker: bool,
     ) {
         let Some(deadline) = deadline else {
-            self.clear(&settings.wheel);
+            self.clear(wheel);
             return;
         };
         match self.armed {
             Some((at, _)) if at <= deadline && at > now => {
                 if !same_waker {
-                    self.keep(&settings.wheel, cx);
+                    self.keep(wheel, cx);
                 }
             }
             _ => {
-                self.clear(&settings.wheel);
-                let (key, start) = settings.wheel.insert(deadline, cx.waker());
+                self.clear(wheel);
+                let (key, start) = wheel.insert(deadline, cx.waker());
                 self.armed = Some((deadline, key));
                 if start {
-                    rt.spawn(drive(settings.clone(), rt.clone()));
+                    rt.spawn(drive(wheel.clone(), rt.clone()));
                 }
             }
         }

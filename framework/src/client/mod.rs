@@ -280,7 +280,7 @@ async fn finish<T: Transport, R: Runtime>(
             write_buffer_size: config.write_buffer_size,
         },
         clock: Arc::new(move || clock_rt.now()),
-        wheel: Wheel::new(rt.now()),
+        wheel: Arc::new(Wheel::new(rt.now())),
     });
     let shared = Arc::new(Shared::new(info, settings, protocol, None));
     shared.lock().drain_events();

@@ -302,9 +302,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 self.timer.keep(&self.shared.settings.wheel, cx);
             }
         } else {
-            let settings = &self.shared.settings;
+            let wheel = &self.shared.settings.wheel;
             self.timer
-                .poll(settings, &self.rt, cx, deadline, now, same_waker);
+                .poll(wheel, &self.rt, cx, deadline, now, same_waker);
         }
         Poll::Pending
     }
@@ -375,9 +375,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             }
         }
         // Woken at `until` (or earlier): the next poll checks the clock.
-        let settings = &self.shared.settings;
+        let wheel = &self.shared.settings.wheel;
         self.timer
-            .poll(settings, &self.rt, cx, Some(until), now, false);
+            .poll(wheel, &self.rt, cx, Some(until), now, false);
         Poll::Pending
     }
 }

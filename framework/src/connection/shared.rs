@@ -37,7 +37,7 @@ pub(crate) struct Settings {
     pub(crate) limits: BufferLimits,
     pub(crate) clock: Clock,
     /// The connections' deadlines (one driver task sleeps for all).
-    pub(crate) wheel: Wheel,
+    pub(crate) wheel: Arc<Wheel>,
 }
 
 /// Identity and addresses of a connection, fixed at creation.

@@ -286,7 +286,7 @@ impl Service {
                     write_buffer_size: self.config.write_buffer_size,
                 },
                 clock,
-                wheel: Wheel::new(epoch),
+                wheel: Arc::new(Wheel::new(epoch)),
             })
         };
         if size_of::<R>() == 0 {
