@@ -39,15 +39,14 @@ mod stream;
 mod topic;
 
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_core::Stream;
 use http::{HeaderValue, Response, StatusCode, header};
-use tracing::Instrument;
 
 pub use context::{SseClosed, SseContext};
 use stream::Outbox;
@@ -55,10 +54,11 @@ pub use stream::SseEnd;
 pub use topic::{RESET_EVENT, SseTopic, Subscription};
 
 use super::admission::{Admission, SseStreams};
+use super::middleware::{Chain, End};
 use super::response::IntoResponse;
 use super::{Context, Service, reject};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Protocol, SlowConsumer};
+use crate::hub::{ConnectionInfo, Protocol, Registration, SlowConsumer};
 use crate::io_util::{with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::user_code::{BoxFuture, catch_panic};
@@ -196,34 +196,77 @@ fn stream_head(service: &Service, extra: &http::HeaderMap) -> Vec<u8> {
     out
 }
 
-/// Serves an SSE route once the request is routed and the middleware has
-/// run: admission, the response head, then the handler joined with the
-/// stream's pump until both are done. Returns why the stream ended (`None`
-/// if it never started).
-pub(super) async fn serve<R: Runtime, T: Transport>(
+/// Opens the stream of an SSE route once the request is routed and the
+/// middleware has run: its admission, then its response head. Returns the
+/// stream's slot, or `None` when it was refused (answered here) or the head
+/// could not be written. Runs in the request phase; the stream itself
+/// ([`run`]) runs after it.
+pub(super) async fn open<R: Runtime, T: Transport>(
     service: &Arc<Service>,
-    mut io: T,
-    ctx: Context,
-    handler: &dyn SseHandler,
-    policy: SlowConsumer,
+    io: &mut T,
+    ctx: &Context,
     rt: &R,
     deadline: Instant,
-) -> Option<SseEnd> {
-    let _slot = match admit(service) {
+) -> Option<Admission<SseStreams>> {
+    let slot = match admit(service) {
         Ok(slot) => slot,
         Err(response) => {
-            reject(service, &mut io, response).await;
+            reject(service, io, response).await;
             return None;
         }
     };
     let head = stream_head(service, &ctx.response_headers);
     if !matches!(
-        with_deadline(rt, deadline, write_all(&mut io, &head)).await,
+        with_deadline(rt, deadline, write_all(io, &head)).await,
         Ok(Ok(()))
     ) {
         return None;
     }
-    run(service, io, ctx, |ctx| handler.call(ctx), policy, rt).await
+    Some(slot)
+}
+
+/// An SSE stream on tidings' server after its response head ([`open`]):
+/// the stream ([`run`]), its slot, and the middleware that ran, told how
+/// it ended. A future of its own rather than an `async` block, so that it
+/// holds each of them once: the idle stream's box is its size.
+pub(super) struct Served<T, R: Runtime> {
+    // Dropped in this order, as they were when an `async` block held them.
+    running: Option<Running<T, R>>,
+    slot: Option<Admission<SseStreams>>,
+    /// `None` when no middleware ran (dropping it would do nothing).
+    chain: Option<Box<Chain>>,
+}
+
+impl<T: Transport, R: Runtime> Served<T, R> {
+    /// `running` with its `slot`, and the `chain` to tell how it ended.
+    pub(super) fn new(running: Running<T, R>, slot: Admission<SseStreams>, chain: Chain) -> Self {
+        Served {
+            running: Some(running),
+            slot: Some(slot),
+            chain: (!chain.is_empty()).then(|| Box::new(chain)),
+        }
+    }
+}
+
+impl<T: Transport, R: Runtime> Future for Served<T, R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let Some(running) = this.running.as_mut() else {
+            return Poll::Ready(());
+        };
+        let Poll::Ready(end) = Pin::new(running).poll(cx) else {
+            return Poll::Pending;
+        };
+        this.running = None;
+        this.slot = None;
+        if let (Some(end), Some(chain)) = (end, this.chain.as_mut()) {
+            chain.finish(End::SseEnded(end));
+        }
+        this.chain = None;
+        Poll::Ready(())
+    }
 }
 
 /// A slot of [`SseConfig::max_connections`](super::SseConfig::max_connections)
@@ -241,18 +284,19 @@ pub(super) fn admit(service: &Arc<Service>) -> Result<Admission<SseStreams>, Res
         .ok_or_else(|| (StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response())
 }
 
-/// Runs a stream whose response head is sent (by [`serve`], or by the
+/// Starts a stream whose response head is sent (by [`open`], or by the
 /// HTTP server of an embedded one, see [`embed`](super::embed)): its hub
 /// registration, the handler `handler` makes, joined with the pump that
-/// writes its events to `io`, until both are done. Returns why it ended.
-pub(super) async fn run<R: Runtime, T: Transport>(
+/// writes its events to `io`. The future runs them until both are done and
+/// tells why the stream ended.
+pub(super) fn run<R: Runtime, T: Transport>(
     service: &Arc<Service>,
     io: T,
     ctx: Context,
     handler: impl FnOnce(SseContext) -> BoxFuture<Result<(), Error>>,
     policy: SlowConsumer,
     rt: &R,
-) -> Option<SseEnd> {
+) -> Running<T, R> {
     let outbox = Arc::new(Outbox::new(service.config.sse.buffer_size));
     let id = service.next_stream_id("sse");
     let info = ConnectionInfo {
@@ -266,7 +310,7 @@ pub(super) async fn run<R: Runtime, T: Transport>(
     let sse_ctx = SseContext::new(id, ctx, outbox.clone());
     // In the hub (lookup, rooms, broadcast, statistics) until the stream's
     // task ends.
-    let _registration = service.hub.register(info, sse_ctx.recipient(), policy);
+    let registration = service.hub.register(info, sse_ctx.recipient(), policy);
     let timings = Timings {
         // Zero would write keep-alive comments in a loop: treat it as off.
         keep_alive: service
@@ -281,7 +325,7 @@ pub(super) async fn run<R: Runtime, T: Transport>(
         io,
         rt.clone(),
         timings,
-        &service.hub.counters().sse_send_timeouts,
+        service.hub.counters().clone(),
         service.shutdown.clone(),
     );
     // The handler's synchronous part runs in `handler`; a panic there ends
@@ -290,15 +334,52 @@ pub(super) async fn run<R: Runtime, T: Transport>(
     if handler.is_none() {
         outbox.end(SseEnd::HandlerPanicked);
     }
-    let session = Session {
-        pump: Some(pump),
-        handler,
-        outbox: outbox.clone(),
-    };
-    session.instrument(span.clone()).await;
-    let end = outbox.end_reason();
-    if let Some(end) = &end {
-        span.record("end", tracing::field::debug(end));
+    Running {
+        session: Session {
+            pump: Some(pump),
+            handler,
+            outbox,
+        },
+        _registration: registration,
+        span,
     }
-    end
+}
+
+/// A running SSE stream ([`run`]): its session, polled and dropped in its
+/// span, and its hub registration. Ready with why it ended (`None` if it
+/// never started).
+pub(super) struct Running<T, R: Runtime> {
+    // Dropped in this order, as `run`'s locals were when it was an `async
+    // fn` (the session in its span, as `Instrumented` drops it).
+    session: Session<T, R>,
+    _registration: Registration,
+    span: tracing::Span,
+}
+
+impl<T: Transport, R: Runtime> Future for Running<T, R> {
+    type Output = Option<SseEnd>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<SseEnd>> {
+        let this = self.get_mut();
+        let entered = this.span.enter();
+        if Pin::new(&mut this.session).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        drop(entered);
+        let end = this.session.outbox.end_reason();
+        if let Some(end) = &end {
+            this.span.record("end", tracing::field::debug(end));
+        }
+        Poll::Ready(end)
+    }
+}
+
+impl<T, R: Runtime> Drop for Running<T, R> {
+    fn drop(&mut self) {
+        // What is left of the session (nothing once it is done) goes in
+        // the stream's span, in the order of its fields.
+        let _entered = self.span.enter();
+        self.session.pump = None;
+        self.session.handler = None;
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::error::Error;
+use crate::hub::Counters;
 use crate::runtime::{Runtime, Transport};
 use crate::signal::{Signal, Waiter};
 use crate::timer::Timer;
@@ -227,11 +228,12 @@ pub(crate) struct Timings {
 /// sends keep-alive comments, enforces the slow-client timeout, and ends the
 /// stream on shutdown. When keep-alives and the timeout are due is the
 /// core's [`StreamSchedule`]; the pump reads the clock and arms the timer.
-pub(crate) struct Pump<'a, T, R: Runtime> {
+pub(crate) struct Pump<T, R: Runtime> {
     outbox: Arc<Outbox>,
     io: T,
     rt: R,
-    slow_disconnects: &'a AtomicU64,
+    /// Where a slow client's disconnection is counted.
+    counters: Arc<Counters>,
     schedule: StreamSchedule,
     read_buf: Vec<u8>,
     write_failed: bool,
@@ -247,13 +249,13 @@ pub(crate) struct Pump<'a, T, R: Runtime> {
     closing: bool,
 }
 
-impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
+impl<T: Transport, R: Runtime> Pump<T, R> {
     pub(crate) fn new(
         outbox: Arc<Outbox>,
         io: T,
         rt: R,
         timings: Timings,
-        slow_disconnects: &'a AtomicU64,
+        counters: Arc<Counters>,
         shutdown: Arc<Signal>,
     ) -> Self {
         let now = rt.now();
@@ -261,7 +263,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
             outbox,
             io,
             rt,
-            slow_disconnects,
+            counters,
             schedule: StreamSchedule::new(timings.keep_alive, timings.send_timeout, now),
             read_buf: Vec::new(),
             write_failed: false,
@@ -343,7 +345,9 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
         let blocked = state.queue.len() >= self.outbox.capacity && !state.senders.is_empty();
         self.schedule.handle_blocked(now, blocked);
         if self.schedule.timed_out(now) {
-            self.slow_disconnects.fetch_add(1, Ordering::SeqCst);
+            self.counters
+                .sse_send_timeouts
+                .fetch_add(1, Ordering::SeqCst);
             end(&mut state, SseEnd::TooSlow);
             return Poll::Ready(());
         }
@@ -412,7 +416,7 @@ impl<'a, T: Transport, R: Runtime> Pump<'a, T, R> {
     }
 }
 
-impl<T: Transport, R: Runtime> Future for Pump<'_, T, R> {
+impl<T: Transport, R: Runtime> Future for Pump<T, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
@@ -435,13 +439,13 @@ impl<T: Transport, R: Runtime> Future for Pump<'_, T, R> {
 /// When the handler returns, the stream ends after its queue is written;
 /// when the stream ends first, the handler keeps running until it returns
 /// (its sends fail and `closed()` is ready, so it should return promptly).
-pub(crate) struct Session<'a, T, R: Runtime> {
-    pub(crate) pump: Option<Pump<'a, T, R>>,
+pub(crate) struct Session<T, R: Runtime> {
+    pub(crate) pump: Option<Pump<T, R>>,
     pub(crate) handler: Option<BoxFuture<Result<(), Error>>>,
     pub(crate) outbox: Arc<Outbox>,
 }
 
-impl<T: Transport, R: Runtime> Session<'_, T, R> {
+impl<T: Transport, R: Runtime> Session<T, R> {
     fn poll_pump(&mut self, cx: &mut TaskContext<'_>) {
         if let Some(pump) = self.pump.as_mut() {
             if Pin::new(pump).poll(cx).is_ready() {
@@ -451,7 +455,7 @@ impl<T: Transport, R: Runtime> Session<'_, T, R> {
     }
 }
 
-impl<T: Transport, R: Runtime> Future for Session<'_, T, R> {
+impl<T: Transport, R: Runtime> Future for Session<T, R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
