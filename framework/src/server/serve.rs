@@ -1117,9 +1117,10 @@ mod tests {
         assert!(Pin::new(&mut task).poll(&mut cx).is_pending());
         assert!(matches!(task.phase, TaskPhase::Sse(_)));
         assert_eq!(service.hub.stats().sse.active, 1);
-        // The idle stream's box: its pump (socket, timer, read buffer's
-        // handle), handler, hub registration, span, slot, and the boxed
-        // middleware chain, each once. 4,512 bytes while it was an `async`
+        // The idle stream's box: its pump (socket, timer; no read buffer,
+        // 512 bytes more on the heap while it had one), handler, hub
+        // registration, span, slot, and the boxed middleware chain, each
+        // once. 4,512 bytes while it was an `async`
         // block awaiting `async fn`s that each kept the request `Context`
         // (544 bytes), the middleware `Chain` (696, a second `Context`) and
         // the socket alive across their `.await`s.

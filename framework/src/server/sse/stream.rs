@@ -235,7 +235,6 @@ pub(crate) struct Pump<T, R: Runtime> {
     /// Where a slow client's disconnection is counted.
     counters: Arc<Counters>,
     schedule: StreamSchedule,
-    read_buf: Vec<u8>,
     write_failed: bool,
     /// A flush returned `Pending`: the transport (e.g. TLS) still holds
     /// bytes, flushed again at the next wake though nothing new was written.
@@ -265,7 +264,6 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             rt,
             counters,
             schedule: StreamSchedule::new(timings.keep_alive, timings.send_timeout, now),
-            read_buf: Vec::new(),
             write_failed: false,
             flush_pending: false,
             timer: Timer::new(),
@@ -380,12 +378,11 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     }
 
     /// Reads once and throws the bytes away; on end of stream or an error
-    /// the client is gone. Returns whether anything happened.
+    /// the client is gone. Returns whether anything happened. The bytes go
+    /// to the stack, not to a buffer every idle stream would keep.
     fn read_and_discard(&mut self, cx: &mut TaskContext<'_>, state: &mut State) -> bool {
-        if self.read_buf.is_empty() {
-            self.read_buf.resize(512, 0);
-        }
-        match Pin::new(&mut self.io).poll_read(cx, &mut self.read_buf) {
+        let mut discarded = [0; 512];
+        match Pin::new(&mut self.io).poll_read(cx, &mut discarded) {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                 end(state, SseEnd::ClientGone);
                 true
