@@ -150,6 +150,27 @@ pub fn ticks(topic: &RedisTopic, range: std::ops::Range<u32>) {
     }
 }
 
+/// Publishes ticks on `topic` until the live client `sse` (opened without
+/// a last event id) receives one; returns its id. The client has the
+/// stream's head before the node's handler has subscribed, so a tick
+/// published at once can go by unseen; one published after it subscribed
+/// arrives. Reads until the last tick published, so none is left unread.
+///
+/// # Panics
+/// On an event that is not a tick, or none after 20 attempts of a second.
+pub async fn first_live_tick<N: TestRuntime>(sse: &mut SseClient<N>, topic: &RedisTopic) -> String {
+    for n in 0..20u32 {
+        ticks(topic, n..n + 1);
+        while let Ok(event) = timeout::<N, _>(Duration::from_secs(1), sse.next_event()).await {
+            assert_eq!(event.event_type, "tick", "{event:?}");
+            if event.data == n.to_string() {
+                return event.last_event_id;
+            }
+        }
+    }
+    panic!("no tick reached the live client");
+}
+
 /// Reads the next `range` ticks, in order; returns their ids.
 ///
 /// # Panics

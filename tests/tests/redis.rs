@@ -29,7 +29,8 @@ use tidings_framework::server::RESET_EVENT;
 use tidings_framework::testing::SseClient;
 use tidings_redis::RedisEngine;
 use tidings_tests::redis_nodes::{
-    config, engine, expect_ticks, node, ticks, topic_node, topic_node_at, until, until_delivered,
+    config, engine, expect_ticks, first_live_tick, node, ticks, topic_node, topic_node_at, until,
+    until_delivered,
 };
 use tidings_tests::rooms::{WAIT, expect_in_order, join_room, read_text, room_router};
 use tidings_tests::{
@@ -280,8 +281,7 @@ async fn sse_clients_get_reset_after_an_outage<N: TestRuntime>() {
     let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
     let (b, _topic_b) = topic_node::<N>(&redis, "b", 100).await;
     let mut live = SseClient::<N>::open(b.addr, "/events", &[]).await;
-    ticks(&topic_a, 0..1);
-    let before = expect_ticks(&mut live, 0..1).await.remove(0);
+    let before = first_live_tick(&mut live, &topic_a).await;
 
     // Redis restarts without persistence: the stream and its epoch are gone.
     redis.kill();
@@ -335,8 +335,7 @@ async fn a_node_that_lost_its_subscription_resumes_clients_from_the_stream<N: Te
     let (a, topic_a) = topic_node::<N>(&redis, "a", 100).await;
     let (b, topic_b) = topic_node::<N>(&redis, "b", 100).await;
     let mut on_b = SseClient::<N>::open(b.addr, "/events", &[]).await;
-    ticks(&topic_a, 0..1);
-    let first = expect_ticks(&mut on_b, 0..1).await.remove(0);
+    let first = first_live_tick(&mut on_b, &topic_a).await;
     drop(on_b);
 
     // Redis drops every subscriber (not the publishing connections): the
@@ -382,8 +381,7 @@ async fn a_node_that_lost_its_subscription_catches_its_live_sse_clients_up<N: Te
     let url = format!("redis://127.0.0.1:{}", proxy.port());
     let (b, _topic_b) = topic_node_at::<N>(&url, "b", 200).await;
     let mut live = SseClient::<N>::open(b.addr, "/events", &[]).await;
-    ticks(&topic_a, 0..1);
-    expect_ticks(&mut live, 0..1).await;
+    first_live_tick(&mut live, &topic_a).await;
 
     // a publishes at a steady pace; b's subscription goes silent in the
     // middle (Redis's bytes to it vanish) until the probe replaces it: b
