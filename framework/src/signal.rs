@@ -86,6 +86,18 @@ impl<S: Deref<Target = Signal>> Waiter<S> {
         self.signal.is_set()
     }
 
+    /// Whether the flag is set, for a caller that knows whether `cx`'s
+    /// waker is the one it polled this waiter with last (`same_waker`):
+    /// then the flag is only read (that waker is woken when it is set),
+    /// without the signal's lock, which every waiter shares; otherwise
+    /// [`poll_set`](Self::poll_set) registers the new one.
+    pub(crate) fn is_set_or_register(&mut self, cx: &mut Context<'_>, same_waker: bool) -> bool {
+        if same_waker {
+            return self.is_set();
+        }
+        self.poll_set(cx).is_ready()
+    }
+
     /// Whether the flag is set; if not, `cx` is woken when it is. O(1).
     pub(crate) fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.signal.is_set() {

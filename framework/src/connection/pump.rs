@@ -154,7 +154,11 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         if !same_waker || !inner.has_pump_waker() {
             inner.set_pump_waker(cx.waker());
         }
-        if shutdown_set(&mut self.shutdown, same_waker, cx) {
+        if self
+            .shutdown
+            .as_mut()
+            .is_some_and(|shutdown| shutdown.is_set_or_register(cx, same_waker))
+        {
             self.shutdown = None;
             if inner.ws.state() == State::Open {
                 // Queued after everything already accepted for sending.
@@ -387,23 +391,6 @@ impl<T, R: Runtime> Drop for Pump<T, R> {
         // The wheel holds the armed deadline (and a waker of this task).
         self.timer.clear(&self.shared.settings.wheel);
     }
-}
-
-/// Whether the server is shutting down. The signal is polled (which
-/// registers the task's waker) only for a new waker (`same_waker` false):
-/// it wakes a registered one itself.
-fn shutdown_set(
-    shutdown: &mut Option<Waiter<Arc<Signal>>>,
-    same_waker: bool,
-    cx: &mut Context<'_>,
-) -> bool {
-    let Some(shutdown) = shutdown else {
-        return false;
-    };
-    if same_waker {
-        return shutdown.is_set();
-    }
-    shutdown.poll_set(cx).is_ready()
 }
 
 /// The transport and the output taken from the protocol, not yet written.

@@ -241,10 +241,6 @@ pub(crate) struct Pump<T, R: Runtime> {
     flush_pending: bool,
     timer: Timer<R>,
     shutdown: Option<Waiter<Arc<Signal>>>,
-    /// The waker the shutdown waiter holds: while the task's waker is the
-    /// same, a poll only reads the flag (the signal's lock is shared by
-    /// every stream's task).
-    shutdown_waker: Option<Waker>,
     closing: bool,
 }
 
@@ -268,7 +264,6 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             flush_pending: false,
             timer: Timer::new(),
             shutdown: Some(shutdown.waiter()),
-            shutdown_waker: None,
             closing: false,
         }
     }
@@ -277,12 +272,19 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         let now = self.rt.now();
         let outbox = self.outbox.clone();
         let mut state = outbox.lock();
-        if !state.pump.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        // Only this poll sets the pump waker, and it polls the shutdown
+        // waiter with the same one: while it is unchanged, the waiter holds
+        // it too and need not be polled again.
+        let same_waker = state.pump.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if !same_waker {
             state.pump = Some(cx.waker().clone());
         }
-        if self.poll_shutdown(cx) {
+        if self
+            .shutdown
+            .as_mut()
+            .is_some_and(|shutdown| shutdown.is_set_or_register(cx, same_waker))
+        {
             self.shutdown = None;
-            self.shutdown_waker = None;
             end(&mut state, SseEnd::Shutdown);
         }
 
@@ -355,26 +357,6 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         let deadline = self.schedule.poll_timeout(idle);
         self.timer.poll(&self.rt, cx, deadline, now);
         Poll::Pending
-    }
-
-    /// Whether the server is shutting down; if not, the task is woken when
-    /// it does (registered with the signal only when its waker changed).
-    fn poll_shutdown(&mut self, cx: &mut TaskContext<'_>) -> bool {
-        let Some(shutdown) = &mut self.shutdown else {
-            return false;
-        };
-        if self
-            .shutdown_waker
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            return shutdown.is_set();
-        }
-        if shutdown.poll_set(cx).is_ready() {
-            return true;
-        }
-        self.shutdown_waker = Some(cx.waker().clone());
-        false
     }
 
     /// Reads once and throws the bytes away; on end of stream or an error
