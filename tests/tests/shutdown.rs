@@ -1,22 +1,25 @@
 //! Graceful shutdown: queued messages are delivered before the 1001 close;
 //! `Server::run_until` drains WebSocket and SSE clients when its stop
-//! future completes (what the examples wire to SIGTERM / Ctrl-C).
+//! future completes (what the examples wire to SIGTERM / Ctrl-C);
+//! dropping `Server::run`'s future stops accepting.
 
-use std::time::Duration;
+use std::pin::pin;
+use std::time::{Duration, Instant};
 
-use futures_util::future::join;
+use futures_util::future::{join, select};
 use tidings_framework::close::CloseCode;
 use tidings_framework::server::{Server, SseContext};
 use tidings_framework::testing::SseClient;
 use tidings_tests::{
     ClientConfig, Connection, Message, Router, ServerConfig, TestRuntime, all_runtimes, channel,
-    client, expect_closed, start_server,
+    client, expect_closed, sleep, start_server,
 };
 
 all_runtimes!(
     shutdown_delivers_queued_messages,
     shutdown_flushes_what_is_still_queued_inside_tidings,
     run_until_drains_websocket_and_sse_clients,
+    dropping_run_stops_accepting,
 );
 
 const COUNT: usize = 100;
@@ -166,4 +169,39 @@ async fn run_until_drains_websocket_and_sse_clients<N: TestRuntime>() {
         .is_err(),
         "no longer accepting"
     );
+}
+
+/// `Server::run` accepts in a task of its own; dropping its future (with no
+/// shutdown) still stops accepting and closes the listener, as when the
+/// loop ran inside it, while the connections already accepted go on.
+async fn dropping_run_stops_accepting<N: TestRuntime>() {
+    let router = Router::new().websocket("/ws", tidings_framework::server::echo);
+    let server = Server::<N>::bind("127.0.0.1:0", router).await.unwrap();
+    let url = format!("ws://{}/ws", server.local_addr().unwrap());
+    let (stop_tx, stop_rx) = channel::bounded::<()>(1);
+    let (dropped_tx, dropped_rx) = channel::bounded::<()>(1);
+    N::default().spawn(async move {
+        let stop = async move {
+            let _ = stop_rx.recv().await;
+        };
+        // Ends when `stop` does, dropping `run`'s future.
+        select(pin!(server.run()), pin!(stop)).await;
+        let _ = dropped_tx.send(()).await;
+    });
+    let conn = client::<N>(&url, ClientConfig::default()).await;
+    stop_tx.send(()).await.unwrap();
+    dropped_rx.recv().await.unwrap();
+    let start = Instant::now();
+    while tidings_framework::client::connect::<N>(&url, ClientConfig::default())
+        .await
+        .is_ok()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still accepting 5 s after run's future was dropped"
+        );
+        sleep::<N>(Duration::from_millis(20)).await;
+    }
+    conn.write("still served").await.unwrap();
+    assert_eq!(conn.read().await.unwrap(), Message::from("still served"));
 }
