@@ -281,8 +281,9 @@ async fn finish<T: Transport, R: Runtime>(
         },
         clock: Arc::new(move || clock_rt.now()),
         wheel: Arc::new(Wheel::new(rt.now())),
+        hub: None,
     });
-    let shared = Arc::new(Shared::new(info, settings, protocol, None));
+    let shared = Arc::new(Shared::new(info, settings, protocol));
     shared.lock().drain_events();
     rt.spawn(Pump::new(shared.clone(), io, rt.clone(), None));
     Ok(Connection::from_shared(shared))

@@ -217,7 +217,7 @@ impl Connection {
     /// The server's [`Hub`] (rooms, broadcast, statistics); `None` for a
     /// client connection.
     pub fn hub(&self) -> Option<&Arc<Hub>> {
-        self.shared().hub.as_ref()
+        self.shared().settings.hub.as_ref()
     }
 
     /// Joins `room` (see [`Hub::join`]). Returns `false` if already in it,

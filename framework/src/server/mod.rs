@@ -290,6 +290,7 @@ impl Service {
                 },
                 clock,
                 wheel: Arc::new(Wheel::new(epoch)),
+                hub: Some(self.hub.clone()),
             })
         };
         if size_of::<R>() == 0 {
@@ -467,8 +468,8 @@ impl<N: crate::runtime::Net + Default> Server<N> {
         // thread's malloc arena as the rest of the connection's state,
         // which fills the padding tokio's 128-byte-aligned allocations
         // leave there (in another arena nothing reuses it). Memory part of
-        // `bench/run`, 10,000 connections, tokio: 1,950 -> 1,763 bytes per
-        // idle connection, 2,053 -> 1,767 after an echo.
+        // `bench/run`, 10,000 connections, tokio: 1,942 -> 1,768 bytes per
+        // idle connection, 2,043 -> 1,774 after an echo.
         let stop = Arc::new(Signal::new());
         let ended = Arc::new(Signal::new());
         let (listener, service, rt) = (self.listener, self.service, self.rt);

@@ -688,12 +688,7 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
         local_addr,
         subprotocol: accepted.subprotocol.as_deref().map(Box::from),
     };
-    let shared = Arc::new(Shared::new(
-        info,
-        service.connection_settings(rt),
-        protocol,
-        Some(service.hub.clone()),
-    ));
+    let shared = Arc::new(Shared::new(info, service.connection_settings(rt), protocol));
     // In the hub (lookup, rooms, broadcast, statistics) until the
     // connection's task ends; registered before the first input is
     // parsed, so every received message is counted.
