@@ -11,9 +11,11 @@
 //! 64 KiB echo that zeroing was two thirds of the server's own instructions.
 //! A recycled `Vec<u8>` stays initialised: in steady state nothing is
 //! zeroed. The pool is small and bounded ([`POOLED_BUFFERS`] buffers of at
-//! most [`MAX_POOLED_LEN`] bytes per thread). A large frame costs two small
-//! allocations of its own (the frame's [`LargePayload`] box and the
-//! message's `Bytes` owner), next to at least 16 KiB of payload.
+//! most [`MAX_POOLED_LEN`] bytes per thread). It keeps each buffer in the
+//! [`LargePayload`] box it was received in, so that a large frame costs one
+//! small allocation of its own (the message's `Bytes` owner), next to at
+//! least 16 KiB of payload. A frame abandoned halfway (the connection
+//! ended) frees its buffer instead of pooling it.
 
 use std::cell::RefCell;
 
@@ -38,7 +40,7 @@ const POOLED_BUFFERS: usize = 4;
 const MAX_POOLED_LEN: usize = 2 << 20;
 
 thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Vec<Box<LargePayload>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The payload of a large frame being received, in order; unmasking and
@@ -56,14 +58,13 @@ pub(super) struct LargePayload {
 }
 
 impl LargePayload {
-    /// An empty payload of `len` bytes to come, in a pooled buffer if the
-    /// thread has one.
-    pub(super) fn new(len: usize) -> Self {
-        LargePayload {
-            buf: take_pooled(),
-            len,
-            received: 0,
-        }
+    /// An empty payload of `len` bytes to come, in a pooled buffer (and
+    /// box) if the thread has one.
+    pub(super) fn new(len: usize) -> Box<Self> {
+        let mut payload = take_pooled();
+        payload.len = len;
+        payload.received = 0;
+        payload
     }
 
     /// Payload bytes received so far.
@@ -134,57 +135,58 @@ impl LargePayload {
 
     /// The complete payload as the message's bytes (no copy); its buffer
     /// returns to a pool when they are dropped.
-    pub(super) fn into_bytes(mut self) -> Bytes {
-        let buf = std::mem::take(&mut self.buf);
-        Bytes::from_owner(Recycled { buf, len: self.len })
+    pub(super) fn into_bytes(self: Box<Self>) -> Bytes {
+        Bytes::from_owner(Recycled(Some(self)))
     }
 }
 
-impl Drop for LargePayload {
-    /// A frame abandoned halfway (the connection ended) gives its buffer back.
-    fn drop(&mut self) {
-        give_back(std::mem::take(&mut self.buf));
-    }
-}
-
-/// The owner of a message's bytes received as a [`LargePayload`].
-struct Recycled {
-    buf: Vec<u8>,
-    /// The payload's length (the buffer may be longer).
-    len: usize,
-}
+/// The owner of a message's bytes received as a [`LargePayload`] (always
+/// `Some` until dropped).
+struct Recycled(Option<Box<LargePayload>>);
 
 impl AsRef<[u8]> for Recycled {
     fn as_ref(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
+        self.0
+            .as_ref()
+            .and_then(|payload| payload.buf.get(..payload.len))
+            .unwrap_or_default()
     }
 }
 
 impl Drop for Recycled {
     fn drop(&mut self) {
-        give_back(std::mem::take(&mut self.buf));
+        if let Some(payload) = self.0.take() {
+            give_back(payload);
+        }
     }
 }
 
-/// A pooled buffer of this thread, or an empty one.
-fn take_pooled() -> Vec<u8> {
+/// A pooled payload box (and buffer) of this thread, or a new one with an
+/// empty buffer.
+fn take_pooled() -> Box<LargePayload> {
     POOL.try_with(|pool| pool.try_borrow_mut().ok().and_then(|mut pool| pool.pop()))
         .ok()
         .flatten()
-        .unwrap_or_default()
+        .unwrap_or_else(|| {
+            Box::new(LargePayload {
+                buf: Vec::new(),
+                len: 0,
+                received: 0,
+            })
+        })
 }
 
-/// Pools `buf` on this thread if there is room (else, or while the thread
-/// ends, it is freed).
-fn give_back(buf: Vec<u8>) {
-    if buf.is_empty() || buf.len() > MAX_POOLED_LEN {
+/// Pools `payload` (its box and buffer) on this thread if there is room
+/// (else, or while the thread ends, it is freed).
+fn give_back(payload: Box<LargePayload>) {
+    if payload.buf.is_empty() || payload.buf.len() > MAX_POOLED_LEN {
         return;
     }
     let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut()
             && pool.len() < POOLED_BUFFERS
         {
-            pool.push(buf);
+            pool.push(payload);
         }
     });
 }

@@ -727,7 +727,7 @@ impl Connection {
             // `rx` holds less than the payload: all of it belongs to it.
             let taken = large.extend(&self.rx);
             self.rx.advance(taken);
-            frame.large = Some(Box::new(large));
+            frame.large = Some(large);
         }
     }
 
@@ -755,7 +755,7 @@ impl Connection {
         let Ok(mut frame) = self.begin_frame(header) else {
             return data;
         };
-        frame.large = Some(Box::new(LargePayload::new(frame.len())));
+        frame.large = Some(LargePayload::new(frame.len()));
         self.frame = Some(frame);
         rest
     }
