@@ -40,6 +40,10 @@ const POOLED_BUFFERS: usize = 4;
 const MAX_POOLED_LEN: usize = 2 << 20;
 
 thread_local! {
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes are what is pooled: a frame in progress holds its payload boxed, and reusing the box spares an allocation per large message"
+    )]
     static POOL: RefCell<Vec<Box<LargePayload>>> = const { RefCell::new(Vec::new()) };
 }
 
