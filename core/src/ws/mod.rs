@@ -128,6 +128,10 @@ pub struct Connection {
     /// At most [`MAX_PENDING_PONGS`].
     pending_pongs: u8,
     eof: bool,
+    /// The latest data frame was received apart (see [`large`]) and no
+    /// frame has begun since: the next one likely is large too (see
+    /// [`expects_large_frame`](Self::expects_large_frame)).
+    large_expected: bool,
     /// Whether this endpoint started the close handshake.
     closed_locally: bool,
     /// The close handshake's state, allocated when it starts (an open
@@ -235,6 +239,7 @@ impl Connection {
             tx: TxQueue::default(),
             pending_pongs: 0,
             eof: false,
+            large_expected: false,
             closed_locally: false,
             closing: None,
             last_input_at: now,
@@ -357,6 +362,56 @@ impl Connection {
     /// buffer grows.
     pub fn input_buffer(&mut self, len: usize) -> InputBuffer<'_> {
         InputBuffer::new(self, len)
+    }
+
+    /// Whether the next input likely starts with the header of a large
+    /// frame: the latest data frame was large (received apart from the
+    /// receive buffer), nothing is buffered and no frame is in progress.
+    /// Input read then through [`input_buffer`](Self::input_buffer) goes
+    /// into a recycled buffer that becomes the frame's own if the frame is
+    /// large (no copy of the payload's first bytes), or is copied into the
+    /// receive buffer if not (as by [`handle_input`](Self::handle_input)).
+    pub fn expects_large_frame(&self) -> bool {
+        self.large_expected && self.frame.is_none() && self.rx.is_empty() && self.accepts_input()
+    }
+
+    /// Input read into `payload`'s room (its first `read` bytes) while a
+    /// large frame was expected and nothing was buffered: the frame it
+    /// begins, in place, if that frame is large; else the bytes go into
+    /// `rx` as [`handle_input`](Self::handle_input) would put them, and
+    /// the buffer back to the pool.
+    fn begin_in_place(&mut self, mut payload: Box<LargePayload>, read: usize) {
+        if read == 0 {
+            // Nothing arrived (the read would block): still expected.
+            payload.recycle();
+            return;
+        }
+        let data = payload.head(read);
+        let begun = match FrameHeader::decode(data, &self.decode_rules) {
+            Ok(Some((header, header_len)))
+                if self.is_large(&header, read.saturating_sub(header_len)) =>
+            {
+                self.begin_frame(header)
+                    .ok()
+                    .map(|frame| (frame, header_len))
+            }
+            // Not large, incomplete or refused: parsed from `rx` as any
+            // other input (a refused header is reported then).
+            _ => None,
+        };
+        match begun {
+            Some((mut frame, header_len)) => {
+                let rest = payload.begin_in_place(header_len, frame.len(), read);
+                self.rx.extend_from_slice(rest);
+                frame.large = Some(payload);
+                self.frame = Some(frame);
+            }
+            None => {
+                self.large_expected = false;
+                self.rx.extend_from_slice(data);
+                payload.recycle();
+            }
+        }
     }
 
     /// Whether input is still taken (not after the close handshake: RFC
@@ -710,6 +765,7 @@ impl Connection {
             return Ok(Step::NeedMore);
         }
         if let Some(large) = frame.large.take() {
+            self.large_expected = true;
             // Only unfragmented, uncompressed data frames are received apart.
             return self.finish_message(frame.header.opcode == OpCode::Text, large.into_bytes());
         }

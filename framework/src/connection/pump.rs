@@ -205,7 +205,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 let wanted = inner.ws.input_wanted().min(MAX_READ);
                 let read_size = shared.limits().read_buffer_size.max(1);
                 let ws = &mut inner.ws;
-                let read = if wanted > read_size {
+                // A large frame expected next (the last one was large):
+                // its header is read into a buffer that becomes the frame's.
+                let read = if wanted > read_size || ws.expects_large_frame() {
                     read_direct(
                         &mut self.socket.io,
                         cx,
