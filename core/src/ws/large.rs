@@ -219,6 +219,19 @@ fn take_pooled() -> Box<LargePayload> {
         })
 }
 
+/// The length of the buffer [`LargePayload::new`] would take from this
+/// thread's pool (0 if none): room that can be read into with no zeroing.
+pub(super) fn pooled_len() -> usize {
+    POOL.try_with(|pool| {
+        pool.try_borrow()
+            .ok()
+            .and_then(|pool| pool.last().map(|payload| payload.buf.len()))
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(0)
+}
+
 /// Pools `payload` (its box and buffer) on this thread if there is room
 /// (else, or while the thread ends, it is freed).
 fn give_back(payload: Box<LargePayload>) {

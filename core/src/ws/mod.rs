@@ -388,13 +388,12 @@ impl Connection {
         }
         let data = payload.head(read);
         let begun = match FrameHeader::decode(data, &self.decode_rules) {
-            Ok(Some((header, header_len)))
-                if self.is_large(&header, read.saturating_sub(header_len)) =>
-            {
-                self.begin_frame(header)
-                    .ok()
-                    .map(|frame| (frame, header_len))
-            }
+            // Large counting what arrived too: a frame that arrived whole
+            // is in its buffer already, and stays there.
+            Ok(Some((header, header_len))) if self.is_large(&header, 0) => self
+                .begin_frame(header)
+                .ok()
+                .map(|frame| (frame, header_len)),
             // Not large, incomplete or refused: parsed from `rx` as any
             // other input (a refused header is reported then).
             _ => None,
@@ -437,9 +436,19 @@ impl Connection {
     /// taken back from delivered messages once they are dropped), else no
     /// more than the buffer's capacity (reading them at most doubles it, so
     /// a header announcing a large frame makes the buffer grow no faster
-    /// than its bytes arrive); 0 between frames. Never allocates.
+    /// than its bytes arrive); 0 between frames, unless a large frame is
+    /// expected ([`expects_large_frame`](Self::expects_large_frame)): then
+    /// the length of the recycled buffer it would be read into (it held a
+    /// whole earlier frame, and needs no zeroing), so that the next frame
+    /// can arrive in one read. Never allocates.
     pub fn input_wanted(&mut self) -> usize {
-        let Some(frame) = &self.frame else { return 0 };
+        let Some(frame) = &self.frame else {
+            return if self.expects_large_frame() {
+                large::pooled_len()
+            } else {
+                0
+            };
+        };
         if let Some(large) = &frame.large {
             // The same bound for a frame received apart: the room its
             // buffer has (a recycled buffer held a whole earlier frame),
