@@ -18,7 +18,10 @@ use super::large::LargePayload;
 /// or more still to arrive when its header is parsed) is received into a
 /// buffer of its own, recycled from earlier large messages once they are
 /// dropped: its room is then usually not even zeroed (safe code cannot read
-/// into uninitialised memory, and new memory must be zeroed first). Small
+/// into uninitialised memory, and new memory must be zeroed first). After
+/// such a frame, while [`Connection::expects_large_frame`], the room is in
+/// a recycled buffer too, which keeps the next frame's header and payload
+/// in place if that frame is large (16 KiB or more of payload). Small
 /// reads are cheaper through [`Connection::handle_input`].
 ///
 /// ```
