@@ -181,3 +181,78 @@ fn aioquic_client_echo_and_close(runtime: &str, serve: Serve) {
     );
     assert!(stopped, "the server stops within 5 s of Closer::close");
 }
+
+/// `Config::peer_max_ack_delay`: a client that supports QUIC's ACK
+/// frequency extension (quinn, here on tokio) receives an ACK_FREQUENCY
+/// frame asking for the delay; with `None` (the default) it receives none
+/// (checked once the server's HTTP/3 control stream has arrived, which the
+/// server sends right after the handshake, as it would the frame).
+#[test]
+fn quinn_client_is_asked_for_the_configured_ack_delay() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let asked = ack_frequency_frames(
+            Config::default().peer_max_ack_delay(Some(Duration::from_millis(5))),
+        )
+        .await;
+        assert!(asked >= 1, "ACK_FREQUENCY frames received: {asked}");
+        let not_asked = ack_frequency_frames(Config::default()).await;
+        assert_eq!(not_asked, 0, "no ACK_FREQUENCY frame by default (None)");
+    });
+}
+
+/// ACK_FREQUENCY frames a quinn client received from a server with
+/// `config`, within 5 s of the handshake (or once the server's control
+/// stream is in, when none is expected).
+async fn ack_frequency_frames(config: Config) -> u64 {
+    use tidings_framework::webtransport::quinn;
+
+    let ca = tidings_tests::certs::TestCa::new();
+    let (chain, key) = ca.leaf().chain_and_key();
+    let tls = webtransport::server_config(chain, key).expect("TLS config");
+    let expect_frame = config.peer_max_ack_delay.is_some();
+    let server = tidings_tokio::webtransport::bind(localhost(), tls, config).expect("bind");
+    let addr = server.local_addr().expect("address");
+    let closer = server.closer();
+    let served = tokio::spawn(server.route("/echo", webtransport::echo).run());
+
+    let mut client_tls =
+        rustls::ClientConfig::builder_with_provider(tidings_framework::tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("TLS 1.3")
+            .with_root_certificates(ca.root_store())
+            .with_no_client_auth();
+    client_tls.alpn_protocols = vec![webtransport::ALPN_H3.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(client_tls).expect("QUIC TLS");
+    let mut endpoint = quinn::Endpoint::client(localhost()).expect("client endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+    let conn = tokio::time::timeout(Duration::from_secs(5), async {
+        endpoint.connect(addr, "localhost").expect("connect").await
+    })
+    .await
+    .expect("handshake within 5 s")
+    .expect("handshake");
+    let mut control = tokio::time::timeout(Duration::from_secs(5), conn.accept_uni())
+        .await
+        .expect("the server's control stream within 5 s")
+        .expect("control stream");
+    let _ = tokio::time::timeout(Duration::from_secs(5), control.read_chunk(64, true)).await;
+    let frames = || conn.stats().frame_rx.ack_frequency;
+    if expect_frame {
+        for _ in 0..50 {
+            if frames() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let received = frames();
+    conn.close(0u32.into(), b"");
+    endpoint.wait_idle().await;
+    closer.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), served).await;
+    received
+}

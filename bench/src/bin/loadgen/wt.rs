@@ -117,8 +117,23 @@ pub async fn echo(args: &Args) -> io::Result<String> {
         lost += tally.lost;
         latencies.extend(tally.latencies_ns);
     }
-    let extra = format!("\"lost\": {lost}, {}", packets.json());
+    let extra = format!("\"lost\": {lost}, {}{}", packets.json(), stalls(&latencies));
     Ok(crate::echo::summary(messages, secs, latencies, cpu, &extra))
+}
+
+/// The echoes that took over 10 ms (on loopback: a loss recovered by a
+/// probe timeout, not by the next packets' acknowledgement) and the share of
+/// the sessions' time they took.
+fn stalls(latencies_ns: &[u64]) -> String {
+    const SLOW_NS: u64 = 10_000_000;
+    let total: u64 = latencies_ns.iter().sum();
+    let slow: Vec<u64> = latencies_ns.iter().copied().filter(|&ns| ns > SLOW_NS).collect();
+    format!(
+        "\"mean_us\": {:.1}, \"over_10ms\": {}, \"over_10ms_time_share\": {:.3}, ",
+        total as f64 / latencies_ns.len().max(1) as f64 / 1e3,
+        slow.len(),
+        slow.iter().sum::<u64>() as f64 / total.max(1) as f64,
+    )
 }
 
 /// The client's QUIC traffic summed over its sessions (quinn's counters):
