@@ -654,7 +654,9 @@ fn input_buffer_is_ignored_after_the_close_handshake() {
 /// Feeds `wire` the way the pump does, collecting events as they come: a
 /// plain read (`handle_input`, at most 4 KiB) unless the frame being
 /// received wants more, then a read into `input_buffer` with `extra` more
-/// room than wanted; every read delivers at most `chunk` bytes.
+/// room than wanted (also while a large frame is expected, after a read
+/// that would have blocked: a room dropped unfilled); every read delivers
+/// at most `chunk` bytes.
 fn pump_like(conn: &mut Connection, wire: &[u8], chunk: usize, extra: usize) -> Vec<Event> {
     let now = Instant::now();
     let mut rest = wire;
@@ -662,12 +664,20 @@ fn pump_like(conn: &mut Connection, wire: &[u8], chunk: usize, extra: usize) -> 
     while !rest.is_empty() {
         out.extend(events(conn));
         let wanted = conn.input_wanted();
-        let n = if wanted <= 4096 {
+        let expected = conn.expects_large_frame();
+        if expected {
+            drop(conn.input_buffer(4096));
+            assert!(
+                conn.expects_large_frame(),
+                "a read that blocked changes nothing"
+            );
+        }
+        let n = if wanted <= 4096 && !expected {
             let n = chunk.min(rest.len()).min(4096);
             conn.handle_input(now, &rest[..n]);
             n
         } else {
-            let mut buf = conn.input_buffer(wanted + extra);
+            let mut buf = conn.input_buffer(wanted.max(4096) + extra);
             let n = chunk.min(buf.len()).min(rest.len());
             buf[..n].copy_from_slice(&rest[..n]);
             buf.filled(now, n);
@@ -717,6 +727,49 @@ fn large_frames_received_apart_keep_their_bytes_and_what_follows_them() {
         assert!(matches!(&events[0], Event::Message(Message::Text(_))));
         assert!(matches!(&events[1], Event::Message(Message::Binary(_))));
         assert_eq!(conn.pending_input(), 0, "chunk {chunk} extra {extra}");
+    }
+}
+
+#[test]
+fn what_follows_a_large_frame_is_parsed_as_from_handle_input() {
+    // After a large frame the next read goes into a recycled buffer (a
+    // large frame is expected): a large frame, a small one, a ping, a
+    // header the checks refuse (RSV2 set) or one cut short must give the
+    // same events as the same bytes fed through `handle_input`.
+    let large = letters(40_000, b'a');
+    let mut refused = masked(0x82, &large);
+    refused[0] |= 0x20;
+    let tails: [(&str, Vec<u8>); 5] = [
+        ("large", masked(0x82, &large)),
+        ("small", masked(0x81, b"small")),
+        ("ping", masked(0x89, b"p")),
+        ("refused", refused),
+        ("cut", masked(0x82, &large)[..3].to_vec()),
+    ];
+    for (name, tail) in tails {
+        let head = masked(0x82, &large);
+        let mut wire = head.clone();
+        wire.extend_from_slice(&tail);
+        for chunk in [usize::MAX, 4096, 5] {
+            // The tail arrives apart: its first read is the expected one.
+            let mut direct = server();
+            let mut got = pump_like(&mut direct, &head, chunk, 4096);
+            assert!(direct.expects_large_frame(), "{name} chunk {chunk}");
+            got.extend(pump_like(&mut direct, &tail, chunk, 4096));
+            let mut plain = server();
+            plain.handle_input(Instant::now(), &wire);
+            let want = events(&mut plain);
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{want:?}"),
+                "{name} chunk {chunk}"
+            );
+            assert_eq!(
+                direct.pending_input(),
+                plain.pending_input(),
+                "{name} chunk {chunk}"
+            );
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use tidings_tests::{
 all_runtimes!(
     echo_text_binary_empty,
     echo_large_fragmented,
+    echo_large_frames_in_a_row,
     json_round_trip,
     concurrent_writers_do_not_interleave,
     concurrent_writers_do_not_interleave_many
@@ -59,6 +60,37 @@ async fn echo_large_fragmented<N: TestRuntime>() {
     conn.write(&large_text).await.unwrap();
     assert_eq!(conn.read().await.unwrap(), Message::from(large_text));
 
+    conn.close().await.unwrap();
+    assert!(conn.close_info().expect("closed").is_clean());
+}
+
+/// Unfragmented large frames one after another, with small ones and a
+/// ping between them: after a large frame the server reads the next input
+/// into a recycled buffer that keeps the next frame in place if it is large
+/// too (`Connection::expects_large_frame`), else copies it out.
+async fn echo_large_frames_in_a_row<N: TestRuntime>() {
+    let server = start_server::<N>(echo_router(), ServerConfig::default()).await;
+    let config = ClientConfig::default().websocket(ws::Config::default().ping_period(None));
+    let conn = client::<N>(&server.url("/echo"), config).await;
+    for (round, len) in [65_536usize, 70_000, 20_000, 5, 100_000, 16_384, 65_536]
+        .into_iter()
+        .enumerate()
+    {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7 + round) as u8).collect();
+        conn.write_binary(&payload).await.unwrap();
+        assert_eq!(
+            conn.read().await.unwrap(),
+            Message::from(payload),
+            "round {round}"
+        );
+        let text = char::from(b'a' + round as u8).to_string().repeat(len);
+        conn.write(&text).await.unwrap();
+        assert_eq!(
+            conn.read().await.unwrap(),
+            Message::from(text),
+            "round {round}"
+        );
+    }
     conn.close().await.unwrap();
     assert!(conn.close_info().expect("closed").is_clean());
 }

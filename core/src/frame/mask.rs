@@ -67,29 +67,54 @@ unsafe fn mask_words_avx2(buf: &mut [u8], key: [u8; 4], offset: usize) {
     mask_words(buf, key, offset);
 }
 
+/// Bytes masked per round of [`mask_words`]'s unrolled loop (a multiple
+/// of 8, so that the words after the blocks keep the key's phase).
+const BLOCK: usize = 256;
+
 /// The masking loop, in safe code; inlined into each caller so that each
 /// compiles it for its own target features.
 #[inline(always)]
 fn mask_words(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    // Rotate the key so that its first byte is the one for buf[0]. Reducing
-    // `offset` first keeps the sums from overflowing near `usize::MAX`.
-    let r = offset & 3;
-    let key = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
-    let [k0, k1, k2, k3] = key;
+    // Rotate the key so that its first byte is the one for buf[0]: a rotate
+    // of the key as a word read in memory order (a handful of instructions,
+    // where rotating its bytes one by one took some thirty, a sizeable part
+    // of masking a small frame).
+    let shift = 8 * (offset & 3) as u32;
+    let key = u32::from_ne_bytes(key);
+    let key = if cfg!(target_endian = "little") {
+        key.rotate_right(shift)
+    } else {
+        key.rotate_left(shift)
+    };
     // The key twice, in memory order: one word masks 8 bytes at any position
     // that is a multiple of 4 from buf[0], whatever the machine's endianness.
-    let pattern = [k0, k1, k2, k3, k0, k1, k2, k3];
-    let word = u64::from_ne_bytes(pattern);
+    let word = u64::from(key) | (u64::from(key) << 32);
+    let pattern = word.to_ne_bytes();
+    // Blocks of a fixed size first: LLVM unrolls the inner loop whole (eight
+    // 32-byte XORs per round with AVX2, against four when it unrolls the
+    // plain loop itself), which spares a third of the loop's instructions.
+    let mut blocks = buf.chunks_exact_mut(BLOCK);
+    for block in &mut blocks {
+        let _ = xor_words(block, word);
+    }
+    let rest = xor_words(blocks.into_remainder(), word);
+    // Fewer than 8 bytes are left; they start at a multiple of 8 from buf[0].
+    for (b, m) in rest.iter_mut().zip(pattern) {
+        *b ^= m;
+    }
+}
+
+/// XORs each whole 8-byte word of `buf` with `word`; returns the bytes
+/// after the last whole word. Inlined, as [`mask_words`].
+#[inline(always)]
+fn xor_words(buf: &mut [u8], word: u64) -> &mut [u8] {
     let mut words = buf.chunks_exact_mut(8);
     for chunk in &mut words {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(chunk);
         chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
     }
-    // Fewer than 8 bytes are left; they start at a multiple of 8 from buf[0].
-    for (b, m) in words.into_remainder().iter_mut().zip(pattern) {
-        *b ^= m;
-    }
+    words.into_remainder()
 }
 
 #[cfg(test)]

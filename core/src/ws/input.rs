@@ -6,6 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use super::Connection;
+use super::large::LargePayload;
 
 /// Room for input in a [`Connection`], from [`Connection::input_buffer`].
 /// Read into it, then report how many bytes arrived with
@@ -17,7 +18,10 @@ use super::Connection;
 /// or more still to arrive when its header is parsed) is received into a
 /// buffer of its own, recycled from earlier large messages once they are
 /// dropped: its room is then usually not even zeroed (safe code cannot read
-/// into uninitialised memory, and new memory must be zeroed first). Small
+/// into uninitialised memory, and new memory must be zeroed first). After
+/// such a frame, while [`Connection::expects_large_frame`], the room is in
+/// a recycled buffer too, which keeps the next frame's header and payload
+/// in place if that frame is large (16 KiB or more of payload). Small
 /// reads are cheaper through [`Connection::handle_input`].
 ///
 /// ```
@@ -53,17 +57,30 @@ enum Room {
     /// After the received bytes of the large frame being received (see
     /// `super::large`), this long: recycled memory, usually not zeroed.
     Large { len: usize },
+    /// At the start of a recycled buffer, this long, while a large frame is
+    /// expected (see [`Connection::expects_large_frame`]): it becomes that
+    /// frame's buffer if the input begins one.
+    Fresh {
+        payload: Box<LargePayload>,
+        len: usize,
+    },
 }
 
 impl<'a> InputBuffer<'a> {
     /// Makes `len` bytes of room: in the large frame's own buffer while one
-    /// is being received, else zeroed bytes appended to `conn`'s receive
-    /// buffer.
+    /// is being received, in a recycled one while one is expected, else
+    /// zeroed bytes appended to `conn`'s receive buffer.
     pub(super) fn new(conn: &'a mut Connection, len: usize) -> Self {
+        let expected = conn.expects_large_frame();
         let room = match conn.large_payload() {
             Some(large) => {
                 let _ = large.room(len);
                 Room::Large { len }
+            }
+            None if expected => {
+                let mut payload = LargePayload::new(0);
+                let _ = payload.room(len);
+                Room::Fresh { payload, len }
             }
             None => {
                 let start = conn.rx.len();
@@ -103,6 +120,7 @@ impl Deref for InputBuffer<'_> {
                 .as_ref()
                 .and_then(|frame| frame.large.as_deref())
                 .map_or(&[], |large| large.room_ref(len)),
+            Room::Fresh { ref payload, len } => payload.room_ref(len),
         }
     }
 }
@@ -115,14 +133,19 @@ impl DerefMut for InputBuffer<'_> {
                 .conn
                 .large_payload()
                 .map_or(&mut [], |large| large.room(len)),
+            Room::Fresh {
+                ref mut payload,
+                len,
+            } => payload.room(len),
         }
     }
 }
 
 impl Drop for InputBuffer<'_> {
     fn drop(&mut self) {
-        match self.room {
+        match std::mem::replace(&mut self.room, Room::Large { len: 0 }) {
             Room::Rx { start } => self.conn.rx.truncate(start + self.filled),
+            Room::Fresh { payload, .. } => self.conn.begin_in_place(payload, self.filled),
             Room::Large { .. } => {
                 let Connection { frame, rx, .. } = &mut *self.conn;
                 if let Some(large) = frame.as_mut().and_then(|frame| frame.large.as_deref_mut()) {

@@ -11,9 +11,11 @@
 //! 64 KiB echo that zeroing was two thirds of the server's own instructions.
 //! A recycled `Vec<u8>` stays initialised: in steady state nothing is
 //! zeroed. The pool is small and bounded ([`POOLED_BUFFERS`] buffers of at
-//! most [`MAX_POOLED_LEN`] bytes per thread). A large frame costs two small
-//! allocations of its own (the frame's [`LargePayload`] box and the
-//! message's `Bytes` owner), next to at least 16 KiB of payload.
+//! most [`MAX_POOLED_LEN`] bytes per thread). It keeps each buffer in the
+//! [`LargePayload`] box it was received in, so that a large frame costs one
+//! small allocation of its own (the message's `Bytes` owner), next to at
+//! least 16 KiB of payload. A frame abandoned halfway (the connection
+//! ended) frees its buffer instead of pooling it.
 
 use std::cell::RefCell;
 
@@ -38,17 +40,25 @@ const POOLED_BUFFERS: usize = 4;
 const MAX_POOLED_LEN: usize = 2 << 20;
 
 thread_local! {
-    static POOL: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    #[allow(
+        clippy::vec_box,
+        reason = "the boxes are what is pooled: a frame in progress holds its payload boxed, and reusing the box spares an allocation per large message"
+    )]
+    static POOL: RefCell<Vec<Box<LargePayload>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The payload of a large frame being received, in order; unmasking and
 /// validation are the connection's business.
 #[derive(Debug)]
 pub(super) struct LargePayload {
-    /// Initialised up to its length; bytes past `received` are left over
-    /// from earlier use (or read past the payload's end, see
-    /// [`room`](Self::room)).
+    /// Initialised up to its length; the payload starts at `start`; bytes
+    /// past the received ones are left over from earlier use (or read past
+    /// the payload's end, see [`room`](Self::room)).
     buf: Vec<u8>,
+    /// Where the payload starts in `buf`: 0, or after the frame's header
+    /// when the read that brought the header went into `buf` (see
+    /// [`begin_in_place`](Self::begin_in_place)).
+    start: usize,
     /// The frame's payload length.
     len: usize,
     /// Payload bytes received so far (at most `len`).
@@ -56,14 +66,36 @@ pub(super) struct LargePayload {
 }
 
 impl LargePayload {
-    /// An empty payload of `len` bytes to come, in a pooled buffer if the
-    /// thread has one.
-    pub(super) fn new(len: usize) -> Self {
-        LargePayload {
-            buf: take_pooled(),
-            len,
-            received: 0,
-        }
+    /// An empty payload of `len` bytes to come, in a pooled buffer (and
+    /// box) if the thread has one.
+    pub(super) fn new(len: usize) -> Box<Self> {
+        let mut payload = take_pooled();
+        payload.start = 0;
+        payload.len = len;
+        payload.received = 0;
+        payload
+    }
+
+    /// Makes the first `read` bytes of the buffer (input read into
+    /// [`room`](Self::room) of an empty payload) a payload of `len` bytes
+    /// that starts at `start` (after its frame's header); returns the bytes
+    /// read past the payload's end (they belong to the frames after it).
+    pub(super) fn begin_in_place(&mut self, start: usize, len: usize, read: usize) -> &[u8] {
+        self.start = start;
+        self.len = len;
+        self.received = 0;
+        self.filled(read.saturating_sub(start))
+    }
+
+    /// The first `n` bytes of the buffer: input read into the room of an
+    /// empty payload (before [`begin_in_place`](Self::begin_in_place)).
+    pub(super) fn head(&self, n: usize) -> &[u8] {
+        self.buf.get(..n).unwrap_or_default()
+    }
+
+    /// Where the next received byte goes in `buf`.
+    fn at(&self) -> usize {
+        self.start + self.received
     }
 
     /// Payload bytes received so far.
@@ -79,24 +111,25 @@ impl LargePayload {
     /// Bytes that can be read without growing the buffer (so without
     /// zeroing anything).
     pub(super) fn spare(&self) -> usize {
-        self.buf.len() - self.received
+        self.buf.len().saturating_sub(self.at())
     }
 
     /// Appends the start of `data` that belongs to the payload; returns how
     /// many bytes that was (the rest belongs to the frames after it).
     pub(super) fn extend(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.missing());
-        let end = self.received + n;
-        // `received <= buf.len()` always: the kept part is overwritten, the
-        // rest appended (neither zeroes anything).
+        let at = self.at();
+        let end = at + n;
+        // `at <= buf.len()` always: the kept part is overwritten, the rest
+        // appended (neither zeroes anything).
         let kept = self.buf.len().min(end);
-        let (overwrite, append) = data.split_at(kept - self.received);
-        if let Some(target) = self.buf.get_mut(self.received..kept) {
+        let (overwrite, append) = data.split_at(kept - at);
+        if let Some(target) = self.buf.get_mut(at..kept) {
             target.copy_from_slice(overwrite);
         }
         self.buf
             .extend_from_slice(append.get(..n - overwrite.len()).unwrap_or_default());
-        self.received = end;
+        self.received += n;
         n
     }
 
@@ -105,86 +138,111 @@ impl LargePayload {
     /// Bytes read past the payload's end are given back by
     /// [`filled`](Self::filled).
     pub(super) fn room(&mut self, n: usize) -> &mut [u8] {
-        let end = self.received.saturating_add(n);
+        let at = self.at();
+        let end = at.saturating_add(n);
         if self.buf.len() < end {
             self.buf.resize(end, 0);
         }
-        self.buf.get_mut(self.received..end).unwrap_or_default()
+        self.buf.get_mut(at..end).unwrap_or_default()
     }
 
     /// The bytes of the room (see [`room`](Self::room)), read-only.
     pub(super) fn room_ref(&self, n: usize) -> &[u8] {
-        let end = self.received.saturating_add(n).min(self.buf.len());
-        self.buf.get(self.received..end).unwrap_or_default()
+        let at = self.at();
+        let end = at.saturating_add(n).min(self.buf.len());
+        self.buf.get(at..end).unwrap_or_default()
     }
 
     /// Records that `n` bytes were read into the room; returns those of
     /// them past the payload's end (they belong to the frames after it).
     pub(super) fn filled(&mut self, n: usize) -> &[u8] {
-        let start = self.received;
-        let end = start.saturating_add(n).min(self.buf.len());
-        self.received = end.min(self.len);
-        self.buf.get(self.received..end).unwrap_or_default()
+        let end = self.at().saturating_add(n).min(self.buf.len());
+        self.received = end.saturating_sub(self.start).min(self.len);
+        self.buf.get(self.at()..end).unwrap_or_default()
     }
 
     /// The received payload bytes from `from` on, to unmask and validate.
     pub(super) fn received_from(&mut self, from: usize) -> &mut [u8] {
-        self.buf.get_mut(from..self.received).unwrap_or_default()
+        let end = self.at();
+        self.buf.get_mut(self.start + from..end).unwrap_or_default()
     }
 
     /// The complete payload as the message's bytes (no copy); its buffer
     /// returns to a pool when they are dropped.
-    pub(super) fn into_bytes(mut self) -> Bytes {
-        let buf = std::mem::take(&mut self.buf);
-        Bytes::from_owner(Recycled { buf, len: self.len })
+    /// Gives the box and its buffer back to this thread's pool, unused.
+    pub(super) fn recycle(self: Box<Self>) {
+        give_back(self);
+    }
+
+    pub(super) fn into_bytes(self: Box<Self>) -> Bytes {
+        Bytes::from_owner(Recycled(Some(self)))
     }
 }
 
-impl Drop for LargePayload {
-    /// A frame abandoned halfway (the connection ended) gives its buffer back.
-    fn drop(&mut self) {
-        give_back(std::mem::take(&mut self.buf));
-    }
-}
-
-/// The owner of a message's bytes received as a [`LargePayload`].
-struct Recycled {
-    buf: Vec<u8>,
-    /// The payload's length (the buffer may be longer).
-    len: usize,
-}
+/// The owner of a message's bytes received as a [`LargePayload`] (always
+/// `Some` until dropped).
+struct Recycled(Option<Box<LargePayload>>);
 
 impl AsRef<[u8]> for Recycled {
     fn as_ref(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
+        self.0
+            .as_ref()
+            .and_then(|payload| {
+                let end = payload.start.saturating_add(payload.len);
+                payload.buf.get(payload.start..end)
+            })
+            .unwrap_or_default()
     }
 }
 
 impl Drop for Recycled {
     fn drop(&mut self) {
-        give_back(std::mem::take(&mut self.buf));
+        if let Some(payload) = self.0.take() {
+            give_back(payload);
+        }
     }
 }
 
-/// A pooled buffer of this thread, or an empty one.
-fn take_pooled() -> Vec<u8> {
+/// A pooled payload box (and buffer) of this thread, or a new one with an
+/// empty buffer.
+fn take_pooled() -> Box<LargePayload> {
     POOL.try_with(|pool| pool.try_borrow_mut().ok().and_then(|mut pool| pool.pop()))
         .ok()
         .flatten()
-        .unwrap_or_default()
+        .unwrap_or_else(|| {
+            Box::new(LargePayload {
+                buf: Vec::new(),
+                start: 0,
+                len: 0,
+                received: 0,
+            })
+        })
 }
 
-/// Pools `buf` on this thread if there is room (else, or while the thread
-/// ends, it is freed).
-fn give_back(buf: Vec<u8>) {
-    if buf.is_empty() || buf.len() > MAX_POOLED_LEN {
+/// The length of the buffer [`LargePayload::new`] would take from this
+/// thread's pool (0 if none): room that can be read into with no zeroing.
+pub(super) fn pooled_len() -> usize {
+    POOL.try_with(|pool| {
+        pool.try_borrow()
+            .ok()
+            .and_then(|pool| pool.last().map(|payload| payload.buf.len()))
+    })
+    .ok()
+    .flatten()
+    .unwrap_or(0)
+}
+
+/// Pools `payload` (its box and buffer) on this thread if there is room
+/// (else, or while the thread ends, it is freed).
+fn give_back(payload: Box<LargePayload>) {
+    if payload.buf.is_empty() || payload.buf.len() > MAX_POOLED_LEN {
         return;
     }
     let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut()
             && pool.len() < POOLED_BUFFERS
         {
-            pool.push(buf);
+            pool.push(payload);
         }
     });
 }

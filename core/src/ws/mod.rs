@@ -128,6 +128,10 @@ pub struct Connection {
     /// At most [`MAX_PENDING_PONGS`].
     pending_pongs: u8,
     eof: bool,
+    /// The latest data frame was received apart (see [`large`]) and no
+    /// frame has begun since: the next one likely is large too (see
+    /// [`expects_large_frame`](Self::expects_large_frame)).
+    large_expected: bool,
     /// Whether this endpoint started the close handshake.
     closed_locally: bool,
     /// The close handshake's state, allocated when it starts (an open
@@ -235,6 +239,7 @@ impl Connection {
             tx: TxQueue::default(),
             pending_pongs: 0,
             eof: false,
+            large_expected: false,
             closed_locally: false,
             closing: None,
             last_input_at: now,
@@ -359,6 +364,55 @@ impl Connection {
         InputBuffer::new(self, len)
     }
 
+    /// Whether the next input likely starts with the header of a large
+    /// frame: the latest data frame was large (received apart from the
+    /// receive buffer), nothing is buffered and no frame is in progress.
+    /// Input read then through [`input_buffer`](Self::input_buffer) goes
+    /// into a recycled buffer that becomes the frame's own if the frame is
+    /// large (no copy of the payload's first bytes), or is copied into the
+    /// receive buffer if not (as by [`handle_input`](Self::handle_input)).
+    pub fn expects_large_frame(&self) -> bool {
+        self.large_expected && self.frame.is_none() && self.rx.is_empty() && self.accepts_input()
+    }
+
+    /// Input read into `payload`'s room (its first `read` bytes) while a
+    /// large frame was expected and nothing was buffered: the frame it
+    /// begins, in place, if that frame is large; else the bytes go into
+    /// `rx` as [`handle_input`](Self::handle_input) would put them, and
+    /// the buffer back to the pool.
+    fn begin_in_place(&mut self, mut payload: Box<LargePayload>, read: usize) {
+        if read == 0 {
+            // Nothing arrived (the read would block): still expected.
+            payload.recycle();
+            return;
+        }
+        let data = payload.head(read);
+        let begun = match FrameHeader::decode(data, &self.decode_rules) {
+            // Large counting what arrived too: a frame that arrived whole
+            // is in its buffer already, and stays there.
+            Ok(Some((header, header_len))) if self.is_large(&header, 0) => self
+                .begin_frame(header)
+                .ok()
+                .map(|frame| (frame, header_len)),
+            // Not large, incomplete or refused: parsed from `rx` as any
+            // other input (a refused header is reported then).
+            _ => None,
+        };
+        match begun {
+            Some((mut frame, header_len)) => {
+                let rest = payload.begin_in_place(header_len, frame.len(), read);
+                self.rx.extend_from_slice(rest);
+                frame.large = Some(payload);
+                self.frame = Some(frame);
+            }
+            None => {
+                self.large_expected = false;
+                self.rx.extend_from_slice(data);
+                payload.recycle();
+            }
+        }
+    }
+
     /// Whether input is still taken (not after the close handshake: RFC
     /// 6455 §5.5.1, no data after close).
     fn accepts_input(&self) -> bool {
@@ -382,9 +436,19 @@ impl Connection {
     /// taken back from delivered messages once they are dropped), else no
     /// more than the buffer's capacity (reading them at most doubles it, so
     /// a header announcing a large frame makes the buffer grow no faster
-    /// than its bytes arrive); 0 between frames. Never allocates.
+    /// than its bytes arrive); 0 between frames, unless a large frame is
+    /// expected ([`expects_large_frame`](Self::expects_large_frame)): then
+    /// the length of the recycled buffer it would be read into (it held a
+    /// whole earlier frame, and needs no zeroing), so that the next frame
+    /// can arrive in one read. Never allocates.
     pub fn input_wanted(&mut self) -> usize {
-        let Some(frame) = &self.frame else { return 0 };
+        let Some(frame) = &self.frame else {
+            return if self.expects_large_frame() {
+                large::pooled_len()
+            } else {
+                0
+            };
+        };
         if let Some(large) = &frame.large {
             // The same bound for a frame received apart: the room its
             // buffer has (a recycled buffer held a whole earlier frame),
@@ -710,6 +774,7 @@ impl Connection {
             return Ok(Step::NeedMore);
         }
         if let Some(large) = frame.large.take() {
+            self.large_expected = true;
             // Only unfragmented, uncompressed data frames are received apart.
             return self.finish_message(frame.header.opcode == OpCode::Text, large.into_bytes());
         }
@@ -727,7 +792,7 @@ impl Connection {
             // `rx` holds less than the payload: all of it belongs to it.
             let taken = large.extend(&self.rx);
             self.rx.advance(taken);
-            frame.large = Some(Box::new(large));
+            frame.large = Some(large);
         }
     }
 
@@ -755,7 +820,7 @@ impl Connection {
         let Ok(mut frame) = self.begin_frame(header) else {
             return data;
         };
-        frame.large = Some(Box::new(LargePayload::new(frame.len())));
+        frame.large = Some(LargePayload::new(frame.len()));
         self.frame = Some(frame);
         rest
     }

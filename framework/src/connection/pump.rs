@@ -205,7 +205,17 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 let wanted = inner.ws.input_wanted().min(MAX_READ);
                 let read_size = shared.limits().read_buffer_size.max(1);
                 let ws = &mut inner.ws;
-                let read = if wanted > read_size {
+                let read = if ws.expects_large_frame() {
+                    // A large frame expected next (the last one was large):
+                    // read into a recycled buffer that becomes the frame's,
+                    // as much as it holds (often the whole frame at once).
+                    read_direct(
+                        &mut self.socket.io,
+                        cx,
+                        ws.input_buffer(wanted.max(read_size)),
+                        now,
+                    )
+                } else if wanted > read_size {
                     read_direct(
                         &mut self.socket.io,
                         cx,
