@@ -28,6 +28,7 @@ use std::time::Duration;
 use crate::connection::{BufferLimits, Connection, Info, Pump, Settings, Shared};
 use crate::dial::{Dial, ProxyConfig};
 use crate::error::Error;
+use crate::hub::{ConnectionInfo, Listing, Protocol, SlowConsumer, WsEncoding};
 use crate::io_util::{read_some, with_deadline, write_all};
 use crate::runtime::{Net, Runtime, Transport};
 use crate::wheel::Wheel;
@@ -263,12 +264,19 @@ async fn finish<T: Transport, R: Runtime>(
         ws::Connection::new(Role::Client { mask_seed }, config.websocket.clone(), now)
             .with_deflate(negotiated.deflate);
     protocol.handle_input(now, &leftover);
-    let info = Info {
+    let info = ConnectionInfo {
         id: Arc::from(format!(
             "client_{}",
             NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed)
         )),
+        protocol: Protocol::WebSocket,
+        // Never registered with a hub, so through no route.
+        route: Arc::from(""),
         remote_addr: addrs.0,
+        started_at: now,
+    };
+    let info = Info {
+        listing: Listing::new(info, SlowConsumer::default(), WsEncoding::Plain),
         local_addr: addrs.1,
         subprotocol: negotiated.subprotocol.map(String::into_boxed_str),
     };

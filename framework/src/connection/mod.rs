@@ -91,12 +91,12 @@ impl Connection {
     /// The connection's id, unique within the server (`ws_` followed by a
     /// counter), or `client_…` for a client connection.
     pub fn id(&self) -> &str {
-        &self.shared().info.id
+        &self.shared().info.listing.info.id
     }
 
     /// The peer's address, when the transport has one.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.shared().info.remote_addr
+        self.shared().info.listing.info.remote_addr
     }
 
     /// The local address, when the transport has one.
@@ -329,8 +329,8 @@ impl Connection {
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("id", &self.shared().info.id)
-            .field("remote_addr", &self.shared().info.remote_addr)
+            .field("id", &self.shared().info.listing.info.id)
+            .field("remote_addr", &self.shared().info.listing.info.remote_addr)
             .finish_non_exhaustive()
     }
 }
@@ -345,7 +345,7 @@ pub struct ClosedFuture {
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
-            .field("id", &self.info.id)
+            .field("id", &self.info.listing.info.id)
             .finish_non_exhaustive()
     }
 }

@@ -8,8 +8,8 @@ use std::task::Waker;
 use std::time::Instant;
 
 use crate::hub::{
-    BroadcastCompression, Counters, Delivery, Hub, OutboxLimits, Parcel, Recipient, SlowConsumer,
-    WsEncoding, WsFrame,
+    Counters, Delivery, Hub, Listing, OutboxLimits, Parcel, Recipient, Registered, SlowConsumer,
+    WsFrame,
 };
 use crate::wheel::Wheel;
 use tidings_core::close::CloseCode;
@@ -46,9 +46,10 @@ pub(crate) struct Settings {
 /// Identity and addresses of a connection, fixed at creation.
 #[derive(Debug)]
 pub(crate) struct Info {
-    /// Shared with the hub's registry, which keys the connection by it.
-    pub(crate) id: Arc<str>,
-    pub(crate) remote_addr: Option<SocketAddr>,
+    /// Its id, remote address, route, … as the hub's registry reads them
+    /// (here rather than in a block of the hub's own: the registry holds
+    /// this state). A client connection's is never registered.
+    pub(crate) listing: Listing,
     pub(crate) local_addr: Option<SocketAddr>,
     pub(crate) subprotocol: Option<Box<str>>,
 }
@@ -222,9 +223,12 @@ impl Recipient for Shared {
     fn values(&self, f: &mut dyn FnMut(&http::Extensions)) {
         f(&self.lock_values());
     }
+}
 
-    fn broadcast_encoding(&self, compression: BroadcastCompression) -> WsEncoding {
-        WsEncoding::of(&self.lock().ws, compression)
+/// The hub reads a WebSocket connection's listing in its state.
+impl Registered for Shared {
+    fn listing(&self) -> &Listing {
+        &self.info.listing
     }
 }
 
@@ -402,7 +406,8 @@ mod tests {
         eprintln!("ws::Connection, Inner, Shared: {sizes:?}");
         assert!(sizes.0 <= 272, "ws::Connection is {} bytes", sizes.0);
         assert!(sizes.1 <= 384, "Inner is {} bytes", sizes.1);
-        // 520: with the `Arc`'s counts, 536 bytes, a 544-byte malloc chunk.
-        assert!(sizes.2 <= 520, "Shared is {} bytes", sizes.2);
+        // 576 (with the hub's listing): with the `Arc`'s counts, 592 bytes, a
+        // 608-byte malloc chunk.
+        assert!(sizes.2 <= 576, "Shared is {} bytes", sizes.2);
     }
 }

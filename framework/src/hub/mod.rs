@@ -71,7 +71,7 @@ use cluster::wire::{self, ClusterMessage};
 use cluster::{Destination, Engine, Inbox};
 use compression::CompressorPool;
 pub(crate) use compression::WsEncoding;
-pub(crate) use recipient::{OutboxLimits, Parcel, Recipient};
+pub(crate) use recipient::{OutboxLimits, Parcel, Recipient, Registered};
 pub(crate) use stats::Counters;
 use tidings_core::close::CloseCode;
 use tidings_core::registry::Registry;
@@ -166,20 +166,64 @@ pub struct ConnectionInfo {
     pub started_at: Instant,
 }
 
-pub(crate) struct Entry {
-    info: ConnectionInfo,
-    /// Where its messages go: the WebSocket connection's shared state or
-    /// the SSE stream's context, through the hub's own seam.
-    recipient: Arc<dyn Recipient>,
+/// What the hub keeps about each connection: its details, its route's
+/// slow-consumer policy and how broadcasts are encoded for it. It lives in
+/// the recipient's own allocation (a WebSocket connection's shared state
+/// holds it; an SSE stream's or WebTransport session's is wrapped in a
+/// [`WithListing`]), so a registered connection costs the registry one slot and
+/// no block of its own.
+#[derive(Debug)]
+pub(crate) struct Listing {
+    pub(crate) info: ConnectionInfo,
     policy: SlowConsumer,
-    /// How a WebSocket connection is sent broadcasts (`Plain` for SSE).
+    /// How a WebSocket connection is sent broadcasts (`Plain` for the others).
     encoding: WsEncoding,
 }
+
+impl Listing {
+    pub(crate) fn new(info: ConnectionInfo, policy: SlowConsumer, encoding: WsEncoding) -> Self {
+        Listing {
+            info,
+            policy,
+            encoding,
+        }
+    }
+}
+
+/// A recipient whose state does not hold its [`Listing`], with it: one
+/// block per SSE stream or WebTransport session besides its own state.
+pub(crate) struct WithListing {
+    listing: Listing,
+    recipient: Arc<dyn Recipient>,
+}
+
+impl Registered for WithListing {
+    fn listing(&self) -> &Listing {
+        &self.listing
+    }
+}
+
+impl Recipient for WithListing {
+    fn offer(&self, parcel: Parcel<'_>, limits: &OutboxLimits, policy: &SlowConsumer) -> Delivery {
+        self.recipient.offer(parcel, limits, policy)
+    }
+
+    fn close(&self, code: CloseCode, reason: &str) {
+        self.recipient.close(code, reason);
+    }
+
+    fn values(&self, f: &mut dyn FnMut(&http::Extensions)) {
+        self.recipient.values(f);
+    }
+}
+
+/// A registered connection as the registry holds it.
+type Entry = Arc<dyn Registered>;
 
 /// The registry of a server's connections, rooms, broadcast and statistics.
 /// Shared (`Arc`) by the server and every connection.
 pub struct Hub {
-    registry: Mutex<Registry<Arc<Entry>, RandomState>>,
+    registry: Mutex<Registry<Entry, RandomState>>,
     counters: Arc<Counters>,
     config: HubConfig,
     /// The compressors of messages compressed once for many connections.
@@ -230,7 +274,7 @@ impl Hub {
         (self.node()? != node).then_some(node)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Registry<Arc<Entry>, RandomState>> {
+    fn lock(&self) -> MutexGuard<'_, Registry<Entry, RandomState>> {
         // Every registry operation leaves it consistent between statements.
         self.registry.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -239,29 +283,41 @@ impl Hub {
         &self.counters
     }
 
-    /// Registers a connection until the returned guard is dropped.
+    /// Registers a connection whose state does not hold its [`Listing`]
+    /// (an SSE stream, a WebTransport session) until the returned guard is
+    /// dropped.
     pub(crate) fn register(
         self: &Arc<Self>,
         info: ConnectionInfo,
         recipient: Arc<dyn Recipient>,
         policy: SlowConsumer,
     ) -> Registration {
-        let encoding = recipient.broadcast_encoding(self.config.broadcast_compression);
-        // The id (shared with a WebSocket connection's state) is the
-        // registry's key: shared, not copied.
-        let key = info.id.clone();
+        let listing = Listing::new(info, policy, WsEncoding::Plain);
+        self.register_listed(Arc::new(WithListing { listing, recipient }))
+    }
+
+    /// Registers `recipient`, which holds its own [`Listing`], until the
+    /// returned guard is dropped.
+    pub(crate) fn register_listed<R: Registered + 'static>(
+        self: &Arc<Self>,
+        recipient: Arc<R>,
+    ) -> Registration<R> {
+        let info = &recipient.listing().info;
         self.counters.opened(info.protocol, &info.route);
-        let entry = Arc::new(Entry {
-            info,
-            recipient,
-            policy,
-            encoding,
-        });
-        self.lock().insert(key, entry.clone());
+        // The id (shared with the connection's own state) is the
+        // registry's key: shared, not copied.
+        self.lock()
+            .insert(info.id.clone(), recipient.clone() as Entry);
         Registration {
             hub: self.clone(),
-            entry,
+            recipient,
         }
+    }
+
+    /// How broadcasts are encoded for a WebSocket connection with protocol
+    /// state `ws` (asked once, before it registers).
+    pub(crate) fn ws_encoding(&self, ws: &ws::Connection) -> WsEncoding {
+        WsEncoding::of(ws, self.config.broadcast_compression)
     }
 
     /// Connections open now.
@@ -279,7 +335,7 @@ impl Hub {
         let mut all: Vec<_> = self
             .lock()
             .values()
-            .map(|(_, entry)| entry.info.clone())
+            .map(|(_, entry)| entry.listing().info.clone())
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
@@ -432,7 +488,7 @@ impl Hub {
         }
         let entry = self.lock().get(id).cloned();
         entry.is_some_and(|entry| {
-            entry.recipient.close(code, reason);
+            entry.close(code, reason);
             true
         })
     }
@@ -458,11 +514,12 @@ impl Hub {
 
     /// [`broadcast`](Self::broadcast) to this node's connections.
     fn broadcast_local(self: &Arc<Self>, payload: &Payload, filter: &Filter) -> BroadcastReport {
-        let recipients: Vec<Arc<Entry>> = {
+        let recipients: Vec<Entry> = {
             let registry = self.lock();
-            let admitted = |(id, entry): (&str, &Arc<Entry>)| {
+            let admitted = |(id, entry): (&str, &Entry)| {
+                let info = &entry.listing().info;
                 filter
-                    .admits(id, &entry.info.route, entry.info.protocol)
+                    .admits(id, &info.route, info.protocol)
                     .then(|| entry.clone())
             };
             match &filter.room {
@@ -509,15 +566,15 @@ fn collect_sized<I: Iterator, T>(items: I, admitted: impl FnMut(I::Item) -> Opti
 }
 
 /// Removes its connection from the hub (and its rooms) when dropped.
-pub(crate) struct Registration {
+pub(crate) struct Registration<R: Registered + ?Sized = WithListing> {
     hub: Arc<Hub>,
-    /// The registered entry (its id is the key to remove).
-    entry: Arc<Entry>,
+    /// The registered connection (its id is the key to remove).
+    recipient: Arc<R>,
 }
 
-impl Drop for Registration {
+impl<R: Registered + ?Sized> Drop for Registration<R> {
     fn drop(&mut self) {
-        let id = &self.entry.info.id;
+        let id = &self.recipient.listing().info.id;
         if let Some(engine) = &self.hub.config.engine {
             let rooms = self.hub.lock().rooms_of(id);
             for room in rooms {
@@ -526,9 +583,8 @@ impl Drop for Registration {
         }
         let removed = self.hub.lock().remove(id);
         if let Some(entry) = removed {
-            self.hub
-                .counters
-                .closed(entry.info.protocol, &entry.info.route);
+            let info = &entry.listing().info;
+            self.hub.counters.closed(info.protocol, &info.route);
         }
     }
 }
@@ -566,7 +622,7 @@ pub struct ConnectionHandle {
 #[derive(Clone)]
 enum Target {
     /// Open on this node.
-    Local(Arc<Entry>),
+    Local(Entry),
     /// On another node, named by the id.
     Remote { id: Arc<str>, protocol: Protocol },
 }
@@ -576,7 +632,7 @@ impl fmt::Debug for ConnectionHandle {
         match &self.target {
             Target::Local(entry) => f
                 .debug_tuple("ConnectionHandle")
-                .field(&entry.info)
+                .field(&entry.listing().info)
                 .finish(),
             Target::Remote { id, protocol } => f
                 .debug_struct("ConnectionHandle")
@@ -593,7 +649,7 @@ impl ConnectionHandle {
     /// (its route, address and start live in that node's process).
     pub fn info(&self) -> Option<&ConnectionInfo> {
         match &self.target {
-            Target::Local(entry) => Some(&entry.info),
+            Target::Local(entry) => Some(&entry.listing().info),
             Target::Remote { .. } => None,
         }
     }
@@ -601,7 +657,7 @@ impl ConnectionHandle {
     /// The connection's id.
     pub fn id(&self) -> &str {
         match &self.target {
-            Target::Local(entry) => &entry.info.id,
+            Target::Local(entry) => &entry.listing().info.id,
             Target::Remote { id, .. } => id,
         }
     }
@@ -609,7 +665,7 @@ impl ConnectionHandle {
     /// WebSocket, SSE or WebTransport.
     pub fn protocol(&self) -> Protocol {
         match &self.target {
-            Target::Local(entry) => entry.info.protocol,
+            Target::Local(entry) => entry.listing().info.protocol,
             Target::Remote { protocol, .. } => *protocol,
         }
     }
@@ -634,9 +690,7 @@ impl ConnectionHandle {
             return None;
         };
         let mut value = None;
-        entry
-            .recipient
-            .values(&mut |values| value = values.get::<T>().cloned());
+        entry.values(&mut |values| value = values.get::<T>().cloned());
         value
     }
 
@@ -668,7 +722,7 @@ impl ConnectionHandle {
     /// messages queued for it); on another node, through the engine.
     pub fn close_with(&self, code: CloseCode, reason: &str) {
         match &self.target {
-            Target::Local(entry) => entry.recipient.close(code, reason),
+            Target::Local(entry) => entry.close(code, reason),
             Target::Remote { id, .. } => {
                 self.hub.close_connection(id, code, reason);
             }
@@ -680,8 +734,9 @@ impl ConnectionHandle {
         let Target::Local(entry) = &self.target else {
             return Delivery::Forwarded;
         };
-        let parcel = match entry.info.protocol {
-            Protocol::WebSocket => encoded.ws_for(entry.encoding).map(Parcel::WebSocket),
+        let listing = entry.listing();
+        let parcel = match listing.info.protocol {
+            Protocol::WebSocket => encoded.ws_for(listing.encoding).map(Parcel::WebSocket),
             Protocol::Sse => encoded.sse().map(Parcel::Sse),
             Protocol::WebTransport => Some(Parcel::WebTransport(encoded.wt())),
             Protocol::Http => None, // never registered
@@ -689,12 +744,10 @@ impl ConnectionHandle {
         let Some(parcel) = parcel else {
             return Delivery::Skipped;
         };
-        let delivery = entry
-            .recipient
-            .offer(parcel, &self.hub.config.outbox, &entry.policy);
+        let delivery = entry.offer(parcel, &self.hub.config.outbox, &listing.policy);
         match delivery {
             Delivery::Queued => {
-                let len = match entry.info.protocol {
+                let len = match listing.info.protocol {
                     Protocol::WebSocket => encoded.ws_len(),
                     Protocol::Sse => encoded.sse().map_or(0, Bytes::len),
                     Protocol::WebTransport => encoded.wt().len(),
@@ -711,14 +764,15 @@ impl ConnectionHandle {
 
 #[cfg(test)]
 mod tests {
-    use super::Entry;
+    use super::{Entry, Listing};
 
-    /// Every open connection has one hub entry for its whole life: the
-    /// recipient seam (a trait object) must not make it heavier than the
-    /// enum of connection types it replaced.
+    /// Every open connection holds its listing for its whole life (inside
+    /// its own state) and one registry slot: the recipient seam must not
+    /// make them heavier.
     #[test]
-    fn a_hub_entry_stays_small() {
-        let size = size_of::<Entry>();
-        assert!(size <= 120, "hub::Entry is {size} bytes");
+    fn a_hub_listing_stays_small() {
+        let sizes = (size_of::<Listing>(), size_of::<Entry>());
+        assert!(sizes.0 <= 104, "hub::Listing is {} bytes", sizes.0);
+        assert!(sizes.1 <= 16, "a registry value is {} bytes", sizes.1);
     }
 }

@@ -11,14 +11,13 @@
 use bytes::Bytes;
 use tidings_core::close::CloseCode;
 
-use super::SlowConsumer;
 use super::broadcast::{Delivery, WsFrame};
-use super::compression::{BroadcastCompression, WsEncoding};
+use super::{Listing, SlowConsumer};
 
 /// One connection as the hub sees it: something that takes an encoded
 /// message without waiting, can be closed, and has per-connection values.
 ///
-/// The hub keeps each as an `Arc<dyn Recipient>` in its registry; a
+/// The hub keeps each as an `Arc<dyn Registered>` in its registry; a
 /// broadcast makes one (virtual) [`offer`](Recipient::offer) call per
 /// recipient. The per-message path of a connection (its pump and handler)
 /// never goes through this trait.
@@ -37,14 +36,15 @@ pub(crate) trait Recipient: Send + Sync {
     /// Calls `f` with the connection's values (set by middleware, or with
     /// `conn.set`).
     fn values(&self, f: &mut dyn FnMut(&http::Extensions));
+}
 
-    /// How broadcasts are encoded for it under the server's `compression`
-    /// setting (asked once, when it registers). Plain unless it is a
-    /// WebSocket connection that negotiated permessage-deflate.
-    fn broadcast_encoding(&self, compression: BroadcastCompression) -> WsEncoding {
-        let _ = compression;
-        WsEncoding::Plain
-    }
+/// A [`Recipient`] as the registry holds it: with what the hub knows about
+/// it (its details, policy and broadcast encoding), in the same allocation.
+/// A WebSocket connection's state is one; an SSE stream or WebTransport
+/// session is wrapped in a [`WithListing`](super::WithListing).
+pub(crate) trait Registered: Recipient {
+    /// What the hub knows about it.
+    fn listing(&self) -> &Listing;
 }
 
 /// One message as one recipient's protocol takes it.

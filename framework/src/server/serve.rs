@@ -25,7 +25,7 @@ use super::version::version_value;
 use super::{Service, reject};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Protocol, Registration, SlowConsumer};
+use crate::hub::{ConnectionInfo, Listing, Protocol, Registration, SlowConsumer};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::user_code::{BoxFuture, CatchPanic, catch_panic, drop_quietly};
@@ -281,7 +281,7 @@ pub(super) struct Upgraded<T, R: Runtime> {
     /// Its connection handle also tells how the connection ended.
     session: Session<T, R>,
     /// In the hub until the connection ends.
-    _registration: Registration,
+    _registration: Registration<Shared>,
     /// Counts towards the server's connection limit.
     _slot: Admission<WebSockets>,
     /// The middleware that ran and the connection's span, when there is
@@ -681,10 +681,16 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     protocol.handle_input(now, leftover);
     let id = service.next_stream_id("ws");
     let span = super::connection_span(&id, &route, remote_addr, "websocket");
-    let id: Arc<str> = Arc::from(id);
-    let info = Info {
-        id: id.clone(),
+    let info = ConnectionInfo {
+        id: Arc::from(id),
+        protocol: Protocol::WebSocket,
+        route,
         remote_addr,
+        started_at: now,
+    };
+    let encoding = service.hub.ws_encoding(&protocol);
+    let info = Info {
+        listing: Listing::new(info, policy, encoding),
         local_addr,
         subprotocol: accepted.subprotocol.as_deref().map(Box::from),
     };
@@ -692,17 +698,7 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     // In the hub (lookup, rooms, broadcast, statistics) until the
     // connection's task ends; registered before the first input is
     // parsed, so every received message is counted.
-    let registration = service.hub.register(
-        ConnectionInfo {
-            id,
-            protocol: Protocol::WebSocket,
-            route,
-            remote_addr,
-            started_at: now,
-        },
-        shared.clone(),
-        policy,
-    );
+    let registration = service.hub.register_listed(shared.clone());
     shared.lock().drain_events();
     let conn = Connection::from_shared(shared.clone());
     conn.set_values(ctx.values.clone());
