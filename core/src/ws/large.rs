@@ -167,13 +167,13 @@ impl LargePayload {
         self.buf.get_mut(self.start + from..end).unwrap_or_default()
     }
 
-    /// The complete payload as the message's bytes (no copy); its buffer
-    /// returns to a pool when they are dropped.
     /// Gives the box and its buffer back to this thread's pool, unused.
     pub(super) fn recycle(self: Box<Self>) {
         give_back(self);
     }
 
+    /// The complete payload as the message's bytes (no copy); its box and
+    /// buffer return to a pool when they are dropped.
     pub(super) fn into_bytes(self: Box<Self>) -> Bytes {
         Bytes::from_owner(Recycled(Some(self)))
     }

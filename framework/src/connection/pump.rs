@@ -205,27 +205,20 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 let wanted = inner.ws.input_wanted().min(MAX_READ);
                 let read_size = shared.limits().read_buffer_size.max(1);
                 let ws = &mut inner.ws;
-                let read = if ws.expects_large_frame() {
-                    // A large frame expected next (the last one was large):
-                    // read into a recycled buffer that becomes the frame's,
-                    // as much as it holds (often the whole frame at once).
-                    read_direct(
-                        &mut self.socket.io,
-                        cx,
-                        ws.input_buffer(wanted.max(read_size)),
-                        now,
-                    )
-                } else if wanted > read_size {
-                    read_direct(
-                        &mut self.socket.io,
-                        cx,
-                        ws.input_buffer(wanted + read_size),
-                        now,
-                    )
+                // Straight into the protocol's room: a large frame expected
+                // next (the last one was large) is read into a recycled
+                // buffer that becomes the frame's, as much as it holds
+                // (often the whole frame at once).
+                let direct = if ws.expects_large_frame() {
+                    Some(wanted.max(read_size))
                 } else {
-                    poll_read_shared(&mut self.socket.io, cx, read_size, |data| {
+                    (wanted > read_size).then_some(wanted + read_size)
+                };
+                let read = match direct {
+                    Some(len) => read_direct(&mut self.socket.io, cx, ws.input_buffer(len), now),
+                    None => poll_read_shared(&mut self.socket.io, cx, read_size, |data| {
                         ws.handle_input(now, data)
-                    })
+                    }),
                 };
                 match read {
                     Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
@@ -555,30 +548,29 @@ impl<T: Transport, R: Runtime> Future for Pump<T, R> {
 impl<T: Transport, R: Runtime> Pump<T, R> {
     /// [`poll`](Future::poll), told whether the handler is polled next.
     fn poll_phases(&mut self, cx: &mut Context<'_>, handler_follows: bool) -> Poll<()> {
-        let this = self;
         loop {
-            match this.phase {
-                Phase::Running => match this.poll_running(cx, handler_follows) {
-                    Poll::Ready(()) => this.phase = Phase::CloseTransport,
+            match self.phase {
+                Phase::Running => match self.poll_running(cx, handler_follows) {
+                    Poll::Ready(()) => self.phase = Phase::CloseTransport,
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::CloseTransport => {
-                    if !this.socket.write_failed
-                        && Pin::new(&mut this.socket.io).poll_close(cx).is_pending()
+                    if !self.socket.write_failed
+                        && Pin::new(&mut self.socket.io).poll_close(cx).is_pending()
                     {
                         return Poll::Pending;
                     }
-                    this.timer.clear(&this.shared.settings.wheel);
-                    this.phase = Phase::Linger(this.rt.now() + LINGER);
+                    self.timer.clear(&self.shared.settings.wheel);
+                    self.phase = Phase::Linger(self.rt.now() + LINGER);
                 }
-                Phase::Linger(until) => match this.poll_linger(cx, until) {
-                    Poll::Ready(()) => this.phase = Phase::Done,
+                Phase::Linger(until) => match self.poll_linger(cx, until) {
+                    Poll::Ready(()) => self.phase = Phase::Done,
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {
-                    this.timer.clear(&this.shared.settings.wheel);
-                    this.socket.release_output();
-                    let mut inner = this.shared.lock();
+                    self.timer.clear(&self.shared.settings.wheel);
+                    self.socket.release_output();
+                    let mut inner = self.shared.lock();
                     inner.finished = true;
                     inner.wake_all();
                     return Poll::Ready(());
