@@ -11,74 +11,111 @@
 //! use std::hash::{BuildHasherDefault, DefaultHasher};
 //! use tidings_core::registry::Registry;
 //!
-//! let mut registry: Registry<u32, BuildHasherDefault<DefaultHasher>> = Registry::default();
-//! registry.insert("ws_1", 1);
-//! registry.insert("ws_2", 2);
+//! // A value is keyed by its own id: here the first half of a pair.
+//! let mut registry: Registry<(&str, u32), BuildHasherDefault<DefaultHasher>> = Registry::default();
+//! registry.insert(("ws_1", 1));
+//! registry.insert(("ws_2", 2));
 //! registry.join("ws_1", "lobby");
 //! assert_eq!(registry.members("lobby").map(|(id, _)| id).collect::<Vec<_>>(), ["ws_1"]);
 //! registry.remove("ws_1"); // and out of its rooms
 //! assert!(registry.rooms().is_empty());
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::borrow::Borrow;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+
+/// What a [`Registry`] stores per connection: a value that knows its
+/// connection's id, the registry's key (so the key costs no room of its
+/// own in the map).
+pub trait Keyed {
+    /// The connection's id. It must not change while the value is in a
+    /// registry.
+    fn key(&self) -> &str;
+}
+
+/// A pair keyed by its first half, e.g. `(id, value)`.
+impl<K: AsRef<str>, V> Keyed for (K, V) {
+    fn key(&self) -> &str {
+        self.0.as_ref()
+    }
+}
 
 /// Connections by id, and rooms by name. A room exists while it has
 /// members. Looking up a room's members costs O(members), never
 /// O(connections).
 ///
-/// A connection's key is its id as a shared `Arc<str>`: a WebSocket
-/// connection's key is the very id its state holds, not a copy.
+/// A connection's key is the id its value holds ([`Keyed`]): a map slot
+/// is the value alone (for a server's connection, one pointer to its
+/// state), not a copy of the id or a pointer to it beside the value.
+/// Room memberships are kept apart, for the connections that have some.
 #[derive(Debug)]
 pub struct Registry<T, S> {
-    connections: HashMap<Arc<str>, Member<T>, S>,
+    connections: HashSet<Slot<T>, S>,
+    /// The rooms of each connection that is in one, sorted.
+    memberships: HashMap<String, BTreeSet<String>, S>,
     rooms: HashMap<String, HashMap<String, T, S>, S>,
 }
 
+/// A value in the connection set, hashed and compared by its key (as the
+/// `str` it borrows as, so a lookup by `&str` finds it).
 #[derive(Debug)]
-struct Member<T> {
-    value: T,
-    /// Boxed, and only once it joins a room: most connections never do,
-    /// and every map slot pays for this field's size (8 bytes, not a
-    /// `BTreeSet`'s 24).
-    #[allow(clippy::box_collection)]
-    rooms: Option<Box<BTreeSet<String>>>,
+struct Slot<T>(T);
+
+impl<T: Keyed> Hash for Slot<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.key().hash(state);
+    }
+}
+
+impl<T: Keyed> PartialEq for Slot<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl<T: Keyed> Eq for Slot<T> {}
+
+impl<T: Keyed> Borrow<str> for Slot<T> {
+    fn borrow(&self) -> &str {
+        self.0.key()
+    }
 }
 
 impl<T, S: Default> Default for Registry<T, S> {
     fn default() -> Self {
         Registry {
-            connections: HashMap::default(),
+            connections: HashSet::default(),
+            memberships: HashMap::default(),
             rooms: HashMap::default(),
         }
     }
 }
 
-impl<T: Clone, S: BuildHasher + Default> Registry<T, S> {
-    /// Adds a connection; `false` (and nothing changes) if the id is taken.
-    pub fn insert(&mut self, id: impl Into<Arc<str>>, value: T) -> bool {
-        let id = id.into();
-        if self.connections.contains_key(&*id) {
+impl<T: Keyed + Clone, S: BuildHasher + Default> Registry<T, S> {
+    /// Adds a connection under its value's id; `false` (and nothing
+    /// changes) if the id is taken.
+    pub fn insert(&mut self, value: T) -> bool {
+        if self.connections.contains(value.key()) {
             return false;
         }
-        let member = Member { value, rooms: None };
-        self.connections.insert(id, member);
-        true
+        self.connections.insert(Slot(value))
     }
 
     /// Removes a connection and leaves its rooms.
     pub fn remove(&mut self, id: &str) -> Option<T> {
-        let member = self.connections.remove(id)?;
-        for room in member.rooms.iter().flat_map(|rooms| rooms.iter()) {
-            self.remove_from_room(room, id);
+        let Slot(value) = self.connections.take(id)?;
+        if let Some(rooms) = self.memberships.remove(id) {
+            for room in &rooms {
+                self.remove_from_room(room, id);
+            }
         }
-        Some(member.value)
+        Some(value)
     }
 
     /// What is stored for connection `id`.
     pub fn get(&self, id: &str) -> Option<&T> {
-        self.connections.get(id).map(|member| &member.value)
+        self.connections.get(id).map(|slot| &slot.0)
     }
 
     /// How many connections there are.
@@ -93,43 +130,42 @@ impl<T: Clone, S: BuildHasher + Default> Registry<T, S> {
 
     /// Every connection, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.connections
-            .iter()
-            .map(|(id, member)| (&**id, &member.value))
+        self.connections.iter().map(|slot| (slot.0.key(), &slot.0))
     }
 
     /// Puts connection `id` in `room`; `false` if it is unknown or already there.
     pub fn join(&mut self, id: &str, room: &str) -> bool {
-        let Some(member) = self.connections.get_mut(id) else {
+        let Some(Slot(value)) = self.connections.get(id) else {
             return false;
         };
-        if !member
-            .rooms
-            .get_or_insert_with(Box::default)
-            .insert(room.to_owned())
-        {
+        let newly = match self.memberships.get_mut(id) {
+            Some(rooms) => rooms.insert(room.to_owned()),
+            None => {
+                let rooms = BTreeSet::from([room.to_owned()]);
+                self.memberships.insert(id.to_owned(), rooms);
+                true
+            }
+        };
+        if !newly {
             return false;
         }
         self.rooms
             .entry(room.to_owned())
             .or_default()
-            .insert(id.to_owned(), member.value.clone());
+            .insert(id.to_owned(), value.clone());
         true
     }
 
     /// Takes connection `id` out of `room`; `false` if it was not there.
     pub fn leave(&mut self, id: &str, room: &str) -> bool {
-        let Some(member) = self.connections.get_mut(id) else {
-            return false;
-        };
-        let Some(rooms) = member.rooms.as_mut() else {
+        let Some(rooms) = self.memberships.get_mut(id) else {
             return false;
         };
         if !rooms.remove(room) {
             return false;
         }
         if rooms.is_empty() {
-            member.rooms = None;
+            self.memberships.remove(id);
         }
         self.remove_from_room(room, id);
         true
@@ -157,9 +193,8 @@ impl<T: Clone, S: BuildHasher + Default> Registry<T, S> {
 
     /// The rooms of connection `id`, sorted.
     pub fn rooms_of(&self, id: &str) -> Vec<String> {
-        self.connections
+        self.memberships
             .get(id)
-            .and_then(|member| member.rooms.as_ref())
             .map(|rooms| rooms.iter().cloned().collect())
             .unwrap_or_default()
     }
@@ -180,9 +215,9 @@ impl<T: Clone, S: BuildHasher + Default> Registry<T, S> {
 mod tests {
     use std::hash::{BuildHasherDefault, DefaultHasher};
 
-    type Registry = super::Registry<u32, BuildHasherDefault<DefaultHasher>>;
+    type Registry = super::Registry<(&'static str, u32), BuildHasherDefault<DefaultHasher>>;
 
-    fn sorted<'a>(ids: impl Iterator<Item = (&'a str, &'a u32)>) -> Vec<&'a str> {
+    fn sorted<'a>(ids: impl Iterator<Item = (&'a str, &'a (&'static str, u32))>) -> Vec<&'a str> {
         let mut ids: Vec<_> = ids.map(|(id, _)| id).collect();
         ids.sort_unstable();
         ids
@@ -191,9 +226,9 @@ mod tests {
     #[test]
     fn join_leave_members_and_rooms_of() {
         let mut registry = Registry::default();
-        assert!(registry.insert("a", 1));
-        assert!(registry.insert("b", 2));
-        assert!(!registry.insert("a", 3), "ids are unique");
+        assert!(registry.insert(("a", 1)));
+        assert!(registry.insert(("b", 2)));
+        assert!(!registry.insert(("a", 3)), "ids are unique");
         assert!(registry.join("a", "lobby"));
         assert!(!registry.join("a", "lobby"), "joining twice is a no-op");
         assert!(registry.join("b", "lobby"));
@@ -210,23 +245,26 @@ mod tests {
         assert!(!registry.leave("b", "lobby"));
         assert_eq!(sorted(registry.members("lobby")), ["a"]);
         assert!(registry.rooms_of("b").is_empty());
+        // Only connections in a room have a membership record.
+        assert_eq!(registry.memberships.len(), 1);
     }
 
     #[test]
     fn removal_leaves_every_room_and_empty_rooms_vanish() {
         let mut registry = Registry::default();
-        registry.insert("a", 1);
-        registry.insert("b", 2);
+        registry.insert(("a", 1));
+        registry.insert(("b", 2));
         registry.join("a", "x");
         registry.join("a", "y");
         registry.join("b", "y");
-        assert_eq!(registry.remove("a"), Some(1));
+        assert_eq!(registry.remove("a"), Some(("a", 1)));
         assert_eq!(registry.remove("a"), None);
         assert_eq!(registry.members("x").count(), 0);
         assert_eq!(sorted(registry.members("y")), ["b"]);
         assert_eq!(registry.rooms(), [("y".to_owned(), 1)]);
         assert_eq!(registry.len(), 1);
+        assert!(!registry.memberships.contains_key("a"));
         assert!(registry.get("a").is_none());
-        assert_eq!(registry.get("b"), Some(&2));
+        assert_eq!(registry.get("b"), Some(&("b", 2)));
     }
 }

@@ -74,7 +74,7 @@ pub(crate) use compression::WsEncoding;
 pub(crate) use recipient::{OutboxLimits, Parcel, Recipient, Registered};
 pub(crate) use stats::Counters;
 use tidings_core::close::CloseCode;
-use tidings_core::registry::Registry;
+use tidings_core::registry::{Keyed, Registry};
 use tidings_core::ws;
 
 /// What to do with a client whose outbox is full (set per route with
@@ -217,8 +217,24 @@ impl Recipient for WithListing {
     }
 }
 
-/// A registered connection as the registry holds it.
-type Entry = Arc<dyn Registered>;
+/// A registered connection as the registry holds it: keyed by the id in
+/// its own listing, so a registry slot is this one pointer.
+#[derive(Clone)]
+struct Entry(Arc<dyn Registered>);
+
+impl Keyed for Entry {
+    fn key(&self) -> &str {
+        &self.0.listing().info.id
+    }
+}
+
+impl std::ops::Deref for Entry {
+    type Target = dyn Registered;
+
+    fn deref(&self) -> &(dyn Registered + 'static) {
+        &*self.0
+    }
+}
 
 /// The registry of a server's connections, rooms, broadcast and statistics.
 /// Shared (`Arc`) by the server and every connection.
@@ -304,10 +320,8 @@ impl Hub {
     ) -> Registration<R> {
         let info = &recipient.listing().info;
         self.counters.opened(info.protocol, &info.route);
-        // The id (shared with the connection's own state) is the
-        // registry's key: shared, not copied.
-        self.lock()
-            .insert(info.id.clone(), recipient.clone() as Entry);
+        // Keyed by the id in the recipient's own listing: no copy of it.
+        self.lock().insert(Entry(recipient.clone()));
         Registration {
             hub: self.clone(),
             recipient,
