@@ -117,6 +117,11 @@ pub struct Connection {
     rx: BytesMut,
     /// The frame whose header has been read but whose payload is incomplete.
     frame: Option<FrameInProgress>,
+    /// Whether the payload of the frame in progress belongs to a text
+    /// message (UTF-8 is checked as it arrives). Set when a frame begins;
+    /// here rather than in [`FrameInProgress`], where it would take 8
+    /// bytes with padding, in every connection's state.
+    frame_text: bool,
     /// A fragmented message being reassembled (boxed: most messages are
     /// not fragmented, and an idle connection has none).
     message: Option<Box<PartialMessage>>,
@@ -162,8 +167,6 @@ struct FrameInProgress {
     /// How many payload bytes (at the start of `rx`, or of `large`) are
     /// unmasked and validated.
     done: usize,
-    /// Whether the payload belongs to a text message (UTF-8 is checked as it arrives).
-    text: bool,
     /// The payload of a large unfragmented data frame, received apart from
     /// `rx` (see [`large`]); `rx` then holds only what comes after it.
     large: Option<Box<LargePayload>>,
@@ -233,6 +236,7 @@ impl Connection {
             mask_keys,
             rx: BytesMut::new(),
             frame: None,
+            frame_text: false,
             message: None,
             utf8: Utf8Validator::default(),
             deflate: None,
@@ -763,7 +767,7 @@ impl Connection {
         if let Some(key) = frame.header.mask {
             apply_mask(piece, key, frame.done);
         }
-        if frame.text {
+        if self.frame_text {
             self.utf8
                 .feed(piece)
                 .map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -878,11 +882,11 @@ impl Connection {
             }
             OpCode::Close | OpCode::Ping | OpCode::Pong => false,
         };
+        // A compressed payload is validated once inflated.
+        self.frame_text = text && !self.is_compressed(&header);
         Ok(FrameInProgress {
             header,
             done: 0,
-            // A compressed payload is validated once inflated.
-            text: text && !self.is_compressed(&header),
             large: None,
         })
     }
@@ -1237,4 +1241,27 @@ fn truncate_to_char_boundary(text: &str, max: usize) -> &str {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0);
     &text[..end]
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::{Connection, FrameInProgress};
+
+    /// Every open connection holds a `Connection` for its whole life (a
+    /// server's, inside its shared state: see the framework's
+    /// `per_connection_state_stays_small`). The frame in progress has no
+    /// padding to spare (its text flag lives in the connection's).
+    #[test]
+    fn connection_state_stays_small() {
+        let sizes = (
+            size_of::<Option<FrameInProgress>>(),
+            size_of::<Connection>(),
+        );
+        assert!(
+            sizes.0 <= 32,
+            "Option<FrameInProgress> is {} bytes",
+            sizes.0
+        );
+        assert!(sizes.1 <= 264, "ws::Connection is {} bytes", sizes.1);
+    }
 }
