@@ -114,8 +114,12 @@ impl Connection {
     /// Returns [`Error::Closed`] once the connection has closed and every
     /// message received before the close has been read. With several clones
     /// reading at once, each message goes to one of them. Cancel safe.
-    pub async fn read(&self) -> Result<Message, Error> {
-        poll_fn(|cx| self.poll_read(cx)).await
+    ///
+    /// (A plain function returning the poll function's future, not an
+    /// `async fn` that would await it: the future is then one pointer,
+    /// where a handler waiting in it keeps it for as long as it waits.)
+    pub fn read(&self) -> impl Future<Output = Result<Message, Error>> + Send + '_ {
+        poll_fn(|cx| self.poll_read(cx))
     }
 
     /// Reads the next message (text or binary) and deserializes it from JSON.
@@ -147,8 +151,12 @@ impl Connection {
 
     /// Queues a message of either type (e.g. one just read, to echo it).
     /// Cancel safe. (Named so that `SinkExt::send` stays callable.)
-    pub async fn write_message(&self, message: &Message) -> Result<(), Error> {
-        poll_fn(|cx| self.poll_send(cx, |inner| inner.send_message(message))).await
+    /// (A plain function, as [`read`](Self::read): its future is two pointers.)
+    pub fn write_message<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'a {
+        poll_fn(move |cx| self.poll_send(cx, |inner| inner.send_message(message)))
     }
 
     /// Queues a ping (payload at most 125 bytes). Cancel safe.
