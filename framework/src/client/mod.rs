@@ -276,7 +276,11 @@ async fn finish<T: Transport, R: Runtime>(
         started_at: now,
     };
     let info = Info {
-        listing: Listing::new(info, SlowConsumer::default(), WsEncoding::Plain),
+        listing: Box::new(Listing::new(
+            info,
+            SlowConsumer::default(),
+            WsEncoding::Plain,
+        )),
         local_addr: addrs.1,
         subprotocol: negotiated.subprotocol.map(String::into_boxed_str),
     };

@@ -690,7 +690,7 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     };
     let encoding = service.hub.ws_encoding(&protocol);
     let info = Info {
-        listing: Listing::new(info, policy, encoding),
+        listing: Box::new(Listing::new(info, policy, encoding)),
         local_addr,
         subprotocol: accepted.subprotocol.as_deref().map(Box::from),
     };
