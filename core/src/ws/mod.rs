@@ -109,7 +109,14 @@ pub struct Connection {
     /// Shared by every connection of a server (it never changes).
     config: Arc<Config>,
     state: State,
-    decode_rules: DecodeRules,
+    /// The RSV bits a frame may carry (RSV1 once permessage-deflate is on)
+    /// and the masking rule of the role: with the configuration's largest
+    /// frame, the [`DecodeRules`] of every header (see
+    /// [`decode_rules`](Self::decode_rules)). Kept as two bytes rather than
+    /// the rules' 16 (their `u64` limit is the configuration's), in every
+    /// connection's state.
+    allowed_rsv: u8,
+    mask_rule: MaskRule,
     /// `Some` for the client role (boxed: a server never has one).
     mask_keys: Option<Box<MaskKeys>>,
     /// Received bytes not yet consumed: the current frame's payload (its
@@ -225,14 +232,10 @@ impl Connection {
                 MaskRule::Forbidden,
             ),
         };
-        let decode_rules = DecodeRules {
-            allowed_rsv: 0,
-            mask,
-            max_payload: u64::try_from(config.max_frame_size).unwrap_or(u64::MAX),
-        };
         Connection {
             state: State::Open,
-            decode_rules,
+            allowed_rsv: 0,
+            mask_rule: mask,
             mask_keys,
             rx: BytesMut::new(),
             frame: None,
@@ -271,7 +274,7 @@ impl Connection {
                 scratch: Vec::new(),
             })
         });
-        self.decode_rules.allowed_rsv = if self.deflate.is_some() { RSV1 } else { 0 };
+        self.allowed_rsv = if self.deflate.is_some() { RSV1 } else { 0 };
         self
     }
 
@@ -304,6 +307,7 @@ impl Connection {
 
     /// Bytes encoded and waiting for [`poll_transmit`](Self::poll_transmit):
     /// the outgoing queue (own and shared frames), for back-pressure decisions.
+    #[inline]
     pub fn pending_transmit(&self) -> usize {
         self.tx.len()
     }
@@ -311,6 +315,7 @@ impl Connection {
     /// [`SharedFrame`]s queued and not yet taken by
     /// [`poll_transmit`](Self::poll_transmit) or
     /// [`poll_transmit_chunk`](Self::poll_transmit_chunk).
+    #[inline]
     pub fn pending_shared_frames(&self) -> usize {
         self.tx.shared_frames()
     }
@@ -391,7 +396,7 @@ impl Connection {
             return;
         }
         let data = payload.head(read);
-        let begun = match FrameHeader::decode(data, &self.decode_rules) {
+        let begun = match FrameHeader::decode(data, &self.decode_rules()) {
             // Large counting what arrived too: a frame that arrived whole
             // is in its buffer already, and stays there.
             Ok(Some((header, header_len))) if self.is_large(&header, 0) => self
@@ -421,6 +426,16 @@ impl Connection {
     /// 6455 §5.5.1, no data after close).
     fn accepts_input(&self) -> bool {
         matches!(self.state, State::Open | State::Closing)
+    }
+
+    /// What a received frame header is checked against.
+    #[inline]
+    fn decode_rules(&self) -> DecodeRules {
+        DecodeRules {
+            allowed_rsv: self.allowed_rsv,
+            mask: self.mask_rule,
+            max_payload: u64::try_from(self.config.max_frame_size).unwrap_or(u64::MAX),
+        }
     }
 
     /// Input arrived at `now`: it proves the peer alive.
@@ -738,7 +753,7 @@ impl Connection {
     fn read_step(&mut self) -> Result<Step, ProtocolError> {
         let mut frame = match self.frame.take() {
             Some(frame) => frame,
-            None => match FrameHeader::decode(&self.rx, &self.decode_rules)? {
+            None => match FrameHeader::decode(&self.rx, &self.decode_rules())? {
                 Some((header, header_len)) => {
                     // `decode` returns a header only once all `header_len`
                     // bytes are in `rx` (it reads them with `get`).
@@ -814,7 +829,7 @@ impl Connection {
         if !extended || self.frame.is_some() || !self.rx.is_empty() {
             return data;
         }
-        let Ok(Some((header, header_len))) = FrameHeader::decode(data, &self.decode_rules) else {
+        let Ok(Some((header, header_len))) = FrameHeader::decode(data, &self.decode_rules()) else {
             return data;
         };
         let rest = data.get(header_len..).unwrap_or_default();
@@ -1251,7 +1266,8 @@ mod size_tests {
     /// server's, inside its shared state: see the framework's
     /// `per_connection_state_stays_small`). The frame in progress has no
     /// padding to spare (its text flag lives in the connection's), and the
-    /// outgoing queue's chunk list is boxed (see `TxQueue`).
+    /// outgoing queue's chunk list is boxed (see `TxQueue`) and the decode
+    /// rules are two bytes (their limit is the configuration's).
     #[test]
     fn connection_state_stays_small() {
         let sizes = (
@@ -1263,6 +1279,6 @@ mod size_tests {
             "Option<FrameInProgress> is {} bytes",
             sizes.0
         );
-        assert!(sizes.1 <= 224, "ws::Connection is {} bytes", sizes.1);
+        assert!(sizes.1 <= 208, "ws::Connection is {} bytes", sizes.1);
     }
 }

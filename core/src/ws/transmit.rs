@@ -257,11 +257,13 @@ struct Chunks {
 
 impl TxQueue {
     /// Bytes waiting to be taken.
+    #[inline]
     pub(super) fn len(&self) -> usize {
         self.chunks.as_ref().map_or(0, |chunks| chunks.bytes) + self.staging.len()
     }
 
     /// Shared frames waiting to be taken.
+    #[inline]
     pub(super) fn shared_frames(&self) -> usize {
         self.chunks
             .as_ref()
@@ -290,6 +292,7 @@ impl TxQueue {
     }
 
     /// Whether no chunk is queued.
+    #[inline]
     fn no_chunks(&self) -> bool {
         self.chunks
             .as_ref()

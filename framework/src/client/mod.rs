@@ -282,7 +282,9 @@ async fn finish<T: Transport, R: Runtime>(
             WsEncoding::Plain,
         )),
         local_addr: addrs.1,
-        subprotocol: negotiated.subprotocol.map(String::into_boxed_str),
+        subprotocol: negotiated
+            .subprotocol
+            .map(|name| Box::new(name.into_boxed_str())),
     };
     let clock_rt = rt.clone();
     let settings = Arc::new(Settings {

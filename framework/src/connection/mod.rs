@@ -106,7 +106,11 @@ impl Connection {
 
     /// The subprotocol negotiated in the handshake, if any.
     pub fn subprotocol(&self) -> Option<&str> {
-        self.shared().info.subprotocol.as_deref()
+        self.shared()
+            .info
+            .subprotocol
+            .as_deref()
+            .map(|name| &**name)
     }
 
     /// Waits for the next message.

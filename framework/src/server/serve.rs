@@ -692,7 +692,10 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     let info = Info {
         listing: Box::new(Listing::new(info, policy, encoding)),
         local_addr,
-        subprotocol: accepted.subprotocol.as_deref().map(Box::from),
+        subprotocol: accepted
+            .subprotocol
+            .as_deref()
+            .map(|name| Box::new(Box::from(name))),
     };
     let shared = Arc::new(Shared::new(info, service.connection_settings(rt), protocol));
     // In the hub (lookup, rooms, broadcast, statistics) until the
