@@ -223,6 +223,41 @@ mod tests {
         assert_eq!(v.finish(), Ok(()));
     }
 
+    /// The block check alone (its AVX2 build where the CPU has it, and
+    /// under Miri with `-C target-feature=+avx2`): whole ASCII blocks up to
+    /// the first block with a byte over 0x7F, counted as a bytewise loop
+    /// would.
+    #[test]
+    fn ascii_blocks_stop_at_the_first_non_ascii_block() {
+        let reference = |bytes: &[u8]| {
+            bytes
+                .chunks_exact(ASCII_BLOCK)
+                .take_while(|block| block.is_ascii())
+                .count()
+                * ASCII_BLOCK
+        };
+        for len in [0, 1, 255, 256, 257, 511, 512, 1000, 1024, 1100] {
+            let ascii = vec![b'a'; len];
+            assert_eq!(
+                ascii_blocks_len(&ascii),
+                reference(&ascii),
+                "{len} ASCII bytes"
+            );
+            for at in [0, 1, 7, 8, 255, 256, 300, 511, 512, 767, 768, 1023] {
+                if at >= len {
+                    continue;
+                }
+                let mut bytes = ascii.clone();
+                bytes[at] = 0x80;
+                assert_eq!(
+                    ascii_blocks_len(&bytes),
+                    reference(&bytes),
+                    "{len} bytes, 0x80 at {at}"
+                );
+            }
+        }
+    }
+
     /// Long texts go through the ASCII block check first: whatever comes
     /// after whole ASCII blocks, inside one or in the last partial block
     /// (valid, invalid, a code point cut at the end), the verdict is std's.
