@@ -49,8 +49,8 @@
 #![warn(missing_docs)]
 // Unsafe code only where a measured hot loop needs it, each place with a
 // reasoned `#[allow(unsafe_code)]`, a `// SAFETY:` comment and a Miri-run
-// test: two here (frame::mask's AVX2 dispatch, ws::message's
-// `Utf8Bytes::as_str`).
+// test: three here (the AVX2 dispatches of frame::mask and of ws::utf8's
+// ASCII check, ws::message's `Utf8Bytes::as_str`).
 #![deny(unsafe_code)]
 
 pub mod backoff;

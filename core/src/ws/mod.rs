@@ -824,9 +824,18 @@ impl Connection {
     /// turn, as any other.
     fn begin_large_frame<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
         // A payload length of 126 or 127 announces an extended length: the
-        // only frames that can be large (a cheap test for the others).
-        let extended = data.get(1).is_some_and(|b1| b1 & 0x7f >= 126);
-        if !extended || self.frame.is_some() || !self.rx.is_empty() {
+        // only frames that can be large. A cheap test of the announced
+        // length first spares the others (and 126's under `LARGE_FRAME`,
+        // e.g. 512 bytes) a second header decode.
+        let announced = match data.get(1).map(|b1| b1 & 0x7f) {
+            Some(126) => data
+                .get(2..4)
+                .and_then(|len| <[u8; 2]>::try_from(len).ok())
+                .map_or(0, |len| usize::from(u16::from_be_bytes(len))),
+            Some(127) => usize::MAX,
+            _ => 0,
+        };
+        if announced < LARGE_FRAME || self.frame.is_some() || !self.rx.is_empty() {
             return data;
         }
         let Ok(Some((header, header_len))) = FrameHeader::decode(data, &self.decode_rules()) else {
