@@ -96,9 +96,7 @@ impl<T: Keyed + Clone, S: BuildHasher + Default> Registry<T, S> {
     /// Adds a connection under its value's id; `false` (and nothing
     /// changes) if the id is taken.
     pub fn insert(&mut self, value: T) -> bool {
-        if self.connections.contains(value.key()) {
-            return false;
-        }
+        // A set keeps the value it has: a taken id changes nothing.
         self.connections.insert(Slot(value))
     }
 
