@@ -73,74 +73,112 @@ impl Signal {
 #[derive(Debug)]
 pub(crate) struct Waiter<S: Deref<Target = Signal>> {
     signal: S,
-    slot: Option<usize>,
+    slot: Slot,
 }
 
-impl<S: Deref<Target = Signal>> Waiter<S> {
-    fn new(signal: S) -> Self {
-        Waiter { signal, slot: None }
-    }
+/// A waiter's slot in its signal, for a waiter that keeps the signal
+/// elsewhere and passes it to each call ([`Signal::poll_slot`],
+/// [`Signal::release`]): 4 bytes in a connection's task, where a
+/// [`Waiter`] takes 16 (a WebSocket connection reaches the server's
+/// shutdown signal through its settings).
+#[derive(Debug)]
+pub(crate) struct Slot(u32);
 
-    /// Whether the flag is set, without registering a waker.
-    pub(crate) fn is_set(&self) -> bool {
-        self.signal.is_set()
-    }
+impl Slot {
+    /// No slot taken yet.
+    pub(crate) const NONE: Slot = Slot(u32::MAX);
+}
 
+impl Signal {
     /// Whether the flag is set, for a caller that knows whether `cx`'s
-    /// waker is the one it polled this waiter with last (`same_waker`):
-    /// then the flag is only read (that waker is woken when it is set),
-    /// without the signal's lock, which every waiter shares; otherwise
-    /// [`poll_set`](Self::poll_set) registers the new one.
-    pub(crate) fn is_set_or_register(&mut self, cx: &mut Context<'_>, same_waker: bool) -> bool {
+    /// waker is the one it polled `slot` with last (`same_waker`): then
+    /// the flag is only read (that waker is woken when it is set), without
+    /// the lock, which every waiter shares; otherwise
+    /// [`poll_slot`](Self::poll_slot) registers the new one.
+    #[inline]
+    pub(crate) fn is_set_or_register(
+        &self,
+        slot: &mut Slot,
+        cx: &mut Context<'_>,
+        same_waker: bool,
+    ) -> bool {
         if same_waker {
             return self.is_set();
         }
-        self.poll_set(cx).is_ready()
+        self.poll_slot(slot, cx).is_ready()
     }
 
-    /// Whether the flag is set; if not, `cx` is woken when it is. O(1).
-    pub(crate) fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.signal.is_set() {
+    /// Whether the flag is set; if not, `cx` is woken when it is, its waker
+    /// kept in `slot` (taken now if it has none). O(1).
+    pub(crate) fn poll_slot(&self, slot: &mut Slot, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_set() {
             return Poll::Ready(());
         }
-        let mut slots = self.signal.lock();
+        let mut slots = self.lock();
         // Checked again under the lock: `set` takes the lock after storing.
-        if self.signal.is_set() {
+        if self.is_set() {
             return Poll::Ready(());
         }
-        match self.slot.and_then(|slot| slots.wakers.get_mut(slot)) {
+        match slots.wakers.get_mut(slot.0 as usize) {
             Some(Some(waker)) if waker.will_wake(cx.waker()) => {}
             Some(kept) => *kept = Some(cx.waker().clone()),
             None => {
                 let waker = Some(cx.waker().clone());
-                let slot = match slots.free.pop() {
-                    Some(slot) => {
-                        if let Some(free) = slots.wakers.get_mut(slot) {
-                            *free = waker;
+                let taken = match slots.free.pop() {
+                    Some(free) => {
+                        if let Some(kept) = slots.wakers.get_mut(free) {
+                            *kept = waker;
                         }
-                        slot
+                        free
                     }
                     None => {
                         slots.wakers.push(waker);
                         slots.wakers.len() - 1
                     }
                 };
-                self.slot = Some(slot);
+                // Fewer than 2^32 - 1 waiters: `NONE` is never a slot.
+                *slot = Slot(u32::try_from(taken).unwrap_or(u32::MAX));
             }
         }
         Poll::Pending
+    }
+
+    /// Frees `slot`, if it has one.
+    pub(crate) fn release(&self, slot: &mut Slot) {
+        let taken = std::mem::replace(slot, Slot::NONE).0 as usize;
+        if taken != Slot::NONE.0 as usize {
+            let mut slots = self.lock();
+            if let Some(waker) = slots.wakers.get_mut(taken) {
+                *waker = None;
+                slots.free.push(taken);
+            }
+        }
+    }
+}
+
+impl<S: Deref<Target = Signal>> Waiter<S> {
+    fn new(signal: S) -> Self {
+        Waiter {
+            signal,
+            slot: Slot::NONE,
+        }
+    }
+
+    /// [`Signal::is_set_or_register`] with this waiter's slot.
+    pub(crate) fn is_set_or_register(&mut self, cx: &mut Context<'_>, same_waker: bool) -> bool {
+        self.signal
+            .is_set_or_register(&mut self.slot, cx, same_waker)
+    }
+
+    /// Whether the flag is set; if not, `cx` is woken when it is. O(1).
+    pub(crate) fn poll_set(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.signal.poll_slot(&mut self.slot, cx)
     }
 }
 
 impl<S: Deref<Target = Signal>> Drop for Waiter<S> {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            let mut slots = self.signal.lock();
-            if let Some(waker) = slots.wakers.get_mut(slot) {
-                *waker = None;
-                slots.free.push(slot);
-            }
-        }
+        self.signal.release(&mut self.slot);
     }
 }
 

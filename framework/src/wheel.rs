@@ -236,6 +236,12 @@ impl WheelTimer {
         self.armed.is_some_and(|(at, _)| at > now)
     }
 
+    /// The deadline armed (asked for), if any; it stays armed after it
+    /// fires, until [`clear`](Self::clear) or another one.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.armed.map(|(at, _)| at)
+    }
+
     /// Arms towards `deadline` (`None` disarms), `now` being the time of
     /// the caller's latest clock reading; `same_waker`: the task's waker
     /// is the one the armed deadline was last registered with. When the

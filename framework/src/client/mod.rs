@@ -296,10 +296,11 @@ async fn finish<T: Transport, R: Runtime>(
         clock: Arc::new(move || clock_rt.now()),
         wheel: Arc::new(Wheel::new(rt.now())),
         hub: None,
+        shutdown: None,
     });
     let shared = Arc::new(Shared::new(info, settings, protocol));
     shared.lock().drain_events();
-    rt.spawn(Pump::new(shared.clone(), io, rt.clone(), None));
+    rt.spawn(Pump::new(shared.clone(), io, rt.clone()));
     Ok(Connection::from_shared(shared))
 }
 

@@ -13,7 +13,7 @@ use bytes::{Buf, BytesMut};
 
 use super::shared::{Inner, Shared};
 use crate::runtime::{Runtime, Transport};
-use crate::signal::{Signal, Waiter};
+use crate::signal::Slot;
 use crate::wheel::WheelTimer;
 use crate::write_queue::WriteQueue;
 use tidings_core::close::CloseCode;
@@ -93,45 +93,53 @@ fn read_direct<T: Transport>(
     result
 }
 
+/// Where the pump is in a connection's life. One byte: the linger
+/// deadline is the one armed in the pump's timer (see
+/// [`Pump::poll_linger`]).
+#[derive(Clone, Copy)]
 enum Phase {
     Running,
     CloseTransport,
-    Linger(Instant),
+    Linger,
     Done,
 }
 
 /// Drives one connection until its transport is closed.
+///
+/// It lives in the connection's task, whose size is the memory of every
+/// idle connection: with tokio, a task's cell is 104 bytes around its
+/// future, rounded up to 128 (see `a_plain_connection_task_stays_small` in
+/// `server::serve`), so what is rarely used is out of line or packed (the
+/// write state boxed, the shutdown signal reached through the settings,
+/// the phase and the shutdown slot in the socket's flag word).
 pub(crate) struct Pump<T, R: Runtime> {
     shared: Arc<Shared>,
     socket: Socket<T>,
     rt: R,
     /// The next deadline, in the server's timer wheel.
     timer: WheelTimer,
-    shutdown: Option<Waiter<Arc<Signal>>>,
     /// The waker of the pump's latest poll: the shutdown signal, the armed
     /// sleep and the shared state's pump waker were registered with it, so
     /// a poll with the same waker (most polls) need not register them again.
     registered: Option<Waker>,
-    phase: Phase,
 }
 
 impl<T: Transport, R: Runtime> Pump<T, R> {
-    pub(crate) fn new(shared: Arc<Shared>, io: T, rt: R, shutdown: Option<Arc<Signal>>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, io: T, rt: R) -> Self {
         Pump {
             shared,
             socket: Socket {
                 io,
-                own: BytesMut::new(),
-                out: WriteQueue::default(),
+                output: None,
                 read_done: false,
                 write_failed: false,
                 flush_pending: false,
+                phase: Phase::Running,
+                shutdown: Slot::NONE,
             },
             rt,
             timer: WheelTimer::default(),
-            shutdown: shutdown.map(Signal::waiter),
             registered: None,
-            phase: Phase::Running,
         }
     }
 
@@ -154,12 +162,10 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         if !same_waker || !inner.has_pump_waker() {
             inner.set_pump_waker(cx.waker());
         }
-        if self
-            .shutdown
-            .as_mut()
-            .is_some_and(|shutdown| shutdown.is_set_or_register(cx, same_waker))
+        if let Some(signal) = &shared.settings.shutdown
+            && signal.is_set_or_register(&mut self.socket.shutdown, cx, same_waker)
         {
-            self.shutdown = None;
+            signal.release(&mut self.socket.shutdown);
             if inner.ws.state() == State::Open {
                 // Queued after everything already accepted for sending.
                 let _ = inner
@@ -330,7 +336,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// whatever changes them wakes the task; so unless the connection is
     /// closing (then a full poll), only the output is written here.
     pub(crate) fn poll_output(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !matches!(self.phase, Phase::Running) || self.socket.write_failed {
+        if !matches!(self.socket.phase, Phase::Running) || self.socket.write_failed {
             return Pin::new(self).poll(cx);
         }
         let shared: &Shared = &self.shared;
@@ -368,9 +374,15 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
         Poll::Pending
     }
 
-    /// Reads and discards until the peer closes or the linger time is over.
-    fn poll_linger(&mut self, cx: &mut Context<'_>, until: Instant) -> Poll<()> {
+    /// Reads and discards until the peer closes or the linger time is over:
+    /// the deadline armed in the timer when the transport was closed (kept
+    /// there rather than in the phase, 16 bytes in every connection's task;
+    /// none armed if the read side had ended then).
+    fn poll_linger(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let now = self.rt.now();
+        let Some(until) = self.timer.deadline() else {
+            return Poll::Ready(());
+        };
         if self.socket.read_done || now >= until {
             return Poll::Ready(());
         }
@@ -393,14 +405,37 @@ impl<T, R: Runtime> Drop for Pump<T, R> {
     fn drop(&mut self) {
         // The wheel holds the armed deadline (and a waker of this task).
         self.timer.clear(&self.shared.settings.wheel);
+        if let Some(signal) = &self.shared.settings.shutdown {
+            signal.release(&mut self.socket.shutdown);
+        }
     }
 }
 
 /// The transport and the output taken from the protocol, not yet written.
 struct Socket<T> {
     io: T,
+    /// What was taken from the protocol and not yet written: boxed at the
+    /// first write and then kept (no allocation per message), 8 bytes in
+    /// an idle connection's task instead of 80.
+    output: Option<Box<Output>>,
     /// The transport's read side ended (its end, or an error).
     read_done: bool,
+    write_failed: bool,
+    /// A flush returned `Pending`: the transport still holds bytes (a TLS
+    /// stream buffers what the socket did not take), so it is flushed again
+    /// when the task wakes, though `out` is empty. Never set on TCP, whose
+    /// flush does nothing.
+    flush_pending: bool,
+    /// The pump's phase and its slot in the server's shutdown signal: here,
+    /// in the word the flags leave mostly unused, rather than in a word
+    /// each of the pump's own.
+    phase: Phase,
+    shutdown: Slot,
+}
+
+/// The output of a [`Socket`].
+#[derive(Default)]
+struct Output {
     /// The protocol's own frames, taken by swapping buffers with it when
     /// nothing else was queued (see `take_output`), not yet written: written
     /// before `out`, which holds what was taken after them.
@@ -408,23 +443,31 @@ struct Socket<T> {
     /// Chunks taken from the protocol (own frames, shared broadcast frames)
     /// and not yet completely written.
     out: WriteQueue,
-    write_failed: bool,
-    /// A flush returned `Pending`: the transport still holds bytes (a TLS
-    /// stream buffers what the socket did not take), so it is flushed again
-    /// when the task wakes, though `out` is empty. Never set on TCP, whose
-    /// flush does nothing.
-    flush_pending: bool,
+}
+
+impl Output {
+    /// A new (empty) output, boxed: once per connection, at its first
+    /// write, out of the pump's hot path.
+    #[cold]
+    #[inline(never)]
+    fn boxed() -> Box<Output> {
+        Box::default()
+    }
 }
 
 impl<T: Transport> Socket<T> {
     /// Whether output taken from the protocol is still to be written.
     fn has_output(&self) -> bool {
-        !self.own.is_empty() || !self.out.is_empty()
+        self.output
+            .as_ref()
+            .is_some_and(|output| !output.own.is_empty() || !output.out.is_empty())
     }
 
     /// Bytes taken from the protocol and not yet written.
     fn remaining(&self) -> usize {
-        self.own.len() + self.out.remaining()
+        self.output
+            .as_ref()
+            .map_or(0, |output| output.own.len() + output.out.remaining())
     }
 
     /// Tells the writers how much output is still being written, and wakes
@@ -440,8 +483,14 @@ impl<T: Transport> Socket<T> {
     /// not yet written): what `flush`, the writers' capacity check and the
     /// slow-consumer policy count next to the protocol's own queue.
     fn record_in_flight(&self, inner: &mut Inner) {
-        inner.in_flight = self.remaining();
-        let chunks = usize::from(!self.own.is_empty()) + self.out.len();
+        let (bytes, chunks) = self.output.as_ref().map_or((0, 0), |output| {
+            let own = output.own.len();
+            (
+                own + output.out.remaining(),
+                usize::from(own > 0) + output.out.len(),
+            )
+        });
+        inner.in_flight = bytes;
         inner.in_flight_chunks = u32::try_from(chunks).unwrap_or(u32::MAX);
     }
 
@@ -454,9 +503,16 @@ impl<T: Transport> Socket<T> {
         if self.write_failed || inner.ws.pending_transmit() == 0 {
             return false;
         }
+        let output = match self.output.as_deref_mut() {
+            Some(output) => output,
+            None => self.output.insert(Output::boxed()),
+        };
         // Only own frames, with nothing before them still to write: taken
         // whole into `own` (no reference count, no new allocation).
-        if !self.has_output() && inner.ws.poll_transmit_into(&mut self.own) {
+        if output.own.is_empty()
+            && output.out.is_empty()
+            && inner.ws.poll_transmit_into(&mut output.own)
+        {
             self.record_in_flight(inner);
             return true;
         }
@@ -465,7 +521,7 @@ impl<T: Transport> Socket<T> {
             let Some(chunk) = inner.ws.poll_transmit_chunk() else {
                 break;
             };
-            self.out.push(chunk);
+            output.out.push(chunk);
         }
         self.record_in_flight(inner);
         true
@@ -477,36 +533,39 @@ impl<T: Transport> Socket<T> {
     /// failed (the output is abandoned).
     fn write_output(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let mut progressed = false;
-        while !self.own.is_empty() {
-            match Pin::new(&mut self.io).poll_write(cx, &self.own) {
-                Poll::Ready(Ok(n)) if n > 0 => {
-                    progressed = true;
-                    if n >= self.own.len() {
-                        // Kept whole for the next swap, unless a large
-                        // message made it large.
-                        if self.own.capacity() > MAX_KEPT_OUTPUT {
-                            self.own = BytesMut::new();
+        if let Some(output) = self.output.as_deref_mut() {
+            let own = &mut output.own;
+            while !own.is_empty() {
+                match Pin::new(&mut self.io).poll_write(cx, own) {
+                    Poll::Ready(Ok(n)) if n > 0 => {
+                        progressed = true;
+                        if n >= own.len() {
+                            // Kept whole for the next swap, unless a large
+                            // message made it large.
+                            if own.capacity() > MAX_KEPT_OUTPUT {
+                                *own = BytesMut::new();
+                            }
+                            own.clear();
+                        } else {
+                            own.advance(n);
                         }
-                        self.own.clear();
-                    } else {
-                        self.own.advance(n);
                     }
+                    Poll::Ready(_) => {
+                        self.abandon_output();
+                        return None;
+                    }
+                    Poll::Pending => return Some(progressed),
                 }
-                Poll::Ready(_) => {
-                    self.abandon_output();
-                    return None;
-                }
-                Poll::Pending => return Some(progressed),
             }
-        }
-        while !self.out.is_empty() {
-            match self.out.poll_write(&mut self.io, cx) {
-                Poll::Ready(Ok(_)) => progressed = true,
-                Poll::Ready(Err(_)) => {
-                    self.abandon_output();
-                    return None;
+            while !output.out.is_empty() {
+                match output.out.poll_write(&mut self.io, cx) {
+                    Poll::Ready(Ok(_)) => progressed = true,
+                    Poll::Ready(Err(_)) => {
+                        self.abandon_output();
+                        return None;
+                    }
+                    Poll::Pending => break,
                 }
-                Poll::Pending => break,
             }
         }
         if !self.has_output() && (progressed || self.flush_pending) {
@@ -532,8 +591,7 @@ impl<T: Transport> Socket<T> {
     /// Drops the output not yet written, and the buffer kept for the next
     /// swap with the protocol.
     fn release_output(&mut self) {
-        self.own = BytesMut::new();
-        self.out.clear();
+        self.output = None;
     }
 }
 
@@ -549,9 +607,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     /// [`poll`](Future::poll), told whether the handler is polled next.
     fn poll_phases(&mut self, cx: &mut Context<'_>, handler_follows: bool) -> Poll<()> {
         loop {
-            match self.phase {
+            match self.socket.phase {
                 Phase::Running => match self.poll_running(cx, handler_follows) {
-                    Poll::Ready(()) => self.phase = Phase::CloseTransport,
+                    Poll::Ready(()) => self.socket.phase = Phase::CloseTransport,
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::CloseTransport => {
@@ -560,11 +618,18 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     {
                         return Poll::Pending;
                     }
-                    self.timer.clear(&self.shared.settings.wheel);
-                    self.phase = Phase::Linger(self.rt.now() + LINGER);
+                    let wheel = &self.shared.settings.wheel;
+                    self.timer.clear(wheel);
+                    if !self.socket.read_done {
+                        // The linger deadline (see `poll_linger`).
+                        let now = self.rt.now();
+                        let until = Some(now + LINGER);
+                        self.timer.poll(wheel, &self.rt, cx, until, now, false);
+                    }
+                    self.socket.phase = Phase::Linger;
                 }
-                Phase::Linger(until) => match self.poll_linger(cx, until) {
-                    Poll::Ready(()) => self.phase = Phase::Done,
+                Phase::Linger => match self.poll_linger(cx) {
+                    Poll::Ready(()) => self.socket.phase = Phase::Done,
                     Poll::Pending => return Poll::Pending,
                 },
                 Phase::Done => {

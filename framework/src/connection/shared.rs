@@ -11,6 +11,7 @@ use crate::hub::{
     Counters, Delivery, Hub, Listing, OutboxLimits, Parcel, Recipient, Registered, SlowConsumer,
     WsFrame,
 };
+use crate::signal::Signal;
 use crate::wheel::Wheel;
 use tidings_core::close::CloseCode;
 use tidings_core::frame::MAX_HEADER_LEN;
@@ -41,6 +42,10 @@ pub(crate) struct Settings {
     /// The server's hub (`None` for a client connection): here rather than
     /// in every connection's state, which it would make 8 bytes larger.
     pub(crate) hub: Option<Arc<Hub>>,
+    /// The server's shutdown signal (`None` for a client connection): here
+    /// rather than in every connection's pump, which holds only its slot in
+    /// it (see [`Slot`](crate::signal::Slot)).
+    pub(crate) shutdown: Option<Arc<Signal>>,
 }
 
 /// Identity and addresses of a connection, fixed at creation.

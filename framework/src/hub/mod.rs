@@ -318,13 +318,36 @@ impl Hub {
         self: &Arc<Self>,
         recipient: Arc<R>,
     ) -> Registration<R> {
-        let info = &recipient.listing().info;
-        self.counters.opened(info.protocol, &info.route);
-        // Keyed by the id in the recipient's own listing: no copy of it.
-        self.lock().insert(Entry(recipient.clone()));
+        self.insert_listed(recipient.clone());
         Registration {
             hub: self.clone(),
             recipient,
+        }
+    }
+
+    /// Registers `recipient` for its owner to [`remove_listed`](Self::remove_listed)
+    /// (a [`Registration`] that holds the hub another way).
+    pub(crate) fn insert_listed<R: Registered + 'static>(&self, recipient: Arc<R>) {
+        let info = &recipient.listing().info;
+        self.counters.opened(info.protocol, &info.route);
+        // Keyed by the id in the recipient's own listing: no copy of it.
+        self.lock().insert(Entry(recipient));
+    }
+
+    /// Removes `recipient` (registered with [`insert_listed`](Self::insert_listed))
+    /// from the hub and its rooms.
+    pub(crate) fn remove_listed<R: Registered + ?Sized>(&self, recipient: &R) {
+        let id = &recipient.listing().info.id;
+        if let Some(engine) = &self.config.engine {
+            let rooms = self.lock().rooms_of(id);
+            for room in rooms {
+                engine.left(&room, id);
+            }
+        }
+        let removed = self.lock().remove(id);
+        if let Some(entry) = removed {
+            let info = &entry.listing().info;
+            self.counters.closed(info.protocol, &info.route);
         }
     }
 
@@ -588,18 +611,7 @@ pub(crate) struct Registration<R: Registered + ?Sized = WithListing> {
 
 impl<R: Registered + ?Sized> Drop for Registration<R> {
     fn drop(&mut self) {
-        let id = &self.recipient.listing().info.id;
-        if let Some(engine) = &self.hub.config.engine {
-            let rooms = self.hub.lock().rooms_of(id);
-            for room in rooms {
-                engine.left(&room, id);
-            }
-        }
-        let removed = self.hub.lock().remove(id);
-        if let Some(entry) = removed {
-            let info = &entry.listing().info;
-            self.hub.counters.closed(info.protocol, &info.route);
-        }
+        self.hub.remove_listed(&*self.recipient);
     }
 }
 

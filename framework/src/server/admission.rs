@@ -83,6 +83,13 @@ impl<L: Limit> Admission<L> {
     }
 }
 
+impl<L: Limit> Admission<L> {
+    /// The service whose slot this is.
+    pub(crate) fn service(&self) -> &Arc<Service> {
+        &self.service
+    }
+}
+
 impl<L: Limit> Drop for Admission<L> {
     fn drop(&mut self) {
         L::counter(&self.service).fetch_sub(1, Ordering::SeqCst);

@@ -291,6 +291,7 @@ impl Service {
                 clock,
                 wheel: Arc::new(Wheel::new(epoch)),
                 hub: Some(self.hub.clone()),
+                shutdown: Some(self.shutdown.clone()),
             })
         };
         if size_of::<R>() == 0 {

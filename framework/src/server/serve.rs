@@ -25,7 +25,7 @@ use super::version::version_value;
 use super::{Service, reject};
 use crate::connection::{Connection, Info, Pump, Shared};
 use crate::error::Error;
-use crate::hub::{ConnectionInfo, Listing, Protocol, Registration, SlowConsumer};
+use crate::hub::{ConnectionInfo, Listing, Protocol, SlowConsumer};
 use crate::io_util::{close, read_some, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::user_code::{BoxFuture, CatchPanic, catch_panic, drop_quietly};
@@ -280,14 +280,38 @@ pub(super) struct Upgraded<T, R: Runtime> {
     // Dropped in this order, as locals of one function were before.
     /// Its connection handle also tells how the connection ended.
     session: Session<T, R>,
-    /// In the hub until the connection ends.
-    _registration: Registration<Shared>,
-    /// Counts towards the server's connection limit.
-    _slot: Admission<WebSockets>,
+    /// In the hub, and counted towards the server's connection limit,
+    /// until the connection ends.
+    _admitted: Admitted,
     /// The middleware that ran and the connection's span, when there is
     /// middleware or a subscriber wants the span (else `None`: boxed, so
     /// the idle connection's task does not grow for them).
     after: Option<Box<After>>,
+}
+
+/// A WebSocket connection's registration in the hub and its slot of the
+/// server's connection limit, given back in that order when dropped: one
+/// pointer to the service (through which the hub is reached) where a
+/// [`Registration`](crate::hub::Registration) and an [`Admission`] would
+/// hold two, 8 bytes less in every connection's task.
+struct Admitted {
+    shared: Arc<Shared>,
+    slot: Admission<WebSockets>,
+}
+
+impl Admitted {
+    /// Registers `shared` in the hub for as long as `slot` is held.
+    fn register(shared: Arc<Shared>, slot: Admission<WebSockets>) -> Self {
+        slot.service().hub.insert_listed(shared.clone());
+        Admitted { shared, slot }
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        // Then the slot, when its field is dropped.
+        self.slot.service().hub.remove_listed(&*self.shared);
+    }
 }
 
 /// What a WebSocket connection keeps for its end: the middleware that ran
@@ -701,11 +725,11 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     // In the hub (lookup, rooms, broadcast, statistics) until the
     // connection's task ends; registered before the first input is
     // parsed, so every received message is counted.
-    let registration = service.hub.register_listed(shared.clone());
+    let admitted = Admitted::register(shared.clone(), slot);
     shared.lock().drain_events();
     let conn = Connection::from_shared(shared.clone());
     conn.set_values(ctx.values.clone());
-    let pump = Pump::new(shared, io, rt.clone(), Some(service.shutdown.clone()));
+    let pump = Pump::new(shared, io, rt.clone());
     let session = Session {
         pump: Some(pump),
         handler: None,
@@ -725,8 +749,7 @@ pub(super) fn start_websocket<T: Transport, R: Runtime>(
     };
     Upgraded {
         session,
-        _registration: registration,
-        _slot: slot,
+        _admitted: admitted,
         after: (!chain.is_empty() || !span.is_disabled()).then(|| Box::new(After { chain, span })),
     }
 }
@@ -1066,19 +1089,23 @@ mod tests {
     /// state: TLS support must not add to it (280 bytes with a 40-byte
     /// socket before TLS came; 312 once the pump kept a buffer of its own to
     /// swap with the protocol's; 280 again since its deadline is a key in
-    /// the server's timer wheel; 272 with tokio's 32-byte socket). tokio
-    /// (1.54, x86-64) allocates a task as one cell, its header, scheduler
-    /// handle, id, stage tag and trailer (104 bytes) around the future,
-    /// aligned to and rounded up to 128 bytes: a future of up to 280 bytes
-    /// takes 384, one byte more 512, and 152 or less would take 256
+    /// the server's timer wheel; 272 with tokio's 32-byte socket; 152 since
+    /// the pump's write state is boxed at the first write, its phase and
+    /// shutdown slot share the flags' word and the hub registration shares
+    /// the admission's pointer). tokio (1.54, x86-64) allocates a task as
+    /// one cell, its header, scheduler handle, id, stage tag and trailer
+    /// (104 bytes) around the future, aligned to and rounded up to 128
+    /// bytes: a future of up to 152 bytes takes 256, one byte more 384
     /// (measured: the cell's layout for futures of 152, 160, 280 and 288
-    /// bytes; the echo server's connection tasks are 384-byte cells).
+    /// bytes). 384 instead of 256 cost 127 bytes per idle connection in
+    /// bench/run's memory part (issue #20, point 6): the limit is that
+    /// step, with no byte to spare.
     #[test]
     fn a_plain_connection_task_stays_small() {
         let service = Service::new(Router::new(), ServerConfig::default());
         let task = serve(service, Socket::sending(b""), None, None, Inert);
         println!("plain connection task: {} bytes", size_of_val(&task));
-        assert!(size_of_val(&task) <= 280, "{} bytes", size_of_val(&task));
+        assert!(size_of_val(&task) <= 152, "{} bytes", size_of_val(&task));
     }
 
     /// An open SSE stream leaves the request phase's box (the size of its
