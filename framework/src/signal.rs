@@ -91,6 +91,7 @@ impl<S: Deref<Target = Signal>> Waiter<S> {
     /// then the flag is only read (that waker is woken when it is set),
     /// without the signal's lock, which every waiter shares; otherwise
     /// [`poll_set`](Self::poll_set) registers the new one.
+    #[inline]
     pub(crate) fn is_set_or_register(&mut self, cx: &mut Context<'_>, same_waker: bool) -> bool {
         if same_waker {
             return self.is_set();
