@@ -59,11 +59,14 @@ fn assert_fails_with(input: &[u8], code: CloseCode) -> ProtocolError {
     let mut server = server();
     server.handle_input(Instant::now(), input);
     let events = events(&mut server);
-    let Some(Event::Closed(Closed {
+    let Some(Event::Closed(closed)) = events.last() else {
+        panic!("expected a protocol violation, got {events:?}");
+    };
+    let Closed {
         cause: CloseCause::ProtocolViolation(error),
         sent,
         ..
-    })) = events.last()
+    } = &**closed
     else {
         panic!("expected a protocol violation, got {events:?}");
     };
@@ -187,10 +190,10 @@ fn invalid_utf8_fails_before_the_rest_of_the_frame_arrives() {
     assert!(
         matches!(
             &events[..],
-            [Event::Closed(Closed {
-                cause: CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8),
-                ..
-            })]
+            [Event::Closed(closed)] if matches!(
+                closed.cause,
+                CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8)
+            )
         ),
         "{events:?}"
     );
@@ -232,13 +235,13 @@ fn many_small_fragments_over_the_message_limit_fail_with_1009() {
     assert!(
         matches!(
             &events[..],
-            [Event::Closed(Closed {
-                cause: CloseCause::ProtocolViolation(ProtocolError::MessageTooLarge {
+            [Event::Closed(closed)] if matches!(
+                closed.cause,
+                CloseCause::ProtocolViolation(ProtocolError::MessageTooLarge {
                     size: 1000..,
                     max: 1000
-                }),
-                ..
-            })]
+                })
+            )
         ),
         "{events:?}"
     );
@@ -814,10 +817,10 @@ fn invalid_utf8_in_a_large_frame_fails_before_the_frame_is_complete() {
     assert!(
         matches!(
             events.as_slice(),
-            [Event::Closed(Closed {
-                cause: CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8),
-                ..
-            })]
+            [Event::Closed(closed)] if matches!(
+                closed.cause,
+                CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8)
+            )
         ),
         "{events:?}"
     );

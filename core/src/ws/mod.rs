@@ -662,7 +662,7 @@ impl Connection {
                         .closing
                         .as_mut()
                         .and_then(|closing| closing.event.take())
-                        .map(Event::Closed);
+                        .map(|closed| Event::Closed(Box::new(closed)));
                 }
                 State::AwaitingEof => {
                     if !self.eof {

@@ -278,7 +278,7 @@ impl Inner {
                     }
                 }
                 Event::Closed(closed) => {
-                    self.closed = Some(Box::new(closed));
+                    self.closed = Some(closed);
                     self.wake_all();
                 }
                 // Pings are answered by the protocol; pongs only prove liveness.
