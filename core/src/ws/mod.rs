@@ -564,6 +564,18 @@ impl Connection {
     /// As [`send`](Self::send).
     pub fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
         let payload = message.payload();
+        let opcode = match message {
+            Message::Text(_) => OpCode::Text,
+            Message::Binary(_) => OpCode::Binary,
+        };
+        // A small message of an uncompressed connection (most echoes and
+        // replies) goes straight to its frame, without the general path's calls.
+        if self.state == State::Open
+            && self.deflate.is_none()
+            && self.write_small_frame(opcode, 0, payload)
+        {
+            return Ok(());
+        }
         let one_frame = self
             .config
             .max_outgoing_frame_size
@@ -576,10 +588,6 @@ impl Connection {
         {
             return self.send(Outgoing::from(message));
         }
-        let opcode = match message {
-            Message::Text(_) => OpCode::Text,
-            Message::Binary(_) => OpCode::Binary,
-        };
         let header = FrameHeader {
             fin: true,
             rsv: 0,
@@ -1125,20 +1133,10 @@ impl Connection {
 
     /// Writes a data message; `rsv` goes on its first frame only.
     fn write_message(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
-        let max_frame = self.config.max_outgoing_frame_size;
-        if let Ok(len) = u8::try_from(payload.len())
-            && len <= 125
-            && self.mask_keys.is_none()
-            && max_frame.is_none_or(|max| max == 0 || max >= payload.len())
-        {
-            // One small unmasked frame (most server messages): its two
-            // header bytes written directly, as `FrameHeader::encode` would.
-            let staging = &mut self.tx.staging;
-            staging.reserve(2 + payload.len());
-            staging.put_slice(&[0x80 | ((rsv & 0b111) << 4) | opcode.as_u8(), len]);
-            staging.put_slice(payload);
+        if self.write_small_frame(opcode, rsv, payload) {
             return;
         }
+        let max_frame = self.config.max_outgoing_frame_size;
         for_each_fragment(
             opcode,
             rsv,
@@ -1148,6 +1146,37 @@ impl Connection {
                 self.write_frame_rsv(opcode, rsv, fin, chunk);
             },
         );
+    }
+
+    /// Writes a data message of less than [`ZERO_COPY_MIN`] bytes as one
+    /// unmasked frame (most server messages), its header written directly
+    /// as `FrameHeader::encode` would; `false` (nothing written) for any
+    /// other message.
+    #[inline(always)]
+    fn write_small_frame(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) -> bool {
+        let len = payload.len();
+        if len >= ZERO_COPY_MIN
+            || self.mask_keys.is_some()
+            || !self
+                .config
+                .max_outgoing_frame_size
+                .is_none_or(|max| max == 0 || max >= len)
+        {
+            return false;
+        }
+        let first = 0x80 | ((rsv & 0b111) << 4) | opcode.as_u8();
+        let staging = &mut self.tx.staging;
+        // Below ZERO_COPY_MIN: the length fits 16 bits.
+        let [high, low] = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+        if len <= 125 {
+            staging.reserve(2 + len);
+            staging.put_slice(&[first, low]);
+        } else {
+            staging.reserve(4 + len);
+            staging.put_slice(&[first, 126, high, low]);
+        }
+        staging.put_slice(payload);
+        true
     }
 
     /// Appends one frame without RSV bits, masked for the client role.
