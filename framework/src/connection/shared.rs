@@ -2,8 +2,10 @@
 //! and how the hub sends to it (its [`Recipient`] implementation).
 
 use core::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -128,12 +130,11 @@ impl Shared {
     }
 
     /// Locks the shared state. A panic while holding the lock (a bug) must not
-    /// wedge every other handle, so poisoning is ignored: the state is plain
-    /// data that every method leaves consistent between statements.
+    /// wedge every other handle, so the lock does not poison (parking_lot's):
+    /// the state is plain data that every method leaves consistent between
+    /// statements.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock()
     }
 
     /// The buffer sizes.
@@ -146,7 +147,7 @@ impl Shared {
     }
 
     fn lock_values(&self) -> MutexGuard<'_, http::Extensions> {
-        self.values.lock().unwrap_or_else(|p| p.into_inner())
+        self.values.lock()
     }
 
     /// A clone of the stored value of type `T`.
