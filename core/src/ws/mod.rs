@@ -296,6 +296,7 @@ impl Connection {
     }
 
     /// The current state.
+    #[inline]
     pub fn state(&self) -> State {
         self.state
     }
@@ -334,6 +335,7 @@ impl Connection {
 
     /// Bytes received and not yet turned into events (a partial frame, or
     /// frames not yet polled).
+    #[inline]
     pub fn pending_input(&self) -> usize {
         self.rx.len()
             + self
@@ -380,6 +382,7 @@ impl Connection {
     /// into a recycled buffer that becomes the frame's own if the frame is
     /// large (no copy of the payload's first bytes), or is copied into the
     /// receive buffer if not (as by [`handle_input`](Self::handle_input)).
+    #[inline]
     pub fn expects_large_frame(&self) -> bool {
         self.large_expected && self.frame.is_none() && self.rx.is_empty() && self.accepts_input()
     }
@@ -460,7 +463,19 @@ impl Connection {
     /// the length of the recycled buffer it would be read into (it held a
     /// whole earlier frame, and needs no zeroing), so that the next frame
     /// can arrive in one read. Never allocates.
+    #[inline]
     pub fn input_wanted(&mut self) -> usize {
+        // Between frames with no large one expected (most calls): inlined
+        // into the caller.
+        if self.frame.is_none() && !self.large_expected {
+            return 0;
+        }
+        self.input_wanted_in_frame()
+    }
+
+    /// [`input_wanted`](Self::input_wanted) within a frame, or when a large
+    /// frame is expected.
+    fn input_wanted_in_frame(&mut self) -> usize {
         let Some(frame) = &self.frame else {
             return if self.expects_large_frame() {
                 large::pooled_len()

@@ -133,6 +133,7 @@ impl Shared {
     /// wedge every other handle, so the lock does not poison (parking_lot's):
     /// the state is plain data that every method leaves consistent between
     /// statements.
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock()
     }
