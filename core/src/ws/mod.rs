@@ -662,17 +662,25 @@ impl Connection {
     #[must_use]
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.rx.is_empty()
-            && self.frame.is_none()
-            && !self.eof
-            && matches!(self.state, State::Open | State::Closing)
-        {
+        if !self.may_have_event() {
             // Nothing to parse and no end to report: the common call, once
             // per message, after the input has been taken. Inlined into the
             // caller, which then skips its handling of an event.
             return None;
         }
         self.parse_event()
+    }
+
+    /// Whether [`poll_event`](Self::poll_event) may return an event: `false`
+    /// when there is no input to parse and no end to report, so that a
+    /// caller can skip its event handling (and the call) altogether.
+    #[must_use]
+    #[inline]
+    pub fn may_have_event(&self) -> bool {
+        !(self.rx.is_empty()
+            && self.frame.is_none()
+            && !self.eof
+            && matches!(self.state, State::Open | State::Closing))
     }
 
     /// [`poll_event`](Self::poll_event) when there is input to parse or an
