@@ -52,6 +52,7 @@ impl Signal {
         }
     }
 
+    #[inline]
     pub(crate) fn is_set(&self) -> bool {
         self.set.load(Ordering::SeqCst)
     }
@@ -82,6 +83,7 @@ impl<S: Deref<Target = Signal>> Waiter<S> {
     }
 
     /// Whether the flag is set, without registering a waker.
+    #[inline]
     pub(crate) fn is_set(&self) -> bool {
         self.signal.is_set()
     }

@@ -364,6 +364,7 @@ impl Inner {
 
     /// Received bytes not yet handed to the reader: unread messages and
     /// unparsed input. The pump stops reading the transport above the limit.
+    #[inline]
     pub(crate) fn unread_bytes(&self) -> usize {
         self.inbox.as_ref().map_or(0, Message::len) + self.ws.pending_input()
     }
