@@ -316,6 +316,7 @@ impl Inner {
 
     /// Queues a message (sharing a large payload's bytes, see
     /// [`ws::Connection::send_message`]), counting it in the statistics.
+    #[inline]
     pub(crate) fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
         self.ws.send_message(message)?;
         if let Some(stats) = &self.stats {
@@ -352,6 +353,7 @@ impl Inner {
     /// Wakes the pump unless it runs in the task of `current`: a handler
     /// and its pump share a task, which polls the pump right after the
     /// handler, so waking it would only cost an extra poll.
+    #[inline]
     pub(crate) fn wake_pump_from(&mut self, current: &Waker) {
         if self
             .pump
@@ -373,13 +375,11 @@ impl Inner {
         wake(&mut self.reader);
     }
 
+    #[inline]
     pub(crate) fn wake_waiters(&mut self) {
-        let Some(waiters) = self.waiters.as_mut().filter(|waiters| !waiters.is_empty()) else {
-            // The common case, on every pump round: skip the drain.
-            return;
-        };
-        for waker in waiters.drain(..) {
-            waker.wake();
+        // The common case, on every pump round: no waiter, no call.
+        if let Some(waiters) = self.waiters.as_mut().filter(|waiters| !waiters.is_empty()) {
+            wake_each(waiters);
         }
     }
 
@@ -401,6 +401,13 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(current) if current.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// Wakes and removes every waker of `waiters`.
+fn wake_each(waiters: &mut Vec<Waker>) {
+    for waker in waiters.drain(..) {
+        waker.wake();
     }
 }
 
