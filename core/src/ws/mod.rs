@@ -668,6 +668,9 @@ impl Connection {
             // caller, which then skips its handling of an event.
             return None;
         }
+        if let Some(message) = self.read_whole_message() {
+            return Some(Event::Message(message));
+        }
         self.parse_event()
     }
 
@@ -786,9 +789,6 @@ impl Connection {
             Some(frame) => frame,
             None => match FrameHeader::decode(&self.rx, &self.decode_rules())? {
                 Some((header, header_len)) => {
-                    if let Some(step) = self.read_whole_message(&header, header_len) {
-                        return step;
-                    }
                     // `decode` returns a header only once all `header_len`
                     // bytes are in `rx` (it reads them with `get`).
                     self.rx.advance(header_len);
@@ -836,42 +836,52 @@ impl Connection {
     }
 
     /// Reads a message that is one whole frame already in `rx` (most
-    /// messages): a final, uncompressed data frame, with no message in
-    /// progress and within the size limit, its header `header_len` bytes at
-    /// the start of `rx`. In one go, what the general path (`begin_frame`,
-    /// the received piece, `complete_frame`) does in steps for it; `None`
-    /// (nothing consumed) for any other frame.
-    #[inline]
-    fn read_whole_message(
-        &mut self,
-        header: &FrameHeader,
-        header_len: usize,
-    ) -> Option<Result<Step, ProtocolError>> {
-        let text = match header.opcode {
-            OpCode::Text => true,
-            OpCode::Binary => false,
-            _ => return None,
-        };
-        let len = usize::try_from(header.payload_len).ok()?;
-        if !header.fin
-            || header.rsv != 0
+    /// messages): a final, uncompressed data frame, between frames, with no
+    /// message in progress and within the size limit. In one go, what the
+    /// general path ([`parse_event`](Self::parse_event): the header's
+    /// checks, the received piece, `complete_frame`) does in steps for it,
+    /// and without its event plumbing. `None`, with nothing consumed, for
+    /// any other input (the general path then takes it); `None` after
+    /// failing the connection for a text that is not UTF-8 (the general
+    /// path then reports the end).
+    fn read_whole_message(&mut self) -> Option<Message> {
+        // The first byte shows FIN, the RSV bits and the opcode: only a
+        // final, uncompressed text or binary frame is decoded here.
+        let &first = self.rx.first()?;
+        if first & 0xf0 != 0x80
+            || !matches!(first & 0x0f, 0x1 | 0x2)
+            || self.frame.is_some()
             || self.message.is_some()
-            || len > self.config.max_message_size
-            || self.rx.len() - header_len < len
+            || !matches!(self.state, State::Open | State::Closing)
         {
             return None;
         }
+        let Ok(Some((header, header_len))) = FrameHeader::decode(&self.rx, &self.decode_rules())
+        else {
+            return None;
+        };
+        let text = header.opcode == OpCode::Text;
+        let len = usize::try_from(header.payload_len).ok()?;
+        if len > self.config.max_message_size || self.rx.len() - header_len < len {
+            return None;
+        }
         self.rx.advance(header_len);
-        self.frame_text = text;
         let payload = self.rx.get_mut(..len).unwrap_or_default();
         if let Some(key) = header.mask {
             apply_mask(payload, key, 0);
         }
         if text && self.utf8.feed(payload).is_err() {
-            return Some(Err(ProtocolError::InvalidUtf8));
+            self.fail(ProtocolError::InvalidUtf8);
+            return None;
         }
         let payload = self.rx.split_to(len).freeze();
-        Some(self.finish_message(text, payload))
+        match self.finish_data(text, payload) {
+            Ok(message) => Some(message),
+            Err(error) => {
+                self.fail(error);
+                None
+            }
+        }
     }
 
     /// Moves a new frame's payload out of `rx` into a [`LargePayload`] if
@@ -1119,6 +1129,13 @@ impl Connection {
     }
 
     fn finish_message(&mut self, text: bool, data: Bytes) -> Result<Step, ProtocolError> {
+        let message = self.finish_data(text, data)?;
+        Ok(Step::Event(Event::Message(message)))
+    }
+
+    /// The message of `data` (UTF-8 text already fed to the validator),
+    /// once its last frame is in; the idle timeout starts over.
+    fn finish_data(&mut self, text: bool, data: Bytes) -> Result<Message, ProtocolError> {
         let message = if text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             Message::Text(Utf8Bytes::from_validated(data))
@@ -1129,7 +1146,7 @@ impl Connection {
             .config
             .idle_timeout
             .map(|idle| self.last_input_at + idle);
-        Ok(Step::Event(Event::Message(message)))
+        Ok(message)
     }
 
     /// Handles the peer's close frame (RFC 6455 §5.5.1, §7.4).
