@@ -59,11 +59,14 @@ fn assert_fails_with(input: &[u8], code: CloseCode) -> ProtocolError {
     let mut server = server();
     server.handle_input(Instant::now(), input);
     let events = events(&mut server);
-    let Some(Event::Closed(Closed {
+    let Some(Event::Closed(closed)) = events.last() else {
+        panic!("expected a protocol violation, got {events:?}");
+    };
+    let Closed {
         cause: CloseCause::ProtocolViolation(error),
         sent,
         ..
-    })) = events.last()
+    } = &**closed
     else {
         panic!("expected a protocol violation, got {events:?}");
     };
@@ -187,10 +190,10 @@ fn invalid_utf8_fails_before_the_rest_of_the_frame_arrives() {
     assert!(
         matches!(
             &events[..],
-            [Event::Closed(Closed {
-                cause: CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8),
-                ..
-            })]
+            [Event::Closed(closed)] if matches!(
+                closed.cause,
+                CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8)
+            )
         ),
         "{events:?}"
     );
@@ -232,13 +235,13 @@ fn many_small_fragments_over_the_message_limit_fail_with_1009() {
     assert!(
         matches!(
             &events[..],
-            [Event::Closed(Closed {
-                cause: CloseCause::ProtocolViolation(ProtocolError::MessageTooLarge {
+            [Event::Closed(closed)] if matches!(
+                closed.cause,
+                CloseCause::ProtocolViolation(ProtocolError::MessageTooLarge {
                     size: 1000..,
                     max: 1000
-                }),
-                ..
-            })]
+                })
+            )
         ),
         "{events:?}"
     );
@@ -500,7 +503,30 @@ fn zero_timer_durations_disable_the_timers() {
 /// large payload of a server connection without copying it.
 #[test]
 fn send_message_matches_send_and_shares_large_payloads() {
+    use tidings_core::frame::{FrameHeader, OpCode};
     use tidings_core::ws::{Utf8Bytes, ZERO_COPY_MIN};
+
+    // What a frame of `payload` is, by the header encoder: one final
+    // frame, or `max`-byte fragments.
+    let expected = |opcode: OpCode, payload: &[u8], max: Option<usize>| {
+        let mut out = Vec::new();
+        let chunks: Vec<&[u8]> = match max {
+            Some(max) if payload.len() > max => payload.chunks(max).collect(),
+            _ => vec![payload],
+        };
+        for (i, chunk) in chunks.iter().enumerate() {
+            FrameHeader {
+                fin: i + 1 == chunks.len(),
+                rsv: 0,
+                opcode: if i == 0 { opcode } else { OpCode::Continuation },
+                mask: None,
+                payload_len: chunk.len() as u64,
+            }
+            .encode_into(&mut out);
+            out.extend_from_slice(chunk);
+        }
+        out
+    };
 
     let now = Instant::now();
     let wire = |conn: &mut Connection| {
@@ -509,8 +535,18 @@ fn send_message_matches_send_and_shares_large_payloads() {
         out
     };
     let fragmented = Config::default().max_outgoing_frame_size(Some(1000));
-    for config in [Config::default(), fragmented] {
-        for size in [0, 16, ZERO_COPY_MIN - 1, ZERO_COPY_MIN, 70_000] {
+    for (config, max) in [(Config::default(), None), (fragmented, Some(1000))] {
+        for size in [
+            0,
+            16,
+            125,
+            126,
+            1000,
+            1001,
+            ZERO_COPY_MIN - 1,
+            ZERO_COPY_MIN,
+            70_000,
+        ] {
             let text = "x".repeat(size);
             let messages = [
                 Message::Binary(Bytes::from(vec![7u8; size])),
@@ -522,7 +558,13 @@ fn send_message_matches_send_and_shares_large_payloads() {
                 let mut by_message = Connection::new(Role::Server, config.clone(), now);
                 by_message.send_message(&message).expect("send_message");
                 assert_eq!(by_message.pending_transmit(), by_send.pending_transmit());
-                assert_eq!(wire(&mut by_message), wire(&mut by_send), "{size} B");
+                let sent = wire(&mut by_send);
+                assert_eq!(wire(&mut by_message), sent, "{size} B");
+                let opcode = match message {
+                    Message::Text(_) => OpCode::Text,
+                    Message::Binary(_) => OpCode::Binary,
+                };
+                assert_eq!(sent, expected(opcode, message.as_bytes(), max), "{size} B");
             }
         }
     }
@@ -814,10 +856,10 @@ fn invalid_utf8_in_a_large_frame_fails_before_the_frame_is_complete() {
     assert!(
         matches!(
             events.as_slice(),
-            [Event::Closed(Closed {
-                cause: CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8),
-                ..
-            })]
+            [Event::Closed(closed)] if matches!(
+                closed.cause,
+                CloseCause::ProtocolViolation(ProtocolError::InvalidUtf8)
+            )
         ),
         "{events:?}"
     );

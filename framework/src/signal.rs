@@ -52,6 +52,7 @@ impl Signal {
         }
     }
 
+    #[inline]
     pub(crate) fn is_set(&self) -> bool {
         self.set.load(Ordering::SeqCst)
     }
@@ -165,6 +166,7 @@ impl<S: Deref<Target = Signal>> Waiter<S> {
     }
 
     /// [`Signal::is_set_or_register`] with this waiter's slot.
+    #[inline]
     pub(crate) fn is_set_or_register(&mut self, cx: &mut Context<'_>, same_waker: bool) -> bool {
         self.signal
             .is_set_or_register(&mut self.slot, cx, same_waker)

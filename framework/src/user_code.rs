@@ -32,17 +32,25 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// library code that leaves it consistent between statements (a handler
 /// cannot panic in the middle of one of those updates: user code never runs
 /// while the lock is held).
+#[inline]
 pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Option<T> {
     match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => Some(value),
         Err(payload) => {
-            tracing::error!(
-                panic = panic_message(payload.as_ref()),
-                "user code panicked; its connection is ended (1011, an ended SSE stream or a 500) and the server goes on"
-            );
+            log_panic(payload.as_ref());
             None
         }
     }
+}
+
+/// Logs a panic caught in user code (out of line: the caller's happy path
+/// stays small).
+#[cold]
+fn log_panic(payload: &(dyn Any + Send)) {
+    tracing::error!(
+        panic = panic_message(payload),
+        "user code panicked; its connection is ended (1011, an ended SSE stream or a 500) and the server goes on"
+    );
 }
 
 /// The text of a panic: `panic!` payloads are a `&str` or a `String`.

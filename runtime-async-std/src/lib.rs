@@ -215,6 +215,7 @@ impl Runtime for AsyncStd {
         drop(async_std::task::spawn(task));
     }
 
+    #[inline]
     fn now(&self) -> Instant {
         Instant::now()
     }

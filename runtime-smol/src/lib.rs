@@ -208,6 +208,7 @@ impl Runtime for Smol {
         smol::spawn(task).detach();
     }
 
+    #[inline]
     fn now(&self) -> Instant {
         Instant::now()
     }

@@ -199,6 +199,7 @@ impl Runtime for Tokio {
         drop(tokio::spawn(task));
     }
 
+    #[inline]
     fn now(&self) -> Instant {
         Instant::now()
     }

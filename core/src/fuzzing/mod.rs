@@ -29,8 +29,7 @@ use crate::head::{
 };
 use crate::sse;
 use crate::ws::{
-    CloseCause, Closed, Config, Connection, Event, Message, Outgoing, Role, SendError, SharedFrame,
-    State,
+    CloseCause, Config, Connection, Event, Message, Outgoing, Role, SendError, SharedFrame, State,
 };
 
 mod http3;
@@ -860,10 +859,11 @@ impl Mirror {
         while let Some(event) = self.conn.poll_event() {
             match event {
                 Event::Message(message) => self.received.push(message),
-                Event::Closed(Closed {
-                    cause: CloseCause::ProtocolViolation(error),
-                    ..
-                }) => panic!("the peer could not read the output: {error}"),
+                Event::Closed(closed) => {
+                    if let CloseCause::ProtocolViolation(error) = &closed.cause {
+                        panic!("the peer could not read the output: {error}");
+                    }
+                }
                 _ => {}
             }
         }
@@ -970,11 +970,11 @@ pub fn ws_roundtrip(data: &[u8], now: Instant) {
     assert_eq!(events, expected, "messages changed in transit");
     assert_eq!(
         receiver_closed,
-        Some(Event::Closed(crate::ws::Closed {
+        Some(Event::Closed(Box::new(crate::ws::Closed {
             cause: CloseCause::PeerClose,
             sent: Some(done(1000, "")),
             received: Some(done(1000, "done")),
-        }))
+        })))
     );
     assert!(
         sender_events
@@ -985,11 +985,11 @@ pub fn ws_roundtrip(data: &[u8], now: Instant) {
     );
     assert_eq!(
         sender_events.last(),
-        Some(&Event::Closed(crate::ws::Closed {
+        Some(&Event::Closed(Box::new(crate::ws::Closed {
             cause: CloseCause::LocalClose,
             sent: Some(done(1000, "done")),
             received: Some(done(1000, "")),
-        }))
+        })))
     );
 }
 

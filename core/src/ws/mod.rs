@@ -296,6 +296,7 @@ impl Connection {
     }
 
     /// The current state.
+    #[inline]
     pub fn state(&self) -> State {
         self.state
     }
@@ -334,6 +335,7 @@ impl Connection {
 
     /// Bytes received and not yet turned into events (a partial frame, or
     /// frames not yet polled).
+    #[inline]
     pub fn pending_input(&self) -> usize {
         self.rx.len()
             + self
@@ -380,6 +382,7 @@ impl Connection {
     /// into a recycled buffer that becomes the frame's own if the frame is
     /// large (no copy of the payload's first bytes), or is copied into the
     /// receive buffer if not (as by [`handle_input`](Self::handle_input)).
+    #[inline]
     pub fn expects_large_frame(&self) -> bool {
         self.large_expected && self.frame.is_none() && self.rx.is_empty() && self.accepts_input()
     }
@@ -460,7 +463,19 @@ impl Connection {
     /// the length of the recycled buffer it would be read into (it held a
     /// whole earlier frame, and needs no zeroing), so that the next frame
     /// can arrive in one read. Never allocates.
+    #[inline]
     pub fn input_wanted(&mut self) -> usize {
+        // Between frames with no large one expected (most calls): inlined
+        // into the caller.
+        if self.frame.is_none() && !self.large_expected {
+            return 0;
+        }
+        self.input_wanted_in_frame()
+    }
+
+    /// [`input_wanted`](Self::input_wanted) within a frame, or when a large
+    /// frame is expected.
+    fn input_wanted_in_frame(&mut self) -> usize {
         let Some(frame) = &self.frame else {
             return if self.expects_large_frame() {
                 large::pooled_len()
@@ -564,6 +579,18 @@ impl Connection {
     /// As [`send`](Self::send).
     pub fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
         let payload = message.payload();
+        let opcode = match message {
+            Message::Text(_) => OpCode::Text,
+            Message::Binary(_) => OpCode::Binary,
+        };
+        // A small message of an uncompressed connection (most echoes and
+        // replies) goes straight to its frame, without the general path's calls.
+        if self.state == State::Open
+            && self.deflate.is_none()
+            && self.write_small_frame(opcode, 0, payload)
+        {
+            return Ok(());
+        }
         let one_frame = self
             .config
             .max_outgoing_frame_size
@@ -576,10 +603,6 @@ impl Connection {
         {
             return self.send(Outgoing::from(message));
         }
-        let opcode = match message {
-            Message::Text(_) => OpCode::Text,
-            Message::Binary(_) => OpCode::Binary,
-        };
         let header = FrameHeader {
             fin: true,
             rsv: 0,
@@ -639,17 +662,28 @@ impl Connection {
     #[must_use]
     #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
-        if self.rx.is_empty()
-            && self.frame.is_none()
-            && !self.eof
-            && matches!(self.state, State::Open | State::Closing)
-        {
+        if !self.may_have_event() {
             // Nothing to parse and no end to report: the common call, once
             // per message, after the input has been taken. Inlined into the
             // caller, which then skips its handling of an event.
             return None;
         }
+        if let Some(message) = self.read_whole_message() {
+            return Some(Event::Message(message));
+        }
         self.parse_event()
+    }
+
+    /// Whether [`poll_event`](Self::poll_event) may return an event: `false`
+    /// when there is no input to parse and no end to report, so that a
+    /// caller can skip its event handling (and the call) altogether.
+    #[must_use]
+    #[inline]
+    pub fn may_have_event(&self) -> bool {
+        !(self.rx.is_empty()
+            && self.frame.is_none()
+            && !self.eof
+            && matches!(self.state, State::Open | State::Closing))
     }
 
     /// [`poll_event`](Self::poll_event) when there is input to parse or an
@@ -662,7 +696,7 @@ impl Connection {
                         .closing
                         .as_mut()
                         .and_then(|closing| closing.event.take())
-                        .map(Event::Closed);
+                        .map(|closed| Event::Closed(Box::new(closed)));
                 }
                 State::AwaitingEof => {
                     if !self.eof {
@@ -799,6 +833,55 @@ impl Connection {
         }
         let len = frame.len();
         self.complete_frame(frame.header, len)
+    }
+
+    /// Reads a message that is one whole frame already in `rx` (most
+    /// messages): a final, uncompressed data frame, between frames, with no
+    /// message in progress and within the size limit. In one go, what the
+    /// general path ([`parse_event`](Self::parse_event): the header's
+    /// checks, the received piece, `complete_frame`) does in steps for it,
+    /// and without its event plumbing. `None`, with nothing consumed, for
+    /// any other input (the general path then takes it); `None` after
+    /// failing the connection for a text that is not UTF-8 (the general
+    /// path then reports the end).
+    fn read_whole_message(&mut self) -> Option<Message> {
+        // The first byte shows FIN, the RSV bits and the opcode: only a
+        // final, uncompressed text or binary frame is decoded here.
+        let &first = self.rx.first()?;
+        if first & 0xf0 != 0x80
+            || !matches!(first & 0x0f, 0x1 | 0x2)
+            || self.frame.is_some()
+            || self.message.is_some()
+            || !matches!(self.state, State::Open | State::Closing)
+        {
+            return None;
+        }
+        let Ok(Some((header, header_len))) = FrameHeader::decode(&self.rx, &self.decode_rules())
+        else {
+            return None;
+        };
+        let text = header.opcode == OpCode::Text;
+        let len = usize::try_from(header.payload_len).ok()?;
+        if len > self.config.max_message_size || self.rx.len() - header_len < len {
+            return None;
+        }
+        self.rx.advance(header_len);
+        let payload = self.rx.get_mut(..len).unwrap_or_default();
+        if let Some(key) = header.mask {
+            apply_mask(payload, key, 0);
+        }
+        if text && self.utf8.feed(payload).is_err() {
+            self.fail(ProtocolError::InvalidUtf8);
+            return None;
+        }
+        let payload = self.rx.split_to(len).freeze();
+        match self.finish_data(text, payload) {
+            Ok(message) => Some(message),
+            Err(error) => {
+                self.fail(error);
+                None
+            }
+        }
     }
 
     /// Moves a new frame's payload out of `rx` into a [`LargePayload`] if
@@ -1046,6 +1129,13 @@ impl Connection {
     }
 
     fn finish_message(&mut self, text: bool, data: Bytes) -> Result<Step, ProtocolError> {
+        let message = self.finish_data(text, data)?;
+        Ok(Step::Event(Event::Message(message)))
+    }
+
+    /// The message of `data` (UTF-8 text already fed to the validator),
+    /// once its last frame is in; the idle timeout starts over.
+    fn finish_data(&mut self, text: bool, data: Bytes) -> Result<Message, ProtocolError> {
         let message = if text {
             self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             Message::Text(Utf8Bytes::from_validated(data))
@@ -1056,7 +1146,7 @@ impl Connection {
             .config
             .idle_timeout
             .map(|idle| self.last_input_at + idle);
-        Ok(Step::Event(Event::Message(message)))
+        Ok(message)
     }
 
     /// Handles the peer's close frame (RFC 6455 §5.5.1, §7.4).
@@ -1125,20 +1215,10 @@ impl Connection {
 
     /// Writes a data message; `rsv` goes on its first frame only.
     fn write_message(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) {
-        let max_frame = self.config.max_outgoing_frame_size;
-        if let Ok(len) = u8::try_from(payload.len())
-            && len <= 125
-            && self.mask_keys.is_none()
-            && max_frame.is_none_or(|max| max == 0 || max >= payload.len())
-        {
-            // One small unmasked frame (most server messages): its two
-            // header bytes written directly, as `FrameHeader::encode` would.
-            let staging = &mut self.tx.staging;
-            staging.reserve(2 + payload.len());
-            staging.put_slice(&[0x80 | ((rsv & 0b111) << 4) | opcode.as_u8(), len]);
-            staging.put_slice(payload);
+        if self.write_small_frame(opcode, rsv, payload) {
             return;
         }
+        let max_frame = self.config.max_outgoing_frame_size;
         for_each_fragment(
             opcode,
             rsv,
@@ -1148,6 +1228,37 @@ impl Connection {
                 self.write_frame_rsv(opcode, rsv, fin, chunk);
             },
         );
+    }
+
+    /// Writes a data message of less than [`ZERO_COPY_MIN`] bytes as one
+    /// unmasked frame (most server messages), its header written directly
+    /// as `FrameHeader::encode` would; `false` (nothing written) for any
+    /// other message.
+    #[inline(always)]
+    fn write_small_frame(&mut self, opcode: OpCode, rsv: u8, payload: &[u8]) -> bool {
+        let len = payload.len();
+        if len >= ZERO_COPY_MIN
+            || self.mask_keys.is_some()
+            || !self
+                .config
+                .max_outgoing_frame_size
+                .is_none_or(|max| max == 0 || max >= len)
+        {
+            return false;
+        }
+        let first = 0x80 | ((rsv & 0b111) << 4) | opcode.as_u8();
+        let staging = &mut self.tx.staging;
+        // Below ZERO_COPY_MIN: the length fits 16 bits.
+        let [high, low] = u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes();
+        if len <= 125 {
+            staging.reserve(2 + len);
+            staging.put_slice(&[first, low]);
+        } else {
+            staging.reserve(4 + len);
+            staging.put_slice(&[first, 126, high, low]);
+        }
+        staging.put_slice(payload);
+        true
     }
 
     /// Appends one frame without RSV bits, masked for the client role.

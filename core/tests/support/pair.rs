@@ -40,7 +40,7 @@ impl Side {
     /// Whether the terminal event has been seen.
     pub fn closed(&self) -> Option<&tidings_core::ws::Closed> {
         self.events.iter().find_map(|event| match event {
-            Event::Closed(closed) => Some(closed),
+            Event::Closed(closed) => Some(&**closed),
             _ => None,
         })
     }

@@ -46,6 +46,7 @@ thread_local! {
 
 /// Reads at most `len` bytes from `io` into this thread's read buffer and
 /// passes them to `received`; the result is `poll_read`'s.
+#[inline(always)]
 fn poll_read_shared<T: Transport>(
     io: &mut T,
     cx: &mut Context<'_>,
@@ -60,6 +61,7 @@ fn poll_read_shared<T: Transport>(
     })
 }
 
+#[inline(always)]
 fn read_into<T: Transport>(
     buf: &mut Vec<u8>,
     io: &mut T,

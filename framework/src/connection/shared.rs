@@ -2,8 +2,10 @@
 //! and how the hub sends to it (its [`Recipient`] implementation).
 
 use core::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -133,12 +135,12 @@ impl Shared {
     }
 
     /// Locks the shared state. A panic while holding the lock (a bug) must not
-    /// wedge every other handle, so poisoning is ignored: the state is plain
-    /// data that every method leaves consistent between statements.
+    /// wedge every other handle, so the lock does not poison (parking_lot's):
+    /// the state is plain data that every method leaves consistent between
+    /// statements.
+    #[inline]
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock()
     }
 
     /// The buffer sizes.
@@ -151,7 +153,7 @@ impl Shared {
     }
 
     fn lock_values(&self) -> MutexGuard<'_, http::Extensions> {
-        self.values.lock().unwrap_or_else(|p| p.into_inner())
+        self.values.lock()
     }
 
     /// A clone of the stored value of type `T`.
@@ -262,7 +264,18 @@ impl Inner {
     /// woken with `polled_next` is not: the caller polls it right after
     /// (the pump before the handler of its own task, or the reader itself).
     /// Waking it would only make the runtime poll the whole task again.
+    #[inline]
     pub(crate) fn drain_events_for(&mut self, polled_next: Option<&Waker>) {
+        // A message waiting, or nothing to parse (a reader's poll after it
+        // took the last message, once per message): inlined, no call.
+        if self.inbox.is_none() && self.ws.may_have_event() {
+            self.parse_events_for(polled_next);
+        }
+    }
+
+    /// [`drain_events_for`](Self::drain_events_for) once there is input to
+    /// parse or an end to report.
+    fn parse_events_for(&mut self, polled_next: Option<&Waker>) {
         while self.inbox.is_none() {
             let Some(event) = self.ws.poll_event() else {
                 break;
@@ -283,7 +296,7 @@ impl Inner {
                     }
                 }
                 Event::Closed(closed) => {
-                    self.closed = Some(Box::new(closed));
+                    self.closed = Some(closed);
                     self.wake_all();
                 }
                 // Pings are answered by the protocol; pongs only prove liveness.
@@ -308,6 +321,7 @@ impl Inner {
 
     /// Queues a message (sharing a large payload's bytes, see
     /// [`ws::Connection::send_message`]), counting it in the statistics.
+    #[inline]
     pub(crate) fn send_message(&mut self, message: &Message) -> Result<(), SendError> {
         self.ws.send_message(message)?;
         if let Some(stats) = &self.stats {
@@ -344,6 +358,7 @@ impl Inner {
     /// Wakes the pump unless it runs in the task of `current`: a handler
     /// and its pump share a task, which polls the pump right after the
     /// handler, so waking it would only cost an extra poll.
+    #[inline]
     pub(crate) fn wake_pump_from(&mut self, current: &Waker) {
         if self
             .pump
@@ -356,6 +371,7 @@ impl Inner {
 
     /// Received bytes not yet handed to the reader: unread messages and
     /// unparsed input. The pump stops reading the transport above the limit.
+    #[inline]
     pub(crate) fn unread_bytes(&self) -> usize {
         self.inbox.as_ref().map_or(0, Message::len) + self.ws.pending_input()
     }
@@ -364,13 +380,11 @@ impl Inner {
         wake(&mut self.reader);
     }
 
+    #[inline]
     pub(crate) fn wake_waiters(&mut self) {
-        let Some(waiters) = self.waiters.as_mut().filter(|waiters| !waiters.is_empty()) else {
-            // The common case, on every pump round: skip the drain.
-            return;
-        };
-        for waker in waiters.drain(..) {
-            waker.wake();
+        // The common case, on every pump round: no waiter, no call.
+        if let Some(waiters) = self.waiters.as_mut().filter(|waiters| !waiters.is_empty()) {
+            wake_each(waiters);
         }
     }
 
@@ -392,6 +406,13 @@ fn set_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(current) if current.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),
+    }
+}
+
+/// Wakes and removes every waker of `waiters`.
+fn wake_each(waiters: &mut Vec<Waker>) {
+    for waker in waiters.drain(..) {
+        waker.wake();
     }
 }
 
