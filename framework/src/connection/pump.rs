@@ -266,7 +266,9 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                     }
                 }
             }
-            if took || wrote || inner.in_flight != self.socket.remaining() {
+            // Without output taken or written, none is held (`wrote` is
+            // `has_output` before the write): the count to publish is 0.
+            if took || wrote || inner.in_flight != 0 {
                 // Else nothing moved since the last publication: the counts
                 // and the writers' room are as they were.
                 self.socket
@@ -280,9 +282,12 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 self.socket.abandon_output();
             }
 
-            let all_sent = self.socket.write_failed
-                || (!self.socket.has_output() && inner.ws.pending_transmit() == 0);
-            if inner.closed.is_some() && all_sent {
+            // Looked at only once the connection has closed (rarely).
+            let all_sent = || {
+                self.socket.write_failed
+                    || (!self.socket.has_output() && inner.ws.pending_transmit() == 0)
+            };
+            if inner.closed.is_some() && all_sent() {
                 inner.wake_waiters();
                 return Poll::Ready(());
             }
@@ -463,13 +468,6 @@ impl<T: Transport> Socket<T> {
         self.output
             .as_ref()
             .is_some_and(|output| !output.own.is_empty() || !output.out.is_empty())
-    }
-
-    /// Bytes taken from the protocol and not yet written.
-    fn remaining(&self) -> usize {
-        self.output
-            .as_ref()
-            .map_or(0, |output| output.own.len() + output.out.remaining())
     }
 
     /// Tells the writers how much output is still being written, and wakes
