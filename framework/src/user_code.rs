@@ -28,7 +28,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// future is dropped and never polled again, so its own possibly broken
 /// state is never observed. What outlives it is the state it shares with
 /// the server — the connection's or the SSE stream's state — and that sits
-/// behind mutexes whose `lock` ignores poisoning, and is only changed by
+/// behind mutexes that do not poison (the connection's is parking_lot's)
+/// or whose `lock` ignores poisoning, and is only changed by
 /// library code that leaves it consistent between statements (a handler
 /// cannot panic in the middle of one of those updates: user code never runs
 /// while the lock is held).
