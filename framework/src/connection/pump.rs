@@ -282,12 +282,12 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                 self.socket.abandon_output();
             }
 
-            // Looked at only once the connection has closed (rarely).
-            let all_sent = || {
-                self.socket.write_failed
-                    || (!self.socket.has_output() && inner.ws.pending_transmit() == 0)
-            };
-            if inner.closed.is_some() && all_sent() {
+            // Whether all was sent is looked at only once the connection
+            // has closed (rarely).
+            if inner.closed.is_some()
+                && (self.socket.write_failed
+                    || (!self.socket.has_output() && inner.ws.pending_transmit() == 0))
+            {
                 inner.wake_waiters();
                 return Poll::Ready(());
             }

@@ -4,10 +4,10 @@
 use core::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-
-use parking_lot::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::hub::{
     Counters, Delivery, Hub, Listing, OutboxLimits, Parcel, Recipient, Registered, SlowConsumer,

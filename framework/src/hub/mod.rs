@@ -314,7 +314,7 @@ impl Hub {
 
     /// Registers `recipient`, which holds its own [`Listing`], until the
     /// returned guard is dropped.
-    pub(crate) fn register_listed<R: Registered + 'static>(
+    fn register_listed<R: Registered + 'static>(
         self: &Arc<Self>,
         recipient: Arc<R>,
     ) -> Registration<R> {
