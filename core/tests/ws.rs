@@ -178,6 +178,53 @@ fn protocol_violations_fail_with_the_right_code() {
     assert_fails_with(&masked(0x81, &[0xce]), CloseCode::INVALID_PAYLOAD); // truncated code point
 }
 
+/// A message that arrives as one whole frame is read in one go (see
+/// `read_whole_message` in the core); at the header's length boundaries, and
+/// against the limits and the masking rule, it ends as the general path
+/// would end it.
+#[test]
+fn whole_frames_at_the_length_boundaries_and_the_limits() {
+    for len in [0, 1, 125, 126, 127, 1000, 0xffff, 0x10000] {
+        let payload = vec![b'x'; len];
+        for first in [0x81, 0x82] {
+            let mut server = server();
+            server.handle_input(Instant::now(), &masked(first, &payload));
+            let expected = if first == 0x81 {
+                Message::Text(String::from_utf8(payload.clone()).unwrap().into())
+            } else {
+                Message::Binary(Bytes::from(payload.clone()))
+            };
+            assert_eq!(events(&mut server), [Event::Message(expected)], "{len}");
+            assert_eq!(server.state(), State::Open);
+        }
+    }
+    let limited = |config: Config, input: &[u8]| {
+        let mut server = Connection::new(Role::Server, config, Instant::now());
+        server.handle_input(Instant::now(), input);
+        let events = events(&mut server);
+        match events.last() {
+            Some(Event::Closed(closed)) => closed.code(),
+            other => panic!("expected the end, got {other:?}"),
+        }
+    };
+    let base = Config::default().ping_period(None).pong_wait(None);
+    // Over the frame or the message limit by one byte: 1009.
+    for (config, len) in [
+        (base.clone().max_frame_size(100), 101),
+        (base.clone().max_message_size(200), 201),
+        (base.clone().max_frame_size(1000), 1001),
+    ] {
+        let code = limited(config, &masked(0x82, &vec![0; len]));
+        assert_eq!(code, CloseCode::MESSAGE_TOO_BIG, "{len}");
+    }
+    // A client refuses a masked frame from the server: 1002.
+    let mut client = Connection::new(Role::Client { mask_seed: [5; 32] }, base, Instant::now());
+    client.handle_input(Instant::now(), &masked(0x81, b"hi"));
+    assert!(
+        matches!(&events(&mut client)[..], [Event::Closed(c)] if c.code() == CloseCode::PROTOCOL_ERROR)
+    );
+}
+
 #[test]
 fn invalid_utf8_fails_before_the_rest_of_the_frame_arrives() {
     let mut server = server();

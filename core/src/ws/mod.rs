@@ -847,7 +847,9 @@ impl Connection {
     fn read_whole_message(&mut self) -> Option<Message> {
         // The first byte shows FIN, the RSV bits and the opcode: only a
         // final, uncompressed text or binary frame is decoded here.
-        let &first = self.rx.first()?;
+        let &[first, second, ..] = self.rx.as_ref() else {
+            return None;
+        };
         if first & 0xf0 != 0x80
             || !matches!(first & 0x0f, 0x1 | 0x2)
             || self.frame.is_some()
@@ -856,25 +858,49 @@ impl Connection {
         {
             return None;
         }
-        let Ok(Some((header, header_len))) = FrameHeader::decode(&self.rx, &self.decode_rules())
-        else {
-            return None;
+        // The rest of the header, as `FrameHeader::decode` reads it for
+        // such a frame; anything it could refuse (the masking rule broken,
+        // a length over a limit, a 64-bit length) is left to it.
+        let (len, mut header_len) = match second & 0x7f {
+            126 => (
+                usize::from(u16::from_be_bytes(self.rx.get(2..4)?.try_into().ok()?)),
+                4,
+            ),
+            127 => return None,
+            len => (usize::from(len), 2),
         };
-        let text = header.opcode == OpCode::Text;
-        let len = usize::try_from(header.payload_len).ok()?;
-        if len > self.config.max_message_size || self.rx.len() - header_len < len {
+        let masked = second & 0x80 != 0;
+        let mask = match (self.mask_rule, masked) {
+            (MaskRule::Required, false) | (MaskRule::Forbidden, true) => return None,
+            (_, true) => {
+                let key: [u8; 4] = self.rx.get(header_len..header_len + 4)?.try_into().ok()?;
+                header_len += 4;
+                Some(key)
+            }
+            (_, false) => None,
+        };
+        if len > self.config.max_frame_size
+            || len > self.config.max_message_size
+            || self.rx.len() - header_len < len
+        {
             return None;
         }
-        self.rx.advance(header_len);
-        let payload = self.rx.get_mut(..len).unwrap_or_default();
-        if let Some(key) = header.mask {
+        let text = first & 0x0f == 0x1;
+        let payload = self
+            .rx
+            .get_mut(header_len..header_len + len)
+            .unwrap_or_default();
+        if let Some(key) = mask {
             apply_mask(payload, key, 0);
         }
         if text && self.utf8.feed(payload).is_err() {
             self.fail(ProtocolError::InvalidUtf8);
             return None;
         }
-        let payload = self.rx.split_to(len).freeze();
+        // The frame split off whole, its header then skipped in the shared
+        // bytes (a pointer moved), rather than advanced past in `rx`.
+        let mut payload = self.rx.split_to(header_len + len).freeze();
+        payload.advance(header_len);
         match self.finish_data(text, payload) {
             Ok(message) => Some(message),
             Err(error) => {
