@@ -194,6 +194,11 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             deadline = inner.ws.poll_timeout();
         }
         let mut exhausted = true;
+        // A read that returned `Pending` registered this task for the
+        // transport's readiness: another read in this poll would only
+        // register it again (about 190 instructions with tokio, once per
+        // broadcast frame written), so the rounds after it do not read.
+        let mut read_pending = false;
         for _ in 0..BUDGET {
             let mut progressed = false;
 
@@ -202,7 +207,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
             // must complete (the protocol bounds it by the max message size).
             let keep_up =
                 inner.inbox.is_none() || inner.unread_bytes() < shared.limits().inbox_bytes;
-            if !self.socket.read_done && inner.closed.is_none() && keep_up {
+            if !read_pending && !self.socket.read_done && inner.closed.is_none() && keep_up {
                 // What the frame being received still lacks, in one read
                 // if it is large (a 64 KiB message in 4 KiB reads would
                 // take 16 system calls), straight into the protocol's
@@ -235,7 +240,7 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
                         progressed = true;
                     }
                     Poll::Ready(Ok(_)) => progressed = true,
-                    Poll::Pending => {}
+                    Poll::Pending => read_pending = true,
                 }
                 // Only new input (or its end) can make a new event: input
                 // read earlier was parsed then, or is left for the reader,

@@ -290,10 +290,17 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
 
         let mut wrote = false;
         let mut exhausted = true;
+        // Once a read returned `Pending` (this task is registered for the
+        // transport's readiness), the rounds after it do not read again:
+        // that would only register it again, once per event written.
+        let mut read_pending = false;
         for _ in 0..BUDGET {
             let mut progressed = false;
-            if state.end.is_none() {
-                progressed |= self.read_and_discard(cx, &mut state);
+            if state.end.is_none() && !read_pending {
+                match self.read_and_discard(cx, &mut state) {
+                    Poll::Ready(()) => progressed = true,
+                    Poll::Pending => read_pending = true,
+                }
             }
             if state.end.is_some_and(SseEnd::aborts) {
                 return Poll::Ready(());
@@ -360,17 +367,17 @@ impl<T: Transport, R: Runtime> Pump<T, R> {
     }
 
     /// Reads once and throws the bytes away; on end of stream or an error
-    /// the client is gone. Returns whether anything happened. The bytes go
+    /// the client is gone. `Ready` when anything happened. The bytes go
     /// to the stack, not to a buffer every idle stream would keep.
-    fn read_and_discard(&mut self, cx: &mut TaskContext<'_>, state: &mut State) -> bool {
+    fn read_and_discard(&mut self, cx: &mut TaskContext<'_>, state: &mut State) -> Poll<()> {
         let mut discarded = [0; 512];
         match Pin::new(&mut self.io).poll_read(cx, &mut discarded) {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
                 end(state, SseEnd::ClientGone);
-                true
+                Poll::Ready(())
             }
-            Poll::Ready(Ok(_)) => true,
-            Poll::Pending => false,
+            Poll::Ready(Ok(_)) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
         }
     }
 
