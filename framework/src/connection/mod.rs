@@ -264,9 +264,9 @@ impl Connection {
     pub fn poll_read(&self, cx: &mut Context<'_>) -> Poll<Result<Message, Error>> {
         let mut inner = self.shared().lock();
         let was_full = inner.unread_bytes() >= self.shared().limits().inbox_bytes;
-        if inner.inbox.is_none() {
+        if inner.inbox.is_none() && inner.ws.may_have_event() {
             // Parse the next message from input the pump has already read.
-            inner.drain_events_for(Some(cx.waker()));
+            inner.parse_events_for(Some(cx.waker()));
             if inner.ws.pending_transmit() > 0 {
                 // Parsing may have queued a pong or a close reply.
                 inner.wake_pump_from(cx.waker());

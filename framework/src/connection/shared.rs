@@ -275,7 +275,7 @@ impl Inner {
 
     /// [`drain_events_for`](Self::drain_events_for) once there is input to
     /// parse or an end to report.
-    fn parse_events_for(&mut self, polled_next: Option<&Waker>) {
+    pub(crate) fn parse_events_for(&mut self, polled_next: Option<&Waker>) {
         while self.inbox.is_none() {
             let Some(event) = self.ws.poll_event() else {
                 break;
