@@ -146,8 +146,9 @@ impl Signal {
 
     /// Frees `slot`, if it has one.
     pub(crate) fn release(&self, slot: &mut Slot) {
-        let taken = std::mem::replace(slot, Slot::NONE).0 as usize;
-        if taken != Slot::NONE.0 as usize {
+        let Slot(taken) = std::mem::replace(slot, Slot::NONE);
+        if taken != Slot::NONE.0 {
+            let taken = taken as usize;
             let mut slots = self.lock();
             if let Some(waker) = slots.wakers.get_mut(taken) {
                 *waker = None;

@@ -264,13 +264,10 @@ impl Connection {
     pub fn poll_read(&self, cx: &mut Context<'_>) -> Poll<Result<Message, Error>> {
         let mut inner = self.shared().lock();
         let was_full = inner.unread_bytes() >= self.shared().limits().inbox_bytes;
-        if inner.inbox.is_none() && inner.ws.may_have_event() {
-            // Parse the next message from input the pump has already read.
-            inner.parse_events_for(Some(cx.waker()));
-            if inner.ws.pending_transmit() > 0 {
-                // Parsing may have queued a pong or a close reply.
-                inner.wake_pump_from(cx.waker());
-            }
+        // Parse the next message from input the pump has already read.
+        if inner.drain_events_for(Some(cx.waker())) && inner.ws.pending_transmit() > 0 {
+            // Parsing may have queued a pong or a close reply.
+            inner.wake_pump_from(cx.waker());
         }
         if let Some(message) = inner.inbox.take() {
             if was_full {

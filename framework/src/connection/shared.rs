@@ -264,18 +264,22 @@ impl Inner {
     /// woken with `polled_next` is not: the caller polls it right after
     /// (the pump before the handler of its own task, or the reader itself).
     /// Waking it would only make the runtime poll the whole task again.
+    /// Returns whether it parsed (there was input to parse or an end to
+    /// report).
     #[inline]
-    pub(crate) fn drain_events_for(&mut self, polled_next: Option<&Waker>) {
+    pub(crate) fn drain_events_for(&mut self, polled_next: Option<&Waker>) -> bool {
         // A message waiting, or nothing to parse (a reader's poll after it
         // took the last message, once per message): inlined, no call.
-        if self.inbox.is_none() && self.ws.may_have_event() {
+        let parse = self.inbox.is_none() && self.ws.may_have_event();
+        if parse {
             self.parse_events_for(polled_next);
         }
+        parse
     }
 
     /// [`drain_events_for`](Self::drain_events_for) once there is input to
     /// parse or an end to report.
-    pub(crate) fn parse_events_for(&mut self, polled_next: Option<&Waker>) {
+    fn parse_events_for(&mut self, polled_next: Option<&Waker>) {
         while self.inbox.is_none() {
             let Some(event) = self.ws.poll_event() else {
                 break;

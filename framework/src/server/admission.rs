@@ -81,9 +81,7 @@ impl<L: Limit> Admission<L> {
                 limit: PhantomData,
             })
     }
-}
 
-impl<L: Limit> Admission<L> {
     /// The service whose slot this is.
     pub(crate) fn service(&self) -> &Arc<Service> {
         &self.service
