@@ -37,6 +37,17 @@ async fn get(addr: SocketAddr, path: &str) -> String {
     response
 }
 
+/// Waits (at most [`WAIT`]) until `done` holds.
+async fn in_time(done: impl Fn() -> bool) {
+    tokio::time::timeout(WAIT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("in time");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_of_the_contract_inside_axum() {
     let tidings = Tidings::new(
@@ -46,12 +57,16 @@ async fn the_chat_of_the_contract_inside_axum() {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let hub = tidings.hub().clone();
     tokio::spawn(async move { axum::serve(listener, example::app(tidings)).await.unwrap() });
 
     let url = |path: &str| format!("ws://{addr}{path}");
     let ann = tidings_tokio::connect(url("/ws/chat/lobby?user=ann"))
         .await
         .unwrap();
+    // `connect` returns at the 101; ann's handler joins the room in its own
+    // task. Bob's join notice goes only to those already in the room.
+    in_time(|| hub.members("lobby").len() == 1).await;
     let bob = tidings_tokio::connect(url("/ws/chat/lobby?user=bob"))
         .await
         .unwrap();
