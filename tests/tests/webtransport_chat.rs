@@ -49,6 +49,13 @@ fn the_chat_over_webtransport_meets_a_websocket_member() {
             .await
             .expect("ann joins")
     });
+    // `connect` returns at the 101; ann's handler joins the room in its own
+    // task, and bob's join notice goes only to those already in the room.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rooms.members("lobby") != 1 {
+        assert!(std::time::Instant::now() < deadline, "ann is in the room");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let args = [
         served.port.to_string(),
         certs.ca_pem.display().to_string(),
