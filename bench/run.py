@@ -224,9 +224,18 @@ def run_echo(results):
                 r["cpu_us_per_msg"] = per_msg(r["cpu_ticks"])
                 r["user_us_per_msg"] = per_msg(r.get("user_ticks", 0))
                 r["sys_us_per_msg"] = per_msg(r.get("system_ticks", 0))
+                # The server's system calls per message (perf stat; None
+                # without perf or the right to use it, and for BENCH_WT).
+                r["calls_per_msg"] = (r["syscalls"] / max(r["messages"], 1)
+                                      if "syscalls" in r else None)
                 results.setdefault(name, {}).setdefault(scenario, []).append(r)
                 log(f"round {round_ + 1} {name} ({scenario}): {r['rate']:.0f} msg/s, "
                     f"p50 {r['p50_us']:.0f} us, cpu {r['cpu_us_per_msg']:.2f} us/msg"
+                    + (f", syscalls/msg {r['calls_per_msg']:.2f} (read "
+                       f"{r['syscalls_read'] / max(r['messages'], 1):.2f}, write "
+                       f"{r['syscalls_write'] / max(r['messages'], 1):.2f}, epoll "
+                       f"{r['syscalls_wait'] / max(r['messages'], 1):.3f})"
+                       if r["calls_per_msg"] is not None else "")
                     + (f", {r['lost']} lost" if r.get("lost") else ""))
 
 
@@ -270,7 +279,9 @@ def print_echo(results):
           "'best rounds': each server's fastest round (rate) and cheapest round (CPU) against\n"
           "the best competitor's: the kernel has slow modes (e.g. system time doubling for\n"
           "64 KiB messages in some runs of every server) that a median of few rounds does not\n"
-          "always hide. CPU per message is split into user and system time. 'floor' is a\n"
+          "always hide. CPU per message is split into user and system time; 'calls/msg' is the\n"
+          "server's system calls per message (perf stat; the log has reads, writes and epoll\n"
+          "waits apart). 'floor' is a\n"
           "reference, not a competitor: one read, unmask, one write per message, no validation\n"
           "(bench/src/bin/echo_floor.rs), i.e. what the kernel and tokio cost.")
     # No floor server in the WebTransport runs.
@@ -282,6 +293,9 @@ def print_echo(results):
         meds = {n: {k: median(runs, k) for k in ("rate", "p50_us", "p99_us", "cpu_us_per_msg",
                                                  "user_us_per_msg", "sys_us_per_msg")}
                 for n, runs in rows.items()}
+        for n, runs in rows.items():
+            counted = [r["calls_per_msg"] for r in runs if r["calls_per_msg"] is not None]
+            meds[n]["calls_per_msg"] = statistics.median(counted) if counted else None
         ratios = {n: {"rate": round_ratios(rows, n, "rate", max),
                       "cpu": round_ratios(rows, n, "cpu_us_per_msg", min),
                       "tokio": round_ratios(rows, n, "rate", max, ["tidings-tokio"])} for n in rows}
@@ -296,11 +310,12 @@ def print_echo(results):
         else:
             print(f"\n({scenario}) {conns} conn x {size} B, {inflight} in flight")
         print(f"  {'server':<18} {'msgs/s':>10} {'p50 us':>9} {'p99 us':>9} {'cpu us/msg':>11} "
-              f"{'(user':>7} {'+ sys)':>7} {'rate ratio':>11} {'cpu ratio':>10} {'vs tokio':>9} "
+              f"{'(user':>7} {'+ sys)':>7} {'calls/msg':>10} {'rate ratio':>11} {'cpu ratio':>10} {'vs tokio':>9} "
               f"{'best rounds: rate':>18} {'cpu':>6}")
         for name, m in meds.items():
             print(f"  {name:<18} {m['rate']:>10.0f} {m['p50_us']:>9.1f} {m['p99_us']:>9.1f} "
                   f"{m['cpu_us_per_msg']:>11.3f} {m['user_us_per_msg']:>7.2f} {m['sys_us_per_msg']:>7.2f} "
+                  f"{'-' if m['calls_per_msg'] is None else format(m['calls_per_msg'], '.2f'):>10} "
                   f"{median_ratio(ratios[name]['rate']):>11} {median_ratio(ratios[name]['cpu']):>10} "
                   f"{median_ratio(ratios[name]['tokio']) if name in TIDINGS[1:] else '':>9} "
                   f"{ratio(best_rate[name], top_rate):>18} {ratio(best_cpu[name], top_cpu):>6}")
@@ -398,6 +413,10 @@ def run_fanout(results):
                         continue
                 if not r.get("setup_incomplete"):
                     r["cpu_us_per_delivery"] = r["cpu_ticks"] / CLK_TCK / max(r["delivered"], 1) * 1e6
+                    r["user_us_per_delivery"] = r["user_ticks"] / CLK_TCK / max(r["delivered"], 1) * 1e6
+                    # System calls per delivery (perf stat; None without it).
+                    r["calls_per_delivery"] = (r["syscalls"] / max(r["delivered"], 1)
+                                               if "syscalls" in r else None)
                 results.setdefault(scenario, {}).setdefault(name, []).append(r)
                 log(f"fanout {scenario} {name}: {r}")
 
@@ -406,7 +425,10 @@ def print_fanout(results):
     print(f"\nFan-out: the chat contract, one room / /events, server CPU per delivered message "
           f"(median of {FANOUT_ROUNDS}; ratio against axum, target from issue #20)")
     print(f"  {'scenario':<9} {'server':<14} {'delivered':>17} {'missing':>8} {'twice':>6} "
-          f"{'p50 ms':>8} {'p99 ms':>8} {'cpu us/del':>11} {'vs axum':>8} {'target':>7} {'setup s':>8}")
+          f"{'p50 ms':>8} {'p99 ms':>8} {'cpu us/del':>11} {'user us':>8} {'calls/del':>10} "
+          f"{'vs axum':>8} {'target':>7} {'setup s':>8}")
+    print("  ('user us': the user-space part of the CPU; 'calls/del': the server's system calls\n"
+          "  per delivery, counted by perf stat; the log has reads, writes and epoll waits apart)")
     for scenario, servers in results.items():
         ws, sse, rate, count, target = FANOUTS[scenario]
         for name, runs in servers.items():
@@ -420,12 +442,16 @@ def print_fanout(results):
         axum_cpu = statistics.median(r["cpu_us_per_delivery"] for r in axum) if axum else None
         for name, runs in servers.items():
             cpu = statistics.median(r["cpu_us_per_delivery"] for r in runs)
+            counted = [r["calls_per_delivery"] for r in runs if r["calls_per_delivery"] is not None]
+            calls = f"{statistics.median(counted):.3f}" if counted else "-"
             last = runs[-1]
             versus = f"{cpu / axum_cpu:.2f}x" if axum_cpu else "-"
             print(f"  {scenario:<9} {name:<14} {last['delivered']:>8}/{last['expected']:<8} "
                   f"{last['missing']:>8} {last['twice']:>6} "
                   f"{statistics.median(r['p50_ms'] for r in runs):>8.2f} "
-                  f"{statistics.median(r['p99_ms'] for r in runs):>8.2f} {cpu:>11.3f} {versus:>8} "
+                  f"{statistics.median(r['p99_ms'] for r in runs):>8.2f} {cpu:>11.3f} "
+                  f"{statistics.median(r['user_us_per_delivery'] for r in runs):>8.3f} "
+                  f"{calls:>10} {versus:>8} "
                   f"{'<=' + str(target) + 'x' if name != 'axum' else '':>7} "
                   f"{statistics.median(r['setup_s'] for r in runs):>8.1f}")
         print(f"  {'':<9} ({ws} WebSocket members, {sse} listeners, {count} messages at {rate}/s)")

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::wire::Conn;
-use crate::{Args, connect_many, proc_stat, wire};
+use crate::{Args, connect_many, proc_stat, syscalls, wire};
 
 /// What one connection measured.
 struct Tally {
@@ -50,10 +50,13 @@ pub async fn run(args: &Args) -> io::Result<String> {
         .into_iter()
         .map(|(stream, _)| tokio::spawn(drive(stream, batch.clone(), frame_len, inflight, window)))
         .collect();
+    let mut calls = syscalls::Counting::attach(pid);
     tokio::time::sleep_until(window.from).await;
+    calls.enable();
     let cpu_start = proc_stat::cpu_ticks(pid);
     tokio::time::sleep_until(window.until).await;
     let cpu = proc_stat::cpu_ticks(pid).since(cpu_start);
+    let calls = calls.finish();
 
     let mut messages = 0;
     let mut latencies = Vec::new();
@@ -62,7 +65,9 @@ pub async fn run(args: &Args) -> io::Result<String> {
         messages += tally.messages;
         latencies.extend(tally.latencies_ns);
     }
-    Ok(summary(messages, secs, latencies, cpu, ""))
+    // The server's system calls over the window, where perf counts them.
+    let calls = calls.map_or_else(String::new, |calls| calls.json_fields());
+    Ok(summary(messages, secs, latencies, cpu, &calls))
 }
 
 /// The JSON object of an echo run: `messages` echoed in the window of

@@ -13,12 +13,14 @@
 //! message once per client (missing and twice are reported, not hidden),
 //! and takes the latency from the stamp. The server's CPU time (`--pid`)
 //! over the publishing phase, divided by the deliveries, is its cost per
-//! delivered message. A server whose clients are not all connected and
-//! quiet within `--setup-secs` (300; the joins of N members cost N²/2
-//! notices) is reported as `setup_incomplete`, not measured. Until the
-//! first message is sent the clients throw away what they receive unread
-//! (a member walks the frame headers to answer pings), and "quiet" means
-//! no message bytes (text frames, SSE data): heartbeats do not count.
+//! delivered message; its system calls over the same phase (counted by
+//! perf, see `syscalls`) are reported beside it. A server whose clients are
+//! not all connected and quiet within `--setup-secs` (300; the joins of N
+//! members cost N²/2 notices) is reported as `setup_incomplete`, not
+//! measured. Until the first message is sent the clients throw away what
+//! they receive unread (a member walks the frame headers to answer
+//! pings), and "quiet" means no message bytes (text frames, SSE data):
+//! heartbeats do not count.
 
 use std::io;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::proc_stat::cpu_ticks;
+use crate::syscalls;
 use crate::wire::Conn;
 use crate::{Args, connect_many, invalid, wire};
 
@@ -137,7 +140,9 @@ pub async fn run(args: &Args) -> io::Result<String> {
             sink.clear();
         }
     });
-    // The publisher's own join notice reaches every member: let it pass.
+    // perf attaches (counters off) while the publisher's own join notice
+    // reaches every member: let it pass.
+    let mut calls = syscalls::Counting::attach(pid);
     settled(&totals, settle).await;
     // No message has been sent yet: from here on the clients read what
     // they receive.
@@ -145,6 +150,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
 
     let expected = (count * (ws + sse)) as u64;
     let before = totals.deliveries.load(Ordering::SeqCst);
+    calls.enable();
     let cpu_start = cpu_ticks(pid);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -164,6 +170,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let cpu = cpu_ticks(pid).since(cpu_start);
+    let calls = calls.finish();
     let _ = stop_tx.send(true);
 
     let mut missing = 0u64;
@@ -193,12 +200,13 @@ pub async fn run(args: &Args) -> io::Result<String> {
          \"expected\": {expected}, \"delivered\": {delivered}, \"missing\": {missing}, \
          \"twice\": {twice}, \"ended_early\": {ended_early}, \
          \"p50_ms\": {:.2}, \"p99_ms\": {:.2}, \"max_ms\": {:.2}, \
-         \"cpu_ticks\": {}, \"user_ticks\": {}, \"setup_s\": {setup_secs:.1}}}",
+         \"cpu_ticks\": {}, \"user_ticks\": {}, {}\"setup_s\": {setup_secs:.1}}}",
         percentile(0.5),
         percentile(0.99),
         percentile(1.0),
         cpu.user + cpu.system,
         cpu.user,
+        calls.map_or_else(String::new, |calls| calls.json_fields()),
     ))
 }
 

@@ -28,6 +28,7 @@ mod echo;
 mod fanout;
 mod memory;
 mod proc_stat;
+mod syscalls;
 mod wire;
 mod wt;
 

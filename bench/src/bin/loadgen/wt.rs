@@ -127,7 +127,11 @@ pub async fn echo(args: &Args) -> io::Result<String> {
 fn stalls(latencies_ns: &[u64]) -> String {
     const SLOW_NS: u64 = 10_000_000;
     let total: u64 = latencies_ns.iter().sum();
-    let slow: Vec<u64> = latencies_ns.iter().copied().filter(|&ns| ns > SLOW_NS).collect();
+    let slow: Vec<u64> = latencies_ns
+        .iter()
+        .copied()
+        .filter(|&ns| ns > SLOW_NS)
+        .collect();
     format!(
         "\"mean_us\": {:.1}, \"over_10ms\": {}, \"over_10ms_time_share\": {:.3}, ",
         total as f64 / latencies_ns.len().max(1) as f64 / 1e3,
