@@ -18,6 +18,13 @@ servers and the load generator under SCHED_FIFO, `chrt -f 10`, needs root: on a
 machine busy with other work, wake-ups otherwise wait behind it and every figure
 measures the scheduler), BENCH_NICE (a niceness for both, a milder alternative).
 
+BENCH_SYSCALLS=1: the echo and fan-out parts also count each server's system calls over
+the window (`loadgen --syscalls 1`: `perf stat` on the system-call tracepoints, switched
+on and off at the window's edges), printed as calls/msg and calls/del, with reads, writes
+and epoll waits apart in the log. Off by default: the tracepoints add work to every system
+call of the server, so the CPU and latency figures are taken without them (in four burst
+runs each way on 2026-12-06 the difference was within the runs' spread).
+
 BENCH_AXUM=1: the echo and memory parts for two servers only, both axum 0.8
 apps on tokio: "axum-tidings" (tidings-axum's WsUpgrade extractor, a tidings
 Connection) and "axum" (axum's own WebSocketUpgrade, tokio-tungstenite), the
@@ -70,6 +77,8 @@ WARMUP = 0.3 if QUICK else 0.5
 MANY = 2_000 if QUICK else 10_000
 BROADCAST_ROUNDS = 3 if QUICK else 5
 TLS = os.environ.get("BENCH_TLS") == "1"
+# BENCH_SYSCALLS=1: loadgen counts the servers' system calls (echo, fanout).
+SYSCALL_ARGS = ["--syscalls", "1"] if os.environ.get("BENCH_SYSCALLS") == "1" else []
 WT = os.environ.get("BENCH_WT") == "1"
 if WT:
     MANY = 200 if QUICK else 1_000
@@ -213,7 +222,7 @@ def run_echo(results):
                         # BENCH_WT: `inflight` is the kind, stream or datagram.
                         shape = (["wt-echo", "--sessions", conns, "--kind", inflight] if WT
                                  else ["echo", "--conns", conns, "--inflight", inflight])
-                        r = loadgen(*shape, "--addr", server.addr, "--size", size,
+                        r = loadgen(*shape, *SYSCALL_ARGS, "--addr", server.addr, "--size", size,
                                     "--warmup", WARMUP, "--secs", SECS,
                                     "--pid", server.proc.pid, *LOADGEN_TLS_ARGS, timeout=60)
                 except Exception as error:  # one failure must not hide the other figures
@@ -280,8 +289,8 @@ def print_echo(results):
           "the best competitor's: the kernel has slow modes (e.g. system time doubling for\n"
           "64 KiB messages in some runs of every server) that a median of few rounds does not\n"
           "always hide. CPU per message is split into user and system time; 'calls/msg' is the\n"
-          "server's system calls per message (perf stat; the log has reads, writes and epoll\n"
-          "waits apart). 'floor' is a\n"
+          "server's system calls per message (BENCH_SYSCALLS=1: perf stat; the log has reads,\n"
+          "writes and epoll waits apart). 'floor' is a\n"
           "reference, not a competitor: one read, unmask, one write per message, no validation\n"
           "(bench/src/bin/echo_floor.rs), i.e. what the kernel and tokio cost.")
     # No floor server in the WebTransport runs.
@@ -405,7 +414,7 @@ def run_fanout(results):
                 setup_secs = fanout_setup_secs(scenario)
                 with Server(FANOUT_SERVERS[name]) as server:
                     try:
-                        r = loadgen("fanout", "--addr", server.addr, "--ws", ws, "--sse", sse,
+                        r = loadgen("fanout", *SYSCALL_ARGS, "--addr", server.addr, "--ws", ws, "--sse", sse,
                                     "--rate", rate, "--count", count, "--pid", server.proc.pid,
                                     "--setup-secs", setup_secs, timeout=setup_secs + 120)
                     except Exception as error:
@@ -428,7 +437,7 @@ def print_fanout(results):
           f"{'p50 ms':>8} {'p99 ms':>8} {'cpu us/del':>11} {'user us':>8} {'calls/del':>10} "
           f"{'vs axum':>8} {'target':>7} {'setup s':>8}")
     print("  ('user us': the user-space part of the CPU; 'calls/del': the server's system calls\n"
-          "  per delivery, counted by perf stat; the log has reads, writes and epoll waits apart)")
+          "  per delivery with BENCH_SYSCALLS=1, counted by perf stat; the log has them apart)")
     for scenario, servers in results.items():
         ws, sse, rate, count, target = FANOUTS[scenario]
         for name, runs in servers.items():
@@ -454,6 +463,11 @@ def print_fanout(results):
                   f"{calls:>10} {versus:>8} "
                   f"{'<=' + str(target) + 'x' if name != 'axum' else '':>7} "
                   f"{statistics.median(r['setup_s'] for r in runs):>8.1f}")
+            for r in runs:
+                if r["missing"]:
+                    print(f"  {'':<9} {name}: {r['missing']} copies missing in a run, "
+                          f"{r.get('missing_sse', '?')} of them listeners', who got "
+                          f"{r.get('sse_resets', '?')} reset events")
         print(f"  {'':<9} ({ws} WebSocket members, {sse} listeners, {count} messages at {rate}/s)")
 
 

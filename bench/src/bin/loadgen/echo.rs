@@ -50,7 +50,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
         .into_iter()
         .map(|(stream, _)| tokio::spawn(drive(stream, batch.clone(), frame_len, inflight, window)))
         .collect();
-    let mut calls = syscalls::Counting::attach(pid);
+    let mut calls = syscalls::Counting::attach(syscalls::wanted(args)?.then_some(pid));
     tokio::time::sleep_until(window.from).await;
     calls.enable();
     let cpu_start = proc_stat::cpu_ticks(pid);

@@ -10,11 +10,12 @@
 //! tMICROS"}`. Every member receives it as a chat message and every
 //! listener as a `message` event: the load generator finds
 //! `"content":"mSEQ tMICROS"` in the raw bytes of both, counts each
-//! message once per client (missing and twice are reported, not hidden),
+//! message once per client (missing and twice are reported, not hidden;
+//! missing copies of listeners apart, with the `reset` events they got),
 //! and takes the latency from the stamp. The server's CPU time (`--pid`)
 //! over the publishing phase, divided by the deliveries, is its cost per
-//! delivered message; its system calls over the same phase (counted by
-//! perf, see `syscalls`) are reported beside it. A server whose clients are
+//! delivered message; with `--syscalls 1`, its system calls over the same
+//! phase (counted by perf, see `syscalls`) are reported beside it. A server whose clients are
 //! not all connected and quiet within `--setup-secs` (300; the joins of N
 //! members cost N²/2 notices) is reported as `setup_incomplete`, not
 //! measured. Until the first message is sent the clients throw away what
@@ -37,6 +38,10 @@ use crate::wire::Conn;
 use crate::{Args, connect_many, invalid, wire};
 
 const NEEDLE: &[u8] = b"\"content\":\"m";
+/// The start of the event an SSE server sends instead of events a listener
+/// can no longer get (tidings' `SseTopic` when the listener fell more than
+/// its replay buffer behind): counted, to tell why copies are missing.
+const RESET: &[u8] = b"event: reset";
 /// Clients connected at once, before their join notices are let through.
 const BATCH: usize = 100;
 
@@ -60,9 +65,13 @@ struct Totals {
 
 /// What one client saw of the published messages.
 struct Seen {
+    /// A WebSocket member (else an SSE listener).
+    ws: bool,
     counts: Vec<u8>,
     latencies_us: Vec<u32>,
     ended_early: bool,
+    /// Reset events received while publishing (listeners).
+    resets: u32,
 }
 
 pub async fn run(args: &Args) -> io::Result<String> {
@@ -142,7 +151,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
     });
     // perf attaches (counters off) while the publisher's own join notice
     // reaches every member: let it pass.
-    let mut calls = syscalls::Counting::attach(pid);
+    let mut calls = syscalls::Counting::attach(syscalls::wanted(args)?.then_some(pid));
     settled(&totals, settle).await;
     // No message has been sent yet: from here on the clients read what
     // they receive.
@@ -174,12 +183,19 @@ pub async fn run(args: &Args) -> io::Result<String> {
     let _ = stop_tx.send(true);
 
     let mut missing = 0u64;
+    let mut missing_sse = 0u64;
+    let mut resets = 0u64;
     let mut twice = 0u64;
     let mut ended_early = 0usize;
     let mut latencies = Vec::with_capacity(expected as usize);
     for client in clients {
         let seen = client.await.map_err(io::Error::other)?;
-        missing += seen.counts.iter().filter(|&&c| c == 0).count() as u64;
+        let missed = seen.counts.iter().filter(|&&c| c == 0).count() as u64;
+        missing += missed;
+        if !seen.ws {
+            missing_sse += missed;
+        }
+        resets += u64::from(seen.resets);
         twice += seen
             .counts
             .iter()
@@ -198,6 +214,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
     Ok(format!(
         "{{\"ws\": {ws}, \"sse\": {sse}, \"rate\": {rate}, \"count\": {count}, \
          \"expected\": {expected}, \"delivered\": {delivered}, \"missing\": {missing}, \
+         \"missing_sse\": {missing_sse}, \"sse_resets\": {resets}, \
          \"twice\": {twice}, \"ended_early\": {ended_early}, \
          \"p50_ms\": {:.2}, \"p99_ms\": {:.2}, \"max_ms\": {:.2}, \
          \"cpu_ticks\": {}, \"user_ticks\": {}, {}\"setup_s\": {setup_secs:.1}}}",
@@ -235,9 +252,11 @@ async fn listen(
     mut stop: watch::Receiver<bool>,
 ) -> Seen {
     let mut seen = Seen {
+        ws,
         counts: vec![0; count],
         latencies_us: Vec::new(),
         ended_early: false,
+        resets: 0,
     };
     buf.reserve(8192);
     let mut pongs = Vec::new();
@@ -245,7 +264,11 @@ async fn listen(
         let publishing = totals.publishing.load(Ordering::Relaxed);
         let (consumed, news) = match (ws, publishing) {
             (true, _) => scan_frames(&buf, &mut seen, base, &totals, &mut pongs, publishing),
-            (false, true) => (scan(&buf, &mut seen, base, &totals), sse_news(&buf)),
+            (false, true) => {
+                let consumed = scan(&buf, &mut seen, base, &totals);
+                seen.resets += resets_before(&buf, consumed);
+                (consumed, sse_news(&buf))
+            }
             (false, false) => (buf.len(), sse_news(&buf)),
         };
         if news > 0 {
@@ -303,6 +326,22 @@ fn scan_frames(
         at += header + len;
     }
     (at, text)
+}
+
+/// The reset events that start before `end` in `buf`. `scan` keeps at most
+/// `NEEDLE.len() - 1` bytes, fewer than `RESET`'s length, so each of those
+/// is whole in `buf`, and one that starts later is counted on the next read.
+fn resets_before(buf: &[u8], end: usize) -> u32 {
+    let mut at = 0;
+    let mut found = 0;
+    while let Some(offset) = find(&buf[at..], RESET) {
+        if at + offset >= end {
+            break;
+        }
+        found += 1;
+        at += offset + RESET.len();
+    }
+    found
 }
 
 /// How many bytes of an SSE read count as news for [`settled`]: all of
@@ -383,4 +422,19 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         at = candidate + 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resets_before;
+
+    #[test]
+    fn counts_the_resets_that_start_before_the_end() {
+        let buf = b"event: reset\nid: 7\ndata\n\nevent: message\ndata: x\n\nevent: reset\n";
+        assert_eq!(resets_before(buf, buf.len()), 2);
+        // The second starts at the kept tail: counted with the next read.
+        let second = buf.len() - b"event: reset\n".len();
+        assert_eq!(resets_before(buf, second), 1);
+        assert_eq!(resets_before(b"event: message\n", 15), 0);
+    }
 }

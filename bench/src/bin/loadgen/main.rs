@@ -4,10 +4,11 @@
 //! ```text
 //! loadgen echo      --addr A [--conns N] [--size BYTES] [--inflight K]
 //!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID] [--tls CA.pem]
+//!                   [--syscalls 1]
 //! loadgen memory    --addr A [--conns N] --pid SERVER_PID [--settle SECS] [--tls CA.pem]
 //! loadgen broadcast --addr A --kind ws|sse [--clients N] [--rounds R]
 //! loadgen fanout    --addr A [--ws N] [--sse M] [--rate PER_SEC] [--count K]
-//!                   [--room NAME] [--settle-ms MS] [--pid SERVER_PID]
+//!                   [--room NAME] [--settle-ms MS] [--pid SERVER_PID] [--syscalls 1]
 //! loadgen wt-echo   --addr A --kind stream|datagram [--sessions N] [--size BYTES]
 //!                   [--warmup SECS] [--secs SECS] [--pid SERVER_PID]
 //! loadgen wt-memory --addr A [--sessions N] --pid SERVER_PID [--settle SECS]
@@ -17,6 +18,9 @@
 //!
 //! The `wt-` modes speak WebTransport (UDP ADDR, path `/echo`) with
 //! wtransport's client: see `wt`.
+//!
+//! `--syscalls 1` (echo, fanout): the server's system calls over the
+//! window too, counted by perf (see `syscalls`).
 //!
 //! `--tls CA.pem`: over TLS, trusting that CA (see `wire::tls_connector`).
 //! Each prints one JSON object on stdout (see `bench/run.py`); `--timeout

@@ -1,5 +1,8 @@
 //! A server's system calls over a measuring window, counted by `perf stat`
-//! on the kernel's system-call tracepoints (`perf stat -p PID`).
+//! on the kernel's system-call tracepoints (`perf stat -p PID`), when asked
+//! for with `--syscalls 1`: the tracepoints add work to every system call
+//! of the server, so by default the CPU and latency figures are taken
+//! without them.
 //!
 //! `/proc/PID/io`'s `syscr`/`syscw` would be simpler but miss `sendto` and
 //! `recvfrom`, the calls std's and mio's sockets make. Without perf, or
@@ -39,6 +42,11 @@ impl Counts {
     }
 }
 
+/// Whether the run counts system calls (`--syscalls 1`).
+pub fn wanted(args: &crate::Args) -> std::io::Result<bool> {
+    Ok(args.number("syscalls", 0)? == 1)
+}
+
 /// A `perf stat` attached to the server with its counters off; they count
 /// between [`enable`](Self::enable) and [`finish`](Self::finish) (perf's
 /// control descriptor: its standard input takes `enable` and `disable`,
@@ -48,13 +56,13 @@ pub struct Counting {
 }
 
 impl Counting {
-    /// Attaches perf to process `pid`, counters off (no-op when `pid` is 0
-    /// or perf cannot be started). Start it before the window: attaching
-    /// takes perf some milliseconds.
-    pub fn attach(pid: u32) -> Self {
-        if pid == 0 {
+    /// Attaches perf to process `pid`, counters off (no-op for `None` or
+    /// 0, or when perf cannot be started). Start it before the window:
+    /// attaching takes perf some milliseconds.
+    pub fn attach(pid: Option<u32>) -> Self {
+        let Some(pid) = pid.filter(|&pid| pid != 0) else {
             return Counting { perf: None };
-        }
+        };
         let mut events = vec![ALL.to_owned()];
         for name in READS.iter().chain(&WRITES).chain(&WAITS) {
             events.push(format!("syscalls:sys_enter_{name}"));
