@@ -1,6 +1,7 @@
 """The chat example's page in headless Chromium, driven over the DevTools
 protocol (CDP), with a WebSocket member beside it: the page joins over
-WebTransport, the two chat both ways, the page leaves.
+WebTransport, the two chat both ways, the page leaves; then the server
+refuses a chat message and a /publish body over its 16 KiB limit.
 
     chat_check.py CHAT_ADDR DEVTOOLS_PORT
 
@@ -104,11 +105,34 @@ async def main(addr, devtools):
             said_so = await until("the leave", f'({log}).includes("you left lobby")')
             check("page.says-it-left", bool(said_so), await js(log))
 
+    # The example refuses chat messages over 16 KiB (app::MAX_MESSAGE), which
+    # bounds its feed's replay buffer: close 1009 on WebSocket, 413 on POST.
+    async with websockets.connect(f"ws://{addr}/ws/chat/lobby?user=big") as big:
+        await big.send(json.dumps({"content": "x" * 17000}))
+        code = None
+        try:
+            while True:
+                await asyncio.wait_for(big.recv(), STEP)
+        except websockets.ConnectionClosed as closed:
+            code = closed.rcvd.code if closed.rcvd else None
+        except asyncio.TimeoutError:
+            pass
+        check("server.refuses-a-too-big-message", code == 1009, f"close code {code}")
+    body = json.dumps({"content": "x" * 17000}).encode()
+    request = urllib.request.Request(f"http://{addr}/publish/lobby?user=big", data=body,
+                                     headers={"content-type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as error:
+        status = error.code
+    check("server.refuses-a-too-big-publish", status == 413, f"status {status}")
+
     with urllib.request.urlopen(f"http://{addr}/stats", timeout=5) as answer:
         stats = json.load(answer)
     check("server.counted-the-session", stats.get("webtransport", {}).get("total") == 1,
           json.dumps(stats.get("webtransport")))
-    print(f"chat page: {8 - failures} passed, {failures} failed", flush=True)
+    print(f"chat page: {10 - failures} passed, {failures} failed", flush=True)
 
 
 asyncio.run(asyncio.wait_for(main(sys.argv[1], int(sys.argv[2])), 90))

@@ -105,8 +105,20 @@ pub(crate) struct Rooms {
     pub(crate) webtransport: OnceLock<WebTransportInfo>,
 }
 
-/// Events kept for clients that reconnect with `Last-Event-ID`.
-pub(crate) const FEED_REPLAY: usize = 256;
+/// Events kept for clients that reconnect with `Last-Event-ID`, and how
+/// far a listener may fall behind before it gets a `reset` event instead of
+/// what it missed: 1,024 is two seconds of a 500 messages/s burst (with
+/// 256, a burst on a busy machine left some listeners more than half a
+/// second behind, and they lost events), the same bound as the axum chat's
+/// broadcast channel in `bench/`. About 150 bytes per chat event, at most
+/// [`MAX_MESSAGE`] and a little more: 16 MiB at worst.
+pub(crate) const FEED_REPLAY: usize = 1024;
+
+/// The largest chat message the server (`main.rs`) takes: a WebSocket or
+/// WebTransport message, or a `/publish` body. Bigger ones are refused
+/// before they are buffered (WebSocket: close 1009; `/publish`: 413), so
+/// that [`FEED_REPLAY`] events of the feed stay a bounded amount of memory.
+pub(crate) const MAX_MESSAGE: usize = 16 << 10;
 
 /// The counting events (`messages`, `stats`, `server-stats`) go out at
 /// most this often: a change (a join, a leave, a message, a listener coming

@@ -40,12 +40,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // permessage-deflate for browsers that offer it (all do): chat messages
     // are small and alike, so context takeover pays off. Room for 20,000
     // WebSocket connections (the default is 10,000): the fan-out benchmark
-    // puts 10,000 members and a publisher in one room.
+    // puts 10,000 members and a publisher in one room. Messages and
+    // `/publish` bodies up to app::MAX_MESSAGE (the feed keeps the last
+    // app::FEED_REPLAY of them).
     let (addr, mut config, cluster) = args::parse(
         "127.0.0.1:8080",
         ServerConfig::default()
             .max_connections(20_000)
-            .websocket(ws::Config::default().deflate(Some(DeflateConfig::default()))),
+            .max_body_size(app::MAX_MESSAGE)
+            .websocket(
+                ws::Config::default()
+                    .deflate(Some(DeflateConfig::default()))
+                    .max_message_size(app::MAX_MESSAGE),
+            ),
         &["--redis", "--node"],
     );
     let rooms = match &cluster[..] {
@@ -74,7 +81,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (cert, key) = wt_cert::certificate()?;
     let hash = wt_cert::sha256(&cert);
     let tls = webtransport::server_config(vec![cert], key)?;
-    let server = server.with_webtransport(tcp, tls, webtransport::Config::default())?;
+    let mut wt_config = webtransport::Config::default();
+    wt_config.max_message_size = app::MAX_MESSAGE;
+    let server = server.with_webtransport(tcp, tls, wt_config)?;
     if let Some(udp) = server.webtransport_addr() {
         println!("webtransport on {udp}, certificate sha256 {hash}");
         let _ = rooms.webtransport.set(app::WebTransportInfo {
