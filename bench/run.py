@@ -264,6 +264,12 @@ def median(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
+def median_counted(runs, key):
+    """The median of `key` over the runs that have it (not None), or None."""
+    counted = [r[key] for r in runs if r[key] is not None]
+    return statistics.median(counted) if counted else None
+
+
 def median_ratio(ratios):
     return f"{statistics.median(ratios):.2f}x" if ratios else "-"
 
@@ -303,8 +309,7 @@ def print_echo(results):
                                                  "user_us_per_msg", "sys_us_per_msg")}
                 for n, runs in rows.items()}
         for n, runs in rows.items():
-            counted = [r["calls_per_msg"] for r in runs if r["calls_per_msg"] is not None]
-            meds[n]["calls_per_msg"] = statistics.median(counted) if counted else None
+            meds[n]["calls_per_msg"] = median_counted(runs, "calls_per_msg")
         ratios = {n: {"rate": round_ratios(rows, n, "rate", max),
                       "cpu": round_ratios(rows, n, "cpu_us_per_msg", min),
                       "tokio": round_ratios(rows, n, "rate", max, ["tidings-tokio"])} for n in rows}
@@ -451,8 +456,8 @@ def print_fanout(results):
         axum_cpu = statistics.median(r["cpu_us_per_delivery"] for r in axum) if axum else None
         for name, runs in servers.items():
             cpu = statistics.median(r["cpu_us_per_delivery"] for r in runs)
-            counted = [r["calls_per_delivery"] for r in runs if r["calls_per_delivery"] is not None]
-            calls = f"{statistics.median(counted):.3f}" if counted else "-"
+            calls = median_counted(runs, "calls_per_delivery")
+            calls = "-" if calls is None else f"{calls:.3f}"
             last = runs[-1]
             versus = f"{cpu / axum_cpu:.2f}x" if axum_cpu else "-"
             print(f"  {scenario:<9} {name:<14} {last['delivered']:>8}/{last['expected']:<8} "

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tidings_framework::webtransport::Config;
 use tidings_tests::aioquic::{self, Tls, lines_of, python_or_skip, run_script};
+use tidings_tests::{TEST_TIMEOUT, Tokio, wait_until};
 
 /// The next chat message ann receives, as JSON.
 async fn next(ann: &tidings_tokio::Connection) -> Value {
@@ -45,17 +46,16 @@ fn the_chat_over_webtransport_meets_a_websocket_member() {
     );
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let ann = runtime.block_on(async {
-        tidings_tokio::connect(format!("ws://{}/ws/chat/lobby?user=ann", served.tcp).as_str())
-            .await
-            .expect("ann joins")
+        let ann =
+            tidings_tokio::connect(format!("ws://{}/ws/chat/lobby?user=ann", served.tcp).as_str())
+                .await
+                .expect("ann joins");
+        // `connect` returns at the 101; ann's handler joins the room in its
+        // own task, and bob's join notice goes only to those already in it.
+        let in_room = wait_until::<Tokio>(TEST_TIMEOUT, || rooms.members("lobby") == 1).await;
+        assert!(in_room, "ann is in the room");
+        ann
     });
-    // `connect` returns at the 101; ann's handler joins the room in its own
-    // task, and bob's join notice goes only to those already in the room.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while rooms.members("lobby") != 1 {
-        assert!(std::time::Instant::now() < deadline, "ann is in the room");
-        std::thread::sleep(Duration::from_millis(5));
-    }
     let args = [
         served.port.to_string(),
         certs.ca_pem.display().to_string(),

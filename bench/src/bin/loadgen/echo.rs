@@ -50,7 +50,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
         .into_iter()
         .map(|(stream, _)| tokio::spawn(drive(stream, batch.clone(), frame_len, inflight, window)))
         .collect();
-    let mut calls = syscalls::Counting::attach(syscalls::wanted(args)?.then_some(pid));
+    let mut calls = syscalls::Counting::attach(args, pid)?;
     tokio::time::sleep_until(window.from).await;
     calls.enable();
     let cpu_start = proc_stat::cpu_ticks(pid);
@@ -65,8 +65,6 @@ pub async fn run(args: &Args) -> io::Result<String> {
         messages += tally.messages;
         latencies.extend(tally.latencies_ns);
     }
-    // The server's system calls over the window, where perf counts them.
-    let calls = calls.map_or_else(String::new, |calls| calls.json_fields());
     Ok(summary(messages, secs, latencies, cpu, &calls))
 }
 

@@ -15,10 +15,10 @@
 //! and takes the latency from the stamp. The server's CPU time (`--pid`)
 //! over the publishing phase, divided by the deliveries, is its cost per
 //! delivered message; with `--syscalls 1`, its system calls over the same
-//! phase (counted by perf, see `syscalls`) are reported beside it. A server whose clients are
-//! not all connected and quiet within `--setup-secs` (300; the joins of N
-//! members cost N²/2 notices) is reported as `setup_incomplete`, not
-//! measured. Until the first message is sent the clients throw away what
+//! phase (counted by perf, see `syscalls`) are reported beside it. A
+//! server whose clients are not all connected and quiet within
+//! `--setup-secs` (300; the joins of N members cost N²/2 notices) is
+//! reported as `setup_incomplete`, not measured. Until the first message is sent the clients throw away what
 //! they receive unread (a member walks the frame headers to answer
 //! pings), and "quiet" means no message bytes (text frames, SSE data):
 //! heartbeats do not count.
@@ -151,7 +151,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
     });
     // perf attaches (counters off) while the publisher's own join notice
     // reaches every member: let it pass.
-    let mut calls = syscalls::Counting::attach(syscalls::wanted(args)?.then_some(pid));
+    let mut calls = syscalls::Counting::attach(args, pid)?;
     settled(&totals, settle).await;
     // No message has been sent yet: from here on the clients read what
     // they receive.
@@ -223,7 +223,7 @@ pub async fn run(args: &Args) -> io::Result<String> {
         percentile(1.0),
         cpu.user + cpu.system,
         cpu.user,
-        calls.map_or_else(String::new, |calls| calls.json_fields()),
+        calls,
     ))
 }
 

@@ -20,31 +20,26 @@ const ALL: &str = "raw_syscalls:sys_enter";
 
 /// System calls made over the window.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Counts {
+struct Counts {
     /// Every system call.
-    pub all: u64,
+    all: u64,
     /// Reads: `read`, `readv`, `recvfrom`, `recvmsg` (those that returned
     /// `EAGAIN` included).
-    pub reads: u64,
+    reads: u64,
     /// Writes: `write`, `writev`, `sendto`, `sendmsg`.
-    pub writes: u64,
+    writes: u64,
     /// Waits for readiness: `epoll_wait`, `epoll_pwait`.
-    pub waits: u64,
+    waits: u64,
 }
 
 impl Counts {
     /// The counts as JSON fields (`"name": value, ` each), for a report.
-    pub fn json_fields(&self) -> String {
+    fn json_fields(&self) -> String {
         format!(
             "\"syscalls\": {}, \"syscalls_read\": {}, \"syscalls_write\": {}, \"syscalls_wait\": {}, ",
             self.all, self.reads, self.writes, self.waits
         )
     }
-}
-
-/// Whether the run counts system calls (`--syscalls 1`).
-pub fn wanted(args: &crate::Args) -> std::io::Result<bool> {
-    Ok(args.number("syscalls", 0)? == 1)
 }
 
 /// A `perf stat` attached to the server with its counters off; they count
@@ -56,13 +51,14 @@ pub struct Counting {
 }
 
 impl Counting {
-    /// Attaches perf to process `pid`, counters off (no-op for `None` or
-    /// 0, or when perf cannot be started). Start it before the window:
-    /// attaching takes perf some milliseconds.
-    pub fn attach(pid: Option<u32>) -> Self {
-        let Some(pid) = pid.filter(|&pid| pid != 0) else {
-            return Counting { perf: None };
-        };
+    /// Attaches perf to process `pid`, counters off, if the run asks for
+    /// system calls (`--syscalls 1`); a no-op otherwise, for `pid` 0, or
+    /// when perf cannot be started. Start it before the window: attaching
+    /// takes perf some milliseconds.
+    pub fn attach(args: &crate::Args, pid: u32) -> std::io::Result<Self> {
+        if args.number("syscalls", 0)? != 1 || pid == 0 {
+            return Ok(Counting { perf: None });
+        }
         let mut events = vec![ALL.to_owned()];
         for name in READS.iter().chain(&WRITES).chain(&WAITS) {
             events.push(format!("syscalls:sys_enter_{name}"));
@@ -75,7 +71,7 @@ impl Counting {
             .stderr(Stdio::piped())
             .spawn()
             .ok();
-        Counting { perf }
+        Ok(Counting { perf })
     }
 
     /// Turns the counters on, and waits for perf to say so (a blocking read
@@ -87,25 +83,25 @@ impl Counting {
     }
 
     /// Turns the counters off, stops perf (SIGINT, on which it prints its
-    /// counts) and returns them; `None` when there are none (no perf, not
-    /// allowed, or no count of every call).
-    pub fn finish(mut self) -> Option<Counts> {
-        if !self.command("disable") {
+    /// counts) and returns them as JSON fields for the report (see
+    /// `Counts::json_fields`); empty when there are none (not asked for, no
+    /// perf, not allowed, or no count of every call).
+    pub fn finish(mut self) -> String {
+        self.counts()
+            .map_or_else(String::new, |counts| counts.json_fields())
+    }
+
+    fn counts(&mut self) -> Option<Counts> {
+        let interrupted = self.command("disable")
+            && Command::new("kill")
+                .args(["-INT", &self.perf.as_ref()?.id().to_string()])
+                .status()
+                .is_ok_and(|status| status.success());
+        if !interrupted {
             self.stop();
             return None;
         }
-        let perf = self.perf.take()?;
-        let interrupted = Command::new("kill")
-            .args(["-INT", &perf.id().to_string()])
-            .status()
-            .is_ok_and(|status| status.success());
-        if !interrupted {
-            let mut perf = perf;
-            let _ = perf.kill();
-            let _ = perf.wait();
-            return None;
-        }
-        let output = perf.wait_with_output().ok()?;
+        let output = self.perf.take()?.wait_with_output().ok()?;
         parse(&String::from_utf8_lossy(&output.stderr))
     }
 
